@@ -208,11 +208,13 @@ impl Segment {
 
     /// Appends the not-yet-written index entries to the index files, with a
     /// final time-index entry so the file records the segment's max timestamp.
+    /// Returns the files written, for a caller that syncs them later.
     pub(crate) fn write_indexes(
         &mut self,
         fs: &dyn FileSystem,
         sync: bool,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<(PathBuf, Arc<dyn File>)>, StorageError> {
+        let mut written_files = Vec::new();
         self.push_time_entry();
         let parts = [
             (
@@ -245,8 +247,9 @@ impl Segment {
             if sync {
                 file.sync_data().ctx(&path, IoOp::Sync)?;
             }
+            written_files.push((path, file));
         }
-        Ok(())
+        Ok(written_files)
     }
 
     /// Adopts index bytes loaded from files that were checked against the

@@ -41,6 +41,7 @@ struct State {
     dirs: BTreeSet<PathBuf>,
     faults: Vec<Fault>,
     syncs: u64,
+    sync_delay: std::time::Duration,
 }
 
 /// In-memory [`FileSystem`]. Clones share the same files.
@@ -78,6 +79,12 @@ impl MemFileSystem {
         lock(&self.state).faults.push(fault);
     }
 
+    /// Makes every `sync_data` take at least this long, like a real disk
+    /// flush (to test that concurrent appends share fsyncs).
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        lock(&self.state).sync_delay = delay;
+    }
+
     /// How many `sync_data` calls succeeded so far (to test group commit).
     pub fn sync_count(&self) -> u64 {
         lock(&self.state).syncs
@@ -102,8 +109,7 @@ impl MemFileSystem {
         let copy = State {
             files,
             dirs: state.dirs.clone(),
-            faults: Vec::new(),
-            syncs: 0,
+            ..State::default()
         };
         MemFileSystem {
             state: Arc::new(Mutex::new(copy)),
@@ -208,12 +214,18 @@ impl File for MemFile {
         if take_fault(&self.state, &self.path, sync_fault).is_some() {
             return Err(injected("sync"));
         }
+        // Like fdatasync, the sync covers what was written before the call,
+        // not what arrives while it runs.
+        let covered = lock(&self.data).current.clone();
+        let delay = lock(&self.state).sync_delay;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let mut data = lock(&self.data);
-        if data.current.starts_with(&data.durable) {
-            let from = data.durable.len();
-            let tail = data.current.get(from..).unwrap_or_default().to_vec();
-            data.durable.extend_from_slice(&tail);
+        if data.current.starts_with(&covered) {
+            data.durable = covered;
         } else {
+            // Truncated while syncing: what is durable is the shorter state.
             data.durable = data.current.clone();
         }
         drop(data);

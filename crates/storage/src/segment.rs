@@ -43,6 +43,9 @@ impl IndexBuf {
     }
 }
 
+/// An open file with its path (for error reports when it is synced later).
+pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
+
 /// A read-only view of a segment taken under the partition lock and used
 /// after it is released.
 #[derive(Debug, Clone)]
@@ -213,7 +216,7 @@ impl Segment {
         &mut self,
         fs: &dyn FileSystem,
         sync: bool,
-    ) -> Result<Vec<(PathBuf, Arc<dyn File>)>, StorageError> {
+    ) -> Result<Vec<NamedFile>, StorageError> {
         let mut written_files = Vec::new();
         self.push_time_entry();
         let parts = [

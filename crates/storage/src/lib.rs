@@ -1,1 +1,36 @@
-//! Placeholder: filled in by its issue.
+//! Ferrolog's log engine: partitions of segment files holding Kafka v2 record
+//! batches byte for byte.
+//!
+//! # Layout
+//! - [`config`]: per-partition settings ([`LogConfig`], [`Durability`]).
+//! - [`error`]: [`StorageError`] and [`BatchError`], the only error types.
+//! - [`id`]: [`PartitionId`] and its directory name.
+//! - [`io`]: the narrow file-system seam (real, in-memory with faults) and `write_atomic`.
+//! - [`format`]: the one parser/encoder per on-disk thing (batch header, file
+//!   names, offset index, time index, checkpoint). Codecs only, no I/O.
+//! - `scan`: walks a segment file batch by batch through the I/O seam.
+//! - `segment`: one `.log` + `.index` + `.timeindex` triple and its bookkeeping.
+//! - [`partition`]: append, read, lookups, group-committed sync, retention, recovery.
+//! - [`store`]: a whole data directory and the background flush thread.
+//! - [`inspect`]: offline dump and verification used by `ferrolog inspect`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
+// Tests may unwrap and index: a panic there is a test failure, which is the point.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
+
+pub mod config;
+pub mod error;
+pub mod format;
+pub mod id;
+pub mod inspect;
+pub mod io;
+pub mod partition;
+mod scan;
+mod segment;
+pub mod store;
+mod sync_util;
+
+pub use config::{Durability, LogConfig};
+pub use error::{BatchError, IoOp, StorageError};
+pub use id::PartitionId;
+pub use partition::{AppendInfo, Partition, ReadResult, RetentionReport, TimestampOffset};
+pub use store::{Store, StoreOptions};

@@ -5,12 +5,14 @@
 //! - `server`     — `Server`: bind, accept loop, clean shutdown.
 //! - `connection` — one client: frames in, responses out in request order.
 //! - `frame`      — length-prefixed framing and request header decoding (pure).
+//! - `bounds`     — checks request lengths fit the frame before the body is decoded.
 //! - `api`        — dispatch (one arm per API key) and one module per Kafka API.
 //! - `broker`     — `Broker`, the shared state every handler sees.
 //! - `topics`     — the topic registry: names, ids, partitions, configs, persisted.
 //! - `errors`     — the one mapping from engine and registry errors to Kafka codes.
 
 pub mod api;
+pub mod bounds;
 pub mod broker;
 pub mod config;
 pub mod connection;

@@ -98,6 +98,13 @@ pub enum StorageError {
     },
     #[error("invalid partition {0}: topic names use [A-Za-z0-9._-], partitions are >= 0")]
     InvalidPartitionId(PartitionId),
+    #[error("data directory {} is in use by another store (lock file {})", dir.display(), lock_file.display())]
+    DataDirLocked {
+        dir: PathBuf,
+        lock_file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store or partition is closed")]
     Closed,
 }

@@ -13,6 +13,8 @@ pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 pub const CHECKPOINT_FILE: &str = "partition.checkpoint";
 pub const TMP_SUFFIX: &str = "tmp";
 pub const DELETE_DIR_SUFFIX: &str = ".delete";
+/// In the data directory: held with an exclusive `flock` by the open store.
+pub const LOCK_FILE: &str = ".lock";
 
 /// The kinds of file a partition directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -71,8 +71,8 @@ struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     background: Mutex<Option<JoinHandle<()>>>,
-    /// Held for the store's lifetime; released when dropped.
-    _dir_lock: crate::io::LockGuard,
+    /// Held until the store is closed or dropped.
+    dir_lock: Mutex<Option<crate::io::LockGuard>>,
 }
 
 impl Store {
@@ -139,7 +139,7 @@ impl Store {
         Ok(Store {
             shared,
             background: Mutex::new(Some(handle)),
-            _dir_lock: dir_lock,
+            dir_lock: Mutex::new(Some(dir_lock)),
         })
     }
 
@@ -260,6 +260,8 @@ impl Store {
                 first_error.get_or_insert(e);
             }
         }
+        // Nothing writes any more: another store may take the directory.
+        drop(lock(&self.dir_lock).take());
         first_error.map_or(Ok(()), Err)
     }
 

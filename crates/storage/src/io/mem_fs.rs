@@ -81,6 +81,11 @@ impl MemFileSystem {
         lock(&self.state).faults.push(fault);
     }
 
+    /// Disarms every fault not yet triggered.
+    pub fn clear_faults(&self) {
+        lock(&self.state).faults.clear();
+    }
+
     /// Makes every `sync_data` take at least this long, like a real disk
     /// flush (to test that concurrent appends share fsyncs).
     pub fn set_sync_delay(&self, delay: std::time::Duration) {

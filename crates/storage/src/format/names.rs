@@ -59,6 +59,11 @@ pub fn parse_segment_file_name(name: &str) -> Option<(i64, FileKind)> {
     Some((base, kind))
 }
 
+/// Base offset and kind of a segment file given by its path.
+pub fn parse_segment_path(path: &Path) -> Option<(i64, FileKind)> {
+    parse_segment_file_name(path.file_name()?.to_str()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,8 @@ pub enum IoOp {
     ReadDir,
     CreateDir,
     Map,
+    /// Taking the data directory's exclusive lock (`WouldBlock`: another store has it).
+    Lock,
 }
 
 impl fmt::Display for IoOp {
@@ -35,6 +37,7 @@ impl fmt::Display for IoOp {
             IoOp::ReadDir => "list directory",
             IoOp::CreateDir => "create directory",
             IoOp::Map => "map",
+            IoOp::Lock => "lock (is another ferrologd using this data directory?)",
         };
         f.write_str(name)
     }
@@ -98,13 +101,6 @@ pub enum StorageError {
     },
     #[error("invalid partition {0}: topic names use [A-Za-z0-9._-], partitions are >= 0")]
     InvalidPartitionId(PartitionId),
-    #[error("data directory {} is in use by another store (lock file {})", dir.display(), lock_file.display())]
-    DataDirLocked {
-        dir: PathBuf,
-        lock_file: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("store or partition is closed")]
     Closed,
 }

@@ -334,7 +334,13 @@ fn a_data_directory_is_opened_by_one_store_at_a_time() {
     let first = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let second = Store::open(dir.path(), StoreOptions::default());
     assert!(
-        matches!(second, Err(StorageError::DataDirLocked { .. })),
+        matches!(
+            second,
+            Err(StorageError::Io {
+                op: ferrolog_storage::IoOp::Lock,
+                ..
+            })
+        ),
         "{second:?}"
     );
     drop(first);

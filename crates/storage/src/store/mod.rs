@@ -84,13 +84,7 @@ impl Store {
         fs.create_dir_all(data_dir).ctx(data_dir, IoOp::CreateDir)?;
         // Two stores on one directory would both append and recover: refuse.
         let lock_file = data_dir.join(LOCK_FILE);
-        let dir_lock =
-            fs.lock_exclusive(&lock_file)
-                .map_err(|source| StorageError::DataDirLocked {
-                    dir: data_dir.to_owned(),
-                    lock_file: lock_file.clone(),
-                    source,
-                })?;
+        let dir_lock = fs.lock_exclusive(&lock_file).ctx(&lock_file, IoOp::Lock)?;
         let mut partitions = BTreeMap::new();
         let mut entries = fs.read_dir(data_dir).ctx(data_dir, IoOp::ReadDir)?;
         entries.sort();

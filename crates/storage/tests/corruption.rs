@@ -121,7 +121,7 @@ fn setup(synced: usize, unsynced: usize) -> Setup {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(200), ..ProptestConfig::default() })]
 
     #[test]
     fn recovery_keeps_exactly_the_complete_valid_prefix(synced in 0usize..3, unsynced in 1usize..8, damage in damage()) {

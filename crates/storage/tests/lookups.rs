@@ -57,7 +57,7 @@ fn timestamp_lookup_finds_the_exact_record_in_uncompressed_batches() {
     );
     // The same answers after a clean reopen (indexes from files) and after a crash (rebuilt).
     store.close().unwrap();
-    for crash in [false, true] {
+    for after_crash in [false, true] {
         let store = mem_store(&fs);
         let p = store.partition(&id("t", 0)).unwrap();
         let at = |ts| {
@@ -68,13 +68,13 @@ fn timestamp_lookup_finds_the_exact_record_in_uncompressed_batches() {
         assert_eq!(
             (at(106), at(121), at(202)),
             (Some((3, 110)), Some((6, 130)), None),
-            "crash: {crash}"
+            "after crash: {after_crash}"
         );
         assert_eq!(p.max_timestamp().unwrap().timestamp_ms, 201);
-        if !crash {
-            drop(store);
-        } else {
+        if after_crash {
             store.close().unwrap();
+        } else {
+            drop(store); // a crash: the next open rebuilds the indexes
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::{File, FileSystem, OpenMode};
+use super::{File, FileSystem, LockGuard, OpenMode};
 use crate::sync_util::lock;
 
 /// A one-shot fault, triggered by the first matching operation and then forgotten.
@@ -42,6 +42,8 @@ struct State {
     faults: Vec<Fault>,
     syncs: u64,
     sync_delay: std::time::Duration,
+    /// Paths locked by live `lock_exclusive` guards.
+    locks: Arc<Mutex<BTreeSet<PathBuf>>>,
 }
 
 /// In-memory [`FileSystem`]. Clones share the same files.
@@ -77,6 +79,11 @@ impl MemFileSystem {
     /// Arms a one-shot fault.
     pub fn inject(&self, fault: Fault) {
         lock(&self.state).faults.push(fault);
+    }
+
+    /// Disarms every fault not yet triggered.
+    pub fn clear_faults(&self) {
+        lock(&self.state).faults.clear();
     }
 
     /// Makes every `sync_data` take at least this long, like a real disk
@@ -353,6 +360,32 @@ impl FileSystem for MemFileSystem {
     fn exists(&self, path: &Path) -> bool {
         let state = lock(&self.state);
         state.files.contains_key(path) || state.dirs.contains(path)
+    }
+
+    fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard> {
+        let locks = Arc::clone(&lock(&self.state).locks);
+        if !lock(&locks).insert(path.to_owned()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "already locked",
+            ));
+        }
+        Ok(LockGuard::new(MemLock {
+            locks,
+            path: path.to_owned(),
+        }))
+    }
+}
+
+/// Releases a [`MemFileSystem`] lock when dropped.
+struct MemLock {
+    locks: Arc<Mutex<BTreeSet<PathBuf>>>,
+    path: PathBuf,
+}
+
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        lock(&self.locks).remove(&self.path);
     }
 }
 

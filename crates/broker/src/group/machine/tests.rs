@@ -377,7 +377,7 @@ fn a_static_member_restart_keeps_its_assignment_without_rebalancing() {
         .members()
         .find(|m| m.group_instance_id.is_some())
         .map(|m| m.member_id.clone())
-        .unwrap();
+        .expect("static member");
 
     // Restart: same instance id, no member id, same subscription.
     let Outcome::Now(result) = group.join(join_req("", Some("i-1")), 1000) else {

@@ -5,3 +5,4 @@
 //! - `producer` — the idempotent producer: producer ids and per-partition sequence state.
 
 pub mod group;
+pub mod producer;

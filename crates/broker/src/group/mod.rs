@@ -4,9 +4,13 @@
 //! - `member`   — one member: identity, protocols, assignment, session deadline.
 //! - `protocol` — choosing the group's assignor among the members' protocols.
 //! - `machine`  — the pure state machine (join, sync, heartbeat, leave, expiry) driven by `now_ms`.
+//! - `offset_record` — key/value format of the internal offsets log.
+//! - `offsets`  — committed offsets: in-memory map over the fsynced internal log, compaction, expiry.
 
 pub mod machine;
 pub mod member;
+pub mod offset_record;
+pub mod offsets;
 pub mod protocol;
 
 pub use machine::{

@@ -130,15 +130,9 @@ impl Group {
         if settled && unchanged && !is_leader {
             return Outcome::Now(self.join_result_for(&member_id, false));
         }
+        // A duplicate join while parked replaces the parked request (the async layer answers
+        // the older one).
         if let Some(member) = self.members.get_mut(&member_id) {
-            if member.awaiting_join {
-                // A duplicate join while parked: the new request replaces the old one.
-                let result = JoinResult::error(ResponseError::RebalanceInProgress, &member_id);
-                self.replies.push(Reply::Join {
-                    member_id: member_id.clone(),
-                    result,
-                });
-            }
             member.awaiting_join = true;
         }
         self.prepare_rebalance(now_ms);

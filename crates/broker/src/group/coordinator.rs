@@ -72,6 +72,7 @@ impl GroupSlot {
 pub struct GroupSummary {
     pub group_id: String,
     pub state: GroupState,
+    pub generation_id: i32,
     pub protocol_type: String,
     pub protocol_name: String,
     pub members: Vec<super::member::Member>,
@@ -328,6 +329,7 @@ impl GroupCoordinator {
         Some(GroupSummary {
             group_id: group_id.to_owned(),
             state: s.group.state(),
+            generation_id: s.group.generation_id(),
             protocol_type: s.group.protocol_type().unwrap_or_default().to_owned(),
             protocol_name: s.group.protocol_name().unwrap_or_default().to_owned(),
             members: s.group.members().cloned().collect(),
@@ -419,6 +421,7 @@ fn empty_summary(group_id: &str) -> GroupSummary {
     GroupSummary {
         group_id: group_id.to_owned(),
         state: GroupState::Empty,
+        generation_id: 0,
         protocol_type: "consumer".to_owned(),
         protocol_name: String::new(),
         members: Vec::new(),

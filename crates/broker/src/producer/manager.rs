@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use ferrolog_storage::{AppendInfo, Partition, PartitionId, StorageError};
@@ -56,6 +57,8 @@ pub struct ProducerStates {
     /// Read-mostly: an entry is inserted once per partition; the read guard is held only to
     /// clone an `Arc`, so an RwLock keeps concurrent produces to different partitions apart.
     tables: RwLock<HashMap<PartitionId, Arc<PartitionProducers>>>,
+    /// Retried batches answered with their original offsets (for tests and metrics).
+    duplicates: AtomicU64,
 }
 
 impl ProducerStates {
@@ -64,11 +67,17 @@ impl ProducerStates {
         Ok(ProducerStates {
             ids: ProducerIdAllocator::open(data_dir)?,
             tables: RwLock::new(HashMap::new()),
+            duplicates: AtomicU64::new(0),
         })
     }
 
     pub fn ids(&self) -> &ProducerIdAllocator {
         &self.ids
+    }
+
+    /// How many retried batches were answered as duplicates since start-up.
+    pub fn duplicates_answered(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
     }
 
     /// Append `records` (a Produce request's records for one partition) to `partition`,
@@ -116,6 +125,7 @@ impl ProducerStates {
                 first_offset,
                 last_offset,
             } => {
+                self.duplicates.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(partition = ?partition.id(), producer_id = batch.producer_id,
                     sequence = batch.base_sequence, first_offset, "duplicate batch answered with its original offsets");
                 Ok(AppendInfo {

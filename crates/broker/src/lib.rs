@@ -5,6 +5,7 @@
 //! - `server`     — `Server`: bind, accept loop, clean shutdown.
 //! - `connection` — one client: frames in, responses out in request order.
 //! - `frame`      — length-prefixed framing and request header decoding (pure).
+//! - `bounds`     — checks request lengths fit the frame before the body is decoded.
 //! - `api`        — dispatch (one arm per API key) and one module per Kafka API.
 //! - `broker`     — `Broker`, the shared state every handler sees.
 //! - `topics`     — the topic registry: names, ids, partitions, configs, persisted.
@@ -13,6 +14,7 @@
 //! - `producer`   — the idempotent producer: producer ids and per-partition sequence state.
 
 pub mod api;
+pub mod bounds;
 pub mod broker;
 pub mod config;
 pub mod connection;

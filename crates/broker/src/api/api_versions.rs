@@ -21,7 +21,8 @@ pub fn handle(request: &Request) -> Reply {
     let mut response = ApiVersionsResponse::default().with_api_keys(api_keys());
     let version = if (VERSION_MIN..=VERSION_MAX).contains(&requested) {
         let mut body = request.body.clone();
-        if ApiVersionsRequest::decode(&mut body, requested).is_err() {
+        let fits = crate::bounds::check(request.api_key, requested, &body).is_ok();
+        if !fits || ApiVersionsRequest::decode(&mut body, requested).is_err() {
             response.error_code = ResponseError::InvalidRequest.code();
         }
         requested

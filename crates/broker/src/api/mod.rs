@@ -123,6 +123,8 @@ impl<R> std::fmt::Debug for Outcome<R> {
 pub enum DispatchError {
     #[error("{api_key:?} v{version} is not served")]
     Unsupported { api_key: ApiKey, version: i16 },
+    #[error(transparent)]
+    Bounds(#[from] crate::bounds::BoundsError),
     #[error("cannot decode {api_key:?} v{version} request body")]
     Decode { api_key: ApiKey, version: i16, source: anyhow::Error },
 }
@@ -172,6 +174,8 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
 
 /// Decodes the request body for the request's version.
 fn decode<T: Decodable>(request: &Request) -> Result<T, DispatchError> {
+    // The decoder allocates from counts on the wire: check them first.
+    crate::bounds::check(request.api_key, request.version(), &request.body)?;
     let mut body = request.body.clone();
     T::decode(&mut body, request.version()).map_err(|source| DispatchError::Decode {
         api_key: request.api_key,

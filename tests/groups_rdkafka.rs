@@ -407,6 +407,58 @@ async fn a_consumer_resumes_from_its_committed_offset_after_a_broker_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn committed_offsets_survive_a_broker_crash() {
+    let broker = TestBroker::start().await;
+    broker.create_topic("journal", 2).await;
+    produce(&broker, "journal", 2, "j", 50).await;
+    let member = Member::start(&broker, "replay", "journal", &[]);
+    eventually("all 50 read and committed", || {
+        (member.values().len() >= 50).then_some(())
+    })
+    .await;
+    member.stop().await;
+    let before: Vec<Option<i64>> = (0..2)
+        .map(|p| {
+            broker
+                .server
+                .groups
+                .offsets()
+                .fetch("replay", "journal", p)
+                .map(|c| c.offset)
+        })
+        .collect();
+    assert_eq!(before, vec![Some(25), Some(25)]);
+
+    let broker = broker.crash_and_restart().await;
+    let after: Vec<Option<i64>> = (0..2)
+        .map(|p| {
+            broker
+                .server
+                .groups
+                .offsets()
+                .fetch("replay", "journal", p)
+                .map(|c| c.offset)
+        })
+        .collect();
+    assert_eq!(
+        after, before,
+        "every acknowledged commit survived the crash"
+    );
+    produce(&broker, "journal", 2, "late", 4).await;
+    let again = Member::start(&broker, "replay", "journal", &[]);
+    eventually("the 4 new records", || {
+        (again.values().len() >= 4).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        again.values().into_iter().collect::<BTreeSet<_>>(),
+        expected("late", 4)
+    );
+    again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_static_member_restarting_quickly_keeps_the_group_stable() {
     let broker = TestBroker::start().await;
     broker.create_topic("static", 4).await;

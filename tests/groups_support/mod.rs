@@ -94,9 +94,30 @@ impl TestBroker {
     /// configured with the old address reconnect to the new broker).
     pub async fn restart(mut self) -> TestBroker {
         self.stop().await;
-        let mut config = self.config.clone();
-        config.listen = self.addr.to_string();
-        let dir = self.dir.clone();
+        let (dir, config, addr) = (self.dir.clone(), self.config.clone(), self.addr);
+        drop(self);
+        Self::relaunch(dir, config, addr).await
+    }
+
+    /// Stop without any shutdown work — no flush, no clean-shutdown marker, nothing closed:
+    /// what the data directory sees of a crashed process — then start again on it.
+    pub async fn crash_and_restart(mut self) -> TestBroker {
+        let gone = Arc::downgrade(&self.server);
+        if let Some(task) = self.task.take() {
+            task.abort();
+            drop(task.await);
+        }
+        let (dir, config, addr) = (self.dir.clone(), self.config.clone(), self.addr);
+        drop(self);
+        eventually("the crashed broker's state to be released", || {
+            (gone.strong_count() == 0).then_some(())
+        })
+        .await;
+        Self::relaunch(dir, config, addr).await
+    }
+
+    async fn relaunch(dir: Arc<TempDir>, mut config: BrokerConfig, addr: SocketAddr) -> TestBroker {
+        config.listen = addr.to_string();
         let deadline = Instant::now() + TIMEOUT;
         loop {
             match Server::bind(config.clone()).await {

@@ -50,21 +50,21 @@ fn main() -> ExitCode {
 /// one line that still names the accepted values.
 fn clap_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        // Printing help can only fail on a closed stdout; nothing useful to add then.
-        if e.print().is_err() {
-            return ExitCode::FAILURE;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // Printing help can only fail on a closed stdout; nothing useful to add then.
+            return if e.print().is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
-        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
+        // A bare `ferrolog topic`: the help is the useful answer, but it is still a usage error.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprint!("{}", e.render());
+            return ExitCode::from(2);
+        }
+        _ => {}
     }
     let text = e.render().to_string();
     let line: Vec<&str> = text

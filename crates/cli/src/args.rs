@@ -136,7 +136,7 @@ pub struct ConsumeArgs {
     pub group: Option<String>,
     /// Where to start: beginning | end | OFFSET | RFC 3339 time | relative time like -1h
     /// (with --group, only where the group has no committed offset)
-    #[arg(long, default_value = "beginning", value_parser = crate::timespec::parse_start)]
+    #[arg(long, default_value = "beginning", allow_hyphen_values = true, value_parser = crate::timespec::parse_start)]
     pub from: crate::timespec::StartSpec,
     /// Only this partition
     #[arg(long, short = 'p')]
@@ -213,7 +213,7 @@ pub enum GroupCommand {
         #[arg(long, short = 't')]
         topic: String,
         /// earliest | latest | OFFSET | RFC 3339 time | relative time like -1h
-        #[arg(long, value_parser = crate::timespec::parse_start)]
+        #[arg(long, allow_hyphen_values = true, value_parser = crate::timespec::parse_start)]
         to: crate::timespec::StartSpec,
         /// Only this partition
         #[arg(long, short = 'p')]

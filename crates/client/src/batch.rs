@@ -125,15 +125,28 @@ fn to_record(offset: i64, r: &ProducerRecord, stamp: ProducerStamp) -> Record {
 /// Decodes every complete batch in `bytes` (a Fetch response's records),
 /// skipping control batches and records before `from_offset` (a fetch starts
 /// at the batch holding the requested offset, which may begin earlier).
-pub fn decode_batches(
-    mut bytes: Bytes,
-    from_offset: i64,
-) -> Result<Vec<ConsumedRecord>, ClientError> {
+pub fn decode_batches(bytes: Bytes, from_offset: i64) -> Result<Vec<ConsumedRecord>, ClientError> {
+    decode_fetched(bytes, from_offset).map(|d| d.records)
+}
+
+/// The records of a fetch and where the next fetch starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodedRecords {
+    pub records: Vec<ConsumedRecord>,
+    /// One past the last offset of the last complete batch; `None` if there was none.
+    /// Control batches and compacted gaps advance it even when they yield no record.
+    pub next_offset: Option<i64>,
+}
+
+/// Like [`decode_batches`], also reporting the next offset to fetch.
+pub fn decode_fetched(mut bytes: Bytes, from_offset: i64) -> Result<DecodedRecords, ClientError> {
     let mut out = Vec::new();
+    let mut next_offset = None;
     let mut position = 0usize;
     while let Some(batch_len) = complete_batch_len(&bytes) {
         let mut batch = bytes.split_to(batch_len);
         check_counts(&batch, position)?;
+        next_offset = Some(batch_end_offset(&batch));
         let set =
             RecordBatchDecoder::decode(&mut batch).map_err(|e| ClientError::InvalidBatch {
                 position,
@@ -158,7 +171,23 @@ pub fn decode_batches(
         }
         position += batch_len;
     }
-    Ok(out)
+    Ok(DecodedRecords {
+        records: out,
+        next_offset,
+    })
+}
+
+/// `base offset + last offset delta + 1` of a batch already length-checked by [`check_counts`].
+fn batch_end_offset(batch: &[u8]) -> i64 {
+    let base = batch
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i64::from_be_bytes);
+    let delta = batch
+        .get(23..27)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i32::from_be_bytes);
+    base.saturating_add(i64::from(delta)).saturating_add(1)
 }
 
 /// The length of the first batch if `bytes` holds all of it, else `None`.

@@ -144,6 +144,14 @@ impl Client {
     /// Fetches metadata for `topics` (`None` = all topics) without auto-creating them,
     /// and refreshes the cache.
     pub async fn metadata(&self, topics: Option<&[&str]>) -> Result<ClusterMetadata, ClientError> {
+        self.metadata_request(topics, false).await
+    }
+
+    async fn metadata_request(
+        &self,
+        topics: Option<&[&str]>,
+        auto_create: bool,
+    ) -> Result<ClusterMetadata, ClientError> {
         let request = MetadataRequest::default()
             .with_topics(topics.map(|names| {
                 names
@@ -151,7 +159,7 @@ impl Client {
                     .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
                     .collect()
             }))
-            .with_allow_auto_topic_creation(false);
+            .with_allow_auto_topic_creation(auto_create);
         let response = self.bootstrap.lock().await.send(&request).await?;
         let cluster = cluster_from(response)?;
         let mut state = lock(&self.state);
@@ -191,6 +199,26 @@ impl Client {
             return Err(unknown());
         }
         Ok(topic)
+    }
+
+    /// The metadata of `name`, asking the broker to create it if it allows
+    /// auto-creation (as producers do). A just-created topic may need a moment
+    /// to get leaders, so this retries briefly (bounded: ~2 s).
+    pub async fn topic_or_create(&self, name: &str) -> Result<TopicMetadata, ClientError> {
+        for _ in 0..20 {
+            let cluster = self.metadata_request(Some(&[name]), true).await?;
+            if let Some(t) = cluster.topics.into_iter().find(|t| t.name == name)
+                && !t.partitions.is_empty()
+                && t.partitions.iter().all(|p| p.leader >= 0)
+            {
+                return Ok(t);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        lock(&self.state).topics.remove(name);
+        Err(ClientError::UnknownTopic {
+            topic: name.to_owned(),
+        })
     }
 
     /// Forgets cached metadata (after NOT_LEADER_OR_FOLLOWER and friends).

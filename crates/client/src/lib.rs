@@ -31,7 +31,7 @@ pub mod partitioner;
 pub mod produce;
 pub mod versions;
 
-pub use batch::{ConsumedRecord, ProducerRecord};
+pub use batch::{ConsumedRecord, DecodedRecords, ProducerRecord, ProducerStamp};
 pub use client::{Client, ClientConfig, PartitionMetadata, TopicMetadata};
 pub use connection::Connection;
 pub use error::{ClientError, KafkaCode};

@@ -118,3 +118,15 @@ fn absurd_record_count_is_rejected_before_decoding() {
         matches!(result, Err(ClientError::InvalidBatch { ref reason, .. }) if reason.contains("cannot fit"))
     );
 }
+
+#[test]
+fn next_offset_follows_the_last_batch() {
+    let bytes = encode_batch(&sample(), Compression::Zstd, ProducerStamp::NONE).expect("encode");
+    let decoded = decode_fetched(bytes, 5).expect("decode");
+    assert!(decoded.records.is_empty());
+    assert_eq!(decoded.next_offset, Some(3));
+    assert_eq!(
+        decode_fetched(Bytes::new(), 0).expect("empty").next_offset,
+        None
+    );
+}

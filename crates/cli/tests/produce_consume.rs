@@ -124,7 +124,7 @@ fn replay_from_a_timestamp() {
     let since = cut
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970");
-    let rfc3339 = format!("{}", humantime_like(since.as_millis() as i64));
+    let rfc3339 = humantime_like(since.as_millis() as i64);
     assert_eq!(
         consume(&broker, "ts", &["--from", &rfc3339]),
         ["new1", "new2"]

@@ -18,11 +18,11 @@ pub fn storage_error(error: &StorageError) -> ResponseError {
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
         StorageError::PartitionExists { .. } => ResponseError::TopicAlreadyExists,
+        StorageError::InvalidPartitionId { .. } => ResponseError::InvalidTopicException,
         StorageError::PartitionFailed { .. }
         | StorageError::Io { .. }
-        | StorageError::Corruption { .. } => ResponseError::KafkaStorageError,
-        #[allow(unreachable_patterns)]
-        _ => ResponseError::UnknownServerError,
+        | StorageError::Corruption { .. }
+        | StorageError::Closed => ResponseError::KafkaStorageError,
     }
 }
 

@@ -115,7 +115,11 @@ impl Server {
 }
 
 fn open_store(config: &BrokerConfig) -> Result<(Arc<Store>, TopicRegistry), ServerError> {
-    let options = StoreOptions::default();
+    // Partitions found on disk open with the broker defaults; the registry
+    // then applies each topic's own configs.
+    let default_config =
+        crate::topics::TopicConfig::default().to_log_config(config).map_err(TopicError::Config)?;
+    let options = StoreOptions { default_config, ..StoreOptions::default() };
     let store = Store::open(&config.data_dir, options)
         .map_err(|source| ServerError::Store { path: config.data_dir.clone(), source })?;
     let store = Arc::new(store);

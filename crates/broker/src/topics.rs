@@ -424,8 +424,7 @@ fn read_registry_file(path: &Path) -> Result<RegistryFile, TopicError> {
 
 /// The storage crate's atomic write (temp file, fsync, rename, fsync dir).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-    let fs = ferrolog_storage::io::std_fs();
-    ferrolog_storage::io::write_atomic(fs.as_ref(), path, bytes)
+    ferrolog_storage::io::write_atomic(&ferrolog_storage::io::StdFileSystem, path, bytes)
 }
 
 #[cfg(test)]

@@ -1,0 +1,132 @@
+//! The storage crate's error types. Every variant keeps its cause so the
+//! broker can map errors to Kafka codes by variant, never by text.
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::id::PartitionId;
+
+/// Which file-system operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoOp {
+    Open,
+    Read,
+    Write,
+    SetLen,
+    Sync,
+    SyncDir,
+    Rename,
+    Remove,
+    ReadDir,
+    CreateDir,
+    Map,
+}
+
+impl fmt::Display for IoOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            IoOp::Open => "open",
+            IoOp::Read => "read",
+            IoOp::Write => "write",
+            IoOp::SetLen => "set length of",
+            IoOp::Sync => "sync",
+            IoOp::SyncDir => "sync directory",
+            IoOp::Rename => "rename",
+            IoOp::Remove => "remove",
+            IoOp::ReadDir => "list directory",
+            IoOp::CreateDir => "create directory",
+            IoOp::Map => "map",
+        };
+        f.write_str(name)
+    }
+}
+
+/// What is wrong with a record batch handed to `append` (→ CORRUPT_MESSAGE).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("no record batch in the input")]
+    Empty,
+    #[error("batch truncated: needs {needed} bytes, {available} available")]
+    Truncated { needed: usize, available: usize },
+    #[error("batch length field {length} is below the v2 minimum")]
+    LengthMismatch { length: i32 },
+    #[error("batch magic {magic}, only magic 2 is supported")]
+    BadMagic { magic: i8 },
+    #[error("batch CRC-32C mismatch: header says {expected:#010x}, bytes give {actual:#010x}")]
+    CrcMismatch { expected: u32, actual: u32 },
+    #[error("batch holds {records_count} records but its last offset delta is {last_offset_delta}")]
+    RecordCountMismatch {
+        records_count: i32,
+        last_offset_delta: i32,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        op: IoOp,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid record batch at input byte {position}: {source}")]
+    InvalidBatch {
+        /// Byte position of the bad batch inside the appended input.
+        position: usize,
+        #[source]
+        source: BatchError,
+    },
+    #[error("record batch of {size} bytes exceeds the limit of {max} bytes")]
+    BatchTooLarge { size: usize, max: u32 },
+    #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
+    #[error("partition {id} is failed: {reason}")]
+    PartitionFailed { id: PartitionId, reason: String },
+    #[error("unknown partition {0}")]
+    UnknownPartition(PartitionId),
+    #[error("partition {0} already exists")]
+    PartitionExists(PartitionId),
+    #[error("corruption in {} at byte {position}: {detail}", path.display())]
+    Corruption {
+        path: PathBuf,
+        position: u64,
+        detail: String,
+    },
+    #[error("invalid partition {0}: topic names use [A-Za-z0-9._-], partitions are >= 0")]
+    InvalidPartitionId(PartitionId),
+    #[error("store or partition is closed")]
+    Closed,
+}
+
+impl StorageError {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: IoOp, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    /// The batch error inside an `InvalidBatch`, if this is one.
+    pub fn batch_error(&self) -> Option<&BatchError> {
+        match self {
+            StorageError::InvalidBatch { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Extension to attach a path and operation to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, path: &std::path::Path, op: IoOp) -> Result<T, StorageError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, path: &std::path::Path, op: IoOp) -> Result<T, StorageError> {
+        self.map_err(|source| StorageError::io(path, op, source))
+    }
+}

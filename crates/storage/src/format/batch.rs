@@ -1,0 +1,236 @@
+//! Kafka v2 RecordBatch: the header view, validation and framing.
+//!
+//! ```text
+//! { base_offset i64 | batch_length i32 | partition_leader_epoch i32 | magic i8 (=2) | crc u32 |
+//!   attributes i16 | last_offset_delta i32 | base_timestamp i64 | max_timestamp i64 |
+//!   producer_id i64 | producer_epoch i16 | base_sequence i32 | records_count i32 | records ... }
+//! ```
+//! `batch_length` counts the bytes after itself; the CRC-32C covers
+//! `attributes` to the end. The base offset lies outside the CRC, which is
+//! why the engine can assign offsets by patching it in place.
+use super::bytes_be::{i16_at, i32_at, i64_at, u32_at};
+use crate::error::BatchError;
+
+pub const BASE_OFFSET_AT: usize = 0;
+pub const LENGTH_AT: usize = 8;
+pub const LEADER_EPOCH_AT: usize = 12;
+pub const MAGIC_AT: usize = 16;
+pub const CRC_AT: usize = 17;
+pub const ATTRIBUTES_AT: usize = 21;
+pub const LAST_OFFSET_DELTA_AT: usize = 23;
+pub const BASE_TIMESTAMP_AT: usize = 27;
+pub const MAX_TIMESTAMP_AT: usize = 35;
+pub const PRODUCER_ID_AT: usize = 43;
+pub const PRODUCER_EPOCH_AT: usize = 51;
+pub const BASE_SEQUENCE_AT: usize = 53;
+pub const RECORDS_COUNT_AT: usize = 57;
+/// Size of the fixed header; the records section starts here.
+pub const HEADER_LEN: usize = 61;
+/// Bytes before `batch_length` counts: base offset and the length itself.
+pub const LOG_OVERHEAD: usize = 12;
+/// Smallest legal `batch_length`: a header with no records.
+pub const MIN_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
+pub const MAGIC_V2: i8 = 2;
+
+/// The decoded fixed header of a v2 batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+/// What the next bytes of a segment hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchStep {
+    /// A complete, valid batch of `size` bytes.
+    Batch { header: BatchHeader, size: usize },
+    /// The bytes end inside a batch: at least `needed` bytes are required.
+    NeedMore { needed: usize },
+}
+
+impl BatchHeader {
+    /// Decodes the 61-byte header at the start of `buf` without checking it.
+    pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+        let truncated = || BatchError::Truncated {
+            needed: HEADER_LEN,
+            available: buf.len(),
+        };
+        let i64f = |at| i64_at(buf, at).ok_or_else(truncated);
+        let i32f = |at| i32_at(buf, at).ok_or_else(truncated);
+        let i16f = |at| i16_at(buf, at).ok_or_else(truncated);
+        Ok(BatchHeader {
+            base_offset: i64f(BASE_OFFSET_AT)?,
+            batch_length: i32f(LENGTH_AT)?,
+            partition_leader_epoch: i32f(LEADER_EPOCH_AT)?,
+            magic: buf
+                .get(MAGIC_AT)
+                .map(|b| i8::from_be_bytes([*b]))
+                .ok_or_else(truncated)?,
+            crc: u32_at(buf, CRC_AT).ok_or_else(truncated)?,
+            attributes: i16f(ATTRIBUTES_AT)?,
+            last_offset_delta: i32f(LAST_OFFSET_DELTA_AT)?,
+            base_timestamp: i64f(BASE_TIMESTAMP_AT)?,
+            max_timestamp: i64f(MAX_TIMESTAMP_AT)?,
+            producer_id: i64f(PRODUCER_ID_AT)?,
+            producer_epoch: i16f(PRODUCER_EPOCH_AT)?,
+            base_sequence: i32f(BASE_SEQUENCE_AT)?,
+            records_count: i32f(RECORDS_COUNT_AT)?,
+        })
+    }
+
+    /// Whole batch size in bytes, prefix included.
+    pub fn size(&self) -> usize {
+        usize::try_from(self.batch_length).unwrap_or(0) + LOG_OVERHEAD
+    }
+
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub fn compression(&self) -> u8 {
+        (self.attributes & 0x7) as u8
+    }
+
+    /// True if the timestamps are broker append time (every record's timestamp is `max_timestamp`).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & 0x8 != 0
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
+}
+
+/// Checks the framing fields (length, magic) of a header.
+fn check_frame(header: &BatchHeader) -> Result<(), BatchError> {
+    if header.batch_length < MIN_LENGTH {
+        return Err(BatchError::LengthMismatch {
+            length: header.batch_length,
+        });
+    }
+    if header.magic != MAGIC_V2 {
+        return Err(BatchError::BadMagic {
+            magic: header.magic,
+        });
+    }
+    Ok(())
+}
+
+/// CRC-32C of a whole batch as stored in its header (attributes to the end).
+pub fn compute_crc(batch: &[u8]) -> u32 {
+    crc32c::crc32c(batch.get(ATTRIBUTES_AT..).unwrap_or_default())
+}
+
+/// Looks at the batch starting at `buf[0]`: a complete valid batch, a request
+/// for more bytes, or the reason it is invalid. Checks length, magic, CRC and
+/// that `last_offset_delta == records_count - 1`.
+pub fn next_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(BatchStep::NeedMore { needed: HEADER_LEN });
+    }
+    let header = BatchHeader::parse(buf)?;
+    check_frame(&header)?;
+    let size = header.size();
+    let Some(batch) = buf.get(..size) else {
+        return Ok(BatchStep::NeedMore { needed: size });
+    };
+    let actual = compute_crc(batch);
+    if actual != header.crc {
+        return Err(BatchError::CrcMismatch {
+            expected: header.crc,
+            actual,
+        });
+    }
+    if header.records_count < 1
+        || i64::from(header.last_offset_delta) != i64::from(header.records_count) - 1
+    {
+        return Err(BatchError::RecordCountMismatch {
+            records_count: header.records_count,
+            last_offset_delta: header.last_offset_delta,
+        });
+    }
+    Ok(BatchStep::Batch { header, size })
+}
+
+/// Like [`next_batch`] but treats "need more" as a truncation error: for
+/// input that must consist of whole batches (a produce request).
+pub fn whole_batch(buf: &[u8]) -> Result<(BatchHeader, usize), BatchError> {
+    match next_batch(buf)? {
+        BatchStep::Batch { header, size } => Ok((header, size)),
+        BatchStep::NeedMore { needed } => Err(BatchError::Truncated {
+            needed,
+            available: buf.len(),
+        }),
+    }
+}
+
+/// Reads only the framing of the batch at `buf[0]` (length and magic, no CRC):
+/// its header and total size. For walking trusted, already-validated bytes.
+pub fn frame(buf: &[u8]) -> Result<(BatchHeader, usize), BatchError> {
+    let header = BatchHeader::parse(buf)?;
+    check_frame(&header)?;
+    Ok((header, header.size()))
+}
+
+/// Overwrites the base offset of the batch at `batch[0]`.
+pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    if let Some(field) = batch.get_mut(BASE_OFFSET_AT..BASE_OFFSET_AT + 8) {
+        field.copy_from_slice(&base_offset.to_be_bytes());
+    }
+}
+
+/// The records section of a whole batch (what kafka-protocol's record decoder
+/// or a decompressor consumes).
+pub fn records_section(batch: &[u8]) -> &[u8] {
+    batch.get(HEADER_LEN..).unwrap_or_default()
+}
+
+/// Reads a zig-zag varint (Kafka's record field encoding); returns the value and its length.
+pub fn read_varint(buf: &[u8]) -> Option<(i64, usize)> {
+    let mut raw: u64 = 0;
+    for (i, byte) in buf.iter().take(10).enumerate() {
+        raw |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let value = (raw >> 1) as i64 ^ -((raw & 1) as i64);
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Timestamp deltas of the records of an UNCOMPRESSED batch, in order, as
+/// (offset delta, timestamp delta). Stops at the first malformed record.
+///
+/// Record grammar: `{ length varint | attributes i8 | timestamp_delta varint | offset_delta varint | ... }`.
+pub fn record_timestamps(batch: &[u8]) -> impl Iterator<Item = (i64, i64)> + '_ {
+    let mut rest = records_section(batch);
+    std::iter::from_fn(move || {
+        let (length, n) = read_varint(rest)?;
+        let body_len = usize::try_from(length).ok()?;
+        let body = rest.get(n..n.checked_add(body_len)?)?;
+        let fields = body.get(1..)?;
+        let (ts_delta, m) = read_varint(fields)?;
+        let (offset_delta, _) = read_varint(fields.get(m..)?)?;
+        rest = rest.get(n + body_len..)?;
+        Some((offset_delta, ts_delta))
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,84 @@
+//! Encodes uncompressed v2 batches. The engine never builds batches (clients
+//! do); this exists for tests, benches and tools that need valid input.
+use super::batch::{ATTRIBUTES_AT, CRC_AT, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, compute_crc};
+
+/// One record to encode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimpleRecord<'a> {
+    pub timestamp_ms: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+}
+
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    while raw >= 0x80 {
+        out.push((raw as u8 & 0x7f) | 0x80);
+        raw >>= 7;
+    }
+    out.push(raw as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Encodes `records` as one uncompressed batch with base offset 0, producer
+/// id -1 and a valid CRC. Empty `records` gives an (invalid) empty batch.
+pub fn encode_batch(records: &[SimpleRecord<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_batch_into(&mut out, records);
+    out
+}
+
+/// Appends one encoded batch to `out` (see [`encode_batch`]).
+pub fn encode_batch_into(out: &mut Vec<u8>, records: &[SimpleRecord<'_>]) {
+    let start = out.len();
+    let base_ts = records.first().map_or(0, |r| r.timestamp_ms);
+    let max_ts = records
+        .iter()
+        .map(|r| r.timestamp_ms)
+        .max()
+        .unwrap_or(base_ts);
+    let count = records.len() as i32;
+    out.extend_from_slice(&0i64.to_be_bytes()); // base offset
+    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
+    out.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+    out.push(MAGIC_V2 as u8);
+    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
+    out.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    out.extend_from_slice(&(count - 1).max(0).to_be_bytes());
+    out.extend_from_slice(&base_ts.to_be_bytes());
+    out.extend_from_slice(&max_ts.to_be_bytes());
+    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&count.to_be_bytes());
+    debug_assert_eq!(out.len() - start, HEADER_LEN);
+    let mut body = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        body.clear();
+        body.push(0); // record attributes
+        put_varint(&mut body, record.timestamp_ms - base_ts);
+        put_varint(&mut body, i as i64);
+        put_bytes(&mut body, record.key);
+        put_bytes(&mut body, record.value);
+        put_varint(&mut body, 0); // header count
+        put_varint(out, body.len() as i64);
+        out.extend_from_slice(&body);
+    }
+    let length = (out.len() - start - LOG_OVERHEAD) as i32;
+    if let Some(field) = out.get_mut(start + 8..start + 12) {
+        field.copy_from_slice(&length.to_be_bytes());
+    }
+    let crc = compute_crc(out.get(start..).unwrap_or_default());
+    if let Some(field) = out.get_mut(start + CRC_AT..start + ATTRIBUTES_AT) {
+        field.copy_from_slice(&crc.to_be_bytes());
+    }
+}

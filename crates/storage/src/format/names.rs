@@ -1,0 +1,79 @@
+//! File names inside a partition directory.
+//!
+//! Segment files are named by their base offset, 20 decimal digits zero-padded
+//! (so lexical order is offset order): `00000000000000001234.log`,
+//! `.index`, `.timeindex`. `partition.checkpoint` holds the partition's
+//! checkpoint; `*.tmp` files are unfinished atomic writes. A partition
+//! directory being deleted is first renamed to `<name>.delete`.
+use std::path::{Path, PathBuf};
+
+pub const LOG_SUFFIX: &str = "log";
+pub const INDEX_SUFFIX: &str = "index";
+pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+pub const CHECKPOINT_FILE: &str = "partition.checkpoint";
+pub const TMP_SUFFIX: &str = "tmp";
+pub const DELETE_DIR_SUFFIX: &str = ".delete";
+
+/// The kinds of file a partition directory holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Log,
+    OffsetIndex,
+    TimeIndex,
+}
+
+impl FileKind {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            FileKind::Log => LOG_SUFFIX,
+            FileKind::OffsetIndex => INDEX_SUFFIX,
+            FileKind::TimeIndex => TIME_INDEX_SUFFIX,
+        }
+    }
+}
+
+/// `<20-digit base offset>.<suffix>`.
+pub fn segment_file_name(base_offset: i64, kind: FileKind) -> String {
+    format!("{base_offset:020}.{}", kind.suffix())
+}
+
+pub fn segment_path(dir: &Path, base_offset: i64, kind: FileKind) -> PathBuf {
+    dir.join(segment_file_name(base_offset, kind))
+}
+
+/// Parses a segment file name into its base offset and kind.
+pub fn parse_segment_file_name(name: &str) -> Option<(i64, FileKind)> {
+    let (stem, suffix) = name.split_once('.')?;
+    let kind = match suffix {
+        LOG_SUFFIX => FileKind::Log,
+        INDEX_SUFFIX => FileKind::OffsetIndex,
+        TIME_INDEX_SUFFIX => FileKind::TimeIndex,
+        _ => return None,
+    };
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let base: i64 = stem.parse().ok()?;
+    Some((base, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let name = segment_file_name(1234, FileKind::TimeIndex);
+        assert_eq!(name, "00000000000000001234.timeindex");
+        assert_eq!(
+            parse_segment_file_name(&name),
+            Some((1234, FileKind::TimeIndex))
+        );
+        assert_eq!(
+            parse_segment_file_name("00000000000000001234.log.tmp"),
+            None
+        );
+        assert_eq!(parse_segment_file_name("1234.log"), None);
+        assert_eq!(parse_segment_file_name("99999999999999999999.log"), None);
+    }
+}

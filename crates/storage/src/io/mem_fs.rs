@@ -1,0 +1,393 @@
+//! An in-memory file system for tests: it can fail, tear and forget.
+//!
+//! Each file keeps two contents: what was written (`current`, the page cache)
+//! and what was last fsynced (`durable`, the disk). [`MemFileSystem::crash`]
+//! returns the file system a power loss would leave: every file rolled back to
+//! its durable content. Directory operations (create, rename, remove) are
+//! treated as durable at once — a simplification stated in docs/FORMAT.md's
+//! test notes; the engine still calls `sync_dir` where a real disk needs it.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use super::{File, FileSystem, OpenMode};
+use crate::sync_util::lock;
+
+/// A one-shot fault, triggered by the first matching operation and then forgotten.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The next append to a file whose path contains the string fails; nothing is written.
+    FailWrite { path_contains: String },
+    /// The next append to a matching file writes only `keep_bytes` bytes, then fails.
+    TornWrite {
+        path_contains: String,
+        keep_bytes: usize,
+    },
+    /// The next `sync_data` of a matching file fails (and makes nothing durable).
+    FailSync { path_contains: String },
+}
+
+#[derive(Debug, Default)]
+struct FileData {
+    current: Vec<u8>,
+    durable: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    files: BTreeMap<PathBuf, Arc<Mutex<FileData>>>,
+    dirs: BTreeSet<PathBuf>,
+    faults: Vec<Fault>,
+    syncs: u64,
+}
+
+/// In-memory [`FileSystem`]. Clones share the same files.
+#[derive(Debug, Default, Clone)]
+pub struct MemFileSystem {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct MemFile {
+    path: PathBuf,
+    data: Arc<Mutex<FileData>>,
+    state: Arc<Mutex<State>>,
+    writable: bool,
+}
+
+fn not_found(path: &Path) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
+}
+
+fn injected(what: &str) -> std::io::Error {
+    std::io::Error::other(format!("injected {what} fault"))
+}
+
+impl MemFileSystem {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Arms a one-shot fault.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.state).faults.push(fault);
+    }
+
+    /// How many `sync_data` calls succeeded so far (to test group commit).
+    pub fn sync_count(&self) -> u64 {
+        lock(&self.state).syncs
+    }
+
+    /// The file system a power loss would leave: a new, independent copy in
+    /// which every file holds only its fsynced content.
+    pub fn crash(&self) -> MemFileSystem {
+        let state = lock(&self.state);
+        let files = state
+            .files
+            .iter()
+            .map(|(path, data)| {
+                let durable = lock(data).durable.clone();
+                let copy = FileData {
+                    current: durable.clone(),
+                    durable,
+                };
+                (path.clone(), Arc::new(Mutex::new(copy)))
+            })
+            .collect();
+        let copy = State {
+            files,
+            dirs: state.dirs.clone(),
+            faults: Vec::new(),
+            syncs: 0,
+        };
+        MemFileSystem {
+            state: Arc::new(Mutex::new(copy)),
+        }
+    }
+
+    /// Current (unsynced included) content of a file, for tests.
+    pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
+        let state = lock(&self.state);
+        state.files.get(path).map(|d| lock(d).current.clone())
+    }
+
+    /// Replaces a file's content, both current and durable (to plant damage in tests).
+    pub fn set_contents(&self, path: &Path, bytes: Vec<u8>) {
+        let mut state = lock(&self.state);
+        let data = FileData {
+            current: bytes.clone(),
+            durable: bytes,
+        };
+        state
+            .files
+            .insert(path.to_owned(), Arc::new(Mutex::new(data)));
+    }
+}
+
+fn take_fault(
+    state: &Mutex<State>,
+    path: &Path,
+    pick: impl Fn(&Fault) -> Option<&String>,
+) -> Option<Fault> {
+    let mut state = lock(state);
+    let text = path.to_string_lossy();
+    let at = state
+        .faults
+        .iter()
+        .position(|f| pick(f).is_some_and(|s| text.contains(s.as_str())))?;
+    Some(state.faults.remove(at))
+}
+
+fn write_fault(f: &Fault) -> Option<&String> {
+    match f {
+        Fault::FailWrite { path_contains } | Fault::TornWrite { path_contains, .. } => {
+            Some(path_contains)
+        }
+        Fault::FailSync { .. } => None,
+    }
+}
+
+fn sync_fault(f: &Fault) -> Option<&String> {
+    match f {
+        Fault::FailSync { path_contains } => Some(path_contains),
+        _ => None,
+    }
+}
+
+impl File for MemFile {
+    fn read_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<usize> {
+        let data = lock(&self.data);
+        let start = usize::try_from(position)
+            .unwrap_or(usize::MAX)
+            .min(data.current.len());
+        let src = data.current.get(start..).unwrap_or_default();
+        let n = src.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), src.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        Ok(n)
+    }
+
+    fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
+        if !self.writable {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "opened read-only",
+            ));
+        }
+        match take_fault(&self.state, &self.path, write_fault) {
+            Some(Fault::TornWrite { keep_bytes, .. }) => {
+                let keep = bytes.get(..keep_bytes.min(bytes.len())).unwrap_or_default();
+                lock(&self.data).current.extend_from_slice(keep);
+                Err(injected("torn write"))
+            }
+            Some(_) => Err(injected("write")),
+            None => {
+                lock(&self.data).current.extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        let len = usize::try_from(len).map_err(std::io::Error::other)?;
+        lock(&self.data).current.resize(len, 0);
+        Ok(())
+    }
+
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(lock(&self.data).current.len() as u64)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        if take_fault(&self.state, &self.path, sync_fault).is_some() {
+            return Err(injected("sync"));
+        }
+        let mut data = lock(&self.data);
+        if data.current.starts_with(&data.durable) {
+            let from = data.durable.len();
+            let tail = data.current.get(from..).unwrap_or_default().to_vec();
+            data.durable.extend_from_slice(&tail);
+        } else {
+            data.durable = data.current.clone();
+        }
+        drop(data);
+        lock(&self.state).syncs += 1;
+        Ok(())
+    }
+}
+
+impl FileSystem for MemFileSystem {
+    fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Arc<dyn File>> {
+        let mut state = lock(&self.state);
+        let data = match (state.files.get(path), mode) {
+            (Some(data), _) => Arc::clone(data),
+            (None, OpenMode::Read) => return Err(not_found(path)),
+            (None, OpenMode::ReadAppend) => {
+                let parent = super::parent_dir(path);
+                if !state.dirs.contains(parent) {
+                    return Err(not_found(parent));
+                }
+                let data = Arc::new(Mutex::new(FileData::default()));
+                state.files.insert(path.to_owned(), Arc::clone(&data));
+                data
+            }
+        };
+        Ok(Arc::new(MemFile {
+            path: path.to_owned(),
+            data,
+            state: Arc::clone(&self.state),
+            writable: mode == OpenMode::ReadAppend,
+        }))
+    }
+
+    fn map(&self, path: &Path) -> std::io::Result<Bytes> {
+        let state = lock(&self.state);
+        let data = state.files.get(path).ok_or_else(|| not_found(path))?;
+        Ok(Bytes::from(lock(data).current.clone()))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        let mut state = lock(&self.state);
+        if let Some(data) = state.files.remove(from) {
+            state.files.insert(to.to_owned(), data);
+            return Ok(());
+        }
+        if !state.dirs.contains(from) {
+            return Err(not_found(from));
+        }
+        // Renaming a directory moves everything below it.
+        let moved: Vec<PathBuf> = state
+            .files
+            .keys()
+            .filter(|p| p.starts_with(from))
+            .cloned()
+            .collect();
+        for old in moved {
+            if let (Some(data), Ok(rest)) = (state.files.remove(&old), old.strip_prefix(from)) {
+                state.files.insert(to.join(rest), data);
+            }
+        }
+        let dirs: Vec<PathBuf> = state
+            .dirs
+            .iter()
+            .filter(|p| p.starts_with(from))
+            .cloned()
+            .collect();
+        for old in dirs {
+            state.dirs.remove(&old);
+            if let Ok(rest) = old.strip_prefix(from) {
+                state.dirs.insert(to.join(rest));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        lock(&self.state)
+            .files
+            .remove(path)
+            .map(drop)
+            .ok_or_else(|| not_found(path))
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        let mut state = lock(&self.state);
+        if !state.dirs.contains(path) {
+            return Err(not_found(path));
+        }
+        state.files.retain(|p, _| !p.starts_with(path));
+        state.dirs.retain(|p| !p.starts_with(path));
+        Ok(())
+    }
+
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        let mut state = lock(&self.state);
+        for ancestor in path.ancestors() {
+            if !ancestor.as_os_str().is_empty() {
+                state.dirs.insert(ancestor.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        if lock(&self.state).dirs.contains(dir) {
+            Ok(())
+        } else {
+            Err(not_found(dir))
+        }
+    }
+
+    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let state = lock(&self.state);
+        if !state.dirs.contains(dir) {
+            return Err(not_found(dir));
+        }
+        let files = state.files.keys().filter(|p| p.parent() == Some(dir));
+        let dirs = state.dirs.iter().filter(|p| p.parent() == Some(dir));
+        Ok(files.chain(dirs).cloned().collect())
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        lock(&self.state).dirs.contains(path)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        let state = lock(&self.state);
+        state.files.contains_key(path) || state.dirs.contains(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_forgets_unsynced_writes() {
+        let fs = MemFileSystem::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        let f = fs.open(Path::new("/d/a"), OpenMode::ReadAppend).unwrap();
+        f.append(b"hello").unwrap();
+        f.sync_data().unwrap();
+        f.append(b" world").unwrap();
+        assert_eq!(fs.contents(Path::new("/d/a")).unwrap(), b"hello world");
+        let after = fs.crash();
+        assert_eq!(after.contents(Path::new("/d/a")).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn torn_write_keeps_a_prefix_and_fails() {
+        let fs = MemFileSystem::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        let f = fs
+            .open(Path::new("/d/a.log"), OpenMode::ReadAppend)
+            .unwrap();
+        fs.inject(Fault::TornWrite {
+            path_contains: ".log".into(),
+            keep_bytes: 3,
+        });
+        assert!(f.append(b"abcdef").is_err());
+        assert_eq!(fs.contents(Path::new("/d/a.log")).unwrap(), b"abc");
+        f.append(b"gh").unwrap();
+        assert_eq!(fs.contents(Path::new("/d/a.log")).unwrap(), b"abcgh");
+    }
+
+    #[test]
+    fn failed_sync_makes_nothing_durable() {
+        let fs = MemFileSystem::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        let f = fs.open(Path::new("/d/a"), OpenMode::ReadAppend).unwrap();
+        f.append(b"x").unwrap();
+        fs.inject(Fault::FailSync {
+            path_contains: "/d/a".into(),
+        });
+        assert!(f.sync_data().is_err());
+        assert_eq!(fs.crash().contents(Path::new("/d/a")).unwrap(), b"");
+    }
+}

@@ -1,0 +1,104 @@
+//! The real file system.
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{File, FileSystem, OpenMode};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFileSystem;
+
+#[derive(Debug)]
+struct StdFile(std::fs::File);
+
+impl File for StdFile {
+    fn read_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<usize> {
+        loop {
+            match self.0.read_at(buf, position) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn append(&self, data: &[u8]) -> std::io::Result<()> {
+        // The file is opened with O_APPEND, so each write lands at the end.
+        (&self.0).write_all(data)
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+impl FileSystem for StdFileSystem {
+    fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Arc<dyn File>> {
+        let mut options = std::fs::OpenOptions::new();
+        match mode {
+            OpenMode::Read => options.read(true),
+            OpenMode::ReadAppend => options.read(true).append(true).create(true),
+        };
+        Ok(Arc::new(StdFile(options.open(path)?)))
+    }
+
+    fn map(&self, path: &Path) -> std::io::Result<Bytes> {
+        let file = std::fs::File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            // Mapping an empty file fails on Linux; an empty view is what we mean.
+            return Ok(Bytes::new());
+        }
+        // SAFETY: only sealed index files are mapped. The engine never
+        // truncates or rewrites them while a mapping is alive (a sealed
+        // segment's files are only ever deleted whole, which keeps the pages
+        // of an existing mapping valid), so the memory stays readable and
+        // unchanged for the mapping's lifetime.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::from_owner(map))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::remove_dir_all(path)
+    }
+
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::File::open(dir)?.sync_all()
+    }
+
+    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        std::fs::read_dir(dir)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect()
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}

@@ -1,0 +1,240 @@
+//! The write path: validate everything, then one `write` under the writer lock.
+use std::sync::atomic::Ordering;
+
+use super::{AppendInfo, Partition, State};
+use crate::config::{Durability, LogConfig};
+use crate::error::{IoContext, IoOp, StorageError};
+use crate::format::batch::{self, BatchHeader};
+use crate::segment::Segment;
+use crate::sync_util::now_ms;
+
+/// The batches of one append, validated.
+#[derive(Debug)]
+struct Validated {
+    batches: Vec<(BatchHeader, usize)>,
+    records: i64,
+    max_timestamp: i64,
+}
+
+/// Checks every batch of `input` (framing, magic, CRC, record count, size)
+/// before anything is written.
+fn validate(input: &[u8], max_batch_bytes: u32) -> Result<Validated, StorageError> {
+    if input.is_empty() {
+        return Err(StorageError::InvalidBatch {
+            position: 0,
+            source: crate::error::BatchError::Empty,
+        });
+    }
+    let mut batches = Vec::new();
+    let (mut position, mut records, mut max_timestamp) = (0usize, 0i64, i64::MIN);
+    while let Some(rest) = input.get(position..).filter(|r| !r.is_empty()) {
+        // Check the declared size first so an oversized batch reports
+        // MESSAGE_TOO_LARGE even if it is also truncated.
+        if let Ok((_, size)) = batch::frame(rest)
+            && size > max_batch_bytes as usize
+        {
+            return Err(StorageError::BatchTooLarge {
+                size,
+                max: max_batch_bytes,
+            });
+        }
+        let (header, size) = batch::whole_batch(rest)
+            .map_err(|source| StorageError::InvalidBatch { position, source })?;
+        records += i64::from(header.records_count);
+        max_timestamp = max_timestamp.max(header.max_timestamp);
+        batches.push((header, size));
+        position += size;
+    }
+    Ok(Validated {
+        batches,
+        records,
+        max_timestamp,
+    })
+}
+
+impl Partition {
+    /// Appends one or more concatenated v2 batches, all or nothing. Assigns
+    /// offsets from the high watermark by patching each base offset. The
+    /// bytes are in the file (page cache) when this returns; with
+    /// `Durability::Always` they are also fsynced.
+    pub fn append(&self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
+        let config = self.config();
+        let validated = validate(batches, config.max_batch_bytes)?;
+        let info = {
+            let mut state = crate::sync_util::lock(&self.state);
+            self.check_writable(&state)?;
+            // Issue 4 adds the idempotent-producer sequence check here, inside the critical section.
+            self.append_locked(&mut state, batches, &validated, &config)?
+        };
+        if config.durability == Durability::Always {
+            self.sync_to(info.last_offset)?;
+        }
+        Ok(info)
+    }
+
+    fn append_locked(
+        &self,
+        state: &mut State,
+        input: &[u8],
+        validated: &Validated,
+        config: &LogConfig,
+    ) -> Result<AppendInfo, StorageError> {
+        let base_offset = self.high_watermark();
+        self.maybe_roll(state, input.len() as u64, validated.records, config)?;
+        let State {
+            segments,
+            append_buf,
+            ..
+        } = state;
+        let active = segments
+            .last_mut()
+            .ok_or_else(|| self.no_active_segment())?;
+        append_buf.clear();
+        append_buf.extend_from_slice(input);
+        let (mut position, mut next_offset) = (0usize, base_offset);
+        for (header, size) in &validated.batches {
+            if let Some(bytes) = append_buf.get_mut(position..position + size) {
+                batch::set_base_offset(bytes, next_offset);
+            }
+            position += size;
+            next_offset += i64::from(header.records_count);
+        }
+        let file_position = active.size_bytes;
+        if let Err(e) = active
+            .log
+            .append(append_buf)
+            .ctx(&active.log_path, IoOp::Write)
+        {
+            // Part of the input may be in the file now: never write after it.
+            return Err(self.fail_with(e));
+        }
+        let (mut at, mut offset) = (file_position, base_offset);
+        for (header, size) in &validated.batches {
+            let header = BatchHeader {
+                base_offset: offset,
+                ..*header
+            };
+            active.record_batch(&header, at, *size as u64, config.index_interval_bytes);
+            at += *size as u64;
+            offset += i64::from(header.records_count);
+        }
+        // Publish: readers snapshot `size_bytes` under this lock, so they
+        // only ever see whole batches.
+        active.size_bytes = at;
+        self.high_watermark.store(next_offset, Ordering::Release);
+        if append_buf.capacity() > 4 * (config.max_batch_bytes as usize).max(1 << 20) {
+            // Do not keep one huge request's buffer around forever.
+            *append_buf = Vec::new();
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next_offset - 1,
+            max_timestamp: validated.max_timestamp,
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    fn no_active_segment(&self) -> StorageError {
+        self.fail_with(StorageError::Corruption {
+            path: self.dir.clone(),
+            position: 0,
+            detail: "partition has no active segment".to_owned(),
+        })
+    }
+
+    /// Seals the active segment and starts a new one if the append would
+    /// overflow it (size, u32 positions/relative offsets) or it is too old.
+    fn maybe_roll(
+        &self,
+        state: &mut State,
+        bytes: u64,
+        records: i64,
+        config: &LogConfig,
+    ) -> Result<(), StorageError> {
+        let now = now_ms();
+        let Some(active) = state.segments.last() else {
+            return Err(self.no_active_segment());
+        };
+        if active.is_empty() {
+            return Ok(());
+        }
+        let too_big = active.size_bytes + bytes > config.segment_bytes_effective();
+        let too_old = now.saturating_sub(active.created_ms) >= config.segment_ms_max;
+        let offsets_overflow = active.relative(active.next_offset + records).is_none();
+        if !(too_big || too_old || offsets_overflow) {
+            return Ok(());
+        }
+        self.roll(state, now)
+    }
+
+    /// Seals the active segment (writing its indexes) and opens a new empty one
+    /// at the high watermark.
+    pub(super) fn roll(&self, state: &mut State, now: i64) -> Result<(), StorageError> {
+        let fs = self.fs.as_ref();
+        let Some(active) = state.segments.last_mut() else {
+            return Err(self.no_active_segment());
+        };
+        if let Err(e) = active.write_indexes(fs, false) {
+            return Err(self.fail_with(e));
+        }
+        state
+            .unsynced
+            .push((active.log_path.clone(), active.log.clone()));
+        let next = Segment::open(fs, &self.dir, self.high_watermark(), now)
+            .map_err(|e| self.fail_with(e))?;
+        if next.size_bytes != 0 {
+            return Err(self.fail_with(StorageError::Corruption {
+                path: next.log_path.clone(),
+                position: 0,
+                detail: "new segment file already holds data".to_owned(),
+            }));
+        }
+        state.segments.push(next);
+        state.dir_dirty = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::builder::{SimpleRecord, encode_batch};
+
+    #[test]
+    fn validate_rejects_oversized_before_anything_else() {
+        let value = vec![7u8; 2000];
+        let batch = encode_batch(&[SimpleRecord {
+            timestamp_ms: 1,
+            key: None,
+            value: Some(&value),
+        }]);
+        let err = validate(&batch, 1000).unwrap_err();
+        assert!(matches!(err, StorageError::BatchTooLarge { max: 1000, .. }));
+        assert!(matches!(
+            validate(&batch[..100], 1000),
+            Err(StorageError::BatchTooLarge { .. })
+        ));
+        assert!(validate(&batch, 4000).is_ok());
+    }
+
+    #[test]
+    fn validate_reports_the_position_of_the_bad_batch() {
+        let one = encode_batch(&[SimpleRecord {
+            timestamp_ms: 1,
+            key: None,
+            value: Some(b"x"),
+        }]);
+        let mut input = one.clone();
+        input.extend_from_slice(&one);
+        let last = input.len() - 1;
+        input[last] ^= 1;
+        let err = validate(&input, 1 << 20).unwrap_err();
+        assert!(
+            matches!(err, StorageError::InvalidBatch { position, .. } if position == one.len())
+        );
+        assert!(matches!(
+            validate(&[], 100),
+            Err(StorageError::InvalidBatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,237 @@
+//! One partition: a directory of segments with one writer lock.
+//!
+//! Locks, in the order they may be taken:
+//! - `state` (std Mutex): the writer lock — segment list, append buffer.
+//!   Held for the bookkeeping and the single `write` of an append, never for
+//!   an fsync or a read's I/O.
+//! - `sync` (std Mutex + Condvar): group commit; whoever finds no fsync in
+//!   progress becomes the leader, the others wait for its result.
+//! - `checkpoint` (std Mutex): serialises checkpoint rewrites (they share a temp file name).
+//!
+//! No lock is shared with another partition.
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use crate::config::LogConfig;
+use crate::error::StorageError;
+use crate::id::PartitionId;
+use crate::io::{File, FileSystem};
+use crate::segment::Segment;
+use crate::sync_util::{lock, read, write};
+
+mod append;
+mod open;
+mod read;
+mod retention;
+mod sync;
+mod timestamp;
+
+pub use open::{RecoveryReport, TruncatedTail};
+pub use retention::RetentionReport;
+
+/// Where `append` put the batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// Largest `max_timestamp` among the appended batches.
+    pub max_timestamp: i64,
+    pub log_start_offset: i64,
+}
+
+/// Whole batches handed out by `read`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadResult {
+    pub records: bytes::Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp_ms: i64,
+    pub offset: i64,
+}
+
+/// What the writer lock protects.
+#[derive(Debug)]
+struct State {
+    /// Ordered by base offset; the last one is the active segment. Never empty.
+    segments: Vec<Segment>,
+    /// Reused copy of the input whose base offsets get patched.
+    append_buf: Vec<u8>,
+    /// Sealed segments written since the last fsync: (path, file).
+    unsynced: Vec<(PathBuf, Arc<dyn File>)>,
+    /// A segment file was created since the last directory fsync.
+    dir_dirty: bool,
+    closed: bool,
+}
+
+impl State {
+    fn active(&self) -> Option<&Segment> {
+        self.segments.last()
+    }
+}
+
+#[derive(Debug)]
+struct SyncState {
+    /// Every offset below this is fsynced.
+    synced_offset: i64,
+    in_progress: bool,
+}
+
+pub struct Partition {
+    id: PartitionId,
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    /// Read on every append, written rarely: a RwLock so appends never contend on it.
+    config: RwLock<LogConfig>,
+    state: Mutex<State>,
+    sync: Mutex<SyncState>,
+    sync_done: Condvar,
+    /// Serialises checkpoint rewrites; holds the last one written.
+    checkpoint: Mutex<crate::format::Checkpoint>,
+    high_watermark: AtomicI64,
+    log_start_offset: AtomicI64,
+    /// Wall-clock ms of the last successful fsync (for `Durability::Interval`).
+    last_sync_ms: AtomicI64,
+    failed: AtomicBool,
+    failure: Mutex<Option<String>>,
+    recovery: Option<RecoveryReport>,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("id", &self.id)
+            .field("high_watermark", &self.high_watermark())
+            .field("log_start_offset", &self.log_start_offset())
+            .field("failed", &self.is_failed())
+            .finish()
+    }
+}
+
+impl Partition {
+    pub fn id(&self) -> &PartitionId {
+        &self.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> LogConfig {
+        read(&self.config).clone()
+    }
+
+    /// Takes effect from the next append (roll, index interval, durability)
+    /// and the next retention pass.
+    pub fn set_config(&self, config: LogConfig) {
+        *write(&self.config) = config;
+    }
+
+    /// Next offset to assign (= log end offset).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Why the partition refuses writes, if it does.
+    pub fn failure_reason(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
+
+    /// What recovery found when this partition was opened (None for a clean open or a new partition).
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.recovery.as_ref()
+    }
+
+    /// Number of segments (for tests and metrics).
+    pub fn segment_count(&self) -> usize {
+        lock(&self.state).segments.len()
+    }
+
+    /// Total bytes of all segment logs.
+    pub fn size_bytes(&self) -> u64 {
+        lock(&self.state)
+            .segments
+            .iter()
+            .map(|s| s.size_bytes)
+            .sum()
+    }
+
+    /// Marks the partition failed: every later write is refused until it is
+    /// reopened. The first reason wins.
+    fn fail(&self, reason: String) {
+        let mut failure = lock(&self.failure);
+        if failure.is_none() {
+            tracing::error!(partition = %self.id, %reason, "partition failed; refusing writes until reopened");
+            *failure = Some(reason);
+        }
+        self.failed.store(true, Ordering::Release);
+        drop(failure);
+        // Wake group-commit waiters so they see the failure.
+        let _guard = lock(&self.sync);
+        self.sync_done.notify_all();
+    }
+
+    /// Marks the partition failed because of `error` and returns it.
+    fn fail_with(&self, error: StorageError) -> StorageError {
+        self.fail(error.to_string());
+        error
+    }
+
+    fn failed_error(&self) -> StorageError {
+        let reason = self
+            .failure_reason()
+            .unwrap_or_else(|| "unknown failure".to_owned());
+        StorageError::PartitionFailed {
+            id: self.id.clone(),
+            reason,
+        }
+    }
+
+    /// Refuses the write if the partition failed or was closed.
+    fn check_writable(&self, state: &State) -> Result<(), StorageError> {
+        if self.is_failed() {
+            return Err(self.failed_error());
+        }
+        if state.closed {
+            return Err(StorageError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Flushes, writes indexes and a clean-shutdown checkpoint; later writes
+    /// fail with `Closed`. Idempotent. A failed partition gets no clean marker,
+    /// so its next open runs recovery.
+    pub fn close(&self) -> Result<(), StorageError> {
+        if lock(&self.state).closed {
+            return Ok(());
+        }
+        let flushed = if self.is_failed() {
+            Err(self.failed_error())
+        } else {
+            self.flush()
+        };
+        let mut state = lock(&self.state);
+        state.closed = true;
+        drop(state);
+        flushed?;
+        self.write_checkpoint(true)
+    }
+
+    /// Marks the partition deleted: later writes fail.
+    pub(crate) fn mark_deleted(&self) {
+        lock(&self.state).closed = true;
+        self.fail("partition deleted".to_owned());
+    }
+}

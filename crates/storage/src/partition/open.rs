@@ -1,0 +1,461 @@
+//! Creating and opening a partition, including crash recovery.
+//!
+//! Open, in order: list the directory (dropping temp files and orphan
+//! indexes), read the checkpoint, drop segments wholly below the log start,
+//! then load segments. Segments before the recovery point are trusted: their
+//! index is sanity-checked (rebuilt if bad) and only the batches after its
+//! last entry are walked by header. With no clean-shutdown marker, the
+//! segment holding the recovery point and all later ones are scanned batch
+//! by batch with CRCs; the log is cut at the first damage, later segments
+//! are deleted, and indexes are rebuilt. Damage below the recovery point is
+//! never cut: the open fails with `Corruption`.
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use bytes::Bytes;
+
+use super::{Partition, State, SyncState};
+use crate::config::LogConfig;
+use crate::error::{IoContext, IoOp, StorageError};
+use crate::format::names::{self, CHECKPOINT_FILE, FileKind, TMP_SUFFIX};
+use crate::format::{Checkpoint, offset_index, time_index};
+use crate::id::PartitionId;
+use crate::io::FileSystem;
+use crate::scan::{ScanItem, ScanMode, Scanner};
+use crate::segment::Segment;
+use crate::sync_util::now_ms;
+
+/// What recovery did when a partition was opened without a clean-shutdown marker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments scanned batch by batch with CRC checks.
+    pub scanned_segments: usize,
+    pub scanned_bytes: u64,
+    /// The torn or damaged tail that was cut, if any.
+    pub truncated: Option<TruncatedTail>,
+    /// Whole segments deleted because they followed the damage.
+    pub deleted_segments: Vec<PathBuf>,
+    /// Index files found inconsistent with their log and rebuilt.
+    pub rebuilt_indexes: usize,
+}
+
+/// A cut tail: `bytes_dropped` bytes from `position` of `segment`, which held
+/// offsets from `first_offset_dropped` on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TruncatedTail {
+    pub segment: PathBuf,
+    pub position: u64,
+    pub bytes_dropped: u64,
+    pub first_offset_dropped: i64,
+    pub reason: String,
+}
+
+/// Segment base offsets found in a directory, after clean-up.
+fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut logs = BTreeSet::new();
+    let mut indexes = Vec::new();
+    for path in fs.read_dir(dir).ctx(dir, IoOp::ReadDir)? {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(&format!(".{TMP_SUFFIX}")) {
+            // An atomic write that never finished: the old file is still in place.
+            fs.remove_file(&path).ctx(&path, IoOp::Remove)?;
+            continue;
+        }
+        match names::parse_segment_file_name(name) {
+            Some((base, FileKind::Log)) => {
+                logs.insert(base);
+            }
+            Some((base, _)) => indexes.push((base, path)),
+            None => {}
+        }
+    }
+    for (base, path) in indexes {
+        if !logs.contains(&base) {
+            fs.remove_file(&path).ctx(&path, IoOp::Remove)?;
+        }
+    }
+    Ok(logs.into_iter().collect())
+}
+
+fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Checkpoint>, StorageError> {
+    let path = dir.join(CHECKPOINT_FILE);
+    if !fs.exists(&path) {
+        return Ok(None);
+    }
+    let bytes = crate::io::read_all(fs, &path)?;
+    Checkpoint::decode(&bytes)
+        .map(Some)
+        .map_err(|e| StorageError::Corruption {
+            path,
+            position: 0,
+            detail: e.to_string(),
+        })
+}
+
+fn corruption(path: &Path, position: u64, detail: String) -> StorageError {
+    StorageError::Corruption {
+        path: path.to_owned(),
+        position,
+        detail,
+    }
+}
+
+/// Loads a segment whose data is trusted (before the recovery point or
+/// after a clean shutdown): adopt its indexes if they are sane, then walk
+/// the headers after the last index entry. Any damage is corruption.
+fn load_trusted(
+    fs: &dyn FileSystem,
+    segment: &mut Segment,
+    config: &LogConfig,
+) -> Result<bool, StorageError> {
+    let index = map_or_empty(fs, &segment.path(FileKind::OffsetIndex))?;
+    let times = map_or_empty(fs, &segment.path(FileKind::TimeIndex))?;
+    let sane =
+        offset_index::check(&index, segment.size_bytes).and_then(|()| time_index::check(&times));
+    let (start, rebuilt) = match sane {
+        Ok(()) => (segment.adopt_indexes(index, times).0, false),
+        Err(reason) => {
+            tracing::warn!(segment = %segment.log_path.display(), %reason, "index inconsistent; rebuilding from the log");
+            segment.reset_indexes();
+            (0, true)
+        }
+    };
+    let log = segment.log.clone();
+    let mut scanner = Scanner::new(log, ScanMode::Frame, start, segment.size_bytes);
+    loop {
+        match scanner.next_item().ctx(&segment.log_path, IoOp::Read)? {
+            ScanItem::Batch {
+                header,
+                position,
+                size,
+            } => {
+                if header.base_offset != segment.next_offset {
+                    let detail = format!(
+                        "batch base offset {} where {} was expected (below the recovery point)",
+                        header.base_offset, segment.next_offset
+                    );
+                    return Err(corruption(&segment.log_path, position, detail));
+                }
+                segment.record_batch(&header, position, size, config.index_interval_bytes);
+            }
+            ScanItem::End => break,
+            ScanItem::Damage { position, damage } => {
+                let detail = format!("{damage} in data below the recovery point");
+                return Err(corruption(&segment.log_path, position, detail));
+            }
+        }
+    }
+    if rebuilt {
+        segment.write_indexes(fs, true)?;
+    }
+    Ok(rebuilt)
+}
+
+fn map_or_empty(fs: &dyn FileSystem, path: &Path) -> Result<Bytes, StorageError> {
+    if fs.exists(path) {
+        fs.map(path).ctx(path, IoOp::Map)
+    } else {
+        Ok(Bytes::new())
+    }
+}
+
+/// Scans a segment batch by batch with CRC checks, rebuilding its indexes.
+/// Returns the first damage: (position, reason).
+fn scan_untrusted(
+    segment: &mut Segment,
+    config: &LogConfig,
+) -> Result<Option<(u64, String)>, StorageError> {
+    segment.reset_indexes();
+    let log = segment.log.clone();
+    let mut scanner = Scanner::new(log, ScanMode::Verify, 0, segment.size_bytes);
+    loop {
+        match scanner.next_item().ctx(&segment.log_path, IoOp::Read)? {
+            ScanItem::Batch {
+                header,
+                position,
+                size,
+            } => {
+                if header.base_offset != segment.next_offset {
+                    let reason = format!(
+                        "batch base offset {} where {} was expected",
+                        header.base_offset, segment.next_offset
+                    );
+                    return Ok(Some((position, reason)));
+                }
+                segment.record_batch(&header, position, size, config.index_interval_bytes);
+            }
+            ScanItem::End => return Ok(None),
+            ScanItem::Damage { position, damage } => {
+                return Ok(Some((position, damage.to_string())));
+            }
+        }
+    }
+}
+
+/// The progress of loading one directory.
+struct Loader<'a> {
+    fs: &'a dyn FileSystem,
+    dir: &'a Path,
+    config: &'a LogConfig,
+    recovery_point: i64,
+    clean: bool,
+    report: RecoveryReport,
+    segments: Vec<Segment>,
+}
+
+impl Loader<'_> {
+    /// Loads the segments at `bases`; untrusted from index `recover_from` on.
+    fn load(&mut self, bases: &[i64], recover_from: usize) -> Result<(), StorageError> {
+        let now = now_ms();
+        for (i, &base) in bases.iter().enumerate() {
+            let mut segment = Segment::open(self.fs, self.dir, base, now)?;
+            let expected = self.segments.last().map_or(base, |s| s.next_offset);
+            if expected != base {
+                let reason = format!(
+                    "segment starts at offset {base} but the previous one ends at {expected}"
+                );
+                if self.clean || expected < self.recovery_point {
+                    return Err(corruption(&segment.log_path, 0, reason));
+                }
+                self.drop_from(bases.get(i..).unwrap_or_default())?;
+                return Ok(());
+            }
+            if self.clean || i < recover_from {
+                if load_trusted(self.fs, &mut segment, self.config)? {
+                    self.report.rebuilt_indexes += 1;
+                }
+                self.segments.push(segment);
+                continue;
+            }
+            self.report.scanned_segments += 1;
+            self.report.scanned_bytes += segment.size_bytes;
+            if let Some((position, reason)) = scan_untrusted(&mut segment, self.config)? {
+                if segment.next_offset < self.recovery_point {
+                    let detail = format!(
+                        "{reason}; offsets from {} were fsynced (recovery point {})",
+                        segment.next_offset, self.recovery_point
+                    );
+                    return Err(corruption(&segment.log_path, position, detail));
+                }
+                self.truncate(&mut segment, position, reason)?;
+                self.segments.push(segment);
+                self.drop_from(bases.get(i + 1..).unwrap_or_default())?;
+                return Ok(());
+            }
+            self.segments.push(segment);
+        }
+        Ok(())
+    }
+
+    fn truncate(
+        &mut self,
+        segment: &mut Segment,
+        position: u64,
+        reason: String,
+    ) -> Result<(), StorageError> {
+        let bytes_dropped = segment.size_bytes - position;
+        tracing::warn!(
+            segment = %segment.log_path.display(), position, bytes_dropped,
+            first_offset_dropped = segment.next_offset, %reason,
+            "recovery truncated the log to its last complete valid batch"
+        );
+        segment
+            .log
+            .set_len(position)
+            .ctx(&segment.log_path, IoOp::SetLen)?;
+        segment.size_bytes = position;
+        self.report.truncated = Some(TruncatedTail {
+            segment: segment.log_path.clone(),
+            position,
+            bytes_dropped,
+            first_offset_dropped: segment.next_offset,
+            reason,
+        });
+        Ok(())
+    }
+
+    /// Deletes the segments at `bases`, which follow damage.
+    fn drop_from(&mut self, bases: &[i64]) -> Result<(), StorageError> {
+        for &base in bases {
+            let segment = Segment::open(self.fs, self.dir, base, 0)?;
+            tracing::warn!(segment = %segment.log_path.display(), bytes = segment.size_bytes,
+                "recovery deleted a segment that follows damage");
+            segment.remove_files(self.fs)?;
+            self.report.deleted_segments.push(segment.log_path.clone());
+        }
+        Ok(())
+    }
+}
+
+impl Partition {
+    /// Creates the directory and first segment of a new partition. The caller
+    /// makes sure it does not exist yet.
+    pub(crate) fn create(
+        fs: Arc<dyn FileSystem>,
+        dir: PathBuf,
+        id: PartitionId,
+        config: LogConfig,
+    ) -> Result<Partition, StorageError> {
+        fs.create_dir_all(&dir).ctx(&dir, IoOp::CreateDir)?;
+        let segment = Segment::open(fs.as_ref(), &dir, 0, now_ms())?;
+        let partition = Partition::assemble(fs, dir, id, config, vec![segment], 0, 0, None);
+        partition.write_checkpoint(false)?;
+        let parent = crate::io::parent_dir(&partition.dir);
+        partition.fs.sync_dir(parent).ctx(parent, IoOp::SyncDir)?;
+        Ok(partition)
+    }
+
+    /// Opens an existing partition directory, recovering it if it was not
+    /// shut down cleanly.
+    pub(crate) fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: PathBuf,
+        id: PartitionId,
+        config: LogConfig,
+    ) -> Result<Partition, StorageError> {
+        let mut bases = list_segments(fs.as_ref(), &dir)?;
+        let checkpoint = read_checkpoint(fs.as_ref(), &dir)?;
+        let first_base = bases.first().copied().unwrap_or(0);
+        let log_start = checkpoint.map_or(first_base, |c| c.log_start_offset.max(first_base));
+        let recovery_point = checkpoint.map_or(0, |c| c.recovery_point);
+        let clean = checkpoint.is_some_and(|c| c.clean_shutdown);
+        drop_below_log_start(fs.as_ref(), &dir, &mut bases, log_start)?;
+        if bases.is_empty() {
+            if recovery_point > log_start {
+                let detail =
+                    format!("no segment files, but offsets up to {recovery_point} were fsynced");
+                return Err(corruption(&dir, 0, detail));
+            }
+            bases.push(log_start);
+        }
+        let recover_from = bases
+            .partition_point(|&b| b <= recovery_point)
+            .saturating_sub(1);
+        let mut loader = Loader {
+            fs: fs.as_ref(),
+            dir: &dir,
+            config: &config,
+            recovery_point,
+            clean,
+            report: RecoveryReport::default(),
+            segments: Vec::new(),
+        };
+        loader.load(&bases, recover_from)?;
+        let Loader {
+            segments, report, ..
+        } = loader;
+        let high_watermark = segments.last().map_or(log_start, |s| s.next_offset);
+        if clean && high_watermark != recovery_point {
+            let detail = format!(
+                "clean shutdown recorded at offset {recovery_point} but the log ends at {high_watermark}"
+            );
+            return Err(corruption(&dir, 0, detail));
+        }
+        let recovery = (!clean).then_some(report);
+        let partition = Partition::assemble(
+            fs,
+            dir,
+            id,
+            config,
+            segments,
+            log_start,
+            recovery_point,
+            recovery,
+        );
+        partition.finish_open(clean)?;
+        Ok(partition)
+    }
+
+    /// After recovery, makes what was scanned durable and records that the
+    /// partition is open (no clean-shutdown marker) before any write.
+    fn finish_open(&self, clean: bool) -> Result<(), StorageError> {
+        if !clean {
+            let mut state = crate::sync_util::lock(&self.state);
+            for segment in &mut state.segments {
+                segment.write_indexes(self.fs.as_ref(), true)?;
+            }
+            let files: Vec<_> = state
+                .segments
+                .iter()
+                .map(|s| (s.log_path.clone(), s.log.clone()))
+                .collect();
+            drop(state);
+            for (path, file) in files {
+                file.sync_data().ctx(&path, IoOp::Sync)?;
+            }
+            self.fs.sync_dir(&self.dir).ctx(&self.dir, IoOp::SyncDir)?;
+            crate::sync_util::lock(&self.sync).synced_offset = self.high_watermark();
+        }
+        self.write_checkpoint(false)
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "private constructor shared by create and open"
+    )]
+    fn assemble(
+        fs: Arc<dyn FileSystem>,
+        dir: PathBuf,
+        id: PartitionId,
+        config: LogConfig,
+        segments: Vec<Segment>,
+        log_start_offset: i64,
+        recovery_point: i64,
+        recovery: Option<RecoveryReport>,
+    ) -> Partition {
+        let high_watermark = segments.last().map_or(log_start_offset, |s| s.next_offset);
+        Partition {
+            id,
+            dir,
+            fs,
+            config: RwLock::new(config),
+            state: Mutex::new(State {
+                segments,
+                append_buf: Vec::new(),
+                unsynced: Vec::new(),
+                dir_dirty: false,
+                closed: false,
+            }),
+            sync: Mutex::new(SyncState {
+                synced_offset: recovery_point.min(high_watermark),
+                in_progress: false,
+            }),
+            sync_done: Condvar::new(),
+            checkpoint: Mutex::new(Checkpoint {
+                log_start_offset,
+                recovery_point,
+                clean_shutdown: false,
+            }),
+            high_watermark: AtomicI64::new(high_watermark),
+            log_start_offset: AtomicI64::new(log_start_offset),
+            last_sync_ms: AtomicI64::new(now_ms()),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            recovery,
+        }
+    }
+}
+
+/// Deletes segments wholly below the log start offset (retention that was
+/// interrupted after its checkpoint was written).
+fn drop_below_log_start(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    bases: &mut Vec<i64>,
+    log_start: i64,
+) -> Result<(), StorageError> {
+    while bases.len() > 1 && bases.get(1).is_some_and(|&next| next <= log_start) {
+        let base = bases.remove(0);
+        for kind in [FileKind::Log, FileKind::OffsetIndex, FileKind::TimeIndex] {
+            let path = names::segment_path(dir, base, kind);
+            if fs.exists(&path) {
+                fs.remove_file(&path).ctx(&path, IoOp::Remove)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! One segment: a `.log` file plus its sparse offset and time indexes, and
+//! the bookkeeping the writer keeps about it.
+//!
+//! Index entries are kept in memory (`IndexBuf`) and written to their files
+//! when the segment is sealed, flushed or closed; after a crash they are
+//! rebuilt from the log, which is the only authority.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::{IoContext, IoOp, StorageError};
+use crate::format::batch::BatchHeader;
+use crate::format::names::{FileKind, segment_path};
+use crate::format::{OffsetIndexEntry, TimeIndexEntry, offset_index, time_index};
+use crate::io::{File, FileSystem, OpenMode};
+use crate::partition::TimestampOffset;
+
+/// Index bytes: owned while the segment can still grow, or a shared (mapped)
+/// view of a sealed index file.
+#[derive(Debug, Clone)]
+pub(crate) enum IndexBuf {
+    Owned(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl IndexBuf {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            IndexBuf::Owned(v) => v,
+            IndexBuf::Shared(b) => b,
+        }
+    }
+
+    fn owned(&mut self) -> &mut Vec<u8> {
+        if let IndexBuf::Shared(b) = self {
+            *self = IndexBuf::Owned(b.to_vec());
+        }
+        match self {
+            IndexBuf::Owned(v) => v,
+            IndexBuf::Shared(_) => unreachable!("converted to owned above"),
+        }
+    }
+}
+
+/// A read-only view of a segment taken under the partition lock and used
+/// after it is released.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentView {
+    pub(crate) log: Arc<dyn File>,
+    pub(crate) log_path: PathBuf,
+    /// Published length: only whole batches lie below it.
+    pub(crate) size_bytes: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    pub(crate) log: Arc<dyn File>,
+    pub(crate) log_path: PathBuf,
+    pub(crate) size_bytes: u64,
+    /// Offset after the last batch (= base offset while empty).
+    pub(crate) next_offset: i64,
+    pub(crate) offset_index: IndexBuf,
+    pub(crate) time_index: IndexBuf,
+    /// How many index bytes are already in the index files.
+    offset_index_written: usize,
+    time_index_written: usize,
+    bytes_since_index: u64,
+    pub(crate) max_timestamp: Option<TimestampOffset>,
+    /// Wall-clock time the segment was opened for writing, for roll by age.
+    pub(crate) created_ms: i64,
+}
+
+impl Segment {
+    /// Opens (creating if needed) the log file of the segment at `base_offset`
+    /// with empty in-memory indexes. The caller fills them by `record_batch`.
+    pub(crate) fn open(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+    ) -> Result<Self, StorageError> {
+        let log_path = segment_path(dir, base_offset, FileKind::Log);
+        let log = fs
+            .open(&log_path, OpenMode::ReadAppend)
+            .ctx(&log_path, IoOp::Open)?;
+        let size_bytes = log.len().ctx(&log_path, IoOp::Read)?;
+        Ok(Segment {
+            base_offset,
+            log,
+            log_path,
+            size_bytes,
+            next_offset: base_offset,
+            offset_index: IndexBuf::Owned(Vec::new()),
+            time_index: IndexBuf::Owned(Vec::new()),
+            offset_index_written: 0,
+            time_index_written: 0,
+            bytes_since_index: 0,
+            max_timestamp: None,
+            created_ms: now_ms,
+        })
+    }
+
+    pub(crate) fn view(&self) -> SegmentView {
+        SegmentView {
+            log: Arc::clone(&self.log),
+            log_path: self.log_path.clone(),
+            size_bytes: self.size_bytes,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size_bytes == 0
+    }
+
+    pub(crate) fn path(&self, kind: FileKind) -> PathBuf {
+        segment_path(
+            crate::io::parent_dir(&self.log_path),
+            self.base_offset,
+            kind,
+        )
+    }
+
+    /// Relative offset of `offset` in this segment, if it fits an index entry.
+    pub(crate) fn relative(&self, offset: i64) -> Option<u32> {
+        u32::try_from(offset.checked_sub(self.base_offset)?).ok()
+    }
+
+    /// Books a batch that now lies at `position` (already in the file):
+    /// max timestamp, next offset, and index entries every
+    /// `index_interval_bytes`. The size is published separately by the caller.
+    pub(crate) fn record_batch(
+        &mut self,
+        header: &BatchHeader,
+        position: u64,
+        size: u64,
+        index_interval_bytes: u32,
+    ) {
+        if self
+            .max_timestamp
+            .is_none_or(|m| header.max_timestamp > m.timestamp_ms)
+        {
+            // Batch granularity: the offset kept is the batch's last offset (see FORMAT.md).
+            self.max_timestamp = Some(TimestampOffset {
+                timestamp_ms: header.max_timestamp,
+                offset: header.last_offset(),
+            });
+        }
+        if self.bytes_since_index >= u64::from(index_interval_bytes)
+            && let (Some(relative_offset), Ok(pos)) =
+                (self.relative(header.base_offset), u32::try_from(position))
+        {
+            OffsetIndexEntry {
+                relative_offset,
+                position: pos,
+            }
+            .encode(self.offset_index.owned());
+            self.push_time_entry();
+            self.bytes_since_index = 0;
+        }
+        self.bytes_since_index += size;
+        self.next_offset = header.last_offset() + 1;
+    }
+
+    /// Appends `(max timestamp so far, its batch's relative last offset)` to
+    /// the time index if the max grew since the last entry.
+    fn push_time_entry(&mut self) {
+        let Some(max) = self.max_timestamp else {
+            return;
+        };
+        let Some(relative_offset) = self.relative(max.offset) else {
+            return;
+        };
+        let last = time_index::entry_count(self.time_index.as_slice())
+            .checked_sub(1)
+            .and_then(|i| TimeIndexEntry::decode_at(self.time_index.as_slice(), i));
+        if last.is_none_or(|l| {
+            max.timestamp_ms > l.timestamp_ms && relative_offset > l.relative_offset
+        }) {
+            TimeIndexEntry {
+                timestamp_ms: max.timestamp_ms,
+                relative_offset,
+            }
+            .encode(self.time_index.owned());
+        }
+    }
+
+    /// Byte position of the batch to start scanning from to find `offset`.
+    pub(crate) fn position_for_offset(&self, offset: i64) -> u64 {
+        let relative = match offset.checked_sub(self.base_offset) {
+            Some(r) if r > 0 => u32::try_from(r).unwrap_or(u32::MAX),
+            _ => return 0,
+        };
+        offset_index::floor(self.offset_index.as_slice(), relative)
+            .map_or(0, |e| u64::from(e.position))
+    }
+
+    /// Byte position to start scanning from to find the first batch with max timestamp >= `target_ms`.
+    pub(crate) fn position_for_timestamp(&self, target_ms: i64) -> u64 {
+        match time_index::last_before(self.time_index.as_slice(), target_ms) {
+            Some(entry) => {
+                self.position_for_offset(self.base_offset + i64::from(entry.relative_offset))
+            }
+            None => 0,
+        }
+    }
+
+    /// Appends the not-yet-written index entries to the index files, with a
+    /// final time-index entry so the file records the segment's max timestamp.
+    pub(crate) fn write_indexes(
+        &mut self,
+        fs: &dyn FileSystem,
+        sync: bool,
+    ) -> Result<(), StorageError> {
+        self.push_time_entry();
+        let parts = [
+            (
+                FileKind::OffsetIndex,
+                self.offset_index.as_slice(),
+                &mut self.offset_index_written,
+            ),
+            (
+                FileKind::TimeIndex,
+                self.time_index.as_slice(),
+                &mut self.time_index_written,
+            ),
+        ];
+        let dir = crate::io::parent_dir(&self.log_path).to_owned();
+        for (kind, bytes, written) in parts {
+            let path = segment_path(&dir, self.base_offset, kind);
+            let pending = bytes.get(*written..).unwrap_or_default();
+            if pending.is_empty() && !sync {
+                continue;
+            }
+            let file = fs
+                .open(&path, OpenMode::ReadAppend)
+                .ctx(&path, IoOp::Open)?;
+            if *written == 0 {
+                // A fresh (or rebuilt) index replaces whatever the file held.
+                file.set_len(0).ctx(&path, IoOp::SetLen)?;
+            }
+            file.append(pending).ctx(&path, IoOp::Write)?;
+            *written = bytes.len();
+            if sync {
+                file.sync_data().ctx(&path, IoOp::Sync)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adopts index bytes loaded from files that were checked against the
+    /// log; the caller then books the batches after the last offset-index
+    /// entry with `record_batch`. Returns where those start: (position, offset).
+    pub(crate) fn adopt_indexes(&mut self, offset_index: Bytes, time_index: Bytes) -> (u64, i64) {
+        let last_entry = offset_index::entries(&offset_index).last();
+        let last_time = time_index::entries(&time_index).last();
+        self.max_timestamp = last_time.map(|t| TimestampOffset {
+            timestamp_ms: t.timestamp_ms,
+            offset: self.base_offset + i64::from(t.relative_offset),
+        });
+        self.offset_index_written = offset_index.len();
+        self.time_index_written = time_index.len();
+        self.offset_index = IndexBuf::Shared(offset_index);
+        self.time_index = IndexBuf::Shared(time_index);
+        self.bytes_since_index = 0;
+        let (position, offset) = last_entry.map_or((0, self.base_offset), |e| {
+            (
+                u64::from(e.position),
+                self.base_offset + i64::from(e.relative_offset),
+            )
+        });
+        self.next_offset = offset;
+        (position, offset)
+    }
+
+    /// Drops the in-memory indexes so `record_batch` can rebuild them; the
+    /// files are rewritten from scratch by the next `write_indexes`.
+    pub(crate) fn reset_indexes(&mut self) {
+        self.offset_index = IndexBuf::Owned(Vec::new());
+        self.time_index = IndexBuf::Owned(Vec::new());
+        self.offset_index_written = 0;
+        self.time_index_written = 0;
+        self.bytes_since_index = 0;
+        self.max_timestamp = None;
+        self.next_offset = self.base_offset;
+    }
+
+    /// Removes the segment's three files (missing index files are fine).
+    pub(crate) fn remove_files(&self, fs: &dyn FileSystem) -> Result<(), StorageError> {
+        for kind in [FileKind::Log, FileKind::OffsetIndex, FileKind::TimeIndex] {
+            let path = self.path(kind);
+            if fs.exists(&path) {
+                fs.remove_file(&path).ctx(&path, IoOp::Remove)?;
+            }
+        }
+        Ok(())
+    }
+}

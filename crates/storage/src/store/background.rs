@@ -1,0 +1,66 @@
+//! The store's one background thread: interval fsyncs, recovery-point
+//! checkpoints and periodic retention for every open partition.
+use std::time::Duration;
+
+use super::{Shared, open_partitions};
+use crate::config::Durability;
+use crate::sync_util::{lock, now_ms, wait_timeout};
+
+pub(super) fn run(shared: &Shared) {
+    let tick = Duration::from_millis(shared.options.flush_check_interval_ms.max(1));
+    let checkpoint_every_ms =
+        i64::try_from(shared.options.checkpoint_interval_ms).unwrap_or(i64::MAX);
+    let retention_every_ms = shared
+        .options
+        .retention_check_interval_ms
+        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+    let (mut last_checkpoint_ms, mut last_retention_ms) = (now_ms(), now_ms());
+    loop {
+        {
+            let stop = lock(&shared.stop);
+            if *stop {
+                return;
+            }
+            let stop = wait_timeout(&shared.stop_signal, stop, tick);
+            if *stop {
+                return;
+            }
+        }
+        let now = now_ms();
+        let partitions = open_partitions(shared);
+        for partition in &partitions {
+            if partition.is_failed() {
+                continue;
+            }
+            let due = match partition.config().durability {
+                Durability::Interval { interval_ms } => {
+                    now.saturating_sub(partition.last_sync_ms())
+                        >= i64::try_from(interval_ms).unwrap_or(i64::MAX)
+                }
+                Durability::Always | Durability::Never => false,
+            };
+            if due && partition.has_unsynced() {
+                // A failure marks the partition failed and is logged there.
+                if let Err(e) = partition.sync_to(partition.high_watermark() - 1) {
+                    tracing::error!(partition = %partition.id(), error = %e, "interval fsync failed");
+                }
+            }
+        }
+        if now.saturating_sub(last_checkpoint_ms) >= checkpoint_every_ms {
+            last_checkpoint_ms = now;
+            for partition in partitions.iter().filter(|p| !p.is_failed()) {
+                if let Err(e) = partition.checkpoint_if_advanced() {
+                    tracing::error!(partition = %partition.id(), error = %e, "checkpoint write failed");
+                }
+            }
+        }
+        if retention_every_ms.is_some_and(|every| now.saturating_sub(last_retention_ms) >= every) {
+            last_retention_ms = now;
+            for partition in &partitions {
+                if let Err(e) = partition.apply_retention(now) {
+                    tracing::error!(partition = %partition.id(), error = %e, "retention failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! A whole data directory: one sub-directory per partition, opened and
+//! recovered together, plus the background thread that runs interval fsyncs,
+//! checkpoints and retention.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use crate::config::LogConfig;
+use crate::error::{IoContext, IoOp, StorageError};
+use crate::format::names::DELETE_DIR_SUFFIX;
+use crate::id::PartitionId;
+use crate::io::{FileSystem, StdFileSystem};
+use crate::partition::Partition;
+use crate::sync_util::{lock, read, write};
+
+mod background;
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Config of partitions found on disk at open (the broker sets the real
+    /// per-topic config afterwards with `Partition::set_config`).
+    pub default_config: LogConfig,
+    pub fs: Arc<dyn FileSystem>,
+    /// How often the background thread wakes to check interval fsyncs.
+    pub flush_check_interval_ms: u64,
+    /// How often recovery points are written to partition checkpoints.
+    pub checkpoint_interval_ms: u64,
+    /// How often retention runs; None = only when `apply_retention` is called.
+    pub retention_check_interval_ms: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            default_config: LogConfig::default(),
+            fs: Arc::new(StdFileSystem),
+            flush_check_interval_ms: 50,
+            checkpoint_interval_ms: 5_000,
+            retention_check_interval_ms: Some(300_000),
+        }
+    }
+}
+
+/// A partition slot: open, or failed to open with the reason.
+#[derive(Debug, Clone)]
+enum Slot {
+    Open(Arc<Partition>),
+    Failed(String),
+}
+
+#[derive(Debug)]
+struct Shared {
+    dir: PathBuf,
+    options: StoreOptions,
+    /// Read on every lookup, written only by create/delete: a RwLock so
+    /// lookups of different partitions never wait on each other. Nothing
+    /// does I/O while holding the write side except create/delete's own
+    /// directory operations.
+    partitions: RwLock<BTreeMap<PartitionId, Slot>>,
+    stop: Mutex<bool>,
+    stop_signal: Condvar,
+    closed: AtomicBool,
+}
+
+/// An open data directory. `Send + Sync`; share it as `Arc<Store>`.
+/// Dropping it without `close` is a crash: no clean-shutdown markers.
+#[derive(Debug)]
+pub struct Store {
+    shared: Arc<Shared>,
+    background: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) a data directory and recovers every
+    /// partition in it. A partition that cannot be opened is kept as failed;
+    /// the others are unaffected.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StorageError> {
+        let fs = Arc::clone(&options.fs);
+        fs.create_dir_all(data_dir).ctx(data_dir, IoOp::CreateDir)?;
+        let mut partitions = BTreeMap::new();
+        let mut entries = fs.read_dir(data_dir).ctx(data_dir, IoOp::ReadDir)?;
+        entries.sort();
+        for path in entries {
+            if !fs.is_dir(&path) {
+                continue;
+            }
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.ends_with(DELETE_DIR_SUFFIX) {
+                // A deletion that was interrupted: finish it.
+                fs.remove_dir_all(&path).ctx(&path, IoOp::Remove)?;
+                continue;
+            }
+            let Some(id) = PartitionId::from_dir_name(name) else {
+                continue;
+            };
+            let slot = match Partition::open(
+                Arc::clone(&fs),
+                path.clone(),
+                id.clone(),
+                options.default_config.clone(),
+            ) {
+                Ok(p) => Slot::Open(Arc::new(p)),
+                Err(e) => {
+                    tracing::error!(partition = %id, error = %e, "partition failed to open; kept as failed");
+                    Slot::Failed(e.to_string())
+                }
+            };
+            partitions.insert(id, slot);
+        }
+        let shared = Arc::new(Shared {
+            dir: data_dir.to_owned(),
+            options,
+            partitions: RwLock::new(partitions),
+            stop: Mutex::new(false),
+            stop_signal: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("ferrolog-storage-bg".to_owned())
+            .spawn(move || background::run(&thread_shared))
+            .map_err(|e| StorageError::io(data_dir, IoOp::Open, e))?;
+        Ok(Store {
+            shared,
+            background: Mutex::new(Some(handle)),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    fn check_open(&self) -> Result<(), StorageError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            Err(StorageError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Creates a partition directory with an empty first segment.
+    pub fn create_partition(
+        &self,
+        id: PartitionId,
+        config: LogConfig,
+    ) -> Result<Arc<Partition>, StorageError> {
+        self.check_open()?;
+        if !PartitionId::is_valid_topic(&id.topic) || id.partition < 0 {
+            return Err(StorageError::InvalidPartitionId(id));
+        }
+        let mut partitions = write(&self.shared.partitions);
+        if partitions.contains_key(&id) {
+            return Err(StorageError::PartitionExists(id));
+        }
+        let dir = self.shared.dir.join(id.dir_name());
+        let fs = &self.shared.options.fs;
+        if fs.exists(&dir) {
+            return Err(StorageError::PartitionExists(id));
+        }
+        let partition = Arc::new(Partition::create(Arc::clone(fs), dir, id.clone(), config)?);
+        partitions.insert(id, Slot::Open(Arc::clone(&partition)));
+        Ok(partition)
+    }
+
+    pub fn partition(&self, id: &PartitionId) -> Result<Arc<Partition>, StorageError> {
+        match read(&self.shared.partitions).get(id) {
+            Some(Slot::Open(p)) => Ok(Arc::clone(p)),
+            Some(Slot::Failed(reason)) => Err(StorageError::PartitionFailed {
+                id: id.clone(),
+                reason: reason.clone(),
+            }),
+            None => Err(StorageError::UnknownPartition(id.clone())),
+        }
+    }
+
+    /// Removes a partition and its directory (renamed to `<dir>.delete`
+    /// first, so a crash midway never leaves a half-deleted partition).
+    pub fn delete_partition(&self, id: &PartitionId) -> Result<(), StorageError> {
+        self.check_open()?;
+        let mut partitions = write(&self.shared.partitions);
+        let slot = partitions
+            .remove(id)
+            .ok_or_else(|| StorageError::UnknownPartition(id.clone()))?;
+        if let Slot::Open(p) = &slot {
+            p.mark_deleted();
+        }
+        let fs = self.shared.options.fs.as_ref();
+        let dir = self.shared.dir.join(id.dir_name());
+        let doomed = self
+            .shared
+            .dir
+            .join(format!("{}{DELETE_DIR_SUFFIX}", id.dir_name()));
+        fs.rename(&dir, &doomed).ctx(&dir, IoOp::Rename)?;
+        fs.sync_dir(&self.shared.dir)
+            .ctx(&self.shared.dir, IoOp::SyncDir)?;
+        drop(partitions);
+        fs.remove_dir_all(&doomed).ctx(&doomed, IoOp::Remove)
+    }
+
+    pub fn partition_ids(&self) -> Vec<PartitionId> {
+        read(&self.shared.partitions).keys().cloned().collect()
+    }
+
+    /// Partitions that failed to open, with the reason.
+    pub fn failed_partitions(&self) -> Vec<(PartitionId, String)> {
+        read(&self.shared.partitions)
+            .iter()
+            .filter_map(|(id, slot)| match slot {
+                Slot::Failed(reason) => Some((id.clone(), reason.clone())),
+                Slot::Open(_) => None,
+            })
+            .collect()
+    }
+
+    fn open_partitions(&self) -> Vec<Arc<Partition>> {
+        open_partitions(&self.shared)
+    }
+
+    /// fsyncs every partition; returns the first error after trying all.
+    pub fn flush_all(&self) -> Result<(), StorageError> {
+        let mut first_error = None;
+        for partition in self.open_partitions() {
+            if partition.is_failed() {
+                continue;
+            }
+            if let Err(e) = partition.flush() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops the background thread, flushes every partition and writes their
+    /// clean-shutdown markers. Idempotent; returns the first error.
+    pub fn close(&self) -> Result<(), StorageError> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.stop_background();
+        let mut first_error = None;
+        for partition in self.open_partitions() {
+            if let Err(e) = partition.close() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn stop_background(&self) {
+        *lock(&self.shared.stop) = true;
+        self.shared.stop_signal.notify_all();
+        if let Some(handle) = lock(&self.background).take()
+            && handle.join().is_err()
+        {
+            tracing::error!("storage background thread panicked");
+        }
+    }
+}
+
+fn open_partitions(shared: &Shared) -> Vec<Arc<Partition>> {
+    read(&shared.partitions)
+        .values()
+        .filter_map(|slot| match slot {
+            Slot::Open(p) => Some(Arc::clone(p)),
+            Slot::Failed(_) => None,
+        })
+        .collect()
+}
+
+impl Drop for Store {
+    /// Stops the background thread without flushing or marking anything clean:
+    /// dropping an unclosed store behaves like a crash.
+    fn drop(&mut self) {
+        self.stop_background();
+    }
+}

@@ -1,0 +1,329 @@
+//! Append, read, reopen and recover through the public API.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use ferrolog_storage::io::{Fault, MemFileSystem};
+use ferrolog_storage::{Durability, LogConfig, StorageError, Store, StoreOptions};
+
+#[test]
+fn append_assigns_offsets_and_read_returns_whole_batches() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    let a = p.append(&batch("a", 3, 100)).unwrap();
+    assert_eq!((a.base_offset, a.last_offset, a.max_timestamp), (0, 2, 102));
+    let mut two = batch("b", 2, 200);
+    two.extend_from_slice(&batch("c", 4, 300));
+    let b = p.append(&two).unwrap();
+    assert_eq!((b.base_offset, b.last_offset), (3, 8));
+    assert_eq!(p.high_watermark(), 9);
+
+    let all = p.read(0, 1 << 20).unwrap();
+    assert_eq!(batch_offsets(&all.records), vec![(0, 2), (3, 4), (5, 8)]);
+    assert_eq!((all.high_watermark, all.log_start_offset), (9, 0));
+    // From the middle of a batch: starts at the batch that holds the offset.
+    assert_eq!(
+        batch_offsets(&p.read(4, 1 << 20).unwrap().records),
+        vec![(3, 4), (5, 8)]
+    );
+    // A tiny budget still returns one whole batch.
+    assert_eq!(batch_offsets(&p.read(0, 1).unwrap().records), vec![(0, 2)]);
+    // The stored bytes are the input with only the base offset changed.
+    let first = batch("a", 3, 100);
+    assert_eq!(&all.records[8..first.len()], &first[8..]);
+    assert!(p.read(9, 100).unwrap().records.is_empty());
+    assert!(matches!(
+        p.read(10, 100),
+        Err(StorageError::OffsetOutOfRange { offset: 10, .. })
+    ));
+    assert!(matches!(
+        p.read(-1, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn invalid_input_is_rejected_and_nothing_is_written() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    let good = batch("a", 2, 1);
+    let mut bad = good.clone();
+    bad.extend_from_slice(&good);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let err = p.append(&bad).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidBatch { .. }), "{err:?}");
+    assert!(matches!(
+        p.append(&good[..good.len() - 3]),
+        Err(StorageError::InvalidBatch { .. })
+    ));
+    assert_eq!(p.high_watermark(), 0);
+    assert_eq!(fs.contents(&log_path("t-0", 0)).unwrap().len(), 0);
+    let small = LogConfig {
+        max_batch_bytes: 50,
+        ..config(Durability::Never)
+    };
+    p.set_config(small);
+    assert!(matches!(
+        p.append(&good),
+        Err(StorageError::BatchTooLarge { .. })
+    ));
+}
+
+#[test]
+fn clean_reopen_keeps_everything_without_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let p = store
+            .create_partition(id("orders-eu", 3), small_segments(300))
+            .unwrap();
+        for i in 0..20 {
+            p.append(&batch(&format!("r{i}"), 2, i * 10)).unwrap();
+        }
+        assert!(p.segment_count() > 3);
+        store.close().unwrap();
+        store.close().unwrap();
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.partition_ids(), vec![id("orders-eu", 3)]);
+    let p = store.partition(&id("orders-eu", 3)).unwrap();
+    assert!(p.recovery_report().is_none());
+    assert_eq!(p.high_watermark(), 40);
+    let all = p.read(0, 1 << 20).unwrap();
+    assert_eq!(batch_offsets(&all.records).len(), 20);
+    for offset in 0..40 {
+        let got = batch_offsets(&p.read(offset, 1).unwrap().records);
+        assert_eq!(
+            got,
+            vec![(offset / 2 * 2, offset / 2 * 2 + 1)],
+            "offset {offset}"
+        );
+    }
+    assert_eq!(p.append(&batch("x", 1, 0)).unwrap().base_offset, 40);
+}
+
+#[test]
+fn crash_reopen_recovers_the_page_cache_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let p = store
+            .create_partition(id("t", 0), small_segments(500))
+            .unwrap();
+        for i in 0..30 {
+            p.append(&batch("v", 3, i)).unwrap();
+        }
+        // Dropped without close: no clean-shutdown marker.
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store.partition(&id("t", 0)).unwrap();
+    let report = p.recovery_report().expect("recovery ran");
+    assert!(report.scanned_segments >= 1);
+    assert_eq!(report.truncated, None);
+    assert_eq!(p.high_watermark(), 90);
+    assert_eq!(
+        batch_offsets(&p.read(0, 1 << 20).unwrap().records).len(),
+        30
+    );
+}
+
+#[test]
+fn torn_tail_is_truncated_to_the_last_whole_batch() {
+    let fs = MemFileSystem::new();
+    {
+        let store = mem_store(&fs);
+        let p = store
+            .create_partition(id("t", 0), config(Durability::Never))
+            .unwrap();
+        p.append(&batch("a", 2, 1)).unwrap();
+        p.append(&batch("b", 2, 2)).unwrap();
+    }
+    let path = log_path("t-0", 0);
+    let mut bytes = fs.contents(&path).unwrap();
+    let whole = bytes.len() as u64;
+    bytes.extend_from_slice(&batch("c", 5, 3)[..40]);
+    fs.set_contents(&path, bytes);
+    let store = mem_store(&fs);
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert_eq!(p.high_watermark(), 4);
+    let cut = p.recovery_report().unwrap().truncated.clone().unwrap();
+    assert_eq!(
+        (cut.position, cut.bytes_dropped, cut.first_offset_dropped),
+        (whole, 40, 4)
+    );
+    assert_eq!(fs.contents(&path).unwrap().len() as u64, whole);
+    assert_eq!(p.append(&batch("d", 1, 4)).unwrap().base_offset, 4);
+}
+
+#[test]
+fn durability_always_survives_power_loss() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Always))
+        .unwrap();
+    for i in 0..10 {
+        p.append(&batch("x", 2, i)).unwrap();
+    }
+    let after = fs.crash();
+    drop(store);
+    let store = mem_store(&after);
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert_eq!(p.high_watermark(), 20);
+}
+
+#[test]
+fn never_loses_only_an_unsynced_suffix_on_power_loss() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    p.append(&batch("x", 2, 0)).unwrap();
+    p.flush().unwrap();
+    p.append(&batch("y", 2, 0)).unwrap();
+    let after = fs.crash();
+    drop(store);
+    let store = mem_store(&after);
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert_eq!(p.high_watermark(), 2);
+}
+
+#[test]
+fn a_failed_write_fails_the_partition_until_reopened() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    p.append(&batch("x", 1, 0)).unwrap();
+    fs.inject(Fault::TornWrite {
+        path_contains: ".log".into(),
+        keep_bytes: 10,
+    });
+    assert!(matches!(
+        p.append(&batch("y", 1, 0)),
+        Err(StorageError::Io { .. })
+    ));
+    assert!(p.is_failed());
+    assert!(matches!(
+        p.append(&batch("z", 1, 0)),
+        Err(StorageError::PartitionFailed { .. })
+    ));
+    // Reads of published data still work.
+    assert_eq!(
+        batch_offsets(&p.read(0, 1000).unwrap().records),
+        vec![(0, 0)]
+    );
+    drop(store);
+    let store = mem_store(&fs);
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert_eq!(p.high_watermark(), 1);
+    assert_eq!(
+        p.recovery_report()
+            .unwrap()
+            .truncated
+            .as_ref()
+            .unwrap()
+            .bytes_dropped,
+        10
+    );
+    assert_eq!(p.append(&batch("z", 1, 0)).unwrap().base_offset, 1);
+}
+
+#[test]
+fn a_failed_fsync_fails_the_partition() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Always))
+        .unwrap();
+    fs.inject(Fault::FailSync {
+        path_contains: ".log".into(),
+    });
+    assert!(matches!(
+        p.append(&batch("y", 1, 0)),
+        Err(StorageError::Io { .. })
+    ));
+    assert!(matches!(
+        p.append(&batch("y", 1, 0)),
+        Err(StorageError::PartitionFailed { .. })
+    ));
+    assert!(matches!(
+        p.sync_to(0),
+        Err(StorageError::PartitionFailed { .. })
+    ));
+}
+
+#[test]
+fn damage_before_the_recovery_point_fails_only_that_partition() {
+    let fs = MemFileSystem::new();
+    {
+        let store = mem_store(&fs);
+        for name in ["a", "b"] {
+            let p = store
+                .create_partition(id(name, 0), config(Durability::Always))
+                .unwrap();
+            p.append(&batch("x", 3, 0)).unwrap();
+            p.append(&batch("y", 3, 0)).unwrap();
+            p.flush().unwrap();
+            p.checkpoint_if_advanced().unwrap();
+        }
+    }
+    let path = log_path("a-0", 0);
+    let mut bytes = fs.contents(&path).unwrap();
+    let at = bytes.len() - 5;
+    bytes[at] ^= 0xff;
+    fs.set_contents(&path, bytes.clone());
+    let store = mem_store(&fs);
+    let failed = store.failed_partitions();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, id("a", 0));
+    assert!(failed[0].1.contains("recovery point"), "{}", failed[0].1);
+    assert!(matches!(
+        store.partition(&id("a", 0)),
+        Err(StorageError::PartitionFailed { .. })
+    ));
+    assert_eq!(store.partition(&id("b", 0)).unwrap().high_watermark(), 6);
+    // Nothing was cut from the damaged file.
+    assert_eq!(fs.contents(&path).unwrap(), bytes);
+}
+
+#[test]
+fn store_creates_looks_up_and_deletes_partitions() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("my-topic", 7), LogConfig::default())
+        .unwrap();
+    assert!(matches!(
+        store.create_partition(id("my-topic", 7), LogConfig::default()),
+        Err(StorageError::PartitionExists(_))
+    ));
+    assert!(matches!(
+        store.create_partition(id("../x", 0), LogConfig::default()),
+        Err(StorageError::InvalidPartitionId(_))
+    ));
+    assert!(matches!(
+        store.partition(&id("nope", 0)),
+        Err(StorageError::UnknownPartition(_))
+    ));
+    p.append(&batch("x", 1, 0)).unwrap();
+    store.delete_partition(&id("my-topic", 7)).unwrap();
+    assert!(p.append(&batch("x", 1, 0)).is_err());
+    assert!(store.partition_ids().is_empty());
+    assert!(!ferrolog_storage::io::FileSystem::exists(
+        &fs,
+        std::path::Path::new("/data/my-topic-7")
+    ));
+    drop(store);
+    assert!(mem_store(&fs).partition_ids().is_empty());
+}

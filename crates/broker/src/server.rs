@@ -30,6 +30,10 @@ pub enum ServerError {
     Bind { address: String, source: std::io::Error },
     #[error("bad advertised listener: {0}")]
     Advertised(String),
+    #[error("cannot open the committed offsets")]
+    Offsets(#[from] crate::group::offsets::OffsetStoreError),
+    #[error("cannot open the producer id checkpoint")]
+    ProducerIds(#[from] crate::producer::ids::ProducerIdError),
     #[error("cannot close the store cleanly")]
     Close(#[source] ferrolog_storage::StorageError),
 }
@@ -56,12 +60,15 @@ impl Server {
             Broker::advertised(&config, local_addr).map_err(ServerError::Advertised)?;
         let store_config = config.clone();
         // Recovery reads files: keep it off the async workers.
-        let (store, topics) = tokio::task::spawn_blocking(move || open_store(&store_config))
+        let (store, topics, offsets, producers) = tokio::task::spawn_blocking(move || open_store(&store_config))
             .await
             .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
         tracing::info!(address = %local_addr, advertised = %format!("{advertised_host}:{advertised_port}"),
             data_dir = %config.data_dir.display(), topics = topics.all().len(), "ferrologd listening");
-        let broker = Arc::new(Broker { config, store, topics, advertised_host, advertised_port });
+        let groups = crate::group::GroupCoordinator::new(config.groups.coordinator_config(), offsets);
+        groups.start_ticker();
+        let producers = Arc::new(producers);
+        let broker = Arc::new(Broker { config, store, topics, advertised_host, advertised_port, groups, producers });
         Ok(Server { listener, broker, local_addr })
     }
 
@@ -114,7 +121,9 @@ impl Server {
     }
 }
 
-fn open_store(config: &BrokerConfig) -> Result<(Arc<Store>, TopicRegistry), ServerError> {
+type Opened = (Arc<Store>, TopicRegistry, crate::group::offsets::OffsetStore, crate::producer::ProducerStates);
+
+fn open_store(config: &BrokerConfig) -> Result<Opened, ServerError> {
     // Partitions found on disk open with the broker defaults; the registry
     // then applies each topic's own configs.
     let default_config =
@@ -127,5 +136,7 @@ fn open_store(config: &BrokerConfig) -> Result<(Arc<Store>, TopicRegistry), Serv
         tracing::error!(partition = ?id, %reason, "partition failed to open; it reports KAFKA_STORAGE_ERROR");
     }
     let topics = TopicRegistry::open(store.clone(), config)?;
-    Ok((store, topics))
+    let offsets = crate::group::offsets::OffsetStore::open(&store)?;
+    let producers = crate::producer::ProducerStates::open(&config.data_dir)?;
+    Ok((store, topics, offsets, producers))
 }

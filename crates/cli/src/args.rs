@@ -273,6 +273,11 @@ pub struct PerfProduceArgs {
     pub acks: AcksArg,
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
+    /// Send at this many records/s instead of as fast as possible (open loop:
+    /// latency counts from each request's scheduled send time, so a stall is
+    /// not hidden by the requests it delayed)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: Option<u64>,
 }
 
 #[derive(Debug, Args)]

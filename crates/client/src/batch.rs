@@ -19,6 +19,8 @@ pub const BATCH_HEADER_BYTES: usize = 61;
 const LENGTH_POSITION: usize = 8;
 /// Bytes before the batch length field's counted region starts.
 const LOG_OVERHEAD_BYTES: usize = 12;
+/// The CRC-32C field; it covers everything from the attributes to the end.
+const CRC_POSITION: usize = 17;
 const ATTRIBUTES_POSITION: usize = 21;
 const RECORD_COUNT_POSITION: usize = 57;
 /// The smallest encoded record: length, attributes, timestamp delta, offset
@@ -175,6 +177,50 @@ pub fn decode_fetched(mut bytes: Bytes, from_offset: i64) -> Result<DecodedRecor
         records: out,
         next_offset,
     })
+}
+
+/// What a fetch held, counted from the batch headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchedCount {
+    /// Offsets at or above `from_offset` covered by the complete batches.
+    pub records: u64,
+    /// Bytes of the complete batches.
+    pub bytes: u64,
+    /// One past the last offset of the last complete batch; `None` if there was none.
+    pub next_offset: Option<i64>,
+}
+
+/// Checks each complete batch's CRC-32C and counts its offsets from the
+/// header, without decoding a record: what a load generator needs to measure
+/// the broker rather than this client's record decoder.
+pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, ClientError> {
+    let mut count = FetchedCount::default();
+    let mut position = 0usize;
+    while let Some(batch_len) = bytes.get(position..).and_then(complete_batch_len) {
+        let batch = bytes
+            .get(position..position + batch_len)
+            .unwrap_or_default();
+        check_counts(batch, position)?;
+        let stored = u32::from_be_bytes(
+            batch[CRC_POSITION..ATTRIBUTES_POSITION]
+                .try_into()
+                .unwrap_or([0; 4]),
+        );
+        let computed = crc32c::crc32c(&batch[ATTRIBUTES_POSITION..]);
+        if stored != computed {
+            return Err(ClientError::InvalidBatch {
+                position,
+                reason: format!("CRC-32C {computed:#010x} does not match the stored {stored:#010x}"),
+            });
+        }
+        let base = i64::from_be_bytes(batch[..8].try_into().unwrap_or([0; 8]));
+        let end = batch_end_offset(batch);
+        count.records += u64::try_from(end - base.max(from_offset)).unwrap_or(0);
+        count.bytes += batch_len as u64;
+        count.next_offset = Some(end);
+        position += batch_len;
+    }
+    Ok(count)
 }
 
 /// `base offset + last offset delta + 1` of a batch already length-checked by [`check_counts`].

@@ -130,3 +130,35 @@ fn next_offset_follows_the_last_batch() {
         None
     );
 }
+
+/// Two batches back to back, the second at base offset 3 (as a log holds them).
+fn two_batches() -> Vec<u8> {
+    let first = encode_batch(&sample(), Compression::None, ProducerStamp::NONE).expect("encode");
+    let mut second = encode_batch(&sample(), Compression::None, ProducerStamp::NONE)
+        .expect("encode")
+        .to_vec();
+    second[..8].copy_from_slice(&3i64.to_be_bytes()); // the base offset is outside the CRC
+    [first.to_vec(), second].concat()
+}
+
+#[test]
+fn count_fetched_counts_offsets_from_the_requested_one() {
+    let bytes = two_batches();
+    let all = count_fetched(&bytes, 0).expect("count");
+    assert_eq!(all.records, 6);
+    assert_eq!(all.bytes, bytes.len() as u64);
+    assert_eq!(all.next_offset, Some(6));
+    assert_eq!(count_fetched(&bytes, 4).expect("count").records, 2);
+    // A cut-off second batch is not counted (a fetch may end mid-batch).
+    let cut = count_fetched(&bytes[..bytes.len() - 1], 0).expect("count");
+    assert_eq!((cut.records, cut.next_offset), (3, Some(3)));
+}
+
+#[test]
+fn count_fetched_rejects_a_flipped_byte() {
+    let mut bytes = two_batches();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    let err = count_fetched(&bytes, 0).expect_err("flipped byte");
+    assert!(matches!(err, ClientError::InvalidBatch { .. }));
+}

@@ -1,0 +1,370 @@
+"""Stages 2 and 3 of tools/bench: run a release ferrologd under a fixed matrix, print one table.
+
+The matrix (each cell on a fresh topic, deleted afterwards so disk use stays at
+one cell's data):
+  produce   record size 100 B / 1 KiB x partitions 1 / 8 x acks 1 / all x producers 1 / 4,
+            with `ferrolog perf produce` (one process per producer, 4 requests in flight each);
+  consume   after each acks=1, 1-producer cell: read everything back from the page cache,
+            then again from disk after evicting the topic's files from the page cache
+            (posix_fadvise DONTNEED on its segments: only our files, not the machine's cache);
+  latency   1 KiB, 1 partition, acks 1 / all at half of the peak measured above (open loop,
+            latency counted from each request's scheduled send time);
+  rdkafka   `tools/rdkafka_perf.rs` (librdkafka, batching on) producing then consuming, so the
+            figures do not only flatter our own client.
+
+Every throughput is payload bytes (record values), as the peers' tools count them, and is
+compared with the matching limit from stage 1: acks=1 with buffered sequential write (dd),
+acks=all with fsync'd 1 MiB writes, consume with loopback TCP.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZES = [100, 1024]
+PARTITIONS = [1, 8]
+ACKS = ["1", "all"]
+PRODUCERS = [1, 4]
+IN_FLIGHT = 4  # produce requests in flight per producer (as librdkafka's max.in.flight does)
+RUN_TIMEOUT_S = 300
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+class Broker:
+    """A release ferrologd on a temporary data directory; stopped and deleted on exit."""
+
+    def __init__(self, root, workdir):
+        self.bin = os.path.join(root, "target", "release", "ferrologd")
+        self.cli = os.path.join(root, "target", "release", "ferrolog")
+        self.workdir = workdir
+        self.data = tempfile.mkdtemp(prefix="ferrologd-", dir=workdir)
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.proc = None
+        self.start()
+
+    def start(self):
+        """Starts ferrologd on the data directory; returns seconds until it accepts connections."""
+        started = time.time()
+        self.proc = subprocess.Popen(
+            [self.bin, "--data-dir", self.data, "--listen", self.addr, "--log-level", "warn"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, "ferrologd.log"), "a"))
+        while time.time() < started + 120:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return time.time() - started
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"ferrologd exited with {self.proc.returncode}")
+                time.sleep(0.005)
+        raise RuntimeError("ferrologd did not start listening within 120 s")
+
+    def stop(self, crash=False):
+        """SIGTERM (clean shutdown) or SIGKILL (a crash, as far as the data directory can tell)."""
+        if crash:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def ferrolog(self, *args, timeout=RUN_TIMEOUT_S):
+        res = subprocess.run([self.cli, "-b", self.addr, "--output", "json", *args],
+                             capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise RuntimeError(f"ferrolog {' '.join(args)} failed: {res.stderr.strip()[-400:]}")
+        return res.stdout
+
+    def create_topic(self, name, partitions):
+        self.ferrolog("topic", "create", name, "--partitions", str(partitions))
+
+    def delete_topic(self, name):
+        self.ferrolog("topic", "delete", name)
+
+    def evict_topic(self, name):
+        """Drop the topic's segment files from the page cache, so the next read comes from disk."""
+        evicted = 0
+        for entry in os.listdir(self.data):
+            if not entry.startswith(name + "-") or not os.path.isdir(os.path.join(self.data, entry)):
+                continue
+            for f in os.listdir(os.path.join(self.data, entry)):
+                path = os.path.join(self.data, entry, f)
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fdatasync(fd)  # dirty pages cannot be dropped
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    evicted += os.fstat(fd).st_size
+                finally:
+                    os.close(fd)
+        return evicted
+
+    def disk_bytes(self):
+        total = 0
+        for dirpath, _, files in os.walk(self.data):
+            for f in files:
+                try:
+                    total += os.path.getsize(os.path.join(dirpath, f))
+                except OSError:
+                    pass
+        return total
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- one cell each
+
+def perf_produce(broker, topic, size, acks, producers, records, rate=None):
+    """`producers` concurrent `ferrolog perf produce` processes; records/s summed over the
+    wall time of the slowest, latency percentiles the worst of the producers."""
+    per = max(1, records // producers)
+    batch = 1000 if size <= 100 else 256  # ~100-256 KiB requests, as a batching client sends
+    cmd = ["perf", "produce", topic, "--records", str(per), "--record-size", str(size),
+           "--batch-size", str(batch), "--concurrency", str(IN_FLIGHT), "--acks", acks]
+    if rate:
+        cmd += ["--rate", str(int(rate / producers))]
+    started = time.time()
+    procs = [subprocess.Popen([broker.cli, "-b", broker.addr, "--output", "json", *cmd],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(producers)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=RUN_TIMEOUT_S)
+        if p.returncode != 0:
+            raise RuntimeError(f"perf produce failed: {err.strip()[-400:]}")
+        outs.append(json.loads(out))
+    wall = max(o["seconds"] for o in outs)
+    total_records = sum(o["records"] for o in outs)
+    total_bytes = sum(o["bytes"] for o in outs)
+    worst = lambda q: max(o["latency_ms"][q] for o in outs)
+    return {"records": total_records, "bytes": total_bytes, "seconds": wall,
+            "wall_seconds": time.time() - started,
+            "records_s": total_records / wall, "mb_s": total_bytes / 1e6 / wall,
+            "p50_ms": worst("p50"), "p99_ms": worst("p99"), "p99_9_ms": worst("p99_9")}
+
+
+def perf_consume(broker, topic):
+    out = json.loads(broker.ferrolog("perf", "consume", topic))
+    return {"records": out["records"], "bytes": out["bytes"], "seconds": out["seconds"],
+            "records_s": out["records_per_sec"], "mb_s": out["mb_per_sec"], "rss_kib": broker.rss_kib()}
+
+
+def rdkafka_perf(root, broker, topic, size, partitions, acks, records):
+    exe = os.path.join(root, "target", "release", "examples", "rdkafka_perf")
+    if not os.path.exists(exe):
+        return None
+    res = subprocess.run([exe, "--bootstrap", broker.addr, "--topic", topic, "--partitions", str(partitions),
+                          "--records", str(records), "--record-bytes", str(size), "--acks", acks],
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    if res.returncode != 0:
+        raise RuntimeError(f"rdkafka_perf failed: {res.stderr.strip()[-400:]}")
+    found = {}
+    for line in res.stdout.splitlines():
+        # "produce: N records, X MB in S s = R records/s, M MB/s"
+        head, _, tail = line.partition(":")
+        if "records/s" not in tail:
+            continue
+        rec_s = float(tail.split("=")[1].split("records/s")[0])
+        mb_s = float(tail.split(",")[-1].split("MB/s")[0])
+        found[head.strip()] = {"records_s": rec_s, "mb_s": mb_s}
+    return found
+
+
+# ---------------------------------------------------------------- the matrix
+
+def run_matrix(root, workdir, prof, limits):
+    build(root)
+    runs = []
+    small, large = prof["records_small"], prof["records_large"]
+    with Broker(root, workdir) as broker:
+        log(f"ferrologd on {broker.addr}, data in {broker.data}")
+        n = 0
+        for size in SIZES:
+            for partitions in PARTITIONS:
+                for acks in ACKS:
+                    for producers in PRODUCERS:
+                        n += 1
+                        topic = f"p{n}-{size}b-{partitions}p-acks{acks}-{producers}w"
+                        broker.create_topic(topic, partitions)
+                        r = perf_produce(broker, topic, size, acks, producers, small if size <= 100 else large)
+                        runs.append(cell("produce", "ferrolog", size, partitions, acks, producers, r))
+                        log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
+                        if acks == "1" and producers == 1:
+                            c = perf_consume(broker, topic)
+                            runs.append(cell("consume-cache", "ferrolog", size, partitions, "-", 1, c))
+                            log(f"{topic}: consume (cache) {c['mb_s']:.1f} MB/s")
+                            broker.evict_topic(topic)
+                            c = perf_consume(broker, topic)
+                            runs.append(cell("consume-disk", "ferrolog", size, partitions, "-", 1, c))
+                            log(f"{topic}: consume (disk) {c['mb_s']:.1f} MB/s")
+                        broker.delete_topic(topic)
+        runs += latency_at_half_peak(broker, runs, large)
+        runs += rdkafka_cells(root, broker, small, large)
+        log(f"data directory after the matrix: {broker.disk_bytes() / 1e6:.1f} MB")
+    return runs
+
+
+def latency_at_half_peak(broker, runs, records):
+    out = []
+    for acks in ACKS:
+        peak = next(r for r in runs if r["mode"] == "produce" and r["size"] == 1024 and r["partitions"] == 1
+                    and r["acks"] == acks and r["producers"] == 1)
+        rate = peak["records_s"] / 2
+        topic = f"half-peak-acks{acks}"
+        broker.create_topic(topic, 1)
+        r = perf_produce(broker, topic, 1024, acks, 1, max(records // 2, 1000), rate=rate)
+        out.append(cell("produce@half-peak", "ferrolog", 1024, 1, acks, 1, r))
+        log(f"{topic}: {r['records_s']:.0f} records/s (asked {rate:.0f}), p99 {r['p99_ms']:.2f} ms")
+        broker.delete_topic(topic)
+    return out
+
+
+def rdkafka_cells(root, broker, small, large):
+    out = []
+    for size in SIZES:
+        for partitions, acks in [(1, "1"), (8, "1"), (1, "all")]:
+            topic = f"rdkafka-{size}b-{partitions}p-acks{acks}"
+            records = small if size <= 100 else large
+            found = rdkafka_perf(root, broker, topic, size, partitions, acks, records)
+            if found is None:
+                log("target/release/examples/rdkafka_perf not built: librdkafka rows skipped")
+                return out
+            prod = found.get("produce")
+            cons = found.get("consume (from the first record)")
+            if prod:
+                out.append(cell("produce", "librdkafka", size, partitions, acks, 1,
+                                {**prod, "records": records}))
+            if cons:
+                out.append(cell("consume-cache", "librdkafka", size, partitions, "-", 1,
+                                {**cons, "records": records}))
+            log(f"{topic}: {prod} / {cons}")
+            broker.delete_topic(topic)
+    return out
+
+
+def startup_and_memory(root, workdir, prof):
+    """Reopen time after a clean shutdown and after a crash, RSS while a consumer reads the
+    whole topic, and the RSS cost of 1,000 idle partitions. Sized by the profile (quick: 1 GB
+    in 10 segments, full: 10 GB in 100); the targets are stated for 10 GB in 100 segments."""
+    gb, segments = prof["startup_gb"], prof["startup_segments"]
+    segment_bytes = int(gb * 1e9 / segments)
+    out = {"data_gb": gb, "segments": segments}
+    with Broker(root, workdir) as broker:
+        topic = "startup"
+        broker.ferrolog("topic", "create", topic, "--partitions", "1", "--config", f"segment.bytes={segment_bytes}")
+        perf_produce(broker, topic, 1024, "1", 1, int(gb * 1e9 / 1024))
+        broker.stop()
+        out["reopen_clean_s"] = broker.start()
+        # A crash with a small unflushed tail: recovery should cost the tail, not the data.
+        perf_produce(broker, topic, 1024, "1", 1, 10_000)
+        broker.stop(crash=True)
+        out["reopen_after_crash_s"] = broker.start()
+        out["rss_idle_kib"] = broker.rss_kib()
+        sampler = RssSampler(broker)
+        c = perf_consume(broker, topic)
+        out["rss_max_while_consuming_kib"] = sampler.stop()
+        out["consume_mb_s"] = c["mb_s"]
+        broker.delete_topic(topic)
+        time.sleep(1)
+        before = broker.rss_kib()
+        broker.create_topic("idle", 1000)
+        time.sleep(2)
+        out["rss_1000_idle_partitions_kib"] = broker.rss_kib() - before
+        broker.delete_topic("idle")
+    log(f"startup/memory: {out}")
+    return out
+
+
+class RssSampler:
+    """Samples the broker's RSS every 20 ms on a thread until stopped; returns the maximum."""
+
+    def __init__(self, broker):
+        import threading
+        self.broker, self.max_kib, self.done = broker, broker.rss_kib(), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done.wait(0.02):
+            self.max_kib = max(self.max_kib, self.broker.rss_kib())
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.max_kib
+
+
+def print_startup(s):
+    print(f"\nStart-up and memory ({s['data_gb']} GB in {s['segments']} segments)")
+    print(f"  reopen after clean shutdown   {s['reopen_clean_s']:7.3f} s (process start to accepting connections)")
+    print(f"  reopen after a crash (SIGKILL, 10 MB unflushed tail) {s['reopen_after_crash_s']:7.3f} s")
+    print(f"  RSS idle after reopen          {s['rss_idle_kib'] / 1024:7.1f} MiB")
+    print(f"  RSS max while consuming it all {s['rss_max_while_consuming_kib'] / 1024:7.1f} MiB"
+          f" ({s['consume_mb_s']:.0f} MB/s)")
+    print(f"  RSS of 1,000 idle partitions   {s['rss_1000_idle_partitions_kib'] / 1024:7.1f} MiB")
+
+
+def cell( client, size, partitions, acks, producers, r):
+    return {"mode": mode, "client": client, "size": size, "partitions": partitions, "acks": acks,
+            "producers": producers, **r}
+
+
+def build(root):
+    log("building release ferrologd, ferrolog and the rdkafka_perf example (own target/)")
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "ferrolog-broker", "-p", "ferrolog-cli"],
+                   cwd=root, check=True, timeout=3600)
+    if os.path.exists(os.path.join(root, "tools", "rdkafka_perf.rs")):
+        subprocess.run(["cargo", "build", "--release", "-q", "--example", "rdkafka_perf"],
+                       cwd=root, check=True, timeout=3600)
+
+
+# ---------------------------------------------------------------- the table
+
+def limit_for(run, limits):
+    if run["mode"].startswith("produce"):
+        if run["acks"] == "all":
+            return "fsync 1M", limits["fsync_write_1M"]["mb_s"]
+        return "dd", limits["dd_buffered"]["mb_s"]
+    return "loopback", limits["loopback_tcp"]["mb_s"]
+
+
+def print_table(runs, limits):
+    print("\nBroker (payload bytes; latency = produce request round trip; % = of the matching limit)")
+    head = (f"{'mode':<18}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
+            f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}  {'% of limit':<16}")
+    print(head)
+    print("-" * len(head))
+    for r in runs:
+        name, limit = limit_for(r, limits)
+        lat = lambda k: f"{r[k]:8.2f}" if k in r else f"{'':>8}"
+        print(f"{r['mode']:<18}{r['client']:<11}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
+              f"{r['records_s']:>12.0f}{r['mb_s']:>9.1f}{lat('p50_ms')}{lat('p99_ms')}{lat('p99_9_ms')}"
+              f"  {100 * r['mb_s'] / limit:5.1f}% {name}")

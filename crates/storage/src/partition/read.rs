@@ -84,7 +84,13 @@ fn read_segment(
     out: &mut Vec<u8>,
 ) -> Result<(i64, bool), StorageError> {
     let view = &plan.view;
-    let Some((start, first_size)) = find_batch(plan, offset)? else {
+    let mut scanner = Scanner::new(
+        view.log.clone(),
+        ScanMode::Frame,
+        plan.start_position,
+        view.size_bytes,
+    );
+    let Some((start, first_size)) = find_batch(&mut scanner, plan, offset)? else {
         return Ok((offset, true));
     };
     if first_size > budget as u64 && !must_take_one {
@@ -94,23 +100,26 @@ fn read_segment(
     let len = usize::try_from(want)
         .map_err(|e| StorageError::io(&view.log_path, IoOp::Read, std::io::Error::other(e)))?;
     let at = out.len();
-    out.resize(at + len, 0);
-    let dst = out.get_mut(at..).unwrap_or_default();
-    crate::io::read_exact_at(view.log.as_ref(), dst, start).ctx(&view.log_path, IoOp::Read)?;
+    if let Some(bytes) = scanner.buffered(start, want) {
+        // Small reads: the header walk already brought these bytes in.
+        out.extend_from_slice(bytes);
+    } else {
+        out.resize(at + len, 0);
+        let dst = out.get_mut(at..).unwrap_or_default();
+        crate::io::read_exact_at(view.log.as_ref(), dst, start).ctx(&view.log_path, IoOp::Read)?;
+    }
     let (cut, next_offset) = whole_batches_prefix(out.get(at..).unwrap_or_default(), offset);
     out.truncate(at + cut);
     Ok((next_offset, start + cut as u64 == view.size_bytes))
 }
 
 /// Position and size of the first batch whose last offset is >= `offset`.
-fn find_batch(plan: &ReadPlan, offset: i64) -> Result<Option<(u64, u64)>, StorageError> {
+fn find_batch(
+    scanner: &mut Scanner,
+    plan: &ReadPlan,
+    offset: i64,
+) -> Result<Option<(u64, u64)>, StorageError> {
     let view = &plan.view;
-    let mut scanner = Scanner::new(
-        view.log.clone(),
-        ScanMode::Frame,
-        plan.start_position,
-        view.size_bytes,
-    );
     loop {
         match scanner
             .next_item()

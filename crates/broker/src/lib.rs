@@ -1,1 +1,30 @@
-//! Placeholder: filled in by its issue.
+//! `ferrolog-broker`: a Kafka-protocol broker over the Ferrolog storage engine.
+//!
+//! # Layout
+//! - `config`     — `BrokerConfig`: TOML file, flags, defaults.
+//! - `server`     — `Server`: bind, accept loop, clean shutdown.
+//! - `connection` — one client: frames in, responses out in request order.
+//! - `frame`      — length-prefixed framing and request header decoding (pure).
+//! - `bounds`     — checks request lengths fit the frame before the body is decoded.
+//! - `api`        — dispatch (one arm per API key) and one module per Kafka API.
+//! - `broker`     — `Broker`, the shared state every handler sees.
+//! - `topics`     — the topic registry: names, ids, partitions, configs, persisted.
+//! - `errors`     — the one mapping from engine and registry errors to Kafka codes.
+//! - `group`      — consumer groups: coordinator state machine and committed offsets.
+//! - `producer`   — the idempotent producer: producer ids and per-partition sequence state.
+
+pub mod api;
+pub mod bounds;
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod errors;
+pub mod frame;
+pub mod group;
+pub mod producer;
+pub mod server;
+pub mod topics;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use server::{Server, ServerError};

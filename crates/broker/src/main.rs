@@ -1,1 +1,92 @@
-fn main() {}
+//! `ferrologd`: parse flags, set up logging, run the broker until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferrolog_broker::{BrokerConfig, Server};
+use tracing_subscriber::EnvFilter;
+
+/// A single-binary, Kafka-compatible commit log broker.
+#[derive(Debug, Parser)]
+#[command(name = "ferrologd", version)]
+struct Args {
+    /// TOML file with every other setting (see BrokerConfig).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Kafka listener [default: 127.0.0.1:9092]; port 0 picks one (logged).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Address given to clients [default: the bound address].
+    #[arg(long, value_name = "HOST:PORT")]
+    advertised_listener: Option<String>,
+    /// Log filter, e.g. info, debug, ferrolog_broker=trace.
+    #[arg(long, default_value = "info", env = "FERROLOG_LOG")]
+    log_level: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => BrokerConfig::from_file(path)?,
+        None => BrokerConfig::default(),
+    };
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(advertised) = args.advertised_listener {
+        config.advertised_listener = Some(advertised);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = Server::bind(config).await?;
+        server.run(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the broker");
+                if let Err(e) = ctrl_c.await {
+                    tracing::error!(error = %e, "cannot listen for SIGINT");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    if let Err(e) = ctrl_c.await {
+        tracing::error!(error = %e, "cannot listen for SIGINT");
+    }
+    tracing::info!("shutdown signal received");
+}

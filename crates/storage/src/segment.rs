@@ -89,6 +89,17 @@ impl Segment {
             .open(&log_path, OpenMode::ReadAppend)
             .ctx(&log_path, IoOp::Open)?;
         let size_bytes = log.len().ctx(&log_path, IoOp::Read)?;
+        if size_bytes == 0 {
+            // A segment is always the triple: its indexes exist (empty) from
+            // the start, so tools and people see every segment whole.
+            for kind in [FileKind::OffsetIndex, FileKind::TimeIndex] {
+                let path = segment_path(dir, base_offset, kind);
+                if !fs.exists(&path) {
+                    fs.open(&path, OpenMode::ReadAppend)
+                        .ctx(&path, IoOp::Open)?;
+                }
+            }
+        }
         Ok(Segment {
             base_offset,
             log,

@@ -1,0 +1,101 @@
+//! CreateTopics: one node, so replication factor 1 (or -1, "default").
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::errors;
+use crate::topics::{TopicConfig, TopicConfigError, TopicError};
+
+/// `config_source` of a value set on the topic (Kafka's DYNAMIC_TOPIC_CONFIG).
+const SOURCE_TOPIC: i8 = 1;
+/// `config_source` of a broker default (Kafka's DEFAULT_CONFIG).
+const SOURCE_DEFAULT: i8 = 5;
+
+pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<_> =
+        request.topics.iter().filter(|t| !seen.insert(t.name.clone())).map(|t| t.name.clone()).collect();
+    let results = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            if duplicates.contains(&topic.name) {
+                let result = CreatableTopicResult::default().with_name(topic.name.clone());
+                return failed(result, ResponseError::InvalidRequest, "topic listed more than once".into());
+            }
+            create_one(broker, topic, request.validate_only, version)
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn create_one(broker: &Broker, topic: CreatableTopic, validate_only: bool, version: i16) -> CreatableTopicResult {
+    let result = CreatableTopicResult::default().with_name(topic.name.clone());
+    if !matches!(topic.replication_factor, -1 | 1) {
+        let message = format!("replication factor {} on a single-node broker", topic.replication_factor);
+        return failed(result, ResponseError::InvalidReplicationFactor, message);
+    }
+    let partitions = match (topic.num_partitions, topic.assignments.len()) {
+        (-1, 0) => broker.config.default_partitions,
+        (-1, n) => i32::try_from(n).unwrap_or(i32::MAX),
+        (count, 0) => count,
+        _ => return failed(result, ResponseError::InvalidRequest, "both partitions and assignments given".into()),
+    };
+    let config = match configs_of(&topic) {
+        Ok(config) => config,
+        Err(e) => return failed(result, errors::topic_error(&e), errors::message(&e)),
+    };
+    match broker.topics.create(&topic.name, partitions, config, validate_only) {
+        Ok(created) => {
+            let mut result = result.with_topic_id(created.id).with_num_partitions(partitions).with_replication_factor(1);
+            if version >= 5 {
+                result.configs = Some(described_configs(broker, &created.config));
+            }
+            result
+        }
+        Err(e) => failed(result, errors::topic_error(&e), errors::message(&e)),
+    }
+}
+
+fn configs_of(topic: &CreatableTopic) -> Result<TopicConfig, TopicError> {
+    let mut map = BTreeMap::new();
+    for entry in &topic.configs {
+        let Some(value) = &entry.value else {
+            return Err(TopicError::Config(TopicConfigError::InvalidValue {
+                key: entry.name.to_string(),
+                value: "null".into(),
+                reason: "a value is required".into(),
+            }));
+        };
+        map.insert(entry.name.to_string(), value.to_string());
+    }
+    Ok(TopicConfig::from_map(map)?)
+}
+
+fn described_configs(broker: &Broker, config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
+    config
+        .entries(&broker.config)
+        .into_iter()
+        .map(|e| {
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_static_str(e.key))
+                .with_value(Some(StrBytes::from_string(e.value)))
+                .with_config_source(if e.is_override { SOURCE_TOPIC } else { SOURCE_DEFAULT })
+        })
+        .collect()
+}
+
+fn failed(result: CreatableTopicResult, code: ResponseError, message: String) -> CreatableTopicResult {
+    result
+        .with_error_code(code.code())
+        .with_error_message(Some(StrBytes::from_string(message)))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+}

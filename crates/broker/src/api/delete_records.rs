@@ -1,0 +1,61 @@
+//! DeleteRecords: move a partition's log start offset forward (-1 = to the
+//! high watermark).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::delete_records_request::DeleteRecordsPartition;
+use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use crate::broker::Broker;
+use crate::errors;
+use crate::topics::Topic;
+
+pub fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topics.get(&t.name);
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| match &topic {
+                    Some(topic) => delete_before(topic, p),
+                    None => error(p.partition_index, ResponseError::UnknownTopicOrPartition),
+                })
+                .collect();
+            DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}
+
+fn delete_before(topic: &Topic, wanted: &DeleteRecordsPartition) -> DeleteRecordsPartitionResult {
+    let index = wanted.partition_index;
+    let Some(handle) = topic.partition(index) else {
+        return error(index, ResponseError::UnknownTopicOrPartition);
+    };
+    let Ok(partition) = &handle.state else {
+        return error(index, ResponseError::KafkaStorageError);
+    };
+    let high_watermark = partition.high_watermark();
+    let offset = if wanted.offset == -1 { high_watermark } else { wanted.offset };
+    if offset < 0 || offset > high_watermark {
+        return error(index, ResponseError::OffsetOutOfRange);
+    }
+    match partition.delete_records_before(offset) {
+        Ok(low_watermark) => DeleteRecordsPartitionResult::default()
+            .with_partition_index(index)
+            .with_low_watermark(low_watermark),
+        Err(e) => error(index, errors::storage_error(&e)),
+    }
+}
+
+fn error(index: i32, code: ResponseError) -> DeleteRecordsPartitionResult {
+    DeleteRecordsPartitionResult::default()
+        .with_partition_index(index)
+        .with_low_watermark(-1)
+        .with_error_code(code.code())
+}

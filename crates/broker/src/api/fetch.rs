@@ -1,0 +1,189 @@
+//! Fetch: whole record batches straight from the engine's `Bytes` into the
+//! response (never re-encoded), with a long poll that waits on the
+//! partitions' append notifiers until `min_bytes` or `max_wait_ms`.
+//!
+//! Fetch sessions are not kept: every response has session id 0, which tells
+//! clients to keep sending full fetch requests.
+
+use std::future::{Future, poll_fn};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrolog_storage::StorageError;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::Outcome;
+use crate::broker::Broker;
+use crate::errors;
+use crate::topics::PartitionHandle;
+
+/// Longest long poll honoured, whatever the client asks: a limit on everything.
+const MAX_WAIT_MS_MAX: i32 = 60_000;
+
+/// One requested partition, resolved once and read on every poll.
+struct Wanted {
+    index: i32,
+    target: Result<Arc<PartitionHandle>, ResponseError>,
+    fetch_offset: i64,
+    partition_max_bytes: usize,
+}
+
+struct WantedTopic {
+    name: TopicName,
+    id: Uuid,
+    partitions: Vec<Wanted>,
+}
+
+/// The resolved request.
+struct Plan {
+    topics: Vec<WantedTopic>,
+    min_bytes: usize,
+    max_bytes: usize,
+}
+
+pub fn handle(broker: &Arc<Broker>, request: FetchRequest, _version: i16) -> Outcome<FetchResponse> {
+    let plan = resolve(broker, &request);
+    let (response, bytes) = plan.read();
+    let max_wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_MS_MAX);
+    if bytes >= plan.min_bytes || max_wait_ms == 0 || plan.has_no_partition() {
+        return Outcome::Now(response);
+    }
+    let deadline = Instant::now() + Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0));
+    Outcome::Later(Box::pin(long_poll(plan, deadline)))
+}
+
+fn resolve(broker: &Broker, request: &FetchRequest) -> Plan {
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = if t.topic.is_empty() { broker.topics.get_by_id(t.topic_id) } else { broker.topics.get(&t.topic) };
+            let missing = if t.topic.is_empty() {
+                ResponseError::UnknownTopicId
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            };
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| Wanted {
+                    index: p.partition,
+                    target: match &topic {
+                        None => Err(missing),
+                        Some(topic) => topic.partition(p.partition).cloned().ok_or(ResponseError::UnknownTopicOrPartition),
+                    },
+                    fetch_offset: p.fetch_offset,
+                    partition_max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                })
+                .collect();
+            WantedTopic { name: t.topic.clone(), id: t.topic_id, partitions }
+        })
+        .collect();
+    Plan {
+        topics,
+        min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
+        max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
+    }
+}
+
+impl Plan {
+    fn has_no_partition(&self) -> bool {
+        self.topics.iter().all(|t| t.partitions.is_empty())
+    }
+
+    /// Reads every partition once; returns the response and its record bytes.
+    fn read(&self) -> (FetchResponse, usize) {
+        let mut total_bytes = 0;
+        let topics = self
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let data = read_partition(p, self.max_bytes.saturating_sub(total_bytes), total_bytes == 0);
+                        total_bytes += data.records.as_ref().map_or(0, Bytes::len);
+                        data
+                    })
+                    .collect();
+                FetchableTopicResponse::default().with_topic(t.name.clone()).with_topic_id(t.id).with_partitions(partitions)
+            })
+            .collect();
+        (FetchResponse::default().with_session_id(0).with_responses(topics), total_bytes)
+    }
+
+    fn handles(&self) -> Vec<Arc<PartitionHandle>> {
+        self.topics.iter().flat_map(|t| t.partitions.iter()).filter_map(|p| p.target.as_ref().ok().cloned()).collect()
+    }
+}
+
+fn read_partition(wanted: &Wanted, response_bytes_left: usize, first: bool) -> PartitionData {
+    let empty = PartitionData::default().with_partition_index(wanted.index).with_records(Some(Bytes::new()));
+    let handle = match &wanted.target {
+        Ok(handle) => handle,
+        Err(code) => return empty.with_error_code(code.code()),
+    };
+    let partition = match &handle.state {
+        Ok(p) => p,
+        Err(_) => return empty.with_error_code(ResponseError::KafkaStorageError.code()),
+    };
+    let budget = wanted.partition_max_bytes.min(response_bytes_left);
+    if budget == 0 && !first {
+        let hw = partition.high_watermark();
+        return empty.with_high_watermark(hw).with_last_stable_offset(hw).with_log_start_offset(partition.log_start_offset());
+    }
+    match partition.read(wanted.fetch_offset, budget.max(1)) {
+        Ok(read) => empty
+            .with_high_watermark(read.high_watermark)
+            .with_last_stable_offset(read.high_watermark)
+            .with_log_start_offset(read.log_start_offset)
+            .with_records(Some(read.records)),
+        Err(e) => {
+            if !matches!(e, StorageError::OffsetOutOfRange { .. }) {
+                tracing::warn!(partition = ?handle.id, error = %errors::message(&e), "fetch failed");
+            }
+            let hw = partition.high_watermark();
+            empty
+                .with_error_code(errors::storage_error_code(&e))
+                .with_high_watermark(hw)
+                .with_last_stable_offset(hw)
+                .with_log_start_offset(partition.log_start_offset())
+        }
+    }
+}
+
+/// Re-reads whenever one of the partitions is appended to, until enough
+/// bytes are there or the deadline passes.
+async fn long_poll(plan: Plan, deadline: Instant) -> FetchResponse {
+    let handles = plan.handles();
+    loop {
+        // Register interest before reading, so an append between the read
+        // and the wait is not missed.
+        let mut notified: Vec<_> = handles.iter().map(|h| Box::pin(h.appended.notified())).collect();
+        for n in &mut notified {
+            n.as_mut().enable();
+        }
+        let (response, bytes) = plan.read();
+        if bytes >= plan.min_bytes || Instant::now() >= deadline {
+            return response;
+        }
+        let any_append = poll_fn(|cx| {
+            for n in &mut notified {
+                if n.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+            Poll::Pending
+        });
+        if tokio::time::timeout_at(deadline, any_append).await.is_err() {
+            return plan.read().0;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! IncrementalAlterConfigs: set or delete single topic configs.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::describe_configs::RESOURCE_TOPIC;
+use crate::broker::Broker;
+use crate::errors;
+use crate::topics::TopicError;
+
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+
+pub fn handle(broker: &Arc<Broker>, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            match alter(broker, &resource, request.validate_only) {
+                Ok(()) => response,
+                Err((code, message)) => {
+                    response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(message)))
+                }
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) -> Result<(), (ResponseError, String)> {
+    if resource.resource_type != RESOURCE_TOPIC {
+        return Err((ResponseError::InvalidRequest, "only topic configs can be altered".into()));
+    }
+    let name = resource.resource_name.as_str();
+    let topic = broker.topics.get(name).ok_or_else(|| {
+        (ResponseError::UnknownTopicOrPartition, format!("unknown topic {name}"))
+    })?;
+    let mut config = topic.config.clone();
+    for entry in &resource.configs {
+        let key = entry.name.as_str();
+        let changed = match (entry.config_operation, &entry.value) {
+            (OP_SET, Some(value)) => config.set(key, value),
+            (OP_DELETE, _) => config.remove(key),
+            (op, _) => {
+                return Err((ResponseError::InvalidRequest, format!("operation {op} on {key} is not supported")));
+            }
+        };
+        changed.map_err(|e| reject(&TopicError::Config(e)))?;
+    }
+    broker.topics.set_config(name, config, validate_only).map_err(|e| reject(&e))
+}
+
+fn reject(error: &TopicError) -> (ResponseError, String) {
+    (errors::topic_error(error), errors::message(error))
+}

@@ -1,0 +1,76 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), or the first
+//! offset whose timestamp is at least the one given.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+use crate::errors;
+use crate::topics::Topic;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topics.get(&t.name);
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| match &topic {
+                    None => error(p.partition_index, ResponseError::UnknownTopicOrPartition),
+                    Some(topic) => lookup(topic, p, version),
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+fn lookup(topic: &Topic, wanted: &ListOffsetsPartition, version: i16) -> ListOffsetsPartitionResponse {
+    let index = wanted.partition_index;
+    let Some(handle) = topic.partition(index) else {
+        return error(index, ResponseError::UnknownTopicOrPartition);
+    };
+    let Ok(partition) = &handle.state else {
+        return error(index, ResponseError::KafkaStorageError);
+    };
+    let found = |timestamp: i64, offset: i64| {
+        ListOffsetsPartitionResponse::default()
+            .with_partition_index(index)
+            .with_timestamp(timestamp)
+            .with_offset(offset)
+            .with_leader_epoch(if version >= 4 { 0 } else { -1 })
+    };
+    match wanted.timestamp {
+        LATEST => found(-1, partition.high_watermark()),
+        EARLIEST => found(-1, partition.log_start_offset()),
+        MAX_TIMESTAMP if version >= 7 => match partition.max_timestamp() {
+            Some(t) => found(t.timestamp_ms, t.offset),
+            None => found(-1, -1),
+        },
+        target if target >= 0 => match partition.offset_for_timestamp(target) {
+            Ok(Some(t)) => found(t.timestamp_ms, t.offset),
+            Ok(None) => found(-1, -1),
+            Err(e) => error(index, errors::storage_error(&e)),
+        },
+        _ => error(index, ResponseError::InvalidRequest),
+    }
+}
+
+fn error(index: i32, code: ResponseError) -> ListOffsetsPartitionResponse {
+    ListOffsetsPartitionResponse::default()
+        .with_partition_index(index)
+        .with_error_code(code.code())
+        .with_timestamp(-1)
+        .with_offset(-1)
+}

@@ -1,0 +1,93 @@
+//! Metadata: the one broker, and the topics asked for (auto-created when the
+//! client and the broker both allow it).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use crate::broker::Broker;
+use crate::errors;
+use crate::topics::{Topic, validate_topic_name};
+
+pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
+    // Before v4 there is no flag and Kafka always auto-creates.
+    let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let topics = match request.topics {
+        // v0 has no null: an empty list means every topic.
+        Some(list) if !(version == 0 && list.is_empty()) => list
+            .into_iter()
+            .map(|t| match t.name {
+                Some(name) => by_name(broker, name, allow_auto_create),
+                None => by_id(broker, t.topic_id),
+            })
+            .collect(),
+        _ => broker.topics.all().iter().map(|t| describe(broker, t)).collect(),
+    };
+    let node = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker.node_id()))
+        .with_host(StrBytes::from_string(broker.advertised_host.clone()))
+        .with_port(broker.advertised_port);
+    MetadataResponse::default()
+        .with_brokers(vec![node])
+        .with_cluster_id(Some(StrBytes::from_string(broker.topics.cluster_id().to_string())))
+        .with_controller_id(BrokerId(broker.node_id()))
+        .with_topics(topics)
+}
+
+fn by_name(broker: &Broker, name: TopicName, allow_auto_create: bool) -> MetadataResponseTopic {
+    let error = |code: ResponseError| {
+        MetadataResponseTopic::default().with_name(Some(name.clone())).with_error_code(code.code())
+    };
+    if validate_topic_name(&name).is_err() {
+        return error(ResponseError::InvalidTopicException);
+    }
+    match broker.topics.get_or_auto_create(&name, allow_auto_create) {
+        Ok(Some(topic)) => describe(broker, &topic),
+        Ok(None) => error(ResponseError::UnknownTopicOrPartition),
+        Err(e) => {
+            tracing::warn!(topic = %name.as_str(), error = %errors::message(&e), "auto-create failed");
+            error(errors::topic_error(&e))
+        }
+    }
+}
+
+fn by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {
+    match broker.topics.get_by_id(id) {
+        Some(topic) => describe(broker, &topic),
+        None => MetadataResponseTopic::default()
+            .with_topic_id(id)
+            .with_error_code(ResponseError::UnknownTopicId.code()),
+    }
+}
+
+/// The metadata of one topic: every partition led by this node.
+pub fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
+    let node = BrokerId(broker.node_id());
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|handle| {
+            let error_code = match &handle.state {
+                Ok(_) => 0,
+                Err(_) => ResponseError::KafkaStorageError.code(),
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(error_code)
+                .with_partition_index(handle.id.partition)
+                .with_leader_id(node)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_partitions(partitions)
+}

@@ -1,0 +1,205 @@
+//! Request dispatch: one arm per API key, each calling `api::<name>::handle`.
+//!
+//! A handler runs on the connection's reader task, in request order, so
+//! appends from one connection reach a partition in the order they were
+//! sent. Work that waits (a Fetch long poll, an fsync for acks=-1) is
+//! returned as `Reply::Later`, spawned, and answered in order by the writer.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::frame::{self, Request};
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_groups;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_groups;
+pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
+pub mod produce;
+pub mod sync_group;
+
+/// The API versions this broker serves — and advertises in ApiVersions.
+/// Nothing is listed that is not handled below.
+pub const SERVED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+    // Consumer groups and the idempotent producer (group/, producer/).
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::InitProducerId, 0, 4),
+];
+
+/// The served version range of `api_key`, if it is served at all.
+pub fn served_versions(api_key: ApiKey) -> Option<(i16, i16)> {
+    SERVED.iter().find(|(key, _, _)| *key == api_key).map(|&(_, min, max)| (min, max))
+}
+
+/// Writes one response frame into the connection's output buffer.
+pub type Encoder = Box<dyn FnOnce(&mut BytesMut) -> anyhow::Result<()> + Send>;
+
+/// What the connection sends back for one request.
+pub enum Reply {
+    /// Ready to encode now.
+    Now(Encoder),
+    /// Still being worked on (long poll, fsync); answered in order when done.
+    Later(JoinHandle<Encoder>),
+    /// acks=0 produce: Kafka sends nothing.
+    Nothing,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reply::Now(_) => "Reply::Now",
+            Reply::Later(_) => "Reply::Later",
+            Reply::Nothing => "Reply::Nothing",
+        })
+    }
+}
+
+/// A handler's result: a response now, later, or none.
+pub enum Outcome<R> {
+    Now(R),
+    Later(std::pin::Pin<Box<dyn Future<Output = R> + Send>>),
+    Nothing,
+}
+
+impl<R> std::fmt::Debug for Outcome<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Now(_) => "Outcome::Now",
+            Outcome::Later(_) => "Outcome::Later",
+            Outcome::Nothing => "Outcome::Nothing",
+        })
+    }
+}
+
+/// A request the connection cannot answer: it is closed, as Kafka does.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("{api_key:?} v{version} is not served")]
+    Unsupported { api_key: ApiKey, version: i16 },
+    #[error(transparent)]
+    Bounds(#[from] crate::bounds::BoundsError),
+    #[error("cannot decode {api_key:?} v{version} request body")]
+    Decode { api_key: ApiKey, version: i16, source: anyhow::Error },
+}
+
+/// Handles one request.
+pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, DispatchError> {
+    let api_key = request.api_key;
+    let version = request.version();
+    if api_key == ApiKey::ApiVersions {
+        return Ok(api_versions::handle(&request));
+    }
+    match served_versions(api_key) {
+        Some((min, max)) if (min..=max).contains(&version) => {}
+        _ => return Err(DispatchError::Unsupported { api_key, version }),
+    }
+    let reply = match api_key {
+        ApiKey::Produce => respond(&request, produce::handle(broker, decode(&request)?, version).await),
+        ApiKey::Fetch => respond(&request, fetch::handle(broker, decode(&request)?, version)),
+        ApiKey::ListOffsets => now(&request, list_offsets::handle(broker, decode(&request)?, version)),
+        ApiKey::Metadata => now(&request, metadata::handle(broker, decode(&request)?, version)),
+        ApiKey::CreateTopics => now(&request, create_topics::handle(broker, decode(&request)?, version)),
+        ApiKey::DeleteTopics => now(&request, delete_topics::handle(broker, decode(&request)?, version)),
+        ApiKey::DeleteRecords => now(&request, delete_records::handle(broker, decode(&request)?)),
+        ApiKey::DescribeConfigs => now(&request, describe_configs::handle(broker, decode(&request)?, version)),
+        ApiKey::AlterConfigs => now(&request, alter_configs::handle(broker, decode(&request)?)),
+        ApiKey::CreatePartitions => now(&request, create_partitions::handle(broker, decode(&request)?)),
+        ApiKey::IncrementalAlterConfigs => {
+            now(&request, incremental_alter_configs::handle(broker, decode(&request)?))
+        }
+        ApiKey::DescribeCluster => now(&request, describe_cluster::handle(broker, decode(&request)?)),
+        ApiKey::FindCoordinator => now(&request, find_coordinator::handle(broker, decode(&request)?, version)),
+        ApiKey::JoinGroup => respond(&request, join_group::handle(broker, &request.header, decode(&request)?, version)),
+        ApiKey::SyncGroup => respond(&request, sync_group::handle(broker, decode(&request)?, version)),
+        ApiKey::Heartbeat => now(&request, heartbeat::handle(broker, decode(&request)?, version)),
+        ApiKey::LeaveGroup => now(&request, leave_group::handle(broker, decode(&request)?, version)),
+        ApiKey::OffsetCommit => respond(&request, offset_commit::handle(broker, decode(&request)?, version)),
+        ApiKey::OffsetFetch => now(&request, offset_fetch::handle(broker, decode(&request)?, version)),
+        ApiKey::DescribeGroups => now(&request, describe_groups::handle(broker, decode(&request)?, version)),
+        ApiKey::ListGroups => now(&request, list_groups::handle(broker, decode(&request)?, version)),
+        ApiKey::DeleteGroups => respond(&request, delete_groups::handle(broker, decode(&request)?)),
+        ApiKey::OffsetDelete => respond(&request, offset_delete::handle(broker, decode(&request)?)),
+        ApiKey::InitProducerId => respond(&request, init_producer_id::handle(broker, decode(&request)?, version)),
+        _ => return Err(DispatchError::Unsupported { api_key, version }),
+    };
+    Ok(reply)
+}
+
+/// Decodes the request body for the request's version.
+fn decode<T: Decodable>(request: &Request) -> Result<T, DispatchError> {
+    // The decoder allocates from counts on the wire: check them first.
+    crate::bounds::check(request.api_key, request.version(), &request.body)?;
+    let mut body = request.body.clone();
+    T::decode(&mut body, request.version()).map_err(|source| DispatchError::Decode {
+        api_key: request.api_key,
+        version: request.version(),
+        source,
+    })
+}
+
+fn now<R: Encodable + Send + 'static>(request: &Request, response: R) -> Reply {
+    respond(request, Outcome::Now(response))
+}
+
+fn respond<R: Encodable + Send + 'static>(request: &Request, outcome: Outcome<R>) -> Reply {
+    let correlation_id = request.header.correlation_id;
+    let version = request.version();
+    let header_version = request.api_key.response_header_version(version);
+    let encoder = move |response: R| -> Encoder {
+        Box::new(move |out: &mut BytesMut| {
+            frame::encode_response(out, correlation_id, header_version, &response, version)
+        })
+    };
+    match outcome {
+        Outcome::Now(response) => Reply::Now(encoder(response)),
+        Outcome::Later(future) => Reply::Later(tokio::spawn(async move { encoder(future.await) })),
+        Outcome::Nothing => Reply::Nothing,
+    }
+}

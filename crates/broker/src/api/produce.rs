@@ -1,0 +1,190 @@
+//! Produce: append each partition's record batches as they came (never
+//! re-encoded), then answer per `acks`: 0 nothing, 1 once appended (in the
+//! page cache), -1 once appended and fsynced (group-committed by the engine).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrolog_storage::{Durability, Partition, StorageError};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::Outcome;
+use crate::broker::Broker;
+use crate::errors;
+use crate::producer::AppendError;
+use crate::topics::{PartitionHandle, Topic, validate_topic_name};
+
+/// An append that must be fsynced before acks=-1 is answered.
+struct PendingSync {
+    topic: usize,
+    partition: usize,
+    handle: Arc<Partition>,
+    last_offset: i64,
+}
+
+pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, _version: i16) -> Outcome<ProduceResponse> {
+    let acks = request.acks;
+    let general_error = if !matches!(acks, -1..=1) {
+        Some(ResponseError::InvalidRequiredAcks)
+    } else if request.transactional_id.is_some() {
+        // Transactions are not served; refuse rather than store batches whose
+        // commit markers would never come.
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else {
+        None
+    };
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    let mut syncs = Vec::new();
+    for (t, topic_data) in request.topic_data.into_iter().enumerate() {
+        let name = topic_data.name.clone();
+        let partitions = match general_error {
+            Some(code) => topic_data.partition_data.iter().map(|p| error_response(p.index, code)).collect(),
+            None => produce_topic(broker, topic_data, acks, t, &mut syncs).await,
+        };
+        responses.push(TopicProduceResponse::default().with_name(name).with_partition_responses(partitions));
+    }
+    let response = ProduceResponse::default().with_responses(responses);
+    match acks {
+        0 => Outcome::Nothing,
+        -1 if !syncs.is_empty() => Outcome::Later(Box::pin(wait_for_syncs(response, syncs))),
+        _ => Outcome::Now(response),
+    }
+}
+
+async fn produce_topic(
+    broker: &Broker,
+    topic_data: TopicProduceData,
+    acks: i16,
+    topic_slot: usize,
+    syncs: &mut Vec<PendingSync>,
+) -> Vec<PartitionProduceResponse> {
+    let name = topic_data.name.as_str();
+    let topic = match validate_topic_name(name) {
+        Err(_) => Err(ResponseError::InvalidTopicException),
+        Ok(()) => match broker.topics.get_or_auto_create(name, true) {
+            Ok(Some(topic)) => Ok(topic),
+            Ok(None) => Err(ResponseError::UnknownTopicOrPartition),
+            Err(e) => Err(errors::topic_error(&e)),
+        },
+    };
+    let mut out = Vec::with_capacity(topic_data.partition_data.len());
+    for (p, data) in topic_data.partition_data.into_iter().enumerate() {
+        let index = data.index;
+        let response = match &topic {
+            Err(code) => error_response(index, *code),
+            Ok(topic) => {
+                let (response, sync) = produce_partition(broker, topic, data, acks).await;
+                if let Some((handle, last_offset)) = sync {
+                    syncs.push(PendingSync { topic: topic_slot, partition: p, handle, last_offset });
+                }
+                response
+            }
+        };
+        out.push(response);
+    }
+    out
+}
+
+async fn produce_partition(
+    broker: &Broker,
+    topic: &Topic,
+    data: PartitionProduceData,
+    acks: i16,
+) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
+    let index = data.index;
+    let Some(handle) = topic.partition(index) else {
+        return (error_response(index, ResponseError::UnknownTopicOrPartition), None);
+    };
+    let partition = match &handle.state {
+        Ok(p) => p.clone(),
+        Err(_) => return (error_response(index, ResponseError::KafkaStorageError), None),
+    };
+    let records = match data.records {
+        Some(records) if !records.is_empty() => records,
+        _ => return (error_response(index, ResponseError::CorruptMessage), None),
+    };
+    match append(broker, handle, &partition, records).await {
+        Ok(info) => {
+            let response = PartitionProduceResponse::default()
+                .with_index(index)
+                .with_base_offset(info.base_offset)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(info.log_start_offset);
+            let sync = (acks == -1).then_some((partition, info.last_offset));
+            (response, sync)
+        }
+        Err(e) => {
+            tracing::debug!(partition = ?handle.id, error = %errors::message(&e), "produce refused");
+            let response = error_response(index, errors::append_error(&e))
+                .with_error_message(Some(errors::message(&e).into()));
+            (response, None)
+        }
+    }
+}
+
+/// Appends and wakes long-polling fetches. A partition whose policy fsyncs
+/// inside `append` is appended on the blocking pool; otherwise the append is
+/// a page-cache write and runs right here. Either way this connection's next
+/// request waits, which keeps its appends in order.
+async fn append(
+    broker: &Broker,
+    handle: &PartitionHandle,
+    partition: &Arc<Partition>,
+    records: Bytes,
+) -> Result<ferrolog_storage::AppendInfo, AppendError> {
+    let info = if partition.config().durability == Durability::Always {
+        let partition = partition.clone();
+        let producers = broker.producers.clone();
+        match tokio::task::spawn_blocking(move || producers.append(&partition, &records)).await {
+            Ok(result) => result?,
+            Err(join) => {
+                return Err(AppendError::Storage(StorageError::PartitionFailed {
+                    id: handle.id.clone(),
+                    reason: format!("append task failed: {join}"),
+                }));
+            }
+        }
+    } else {
+        broker.producers.append(partition, &records)?
+    };
+    handle.appended.notify_waiters();
+    Ok(info)
+}
+
+/// acks=-1: fsync every appended partition (concurrently; the engine groups
+/// concurrent fsyncs of one partition into one), then answer.
+async fn wait_for_syncs(mut response: ProduceResponse, syncs: Vec<PendingSync>) -> ProduceResponse {
+    let tasks: Vec<_> = syncs
+        .into_iter()
+        .map(|s| {
+            let task = tokio::task::spawn_blocking(move || s.handle.sync_to(s.last_offset));
+            (s.topic, s.partition, task)
+        })
+        .collect();
+    for (t, p, task) in tasks {
+        let failed = match task.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(errors::storage_error(&e)),
+            Err(_) => Some(ResponseError::KafkaStorageError),
+        };
+        if let Some(code) = failed {
+            let slot = response.responses.get_mut(t).and_then(|r| r.partition_responses.get_mut(p));
+            if let Some(slot) = slot {
+                *slot = error_response(slot.index, code);
+            }
+        }
+    }
+    response
+}
+
+fn error_response(index: i32, code: ResponseError) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+}

@@ -1,0 +1,126 @@
+//! Broker configuration: TOML file, command-line overrides, defaults that give
+//! a working broker with no arguments at all.
+
+use std::path::PathBuf;
+
+use ferrolog_storage::LogConfig;
+use serde::Deserialize;
+
+/// Everything `ferrologd` can be told. Every field has a default, so an empty
+/// TOML file (or none) is a valid configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Where partitions and topic metadata live.
+    pub data_dir: PathBuf,
+    /// `HOST:PORT` to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// `HOST:PORT` given to clients in Metadata; default: the bound address.
+    pub advertised_listener: Option<String>,
+    /// The one node id this single-node broker reports.
+    pub node_id: i32,
+    /// Create unknown topics on Metadata and Produce.
+    pub auto_create_topics: bool,
+    /// Partition count of auto-created topics and of CreateTopics with -1.
+    pub default_partitions: i32,
+    /// Largest request frame accepted; checked before the body is read
+    /// (Kafka's `socket.request.max.bytes`).
+    pub max_request_bytes: u32,
+    /// Requests a connection may have in flight (handled but not yet answered).
+    pub max_in_flight_per_connection: usize,
+    /// Defaults for each topic's log; topics override them with topic configs.
+    pub log: LogDefaults,
+    /// Consumer groups and committed offsets (`[groups]`).
+    pub groups: crate::group::GroupSettings,
+}
+
+/// Broker-wide defaults of the per-topic log configuration, in Kafka's units.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogDefaults {
+    /// `segment.bytes`
+    pub segment_bytes: u64,
+    /// `segment.ms`
+    pub segment_ms: i64,
+    /// `retention.ms`; -1 keeps data forever.
+    pub retention_ms: i64,
+    /// `retention.bytes`; -1 means unlimited.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: the largest record batch accepted.
+    pub max_message_bytes: u32,
+    /// `ferrolog.durability`: `always` | `interval:<ms>` | `never`.
+    pub durability: String,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            data_dir: PathBuf::from("data"),
+            listen: "127.0.0.1:9092".to_string(),
+            advertised_listener: None,
+            node_id: 1,
+            auto_create_topics: true,
+            default_partitions: 1,
+            max_request_bytes: 100 * 1024 * 1024,
+            max_in_flight_per_connection: 128,
+            log: LogDefaults::default(),
+            groups: crate::group::GroupSettings::default(),
+        }
+    }
+}
+
+impl Default for LogDefaults {
+    fn default() -> Self {
+        let log = LogConfig::default();
+        LogDefaults {
+            segment_bytes: log.segment_bytes_max,
+            segment_ms: log.segment_ms_max,
+            retention_ms: log.retention_ms.unwrap_or(-1),
+            retention_bytes: log.retention_bytes.map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            max_message_bytes: log.max_batch_bytes,
+            durability: log.durability.to_string(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid value for {key}: {detail}")]
+    Invalid { key: String, detail: String },
+}
+
+impl BrokerConfig {
+    /// Reads a TOML file; missing keys keep their defaults.
+    pub fn from_file(path: &std::path::Path) -> Result<BrokerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+    }
+
+    /// Checks the values serde cannot check, so a bad file fails at start-up
+    /// rather than at the first topic creation.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.default_partitions < 1 {
+            return Err(ConfigError::Invalid {
+                key: "default_partitions".into(),
+                detail: "must be at least 1".into(),
+            });
+        }
+        if self.max_in_flight_per_connection == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_in_flight_per_connection".into(),
+                detail: "must be at least 1".into(),
+            });
+        }
+        crate::topics::TopicConfig::default()
+            .to_log_config(self)
+            .map_err(|e| ConfigError::Invalid { key: "log".into(), detail: e.to_string() })?;
+        Ok(())
+    }
+
+}

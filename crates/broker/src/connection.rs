@@ -1,0 +1,133 @@
+//! One task pair per connection: the reader takes frames in and handles them
+//! in request order; the writer sends responses out in that same order, even
+//! when one of them (a long-polling Fetch, an acks=-1 Produce) finishes later
+//! than the requests after it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+
+use crate::api::{self, Reply};
+use crate::broker::Broker;
+use crate::frame;
+
+/// Read buffer size to start with; it grows to the largest frame seen.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Responses gathered into one write when they are ready together.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Output buffers larger than this are released after use rather than kept.
+const WRITE_BUFFER_KEEP_BYTES: usize = 8 * 1024 * 1024;
+
+/// Serves one client until it disconnects, sends a bad frame, or the broker
+/// shuts down (then requests already read are still answered).
+pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
+    let (reader, writer) = stream.into_split();
+    let (replies, queue) = mpsc::channel(broker.config.max_in_flight_per_connection);
+    let writer = tokio::spawn(write_loop(writer, queue, peer));
+    if let Err(reason) = read_loop(&broker, reader, replies, peer, &mut shutdown).await {
+        tracing::info!(%peer, %reason, "closing connection");
+    }
+    // The reader is gone (and with it the sender): the writer answers what is
+    // queued, then ends.
+    if let Err(e) = writer.await {
+        tracing::error!(%peer, error = %e, "connection writer failed");
+    }
+}
+
+/// Reads frames and dispatches them in order; `Err` carries why the
+/// connection is closed.
+async fn read_loop(
+    broker: &Arc<Broker>,
+    mut reader: OwnedReadHalf,
+    replies: mpsc::Sender<Reply>,
+    peer: SocketAddr,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    loop {
+        while let Some(body) = frame::split_frame(&mut buf, broker.config.max_request_bytes).map_err(|e| e.to_string())? {
+            let request = frame::parse_request(body).map_err(|e| crate::errors::message(&e))?;
+            tracing::trace!(%peer, api = ?request.api_key, version = request.version(), "request");
+            let reply = api::dispatch(broker, request).await.map_err(|e| crate::errors::message(&e))?;
+            if replies.send(reply).await.is_err() {
+                return Err("writer closed".into());
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(READ_BUFFER_BYTES);
+        }
+        // Shutdown is only noticed between frames, never inside a handler, so
+        // a request that was read is always completed and answered.
+        let read = tokio::select! {
+            read = reader.read_buf(&mut buf) => read,
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        };
+        match read {
+            Ok(0) if buf.is_empty() => return Ok(()),
+            Ok(0) => return Err(format!("peer closed mid-frame ({} bytes pending)", buf.len())),
+            Ok(_) => {}
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+}
+
+/// Writes replies in request order, gathering ready ones into one write.
+async fn write_loop(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<Reply>, peer: SocketAddr) {
+    let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+    let mut next = queue.recv().await;
+    while let Some(reply) = next.take() {
+        if let Err(reason) = encode_reply(reply, &mut out).await {
+            tracing::error!(%peer, %reason, "cannot answer request; closing connection");
+            return;
+        }
+        // Gather replies that are already done, without waiting on any.
+        while out.len() < WRITE_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(Reply::Later(task)) if !task.is_finished() => {
+                    next = Some(Reply::Later(task));
+                    break;
+                }
+                Ok(reply) => {
+                    if let Err(reason) = encode_reply(reply, &mut out).await {
+                        tracing::error!(%peer, %reason, "cannot answer request; closing connection");
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if !out.is_empty() {
+            if let Err(e) = writer.write_all(&out).await {
+                tracing::info!(%peer, error = %e, "write failed; closing connection");
+                return;
+            }
+        }
+        out.clear();
+        if out.capacity() > WRITE_BUFFER_KEEP_BYTES {
+            out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+        }
+        if next.is_none() {
+            next = queue.recv().await;
+        }
+    }
+    if let Err(e) = writer.shutdown().await {
+        tracing::debug!(%peer, error = %e, "shutdown of the write side failed");
+    }
+}
+
+async fn encode_reply(reply: Reply, out: &mut BytesMut) -> Result<(), String> {
+    let encoder = match reply {
+        Reply::Now(encoder) => encoder,
+        Reply::Later(task) => task.await.map_err(|e| format!("request task failed: {e}"))?,
+        Reply::Nothing => return Ok(()),
+    };
+    encoder(out).map_err(|e| format!("cannot encode response: {e:#}"))
+}

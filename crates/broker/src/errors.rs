@@ -1,0 +1,88 @@
+//! The one place that turns engine and registry errors into Kafka error codes.
+
+use ferrolog_storage::StorageError;
+use kafka_protocol::ResponseError;
+
+use crate::topics::{TopicConfigError, TopicError};
+
+/// Kafka error code for a storage error.
+pub fn storage_error_code(error: &StorageError) -> i16 {
+    storage_error(error).code()
+}
+
+/// Kafka error for a storage error.
+pub fn storage_error(error: &StorageError) -> ResponseError {
+    match error {
+        StorageError::InvalidBatch { .. } => ResponseError::CorruptMessage,
+        StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
+        StorageError::PartitionExists { .. } => ResponseError::TopicAlreadyExists,
+        StorageError::InvalidPartitionId { .. } => ResponseError::InvalidTopicException,
+        StorageError::PartitionFailed { .. }
+        | StorageError::Io { .. }
+        | StorageError::Corruption { .. }
+        | StorageError::Closed => ResponseError::KafkaStorageError,
+    }
+}
+
+/// Kafka error for a refused or failed produce append (idempotence check or engine).
+pub fn append_error(error: &crate::producer::AppendError) -> ResponseError {
+    match error {
+        crate::producer::AppendError::Storage(source) => storage_error(source),
+        crate::producer::AppendError::Rejected(code) => *code,
+    }
+}
+
+/// Kafka error for a topic registry error.
+pub fn topic_error(error: &TopicError) -> ResponseError {
+    match error {
+        TopicError::InvalidName { .. } => ResponseError::InvalidTopicException,
+        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        TopicError::Unknown(_) => ResponseError::UnknownTopicOrPartition,
+        TopicError::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
+        TopicError::Config(TopicConfigError::Unsupported { .. }) => ResponseError::PolicyViolation,
+        TopicError::Config(_) => ResponseError::InvalidConfig,
+        TopicError::Storage { source, .. } => storage_error(source),
+        TopicError::Persist { .. } | TopicError::Load { .. } | TopicError::Decode { .. } => {
+            ResponseError::KafkaStorageError
+        }
+    }
+}
+
+/// The error message sent to clients: the error and its causes in one line.
+pub fn message(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolog_storage::PartitionId;
+
+    #[test]
+    fn storage_errors_map_to_their_kafka_codes() {
+        let id = PartitionId { topic: "t".into(), partition: 0 };
+        let failed = StorageError::PartitionFailed { id: id.clone(), reason: "fsync".into() };
+        assert_eq!(storage_error_code(&failed), ResponseError::KafkaStorageError.code());
+        let big = StorageError::BatchTooLarge { size: 10, max: 5 };
+        assert_eq!(storage_error_code(&big), ResponseError::MessageTooLarge.code());
+    }
+
+    #[test]
+    fn topic_errors_map_to_their_kafka_codes() {
+        let e = TopicError::InvalidName { name: "a b".into(), reason: "space" };
+        assert_eq!(topic_error(&e), ResponseError::InvalidTopicException);
+        let e = TopicError::Config(TopicConfigError::UnknownKey("x".into()));
+        assert_eq!(topic_error(&e), ResponseError::InvalidConfig);
+        let e = TopicError::Config(TopicConfigError::Unsupported { key: "cleanup.policy".into(), value: "compact".into() });
+        assert_eq!(topic_error(&e), ResponseError::PolicyViolation);
+    }
+}

@@ -1,0 +1,142 @@
+//! The accept loop and clean shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolog_storage::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broker::Broker;
+use crate::config::{BrokerConfig, ConfigError};
+use crate::topics::{TopicError, TopicRegistry};
+
+/// Pause after a failed accept (e.g. out of file descriptors), so the loop
+/// does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Why the broker could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the data directory {path}")]
+    Store { path: std::path::PathBuf, source: ferrolog_storage::StorageError },
+    #[error("cannot load topics")]
+    Topics(#[from] TopicError),
+    #[error("cannot listen on {address}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("bad advertised listener: {0}")]
+    Advertised(String),
+    #[error("cannot open the committed offsets")]
+    Offsets(#[from] crate::group::offsets::OffsetStoreError),
+    #[error("cannot open the producer id checkpoint")]
+    ProducerIds(#[from] crate::producer::ids::ProducerIdError),
+    #[error("cannot close the store cleanly")]
+    Close(#[source] ferrolog_storage::StorageError),
+}
+
+/// A bound, ready broker; `run` serves it.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Opens the data directory (recovering every partition), loads the
+    /// topics and binds the listener.
+    pub async fn bind(config: BrokerConfig) -> Result<Server, ServerError> {
+        config.validate()?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| ServerError::Bind { address: config.listen.clone(), source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| ServerError::Bind { address: config.listen.clone(), source })?;
+        let (advertised_host, advertised_port) =
+            Broker::advertised(&config, local_addr).map_err(ServerError::Advertised)?;
+        let store_config = config.clone();
+        // Recovery reads files: keep it off the async workers.
+        let (store, topics, offsets, producers) = tokio::task::spawn_blocking(move || open_store(&store_config))
+            .await
+            .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
+        tracing::info!(address = %local_addr, advertised = %format!("{advertised_host}:{advertised_port}"),
+            data_dir = %config.data_dir.display(), topics = topics.all().len(), "ferrologd listening");
+        let groups = crate::group::GroupCoordinator::new(config.groups.coordinator_config(), offsets);
+        groups.start_ticker();
+        let producers = Arc::new(producers);
+        let broker = Arc::new(Broker { config, store, topics, advertised_host, advertised_port, groups, producers });
+        Ok(Server { listener, broker, local_addr })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared broker state.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets every
+    /// connection answer the requests it has read, flushes and closes the
+    /// store (which writes the clean-shutdown markers).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let (stop, stopped) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        tracing::debug!(%peer, "connection accepted");
+                        let broker = self.broker.clone();
+                        connections.spawn(crate::connection::serve(broker, stream, peer, stopped.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        tracing::info!(connections = connections.len(), "shutting down: finishing in-flight requests");
+        drop(self.listener);
+        // Receivers may all be gone already; then there is nobody to tell.
+        stop.send_replace(true);
+        while connections.join_next().await.is_some() {}
+        let store = self.broker.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| ServerError::Advertised(format!("close task failed: {e}")))?
+            .map_err(ServerError::Close)?;
+        tracing::info!("clean shutdown complete");
+        Ok(())
+    }
+}
+
+type Opened = (Arc<Store>, TopicRegistry, crate::group::offsets::OffsetStore, crate::producer::ProducerStates);
+
+fn open_store(config: &BrokerConfig) -> Result<Opened, ServerError> {
+    // Partitions found on disk open with the broker defaults; the registry
+    // then applies each topic's own configs.
+    let default_config =
+        crate::topics::TopicConfig::default().to_log_config(config).map_err(TopicError::Config)?;
+    let options = StoreOptions { default_config, ..StoreOptions::default() };
+    let store = Store::open(&config.data_dir, options)
+        .map_err(|source| ServerError::Store { path: config.data_dir.clone(), source })?;
+    let store = Arc::new(store);
+    for (id, reason) in store.failed_partitions() {
+        tracing::error!(partition = ?id, %reason, "partition failed to open; it reports KAFKA_STORAGE_ERROR");
+    }
+    let topics = TopicRegistry::open(store.clone(), config)?;
+    let offsets = crate::group::offsets::OffsetStore::open(&store)?;
+    let producers = crate::producer::ProducerStates::open(&config.data_dir)?;
+    Ok((store, topics, offsets, producers))
+}

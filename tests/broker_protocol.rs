@@ -1,0 +1,147 @@
+//! Raw protocol edge cases: malformed frames close only their own connection
+//! and never take the broker down; ApiVersions answers any version.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::TestBroker;
+
+/// A request frame with a v1 header (client id "t").
+fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut inner = Vec::new();
+    inner.extend_from_slice(&api_key.to_be_bytes());
+    inner.extend_from_slice(&version.to_be_bytes());
+    inner.extend_from_slice(&correlation_id.to_be_bytes());
+    inner.extend_from_slice(&1i16.to_be_bytes());
+    inner.push(b't');
+    inner.extend_from_slice(body);
+    let mut out = (inner.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&inner);
+    out
+}
+
+fn connect(broker: &TestBroker) -> TcpStream {
+    let stream = TcpStream::connect(broker.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// Reads one response frame; `None` if the broker closed the connection.
+fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+fn assert_closed(stream: &mut TcpStream, what: &str) {
+    let mut byte = [0u8; 1];
+    let read = stream.read(&mut byte);
+    assert!(matches!(read, Ok(0) | Err(_)), "{what}: connection should be closed, got {read:?}");
+}
+
+/// ApiVersions v0 on a fresh connection still works.
+fn assert_serving(broker: &TestBroker) {
+    let mut stream = connect(broker);
+    stream.write_all(&frame(18, 0, 77, &[])).unwrap();
+    let response = read_response(&mut stream).expect("broker still answers");
+    assert_eq!(&response[..4], &77i32.to_be_bytes(), "correlation id");
+    assert_eq!(&response[4..6], &[0, 0], "no error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_close_their_connection_and_nothing_else() {
+    let broker = TestBroker::start().await;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("frame over the size limit", 0x7fff_fff0i32.to_be_bytes().to_vec()),
+        ("negative length", (-7i32).to_be_bytes().to_vec()),
+        ("frame shorter than a header", vec![0, 0, 0, 2, 0, 3]),
+        ("unknown api key", frame(0x1234, 0, 1, &[])),
+        ("unsupported produce version", frame(0, 2, 1, &[])),
+        ("metadata claiming 2^31 topics", frame(3, 1, 1, &i32::MAX.to_be_bytes())),
+        ("produce with records past the end", {
+            let mut body = Vec::new();
+            body.extend_from_slice(&(-1i16).to_be_bytes());
+            body.extend_from_slice(&1i16.to_be_bytes());
+            body.extend_from_slice(&1000i32.to_be_bytes());
+            body.extend_from_slice(&1i32.to_be_bytes());
+            body.extend_from_slice(&1i16.to_be_bytes());
+            body.push(b'x');
+            body.extend_from_slice(&1i32.to_be_bytes());
+            body.extend_from_slice(&0i32.to_be_bytes());
+            body.extend_from_slice(&i32::MAX.to_be_bytes());
+            frame(0, 3, 1, &body)
+        }),
+        ("fetch body of garbage", frame(1, 4, 1, &[0xff; 40])),
+    ];
+    let mut bystander = connect(&broker);
+    for (what, bytes) in cases {
+        let mut stream = connect(&broker);
+        stream.write_all(&bytes).unwrap();
+        assert_closed(&mut stream, what);
+        assert_serving(&broker);
+    }
+    // A connection opened before all of that is unaffected.
+    bystander.write_all(&frame(18, 0, 5, &[])).unwrap();
+    assert!(read_response(&mut bystander).is_some());
+    // Nothing was created by the garbage.
+    assert!(!broker.data_dir().join("x-0").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_versions_with_an_unknown_version_answers_v0_with_unsupported_version() {
+    let broker = TestBroker::start().await;
+    let mut stream = connect(&broker);
+    // Versions >= 3 use the flexible v2 header: one more byte, the empty tag
+    // section, which `frame` leaves to the body.
+    stream.write_all(&frame(18, 99, 9, &[0])).unwrap();
+    let response = read_response(&mut stream).expect("an answer");
+    assert_eq!(&response[..4], &9i32.to_be_bytes());
+    assert_eq!(i16::from_be_bytes([response[4], response[5]]), 35, "UNSUPPORTED_VERSION");
+    // v0 body: array of (key, min, max); ApiVersions (18) is 0..=4.
+    let count = i32::from_be_bytes(response[6..10].try_into().unwrap()) as usize;
+    let entries: Vec<(i16, i16, i16)> = (0..count)
+        .map(|i| {
+            let at = 10 + i * 6;
+            let word = |o: usize| i16::from_be_bytes([response[at + o], response[at + o + 1]]);
+            (word(0), word(2), word(4))
+        })
+        .collect();
+    assert!(entries.contains(&(18, 0, 4)), "{entries:?}");
+    assert!(entries.contains(&(0, 3, 12)), "{entries:?}");
+    assert!(entries.contains(&(1, 4, 12)), "{entries:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order_even_behind_a_long_poll() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "poll", 1, &[]).await;
+    let mut stream = connect(&broker);
+    // Fetch v4 of an empty partition: max_wait 1500 ms, min_bytes 1.
+    let mut fetch = Vec::new();
+    fetch.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
+    fetch.extend_from_slice(&1500i32.to_be_bytes()); // max wait
+    fetch.extend_from_slice(&1i32.to_be_bytes()); // min bytes
+    fetch.extend_from_slice(&1_000_000i32.to_be_bytes()); // max bytes
+    fetch.push(0); // isolation level
+    fetch.extend_from_slice(&1i32.to_be_bytes());
+    fetch.extend_from_slice(&4i16.to_be_bytes());
+    fetch.extend_from_slice(b"poll");
+    fetch.extend_from_slice(&1i32.to_be_bytes());
+    fetch.extend_from_slice(&0i32.to_be_bytes()); // partition
+    fetch.extend_from_slice(&0i64.to_be_bytes()); // offset
+    fetch.extend_from_slice(&1_000_000i32.to_be_bytes());
+    let started = std::time::Instant::now();
+    let mut both = frame(1, 4, 1, &fetch);
+    both.extend_from_slice(&frame(18, 0, 2, &[]));
+    stream.write_all(&both).unwrap();
+    let first = read_response(&mut stream).unwrap();
+    let second = read_response(&mut stream).unwrap();
+    assert_eq!(&first[..4], &1i32.to_be_bytes(), "the fetch answers first");
+    assert_eq!(&second[..4], &2i32.to_be_bytes());
+    assert!(started.elapsed() >= Duration::from_millis(1400), "the fetch long-polled");
+}

@@ -1,0 +1,170 @@
+//! Shared helpers for the integration tests: an in-process `ferrologd` on
+//! 127.0.0.1:0 with a temporary data directory, and rdkafka clients for it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolog_broker::{BrokerConfig, Server};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Every wait in the tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running broker; `stop` shuts it down cleanly, `restart` brings it back
+/// on the same data directory.
+pub struct TestBroker {
+    pub addr: SocketAddr,
+    pub dir: Arc<TempDir>,
+    config: BrokerConfig,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ferrolog_broker::ServerError>>>,
+}
+
+impl TestBroker {
+    pub async fn start() -> TestBroker {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with a config adjusted by `adjust` (data dir and listener are set first).
+    pub async fn start_with(adjust: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let mut config = BrokerConfig { listen: "127.0.0.1:0".into(), ..BrokerConfig::default() };
+        config.data_dir = dir.path().to_path_buf();
+        adjust(&mut config);
+        Self::launch(dir, config).await
+    }
+
+    async fn launch(dir: Arc<TempDir>, config: BrokerConfig) -> TestBroker {
+        let server = Server::bind(config.clone()).await.expect("broker starts");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            // A dropped sender also means stop.
+            let _ = stopped.await;
+        }));
+        TestBroker { addr, dir, config, stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Clean shutdown; panics if the broker reports an error.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(TIMEOUT, task).await.expect("shutdown in time").unwrap().expect("clean shutdown");
+        }
+    }
+
+    /// Stops and starts again on the same data directory (a new port).
+    pub async fn restart(mut self) -> TestBroker {
+        self.stop().await;
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".into();
+        Self::launch(self.dir.clone(), config).await
+    }
+
+    pub fn producer(&self, extra: &[(&str, &str)]) -> FutureProducer {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.bootstrap()).set("message.timeout.ms", "15000");
+        for (k, v) in extra {
+            config.set(*k, *v);
+        }
+        config.create().expect("producer")
+    }
+
+    pub fn consumer(&self, extra: &[(&str, &str)]) -> StreamConsumer {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", self.bootstrap())
+            .set("group.id", "ferrolog-tests")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        for (k, v) in extra {
+            config.set(*k, *v);
+        }
+        config.create().expect("consumer")
+    }
+
+    pub fn admin(&self) -> rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> {
+        ClientConfig::new().set("bootstrap.servers", self.bootstrap()).create().expect("admin client")
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A record as read back: partition, offset, key, value, timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Got {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Got {
+    pub fn of(m: &BorrowedMessage<'_>) -> Got {
+        Got {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp_ms: m.timestamp().to_millis(),
+        }
+    }
+}
+
+/// Assigns `partitions` of `topic` at `offset` and reads `count` records.
+pub async fn consume(consumer: &StreamConsumer, topic: &str, partitions: &[(i32, Offset)], count: usize) -> Vec<Got> {
+    let mut list = TopicPartitionList::new();
+    for (p, offset) in partitions {
+        list.add_partition_offset(topic, *p, *offset).unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut got = Vec::with_capacity(count);
+    while got.len() < count {
+        let m = tokio::time::timeout(TIMEOUT, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {} of {count} records", got.len()))
+            .expect("consume");
+        got.push(Got::of(&m));
+    }
+    got
+}
+
+/// Creates a topic through the admin API.
+pub async fn create_topic(broker: &TestBroker, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let results = broker.admin().create_topics([&topic], &AdminOptions::new()).await.expect("create_topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}

@@ -1,0 +1,66 @@
+//! kcat (librdkafka's command-line client) against a real in-process broker.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::TestBroker;
+
+/// Runs kcat with `args`, feeding `input` on stdin; bounded by kcat's own
+/// timeouts (`-e` exits at the end of the partition).
+async fn kcat(broker: &TestBroker, args: &[&str], input: &str) -> Output {
+    let bootstrap = broker.bootstrap();
+    let mut all = vec!["-b".to_string(), bootstrap];
+    all.extend(args.iter().map(ToString::to_string));
+    let input = input.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("kcat")
+            .args(&all)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kcat is installed (tools/test installs it)");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcat_produces_and_consumes_with_every_codec() {
+    let broker = TestBroker::start().await;
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("kcat-{codec}");
+        let lines: String = (0..100).map(|i| format!("k{i}:line {i}\n")).collect();
+        let produced = kcat(&broker, &["-P", "-t", &topic, "-z", codec, "-K", ":"], &lines).await;
+        assert!(produced.status.success(), "{}", String::from_utf8_lossy(&produced.stderr));
+        let consumed = kcat(&broker, &["-C", "-t", &topic, "-o", "beginning", "-e", "-q", "-f", "%o %k:%s\n"], "").await;
+        assert!(consumed.status.success(), "{}", String::from_utf8_lossy(&consumed.stderr));
+        let want: String = (0..100).map(|i| format!("{i} k{i}:line {i}\n")).collect();
+        assert_eq!(String::from_utf8_lossy(&consumed.stdout), want, "codec {codec}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcat_sees_offset_out_of_range_from_the_broker() {
+    let broker = TestBroker::start().await;
+    let produced = kcat(&broker, &["-P", "-t", "end"], "a\nb\nc\n").await;
+    assert!(produced.status.success());
+    let args = ["-C", "-t", "end", "-o", "50", "-e", "-X", "auto.offset.reset=error"];
+    let consumed = kcat(&broker, &args, "").await;
+    let stderr = String::from_utf8_lossy(&consumed.stderr);
+    assert!(stderr.contains("Broker: Offset out of range"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcat_lists_metadata() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "listed", 3, &[]).await;
+    let listed = kcat(&broker, &["-L", "-t", "listed"], "").await;
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("topic \"listed\" with 3 partitions"), "{text}");
+    assert!(text.contains(&format!("broker 1 at {}", broker.bootstrap())), "{text}");
+}

@@ -370,3 +370,39 @@ fn unrelated_entries_in_the_data_directory_are_left_alone() {
         "interrupted deletions are finished"
     );
 }
+
+#[test]
+fn damaged_or_missing_index_files_are_rebuilt_from_the_log() {
+    let fs = MemFileSystem::new();
+    {
+        let store = mem_store(&fs);
+        let p = store
+            .create_partition(id("t", 0), small_segments(400))
+            .unwrap();
+        for i in 0..20 {
+            p.append(&batch("x", 2, 100 + i)).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let index = std::path::Path::new("/data/t-0/00000000000000000000.index");
+    let times = std::path::Path::new("/data/t-0/00000000000000000000.timeindex");
+    fs.set_contents(index, vec![0xff; 13]);
+    ferrolog_storage::io::FileSystem::remove_file(&fs, times).unwrap();
+    let store = mem_store(&fs);
+    let p = store.partition(&id("t", 0)).unwrap();
+    for offset in 0..40 {
+        let got = batch_offsets(&p.read(offset, 1).unwrap().records);
+        assert_eq!(got[0].0, offset / 2 * 2);
+    }
+    assert_eq!(p.offset_for_timestamp(105).unwrap().unwrap().offset, 9);
+    assert!(
+        ferrolog_storage::inspect::check_offset_index(&fs, index)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ferrolog_storage::inspect::check_time_index(&fs, times)
+            .unwrap()
+            .is_empty()
+    );
+}

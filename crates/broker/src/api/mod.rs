@@ -50,7 +50,10 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
 
 /// The served version range of `api_key`, if it is served at all.
 pub fn served_versions(api_key: ApiKey) -> Option<(i16, i16)> {
-    SERVED.iter().find(|(key, _, _)| *key == api_key).map(|&(_, min, max)| (min, max))
+    SERVED
+        .iter()
+        .find(|(key, _, _)| *key == api_key)
+        .map(|&(_, min, max)| (min, max))
 }
 
 /// Writes one response frame into the connection's output buffer.
@@ -101,7 +104,11 @@ pub enum DispatchError {
     #[error(transparent)]
     Bounds(#[from] crate::bounds::BoundsError),
     #[error("cannot decode {api_key:?} v{version} request body")]
-    Decode { api_key: ApiKey, version: i16, source: anyhow::Error },
+    Decode {
+        api_key: ApiKey,
+        version: i16,
+        source: anyhow::Error,
+    },
 }
 
 /// Handles one request.
@@ -116,20 +123,45 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
         _ => return Err(DispatchError::Unsupported { api_key, version }),
     }
     let reply = match api_key {
-        ApiKey::Produce => respond(&request, produce::handle(broker, decode(&request)?, version).await),
+        ApiKey::Produce => respond(
+            &request,
+            produce::handle(broker, decode(&request)?, version).await,
+        ),
         ApiKey::Fetch => respond(&request, fetch::handle(broker, decode(&request)?, version)),
-        ApiKey::ListOffsets => now(&request, list_offsets::handle(broker, decode(&request)?, version)),
-        ApiKey::Metadata => now(&request, metadata::handle(broker, decode(&request)?, version)),
-        ApiKey::CreateTopics => now(&request, create_topics::handle(broker, decode(&request)?, version)),
-        ApiKey::DeleteTopics => now(&request, delete_topics::handle(broker, decode(&request)?, version)),
+        ApiKey::ListOffsets => now(
+            &request,
+            list_offsets::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::Metadata => now(
+            &request,
+            metadata::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::CreateTopics => now(
+            &request,
+            create_topics::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::DeleteTopics => now(
+            &request,
+            delete_topics::handle(broker, decode(&request)?, version),
+        ),
         ApiKey::DeleteRecords => now(&request, delete_records::handle(broker, decode(&request)?)),
-        ApiKey::DescribeConfigs => now(&request, describe_configs::handle(broker, decode(&request)?, version)),
+        ApiKey::DescribeConfigs => now(
+            &request,
+            describe_configs::handle(broker, decode(&request)?, version),
+        ),
         ApiKey::AlterConfigs => now(&request, alter_configs::handle(broker, decode(&request)?)),
-        ApiKey::CreatePartitions => now(&request, create_partitions::handle(broker, decode(&request)?)),
-        ApiKey::IncrementalAlterConfigs => {
-            now(&request, incremental_alter_configs::handle(broker, decode(&request)?))
-        }
-        ApiKey::DescribeCluster => now(&request, describe_cluster::handle(broker, decode(&request)?)),
+        ApiKey::CreatePartitions => now(
+            &request,
+            create_partitions::handle(broker, decode(&request)?),
+        ),
+        ApiKey::IncrementalAlterConfigs => now(
+            &request,
+            incremental_alter_configs::handle(broker, decode(&request)?),
+        ),
+        ApiKey::DescribeCluster => now(
+            &request,
+            describe_cluster::handle(broker, decode(&request)?),
+        ),
         _ => return Err(DispatchError::Unsupported { api_key, version }),
     };
     Ok(reply)

@@ -18,6 +18,10 @@ pub struct Broker {
     /// Host clients are told to connect to (Metadata, DescribeCluster).
     pub advertised_host: String,
     pub advertised_port: i32,
+    /// Consumer groups and committed offsets.
+    pub groups: Arc<crate::group::GroupCoordinator>,
+    /// Idempotent-producer state and producer-id allocation.
+    pub producers: Arc<crate::producer::ProducerStates>,
 }
 
 impl Broker {

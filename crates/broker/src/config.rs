@@ -30,6 +30,8 @@ pub struct BrokerConfig {
     pub max_in_flight_per_connection: usize,
     /// Defaults for each topic's log; topics override them with topic configs.
     pub log: LogDefaults,
+    /// Consumer groups and committed offsets (`[groups]`).
+    pub groups: crate::group::GroupSettings,
 }
 
 /// Broker-wide defaults of the per-topic log configuration, in Kafka's units.
@@ -62,6 +64,7 @@ impl Default for BrokerConfig {
             max_request_bytes: 100 * 1024 * 1024,
             max_in_flight_per_connection: 128,
             log: LogDefaults::default(),
+            groups: crate::group::GroupSettings::default(),
         }
     }
 }

@@ -26,6 +26,14 @@ pub fn storage_error(error: &StorageError) -> ResponseError {
     }
 }
 
+/// Kafka error for a refused or failed produce append (idempotence check or engine).
+pub fn append_error(error: &crate::producer::AppendError) -> ResponseError {
+    match error {
+        crate::producer::AppendError::Storage(source) => storage_error(source),
+        crate::producer::AppendError::Rejected(code) => *code,
+    }
+}
+
 /// Kafka error for a topic registry error.
 pub fn topic_error(error: &TopicError) -> ResponseError {
     match error {

@@ -83,6 +83,20 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
         api_key: raw_key,
         correlation_id,
     })?;
+    if api_key == ApiKey::ApiVersions && !crate::api::api_versions::is_served(api_version) {
+        // KIP-511: a client opens with its newest ApiVersions, whose header
+        // layout may postdate ours. The answer (UNSUPPORTED_VERSION and our
+        // ranges) needs only the correlation id, so decode nothing further.
+        let header = RequestHeader::default()
+            .with_request_api_key(raw_key)
+            .with_request_api_version(api_version)
+            .with_correlation_id(correlation_id);
+        return Ok(Request {
+            api_key,
+            header,
+            body: Bytes::new(),
+        });
+    }
     let header_version = api_key.request_header_version(api_version);
     let header =
         RequestHeader::decode(&mut frame, header_version).map_err(|source| FrameError::Header {
@@ -175,6 +189,22 @@ mod tests {
                 api_key: ApiKey::Metadata,
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn future_api_versions_needs_only_the_fixed_header() {
+        // ApiVersions v9 with a header layout we cannot know: garbage after the correlation id.
+        let future = Bytes::from_static(&[0, 18, 0, 9, 0, 0, 0, 5, 0xff, 0xff, 0xff]);
+        let request = parse_request(future);
+        assert!(
+            matches!(&request, Ok(r) if r.api_key == ApiKey::ApiVersions && r.version() == 9 && r.header.correlation_id == 5)
+        );
+        // A served version still has its header decoded (and refused when torn).
+        let torn = Bytes::from_static(&[0, 18, 0, 3, 0, 0, 0, 5, 0, 50]);
+        assert!(matches!(
+            parse_request(torn),
+            Err(FrameError::Header { .. })
         ));
     }
 

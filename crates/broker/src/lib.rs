@@ -10,6 +10,8 @@
 //! - `broker`     — `Broker`, the shared state every handler sees.
 //! - `topics`     — the topic registry: names, ids, partitions, configs, persisted.
 //! - `errors`     — the one mapping from engine and registry errors to Kafka codes.
+//! - `group`      — consumer groups: coordinator state machine and committed offsets.
+//! - `producer`   — the idempotent producer: producer ids and per-partition sequence state.
 
 pub mod api;
 pub mod bounds;
@@ -18,6 +20,8 @@ pub mod config;
 pub mod connection;
 pub mod errors;
 pub mod frame;
+pub mod group;
+pub mod producer;
 pub mod server;
 pub mod topics;
 

@@ -36,6 +36,10 @@ pub enum ServerError {
     },
     #[error("bad advertised listener: {0}")]
     Advertised(String),
+    #[error("cannot open the committed offsets")]
+    Offsets(#[from] crate::group::offsets::OffsetStoreError),
+    #[error("cannot open the producer id checkpoint")]
+    ProducerIds(#[from] crate::producer::ids::ProducerIdError),
     #[error("cannot close the store cleanly")]
     Close(#[source] ferrolog_storage::StorageError),
 }
@@ -68,17 +72,24 @@ impl Server {
             Broker::advertised(&config, local_addr).map_err(ServerError::Advertised)?;
         let store_config = config.clone();
         // Recovery reads files: keep it off the async workers.
-        let (store, topics) = tokio::task::spawn_blocking(move || open_store(&store_config))
-            .await
-            .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
+        let (store, topics, offsets, producers) =
+            tokio::task::spawn_blocking(move || open_store(&store_config))
+                .await
+                .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
         tracing::info!(address = %local_addr, advertised = %format!("{advertised_host}:{advertised_port}"),
             data_dir = %config.data_dir.display(), topics = topics.all().len(), "ferrologd listening");
+        let groups =
+            crate::group::GroupCoordinator::new(config.groups.coordinator_config(), offsets);
+        groups.start_ticker();
+        let producers = Arc::new(producers);
         let broker = Arc::new(Broker {
             config,
             store,
             topics,
             advertised_host,
             advertised_port,
+            groups,
+            producers,
         });
         Ok(Server {
             listener,
@@ -139,7 +150,14 @@ impl Server {
     }
 }
 
-fn open_store(config: &BrokerConfig) -> Result<(Arc<Store>, TopicRegistry), ServerError> {
+type Opened = (
+    Arc<Store>,
+    TopicRegistry,
+    crate::group::offsets::OffsetStore,
+    crate::producer::ProducerStates,
+);
+
+fn open_store(config: &BrokerConfig) -> Result<Opened, ServerError> {
     // Partitions found on disk open with the broker defaults; the registry
     // then applies each topic's own configs.
     let default_config = crate::topics::TopicConfig::default()
@@ -158,5 +176,7 @@ fn open_store(config: &BrokerConfig) -> Result<(Arc<Store>, TopicRegistry), Serv
         tracing::error!(partition = ?id, %reason, "partition failed to open; it reports KAFKA_STORAGE_ERROR");
     }
     let topics = TopicRegistry::open(store.clone(), config)?;
-    Ok((store, topics))
+    let offsets = crate::group::offsets::OffsetStore::open(&store)?;
+    let producers = crate::producer::ProducerStates::open(&config.data_dir)?;
+    Ok((store, topics, offsets, producers))
 }

@@ -136,6 +136,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     if name == "." || name == ".." {
         return invalid("'.' and '..' are not allowed");
     }
+    if name == crate::group::offsets::OFFSETS_TOPIC {
+        return invalid("reserved for the broker's committed offsets");
+    }
     if name.len() > TOPIC_NAME_LEN_MAX {
         return invalid("longer than 249 characters");
     }

@@ -20,15 +20,27 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 /// The API versions this broker serves — and advertises in ApiVersions.
 /// Nothing is listed that is not handled below.
@@ -46,6 +58,19 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    // Consumer groups and the idempotent producer (group/, producer/).
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// The served version range of `api_key`, if it is served at all.
@@ -161,6 +186,48 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
         ApiKey::DescribeCluster => now(
             &request,
             describe_cluster::handle(broker, decode(&request)?),
+        ),
+        ApiKey::FindCoordinator => now(
+            &request,
+            find_coordinator::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::JoinGroup => respond(
+            &request,
+            join_group::handle(broker, &request.header, decode(&request)?, version),
+        ),
+        ApiKey::SyncGroup => respond(
+            &request,
+            sync_group::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::Heartbeat => now(
+            &request,
+            heartbeat::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::LeaveGroup => now(
+            &request,
+            leave_group::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::OffsetCommit => respond(
+            &request,
+            offset_commit::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::OffsetFetch => now(
+            &request,
+            offset_fetch::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::DescribeGroups => now(
+            &request,
+            describe_groups::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::ListGroups => now(
+            &request,
+            list_groups::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::DeleteGroups => respond(&request, delete_groups::handle(broker, decode(&request)?)),
+        ApiKey::OffsetDelete => respond(&request, offset_delete::handle(broker, decode(&request)?)),
+        ApiKey::InitProducerId => respond(
+            &request,
+            init_producer_id::handle(broker, decode(&request)?, version),
         ),
         _ => return Err(DispatchError::Unsupported { api_key, version }),
     };

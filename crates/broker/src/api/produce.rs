@@ -14,6 +14,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::Outcome;
 use crate::broker::Broker;
 use crate::errors;
+use crate::producer::AppendError;
 use crate::topics::{PartitionHandle, Topic, validate_topic_name};
 
 /// An append that must be fsynced before acks=-1 is answered.
@@ -87,7 +88,7 @@ async fn produce_topic(
         let response = match &topic {
             Err(code) => error_response(index, *code),
             Ok(topic) => {
-                let (response, sync) = produce_partition(topic, data, acks).await;
+                let (response, sync) = produce_partition(broker, topic, data, acks).await;
                 if let Some((handle, last_offset)) = sync {
                     syncs.push(PendingSync {
                         topic: topic_slot,
@@ -105,6 +106,7 @@ async fn produce_topic(
 }
 
 async fn produce_partition(
+    broker: &Broker,
     topic: &Topic,
     data: PartitionProduceData,
     acks: i16,
@@ -129,7 +131,7 @@ async fn produce_partition(
         Some(records) if !records.is_empty() => records,
         _ => return (error_response(index, ResponseError::CorruptMessage), None),
     };
-    match append(handle, &partition, records).await {
+    match append(broker, handle, &partition, records).await {
         Ok(info) => {
             let response = PartitionProduceResponse::default()
                 .with_index(index)
@@ -141,7 +143,7 @@ async fn produce_partition(
         }
         Err(e) => {
             tracing::debug!(partition = ?handle.id, error = %errors::message(&e), "produce refused");
-            let response = error_response(index, errors::storage_error(&e))
+            let response = error_response(index, errors::append_error(&e))
                 .with_error_message(Some(errors::message(&e).into()));
             (response, None)
         }
@@ -153,23 +155,25 @@ async fn produce_partition(
 /// a page-cache write and runs right here. Either way this connection's next
 /// request waits, which keeps its appends in order.
 async fn append(
+    broker: &Broker,
     handle: &PartitionHandle,
     partition: &Arc<Partition>,
     records: Bytes,
-) -> Result<ferrolog_storage::AppendInfo, StorageError> {
+) -> Result<ferrolog_storage::AppendInfo, AppendError> {
     let info = if partition.config().durability == Durability::Always {
         let partition = partition.clone();
-        match tokio::task::spawn_blocking(move || partition.append(&records)).await {
+        let producers = broker.producers.clone();
+        match tokio::task::spawn_blocking(move || producers.append(&partition, &records)).await {
             Ok(result) => result?,
             Err(join) => {
-                return Err(StorageError::PartitionFailed {
+                return Err(AppendError::Storage(StorageError::PartitionFailed {
                     id: handle.id.clone(),
                     reason: format!("append task failed: {join}"),
-                });
+                }));
             }
         }
     } else {
-        partition.append(&records)?
+        broker.producers.append(partition, &records)?
     };
     handle.appended.notify_waiters();
     Ok(info)

@@ -1,0 +1,51 @@
+//! InitProducerId (v0–4): a new producer id (epoch 0), or — when a producer presents its id and
+//! epoch (v3+) — the same id with the next epoch, fencing the older one. Transactional ids are
+//! refused with INVALID_REQUEST: transactions are not served yet, and a clear error beats a
+//! client that waits for a coordinator that never answers.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use super::Outcome;
+use crate::broker::Broker;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: InitProducerIdRequest,
+    version: i16,
+) -> Outcome<InitProducerIdResponse> {
+    if request
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !id.is_empty())
+    {
+        return Outcome::Now(error(ResponseError::InvalidRequest));
+    }
+    let current = (version >= 3 && request.producer_id.0 >= 0)
+        .then_some((request.producer_id.0, request.producer_epoch));
+    let broker = broker.clone();
+    Outcome::Later(Box::pin(async move {
+        // A block boundary writes and fsyncs the id checkpoint: keep it off the async workers.
+        let allocated =
+            tokio::task::spawn_blocking(move || broker.producers.ids().init(current)).await;
+        match allocated {
+            Ok(Ok((id, epoch))) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(epoch),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::errors::message(&e), "producer id allocation failed");
+                error(e.response_error())
+            }
+            Err(_) => error(ResponseError::CoordinatorNotAvailable),
+        }
+    }))
+}
+
+fn error(code: ResponseError) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_error_code(code.code())
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+}

@@ -1,0 +1,485 @@
+//! State-machine tests: every rebalance is driven by explicit `now_ms`, no sleeping.
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+
+use super::*;
+
+const SESSION_MS: i32 = 10_000;
+const REBALANCE_MS: i32 = 20_000;
+
+fn config(delay_ms: i64) -> GroupConfig {
+    GroupConfig {
+        initial_rebalance_delay_ms: delay_ms,
+        ..GroupConfig::default()
+    }
+}
+
+fn join_req(member_id: &str, instance: Option<&str>) -> JoinRequest {
+    JoinRequest {
+        member_id: member_id.to_owned(),
+        group_instance_id: instance.map(str::to_owned),
+        client_id: "client".to_owned(),
+        client_host: "/127.0.0.1".to_owned(),
+        session_timeout_ms: SESSION_MS,
+        rebalance_timeout_ms: REBALANCE_MS,
+        protocol_type: "consumer".to_owned(),
+        protocols: vec![("range".to_owned(), Bytes::from_static(b"sub"))],
+        require_known_member_id: true,
+    }
+}
+
+fn sync_req(member_id: &str, generation_id: i32, assignments: Vec<(String, Bytes)>) -> SyncRequest {
+    SyncRequest {
+        member_id: member_id.to_owned(),
+        group_instance_id: None,
+        generation_id,
+        protocol_type: None,
+        protocol_name: None,
+        assignments,
+    }
+}
+
+fn join_replies(group: &mut Group) -> Vec<(String, JoinResult)> {
+    group
+        .take_replies()
+        .into_iter()
+        .filter_map(|r| match r {
+            Reply::Join { member_id, result } => Some((member_id, result)),
+            Reply::Sync { .. } => None,
+        })
+        .collect()
+}
+
+/// Get a member id through the MEMBER_ID_REQUIRED round trip, then join with it.
+fn join_new(group: &mut Group, now_ms: i64) -> String {
+    let Outcome::Now(first) = group.join(join_req("", None), now_ms) else {
+        panic!("expected MEMBER_ID_REQUIRED")
+    };
+    assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
+    let member_id = first.member_id;
+    let outcome = group.join(join_req(&member_id, None), now_ms);
+    assert!(matches!(outcome, Outcome::Wait { .. }));
+    member_id
+}
+
+/// Run a full rebalance to Stable with `n` fresh members; returns member ids.
+fn stable_group(n: usize) -> (Group, Vec<String>) {
+    let mut group = Group::new("g", config(100));
+    let ids: Vec<String> = (0..n).map(|_| join_new(&mut group, 0)).collect();
+    group.tick(100);
+    let replies = join_replies(&mut group);
+    assert_eq!(replies.len(), ids.len());
+    settle(&mut group, 0);
+    (group, ids)
+}
+
+/// Everyone syncs; the leader assigns each member its own id as bytes.
+fn settle(group: &mut Group, now_ms: i64) {
+    assert_eq!(group.state(), GroupState::CompletingRebalance);
+    let generation = group.generation_id();
+    let leader = group.leader().map(str::to_owned).expect("leader");
+    let ids: Vec<String> = group.members().map(|m| m.member_id.clone()).collect();
+    for id in ids.iter().filter(|id| **id != leader) {
+        assert!(matches!(
+            group.sync(sync_req(id, generation, vec![]), now_ms),
+            Outcome::Wait { .. }
+        ));
+    }
+    let assignments = ids
+        .iter()
+        .map(|id| (id.clone(), Bytes::from(id.clone())))
+        .collect();
+    assert!(matches!(
+        group.sync(sync_req(&leader, generation, assignments), now_ms),
+        Outcome::Wait { .. }
+    ));
+    let replies = group.take_replies();
+    assert_eq!(replies.len(), ids.len());
+    for reply in replies {
+        let Reply::Sync { member_id, result } = reply else {
+            panic!("expected sync reply")
+        };
+        assert_eq!(result.error, None);
+        assert_eq!(result.assignment, Bytes::from(member_id));
+    }
+    assert_eq!(group.state(), GroupState::Stable);
+}
+
+#[test]
+fn first_join_requires_a_member_id_then_completes_a_generation() {
+    let mut group = Group::new("g", config(0));
+    let id = join_new(&mut group, 0);
+    let replies = join_replies(&mut group);
+    assert_eq!(replies.len(), 1);
+    let (member_id, result) = &replies[0];
+    assert_eq!(member_id, &id);
+    assert_eq!(result.error, None);
+    assert_eq!(result.generation_id, 1);
+    assert_eq!(result.leader, id);
+    assert_eq!(result.protocol_name.as_deref(), Some("range"));
+    assert_eq!(result.members.len(), 1);
+    assert_eq!(group.state(), GroupState::CompletingRebalance);
+}
+
+#[test]
+fn unknown_member_id_is_rejected() {
+    let mut group = Group::new("g", config(0));
+    let Outcome::Now(result) = group.join(join_req("made-up", None), 0) else {
+        panic!("expected an answer")
+    };
+    assert_eq!(result.error, Some(ResponseError::UnknownMemberId));
+}
+
+#[test]
+fn session_timeout_out_of_range_is_rejected() {
+    let mut group = Group::new("g", config(0));
+    let mut req = join_req("", None);
+    req.session_timeout_ms = 100;
+    let Outcome::Now(result) = group.join(req, 0) else {
+        panic!("expected an answer")
+    };
+    assert_eq!(result.error, Some(ResponseError::InvalidSessionTimeout));
+}
+
+#[test]
+fn initial_delay_waits_for_more_members_then_completes_on_tick() {
+    let mut group = Group::new("g", config(3000));
+    let a = join_new(&mut group, 0);
+    assert!(
+        join_replies(&mut group).is_empty(),
+        "the initial delay holds the join"
+    );
+    let b = join_new(&mut group, 2000);
+    group.tick(3000);
+    assert!(
+        join_replies(&mut group).is_empty(),
+        "b's arrival extended the delay"
+    );
+    group.tick(5000);
+    let replies = join_replies(&mut group);
+    let ids: Vec<&str> = replies.iter().map(|(id, _)| id.as_str()).collect();
+    assert!(ids.contains(&a.as_str()) && ids.contains(&b.as_str()));
+    let leaders: Vec<&JoinResult> = replies
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| !r.members.is_empty())
+        .collect();
+    assert_eq!(leaders.len(), 1, "only the leader gets the member list");
+    assert_eq!(leaders[0].members.len(), 2);
+}
+
+#[test]
+fn a_new_member_triggers_a_rebalance_seen_through_heartbeat() {
+    let (mut group, ids) = stable_group(2);
+    let generation = group.generation_id();
+    assert_eq!(group.heartbeat(&ids[0], None, generation, 100), Ok(()));
+    let c = join_new(&mut group, 100);
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    assert_eq!(
+        group.heartbeat(&ids[0], None, generation, 200),
+        Err(ResponseError::RebalanceInProgress)
+    );
+    // The old members rejoin; the join phase completes when all three are in.
+    for id in &ids {
+        assert!(matches!(
+            group.join(join_req(id, None), 300),
+            Outcome::Wait { .. }
+        ));
+    }
+    let replies = join_replies(&mut group);
+    assert_eq!(replies.len(), 3);
+    assert!(
+        replies
+            .iter()
+            .all(|(_, r)| r.generation_id == generation + 1)
+    );
+    assert!(replies.iter().any(|(id, _)| id == &c));
+    settle(&mut group, 300);
+}
+
+#[test]
+fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_deadline() {
+    let (mut group, ids) = stable_group(3);
+    let d = join_new(&mut group, 1000);
+    assert!(matches!(
+        group.join(join_req(&ids[0], None), 1000),
+        Outcome::Wait { .. }
+    ));
+    let generation = group.generation_id();
+    for now_ms in [6000, 12_000, 18_000] {
+        for id in &ids[1..] {
+            assert_eq!(
+                group.heartbeat(id, None, generation, now_ms),
+                Err(ResponseError::RebalanceInProgress)
+            );
+        }
+        group.tick(now_ms);
+    }
+    group.tick(1000 + i64::from(REBALANCE_MS) - 1);
+    assert!(join_replies(&mut group).is_empty());
+    // ids[1] and ids[2] keep heartbeating but never rejoin: they are removed at the deadline.
+    group.tick(1000 + i64::from(REBALANCE_MS));
+    let replies = join_replies(&mut group);
+    let mut got: Vec<String> = replies.into_iter().map(|(id, _)| id).collect();
+    got.sort();
+    let mut want = vec![ids[0].clone(), d];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(group.members().count(), 2);
+}
+
+#[test]
+fn session_expiry_removes_a_silent_member_and_rebalances_the_rest() {
+    let (mut group, ids) = stable_group(2);
+    let generation = group.generation_id();
+    let deadline = i64::from(SESSION_MS);
+    assert_eq!(
+        group.heartbeat(&ids[0], None, generation, deadline - 1),
+        Ok(())
+    );
+    group.tick(deadline);
+    assert!(
+        group.member(&ids[1]).is_none(),
+        "ids[1] stopped heartbeating"
+    );
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    assert!(matches!(
+        group.join(join_req(&ids[0], None), deadline + 1),
+        Outcome::Wait { .. }
+    ));
+    let replies = join_replies(&mut group);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].1.generation_id, generation + 1);
+    assert_eq!(replies[0].1.leader, ids[0]);
+}
+
+#[test]
+fn stale_generation_and_unknown_member_are_refused() {
+    let (mut group, ids) = stable_group(1);
+    let generation = group.generation_id();
+    assert_eq!(
+        group.heartbeat(&ids[0], None, generation - 1, 1),
+        Err(ResponseError::IllegalGeneration)
+    );
+    assert_eq!(
+        group.heartbeat("nobody", None, generation, 1),
+        Err(ResponseError::UnknownMemberId)
+    );
+    let Outcome::Now(result) = group.sync(sync_req(&ids[0], generation + 5, vec![]), 1) else {
+        panic!()
+    };
+    assert_eq!(result.error, Some(ResponseError::IllegalGeneration));
+}
+
+#[test]
+fn sync_in_stable_returns_the_stored_assignment() {
+    let (mut group, ids) = stable_group(2);
+    let generation = group.generation_id();
+    let Outcome::Now(result) = group.sync(sync_req(&ids[1], generation, vec![]), 5) else {
+        panic!()
+    };
+    assert_eq!(result.error, None);
+    assert_eq!(result.assignment, Bytes::from(ids[1].clone()));
+}
+
+#[test]
+fn leaving_in_batch_form_reports_each_member() {
+    let (mut group, ids) = stable_group(3);
+    let leaving = vec![
+        LeavingMember {
+            member_id: ids[0].clone(),
+            group_instance_id: None,
+        },
+        LeavingMember {
+            member_id: "ghost".to_owned(),
+            group_instance_id: None,
+        },
+    ];
+    let results = group.leave(&leaving, 10);
+    assert_eq!(results, vec![Ok(()), Err(ResponseError::UnknownMemberId)]);
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    for id in &ids[1..] {
+        assert!(matches!(
+            group.join(join_req(id, None), 11),
+            Outcome::Wait { .. }
+        ));
+    }
+    assert_eq!(join_replies(&mut group).len(), 2);
+}
+
+#[test]
+fn the_last_member_leaving_empties_the_group() {
+    let (mut group, ids) = stable_group(1);
+    let generation = group.generation_id();
+    let results = group.leave(
+        &[LeavingMember {
+            member_id: ids[0].clone(),
+            group_instance_id: None,
+        }],
+        50,
+    );
+    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(group.state(), GroupState::Empty);
+    assert_eq!(group.generation_id(), generation + 1);
+    assert_eq!(group.empty_since_ms(), Some(50));
+}
+
+#[test]
+fn a_pending_sync_fails_when_a_rebalance_starts() {
+    let mut group = Group::new("g", config(100));
+    let a = join_new(&mut group, 0);
+    let b = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    let follower = if group.leader() == Some(a.as_str()) {
+        b
+    } else {
+        a
+    };
+    let generation = group.generation_id();
+    assert!(matches!(
+        group.sync(sync_req(&follower, generation, vec![]), 1),
+        Outcome::Wait { .. }
+    ));
+    join_new(&mut group, 2);
+    let replies = group.take_replies();
+    assert!(replies.iter().any(|r| matches!(
+        r,
+        Reply::Sync { member_id, result } if *member_id == follower && result.error == Some(ResponseError::RebalanceInProgress)
+    )));
+}
+
+#[test]
+fn incompatible_protocols_are_refused() {
+    let (mut group, _) = stable_group(1);
+    let mut req = join_req("", None);
+    req.protocols = vec![("roundrobin".to_owned(), Bytes::new())];
+    let Outcome::Now(result) = group.join(req, 1) else {
+        panic!()
+    };
+    assert_eq!(result.error, Some(ResponseError::InconsistentGroupProtocol));
+}
+
+#[test]
+fn a_static_member_restart_keeps_its_assignment_without_rebalancing() {
+    let mut group = Group::new("g", config(100));
+    assert!(matches!(
+        group.join(join_req("", Some("i-1")), 0),
+        Outcome::Wait { .. }
+    ));
+    let b = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    settle(&mut group, 0);
+    let generation = group.generation_id();
+    let old_id = group
+        .members()
+        .find(|m| m.group_instance_id.is_some())
+        .map(|m| m.member_id.clone())
+        .expect("static member");
+
+    // Restart: same instance id, no member id, same subscription.
+    let Outcome::Now(result) = group.join(join_req("", Some("i-1")), 1000) else {
+        panic!("no rebalance expected")
+    };
+    assert_eq!(result.error, None);
+    assert_eq!(result.generation_id, generation);
+    assert_ne!(result.member_id, old_id);
+    assert_eq!(group.state(), GroupState::Stable);
+    let Outcome::Now(sync) = group.sync(sync_req(&result.member_id, generation, vec![]), 1001)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        sync.assignment,
+        Bytes::from(old_id.clone()),
+        "the assignment follows the instance"
+    );
+
+    // The old incarnation is fenced; the other member is undisturbed.
+    assert_eq!(
+        group.heartbeat(&old_id, Some("i-1"), generation, 1002),
+        Err(ResponseError::FencedInstanceId)
+    );
+    assert_eq!(group.heartbeat(&b, None, generation, 1002), Ok(()));
+}
+
+#[test]
+fn a_static_member_that_times_out_is_removed() {
+    let mut group = Group::new("g", config(0));
+    assert!(matches!(
+        group.join(join_req("", Some("i-1")), 0),
+        Outcome::Wait { .. }
+    ));
+    group.tick(0);
+    join_replies(&mut group);
+    settle(&mut group, 0);
+    group.tick(i64::from(SESSION_MS));
+    assert_eq!(group.state(), GroupState::Empty);
+    let results = group.leave(
+        &[LeavingMember {
+            member_id: String::new(),
+            group_instance_id: Some("i-1".into()),
+        }],
+        1,
+    );
+    assert_eq!(results, vec![Err(ResponseError::UnknownMemberId)]);
+}
+
+#[test]
+fn leave_by_instance_id_removes_the_static_member() {
+    let mut group = Group::new("g", config(0));
+    assert!(matches!(
+        group.join(join_req("", Some("i-1")), 0),
+        Outcome::Wait { .. }
+    ));
+    group.tick(0);
+    join_replies(&mut group);
+    let results = group.leave(
+        &[LeavingMember {
+            member_id: String::new(),
+            group_instance_id: Some("i-1".into()),
+        }],
+        1,
+    );
+    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(group.state(), GroupState::Empty);
+}
+
+#[test]
+fn unclaimed_member_ids_expire_and_do_not_block_the_join() {
+    let (mut group, ids) = stable_group(1);
+    let Outcome::Now(first) = group.join(join_req("", None), 10) else {
+        panic!()
+    };
+    assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
+    // The new client never comes back with its id; the existing member rejoins (as leader).
+    assert!(matches!(
+        group.join(join_req(&ids[0], None), 20),
+        Outcome::Wait { .. }
+    ));
+    assert!(
+        join_replies(&mut group).is_empty(),
+        "waits for the pending member id"
+    );
+    group.tick(10 + i64::from(SESSION_MS));
+    assert_eq!(join_replies(&mut group).len(), 1);
+    // A late return with the expired id is an unknown member.
+    let Outcome::Now(late) = group.join(join_req(&first.member_id, None), 20_000) else {
+        panic!()
+    };
+    assert_eq!(late.error, Some(ResponseError::UnknownMemberId));
+}
+
+#[test]
+fn only_an_empty_group_can_be_deleted() {
+    let (mut group, _) = stable_group(1);
+    assert_eq!(group.mark_dead(), Err(ResponseError::NonEmptyGroup));
+    let mut empty = Group::new("e", config(0));
+    assert_eq!(empty.mark_dead(), Ok(()));
+    let Outcome::Now(result) = empty.join(join_req("", None), 0) else {
+        panic!()
+    };
+    assert_eq!(result.error, Some(ResponseError::CoordinatorNotAvailable));
+}

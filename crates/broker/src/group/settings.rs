@@ -1,0 +1,45 @@
+//! The `[groups]` section of the broker's TOML configuration, in Kafka's names and units.
+
+use serde::Deserialize;
+
+use super::coordinator::CoordinatorConfig;
+use super::machine::GroupConfig;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupSettings {
+    /// `group.initial.rebalance.delay.ms`: how long a new group's first rebalance waits for
+    /// more members (Kafka's default 3000; tests use 0).
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`
+    pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
+    pub offsets_retention_minutes: i64,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        let group = GroupConfig::default();
+        GroupSettings {
+            initial_rebalance_delay_ms: group.initial_rebalance_delay_ms,
+            min_session_timeout_ms: group.session_timeout_ms_min,
+            max_session_timeout_ms: group.session_timeout_ms_max,
+            offsets_retention_minutes: 7 * 24 * 60,
+        }
+    }
+}
+
+impl GroupSettings {
+    pub fn coordinator_config(&self) -> CoordinatorConfig {
+        CoordinatorConfig {
+            group: GroupConfig {
+                initial_rebalance_delay_ms: self.initial_rebalance_delay_ms.max(0),
+                session_timeout_ms_min: self.min_session_timeout_ms,
+                session_timeout_ms_max: self.max_session_timeout_ms,
+            },
+            offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
+        }
+    }
+}

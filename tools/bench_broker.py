@@ -201,7 +201,8 @@ def rdkafka_perf(root, broker, topic, size, partitions, acks, records):
 # ---------------------------------------------------------------- the matrix
 
 def run_matrix(root, workdir, prof, limits):
-    build(root)
+    if prof.get("build", True):
+        build(root)
     runs = []
     small, large = prof["records_small"], prof["records_large"]
     with Broker(root, workdir) as broker:

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use crate::api::{self, Reply};
 use crate::broker::Broker;
 use crate::frame;
+use crate::outbound::Outbound;
 
 /// Read buffer size to start with; it grows to the largest frame seen.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -99,7 +100,7 @@ async fn write_loop(
     mut queue: mpsc::Receiver<Reply>,
     peer: SocketAddr,
 ) {
-    let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+    let mut out = Outbound::with_capacity(WRITE_BATCH_BYTES);
     let mut next = queue.recv().await;
     while let Some(reply) = next.take() {
         if let Err(reason) = encode_reply(reply, &mut out).await {
@@ -122,15 +123,16 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        // Record batches go from the engine's `Bytes` to the socket in one
+        // vectored write, never copied into the output buffer.
         if !out.is_empty()
-            && let Err(e) = writer.write_all(&out).await
+            && let Err(e) = out.write_to(&mut writer).await
         {
             tracing::info!(%peer, error = %e, "write failed; closing connection");
             return;
         }
-        out.clear();
-        if out.capacity() > WRITE_BUFFER_KEEP_BYTES {
-            out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+        if out.buf().capacity() > WRITE_BUFFER_KEEP_BYTES {
+            out = Outbound::with_capacity(WRITE_BATCH_BYTES);
         }
         if next.is_none() {
             next = queue.recv().await;
@@ -141,7 +143,7 @@ async fn write_loop(
     }
 }
 
-async fn encode_reply(reply: Reply, out: &mut BytesMut) -> Result<(), String> {
+async fn encode_reply(reply: Reply, out: &mut Outbound) -> Result<(), String> {
     let encoder = match reply {
         Reply::Now(encoder) => encoder,
         Reply::Later(task) => task

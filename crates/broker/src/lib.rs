@@ -5,6 +5,7 @@
 //! - `server`     — `Server`: bind, accept loop, clean shutdown.
 //! - `connection` — one client: frames in, responses out in request order.
 //! - `frame`      — length-prefixed framing and request header decoding (pure).
+//! - `outbound`   — a connection's pending output: encoded bytes and shared record bytes, written with writev.
 //! - `bounds`     — checks request lengths fit the frame before the body is decoded.
 //! - `api`        — dispatch (one arm per API key) and one module per Kafka API.
 //! - `broker`     — `Broker`, the shared state every handler sees.
@@ -21,6 +22,7 @@ pub mod connection;
 pub mod errors;
 pub mod frame;
 pub mod group;
+pub mod outbound;
 pub mod producer;
 pub mod server;
 pub mod topics;

@@ -4,7 +4,6 @@
 //! UNSUPPORTED_VERSION and our ranges, so it can retry with one we do; the
 //! response header is always v0 for this API.
 
-use bytes::BytesMut;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
@@ -36,8 +35,8 @@ pub fn handle(request: &Request) -> Reply {
         0
     };
     let correlation_id = request.header.correlation_id;
-    let encoder: Encoder = Box::new(move |out: &mut BytesMut| {
-        frame::encode_response(out, correlation_id, 0, &response, version)
+    let encoder: Encoder = Box::new(move |out: &mut crate::outbound::Outbound| {
+        frame::encode_response(out.buf(), correlation_id, 0, &response, version)
     });
     Reply::Now(encoder)
 }

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::Outcome;
+pub use encode::encode_frame;
+
+mod encode;
 use crate::broker::Broker;
 use crate::errors;
 use crate::topics::PartitionHandle;

@@ -8,13 +8,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::frame::{self, Request};
+use crate::outbound::Outbound;
 
 pub mod alter_configs;
 pub mod api_versions;
@@ -81,8 +81,8 @@ pub fn served_versions(api_key: ApiKey) -> Option<(i16, i16)> {
         .map(|&(_, min, max)| (min, max))
 }
 
-/// Writes one response frame into the connection's output buffer.
-pub type Encoder = Box<dyn FnOnce(&mut BytesMut) -> anyhow::Result<()> + Send>;
+/// Writes one response frame into the connection's pending output.
+pub type Encoder = Box<dyn FnOnce(&mut Outbound) -> anyhow::Result<()> + Send>;
 
 /// What the connection sends back for one request.
 pub enum Reply {
@@ -152,7 +152,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
             &request,
             produce::handle(broker, decode(&request)?, version).await,
         ),
-        ApiKey::Fetch => respond(&request, fetch::handle(broker, decode(&request)?, version)),
+        ApiKey::Fetch => respond_with(&request, fetch::handle(broker, decode(&request)?, version), fetch::encode_frame),
         ApiKey::ListOffsets => now(
             &request,
             list_offsets::handle(broker, decode(&request)?, version),
@@ -251,13 +251,22 @@ fn now<R: Encodable + Send + 'static>(request: &Request, response: R) -> Reply {
 }
 
 fn respond<R: Encodable + Send + 'static>(request: &Request, outcome: Outcome<R>) -> Reply {
+    respond_with(request, outcome, |out, correlation_id, header_version, response, version| {
+        frame::encode_response(out.buf(), correlation_id, header_version, &response, version)
+    })
+}
+
+/// Writes a frame: `(out, correlation id, header version, response, version)`.
+type FrameEncoder<R> = fn(&mut Outbound, i32, i16, R, i16) -> anyhow::Result<()>;
+
+/// Like [`respond`], with a response-specific frame encoder (Fetch shares its
+/// record bytes with the connection instead of copying them).
+fn respond_with<R: Send + 'static>(request: &Request, outcome: Outcome<R>, encode: FrameEncoder<R>) -> Reply {
     let correlation_id = request.header.correlation_id;
     let version = request.version();
     let header_version = request.api_key.response_header_version(version);
     let encoder = move |response: R| -> Encoder {
-        Box::new(move |out: &mut BytesMut| {
-            frame::encode_response(out, correlation_id, header_version, &response, version)
-        })
+        Box::new(move |out: &mut Outbound| encode(out, correlation_id, header_version, response, version))
     };
     match outcome {
         Outcome::Now(response) => Reply::Now(encoder(response)),

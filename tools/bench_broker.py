@@ -126,10 +126,18 @@ class Broker:
                     pass
         return total
 
-    def rss_kib(self):
+    def cpu_s(self):
+        """CPU seconds (user + system) the broker has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self, field="VmRSS"):
+        """Resident memory; field="RssAnon" leaves out mapped segment pages (page cache the
+        kernel can take back at any time, counted in VmRSS only because they are mapped)."""
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
 
@@ -151,7 +159,7 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None):
            "--batch-size", str(batch), "--concurrency", str(IN_FLIGHT), "--acks", acks]
     if rate:
         cmd += ["--rate", str(int(rate / producers))]
-    started = time.time()
+    started, cpu = time.time(), broker.cpu_s()
     procs = [subprocess.Popen([broker.cli, "-b", broker.addr, "--output", "json", *cmd],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(producers)]
@@ -167,13 +175,16 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None):
     worst = lambda q: max(o["latency_ms"][q] for o in outs)
     return {"records": total_records, "bytes": total_bytes, "seconds": wall,
             "wall_seconds": time.time() - started,
+            "broker_cpu_s_per_gb": (broker.cpu_s() - cpu) / (total_bytes / 1e9),
             "records_s": total_records / wall, "mb_s": total_bytes / 1e6 / wall,
             "p50_ms": worst("p50"), "p99_ms": worst("p99"), "p99_9_ms": worst("p99_9")}
 
 
 def perf_consume(broker, topic):
+    cpu = broker.cpu_s()
     out = json.loads(broker.ferrolog("perf", "consume", topic))
     return {"records": out["records"], "bytes": out["bytes"], "seconds": out["seconds"],
+            "broker_cpu_s_per_gb": (broker.cpu_s() - cpu) / (out["bytes"] / 1e9),
             "records_s": out["records_per_sec"], "mb_s": out["mb_per_sec"], "rss_kib": broker.rss_kib()}
 
 
@@ -291,7 +302,7 @@ def startup_and_memory(root, workdir, prof):
         out["rss_idle_kib"] = broker.rss_kib()
         sampler = RssSampler(broker)
         c = perf_consume(broker, topic)
-        out["rss_max_while_consuming_kib"] = sampler.stop()
+        out["rss_max_while_consuming_kib"], out["rss_anon_max_while_consuming_kib"] = sampler.stop()
         out["consume_mb_s"] = c["mb_s"]
         broker.delete_topic(topic)
         time.sleep(1)
@@ -299,6 +310,7 @@ def startup_and_memory(root, workdir, prof):
         broker.create_topic("idle", 1000)
         time.sleep(2)
         out["rss_1000_idle_partitions_kib"] = broker.rss_kib() - before
+        out["idle_partition_dirs"] = sum(1 for d in os.listdir(broker.data) if d.startswith("idle-"))
         broker.delete_topic("idle")
     log(f"startup/memory: {out}")
     return out
@@ -309,18 +321,20 @@ class RssSampler:
 
     def __init__(self, broker):
         import threading
-        self.broker, self.max_kib, self.done = broker, broker.rss_kib(), threading.Event()
+        self.broker, self.done = broker, threading.Event()
+        self.max_kib, self.anon_max_kib = broker.rss_kib(), broker.rss_kib("RssAnon")
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self):
         while not self.done.wait(0.02):
             self.max_kib = max(self.max_kib, self.broker.rss_kib())
+            self.anon_max_kib = max(self.anon_max_kib, self.broker.rss_kib("RssAnon"))
 
     def stop(self):
         self.done.set()
         self.thread.join()
-        return self.max_kib
+        return self.max_kib, self.anon_max_kib
 
 
 def print_startup(s):
@@ -329,11 +343,13 @@ def print_startup(s):
     print(f"  reopen after a crash (SIGKILL, 10 MB unflushed tail) {s['reopen_after_crash_s']:7.3f} s")
     print(f"  RSS idle after reopen          {s['rss_idle_kib'] / 1024:7.1f} MiB")
     print(f"  RSS max while consuming it all {s['rss_max_while_consuming_kib'] / 1024:7.1f} MiB"
-          f" ({s['consume_mb_s']:.0f} MB/s)")
-    print(f"  RSS of 1,000 idle partitions   {s['rss_1000_idle_partitions_kib'] / 1024:7.1f} MiB")
+          f" (of which anonymous {s['rss_anon_max_while_consuming_kib'] / 1024:.1f} MiB;"
+          f" the rest is mapped segment pages) at {s['consume_mb_s']:.0f} MB/s")
+    print(f"  RSS of 1,000 idle partitions   {s['rss_1000_idle_partitions_kib'] / 1024:7.1f} MiB"
+          f" ({s['idle_partition_dirs']} partition directories)")
 
 
-def cell( client, size, partitions, acks, producers, r):
+def cell(mode, client, size, partitions, acks, producers, r):
     return {"mode": mode, "client": client, "size": size, "partitions": partitions, "acks": acks,
             "producers": producers, **r}
 
@@ -360,12 +376,12 @@ def limit_for(run, limits):
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip; % = of the matching limit)")
     head = (f"{'mode':<18}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
-            f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}  {'% of limit':<16}")
+            f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}{'cpu s/GB':>9}  {'% of limit':<16}")
     print(head)
     print("-" * len(head))
     for r in runs:
         name, limit = limit_for(r, limits)
-        lat = lambda k: f"{r[k]:8.2f}" if k in r else f"{'':>8}"
+        num = lambda k, w: f"{r[k]:{w}.2f}" if k in r else " " * w
         print(f"{r['mode']:<18}{r['client']:<11}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
-              f"{r['records_s']:>12.0f}{r['mb_s']:>9.1f}{lat('p50_ms')}{lat('p99_ms')}{lat('p99_9_ms')}"
-              f"  {100 * r['mb_s'] / limit:5.1f}% {name}")
+              f"{r['records_s']:>12.0f}{r['mb_s']:>9.1f}{num('p50_ms', 8)}{num('p99_ms', 8)}{num('p99_9_ms', 8)}"
+              f"{num('broker_cpu_s_per_gb', 9)}  {100 * r['mb_s'] / limit:5.1f}% {name}")

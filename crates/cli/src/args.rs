@@ -286,9 +286,14 @@ pub struct PerfConsumeArgs {
     /// Stop after this many records (default: at the end of every partition)
     #[arg(long)]
     pub records: Option<u64>,
-    /// Bytes per fetch
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    /// Bytes per fetch response (Kafka's `fetch.max.bytes`)
+    #[arg(long, default_value_t = 50 * 1024 * 1024)]
     pub fetch_bytes: i32,
+    /// Bytes per partition in a fetch response (Kafka's
+    /// `max.partition.fetch.bytes`). Responses of a few MiB or less keep the
+    /// pipe moving: a much larger one waits on more socket-buffer round trips
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub partition_fetch_bytes: i32,
 }
 
 /// `key=value` → `(key, value)`; the value may itself contain `=`.

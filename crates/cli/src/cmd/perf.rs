@@ -182,7 +182,7 @@ async fn consume(global: &Global, args: PerfConsumeArgs) -> anyhow::Result<()> {
             max_wait_ms: 100,
             min_bytes: 1,
             max_bytes: args.fetch_bytes,
-            partition_max_bytes: args.fetch_bytes,
+            partition_max_bytes: args.partition_fetch_bytes,
         };
         let sent = Instant::now();
         let fetched = client.fetch(leader, &spec).await?;

@@ -154,10 +154,10 @@ fn read_segment(
         // Small reads: the header walk already brought these bytes in.
         Bytes::copy_from_slice(buffered)
     } else {
-        let mut buf = vec![0u8; len];
-        crate::io::read_exact_at(view.log.as_ref(), &mut buf, start)
+        let mut buf = buffers::take(len);
+        crate::io::read_exact_at(view.log.as_ref(), buf.as_mut(), start)
             .ctx(&view.log_path, IoOp::Read)?;
-        Bytes::from(buf)
+        Bytes::from_owner(buf)
     };
     let (cut, next_offset) = whole_batches_prefix(&bytes, offset);
     let reached_end = start + cut as u64 == view.size_bytes;
@@ -216,4 +216,89 @@ fn whole_batches_prefix(buf: &[u8], offset: i64) -> (usize, i64) {
         }
     }
     (cut, next_offset)
+}
+
+/// Buffers for positioned reads of the active segment, recycled across reads.
+///
+/// A fresh buffer has to be zeroed before `pread` may fill it (a `memset`, or
+/// page faults on fresh memory), which cost half as much as the read itself
+/// in a profile of a 1 KiB-record consumer (perf: 17% memset, 32% copy). A
+/// recycled buffer is already initialised, so it is overwritten as it is.
+///
+/// One small pool for the whole process: its lock is held for a push or a
+/// pop, never during I/O, so it does not serialise partitions' reads.
+mod buffers {
+    use std::sync::Mutex;
+
+    use crate::sync_util::lock;
+
+    /// Bytes the pool may keep idle: bounded, so RSS stays bounded after a
+    /// burst of large fetches.
+    const POOL_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+    static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// `len` initialised bytes, recycled when possible.
+    pub(super) fn take(len: usize) -> Pooled {
+        let recycled = {
+            let mut pool = lock(&POOL);
+            let fit = pool.iter().position(|b| b.len() >= len);
+            fit.map(|i| pool.swap_remove(i))
+        };
+        let mut buf = recycled.unwrap_or_default();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        Pooled { buf, len }
+    }
+
+    /// The first `len` bytes of `buf`; `buf` goes back to the pool when the
+    /// last `Bytes` cut from it is dropped.
+    #[derive(Debug)]
+    pub(super) struct Pooled {
+        buf: Vec<u8>,
+        len: usize,
+    }
+
+    impl AsRef<[u8]> for Pooled {
+        fn as_ref(&self) -> &[u8] {
+            self.buf.get(..self.len).unwrap_or_default()
+        }
+    }
+
+    impl AsMut<[u8]> for Pooled {
+        fn as_mut(&mut self) -> &mut [u8] {
+            self.buf.get_mut(..self.len).unwrap_or_default()
+        }
+    }
+
+    impl Drop for Pooled {
+        fn drop(&mut self) {
+            let buf = std::mem::take(&mut self.buf);
+            let mut pool = lock(&POOL);
+            let pooled: usize = pool.iter().map(Vec::len).sum();
+            if pooled + buf.len() <= POOL_BYTES_MAX {
+                pool.push(buf);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_recycled_buffer_is_cut_to_the_asked_length() {
+            let mut first = take(100);
+            first.as_mut().fill(7);
+            drop(first);
+            let second = take(10);
+            assert_eq!(second.as_ref().len(), 10);
+            let big = take(POOL_BYTES_MAX + 1);
+            assert_eq!(big.as_ref().len(), POOL_BYTES_MAX + 1);
+            drop(big); // too big to keep: the pool stays bounded
+            let pooled: usize = lock(&POOL).iter().map(Vec::len).sum();
+            assert!(pooled <= POOL_BYTES_MAX);
+        }
+    }
 }

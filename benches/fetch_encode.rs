@@ -23,7 +23,11 @@ const VERSION: i16 = 11;
 
 fn response(records: &Bytes) -> FetchResponse {
     let partitions = (0..PARTITIONS)
-        .map(|p| PartitionData::default().with_partition_index(p).with_records(Some(records.clone())))
+        .map(|p| {
+            PartitionData::default()
+                .with_partition_index(p)
+                .with_records(Some(records.clone()))
+        })
         .collect();
     let topic = FetchableTopicResponse::default()
         .with_topic(TopicName(StrBytes::from_static_str("bench")))
@@ -32,10 +36,14 @@ fn response(records: &Bytes) -> FetchResponse {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let records = Bytes::from(vec![0x5a_u8; PARTITION_BYTES]);
     let mut group = c.benchmark_group("fetch_response");
-    group.throughput(Throughput::Bytes(PARTITIONS as u64 * PARTITION_BYTES as u64));
+    group.throughput(Throughput::Bytes(
+        PARTITIONS as u64 * PARTITION_BYTES as u64,
+    ));
     group.bench_function("copying (crate encoder)", |b| {
         let mut out = BytesMut::new();
         b.iter(|| {
@@ -48,7 +56,9 @@ fn bench(c: &mut Criterion) {
         let mut out = Outbound::default();
         b.iter(|| {
             encode_frame(&mut out, 1, 0, response(&records), VERSION).unwrap();
-            runtime.block_on(out.write_to(&mut tokio::io::sink())).unwrap();
+            runtime
+                .block_on(out.write_to(&mut tokio::io::sink()))
+                .unwrap();
         });
     });
     group.finish();

@@ -28,7 +28,11 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn with_capacity(capacity: usize) -> Outbound {
-        Outbound { buf: BytesMut::with_capacity(capacity), chunks: Vec::new(), chunks_len: 0 }
+        Outbound {
+            buf: BytesMut::with_capacity(capacity),
+            chunks: Vec::new(),
+            chunks_len: 0,
+        }
     }
 
     /// Where small encodings go (headers, whole non-Fetch responses).
@@ -59,7 +63,10 @@ impl Outbound {
 
     /// Writes everything pending and empties `self`, keeping the buffer's
     /// allocation for the next responses.
-    pub async fn write_to<W: AsyncWriteExt + Unpin>(&mut self, writer: &mut W) -> std::io::Result<()> {
+    pub async fn write_to<W: AsyncWriteExt + Unpin>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
         if self.chunks.is_empty() {
             writer.write_all(&self.buf).await?;
             self.buf.clear();
@@ -69,7 +76,11 @@ impl Outbound {
         let mut pending: std::collections::VecDeque<Bytes> = self.chunks.drain(..).collect();
         self.chunks_len = 0;
         while !pending.is_empty() {
-            let slices: Vec<IoSlice<'_>> = pending.iter().take(IO_SLICES_MAX).map(|b| IoSlice::new(b)).collect();
+            let slices: Vec<IoSlice<'_>> = pending
+                .iter()
+                .take(IO_SLICES_MAX)
+                .map(|b| IoSlice::new(b))
+                .collect();
             let mut written = writer.write_vectored(&slices).await?;
             if written == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
@@ -136,10 +147,16 @@ mod tests {
             self.0.extend_from_slice(&buf[..n]);
             std::task::Poll::Ready(Ok(n))
         }
-        fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
             std::task::Poll::Ready(Ok(()))
         }
-        fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
             std::task::Poll::Ready(Ok(()))
         }
     }
@@ -148,7 +165,10 @@ mod tests {
     async fn partial_writes_resume_where_they_stopped() {
         let mut out = Outbound::default();
         out.buf().extend_from_slice(b"0123456789");
-        let big: Bytes = (0..SHARED_BYTES_MIN as u32 + 3).map(|i| i as u8).collect::<Vec<_>>().into();
+        let big: Bytes = (0..SHARED_BYTES_MIN as u32 + 3)
+            .map(|i| i as u8)
+            .collect::<Vec<_>>()
+            .into();
         out.put_shared(big.clone());
         out.buf().extend_from_slice(b"end");
         let mut sink = Trickle(Vec::new());

@@ -210,7 +210,9 @@ pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, Cli
         if stored != computed {
             return Err(ClientError::InvalidBatch {
                 position,
-                reason: format!("CRC-32C {computed:#010x} does not match the stored {stored:#010x}"),
+                reason: format!(
+                    "CRC-32C {computed:#010x} does not match the stored {stored:#010x}"
+                ),
             });
         }
         let base = i64::from_be_bytes(batch[..8].try_into().unwrap_or([0; 8]));

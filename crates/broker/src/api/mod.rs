@@ -152,7 +152,11 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
             &request,
             produce::handle(broker, decode(&request)?, version).await,
         ),
-        ApiKey::Fetch => respond_with(&request, fetch::handle(broker, decode(&request)?, version), fetch::encode_frame),
+        ApiKey::Fetch => respond_with(
+            &request,
+            fetch::handle(broker, decode(&request)?, version),
+            fetch::encode_frame,
+        ),
         ApiKey::ListOffsets => now(
             &request,
             list_offsets::handle(broker, decode(&request)?, version),
@@ -251,9 +255,19 @@ fn now<R: Encodable + Send + 'static>(request: &Request, response: R) -> Reply {
 }
 
 fn respond<R: Encodable + Send + 'static>(request: &Request, outcome: Outcome<R>) -> Reply {
-    respond_with(request, outcome, |out, correlation_id, header_version, response, version| {
-        frame::encode_response(out.buf(), correlation_id, header_version, &response, version)
-    })
+    respond_with(
+        request,
+        outcome,
+        |out, correlation_id, header_version, response, version| {
+            frame::encode_response(
+                out.buf(),
+                correlation_id,
+                header_version,
+                &response,
+                version,
+            )
+        },
+    )
 }
 
 /// Writes a frame: `(out, correlation id, header version, response, version)`.
@@ -261,12 +275,18 @@ type FrameEncoder<R> = fn(&mut Outbound, i32, i16, R, i16) -> anyhow::Result<()>
 
 /// Like [`respond`], with a response-specific frame encoder (Fetch shares its
 /// record bytes with the connection instead of copying them).
-fn respond_with<R: Send + 'static>(request: &Request, outcome: Outcome<R>, encode: FrameEncoder<R>) -> Reply {
+fn respond_with<R: Send + 'static>(
+    request: &Request,
+    outcome: Outcome<R>,
+    encode: FrameEncoder<R>,
+) -> Reply {
     let correlation_id = request.header.correlation_id;
     let version = request.version();
     let header_version = request.api_key.response_header_version(version);
     let encoder = move |response: R| -> Encoder {
-        Box::new(move |out: &mut Outbound| encode(out, correlation_id, header_version, response, version))
+        Box::new(move |out: &mut Outbound| {
+            encode(out, correlation_id, header_version, response, version)
+        })
     };
     match outcome {
         Outcome::Now(response) => Reply::Now(encoder(response)),

@@ -42,7 +42,13 @@ pub fn encode_frame(
     version: i16,
 ) -> anyhow::Result<()> {
     if !splittable(&response, version) {
-        return frame::encode_response(out.buf(), correlation_id, header_version, &response, version);
+        return frame::encode_response(
+            out.buf(),
+            correlation_id,
+            header_version,
+            &response,
+            version,
+        );
     }
     let flexible = version >= FLEXIBLE_VERSION;
     let mut skeleton = BytesMut::new();
@@ -96,10 +102,13 @@ pub fn encode_frame(
     }
     pieces.push(Piece::Own(own_from..skeleton.len()));
 
-    out.buf().put_i32(i32::try_from(skeleton.len() + shared_bytes)?);
+    out.buf()
+        .put_i32(i32::try_from(skeleton.len() + shared_bytes)?);
     for piece in pieces {
         match piece {
-            Piece::Own(range) => out.buf().extend_from_slice(skeleton.get(range).unwrap_or_default()),
+            Piece::Own(range) => out
+                .buf()
+                .extend_from_slice(skeleton.get(range).unwrap_or_default()),
             Piece::Shared(bytes) => out.put_shared(bytes),
         }
     }
@@ -125,12 +134,21 @@ fn splittable(response: &FetchResponse, version: i16) -> bool {
 /// The partition's fields before its records, encoded by `kafka-protocol`:
 /// the partition is encoded with null records and no tagged fields, and the
 /// trailing null marker (and empty tag section) is cut off.
-fn put_partition_fields(out: &mut BytesMut, partition: &PartitionData, version: i16) -> anyhow::Result<()> {
+fn put_partition_fields(
+    out: &mut BytesMut,
+    partition: &PartitionData,
+    version: i16,
+) -> anyhow::Result<()> {
     let start = out.len();
     partition.encode(out, version)?;
-    let tail: &[u8] = if version >= FLEXIBLE_VERSION { &[0, 0] } else { &[0xff; 4] };
+    let tail: &[u8] = if version >= FLEXIBLE_VERSION {
+        &[0, 0]
+    } else {
+        &[0xff; 4]
+    };
     anyhow::ensure!(
-        out.get(start..).is_some_and(|encoded| encoded.ends_with(tail)),
+        out.get(start..)
+            .is_some_and(|encoded| encoded.ends_with(tail)),
         "Fetch v{version} partition does not end with null records"
     );
     out.truncate(out.len() - tail.len());

@@ -50,6 +50,12 @@ impl Server {
     /// Opens the data directory (recovering every partition), loads the
     /// topics and binds the listener.
     pub async fn bind(config: BrokerConfig) -> Result<Server, ServerError> {
+        Self::bind_with_store_options(config, StoreOptions::default()).await
+    }
+
+    /// `bind` over the given storage options, e.g. a fault-injecting
+    /// `FileSystem` in tests. `default_config` is always taken from `config`.
+    pub async fn bind_with_store_options(config: BrokerConfig, options: StoreOptions) -> Result<Server, ServerError> {
         config.validate()?;
         let listener = TcpListener::bind(&config.listen)
             .await
@@ -60,7 +66,8 @@ impl Server {
             Broker::advertised(&config, local_addr).map_err(ServerError::Advertised)?;
         let store_config = config.clone();
         // Recovery reads files: keep it off the async workers.
-        let (store, topics, offsets, producers) = tokio::task::spawn_blocking(move || open_store(&store_config))
+        let (store, topics, offsets, producers) =
+            tokio::task::spawn_blocking(move || open_store(&store_config, options))
             .await
             .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
         tracing::info!(address = %local_addr, advertised = %format!("{advertised_host}:{advertised_port}"),
@@ -123,12 +130,12 @@ impl Server {
 
 type Opened = (Arc<Store>, TopicRegistry, crate::group::offsets::OffsetStore, crate::producer::ProducerStates);
 
-fn open_store(config: &BrokerConfig) -> Result<Opened, ServerError> {
+fn open_store(config: &BrokerConfig, options: StoreOptions) -> Result<Opened, ServerError> {
     // Partitions found on disk open with the broker defaults; the registry
     // then applies each topic's own configs.
     let default_config =
         crate::topics::TopicConfig::default().to_log_config(config).map_err(TopicError::Config)?;
-    let options = StoreOptions { default_config, ..StoreOptions::default() };
+    let options = StoreOptions { default_config, ..options };
     let store = Store::open(&config.data_dir, options)
         .map_err(|source| ServerError::Store { path: config.data_dir.clone(), source })?;
     let store = Arc::new(store);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ferrolog_broker::{BrokerConfig, Server};
+use ferrolog_broker::{BrokerConfig, Server, ServerOptions};
 use ferrolog_storage::StoreOptions;
 use ferrolog_storage::io::{File, FileSystem, LockGuard, OpenMode, StdFileSystem};
 use tokio::sync::oneshot;
@@ -149,6 +149,15 @@ pub struct FaultyBroker {
 
 impl FaultyBroker {
     pub async fn start(data_dir: &Path, adjust: impl FnOnce(&mut BrokerConfig)) -> FaultyBroker {
+        Self::start_with_probe(data_dir, adjust, Arc::new(ferrolog_broker::disk::Statvfs)).await
+    }
+
+    /// `start` with free space measured by `probe`.
+    pub async fn start_with_probe(
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut BrokerConfig),
+        probe: Arc<dyn ferrolog_broker::disk::FreeSpaceProbe>,
+    ) -> FaultyBroker {
         let mut config = BrokerConfig {
             listen: "127.0.0.1:0".into(),
             data_dir: data_dir.to_path_buf(),
@@ -156,11 +165,15 @@ impl FaultyBroker {
         };
         adjust(&mut config);
         let fs = FaultyFs::default();
-        let options = StoreOptions {
+        let store = StoreOptions {
             fs: Arc::new(fs.clone()),
             ..StoreOptions::default()
         };
-        let server = Server::bind_with_store_options(config, options)
+        let options = ServerOptions {
+            store,
+            free_space: probe,
+        };
+        let server = Server::bind_with(config, options)
             .await
             .expect("broker starts");
         let addr = server.local_addr();

@@ -28,6 +28,26 @@ pub struct BrokerConfig {
     pub max_request_bytes: u32,
     /// Requests a connection may have in flight (handled but not yet answered).
     pub max_in_flight_per_connection: usize,
+    /// Connections open at once; more are closed at accept.
+    pub connections_max: usize,
+    /// Connections open at once from one client IP.
+    pub connections_per_ip_max: usize,
+    /// A connection that sends nothing for this long is closed
+    /// (Kafka's `connections.max.idle.ms`).
+    pub connection_idle_ms_max: u64,
+    /// Bytes one connection may hold in flight: its unanswered requests plus
+    /// the response each of its Fetches may produce. Reading stops at the limit.
+    pub in_flight_bytes_per_connection_max: usize,
+    /// Bytes of unanswered requests across all connections.
+    pub in_flight_bytes_max: usize,
+    /// Largest Fetch response; a Fetch's `max_bytes` above it is lowered to it
+    /// (Kafka's `fetch.max.bytes`). One batch larger than it is still served.
+    pub fetch_response_bytes_max: u32,
+    /// Produce is refused (retriably) while the data directory's file system
+    /// has less free space than this; 0 turns the check off.
+    pub free_space_floor_bytes: u64,
+    /// How often free space is sampled.
+    pub free_space_check_ms: u64,
     /// Defaults for each topic's log; topics override them with topic configs.
     pub log: LogDefaults,
     /// Consumer groups and committed offsets (`[groups]`).
@@ -63,6 +83,14 @@ impl Default for BrokerConfig {
             default_partitions: 1,
             max_request_bytes: 100 * 1024 * 1024,
             max_in_flight_per_connection: 128,
+            connections_max: 4096,
+            connections_per_ip_max: 1024,
+            connection_idle_ms_max: 600_000,
+            in_flight_bytes_per_connection_max: 128 * 1024 * 1024,
+            in_flight_bytes_max: 1024 * 1024 * 1024,
+            fetch_response_bytes_max: 50 * 1024 * 1024,
+            free_space_floor_bytes: 256 * 1024 * 1024,
+            free_space_check_ms: 1000,
             log: LogDefaults::default(),
             groups: crate::group::GroupSettings::default(),
         }
@@ -127,6 +155,27 @@ impl BrokerConfig {
         if self.max_in_flight_per_connection == 0 {
             return Err(ConfigError::Invalid {
                 key: "max_in_flight_per_connection".into(),
+                detail: "must be at least 1".into(),
+            });
+        }
+        let at_least_one = [
+            ("connections_max", self.connections_max as u64),
+            ("connections_per_ip_max", self.connections_per_ip_max as u64),
+            ("connection_idle_ms_max", self.connection_idle_ms_max),
+            (
+                "in_flight_bytes_per_connection_max",
+                self.in_flight_bytes_per_connection_max as u64,
+            ),
+            ("in_flight_bytes_max", self.in_flight_bytes_max as u64),
+            (
+                "fetch_response_bytes_max",
+                u64::from(self.fetch_response_bytes_max),
+            ),
+            ("free_space_check_ms", self.free_space_check_ms),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::Invalid {
+                key: (*key).into(),
                 detail: "must be at least 1".into(),
             });
         }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,15 +58,19 @@ async fn read_loop(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let in_flight = crate::limits::InFlight::new(&broker.limits, &broker.config);
+    let idle = Duration::from_millis(broker.config.connection_idle_ms_max);
     loop {
         while let Some(body) = frame::split_frame(&mut buf, broker.config.max_request_bytes)
             .map_err(|e| e.to_string())?
         {
             let request = frame::parse_request(body).map_err(|e| crate::errors::message(&e))?;
             tracing::trace!(%peer, api = ?request.api_key, version = request.version(), "request");
+            let held = in_flight.hold(&request).await;
             let reply = api::dispatch(broker, request)
                 .await
                 .map_err(|e| crate::errors::message(&e))?;
+            let reply = crate::limits::release_when_encoded(reply, held);
             if replies.send(reply).await.is_err() {
                 return Err("writer closed".into());
             }
@@ -78,6 +83,7 @@ async fn read_loop(
         let read = tokio::select! {
             read = reader.read_buf(&mut buf) => read,
             _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            () = tokio::time::sleep(idle) => return Err(format!("idle for {} ms", idle.as_millis())),
         };
         match read {
             Ok(0) if buf.is_empty() => return Ok(()),

@@ -44,6 +44,22 @@ pub enum ServerError {
     Close(#[source] ferrolog_storage::StorageError),
 }
 
+/// The I/O seams under a broker: real ones by default.
+#[derive(Debug)]
+pub struct ServerOptions {
+    pub store: StoreOptions,
+    pub free_space: Arc<dyn crate::disk::FreeSpaceProbe>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            store: StoreOptions::default(),
+            free_space: Arc::new(crate::disk::Statvfs),
+        }
+    }
+}
+
 /// A bound, ready broker; `run` serves it.
 #[derive(Debug)]
 pub struct Server {
@@ -56,15 +72,34 @@ impl Server {
     /// Opens the data directory (recovering every partition), loads the
     /// topics and binds the listener.
     pub async fn bind(config: BrokerConfig) -> Result<Server, ServerError> {
-        Self::bind_with_store_options(config, StoreOptions::default()).await
+        Self::bind_with(config, ServerOptions::default()).await
     }
 
     /// `bind` over the given storage options, e.g. a fault-injecting
     /// `FileSystem` in tests. `default_config` is always taken from `config`.
     pub async fn bind_with_store_options(
         config: BrokerConfig,
-        options: StoreOptions,
+        store: StoreOptions,
     ) -> Result<Server, ServerError> {
+        Self::bind_with(
+            config,
+            ServerOptions {
+                store,
+                ..ServerOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// `bind` with the I/O seams chosen by the caller (tests inject faults).
+    pub async fn bind_with(
+        config: BrokerConfig,
+        seams: ServerOptions,
+    ) -> Result<Server, ServerError> {
+        let ServerOptions {
+            store: options,
+            free_space,
+        } = seams;
         config.validate()?;
         let listener =
             TcpListener::bind(&config.listen)
@@ -91,6 +126,13 @@ impl Server {
             crate::group::GroupCoordinator::new(config.groups.coordinator_config(), offsets);
         groups.start_ticker();
         let producers = Arc::new(producers);
+        let limits = crate::limits::Limits::new(&config);
+        let free_space = crate::disk::FreeSpace::start(
+            config.data_dir.clone(),
+            config.free_space_floor_bytes,
+            config.free_space_check_ms,
+            free_space,
+        );
         let broker = Arc::new(Broker {
             config,
             store,
@@ -99,6 +141,8 @@ impl Server {
             advertised_port,
             groups,
             producers,
+            limits,
+            free_space,
         });
         Ok(Server {
             listener,
@@ -128,11 +172,19 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        tracing::debug!(%peer, "connection accepted");
-                        let broker = self.broker.clone();
-                        connections.spawn(crate::connection::serve(broker, stream, peer, stopped.clone()));
-                    }
+                    Ok((stream, peer)) => match self.broker.limits.admit(peer.ip()) {
+                        Ok(slot) => {
+                            tracing::debug!(%peer, "connection accepted");
+                            let serve = crate::connection::serve(self.broker.clone(), stream, peer, stopped.clone());
+                            connections.spawn(async move {
+                                serve.await;
+                                drop(slot);
+                            });
+                        }
+                        // Dropping the stream closes it: the client sees a
+                        // closed connection and backs off.
+                        Err(refused) => tracing::warn!(%peer, %refused, "connection refused"),
+                    },
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;

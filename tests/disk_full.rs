@@ -4,6 +4,8 @@
 //! resume without a restart — and a librdkafka producer that was refused
 //! meanwhile delivers by retrying.
 
+#![allow(clippy::unwrap_used)]
+
 mod faults;
 
 use std::path::Path;

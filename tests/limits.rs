@@ -4,6 +4,8 @@
 //! closed; a tight in-flight byte budget slows a client down but never stalls
 //! it; a Fetch's `max_bytes` is capped.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

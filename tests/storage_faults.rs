@@ -4,6 +4,8 @@
 //! refusing writes until the broker reopens it, and leaves every other
 //! partition working.
 
+#![allow(clippy::unwrap_used)]
+
 mod faults;
 
 use bytes::Bytes;

@@ -194,3 +194,198 @@ fn a_huge_array_count_is_refused_before_any_allocation() {
     body.put_i32(0x7fff_ffff);
     assert!(check(ApiKey::Produce, 3, &body).is_err());
 }
+
+#[test]
+fn every_advertised_api_has_a_schema() {
+    let missing: Vec<ApiKey> = crate::api::SERVED
+        .iter()
+        .map(|&(key, _, _)| key)
+        .filter(|&key| key != ApiKey::ApiVersions && schema(key).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "advertised without a bounds schema: {missing:?}"
+    );
+    assert!(schema(ApiKey::ApiVersions).is_some());
+}
+
+fn s(text: &'static str) -> StrBytes {
+    StrBytes::from_static_str(text)
+}
+
+/// `accepts_every_served_version` with a request built for each version
+/// (the encoder refuses fields a version does not have).
+fn accepts_built<T: Encodable>(
+    api_key: ApiKey,
+    versions: std::ops::RangeInclusive<i16>,
+    build: impl Fn(i16) -> T,
+) {
+    for version in versions {
+        accepts_every_served_version(api_key, &build(version), version..=version);
+    }
+}
+
+fn when<T>(present: bool, value: T) -> Option<T> {
+    present.then_some(value)
+}
+
+#[test]
+fn group_requests_of_every_served_version_walk() {
+    accepts_built(ApiKey::JoinGroup, 0..=9, |v| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s("m"))
+            .with_group_instance_id(when(v >= 5, s("i")))
+            .with_protocol_type(s("consumer"))
+            .with_reason(when(v >= 8, s("r")))
+            .with_protocols(vec![
+                join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(s("range"))
+                    .with_metadata(bytes::Bytes::from_static(b"meta")),
+            ])
+    });
+    accepts_built(ApiKey::SyncGroup, 0..=5, |v| {
+        SyncGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s("m"))
+            .with_group_instance_id(when(v >= 3, s("i")))
+            .with_protocol_type(when(v >= 5, s("consumer")))
+            .with_protocol_name(when(v >= 5, s("range")))
+            .with_assignments(vec![
+                sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(s("m"))
+                    .with_assignment(bytes::Bytes::from_static(b"a")),
+            ])
+    });
+    accepts_built(ApiKey::Heartbeat, 0..=4, |v| {
+        HeartbeatRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s("m"))
+            .with_group_instance_id(when(v >= 3, s("i")))
+    });
+    accepts_built(ApiKey::LeaveGroup, 0..=5, |v| {
+        let members = if v >= 3 {
+            vec![
+                leave_group_request::MemberIdentity::default()
+                    .with_member_id(s("m"))
+                    .with_group_instance_id(Some(s("i")))
+                    .with_reason(when(v >= 5, s("r"))),
+            ]
+        } else {
+            Vec::new()
+        };
+        LeaveGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(if v <= 2 { s("m") } else { s("") })
+            .with_members(members)
+    });
+    accepts_built(ApiKey::FindCoordinator, 0..=4, |v| {
+        FindCoordinatorRequest::default()
+            .with_key(if v <= 3 { s("g") } else { s("") })
+            .with_coordinator_keys(if v >= 4 { vec![s("g")] } else { Vec::new() })
+    });
+}
+
+#[test]
+fn offset_and_producer_requests_of_every_served_version_walk() {
+    accepts_built(ApiKey::OffsetCommit, 2..=9, |v| {
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s("m"))
+            .with_group_instance_id(when(v >= 7, s("i")))
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_committed_offset(5)
+                            .with_committed_metadata(Some(s("md"))),
+                    ]),
+            ])
+    });
+    accepts_built(ApiKey::OffsetFetch, 1..=7, |v| {
+        OffsetFetchRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_topics(Some(vec![
+                offset_fetch_request::OffsetFetchRequestTopic::default()
+                    .with_name(name("t"))
+                    .with_partition_indexes(vec![0, 1]),
+            ]))
+            .with_require_stable(v >= 7)
+    });
+    accepts_built(ApiKey::OffsetFetch, 8..=9, |v| {
+        OffsetFetchRequest::default().with_groups(vec![
+            offset_fetch_request::OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s("g")))
+                .with_member_id(when(v >= 9, s("m")))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopics::default()
+                        .with_name(name("t"))
+                        .with_partition_indexes(vec![0]),
+                ])),
+        ])
+    });
+    accepts_built(ApiKey::DescribeGroups, 0..=5, |v| {
+        DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(s("g"))])
+            .with_include_authorized_operations(v >= 3)
+    });
+    accepts_built(ApiKey::ListGroups, 3..=5, |v| {
+        ListGroupsRequest::default()
+            .with_states_filter(if v >= 4 {
+                vec![s("Stable")]
+            } else {
+                Vec::new()
+            })
+            .with_types_filter(if v >= 5 {
+                vec![s("classic")]
+            } else {
+                Vec::new()
+            })
+    });
+    assert!(
+        check(ApiKey::ListGroups, 0, &[]).is_ok(),
+        "ListGroups v0-2 has no fields"
+    );
+    assert!(check(ApiKey::ListGroups, 0, &[0]).is_err());
+    accepts_built(ApiKey::DeleteGroups, 0..=2, |_| {
+        DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))])
+    });
+    accepts_built(ApiKey::OffsetDelete, 0..=0, |_| {
+        OffsetDeleteRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_topics(vec![
+                offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        offset_delete_request::OffsetDeleteRequestPartition::default()
+                            .with_partition_index(2),
+                    ]),
+            ])
+    });
+    accepts_built(ApiKey::InitProducerId, 0..=4, |_| {
+        InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s("tx"))))
+            .with_transaction_timeout_ms(1000)
+    });
+}
+
+#[test]
+fn a_group_request_claiming_a_huge_array_is_refused() {
+    // DeleteGroups v0: groups_names count 2^31-1, then nothing.
+    let body = [0x7f, 0xff, 0xff, 0xff];
+    assert!(check(ApiKey::DeleteGroups, 0, &body).is_err());
+    // JoinGroup v0 with a protocol metadata length far past the frame.
+    let mut join = BytesMut::new();
+    join.put_i16(1);
+    join.put_u8(b'g');
+    join.put_i32(1000);
+    join.put_i16(0);
+    join.put_i16(1);
+    join.put_u8(b'c');
+    join.put_i32(1);
+    join.put_i16(1);
+    join.put_u8(b'r');
+    join.put_i32(i32::MAX);
+    assert!(check(ApiKey::JoinGroup, 0, &join).is_err());
+}

@@ -194,8 +194,14 @@ impl Session<'_> {
                 }
             }
         };
-        self.commit_changes(&member, &BTreeMap::new()).await.ok();
-        member.leave().await.ok();
+        // Best effort on the way out: the reads are done; a failure here only
+        // means the group notices our departure at its session timeout.
+        if let Err(e) = self.commit_changes(&member, &BTreeMap::new()).await {
+            tracing::warn!("final commit failed: {e:#}");
+        }
+        if let Err(e) = member.leave().await {
+            tracing::warn!("leaving the group failed: {e}");
+        }
         result
     }
 

@@ -35,5 +35,6 @@ pub use batch::{ConsumedRecord, DecodedRecords, ProducerRecord, ProducerStamp};
 pub use client::{Client, ClientConfig, PartitionMetadata, TopicMetadata};
 pub use connection::Connection;
 pub use error::{ClientError, KafkaCode};
+pub use kafka_protocol::ResponseError;
 pub use kafka_protocol::records::Compression;
 pub use offsets::OffsetSpec;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ferrolog_client::batch::decode_fetched;
-use ferrolog_client::fetch::FetchSpec;
+use ferrolog_client::fetch::{FetchSpec, FetchedPartition};
 use ferrolog_client::group::{GroupMember, HeartbeatOutcome, MemberTimeouts};
-use ferrolog_client::{Client, ConsumedRecord, OffsetSpec};
+use ferrolog_client::{Client, ConsumedRecord, KafkaCode, OffsetSpec, ResponseError};
 use serde_json::json;
 
 use crate::args::{ConsumeArgs, Global, Output};
@@ -283,44 +283,67 @@ impl Session<'_> {
                 partition_max_bytes: 1024 * 1024,
             };
             for fetched in self.client.fetch(leader, &spec).await? {
-                if let Some(code) = fetched.error {
-                    self.client.invalidate(&topic);
-                    let at = self
-                        .cursors
-                        .iter()
-                        .find(|c| c.partition == fetched.partition)
-                        .map_or(-1, |c| c.position);
-                    anyhow::bail!(
-                        "fetch from {topic}-{} at offset {at} failed: {code}",
-                        fetched.partition
-                    );
-                }
-                let Some(idx) = self
-                    .cursors
-                    .iter()
-                    .position(|c| c.partition == fetched.partition)
-                else {
-                    continue;
-                };
-                let from = self.cursors[idx].position;
-                let decoded = decode_fetched(fetched.records, from)
-                    .with_context(|| format!("bad data from {topic}-{}", fetched.partition))?;
-                for record in &decoded.records {
-                    if self.args.max_messages.is_some_and(|n| self.printed >= n) {
-                        break;
-                    }
-                    self.print(fetched.partition, record)?;
-                    self.cursors[idx].position = record.offset + 1;
-                }
-                if self.args.max_messages.is_none_or(|n| self.printed < n)
-                    && let Some(next) = decoded.next_offset
-                {
-                    self.cursors[idx].position = self.cursors[idx].position.max(next);
-                }
+                self.take(fetched).await?;
             }
         }
         self.stdout.flush().context("cannot write to stdout")?;
         Ok(())
+    }
+
+    /// Prints one partition's share of a fetch and advances its cursor.
+    async fn take(&mut self, fetched: FetchedPartition) -> anyhow::Result<()> {
+        let topic = &self.args.topic;
+        let Some(idx) = self
+            .cursors
+            .iter()
+            .position(|c| c.partition == fetched.partition)
+        else {
+            return Ok(());
+        };
+        if let Some(code) = fetched.error {
+            return self.fetch_failed(idx, code).await;
+        }
+        let from = self.cursors[idx].position;
+        let decoded = decode_fetched(fetched.records, from)
+            .with_context(|| format!("bad data from {topic}-{}", fetched.partition))?;
+        for record in &decoded.records {
+            if self.args.max_messages.is_some_and(|n| self.printed >= n) {
+                return Ok(());
+            }
+            self.print(fetched.partition, record)?;
+            self.cursors[idx].position = record.offset + 1;
+        }
+        if let Some(next) = decoded.next_offset {
+            self.cursors[idx].position = self.cursors[idx].position.max(next);
+        }
+        Ok(())
+    }
+
+    /// A group whose committed offset fell below the log start (retention)
+    /// restarts at the log start, as Kafka's `auto.offset.reset=earliest`;
+    /// anything else is reported with the partition's actual range.
+    async fn fetch_failed(&mut self, idx: usize, code: KafkaCode) -> anyhow::Result<()> {
+        let topic = self.args.topic.clone();
+        self.client.invalidate(&topic);
+        let (partition, at) = (self.cursors[idx].partition, self.cursors[idx].position);
+        if code.0 != ResponseError::OffsetOutOfRange {
+            anyhow::bail!("fetch from {topic}-{partition} at offset {at} failed: {code}");
+        }
+        let range = self.client.offset_range(&topic).await?;
+        let (start, end) = range
+            .iter()
+            .find(|r| r.0 == partition)
+            .map_or((-1, -1), |r| (r.1, r.2));
+        if self.args.group.is_some() && at < start {
+            tracing::warn!(
+                "{topic}-{partition}: committed offset {at} is below the log start {start}; starting there"
+            );
+            self.cursors[idx].position = start;
+            return Ok(());
+        }
+        anyhow::bail!(
+            "offset {at} is out of range for {topic}-{partition}, which holds offsets {start}..{end}"
+        )
     }
 
     fn print(&mut self, partition: i32, record: &ConsumedRecord) -> anyhow::Result<()> {

@@ -34,6 +34,8 @@ impl TestBroker {
             ..BrokerConfig::default()
         };
         config.data_dir = dir.path().to_path_buf();
+        // Kafka's 3 s wait for more members of a new group only slows single-member tests down.
+        config.groups.initial_rebalance_delay_ms = 0;
         Self::launch(dir, config)
     }
 

@@ -203,8 +203,15 @@ fn every_command_has_help_with_an_example() {
 fn following_from_beyond_the_end_names_the_range() {
     let broker = TestBroker::start();
     produce(&broker, "range", &[], &["a", "b"]);
-    let err = fails(broker.ferrolog().args(["consume", "range", "--from", "100", "--follow"]));
-    assert_eq!(err.trim(), "error: offset 100 is out of range for range-0, which holds offsets 0..2");
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["consume", "range", "--from", "100", "--follow"]),
+    );
+    assert_eq!(
+        err.trim(),
+        "error: offset 100 is out of range for range-0, which holds offsets 0..2"
+    );
 }
 
 #[test]
@@ -239,7 +246,8 @@ fn a_closed_pipe_ends_consume_quietly() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }

@@ -309,3 +309,6 @@ fn api_key<R: Request>() -> Result<ApiKey, ClientError> {
     ApiKey::try_from(R::KEY)
         .map_err(|()| ClientError::Protocol(format!("unknown api key {}", R::KEY)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -234,3 +234,10 @@ fn two_clis_in_one_group_split_the_partitions() {
     assigned.sort_unstable();
     assert_eq!(assigned, [0, 1]);
 }
+
+#[test]
+fn unknown_group_says_so() {
+    let broker = TestBroker::start();
+    let err = fails(broker.ferrolog().args(["group", "describe", "nobody"]));
+    assert_eq!(err.trim(), "error: unknown group \"nobody\"");
+}

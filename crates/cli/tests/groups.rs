@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestBroker, consume, fails, ok, produce};
+use common::{Background, TestBroker, consume, fails, ok, produce};
 
 fn numbered(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("m{i}")).collect()
@@ -25,34 +24,9 @@ fn describe_json(broker: &TestBroker, group: &str) -> serde_json::Value {
     serde_json::from_str(out.trim()).expect("json")
 }
 
-/// Starts `ferrolog consume --group --follow` in the background (killed by the guard).
-struct Follower(Child);
-
-impl Follower {
-    fn start(broker: &TestBroker, topic: &str, group: &str) -> Self {
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
-            .args([
-                "-b",
-                &broker.bootstrap(),
-                "consume",
-                topic,
-                "--group",
-                group,
-                "--follow",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn follower");
-        Self(child)
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
+/// A `ferrolog consume --group --follow` in the background (killed on drop).
+fn follower(broker: &TestBroker, topic: &str, group: &str) -> Background {
+    Background::start(broker, &["consume", topic, "--group", group, "--follow"])
 }
 
 /// Polls `describe` until `check` holds (bounded).
@@ -186,7 +160,7 @@ fn reset_offsets_plans_then_changes_what_is_read() {
 fn reset_offsets_refuses_while_members_are_active() {
     let broker = TestBroker::start();
     produce_numbered(&broker, "busy", &numbered(3));
-    let _follower = Follower::start(&broker, "busy", "busy-group");
+    let _follower = follower(&broker, "busy", "busy-group");
     wait_for(&broker, "busy-group", "a member", |v| {
         v["members"].as_array().is_some_and(|m| m.len() == 1)
     });
@@ -209,8 +183,8 @@ fn two_clis_in_one_group_split_the_partitions() {
     ok(broker
         .ferrolog()
         .args(["topic", "create", "split", "--partitions", "2"]));
-    let _a = Follower::start(&broker, "split", "pair");
-    let _b = Follower::start(&broker, "split", "pair");
+    let _a = follower(&broker, "split", "pair");
+    let _b = follower(&broker, "split", "pair");
     let v = wait_for(
         &broker,
         "pair",

@@ -180,3 +180,37 @@ fn partition_flag_and_file_input() {
     );
     assert!(consume(&broker, "pf", &["--partition", "0"]).is_empty());
 }
+
+#[test]
+fn followers_outlive_a_broker_restart() {
+    use common::Background;
+
+    let broker = TestBroker::start();
+    produce(&broker, "live", &[], &["before"]);
+    let plain = Background::start(&broker, &["consume", "live", "--follow"]);
+    let grouped = Background::start(
+        &broker,
+        &["consume", "live", "--follow", "--group", "watchers"],
+    );
+    assert_eq!(plain.next_line(), "before");
+    assert_eq!(grouped.next_line(), "before");
+    // The group commits after it prints (at-least-once); wait for that commit so
+    // the restart does not legitimately replay "before".
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    loop {
+        let out = ok(broker
+            .ferrolog()
+            .args(["group", "describe", "watchers", "--output", "json"]));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+        if v["offsets"][0]["committed"] == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no commit: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let broker = broker.restart_same_port();
+    produce(&broker, "live", &[], &["after"]);
+    assert_eq!(plain.next_line(), "after");
+    assert_eq!(grouped.next_line(), "after");
+}

@@ -84,7 +84,9 @@ pub type SharedConnection = Arc<tokio::sync::Mutex<Connection>>;
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
-    bootstrap: SharedConnection,
+    /// The connection metadata and admin requests go to; replaced when it breaks.
+    /// A std mutex: held only to clone or swap the `Arc`, never across an await.
+    bootstrap: Mutex<SharedConnection>,
     /// Metadata and connection caches. A std mutex: it is held only to read or
     /// replace map entries, never across an await.
     state: Mutex<State>,
@@ -100,45 +102,30 @@ struct State {
 impl Client {
     /// Connects to the first bootstrap server that answers and loads the broker list.
     pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
-        let mut tried = Vec::new();
-        let mut last = None;
-        for addr in &config.bootstrap {
-            match Connection::connect(
-                addr,
-                &config.client_id,
-                config.connect_timeout,
-                config.request_timeout,
-            )
-            .await
-            {
-                Ok(conn) => {
-                    let client = Self {
-                        config: config.clone(),
-                        bootstrap: Arc::new(tokio::sync::Mutex::new(conn)),
-                        state: Mutex::new(State::default()),
-                    };
-                    client.metadata(Some(&[])).await?;
-                    return Ok(client);
-                }
-                Err(e) => {
-                    tried.push(e.to_string());
-                    last = Some(e);
-                }
-            }
-        }
-        match (tried.len(), last) {
-            (1, Some(e)) => Err(e),
-            _ => Err(ClientError::NoBootstrap { tried }),
-        }
+        let conn = connect_bootstrap(&config).await?;
+        let client = Self {
+            config,
+            bootstrap: Mutex::new(conn),
+            state: Mutex::new(State::default()),
+        };
+        client.metadata(Some(&[])).await?;
+        Ok(client)
     }
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
     }
 
-    /// The bootstrap connection, for requests any broker can answer (admin, metadata).
-    pub fn any_connection(&self) -> SharedConnection {
-        Arc::clone(&self.bootstrap)
+    /// The bootstrap connection, for requests any broker can answer (admin,
+    /// metadata); a broken one is replaced by a new connection first.
+    pub async fn any_connection(&self) -> Result<SharedConnection, ClientError> {
+        let current = Arc::clone(&lock_conn(&self.bootstrap));
+        if !is_broken(&current) {
+            return Ok(current);
+        }
+        let fresh = connect_bootstrap(&self.config).await?;
+        *lock_conn(&self.bootstrap) = Arc::clone(&fresh);
+        Ok(fresh)
     }
 
     /// Fetches metadata for `topics` (`None` = all topics) without auto-creating them,
@@ -160,7 +147,13 @@ impl Client {
                     .collect()
             }))
             .with_allow_auto_topic_creation(auto_create);
-        let response = self.bootstrap.lock().await.send(&request).await?;
+        let response = self
+            .any_connection()
+            .await?
+            .lock()
+            .await
+            .send(&request)
+            .await?;
         let cluster = cluster_from(response)?;
         let mut state = lock(&self.state);
         state.brokers = cluster
@@ -261,7 +254,7 @@ impl Client {
     pub async fn broker_connection(&self, node_id: i32) -> Result<SharedConnection, ClientError> {
         let addr = {
             let state = lock(&self.state);
-            if let Some(conn) = state.connections.get(&node_id) {
+            if let Some(conn) = state.connections.get(&node_id).filter(|c| !is_broken(c)) {
                 return Ok(Arc::clone(conn));
             }
             state
@@ -272,8 +265,15 @@ impl Client {
         };
         let conn = self.open(&addr).await?;
         let mut state = lock(&self.state);
-        // Another task may have connected meanwhile; keep the first.
-        Ok(Arc::clone(state.connections.entry(node_id).or_insert(conn)))
+        // Another task may have reconnected meanwhile; keep a healthy one.
+        let slot = state
+            .connections
+            .entry(node_id)
+            .or_insert_with(|| Arc::clone(&conn));
+        if is_broken(slot) {
+            *slot = conn;
+        }
+        Ok(Arc::clone(slot))
     }
 
     /// A new connection to `addr`, not cached (group members and long polls use their own).
@@ -288,6 +288,43 @@ impl Client {
     pub fn broker_addr(&self, node_id: i32) -> Option<String> {
         lock(&self.state).brokers.get(&node_id).cloned()
     }
+}
+
+/// The first bootstrap server that answers.
+async fn connect_bootstrap(config: &ClientConfig) -> Result<SharedConnection, ClientError> {
+    let mut tried = Vec::new();
+    let mut last = None;
+    for addr in &config.bootstrap {
+        match Connection::connect(
+            addr,
+            &config.client_id,
+            config.connect_timeout,
+            config.request_timeout,
+        )
+        .await
+        {
+            Ok(conn) => return Ok(Arc::new(tokio::sync::Mutex::new(conn))),
+            Err(e) => {
+                tried.push(e.to_string());
+                last = Some(e);
+            }
+        }
+    }
+    match (tried.len(), last) {
+        (1, Some(e)) => Err(e),
+        _ => Err(ClientError::NoBootstrap { tried }),
+    }
+}
+
+/// A connection known to be broken. One in use by another task (locked) is
+/// taken as healthy: its user will find out, and the next caller replaces it.
+fn is_broken(conn: &SharedConnection) -> bool {
+    conn.try_lock().is_ok_and(|c| c.is_broken())
+}
+
+fn lock_conn(slot: &Mutex<SharedConnection>) -> std::sync::MutexGuard<'_, SharedConnection> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Locks the cache, recovering it if a panicking thread poisoned it: the maps

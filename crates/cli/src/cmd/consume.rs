@@ -12,7 +12,7 @@ use anyhow::Context;
 use ferrolog_client::batch::decode_fetched;
 use ferrolog_client::fetch::{FetchSpec, FetchedPartition};
 use ferrolog_client::group::{GroupMember, HeartbeatOutcome, MemberTimeouts};
-use ferrolog_client::{Client, ConsumedRecord, KafkaCode, OffsetSpec, ResponseError};
+use ferrolog_client::{Client, ClientError, ConsumedRecord, KafkaCode, OffsetSpec, ResponseError};
 use serde_json::json;
 
 use crate::args::{ConsumeArgs, Global, Output};
@@ -22,6 +22,7 @@ use crate::timespec::StartSpec;
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
 const FETCH_WAIT_MS: i32 = 500;
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 /// Where one partition is and where it stops.
 #[derive(Debug, Clone)]
@@ -158,40 +159,56 @@ impl Session<'_> {
 
     async fn run_plain(&mut self) -> anyhow::Result<()> {
         while !self.done() {
-            tokio::select! {
-                r = self.fetch_round() => r?,
+            let round = tokio::select! {
+                r = self.fetch_round() => r,
                 _ = tokio::signal::ctrl_c() => break,
+            };
+            if let Err(e) = round
+                && !self.outlive(&e).await
+            {
+                return Err(e);
             }
         }
         Ok(())
     }
 
+    /// While following, a lost broker is waited for (a second between tries)
+    /// rather than ending the command. Returns false to give up with `e`.
+    async fn outlive(&self, e: &anyhow::Error) -> bool {
+        let lost = e.chain().any(|c| {
+            c.downcast_ref::<ClientError>()
+                .is_some_and(ClientError::is_connection_error)
+        });
+        if !self.following() || !lost {
+            return false;
+        }
+        tracing::warn!("{}; retrying", crate::output::one_line(e));
+        tokio::time::sleep(RECONNECT_EVERY).await;
+        true
+    }
+
     async fn run_group(&mut self, group: &str) -> anyhow::Result<()> {
-        let topics = vec![self.args.topic.clone()];
-        let mut member =
-            GroupMember::join(self.client, group, topics, MemberTimeouts::default()).await?;
-        self.assign(&member).await?;
+        let mut member = self.join(group).await?;
         let mut last_heartbeat = Instant::now();
         let result = loop {
-            if self.done() {
-                break Ok(());
-            }
-            let before = self.positions();
-            let round = tokio::select! {
-                r = self.fetch_round() => r,
+            let step = tokio::select! {
+                r = self.group_step(&mut member, &mut last_heartbeat) => r,
                 _ = tokio::signal::ctrl_c() => break Ok(()),
             };
-            if let Err(e) = round {
-                break Err(e);
-            }
-            self.commit_changes(&member, &before).await?;
-            if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
-                last_heartbeat = Instant::now();
-                if member.heartbeat().await? == HeartbeatOutcome::Rejoin {
-                    tracing::info!("group {group} is rebalancing; rejoining");
-                    member.rejoin(self.client).await?;
-                    self.assign(&member).await?;
+            match step {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(e) if self.outlive(&e).await => {
+                    // The coordinator may have forgotten us: join afresh (a failure retries next round).
+                    match self.join(group).await {
+                        Ok(fresh) => member = fresh,
+                        Err(e) => tracing::warn!(
+                            "cannot rejoin group {group} yet: {}",
+                            crate::output::one_line(&e)
+                        ),
+                    }
                 }
+                Err(e) => break Err(e),
             }
         };
         // Best effort on the way out: the reads are done; a failure here only
@@ -203,6 +220,38 @@ impl Session<'_> {
             tracing::warn!("leaving the group failed: {e}");
         }
         result
+    }
+
+    async fn join(&mut self, group: &str) -> anyhow::Result<GroupMember> {
+        let topics = vec![self.args.topic.clone()];
+        let member =
+            GroupMember::join(self.client, group, topics, MemberTimeouts::default()).await?;
+        self.assign(&member).await?;
+        Ok(member)
+    }
+
+    /// One fetch round as a member: print, commit, heartbeat (rejoining when
+    /// the group rebalances). `Ok(false)` when there is nothing more to read.
+    async fn group_step(
+        &mut self,
+        member: &mut GroupMember,
+        last_heartbeat: &mut Instant,
+    ) -> anyhow::Result<bool> {
+        if self.done() {
+            return Ok(false);
+        }
+        let before = self.positions();
+        self.fetch_round().await?;
+        self.commit_changes(member, &before).await?;
+        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            *last_heartbeat = Instant::now();
+            if member.heartbeat().await? == HeartbeatOutcome::Rejoin {
+                tracing::info!("group {} is rebalancing; rejoining", member.group);
+                member.rejoin(self.client).await?;
+                self.assign(member).await?;
+            }
+        }
+        Ok(true)
     }
 
     /// Cursors for this member's assignment, starting at the committed offsets.

@@ -106,6 +106,63 @@ impl TestBroker {
     }
 }
 
+impl TestBroker {
+    /// Stops and starts again on the same data directory and the same port,
+    /// so running clients can find it again.
+    pub fn restart_same_port(mut self) -> Self {
+        self.stop();
+        let mut config = self.config.clone();
+        config.listen = self.addr.to_string();
+        Self::launch(self.dir.clone(), config)
+    }
+}
+
+/// A background `ferrolog` whose stdout lines arrive on a channel; killed on drop.
+pub struct Background {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Background {
+    pub fn start(broker: &TestBroker, args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+            .args(["-b", &broker.bootstrap()])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ferrolog");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next output line, or a panic after `TIMEOUT`.
+    pub fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(TIMEOUT)
+            .expect("a line from the background ferrolog in time")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
 impl Drop for TestBroker {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

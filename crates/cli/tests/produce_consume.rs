@@ -214,3 +214,33 @@ fn followers_outlive_a_broker_restart() {
     assert_eq!(plain.next_line(), "after");
     assert_eq!(grouped.next_line(), "after");
 }
+
+#[test]
+fn an_interactive_producer_outlives_a_broker_restart_without_duplicates() {
+    use std::io::Write;
+
+    let broker = TestBroker::start();
+    ok(broker.ferrolog().args(["topic", "create", "typed"]));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "produce", "typed"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn producer");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "one").expect("write");
+    stdin.flush().expect("flush");
+    // A line is sent as soon as input pauses; wait until it is in the log.
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    while consume(&broker, "typed", &[]).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "first line never arrived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let broker = broker.restart_same_port();
+    writeln!(stdin, "two").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("producer exits");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(consume(&broker, "typed", &[]), ["one", "two"]);
+}

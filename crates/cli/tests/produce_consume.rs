@@ -234,13 +234,20 @@ fn an_interactive_producer_outlives_a_broker_restart_without_duplicates() {
     // A line is sent as soon as input pauses; wait until it is in the log.
     let deadline = std::time::Instant::now() + common::TIMEOUT;
     while consume(&broker, "typed", &[]).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "first line never arrived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first line never arrived"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let broker = broker.restart_same_port();
     writeln!(stdin, "two").expect("write");
     drop(stdin);
     let out = child.wait_with_output().expect("producer exits");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(consume(&broker, "typed", &[]), ["one", "two"]);
 }

@@ -251,3 +251,30 @@ fn a_closed_pipe_ends_consume_quietly() {
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn produce_reports_refused_topics_at_once() {
+    let broker = TestBroker::start_with(|c| c.auto_create_topics = false);
+    let started = std::time::Instant::now();
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["produce", "absent"])
+            .write_stdin("x\n"),
+    );
+    assert_eq!(err.trim(), "error: unknown topic \"absent\"");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "waited for a topic that cannot appear"
+    );
+
+    let broker = TestBroker::start();
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["produce", "bad name!"])
+            .write_stdin("x\n"),
+    );
+    assert!(err.contains("INVALID_TOPIC_EXCEPTION"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -58,6 +59,9 @@ pub struct TopicMetadata {
     pub topic_id: uuid::Uuid,
     pub is_internal: bool,
     pub partitions: Vec<PartitionMetadata>,
+    /// The topic-level error (UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION,
+    /// LEADER_NOT_AVAILABLE while being created …); `partitions` is empty then.
+    pub error: Option<KafkaCode>,
 }
 
 /// A broker of the cluster.
@@ -200,7 +204,25 @@ impl Client {
     pub async fn topic_or_create(&self, name: &str) -> Result<TopicMetadata, ClientError> {
         for _ in 0..20 {
             let cluster = self.metadata_request(Some(&[name]), true).await?;
-            if let Some(t) = cluster.topics.into_iter().find(|t| t.name == name)
+            let topic = cluster.topics.into_iter().find(|t| t.name == name);
+            match topic.as_ref().and_then(|t| t.error.map(|e| e.0)) {
+                // Auto-creation is off (or the name is refused): waiting will not help.
+                Some(ResponseError::UnknownTopicOrPartition) => break,
+                Some(ResponseError::LeaderNotAvailable) | None => {}
+                Some(_) => {
+                    let code = topic
+                        .and_then(|t| t.error)
+                        .unwrap_or(KafkaCode(ResponseError::Unknown(-1)));
+                    let context = format!(" for topic {name:?}");
+                    return Err(ClientError::Kafka {
+                        api: ApiKey::Metadata,
+                        code,
+                        context,
+                        message: None,
+                    });
+                }
+            }
+            if let Some(t) = topic
                 && !t.partitions.is_empty()
                 && t.partitions.iter().all(|p| p.leader >= 0)
             {
@@ -354,13 +376,13 @@ fn cluster_from(response: MetadataResponse) -> Result<ClusterMetadata, ClientErr
         let Some(name) = t.name.map(|n| n.0.as_str().to_owned()) else {
             continue;
         };
-        if KafkaCode::from_code(t.error_code).is_some() {
-            // UNKNOWN_TOPIC_OR_PARTITION and friends: report the topic as having no partitions.
+        if let Some(error) = KafkaCode::from_code(t.error_code) {
             topics.push(TopicMetadata {
                 name,
                 topic_id: t.topic_id,
                 is_internal: t.is_internal,
                 partitions: vec![],
+                error: Some(error),
             });
             continue;
         }
@@ -381,6 +403,7 @@ fn cluster_from(response: MetadataResponse) -> Result<ClusterMetadata, ClientErr
             topic_id: t.topic_id,
             is_internal: t.is_internal,
             partitions,
+            error: None,
         });
     }
     topics.sort_by(|a, b| a.name.cmp(&b.name));

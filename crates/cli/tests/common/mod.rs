@@ -28,6 +28,11 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts with the test defaults adjusted by `adjust`.
+    pub fn start_with(adjust: impl FnOnce(&mut BrokerConfig)) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let mut config = BrokerConfig {
             listen: "127.0.0.1:0".into(),
@@ -36,6 +41,7 @@ impl TestBroker {
         config.data_dir = dir.path().to_path_buf();
         // Kafka's 3 s wait for more members of a new group only slows single-member tests down.
         config.groups.initial_rebalance_delay_ms = 0;
+        adjust(&mut config);
         Self::launch(dir, config)
     }
 

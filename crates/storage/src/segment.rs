@@ -43,11 +43,16 @@ impl IndexBuf {
     }
 }
 
+/// An open file with its path (for error reports when it is synced later).
+pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
+
 /// A read-only view of a segment taken under the partition lock and used
 /// after it is released.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentView {
     pub(crate) log: Arc<dyn File>,
+    /// The whole sealed log, mapped, if it is; reads then slice it.
+    pub(crate) mapped: Option<Bytes>,
     pub(crate) log_path: PathBuf,
     /// Published length: only whole batches lie below it.
     pub(crate) size_bytes: u64,
@@ -70,6 +75,9 @@ pub(crate) struct Segment {
     pub(crate) max_timestamp: Option<TimestampOffset>,
     /// Wall-clock time the segment was opened for writing, for roll by age.
     pub(crate) created_ms: i64,
+    /// The log mapped read-only, once the segment is sealed and first read.
+    mapped: Option<Bytes>,
+    map_failed: bool,
 }
 
 impl Segment {
@@ -86,6 +94,17 @@ impl Segment {
             .open(&log_path, OpenMode::ReadAppend)
             .ctx(&log_path, IoOp::Open)?;
         let size_bytes = log.len().ctx(&log_path, IoOp::Read)?;
+        if size_bytes == 0 {
+            // A segment is always the triple: its indexes exist (empty) from
+            // the start, so tools and people see every segment whole.
+            for kind in [FileKind::OffsetIndex, FileKind::TimeIndex] {
+                let path = segment_path(dir, base_offset, kind);
+                if !fs.exists(&path) {
+                    fs.open(&path, OpenMode::ReadAppend)
+                        .ctx(&path, IoOp::Open)?;
+                }
+            }
+        }
         Ok(Segment {
             base_offset,
             log,
@@ -99,14 +118,34 @@ impl Segment {
             bytes_since_index: 0,
             max_timestamp: None,
             created_ms: now_ms,
+            mapped: None,
+            map_failed: false,
         })
     }
 
     pub(crate) fn view(&self) -> SegmentView {
         SegmentView {
             log: Arc::clone(&self.log),
+            mapped: self.mapped.clone(),
             log_path: self.log_path.clone(),
             size_bytes: self.size_bytes,
+        }
+    }
+
+    /// Maps the log for zero-copy reads. Only for SEALED segments: a sealed
+    /// log never changes again (it is only ever unlinked whole), so the
+    /// mapping stays valid. On failure reads keep using positioned reads.
+    pub(crate) fn map_sealed(&mut self, fs: &dyn FileSystem) {
+        if self.mapped.is_some() || self.map_failed {
+            return;
+        }
+        match fs.map(&self.log_path) {
+            Ok(bytes) if bytes.len() as u64 >= self.size_bytes => self.mapped = Some(bytes),
+            Ok(_) => self.map_failed = true,
+            Err(e) => {
+                tracing::debug!(segment = %self.log_path.display(), error = %e, "cannot map sealed segment; using reads");
+                self.map_failed = true;
+            }
         }
     }
 
@@ -208,11 +247,13 @@ impl Segment {
 
     /// Appends the not-yet-written index entries to the index files, with a
     /// final time-index entry so the file records the segment's max timestamp.
+    /// Returns the files written, for a caller that syncs them later.
     pub(crate) fn write_indexes(
         &mut self,
         fs: &dyn FileSystem,
         sync: bool,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<NamedFile>, StorageError> {
+        let mut written_files = Vec::new();
         self.push_time_entry();
         let parts = [
             (
@@ -245,8 +286,9 @@ impl Segment {
             if sync {
                 file.sync_data().ctx(&path, IoOp::Sync)?;
             }
+            written_files.push((path, file));
         }
-        Ok(())
+        Ok(written_files)
     }
 
     /// Adopts index bytes loaded from files that were checked against the
@@ -295,5 +337,98 @@ impl Segment {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::batch::whole_batch;
+    use crate::format::builder::{SimpleRecord, encode_batch};
+    use crate::io::MemFileSystem;
+
+    fn header(base_offset: i64, records: usize, max_ts: i64) -> (BatchHeader, u64) {
+        let recs: Vec<SimpleRecord<'_>> = (0..records)
+            .map(|_| SimpleRecord {
+                timestamp_ms: max_ts,
+                key: None,
+                value: Some(b"0123456789"),
+            })
+            .collect();
+        let (h, size) = whole_batch(&encode_batch(&recs)).unwrap();
+        (BatchHeader { base_offset, ..h }, size as u64)
+    }
+
+    fn segment() -> Segment {
+        let fs = MemFileSystem::new();
+        fs.create_dir_all(Path::new("/p")).unwrap();
+        Segment::open(&fs, Path::new("/p"), 100, 0).unwrap()
+    }
+
+    #[test]
+    fn index_entries_follow_the_interval_and_lookups_use_them() {
+        let mut s = segment();
+        let (mut position, mut offset) = (0u64, 100i64);
+        let mut starts = Vec::new();
+        for i in 0..20 {
+            let (h, size) = header(offset, 2, 1000 + i);
+            starts.push((offset, position));
+            s.record_batch(&h, position, size, 200);
+            position += size;
+            offset += 2;
+        }
+        assert_eq!(s.next_offset, 140);
+        let entries: Vec<_> = offset_index::entries(s.offset_index.as_slice()).collect();
+        assert!(entries.len() >= 3 && entries.len() < 20, "{entries:?}");
+        assert!(
+            entries
+                .windows(2)
+                .all(|w| u64::from(w[1].position - w[0].position) >= 200)
+        );
+        for &(batch_offset, batch_position) in &starts {
+            for o in [batch_offset, batch_offset + 1] {
+                let found = s.position_for_offset(o);
+                assert!(
+                    found <= batch_position,
+                    "offset {o}: index points past its batch"
+                );
+                assert!(
+                    batch_position - found < 200 + 100,
+                    "offset {o}: index not used"
+                );
+            }
+        }
+        assert_eq!(s.position_for_offset(0), 0);
+        assert_eq!(
+            s.max_timestamp,
+            Some(TimestampOffset {
+                timestamp_ms: 1019,
+                offset: 139
+            })
+        );
+    }
+
+    #[test]
+    fn time_index_is_strictly_increasing_and_ends_with_the_max() {
+        let mut s = segment();
+        let fs = MemFileSystem::new();
+        fs.create_dir_all(Path::new("/p")).unwrap();
+        let (mut position, mut offset) = (0u64, 100i64);
+        for ts in [50, 40, 60, 60, 55, 80, 70, 90, 90, 10] {
+            let (h, size) = header(offset, 1, ts);
+            s.record_batch(&h, position, size, 0);
+            position += size;
+            offset += 1;
+        }
+        s.write_indexes(&fs, false).unwrap();
+        let times = s.time_index.as_slice();
+        assert!(time_index::check(times).is_ok());
+        let last = time_index::entries(times).last().unwrap();
+        assert_eq!((last.timestamp_ms, last.relative_offset), (90, 7));
+        // Lookups start at the batch of the last entry older than the target.
+        assert_eq!(s.position_for_timestamp(60), 0);
+        assert_eq!(s.position_for_timestamp(61), s.position_for_offset(102));
+        assert!(s.position_for_offset(102) > 0);
+        assert_eq!(s.position_for_timestamp(91), s.position_for_offset(107));
     }
 }

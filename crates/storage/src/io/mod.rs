@@ -60,6 +60,65 @@ pub trait FileSystem: Send + Sync + Debug {
     fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>>;
     fn is_dir(&self, path: &Path) -> bool;
     fn exists(&self, path: &Path) -> bool;
+    /// Takes an exclusive advisory lock on `path` (created if missing) for as
+    /// long as the returned guard lives. `WouldBlock` if someone holds it.
+    fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard>;
+}
+
+/// Holds a lock taken by [`FileSystem::lock_exclusive`] until dropped.
+pub struct LockGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl LockGuard {
+    pub fn new(inner: impl Send + Sync + 'static) -> Self {
+        LockGuard(Box::new(inner))
+    }
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockGuard")
+    }
+}
+
+/// A read-only [`File`] over bytes in memory (e.g. a mapped sealed segment),
+/// so the scanner can walk it like any file.
+#[derive(Debug, Clone)]
+pub(crate) struct BytesFile(pub(crate) Bytes);
+
+impl File for BytesFile {
+    fn read_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<usize> {
+        let start = usize::try_from(position)
+            .unwrap_or(usize::MAX)
+            .min(self.0.len());
+        let src = self.0.get(start..).unwrap_or_default();
+        let n = src.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), src.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        Ok(n)
+    }
+
+    fn append(&self, _data: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "read-only view",
+        ))
+    }
+
+    fn set_len(&self, _len: u64) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "read-only view",
+        ))
+    }
+
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `position` or fails with `UnexpectedEof`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{File, FileSystem, OpenMode};
+use super::{File, FileSystem, LockGuard, OpenMode};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StdFileSystem;
@@ -58,11 +58,13 @@ impl FileSystem for StdFileSystem {
             // Mapping an empty file fails on Linux; an empty view is what we mean.
             return Ok(Bytes::new());
         }
-        // SAFETY: only sealed index files are mapped. The engine never
-        // truncates or rewrites them while a mapping is alive (a sealed
-        // segment's files are only ever deleted whole, which keeps the pages
-        // of an existing mapping valid), so the memory stays readable and
-        // unchanged for the mapping's lifetime.
+        // SAFETY: only index files are mapped, when a partition opens. While
+        // a mapping is alive the engine only appends to such a file or
+        // unlinks it (both keep every mapped page valid and unchanged); an
+        // index is truncated for a rebuild only after its mapping was dropped.
+        // So the memory stays readable and unchanged for the mapping's
+        // lifetime, as long as no other process truncates our files (the
+        // data directory is ours: see the store's lock).
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))
@@ -100,5 +102,24 @@ impl FileSystem for StdFileSystem {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // SAFETY: flock only reads the descriptor number, which stays open
+        // for the whole call because `file` is alive; it touches no memory.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // The lock lives as long as the descriptor: the guard owns the file.
+        Ok(LockGuard::new(file))
     }
 }

@@ -174,8 +174,12 @@ fn out_of_range_partition_is_refused() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    let commands: [&[&str]; 14] = [
+    let commands: [&[&str]; 18] = [
         &[],
+        &["topic"],
+        &["group"],
+        &["perf"],
+        &["perf", "consume"],
         &["produce"],
         &["consume"],
         &["topic", "create"],

@@ -222,6 +222,13 @@ impl Connection {
                 });
             }
         };
+        if size.to_be_bytes() == *b"HTTP" {
+            // A common mistake: pointing -b at an HTTP port (a proxy, a REST API).
+            return Err(ClientError::NotKafka {
+                addr: self.addr.clone(),
+                answer: "HTTP",
+            });
+        }
         let size_bytes = usize::try_from(size)
             .ok()
             .filter(|&s| s <= RESPONSE_BYTES_MAX);

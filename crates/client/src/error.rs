@@ -89,6 +89,8 @@ pub enum ClientError {
         size_bytes: i64,
         limit_bytes: usize,
     },
+    #[error("{addr} is not a Kafka broker: it answered in {answer}")]
+    NotKafka { addr: String, answer: &'static str },
     #[error("response from {addr} has correlation id {actual}, expected {expected}")]
     CorrelationMismatch {
         addr: String,

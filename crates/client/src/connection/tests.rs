@@ -194,3 +194,18 @@ async fn silent_broker_times_out() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn an_http_server_is_named_as_such() {
+    let result = against(|mut s| async move {
+        read_request(&mut s).await;
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            .await
+            .expect("write");
+    })
+    .await;
+    assert!(
+        matches!(result, Err(ClientError::NotKafka { answer: "HTTP", .. })),
+        "{result:?}"
+    );
+}

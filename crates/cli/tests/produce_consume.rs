@@ -251,3 +251,22 @@ fn an_interactive_producer_outlives_a_broker_restart_without_duplicates() {
     );
     assert_eq!(consume(&broker, "typed", &[]), ["one", "two"]);
 }
+
+#[test]
+fn follow_stops_at_max_messages_and_acks_zero_still_lands() {
+    let broker = TestBroker::start();
+    let out = produce(
+        &broker,
+        "fire",
+        &["--acks", "0", "--no-idempotent"],
+        &["x", "y"],
+    );
+    assert!(out.contains("acks=0: offsets unknown"), "{out}");
+    // acks=0 has no answer to wait for; the records arrive shortly after.
+    let lines = consume(&broker, "fire", &["--follow", "--max-messages", "2"]);
+    assert_eq!(lines, ["x", "y"]);
+    assert_eq!(
+        consume(&broker, "fire", &["--exit-at-end", "--from", "1"]),
+        ["y"]
+    );
+}

@@ -16,6 +16,7 @@
 //! - [`assignment`] — the "consumer" protocol's subscription/assignment payloads and the range assignor.
 //! - [`batch`] — building v2 record batches and decoding fetched ones.
 //! - [`partitioner`] — murmur2, exactly as Kafka's Java client computes it.
+//! - [`simple`] — one-call `send_records` / `read_records` for tests and tools.
 
 pub mod admin;
 pub mod assignment;
@@ -29,6 +30,7 @@ pub mod group_admin;
 pub mod offsets;
 pub mod partitioner;
 pub mod produce;
+pub mod simple;
 pub mod versions;
 
 pub use batch::{ConsumedRecord, DecodedRecords, ProducerRecord, ProducerStamp};

@@ -15,6 +15,7 @@
 //! - [`group_admin`] — ListGroups, DescribeGroups, DeleteGroups.
 //! - [`assignment`] — the "consumer" protocol's subscription/assignment payloads and the range assignor.
 //! - [`batch`] — building v2 record batches and decoding fetched ones.
+//! - [`decompress`] — codecs for fetched batches, with a ceiling on the decompressed size.
 //! - [`partitioner`] — murmur2, exactly as Kafka's Java client computes it.
 //! - [`simple`] — one-call `send_records` / `read_records` for tests and tools.
 
@@ -23,6 +24,7 @@ pub mod assignment;
 pub mod batch;
 pub mod client;
 pub mod connection;
+pub mod decompress;
 pub mod error;
 pub mod fetch;
 pub mod group;

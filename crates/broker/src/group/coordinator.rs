@@ -427,3 +427,6 @@ fn empty_summary(group_id: &str) -> GroupSummary {
         members: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;

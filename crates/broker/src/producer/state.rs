@@ -114,6 +114,41 @@ impl ProducerTable {
         }
     }
 
+    /// Every producer with its epoch and cached batches (oldest first), for snapshots.
+    pub fn producers(&self) -> impl Iterator<Item = (i64, i16, &VecDeque<CachedBatch>)> {
+        self.producers
+            .iter()
+            .map(|(id, entry)| (*id, entry.epoch, &entry.batches))
+    }
+
+    /// Restore one producer from a snapshot.
+    pub fn restore(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        batches: impl IntoIterator<Item = CachedBatch>,
+    ) {
+        let mut cached: VecDeque<CachedBatch> = batches.into_iter().collect();
+        while cached.len() > CACHED_BATCHES_MAX {
+            cached.pop_front();
+        }
+        self.producers.insert(
+            producer_id,
+            ProducerEntry {
+                epoch,
+                batches: cached,
+            },
+        );
+    }
+
+    /// Forget batches at or after `end_offset` (they are not in the log).
+    pub fn truncate_from(&mut self, end_offset: i64) {
+        for entry in self.producers.values_mut() {
+            entry.batches.retain(|b| b.last_offset < end_offset);
+        }
+        self.producers.retain(|_, entry| !entry.batches.is_empty());
+    }
+
     /// Forget batches wholly before `log_start_offset` (retention or DeleteRecords removed them);
     /// producers left with none are dropped.
     pub fn truncate_before(&mut self, log_start_offset: i64) {

@@ -165,18 +165,30 @@ fn expected(prefix: &str, count: usize) -> BTreeSet<String> {
     (0..count).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_consumers_split_a_six_partition_topic_and_see_each_record_once() {
+/// Three consumers with `strategy` split a six-partition topic two partitions each and see
+/// each record exactly once between them.
+async fn three_consumers_split_six_partitions(strategy: &str) {
     let broker = TestBroker::start().await;
     broker.create_topic("orders", 6).await;
+    let extra = [("partition.assignment.strategy", strategy)];
     let members: Vec<Member> = (0..3)
-        .map(|_| Member::start(&broker, "billing", "orders", &[]))
+        .map(|_| Member::start(&broker, "billing", "orders", &extra))
         .collect();
     let refs: Vec<&Member> = members.iter().collect();
     let split = wait_for_split(&refs, 6).await;
     assert!(
         split.iter().all(|s| s.len() == 2),
-        "range assignment gives each of 3 members 2 of 6 partitions: {split:?}"
+        "{strategy}: each of 3 members gets 2 of 6 partitions: {split:?}"
+    );
+    let protocol = broker
+        .server
+        .groups
+        .describe("billing")
+        .map(|g| g.protocol_name);
+    assert_eq!(
+        protocol.as_deref(),
+        Some(strategy),
+        "the broker selected the members' assignor"
     );
 
     produce(&broker, "orders", 6, "order", 600).await;
@@ -212,6 +224,21 @@ async fn three_consumers_split_a_six_partition_topic_and_see_each_record_once() 
     for member in members {
         member.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_range_consumers_split_a_topic_and_see_each_record_once() {
+    three_consumers_split_six_partitions("range").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_roundrobin_consumers_split_a_topic_and_see_each_record_once() {
+    three_consumers_split_six_partitions("roundrobin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_cooperative_sticky_consumers_split_a_topic_and_see_each_record_once() {
+    three_consumers_split_six_partitions("cooperative-sticky").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,7 +18,7 @@ use super::offsets::{OffsetStore, OffsetStoreError, wall_clock_ms};
 
 /// How often the ticker looks at every group; session timeouts are ≥ 6 s, so this is ample.
 const TICK_INTERVAL: Duration = Duration::from_millis(200);
-/// How often committed offsets are checked for expiry.
+/// How often committed offsets are checked for expiry (and idle groups forgotten).
 const OFFSET_EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Broker-wide coordinator settings.
@@ -27,6 +27,8 @@ pub struct CoordinatorConfig {
     pub group: GroupConfig,
     /// `offsets.retention.minutes`, in ms: offsets of an empty group live this long.
     pub offsets_retention_ms: i64,
+    /// An empty group without committed offsets is forgotten after this long.
+    pub idle_group_ms: i64,
 }
 
 impl Default for CoordinatorConfig {
@@ -34,6 +36,7 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             group: GroupConfig::default(),
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            idle_group_ms: 5 * 60 * 1000,
         }
     }
 }
@@ -123,7 +126,12 @@ impl GroupCoordinator {
                 if last_expiry.elapsed() >= OFFSET_EXPIRY_INTERVAL {
                     last_expiry = Instant::now();
                     let c = coordinator.clone();
-                    let expired = tokio::task::spawn_blocking(move || c.expire_offsets()).await;
+                    let expired = tokio::task::spawn_blocking(move || {
+                        let expired = c.expire_offsets();
+                        c.forget_idle_groups();
+                        expired
+                    })
+                    .await;
                     if let Ok(Err(e)) = expired {
                         tracing::warn!(error = %crate::errors::message(&e), "offset expiry failed");
                     }
@@ -414,6 +422,46 @@ impl GroupCoordinator {
                 .max(committed.commit_timestamp_ms);
             now_ms.saturating_sub(since_ms) >= retention_ms
         })
+    }
+}
+
+impl GroupCoordinator {
+    /// Drop groups that have been empty for `idle_group_ms` and have no committed offsets, so
+    /// one-off group ids do not accumulate. Locks are taken map → slot and the offsets lock
+    /// only with neither held, the same order as everywhere else.
+    fn forget_idle_groups(&self) {
+        let now_ms = self.now_ms();
+        let idle = |s: &GroupSlot| {
+            s.group.state() == GroupState::Empty
+                && s.group.is_empty()
+                && s.joins.is_empty()
+                && s.syncs.is_empty()
+                && s.group
+                    .empty_since_ms()
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.idle_group_ms)
+        };
+        let candidates: Vec<String> = self
+            .map()
+            .iter()
+            .filter(|(_, slot)| idle(&slot.lock().unwrap_or_else(relock)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let without_offsets: Vec<String> = candidates
+            .into_iter()
+            .filter(|id| !self.offsets.has_group(id))
+            .collect();
+        let mut map = self.map();
+        for id in without_offsets {
+            let Some(slot) = map.get(&id).cloned() else {
+                continue;
+            };
+            let mut s = slot.lock().unwrap_or_else(relock);
+            // Re-check under the lock; marking it Dead turns away a request that already
+            // holds this slot (it retries and gets a fresh group).
+            if idle(&s) && s.group.mark_dead().is_ok() {
+                map.remove(&id);
+            }
+        }
     }
 }
 

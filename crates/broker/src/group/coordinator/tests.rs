@@ -15,6 +15,7 @@ fn coordinator(retention_ms: i64) -> (tempfile::TempDir, Store, Arc<GroupCoordin
             ..GroupConfig::default()
         },
         offsets_retention_ms: retention_ms,
+        idle_group_ms: 0,
     };
     (dir, store, GroupCoordinator::new(config, offsets))
 }
@@ -198,4 +199,27 @@ async fn offsets_of_empty_groups_expire_and_active_groups_keep_theirs() {
         .expect("commit");
     assert_eq!(c.expire_offsets().expect("expire"), 1);
     assert_eq!(c.offsets().groups(), vec!["active".to_owned()]);
+}
+
+#[tokio::test]
+async fn idle_empty_groups_without_offsets_are_forgotten() {
+    let (_dir, _store, c) = coordinator(1000);
+    for group in ["fleeting", "kept"] {
+        let (member, _) = single_member_group(&c, group).await;
+        let leaving = [LeavingMember {
+            member_id: member,
+            group_instance_id: None,
+        }];
+        assert_eq!(c.leave(group, &leaving), Ok(vec![Ok(())]));
+    }
+    c.commit_offsets("kept", vec![("t".into(), 0, offset(3))])
+        .expect("commit");
+    c.forget_idle_groups();
+    assert!(
+        c.slot("fleeting").is_none(),
+        "an idle group without offsets is forgotten"
+    );
+    assert!(c.slot("kept").is_some(), "a group with offsets stays");
+    let again = c.join("fleeting", join_req("")).await;
+    assert_eq!(again.error, None, "a forgotten group id can be used again");
 }

@@ -553,3 +553,94 @@ async fn a_static_member_restarting_quickly_keeps_the_group_stable() {
     a2.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_clients_list_describe_and_delete_groups() {
+    let broker = TestBroker::start().await;
+    broker.create_topic("admin-t", 2).await;
+    produce(&broker, "admin-t", 2, "a", 10).await;
+    let member = Member::start(
+        &broker,
+        "inspected",
+        "admin-t",
+        &[("client.id", "inspector")],
+    );
+    eventually("all 10 read and committed", || {
+        (member.values().len() >= 10).then_some(())
+    })
+    .await;
+
+    // ListGroups + DescribeGroups, as librdkafka does them.
+    let consumer = member.consumer.clone();
+    let described = tokio::task::spawn_blocking(move || {
+        let groups = consumer
+            .fetch_group_list(None, Duration::from_secs(10))
+            .expect("group list");
+        let group = groups
+            .groups()
+            .iter()
+            .find(|g| g.name() == "inspected")
+            .expect("listed");
+        let member = group.members().first().expect("one member");
+        (
+            [group.state(), group.protocol_type(), group.protocol()].map(str::to_owned),
+            group.members().len(),
+            member.client_id().to_owned(),
+            member.assignment().is_some_and(|a| !a.is_empty()),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        described.0,
+        ["Stable", "consumer", "range"].map(str::to_owned)
+    );
+    assert_eq!(
+        (described.1, described.2.as_str(), described.3),
+        (1, "inspector", true)
+    );
+
+    // Committed offsets as the consumer reads them back (OffsetFetch).
+    let consumer = member.consumer.clone();
+    let committed =
+        tokio::task::spawn_blocking(move || consumer.committed(Duration::from_secs(10)))
+            .await
+            .unwrap();
+    let committed: Vec<(i32, rdkafka::Offset)> = committed
+        .expect("committed")
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.offset()))
+        .collect();
+    assert_eq!(
+        committed,
+        vec![
+            (0, rdkafka::Offset::Offset(5)),
+            (1, rdkafka::Offset::Offset(5))
+        ]
+    );
+
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        broker.client_config().create().expect("admin");
+    let options = rdkafka::admin::AdminOptions::new();
+    let busy = admin
+        .delete_groups(&["inspected"], &options)
+        .await
+        .expect("delete groups");
+    assert!(busy[0].is_err(), "a group with members cannot be deleted");
+    member.stop().await;
+    let deleted = admin
+        .delete_groups(&["inspected"], &options)
+        .await
+        .expect("delete groups");
+    assert!(deleted[0].is_ok(), "{deleted:?}");
+    assert!(
+        broker
+            .server
+            .groups
+            .offsets()
+            .group_offsets("inspected")
+            .is_empty(),
+        "its offsets went with it"
+    );
+}

@@ -10,14 +10,15 @@
 //! the body handed to the real decoder, whose allocations are then bounded by
 //! the frame size limit.
 //!
-//! An API without a schema here is passed through unchecked: whoever adds an
-//! API to `api::dispatch` adds its request schema to `schema` as well.
+//! Every API in `api::SERVED` has a schema here (a unit test checks it); an
+//! API without one would be passed through unchecked, so whoever adds an API
+//! to `api::dispatch` adds its request schema to `schema` as well.
 
 use kafka_protocol::messages::ApiKey;
 
 /// One field kind of a request schema.
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     I8,
     I16,
     I32,
@@ -37,7 +38,7 @@ enum Kind {
 
 /// A field present in versions `since..=until`.
 #[derive(Clone, Copy, Debug)]
-struct Field {
+pub(crate) struct Field {
     kind: Kind,
     since: i16,
     until: i16,
@@ -167,8 +168,63 @@ const INCREMENTAL_ALTER_CONFIGS: &[Field] = &[all(Structs(INCREMENTAL_RESOURCE))
 
 const DESCRIBE_CLUSTER: &[Field] = &[all(I8), since(1, I8), since(2, I8)];
 
+const FIND_COORDINATOR: &[Field] = &[until(3, Str), since(1, I8), since(4, Strs)];
+
+const JOIN_PROTOCOL: &[Field] = &[all(Str), all(Bytes)];
+const JOIN_GROUP: &[Field] = &[
+    all(Str),
+    all(I32),
+    since(1, I32),
+    all(Str),
+    since(5, Str),
+    all(Str),
+    all(Structs(JOIN_PROTOCOL)),
+    since(8, Str),
+];
+
+const SYNC_ASSIGNMENT: &[Field] = &[all(Str), all(Bytes)];
+const SYNC_GROUP: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(Str),
+    since(3, Str),
+    since(5, Str),
+    since(5, Str),
+    all(Structs(SYNC_ASSIGNMENT)),
+];
+
+const HEARTBEAT: &[Field] = &[all(Str), all(I32), all(Str), since(3, Str)];
+
+const LEAVE_MEMBER: &[Field] = &[all(Str), all(Str), since(5, Str)];
+const LEAVE_GROUP: &[Field] = &[all(Str), until(2, Str), since(3, Structs(LEAVE_MEMBER))];
+
+const COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), since(6, I32), all(Str)];
+const COMMIT_TOPIC: &[Field] = &[all(Str), all(Structs(COMMIT_PARTITION))];
+const OFFSET_COMMIT: &[Field] =
+    &[all(Str), all(I32), all(Str), since(7, Str), until(4, I64), all(Structs(COMMIT_TOPIC))];
+
+const FETCH_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Int32s)];
+const FETCH_OFFSETS_GROUP: &[Field] =
+    &[all(Str), since(9, Str), since(9, I32), all(Structs(FETCH_OFFSETS_TOPIC))];
+const OFFSET_FETCH: &[Field] = &[
+    until(7, Str),
+    until(7, Structs(FETCH_OFFSETS_TOPIC)),
+    since(8, Structs(FETCH_OFFSETS_GROUP)),
+    since(7, I8),
+];
+
+const DESCRIBE_GROUPS: &[Field] = &[all(Strs), since(3, I8)];
+const LIST_GROUPS: &[Field] = &[since(4, Strs), since(5, Strs)];
+const DELETE_GROUPS: &[Field] = &[all(Strs)];
+
+const OFFSET_DELETE_PARTITION: &[Field] = &[all(I32)];
+const OFFSET_DELETE_TOPIC: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_PARTITION))];
+const OFFSET_DELETE: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_TOPIC))];
+
+const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), since(3, I64), since(3, I16)];
+
 /// The request schema of `api_key` and the first flexible version.
-fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
+pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
     Some(match api_key {
         ApiKey::Produce => (PRODUCE, 9),
         ApiKey::Fetch => (FETCH, 12),
@@ -183,6 +239,18 @@ fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::CreatePartitions => (CREATE_PARTITIONS, 2),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 1),
         ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
+        ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
+        ApiKey::JoinGroup => (JOIN_GROUP, 6),
+        ApiKey::SyncGroup => (SYNC_GROUP, 4),
+        ApiKey::Heartbeat => (HEARTBEAT, 4),
+        ApiKey::LeaveGroup => (LEAVE_GROUP, 4),
+        ApiKey::OffsetCommit => (OFFSET_COMMIT, 8),
+        ApiKey::OffsetFetch => (OFFSET_FETCH, 6),
+        ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
+        ApiKey::ListGroups => (LIST_GROUPS, 3),
+        ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
+        ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
+        ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
         _ => return None,
     })
 }

@@ -12,7 +12,6 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -46,7 +45,9 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--bootstrap" => args.bootstrap = value,
             "--topic" => args.topic = value,
-            "--partitions" => args.partitions = i32::try_from(number(&value)?).map_err(|e| e.to_string())?,
+            "--partitions" => {
+                args.partitions = i32::try_from(number(&value)?).map_err(|e| e.to_string())?
+            }
             "--records" => args.records = number(&value)?,
             "--record-bytes" => args.record_bytes = number(&value)?,
             "--acks" => args.acks = value,
@@ -84,7 +85,9 @@ fn produce(args: &Args) -> Result<Duration, KafkaError> {
     let started = Instant::now();
     for i in 0..args.records {
         let partition = i32::try_from(i % partitions as usize).unwrap_or(0);
-        let mut record = BaseRecord::<(), [u8]>::to(&args.topic).payload(&payload).partition(partition);
+        let mut record = BaseRecord::<(), [u8]>::to(&args.topic)
+            .payload(&payload)
+            .partition(partition);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -128,7 +131,10 @@ fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
             Some(Ok(m)) => {
                 if count == 0 {
                     first_at = Some(Instant::now());
-                    println!("consume: first record after {:?} (connect, metadata, offsets)", started.elapsed());
+                    println!(
+                        "consume: first record after {:?} (connect, metadata, offsets)",
+                        started.elapsed()
+                    );
                 }
                 count += 1;
                 bytes += m.payload_len();
@@ -147,16 +153,24 @@ fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
         eprintln!("consumed only {count} of {}", args.records);
     }
     if let Some(first_at) = first_at {
-        rate("consume (from the first record)", count, bytes, first_at.elapsed());
+        rate(
+            "consume (from the first record)",
+            count,
+            bytes,
+            first_at.elapsed(),
+        );
     }
     Ok((started.elapsed(), bytes))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &args.bootstrap).create()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .create()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
     for result in runtime.block_on(admin.create_topics([&topic], &AdminOptions::new()))? {
         if let Err((name, code)) = result {

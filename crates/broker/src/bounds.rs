@@ -6,18 +6,19 @@
 //! for hundreds of GB and abort the process. Here each request is walked with
 //! a small schema of the versions we serve: every string, bytes field and
 //! array must fit in what remains of the frame (an element takes at least one
-//! byte), and the walk must end exactly at the end of the body. Only then is
+//! byte). Only then is
 //! the body handed to the real decoder, whose allocations are then bounded by
 //! the frame size limit.
 //!
-//! An API without a schema here is passed through unchecked: whoever adds an
-//! API to `api::dispatch` adds its request schema to `schema` as well.
+//! Every API in `api::SERVED` has a schema here (a unit test checks it); an
+//! API without one would be passed through unchecked, so whoever adds an API
+//! to `api::dispatch` adds its request schema to `schema` as well.
 
 use kafka_protocol::messages::ApiKey;
 
 /// One field kind of a request schema.
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     I8,
     I16,
     I32,
@@ -37,20 +38,32 @@ enum Kind {
 
 /// A field present in versions `since..=until`.
 #[derive(Clone, Copy, Debug)]
-struct Field {
+pub(crate) struct Field {
     kind: Kind,
     since: i16,
     until: i16,
 }
 
 const fn all(kind: Kind) -> Field {
-    Field { kind, since: 0, until: i16::MAX }
+    Field {
+        kind,
+        since: 0,
+        until: i16::MAX,
+    }
 }
 const fn since(version: i16, kind: Kind) -> Field {
-    Field { kind, since: version, until: i16::MAX }
+    Field {
+        kind,
+        since: version,
+        until: i16::MAX,
+    }
 }
 const fn until(version: i16, kind: Kind) -> Field {
-    Field { kind, since: 0, until: version }
+    Field {
+        kind,
+        since: 0,
+        until: version,
+    }
 }
 const fn between(since: i16, until: i16, kind: Kind) -> Field {
     Field { kind, since, until }
@@ -59,12 +72,26 @@ const fn between(since: i16, until: i16, kind: Kind) -> Field {
 use Kind::{Bytes, I8, I16, I32, I64, Int32s, Str, Strs, Structs, Uuid};
 
 const PRODUCE_PARTITION: &[Field] = &[all(I32), all(Bytes)];
-const PRODUCE_TOPIC: &[Field] = &[until(12, Str), since(13, Uuid), all(Structs(PRODUCE_PARTITION))];
+const PRODUCE_TOPIC: &[Field] = &[
+    until(12, Str),
+    since(13, Uuid),
+    all(Structs(PRODUCE_PARTITION)),
+];
 const PRODUCE: &[Field] = &[all(Str), all(I16), all(I32), all(Structs(PRODUCE_TOPIC))];
 
-const FETCH_PARTITION: &[Field] =
-    &[all(I32), since(9, I32), all(I64), since(12, I32), since(5, I64), all(I32)];
-const FETCH_TOPIC: &[Field] = &[until(12, Str), since(13, Uuid), all(Structs(FETCH_PARTITION))];
+const FETCH_PARTITION: &[Field] = &[
+    all(I32),
+    since(9, I32),
+    all(I64),
+    since(12, I32),
+    since(5, I64),
+    all(I32),
+];
+const FETCH_TOPIC: &[Field] = &[
+    until(12, Str),
+    since(13, Uuid),
+    all(Structs(FETCH_PARTITION)),
+];
 const FORGOTTEN_TOPIC: &[Field] = &[until(12, Str), since(13, Uuid), all(Int32s)];
 const FETCH: &[Field] = &[
     until(14, I32),
@@ -81,29 +108,51 @@ const FETCH: &[Field] = &[
 
 const LIST_OFFSETS_PARTITION: &[Field] = &[all(I32), since(4, I32), all(I64), until(0, I32)];
 const LIST_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Structs(LIST_OFFSETS_PARTITION))];
-const LIST_OFFSETS: &[Field] = &[all(I32), since(2, I8), all(Structs(LIST_OFFSETS_TOPIC)), since(10, I32)];
+const LIST_OFFSETS: &[Field] = &[
+    all(I32),
+    since(2, I8),
+    all(Structs(LIST_OFFSETS_TOPIC)),
+    since(10, I32),
+];
 
 const METADATA_TOPIC: &[Field] = &[since(10, Uuid), all(Str)];
-const METADATA: &[Field] =
-    &[all(Structs(METADATA_TOPIC)), since(4, I8), between(8, 10, I8), since(8, I8)];
+const METADATA: &[Field] = &[
+    all(Structs(METADATA_TOPIC)),
+    since(4, I8),
+    between(8, 10, I8),
+    since(8, I8),
+];
 
 const API_VERSIONS: &[Field] = &[since(3, Str), since(3, Str)];
 
 const CREATE_ASSIGNMENT: &[Field] = &[all(I32), all(Int32s)];
 const CREATE_CONFIG: &[Field] = &[all(Str), all(Str)];
-const CREATE_TOPIC: &[Field] =
-    &[all(Str), all(I32), all(I16), all(Structs(CREATE_ASSIGNMENT)), all(Structs(CREATE_CONFIG))];
+const CREATE_TOPIC: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(I16),
+    all(Structs(CREATE_ASSIGNMENT)),
+    all(Structs(CREATE_CONFIG)),
+];
 const CREATE_TOPICS: &[Field] = &[all(Structs(CREATE_TOPIC)), all(I32), since(1, I8)];
 
 const DELETE_TOPIC_STATE: &[Field] = &[all(Str), all(Uuid)];
-const DELETE_TOPICS: &[Field] = &[since(6, Structs(DELETE_TOPIC_STATE)), until(5, Strs), all(I32)];
+const DELETE_TOPICS: &[Field] = &[
+    since(6, Structs(DELETE_TOPIC_STATE)),
+    until(5, Strs),
+    all(I32),
+];
 
 const DELETE_RECORDS_PARTITION: &[Field] = &[all(I32), all(I64)];
 const DELETE_RECORDS_TOPIC: &[Field] = &[all(Str), all(Structs(DELETE_RECORDS_PARTITION))];
 const DELETE_RECORDS: &[Field] = &[all(Structs(DELETE_RECORDS_TOPIC)), all(I32)];
 
 const DESCRIBE_CONFIGS_RESOURCE: &[Field] = &[all(I8), all(Str), all(Strs)];
-const DESCRIBE_CONFIGS: &[Field] = &[all(Structs(DESCRIBE_CONFIGS_RESOURCE)), since(1, I8), since(3, I8)];
+const DESCRIBE_CONFIGS: &[Field] = &[
+    all(Structs(DESCRIBE_CONFIGS_RESOURCE)),
+    since(1, I8),
+    since(3, I8),
+];
 
 const ALTER_CONFIG: &[Field] = &[all(Str), all(Str)];
 const ALTER_RESOURCE: &[Field] = &[all(I8), all(Str), all(Structs(ALTER_CONFIG))];
@@ -119,8 +168,73 @@ const INCREMENTAL_ALTER_CONFIGS: &[Field] = &[all(Structs(INCREMENTAL_RESOURCE))
 
 const DESCRIBE_CLUSTER: &[Field] = &[all(I8), since(1, I8), since(2, I8)];
 
+const FIND_COORDINATOR: &[Field] = &[until(3, Str), since(1, I8), since(4, Strs)];
+
+const JOIN_PROTOCOL: &[Field] = &[all(Str), all(Bytes)];
+const JOIN_GROUP: &[Field] = &[
+    all(Str),
+    all(I32),
+    since(1, I32),
+    all(Str),
+    since(5, Str),
+    all(Str),
+    all(Structs(JOIN_PROTOCOL)),
+    since(8, Str),
+];
+
+const SYNC_ASSIGNMENT: &[Field] = &[all(Str), all(Bytes)];
+const SYNC_GROUP: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(Str),
+    since(3, Str),
+    since(5, Str),
+    since(5, Str),
+    all(Structs(SYNC_ASSIGNMENT)),
+];
+
+const HEARTBEAT: &[Field] = &[all(Str), all(I32), all(Str), since(3, Str)];
+
+const LEAVE_MEMBER: &[Field] = &[all(Str), all(Str), since(5, Str)];
+const LEAVE_GROUP: &[Field] = &[all(Str), until(2, Str), since(3, Structs(LEAVE_MEMBER))];
+
+const COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), since(6, I32), all(Str)];
+const COMMIT_TOPIC: &[Field] = &[all(Str), all(Structs(COMMIT_PARTITION))];
+const OFFSET_COMMIT: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(Str),
+    since(7, Str),
+    until(4, I64),
+    all(Structs(COMMIT_TOPIC)),
+];
+
+const FETCH_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Int32s)];
+const FETCH_OFFSETS_GROUP: &[Field] = &[
+    all(Str),
+    since(9, Str),
+    since(9, I32),
+    all(Structs(FETCH_OFFSETS_TOPIC)),
+];
+const OFFSET_FETCH: &[Field] = &[
+    until(7, Str),
+    until(7, Structs(FETCH_OFFSETS_TOPIC)),
+    since(8, Structs(FETCH_OFFSETS_GROUP)),
+    since(7, I8),
+];
+
+const DESCRIBE_GROUPS: &[Field] = &[all(Strs), since(3, I8)];
+const LIST_GROUPS: &[Field] = &[since(4, Strs), since(5, Strs)];
+const DELETE_GROUPS: &[Field] = &[all(Strs)];
+
+const OFFSET_DELETE_PARTITION: &[Field] = &[all(I32)];
+const OFFSET_DELETE_TOPIC: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_PARTITION))];
+const OFFSET_DELETE: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_TOPIC))];
+
+const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), since(3, I64), since(3, I16)];
+
 /// The request schema of `api_key` and the first flexible version.
-fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
+pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
     Some(match api_key {
         ApiKey::Produce => (PRODUCE, 9),
         ApiKey::Fetch => (FETCH, 12),
@@ -135,6 +249,18 @@ fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::CreatePartitions => (CREATE_PARTITIONS, 2),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 1),
         ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
+        ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
+        ApiKey::JoinGroup => (JOIN_GROUP, 6),
+        ApiKey::SyncGroup => (SYNC_GROUP, 4),
+        ApiKey::Heartbeat => (HEARTBEAT, 4),
+        ApiKey::LeaveGroup => (LEAVE_GROUP, 4),
+        ApiKey::OffsetCommit => (OFFSET_COMMIT, 8),
+        ApiKey::OffsetFetch => (OFFSET_FETCH, 6),
+        ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
+        ApiKey::ListGroups => (LIST_GROUPS, 3),
+        ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
+        ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
+        ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
         _ => return None,
     })
 }
@@ -151,14 +277,32 @@ pub struct BoundsError {
 
 /// Walks `body` with the schema of `api_key` at `version`.
 pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsError> {
+    // Bytes after the last field are tolerated, as the decoder and Kafka
+    // tolerate them (librdkafka 2.12 sends some with Metadata v12).
+    walked_bytes(api_key, version, body).map(|_| ())
+}
+
+/// How many bytes of `body` the schema covers (all of them when there is no
+/// schema).
+fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
     let Some((fields, flexible_since)) = schema(api_key) else {
-        return Ok(());
+        return Ok(body.len());
     };
-    let mut walker = Walker { body, position: 0, version, flexible: version >= flexible_since };
-    let walked = walker.walk_struct(fields).and_then(|()| {
-        if walker.position == body.len() { Ok(()) } else { Err("bytes left after the last field") }
-    });
-    walked.map_err(|problem| BoundsError { api_key, version, position: walker.position, problem })
+    let mut walker = Walker {
+        body,
+        position: 0,
+        version,
+        flexible: version >= flexible_since,
+    };
+    match walker.walk_struct(fields) {
+        Ok(()) => Ok(walker.position),
+        Err(problem) => Err(BoundsError {
+            api_key,
+            version,
+            position: walker.position,
+            problem,
+        }),
+    }
 }
 
 struct Walker<'a> {
@@ -184,7 +328,10 @@ impl Walker<'_> {
     }
 
     fn take<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
-        let bytes = self.body.get(self.position..self.position + N).ok_or("truncated")?;
+        let bytes = self
+            .body
+            .get(self.position..self.position + N)
+            .ok_or("truncated")?;
         self.position += N;
         bytes.try_into().map_err(|_| "truncated")
     }
@@ -204,7 +351,9 @@ impl Walker<'_> {
     /// Length of a string, bytes or array; `None` for null.
     fn length(&mut self, wide: bool) -> Result<Option<usize>, &'static str> {
         let length = if self.flexible {
-            self.uvarint()?.checked_sub(1).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            self.uvarint()?
+                .checked_sub(1)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
         } else if wide {
             let n = i32::from_be_bytes(self.take::<4>()?);
             if n < -1 {
@@ -226,10 +375,17 @@ impl Walker<'_> {
 
     fn walk_struct(&mut self, fields: &[Field]) -> Walked {
         let version = self.version;
-        for field in fields.iter().filter(|f| (f.since..=f.until).contains(&version)) {
+        for field in fields
+            .iter()
+            .filter(|f| (f.since..=f.until).contains(&version))
+        {
             self.walk_field(field.kind)?;
         }
-        if self.flexible { self.walk_tagged_fields() } else { Ok(()) }
+        if self.flexible {
+            self.walk_tagged_fields()
+        } else {
+            Ok(())
+        }
     }
 
     fn walk_field(&mut self, kind: Kind) -> Walked {
@@ -252,7 +408,9 @@ impl Walker<'_> {
                 self.skip(n.checked_mul(4).ok_or("array too long")?)
             }
             Strs => (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_field(Str)),
-            Structs(fields) => (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_struct(fields)),
+            Structs(fields) => {
+                (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_struct(fields))
+            }
         }
     }
 

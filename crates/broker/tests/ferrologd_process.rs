@@ -26,23 +26,34 @@ fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
         }
         log.push_str(&line);
         if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().expect("an address").to_string();
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_string();
         }
     };
 
     // ApiVersions v0 round trip on the logged address.
     let mut stream = TcpStream::connect(&address).expect("connect to the logged address");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let request = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 42, 0, 0];
     stream.write_all(&request).expect("send");
     let mut head = [0u8; 10];
     stream.read_exact(&mut head).expect("an answer");
     assert_eq!(&head[4..8], &42i32.to_be_bytes());
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     let mut rest = String::new();
-    lines.read_to_string(&mut rest).expect("read the rest of the log");
+    lines
+        .read_to_string(&mut rest)
+        .expect("read the rest of the log");
     let exit = child.wait().expect("exits");
     assert!(exit.success(), "exit {exit:?}; log: {log}{rest}");
     assert!(rest.contains("clean shutdown complete"), "{rest}");

@@ -1,1 +1,39 @@
-//! Placeholder: filled in by its issue.
+//! A small async Kafka client on the `kafka-protocol` codecs, shared by the
+//! `ferrolog` CLI, the integration tests and the load tools. It has no CLI
+//! concerns: no printing, no argument parsing, no process exit.
+//!
+//! # Layout
+//! - [`error`] — `ClientError`, the one error type; Kafka error codes keep their name.
+//! - [`versions`] — the highest version of each API this client is written against.
+//! - [`connection`] — one TCP connection: framing, correlation ids, ApiVersions negotiation.
+//! - [`client`] — bootstrap, the metadata cache (leader per partition) and a connection per broker.
+//! - [`produce`] — Produce and InitProducerId.
+//! - [`fetch`] — Fetch.
+//! - [`offsets`] — ListOffsets (earliest, latest, by timestamp).
+//! - [`admin`] — CreateTopics, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs.
+//! - [`group`] — group membership (FindCoordinator, Join/Sync/Heartbeat/Leave) and committed offsets.
+//! - [`group_admin`] — ListGroups, DescribeGroups, DeleteGroups.
+//! - [`assignment`] — the "consumer" protocol's subscription/assignment payloads and the range assignor.
+//! - [`batch`] — building v2 record batches and decoding fetched ones.
+//! - [`partitioner`] — murmur2, exactly as Kafka's Java client computes it.
+
+pub mod admin;
+pub mod assignment;
+pub mod batch;
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod fetch;
+pub mod group;
+pub mod group_admin;
+pub mod offsets;
+pub mod partitioner;
+pub mod produce;
+pub mod versions;
+
+pub use batch::{ConsumedRecord, DecodedRecords, ProducerRecord, ProducerStamp};
+pub use client::{Client, ClientConfig, PartitionMetadata, TopicMetadata};
+pub use connection::Connection;
+pub use error::{ClientError, KafkaCode};
+pub use kafka_protocol::records::Compression;
+pub use offsets::OffsetSpec;

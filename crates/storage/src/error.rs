@@ -19,6 +19,8 @@ pub enum IoOp {
     ReadDir,
     CreateDir,
     Map,
+    /// Taking the data directory's exclusive lock (`WouldBlock`: another store has it).
+    Lock,
 }
 
 impl fmt::Display for IoOp {
@@ -35,6 +37,7 @@ impl fmt::Display for IoOp {
             IoOp::ReadDir => "list directory",
             IoOp::CreateDir => "create directory",
             IoOp::Map => "map",
+            IoOp::Lock => "lock (is another ferrologd using this data directory?)",
         };
         f.write_str(name)
     }

@@ -43,6 +43,9 @@ impl IndexBuf {
     }
 }
 
+/// An open file with its path (for error reports when it is synced later).
+pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
+
 /// A read-only view of a segment taken under the partition lock and used
 /// after it is released.
 #[derive(Debug, Clone)]
@@ -86,6 +89,17 @@ impl Segment {
             .open(&log_path, OpenMode::ReadAppend)
             .ctx(&log_path, IoOp::Open)?;
         let size_bytes = log.len().ctx(&log_path, IoOp::Read)?;
+        if size_bytes == 0 {
+            // A segment is always the triple: its indexes exist (empty) from
+            // the start, so tools and people see every segment whole.
+            for kind in [FileKind::OffsetIndex, FileKind::TimeIndex] {
+                let path = segment_path(dir, base_offset, kind);
+                if !fs.exists(&path) {
+                    fs.open(&path, OpenMode::ReadAppend)
+                        .ctx(&path, IoOp::Open)?;
+                }
+            }
+        }
         Ok(Segment {
             base_offset,
             log,
@@ -208,11 +222,13 @@ impl Segment {
 
     /// Appends the not-yet-written index entries to the index files, with a
     /// final time-index entry so the file records the segment's max timestamp.
+    /// Returns the files written, for a caller that syncs them later.
     pub(crate) fn write_indexes(
         &mut self,
         fs: &dyn FileSystem,
         sync: bool,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<NamedFile>, StorageError> {
+        let mut written_files = Vec::new();
         self.push_time_entry();
         let parts = [
             (
@@ -245,8 +261,9 @@ impl Segment {
             if sync {
                 file.sync_data().ctx(&path, IoOp::Sync)?;
             }
+            written_files.push((path, file));
         }
-        Ok(())
+        Ok(written_files)
     }
 
     /// Adopts index bytes loaded from files that were checked against the
@@ -295,5 +312,98 @@ impl Segment {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::batch::whole_batch;
+    use crate::format::builder::{SimpleRecord, encode_batch};
+    use crate::io::MemFileSystem;
+
+    fn header(base_offset: i64, records: usize, max_ts: i64) -> (BatchHeader, u64) {
+        let recs: Vec<SimpleRecord<'_>> = (0..records)
+            .map(|_| SimpleRecord {
+                timestamp_ms: max_ts,
+                key: None,
+                value: Some(b"0123456789"),
+            })
+            .collect();
+        let (h, size) = whole_batch(&encode_batch(&recs)).unwrap();
+        (BatchHeader { base_offset, ..h }, size as u64)
+    }
+
+    fn segment() -> Segment {
+        let fs = MemFileSystem::new();
+        fs.create_dir_all(Path::new("/p")).unwrap();
+        Segment::open(&fs, Path::new("/p"), 100, 0).unwrap()
+    }
+
+    #[test]
+    fn index_entries_follow_the_interval_and_lookups_use_them() {
+        let mut s = segment();
+        let (mut position, mut offset) = (0u64, 100i64);
+        let mut starts = Vec::new();
+        for i in 0..20 {
+            let (h, size) = header(offset, 2, 1000 + i);
+            starts.push((offset, position));
+            s.record_batch(&h, position, size, 200);
+            position += size;
+            offset += 2;
+        }
+        assert_eq!(s.next_offset, 140);
+        let entries: Vec<_> = offset_index::entries(s.offset_index.as_slice()).collect();
+        assert!(entries.len() >= 3 && entries.len() < 20, "{entries:?}");
+        assert!(
+            entries
+                .windows(2)
+                .all(|w| u64::from(w[1].position - w[0].position) >= 200)
+        );
+        for &(batch_offset, batch_position) in &starts {
+            for o in [batch_offset, batch_offset + 1] {
+                let found = s.position_for_offset(o);
+                assert!(
+                    found <= batch_position,
+                    "offset {o}: index points past its batch"
+                );
+                assert!(
+                    batch_position - found < 200 + 100,
+                    "offset {o}: index not used"
+                );
+            }
+        }
+        assert_eq!(s.position_for_offset(0), 0);
+        assert_eq!(
+            s.max_timestamp,
+            Some(TimestampOffset {
+                timestamp_ms: 1019,
+                offset: 139
+            })
+        );
+    }
+
+    #[test]
+    fn time_index_is_strictly_increasing_and_ends_with_the_max() {
+        let mut s = segment();
+        let fs = MemFileSystem::new();
+        fs.create_dir_all(Path::new("/p")).unwrap();
+        let (mut position, mut offset) = (0u64, 100i64);
+        for ts in [50, 40, 60, 60, 55, 80, 70, 90, 90, 10] {
+            let (h, size) = header(offset, 1, ts);
+            s.record_batch(&h, position, size, 0);
+            position += size;
+            offset += 1;
+        }
+        s.write_indexes(&fs, false).unwrap();
+        let times = s.time_index.as_slice();
+        assert!(time_index::check(times).is_ok());
+        let last = time_index::entries(times).last().unwrap();
+        assert_eq!((last.timestamp_ms, last.relative_offset), (90, 7));
+        // Lookups start at the batch of the last entry older than the target.
+        assert_eq!(s.position_for_timestamp(60), 0);
+        assert_eq!(s.position_for_timestamp(61), s.position_for_offset(102));
+        assert!(s.position_for_offset(102) > 0);
+        assert_eq!(s.position_for_timestamp(91), s.position_for_offset(107));
     }
 }

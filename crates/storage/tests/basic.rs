@@ -327,3 +327,46 @@ fn store_creates_looks_up_and_deletes_partitions() {
     drop(store);
     assert!(mem_store(&fs).partition_ids().is_empty());
 }
+
+#[test]
+fn a_data_directory_is_opened_by_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let second = Store::open(dir.path(), StoreOptions::default());
+    assert!(
+        matches!(
+            second,
+            Err(StorageError::Io {
+                op: ferrolog_storage::IoOp::Lock,
+                ..
+            })
+        ),
+        "{second:?}"
+    );
+    drop(first);
+    Store::open(dir.path(), StoreOptions::default()).unwrap();
+}
+
+#[test]
+fn store_and_partition_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Store>();
+    shareable::<ferrolog_storage::Partition>();
+}
+
+#[test]
+fn unrelated_entries_in_the_data_directory_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("topics.json"), b"{}").unwrap();
+    std::fs::create_dir(dir.path().join("not a partition")).unwrap();
+    std::fs::create_dir(dir.path().join("gone-0.delete")).unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(store.partition_ids().is_empty());
+    assert!(store.failed_partitions().is_empty());
+    assert!(dir.path().join("topics.json").exists());
+    assert!(dir.path().join("not a partition").exists());
+    assert!(
+        !dir.path().join("gone-0.delete").exists(),
+        "interrupted deletions are finished"
+    );
+}

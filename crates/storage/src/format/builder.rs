@@ -82,3 +82,16 @@ pub fn encode_batch_into(out: &mut Vec<u8>, records: &[SimpleRecord<'_>]) {
         field.copy_from_slice(&crc.to_be_bytes());
     }
 }
+
+/// Rewrites the attributes of the single batch in `batch` and fixes its CRC
+/// (e.g. to mark it compressed or log-append-time in tests; the records are
+/// left as they are).
+pub fn set_attributes(batch: &mut [u8], attributes: i16) {
+    if let Some(field) = batch.get_mut(ATTRIBUTES_AT..ATTRIBUTES_AT + 2) {
+        field.copy_from_slice(&attributes.to_be_bytes());
+    }
+    let crc = compute_crc(batch);
+    if let Some(field) = batch.get_mut(CRC_AT..ATTRIBUTES_AT) {
+        field.copy_from_slice(&crc.to_be_bytes());
+    }
+}

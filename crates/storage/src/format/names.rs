@@ -13,6 +13,8 @@ pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 pub const CHECKPOINT_FILE: &str = "partition.checkpoint";
 pub const TMP_SUFFIX: &str = "tmp";
 pub const DELETE_DIR_SUFFIX: &str = ".delete";
+/// In the data directory: held with an exclusive `flock` by the open store.
+pub const LOCK_FILE: &str = ".lock";
 
 /// The kinds of file a partition directory holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,11 @@ pub fn parse_segment_file_name(name: &str) -> Option<(i64, FileKind)> {
     }
     let base: i64 = stem.parse().ok()?;
     Some((base, kind))
+}
+
+/// Base offset and kind of a segment file given by its path.
+pub fn parse_segment_path(path: &Path) -> Option<(i64, FileKind)> {
+    parse_segment_file_name(path.file_name()?.to_str()?)
 }
 
 #[cfg(test)]

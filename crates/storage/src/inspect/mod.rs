@@ -190,7 +190,7 @@ pub fn time_index_entries(
 
 /// What kind of data file a path names, and its segment base offset.
 pub fn classify(path: &Path) -> Option<(i64, FileKind)> {
-    names::parse_segment_file_name(path.file_name()?.to_str()?)
+    names::parse_segment_path(path)
 }
 
 /// The `.log` file that an index or time index file belongs to.

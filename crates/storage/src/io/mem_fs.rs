@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::{File, FileSystem, OpenMode};
+use super::{File, FileSystem, LockGuard, OpenMode};
 use crate::sync_util::lock;
 
 /// A one-shot fault, triggered by the first matching operation and then forgotten.
@@ -41,6 +41,9 @@ struct State {
     dirs: BTreeSet<PathBuf>,
     faults: Vec<Fault>,
     syncs: u64,
+    sync_delay: std::time::Duration,
+    /// Paths locked by live `lock_exclusive` guards.
+    locks: Arc<Mutex<BTreeSet<PathBuf>>>,
 }
 
 /// In-memory [`FileSystem`]. Clones share the same files.
@@ -78,6 +81,17 @@ impl MemFileSystem {
         lock(&self.state).faults.push(fault);
     }
 
+    /// Disarms every fault not yet triggered.
+    pub fn clear_faults(&self) {
+        lock(&self.state).faults.clear();
+    }
+
+    /// Makes every `sync_data` take at least this long, like a real disk
+    /// flush (to test that concurrent appends share fsyncs).
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        lock(&self.state).sync_delay = delay;
+    }
+
     /// How many `sync_data` calls succeeded so far (to test group commit).
     pub fn sync_count(&self) -> u64 {
         lock(&self.state).syncs
@@ -102,8 +116,7 @@ impl MemFileSystem {
         let copy = State {
             files,
             dirs: state.dirs.clone(),
-            faults: Vec::new(),
-            syncs: 0,
+            ..State::default()
         };
         MemFileSystem {
             state: Arc::new(Mutex::new(copy)),
@@ -208,12 +221,18 @@ impl File for MemFile {
         if take_fault(&self.state, &self.path, sync_fault).is_some() {
             return Err(injected("sync"));
         }
+        // Like fdatasync, the sync covers what was written before the call,
+        // not what arrives while it runs.
+        let covered = lock(&self.data).current.clone();
+        let delay = lock(&self.state).sync_delay;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let mut data = lock(&self.data);
-        if data.current.starts_with(&data.durable) {
-            let from = data.durable.len();
-            let tail = data.current.get(from..).unwrap_or_default().to_vec();
-            data.durable.extend_from_slice(&tail);
+        if data.current.starts_with(&covered) {
+            data.durable = covered;
         } else {
+            // Truncated while syncing: what is durable is the shorter state.
             data.durable = data.current.clone();
         }
         drop(data);
@@ -341,6 +360,32 @@ impl FileSystem for MemFileSystem {
     fn exists(&self, path: &Path) -> bool {
         let state = lock(&self.state);
         state.files.contains_key(path) || state.dirs.contains(path)
+    }
+
+    fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard> {
+        let locks = Arc::clone(&lock(&self.state).locks);
+        if !lock(&locks).insert(path.to_owned()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "already locked",
+            ));
+        }
+        Ok(LockGuard::new(MemLock {
+            locks,
+            path: path.to_owned(),
+        }))
+    }
+}
+
+/// Releases a [`MemFileSystem`] lock when dropped.
+struct MemLock {
+    locks: Arc<Mutex<BTreeSet<PathBuf>>>,
+    path: PathBuf,
+}
+
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        lock(&self.locks).remove(&self.path);
     }
 }
 

@@ -60,6 +60,24 @@ pub trait FileSystem: Send + Sync + Debug {
     fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>>;
     fn is_dir(&self, path: &Path) -> bool;
     fn exists(&self, path: &Path) -> bool;
+    /// Takes an exclusive advisory lock on `path` (created if missing) for as
+    /// long as the returned guard lives. `WouldBlock` if someone holds it.
+    fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard>;
+}
+
+/// Holds a lock taken by [`FileSystem::lock_exclusive`] until dropped.
+pub struct LockGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl LockGuard {
+    pub fn new(inner: impl Send + Sync + 'static) -> Self {
+        LockGuard(Box::new(inner))
+    }
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockGuard")
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `position` or fails with `UnexpectedEof`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{File, FileSystem, OpenMode};
+use super::{File, FileSystem, LockGuard, OpenMode};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StdFileSystem;
@@ -100,5 +100,24 @@ impl FileSystem for StdFileSystem {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // SAFETY: flock only reads the descriptor number, which stays open
+        // for the whole call because `file` is alive; it touches no memory.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // The lock lives as long as the descriptor: the guard owns the file.
+        Ok(LockGuard::new(file))
     }
 }

@@ -174,12 +174,15 @@ impl Partition {
         let Some(active) = state.segments.last_mut() else {
             return Err(self.no_active_segment());
         };
-        if let Err(e) = active.write_indexes(fs, false) {
-            return Err(self.fail_with(e));
-        }
+        let index_files = active
+            .write_indexes(fs, false)
+            .map_err(|e| self.fail_with(e))?;
+        // The sealed segment's log and indexes are fsynced by the next sync,
+        // before the recovery point moves past them.
         state
             .unsynced
             .push((active.log_path.clone(), active.log.clone()));
+        state.unsynced.extend(index_files);
         let next = Segment::open(fs, &self.dir, self.high_watermark(), now)
             .map_err(|e| self.fail_with(e))?;
         if next.size_bytes != 0 {

@@ -16,8 +16,8 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::id::PartitionId;
-use crate::io::{File, FileSystem};
-use crate::segment::Segment;
+use crate::io::FileSystem;
+use crate::segment::{NamedFile, Segment};
 use crate::sync_util::{lock, read, write};
 
 mod append;
@@ -62,7 +62,7 @@ struct State {
     /// Reused copy of the input whose base offsets get patched.
     append_buf: Vec<u8>,
     /// Sealed segments written since the last fsync: (path, file).
-    unsynced: Vec<(PathBuf, Arc<dyn File>)>,
+    unsynced: Vec<NamedFile>,
     /// A segment file was created since the last directory fsync.
     dir_dirty: bool,
     closed: bool,

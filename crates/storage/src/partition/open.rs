@@ -346,7 +346,9 @@ impl Partition {
         };
         loader.load(&bases, recover_from)?;
         let Loader {
-            segments, report, ..
+            mut segments,
+            report,
+            ..
         } = loader;
         let high_watermark = segments.last().map_or(log_start, |s| s.next_offset);
         if clean && high_watermark != recovery_point {
@@ -354,6 +356,17 @@ impl Partition {
                 "clean shutdown recorded at offset {recovery_point} but the log ends at {high_watermark}"
             );
             return Err(corruption(&dir, 0, detail));
+        }
+        if high_watermark < recovery_point {
+            // A file lost its fsynced tail at a batch boundary: no damage to
+            // see, but offsets that were durable are gone.
+            let detail = format!(
+                "the log ends at offset {high_watermark} but offsets up to {recovery_point} were fsynced"
+            );
+            return Err(corruption(&dir, 0, detail));
+        }
+        if high_watermark < log_start {
+            segments = restart_at_log_start(fs.as_ref(), &dir, segments, log_start)?;
         }
         let recovery = (!clean).then_some(report);
         let partition = Partition::assemble(
@@ -438,6 +451,23 @@ impl Partition {
             recovery,
         }
     }
+}
+
+/// The log start offset was persisted but the data below it was not (a
+/// power loss after DeleteRecords on unsynced data): everything left lies
+/// below the log start, so the log restarts empty at the log start.
+fn restart_at_log_start(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    segments: Vec<Segment>,
+    log_start: i64,
+) -> Result<Vec<Segment>, StorageError> {
+    for segment in &segments {
+        tracing::warn!(segment = %segment.log_path.display(), log_start,
+            "recovered log ends below the log start offset; deleting the segment");
+        segment.remove_files(fs)?;
+    }
+    Ok(vec![Segment::open(fs, dir, log_start, now_ms())?])
 }
 
 /// Deletes segments wholly below the log start offset (retention that was

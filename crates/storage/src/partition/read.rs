@@ -46,7 +46,9 @@ impl Partition {
         }
         Ok(ReadResult {
             records: Bytes::from(out),
-            high_watermark,
+            // Loaded after the reads: a segment may have grown meanwhile, and
+            // no returned batch may lie at or above the reported watermark.
+            high_watermark: self.high_watermark(),
             log_start_offset,
         })
     }

@@ -1,7 +1,7 @@
 //! Retention and DeleteRecords: whole sealed segments go, the log start moves.
 use std::sync::atomic::Ordering;
 
-use super::Partition;
+use super::{Partition, State};
 use crate::error::StorageError;
 use crate::segment::Segment;
 use crate::sync_util::lock;
@@ -54,7 +54,7 @@ impl Partition {
                     count += 1;
                 }
             }
-            self.detach_front(&mut state.segments, count)
+            self.detach_front(&mut state, count)
         };
         self.finish_removal(removed)
     }
@@ -85,16 +85,26 @@ impl Partition {
                 .take(sealed)
                 .take_while(|s| s.next_offset <= offset)
                 .count();
-            self.detach_front(&mut state.segments, count)
+            self.detach_front(&mut state, count)
         };
         self.finish_removal(removed).map(|r| r.log_start_offset)
     }
 
     /// Removes the first `count` segments from the list and moves the log
     /// start offset to the new first segment. Runs under the writer lock.
-    fn detach_front(&self, segments: &mut Vec<Segment>, count: usize) -> Vec<Segment> {
-        let removed: Vec<Segment> = segments.drain(..count.min(segments.len())).collect();
-        if let Some(first) = segments.first() {
+    fn detach_front(&self, state: &mut State, count: usize) -> Vec<Segment> {
+        let removed: Vec<Segment> = state
+            .segments
+            .drain(..count.min(state.segments.len()))
+            .collect();
+        // Files waiting for an fsync must not keep deleted segments open
+        // (their disk space is only freed when the last descriptor closes).
+        let bases: Vec<i64> = removed.iter().map(|s| s.base_offset).collect();
+        state.unsynced.retain(|(path, _)| {
+            crate::format::names::parse_segment_path(path)
+                .is_none_or(|(base, _)| !bases.contains(&base))
+        });
+        if let Some(first) = state.segments.first() {
             self.log_start_offset
                 .fetch_max(first.base_offset, Ordering::AcqRel);
         }

@@ -78,13 +78,20 @@ impl Partition {
 
     /// fsyncs all appended data and writes the active segment's pending index entries.
     pub fn flush(&self) -> Result<(), StorageError> {
-        {
+        let index_files = {
             let mut state = lock(&self.state);
-            if let Some(active) = state.segments.last_mut()
-                && let Err(e) = active.write_indexes(self.fs.as_ref(), true)
-            {
-                return Err(self.fail_with(e));
+            match state.segments.last_mut() {
+                Some(active) => active
+                    .write_indexes(self.fs.as_ref(), false)
+                    .map_err(|e| self.fail_with(e))?,
+                None => Vec::new(),
             }
+        };
+        // The index fsyncs run without the writer lock, like the log's.
+        for (path, file) in index_files {
+            file.sync_data()
+                .ctx(&path, IoOp::Sync)
+                .map_err(|e| self.fail_with(e))?;
         }
         self.sync_to(self.high_watermark() - 1)
     }

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, IoOp, StorageError};
-use crate::format::names::DELETE_DIR_SUFFIX;
+use crate::format::names::{DELETE_DIR_SUFFIX, LOCK_FILE};
 use crate::id::PartitionId;
 use crate::io::{FileSystem, StdFileSystem};
 use crate::partition::Partition;
@@ -71,6 +71,8 @@ struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     background: Mutex<Option<JoinHandle<()>>>,
+    /// Held until the store is closed or dropped.
+    dir_lock: Mutex<Option<crate::io::LockGuard>>,
 }
 
 impl Store {
@@ -80,6 +82,9 @@ impl Store {
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StorageError> {
         let fs = Arc::clone(&options.fs);
         fs.create_dir_all(data_dir).ctx(data_dir, IoOp::CreateDir)?;
+        // Two stores on one directory would both append and recover: refuse.
+        let lock_file = data_dir.join(LOCK_FILE);
+        let dir_lock = fs.lock_exclusive(&lock_file).ctx(&lock_file, IoOp::Lock)?;
         let mut partitions = BTreeMap::new();
         let mut entries = fs.read_dir(data_dir).ctx(data_dir, IoOp::ReadDir)?;
         entries.sort();
@@ -128,6 +133,7 @@ impl Store {
         Ok(Store {
             shared,
             background: Mutex::new(Some(handle)),
+            dir_lock: Mutex::new(Some(dir_lock)),
         })
     }
 
@@ -248,6 +254,8 @@ impl Store {
                 first_error.get_or_insert(e);
             }
         }
+        // Nothing writes any more: another store may take the directory.
+        drop(lock(&self.dir_lock).take());
         first_error.map_or(Ok(()), Err)
     }
 

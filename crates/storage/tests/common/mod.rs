@@ -69,3 +69,11 @@ pub fn batch_offsets(bytes: &[u8]) -> Vec<(i64, i64)> {
     }
     out
 }
+
+/// Property-test case count: `PROPTEST_CASES` if set (for long soak runs), else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

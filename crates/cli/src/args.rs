@@ -1,0 +1,313 @@
+//! The command line: every command, flag and example. Parsing only — the
+//! commands live in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferrolog",
+    version,
+    about = "Produce, consume, administer and inspect a Ferrolog (or any Kafka-compatible) broker",
+    after_help = "Examples:\n  echo hello | ferrolog produce greetings\n  ferrolog consume greetings --from beginning\n  ferrolog -b 10.0.0.5:9092 topic list --output json"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Broker to bootstrap from (HOST:PORT; several separated by commas)
+    #[arg(
+        short = 'b',
+        long = "bootstrap-server",
+        env = "FERROLOG_BOOTSTRAP",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    pub bootstrap: String,
+    /// Output format of results and records
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    pub output: Output,
+    /// More detail on stderr (repeat for more)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Produce records read one per line from stdin or a file
+    #[command(
+        after_help = "Examples:\n  printf 'k1:hello\\nk2:world\\n' | ferrolog produce orders --key-separator :\n  ferrolog produce orders --file events.txt --header source=import --acks all --compression zstd"
+    )]
+    Produce(ProduceArgs),
+    /// Consume records and print them as they arrive
+    #[command(
+        after_help = "Examples:\n  ferrolog consume orders --from beginning\n  ferrolog consume orders --from -1h --format '{partition}/{offset} {key}={value}'\n  ferrolog consume orders --group billing --follow"
+    )]
+    Consume(ConsumeArgs),
+    /// Create, list, describe, delete topics and change their configs
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// List, describe (with lag), reset and delete consumer groups
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Dump and verify a stopped broker's files (offline, no broker needed)
+    #[command(
+        after_help = "Examples:\n  ferrolog inspect data/orders-0/00000000000000000000.log --records\n  ferrolog inspect data/orders-0/00000000000000000000.index\n  ferrolog inspect data            # verify every partition; non-zero exit on damage"
+    )]
+    Inspect(InspectArgs),
+    /// Load generators printing throughput and latency percentiles
+    #[command(subcommand)]
+    Perf(PerfCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AcksArg {
+    #[value(name = "0")]
+    Zero,
+    #[value(name = "1")]
+    One,
+    #[value(name = "all", alias = "-1")]
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Topic to produce to (auto-created if the broker allows it)
+    pub topic: String,
+    /// Read records from this file instead of stdin
+    #[arg(long, short = 'f')]
+    pub file: Option<PathBuf>,
+    /// Split each line at the first SEP: the key before it, the value after
+    #[arg(long, value_name = "SEP")]
+    pub key_separator: Option<String>,
+    /// Use this key for every record
+    #[arg(long, short = 'k', conflicts_with = "key_separator")]
+    pub key: Option<String>,
+    /// Add a header to every record (repeatable)
+    #[arg(long = "header", short = 'H', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub headers: Vec<(String, String)>,
+    /// Send every record to this partition (default: murmur2 of the key; round-robin without one)
+    #[arg(long, short = 'p')]
+    pub partition: Option<i32>,
+    /// Acknowledgement to wait for
+    #[arg(long, value_enum, default_value_t = AcksArg::All)]
+    pub acks: AcksArg,
+    /// Compression of record batches
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    pub compression: CompressionArg,
+    /// Use an idempotent producer when the broker supports it (the default)
+    #[arg(long, overrides_with = "no_idempotent")]
+    pub idempotent: bool,
+    /// Do not use an idempotent producer
+    #[arg(long, overrides_with = "idempotent")]
+    pub no_idempotent: bool,
+    /// Records per batch (per partition)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Topic to consume
+    pub topic: String,
+    /// Consume as a member of this group, resuming from and committing its offsets
+    #[arg(long, short = 'g')]
+    pub group: Option<String>,
+    /// Where to start: beginning | end | OFFSET | RFC 3339 time | relative time like -1h
+    /// (with --group, only where the group has no committed offset)
+    #[arg(long, default_value = "beginning", allow_hyphen_values = true, value_parser = crate::timespec::parse_start)]
+    pub from: crate::timespec::StartSpec,
+    /// Only this partition
+    #[arg(long, short = 'p')]
+    pub partition: Option<i32>,
+    /// Stop after this many records
+    #[arg(long, short = 'n')]
+    pub max_messages: Option<u64>,
+    /// Stop at the end of every partition (the default unless --follow)
+    #[arg(long, short = 'e', conflicts_with = "follow")]
+    pub exit_at_end: bool,
+    /// Keep waiting for new records
+    #[arg(long, short = 'F')]
+    pub follow: bool,
+    /// Output template: {topic} {partition} {offset} {timestamp} {time} {key} {value} {headers};
+    /// \n \t escapes; a newline follows each record
+    #[arg(long, default_value = "{value}")]
+    pub format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic
+    #[command(
+        after_help = "Example:\n  ferrolog topic create orders --partitions 4 --config retention.ms=86400000"
+    )]
+    Create {
+        name: String,
+        #[arg(long, short = 'p', default_value_t = 1)]
+        partitions: i32,
+        #[arg(long, short = 'r', default_value_t = 1)]
+        replication_factor: i16,
+        /// Topic config (repeatable)
+        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// List topics
+    #[command(after_help = "Example:\n  ferrolog topic list")]
+    List,
+    /// Show partitions (leader, start and end offsets) and configs
+    #[command(after_help = "Example:\n  ferrolog topic describe orders")]
+    Describe { name: String },
+    /// Delete a topic and all its data
+    #[command(after_help = "Example:\n  ferrolog topic delete orders")]
+    Delete { name: String },
+    /// Set or remove topic configs
+    #[command(
+        after_help = "Example:\n  ferrolog topic alter-config orders --set retention.ms=3600000 --delete retention.bytes"
+    )]
+    AlterConfig {
+        name: String,
+        /// Set a config (repeatable)
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Remove a config, back to the default (repeatable)
+        #[arg(long, value_name = "KEY")]
+        delete: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List groups
+    #[command(after_help = "Example:\n  ferrolog group list")]
+    List,
+    /// Members, assignments, committed and end offsets, and lag
+    #[command(after_help = "Example:\n  ferrolog group describe billing")]
+    Describe { group: String },
+    /// Move a group's committed offsets (shows the plan unless --execute)
+    #[command(
+        after_help = "Examples:\n  ferrolog group reset-offsets billing --topic orders --to earliest\n  ferrolog group reset-offsets billing --topic orders --to -2h --execute"
+    )]
+    ResetOffsets {
+        group: String,
+        #[arg(long, short = 't')]
+        topic: String,
+        /// earliest | latest | OFFSET | RFC 3339 time | relative time like -1h
+        #[arg(long, allow_hyphen_values = true, value_parser = crate::timespec::parse_start)]
+        to: crate::timespec::StartSpec,
+        /// Only this partition
+        #[arg(long, short = 'p')]
+        partition: Option<i32>,
+        /// Show the plan without applying it (the default)
+        #[arg(long, conflicts_with = "execute")]
+        dry_run: bool,
+        /// Apply the plan
+        #[arg(long)]
+        execute: bool,
+    },
+    /// Delete a group and its committed offsets
+    #[command(after_help = "Example:\n  ferrolog group delete billing")]
+    Delete { group: String },
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A segment (.log), index (.index / .timeindex), partition directory or data directory
+    pub path: PathBuf,
+    /// Also decode each record (key, value, headers), decompressing as needed
+    #[arg(long)]
+    pub records: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PerfCommand {
+    /// Produce generated records as fast as acknowledgements allow
+    #[command(
+        after_help = "Example:\n  ferrolog perf produce bench --records 1000000 --record-size 100 --batch-size 1000 --acks 1"
+    )]
+    Produce(PerfProduceArgs),
+    /// Consume a topic from the beginning as fast as possible
+    #[command(after_help = "Example:\n  ferrolog perf consume bench --records 1000000")]
+    Consume(PerfConsumeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerfProduceArgs {
+    pub topic: String,
+    /// Records to send (ignored with --duration)
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Run for this long instead (e.g. 10s)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Value size in bytes
+    #[arg(long, default_value_t = 100)]
+    pub record_size: usize,
+    /// Records per batch
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+    /// Produce requests in flight (one connection each)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+    #[arg(long, value_enum, default_value_t = AcksArg::One)]
+    pub acks: AcksArg,
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    pub compression: CompressionArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfConsumeArgs {
+    pub topic: String,
+    /// Stop after this many records (default: at the end of every partition)
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// Bytes per fetch
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub fetch_bytes: i32,
+}
+
+/// `key=value` → `(key, value)`; the value may itself contain `=`.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_value_splits_at_first_equals() {
+        assert_eq!(parse_key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=x").is_err());
+    }
+}

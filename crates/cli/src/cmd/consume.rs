@@ -1,0 +1,348 @@
+//! `ferrolog consume`: fetch from every chosen partition, print records as
+//! they arrive (flushed per fetch, safe to pipe), stop at the end or follow.
+//! With `--group` it joins the group, reads from the committed offsets and
+//! commits as it goes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ferrolog_client::batch::decode_fetched;
+use ferrolog_client::fetch::FetchSpec;
+use ferrolog_client::group::{GroupMember, HeartbeatOutcome, MemberTimeouts};
+use ferrolog_client::{Client, ConsumedRecord, OffsetSpec};
+use serde_json::json;
+
+use crate::args::{ConsumeArgs, Global, Output};
+use crate::output::json_bytes;
+use crate::template::Template;
+use crate::timespec::StartSpec;
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
+const FETCH_WAIT_MS: i32 = 500;
+
+/// Where one partition is and where it stops.
+#[derive(Debug, Clone)]
+struct Cursor {
+    partition: i32,
+    position: i64,
+    /// With exit-at-end: the end offset when reading started.
+    stop_at: Option<i64>,
+}
+
+struct Session<'a> {
+    client: &'a Client,
+    args: &'a ConsumeArgs,
+    output: Output,
+    template: Template,
+    cursors: Vec<Cursor>,
+    printed: u64,
+    stdout: std::io::StdoutLock<'static>,
+    line: Vec<u8>,
+}
+
+pub async fn run(global: &Global, client: &Client, args: ConsumeArgs) -> anyhow::Result<ExitCode> {
+    let template =
+        Template::parse(&args.format).map_err(|e| anyhow::anyhow!("invalid --format: {e}"))?;
+    let meta = client.topic(&args.topic).await?;
+    if let Some(p) = args.partition
+        && !meta.partitions.iter().any(|m| m.partition == p)
+    {
+        anyhow::bail!(
+            "topic {:?} has {} partitions; --partition {p} does not exist",
+            args.topic,
+            meta.partitions.len()
+        );
+    }
+    if args.group.is_some() && args.partition.is_some() {
+        anyhow::bail!("--partition cannot be combined with --group (the group assigns partitions)");
+    }
+    let mut session = Session {
+        client,
+        args: &args,
+        output: global.output,
+        template,
+        cursors: Vec::new(),
+        printed: 0,
+        stdout: std::io::stdout().lock(),
+        line: Vec::with_capacity(4096),
+    };
+    match &args.group {
+        Some(group) => session.run_group(group).await?,
+        None => {
+            let partitions: Vec<i32> = match args.partition {
+                Some(p) => vec![p],
+                None => meta.partitions.iter().map(|p| p.partition).collect(),
+            };
+            session.cursors = session.start_cursors(&partitions, &BTreeMap::new()).await?;
+            session.run_plain().await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Session<'_> {
+    fn following(&self) -> bool {
+        self.args.follow
+    }
+
+    fn done(&self) -> bool {
+        self.args.max_messages.is_some_and(|n| self.printed >= n)
+            || (!self.following()
+                && self
+                    .cursors
+                    .iter()
+                    .all(|c| c.stop_at.is_some_and(|end| c.position >= end)))
+    }
+
+    /// Positions from committed offsets where present, else from `--from`.
+    async fn start_cursors(
+        &self,
+        partitions: &[i32],
+        committed: &BTreeMap<i32, i64>,
+    ) -> anyhow::Result<Vec<Cursor>> {
+        let topic = &self.args.topic;
+        let lookups: Vec<(i32, OffsetSpec)> = partitions
+            .iter()
+            .map(|&p| (p, OffsetSpec::Latest))
+            .collect();
+        let ends: BTreeMap<i32, i64> = self
+            .client
+            .list_offsets(topic, &lookups)
+            .await?
+            .iter()
+            .map(|o| (o.partition, o.offset))
+            .collect();
+        let starts = match self.args.from {
+            StartSpec::Beginning => Some(OffsetSpec::Earliest),
+            StartSpec::TimestampMs(ms) => Some(OffsetSpec::Timestamp(ms)),
+            StartSpec::End | StartSpec::Offset(_) => None,
+        };
+        let looked_up: BTreeMap<i32, i64> = match starts {
+            Some(spec) => {
+                let lookups: Vec<(i32, OffsetSpec)> =
+                    partitions.iter().map(|&p| (p, spec)).collect();
+                self.client
+                    .list_offsets(topic, &lookups)
+                    .await?
+                    .iter()
+                    .map(|o| (o.partition, o.offset))
+                    .collect()
+            }
+            None => BTreeMap::new(),
+        };
+        let mut cursors = Vec::with_capacity(partitions.len());
+        for &p in partitions {
+            let end = ends.get(&p).copied().unwrap_or(0);
+            let position = match (committed.get(&p), self.args.from) {
+                (Some(&c), _) => c,
+                (None, StartSpec::End) => end,
+                (None, StartSpec::Offset(o)) => o,
+                // -1: no record at or after the timestamp, so start at the end.
+                (None, _) => looked_up
+                    .get(&p)
+                    .copied()
+                    .filter(|&o| o >= 0)
+                    .unwrap_or(end),
+            };
+            cursors.push(Cursor {
+                partition: p,
+                position,
+                stop_at: (!self.following()).then_some(end),
+            });
+        }
+        Ok(cursors)
+    }
+
+    async fn run_plain(&mut self) -> anyhow::Result<()> {
+        while !self.done() {
+            tokio::select! {
+                r = self.fetch_round() => r?,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_group(&mut self, group: &str) -> anyhow::Result<()> {
+        let topics = vec![self.args.topic.clone()];
+        let mut member =
+            GroupMember::join(self.client, group, topics, MemberTimeouts::default()).await?;
+        self.assign(&member).await?;
+        let mut last_heartbeat = Instant::now();
+        let result = loop {
+            if self.done() {
+                break Ok(());
+            }
+            let before = self.positions();
+            let round = tokio::select! {
+                r = self.fetch_round() => r,
+                _ = tokio::signal::ctrl_c() => break Ok(()),
+            };
+            if let Err(e) = round {
+                break Err(e);
+            }
+            self.commit_changes(&member, &before).await?;
+            if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+                last_heartbeat = Instant::now();
+                if member.heartbeat().await? == HeartbeatOutcome::Rejoin {
+                    tracing::info!("group {group} is rebalancing; rejoining");
+                    member.rejoin(self.client).await?;
+                    self.assign(&member).await?;
+                }
+            }
+        };
+        self.commit_changes(&member, &BTreeMap::new()).await.ok();
+        member.leave().await.ok();
+        result
+    }
+
+    /// Cursors for this member's assignment, starting at the committed offsets.
+    async fn assign(&mut self, member: &GroupMember) -> anyhow::Result<()> {
+        let partitions = member
+            .assignment
+            .get(&self.args.topic)
+            .cloned()
+            .unwrap_or_default();
+        tracing::info!("assigned partitions {partitions:?} of {}", self.args.topic);
+        let committed = self
+            .client
+            .committed_offsets(
+                member.coordinator(),
+                &member.group,
+                Some((&self.args.topic, &partitions)),
+            )
+            .await?
+            .into_iter()
+            .map(|((_, p), o)| (p, o))
+            .collect();
+        self.cursors = self.start_cursors(&partitions, &committed).await?;
+        Ok(())
+    }
+
+    fn positions(&self) -> BTreeMap<i32, i64> {
+        self.cursors
+            .iter()
+            .map(|c| (c.partition, c.position))
+            .collect()
+    }
+
+    async fn commit_changes(
+        &self,
+        member: &GroupMember,
+        before: &BTreeMap<i32, i64>,
+    ) -> anyhow::Result<()> {
+        let changed: Vec<(i32, i64)> = self
+            .cursors
+            .iter()
+            .filter(|c| before.get(&c.partition) != Some(&c.position))
+            .map(|c| (c.partition, c.position))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        member
+            .commit(self.client, &self.args.topic, &changed)
+            .await
+            .context("cannot commit offsets")
+    }
+
+    /// One fetch per leader for the partitions not yet finished; prints and advances.
+    async fn fetch_round(&mut self) -> anyhow::Result<()> {
+        let topic = self.args.topic.clone();
+        let mut by_leader: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
+        for c in &self.cursors {
+            if c.stop_at.is_some_and(|end| c.position >= end) {
+                continue;
+            }
+            by_leader
+                .entry(self.client.leader(&topic, c.partition).await?)
+                .or_default()
+                .push((c.partition, c.position));
+        }
+        if by_leader.is_empty() {
+            // Nothing assigned (or all done while following): wait like an empty fetch would.
+            tokio::time::sleep(Duration::from_millis(FETCH_WAIT_MS as u64)).await;
+            return Ok(());
+        }
+        for (leader, partitions) in by_leader {
+            let spec = FetchSpec {
+                topic: topic.clone(),
+                partitions,
+                max_wait_ms: FETCH_WAIT_MS,
+                min_bytes: 1,
+                max_bytes: 8 * 1024 * 1024,
+                partition_max_bytes: 1024 * 1024,
+            };
+            for fetched in self.client.fetch(leader, &spec).await? {
+                if let Some(code) = fetched.error {
+                    self.client.invalidate(&topic);
+                    let at = self
+                        .cursors
+                        .iter()
+                        .find(|c| c.partition == fetched.partition)
+                        .map_or(-1, |c| c.position);
+                    anyhow::bail!(
+                        "fetch from {topic}-{} at offset {at} failed: {code}",
+                        fetched.partition
+                    );
+                }
+                let Some(idx) = self
+                    .cursors
+                    .iter()
+                    .position(|c| c.partition == fetched.partition)
+                else {
+                    continue;
+                };
+                let from = self.cursors[idx].position;
+                let decoded = decode_fetched(fetched.records, from)
+                    .with_context(|| format!("bad data from {topic}-{}", fetched.partition))?;
+                for record in &decoded.records {
+                    if self.args.max_messages.is_some_and(|n| self.printed >= n) {
+                        break;
+                    }
+                    self.print(fetched.partition, record)?;
+                    self.cursors[idx].position = record.offset + 1;
+                }
+                if self.args.max_messages.is_none_or(|n| self.printed < n)
+                    && let Some(next) = decoded.next_offset
+                {
+                    self.cursors[idx].position = self.cursors[idx].position.max(next);
+                }
+            }
+        }
+        self.stdout.flush().context("cannot write to stdout")?;
+        Ok(())
+    }
+
+    fn print(&mut self, partition: i32, record: &ConsumedRecord) -> anyhow::Result<()> {
+        self.line.clear();
+        match self.output {
+            Output::Text => {
+                self.template
+                    .render(&self.args.topic, partition, record, &mut self.line)
+            }
+            Output::Json => {
+                let headers: serde_json::Map<String, serde_json::Value> = record
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json_bytes(v.as_deref())))
+                    .collect();
+                let value = json!({
+                    "topic": self.args.topic, "partition": partition, "offset": record.offset,
+                    "timestamp": record.timestamp_ms, "key": json_bytes(record.key.as_deref()),
+                    "value": json_bytes(record.value.as_deref()), "headers": headers,
+                });
+                serde_json::to_writer(&mut self.line, &value)?;
+            }
+        }
+        self.line.push(b'\n');
+        self.stdout
+            .write_all(&self.line)
+            .context("cannot write to stdout")?;
+        self.printed += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,311 @@
+//! `ferrolog group list|describe|reset-offsets|delete`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+use ferrolog_client::{Client, OffsetSpec};
+use serde_json::json;
+
+use crate::args::{Global, GroupCommand};
+use crate::output::{emit, table};
+use crate::timespec::StartSpec;
+
+pub async fn run(
+    global: &Global,
+    client: &Client,
+    command: GroupCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        GroupCommand::List => list(global, client).await?,
+        GroupCommand::Describe { group } => describe(global, client, &group).await?,
+        GroupCommand::ResetOffsets {
+            group,
+            topic,
+            to,
+            partition,
+            dry_run: _,
+            execute,
+        } => {
+            reset(global, client, &group, &topic, to, partition, execute).await?;
+        }
+        GroupCommand::Delete { group } => {
+            let coordinator = client.coordinator_connection(&group).await?;
+            client.delete_group(&coordinator, &group).await?;
+            emit(global.output, &json!({"deleted": group}), || {
+                format!("deleted group {group}")
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(global: &Global, client: &Client) -> anyhow::Result<()> {
+    let groups = client.list_groups().await?;
+    let json = json!(
+        groups
+            .iter()
+            .map(|g| json!({"group": g.group, "state": g.state, "protocol_type": g.protocol_type}))
+            .collect::<Vec<_>>()
+    );
+    emit(global.output, &json, || {
+        let rows: Vec<Vec<String>> = groups
+            .iter()
+            .map(|g| vec![g.group.clone(), g.state.clone(), g.protocol_type.clone()])
+            .collect();
+        table(&["GROUP", "STATE", "PROTOCOL"], &rows)
+    })
+}
+
+/// One row of `describe`: committed vs end offset of one partition.
+struct LagRow {
+    topic: String,
+    partition: i32,
+    committed: Option<i64>,
+    end: i64,
+    owner: Option<String>,
+}
+
+impl LagRow {
+    fn lag(&self) -> Option<i64> {
+        self.committed.map(|c| (self.end - c).max(0))
+    }
+}
+
+async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Result<()> {
+    let coordinator = client.coordinator_connection(group).await?;
+    let described = client.describe_group(&coordinator, group).await?;
+    let committed = client.committed_offsets(&coordinator, group, None).await?;
+    // Partitions worth a row: every committed one and every assigned one.
+    let mut owners: BTreeMap<(String, i32), String> = BTreeMap::new();
+    for m in &described.members {
+        for (topic, parts) in &m.assignment {
+            for &p in parts {
+                owners.insert((topic.clone(), p), m.member_id.clone());
+            }
+        }
+    }
+    let keys: BTreeSet<(String, i32)> = committed
+        .keys()
+        .cloned()
+        .chain(owners.keys().cloned())
+        .collect();
+    if keys.is_empty()
+        && described.members.is_empty()
+        && matches!(described.state.as_str(), "Dead" | "")
+    {
+        anyhow::bail!("unknown group {group:?}");
+    }
+    let mut rows = Vec::new();
+    let topics: BTreeSet<&String> = keys.iter().map(|(t, _)| t).collect();
+    for topic in topics {
+        let parts: Vec<(i32, OffsetSpec)> = keys
+            .iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| (*p, OffsetSpec::Latest))
+            .collect();
+        for end in client.list_offsets(topic, &parts).await? {
+            let key = (topic.clone(), end.partition);
+            rows.push(LagRow {
+                topic: topic.clone(),
+                partition: end.partition,
+                committed: committed.get(&key).copied(),
+                end: end.offset,
+                owner: owners.get(&key).cloned(),
+            });
+        }
+    }
+    let total: i64 = rows.iter().filter_map(LagRow::lag).sum();
+    let members: Vec<_> = described
+        .members
+        .iter()
+        .map(|m| {
+            json!({
+                "member_id": m.member_id, "client_id": m.client_id, "client_host": m.client_host,
+                "assignment": m.assignment,
+            })
+        })
+        .collect();
+    let offsets: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "topic": r.topic, "partition": r.partition, "committed": r.committed, "end": r.end,
+                "lag": r.lag(), "member_id": r.owner,
+            })
+        })
+        .collect();
+    let json = json!({"group": group, "state": described.state, "protocol": described.protocol,
+                      "members": members, "offsets": offsets, "total_lag": total});
+    emit(global.output, &json, || {
+        let mut text = format!(
+            "group {group}: {} ({} member(s), protocol {})\n",
+            described.state,
+            described.members.len(),
+            if described.protocol.is_empty() {
+                "-"
+            } else {
+                &described.protocol
+            }
+        );
+        let member_rows: Vec<Vec<String>> = described
+            .members
+            .iter()
+            .map(|m| {
+                let assigned: Vec<String> = m
+                    .assignment
+                    .iter()
+                    .map(|(t, ps)| format!("{t}{ps:?}"))
+                    .collect();
+                vec![
+                    m.member_id.clone(),
+                    m.client_id.clone(),
+                    m.client_host.clone(),
+                    assigned.join(" "),
+                ]
+            })
+            .collect();
+        if !member_rows.is_empty() {
+            text.push_str(&table(
+                &["MEMBER", "CLIENT", "HOST", "ASSIGNMENT"],
+                &member_rows,
+            ));
+            text.push('\n');
+        }
+        let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let offset_rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.topic.clone(),
+                    r.partition.to_string(),
+                    dash(r.committed),
+                    r.end.to_string(),
+                    dash(r.lag()),
+                    r.owner.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        text.push_str(&table(
+            &["TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER"],
+            &offset_rows,
+        ));
+        text.push_str(&format!("total lag: {total}"));
+        text
+    })
+}
+
+async fn reset(
+    global: &Global,
+    client: &Client,
+    group: &str,
+    topic: &str,
+    to: StartSpec,
+    partition: Option<i32>,
+    execute: bool,
+) -> anyhow::Result<()> {
+    let meta = client.refresh_topic(topic).await?;
+    let partitions: Vec<i32> = match partition {
+        Some(p) if meta.partitions.iter().any(|m| m.partition == p) => vec![p],
+        Some(p) => anyhow::bail!(
+            "topic {topic:?} has {} partitions; --partition {p} does not exist",
+            meta.partitions.len()
+        ),
+        None => meta.partitions.iter().map(|p| p.partition).collect(),
+    };
+    let coordinator = client.coordinator_connection(group).await?;
+    let described = client.describe_group(&coordinator, group).await?;
+    if !described.members.is_empty() {
+        anyhow::bail!(
+            "group {group:?} has {} active member(s) (state {}); stop its consumers before resetting offsets",
+            described.members.len(),
+            described.state
+        );
+    }
+    let committed = client
+        .committed_offsets(&coordinator, group, Some((topic, &partitions)))
+        .await?;
+    let targets = resolve_targets(client, topic, &partitions, to).await?;
+    let plan: Vec<_> = partitions.iter().map(|&p| json!({
+        "partition": p, "current": committed.get(&(topic.to_owned(), p)), "new": targets.get(&p),
+    })).collect();
+    if execute {
+        let offsets: Vec<(i32, i64)> = targets.iter().map(|(&p, &o)| (p, o)).collect();
+        client
+            .commit_offsets(&coordinator, group, -1, "", topic, &offsets)
+            .await?;
+    }
+    let json = json!({"group": group, "topic": topic, "executed": execute, "plan": plan});
+    emit(global.output, &json, || {
+        let rows: Vec<Vec<String>> = plan
+            .iter()
+            .map(|r| {
+                vec![
+                    topic.to_owned(),
+                    r["partition"].to_string(),
+                    if r["current"].is_null() {
+                        "-".into()
+                    } else {
+                        r["current"].to_string()
+                    },
+                    r["new"].to_string(),
+                ]
+            })
+            .collect();
+        let mut text = table(&["TOPIC", "PARTITION", "CURRENT", "NEW"], &rows);
+        text.push_str(if execute {
+            "offsets reset"
+        } else {
+            "dry run: nothing changed (add --execute to apply)"
+        });
+        text
+    })
+}
+
+/// The new offset per partition; an explicit offset is clamped into the partition's range.
+async fn resolve_targets(
+    client: &Client,
+    topic: &str,
+    partitions: &[i32],
+    to: StartSpec,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let lookup = |spec: OffsetSpec| partitions.iter().map(|&p| (p, spec)).collect::<Vec<_>>();
+    let earliest: BTreeMap<i32, i64> = client
+        .list_offsets(topic, &lookup(OffsetSpec::Earliest))
+        .await?
+        .iter()
+        .map(|o| (o.partition, o.offset))
+        .collect();
+    let latest: BTreeMap<i32, i64> = client
+        .list_offsets(topic, &lookup(OffsetSpec::Latest))
+        .await?
+        .iter()
+        .map(|o| (o.partition, o.offset))
+        .collect();
+    let by_time: BTreeMap<i32, i64> = match to {
+        StartSpec::TimestampMs(ms) => client
+            .list_offsets(topic, &lookup(OffsetSpec::Timestamp(ms)))
+            .await?
+            .iter()
+            .map(|o| (o.partition, o.offset))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    Ok(partitions
+        .iter()
+        .map(|&p| {
+            let (lo, hi) = (
+                earliest.get(&p).copied().unwrap_or(0),
+                latest.get(&p).copied().unwrap_or(0),
+            );
+            let target = match to {
+                StartSpec::Beginning => lo,
+                StartSpec::End => hi,
+                StartSpec::Offset(o) => o.clamp(lo, hi.max(lo)),
+                StartSpec::TimestampMs(_) => {
+                    by_time.get(&p).copied().filter(|&o| o >= 0).unwrap_or(hi)
+                }
+            };
+            (p, target)
+        })
+        .collect())
+}

@@ -1,0 +1,180 @@
+//! Dump of one segment `.log` file: each batch's header fields, position,
+//! size and CRC verdict, and with `--records` the records themselves.
+
+use std::io::Write;
+use std::path::Path;
+
+use ferrolog_client::batch::decode_batches;
+use ferrolog_storage::inspect::{self, BatchInfo, SegmentEntry};
+use ferrolog_storage::io::FileSystem;
+use serde_json::{Value, json};
+
+use super::codec_name;
+use crate::args::{Global, Output};
+use crate::output::json_bytes;
+use crate::timespec::format_ms;
+
+/// Prints every batch; returns whether the segment is free of damage.
+pub fn dump(
+    global: &Global,
+    fs: &dyn FileSystem,
+    path: &Path,
+    with_records: bool,
+) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    let (mut batches, mut records, mut bad) = (0u64, 0u64, 0u64);
+    if global.output == Output::Text {
+        writeln!(out, "segment {}", path.display())?;
+        writeln!(
+            out,
+            "{:>10} {:>8} {:>12} {:>12} {:>6} {:<24} {:<24} {:>8} {:>5} {:>8} {:<6} CRC",
+            "POSITION",
+            "SIZE",
+            "BASE",
+            "LAST",
+            "COUNT",
+            "FIRST_TIMESTAMP",
+            "MAX_TIMESTAMP",
+            "PID",
+            "EPOCH",
+            "SEQ",
+            "CODEC"
+        )?;
+    }
+    for entry in inspect::segment_batches(fs, path)?.with_bytes(with_records) {
+        match entry? {
+            SegmentEntry::Batch(b) => {
+                batches += 1;
+                records += u64::try_from(b.records_count()).unwrap_or(0);
+                bad += u64::from(!b.is_valid());
+                print_batch(global.output, &mut out, &b, with_records)?;
+            }
+            SegmentEntry::Damage {
+                position,
+                bytes_remaining,
+                detail,
+            } => {
+                bad += 1;
+                match global.output {
+                    Output::Json => writeln!(
+                        out,
+                        "{}",
+                        json!({"damage": {"position": position, "bytes_remaining": bytes_remaining, "detail": detail}})
+                    )?,
+                    Output::Text => writeln!(
+                        out,
+                        "DAMAGE at byte {position}: {detail} ({bytes_remaining} bytes not readable)"
+                    )?,
+                }
+            }
+        }
+    }
+    let ok = bad == 0;
+    match global.output {
+        Output::Json => writeln!(
+            out,
+            "{}",
+            json!({"summary": {"batches": batches, "records": records, "damaged": bad, "ok": ok}})
+        )?,
+        Output::Text => writeln!(
+            out,
+            "{batches} batches, {records} records, {}",
+            if ok {
+                "all CRCs ok".to_owned()
+            } else {
+                format!("{bad} DAMAGED")
+            }
+        )?,
+    }
+    out.flush()?;
+    Ok(ok)
+}
+
+fn print_batch(
+    mode: Output,
+    out: &mut impl Write,
+    b: &BatchInfo,
+    with_records: bool,
+) -> anyhow::Result<()> {
+    let h = &b.header;
+    let crc = if b.crc_ok { "ok" } else { "BAD" };
+    let records = if with_records {
+        Some(batch_records(b))
+    } else {
+        None
+    };
+    match mode {
+        Output::Json => {
+            let mut v = json!({
+                "position": b.position, "size": b.size, "base_offset": b.base_offset(), "last_offset": b.last_offset(),
+                "record_count": h.records_count, "first_timestamp": h.base_timestamp, "max_timestamp": h.max_timestamp,
+                "producer_id": h.producer_id, "producer_epoch": h.producer_epoch, "base_sequence": h.base_sequence,
+                "compression": codec_name(b.compression()), "crc_ok": b.crc_ok, "count_ok": b.count_ok,
+                "transactional": h.is_transactional(), "control": h.is_control(),
+            });
+            if let (Some(records), Some(obj)) = (records, v.as_object_mut()) {
+                obj.insert(
+                    "records".into(),
+                    records.unwrap_or_else(|e| json!({"error": e})),
+                );
+            }
+            writeln!(out, "{v}")?;
+        }
+        Output::Text => {
+            writeln!(
+                out,
+                "{:>10} {:>8} {:>12} {:>12} {:>6} {:<24} {:<24} {:>8} {:>5} {:>8} {:<6} {crc}{}",
+                b.position,
+                b.size,
+                b.base_offset(),
+                b.last_offset(),
+                h.records_count,
+                format_ms(h.base_timestamp),
+                format_ms(h.max_timestamp),
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+                codec_name(b.compression()),
+                if b.count_ok {
+                    ""
+                } else {
+                    " (record count does not match last offset delta)"
+                },
+            )?;
+            match records {
+                Some(Ok(Value::Array(list))) => {
+                    for r in list {
+                        writeln!(
+                            out,
+                            "    offset {} time {} key {} value {} headers {}",
+                            r["offset"], r["time"], r["key"], r["value"], r["headers"]
+                        )?;
+                    }
+                }
+                Some(Err(e)) => writeln!(out, "    records not decoded: {e}")?,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The batch's records as JSON values, decoded (and decompressed) by kafka-protocol.
+fn batch_records(b: &BatchInfo) -> Result<Value, String> {
+    if !b.crc_ok {
+        return Err("CRC mismatch: the records cannot be trusted".into());
+    }
+    let bytes = b.bytes.clone().unwrap_or_default();
+    let records = decode_batches(bytes, i64::MIN).map_err(|e| e.to_string())?;
+    Ok(Value::Array(
+        records
+            .iter()
+            .map(|r| {
+                let headers: serde_json::Map<String, Value> =
+                    r.headers.iter().map(|(k, v)| (k.clone(), json_bytes(v.as_deref()))).collect();
+                json!({"offset": r.offset, "timestamp": r.timestamp_ms, "time": format_ms(r.timestamp_ms),
+                       "key": json_bytes(r.key.as_deref()), "value": json_bytes(r.value.as_deref()), "headers": headers})
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,241 @@
+//! `ferrolog perf produce|consume`: load generators printing records/s, MB/s
+//! and latency percentiles (HdrHistogram) of each request, with a progress
+//! line on a terminal. Bounded by a record count or a duration.
+//!
+//! The producer encodes one batch per run and sends it again and again (the
+//! broker assigns offsets), so it measures the broker and the network, not
+//! this client's encoder — as Kafka's own producer-perf-test reuses payloads.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferrolog_client::batch::{decode_fetched, encode_batch};
+use ferrolog_client::fetch::FetchSpec;
+use ferrolog_client::{Client, ClientConfig, OffsetSpec, ProducerRecord, ProducerStamp};
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+use crate::args::{Global, PerfCommand, PerfConsumeArgs, PerfProduceArgs};
+use crate::output::emit;
+
+pub async fn run(global: &Global, command: PerfCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PerfCommand::Produce(args) => produce(global, args).await?,
+        PerfCommand::Consume(args) => consume(global, args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Counters shared by the workers and the progress line.
+#[derive(Debug, Default)]
+struct Progress {
+    records: AtomicU64,
+    bytes: AtomicU64,
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    // 1 µs .. 60 s at 3 significant digits.
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+async fn produce(global: &Global, args: PerfProduceArgs) -> anyhow::Result<()> {
+    let first = super::connect(global).await?;
+    let partitions = first.topic_or_create(&args.topic).await?.partitions.len() as i32;
+    let batch_records = args.batch_size as u64;
+    let value = Bytes::from(vec![b'x'; args.record_size]);
+    let records: Vec<ProducerRecord> = (0..batch_records)
+        .map(|_| ProducerRecord {
+            key: None,
+            value: Some(value.clone()),
+            headers: vec![],
+            timestamp_ms: super::now_ms(),
+        })
+        .collect();
+    let batch = encode_batch(
+        &records,
+        super::compression(args.compression),
+        ProducerStamp::NONE,
+    )?;
+    let batches_total = match args.duration {
+        Some(_) => u64::MAX,
+        None => args.records.div_ceil(batch_records),
+    };
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let next_batch = Arc::new(AtomicU64::new(0));
+    let progress = Arc::new(Progress::default());
+    let started = Instant::now();
+    let ticker = spawn_progress_line(Arc::clone(&progress), started);
+    let mut workers = Vec::new();
+    for worker in 0..args.concurrency {
+        // One client (so one connection) per worker: requests on a connection go one at a time.
+        let client = Client::connect(ClientConfig::new(global.bootstrap.clone())).await?;
+        let (batch, next_batch, progress, topic) = (
+            batch.clone(),
+            Arc::clone(&next_batch),
+            Arc::clone(&progress),
+            args.topic.clone(),
+        );
+        let acks = super::acks(args.acks);
+        let value_bytes = batch_records * args.record_size as u64;
+        workers.push(tokio::spawn(async move {
+            let mut hist = histogram()?;
+            loop {
+                let n = next_batch.fetch_add(1, Ordering::Relaxed);
+                if n >= batches_total || deadline.is_some_and(|d| Instant::now() >= d) {
+                    return anyhow::Ok(hist);
+                }
+                let partition = ((n + u64::from(worker)) % partitions as u64) as i32;
+                let sent = Instant::now();
+                client
+                    .produce(&topic, partition, batch.clone(), acks, 30_000)
+                    .await?;
+                hist.saturating_record(sent.elapsed().as_micros() as u64);
+                progress.records.fetch_add(batch_records, Ordering::Relaxed);
+                progress.bytes.fetch_add(value_bytes, Ordering::Relaxed);
+            }
+        }));
+    }
+    let mut hist = histogram()?;
+    for w in workers {
+        hist.add(w.await??)?;
+    }
+    ticker.abort();
+    report(global, "produce", &progress, started.elapsed(), &hist)
+}
+
+async fn consume(global: &Global, args: PerfConsumeArgs) -> anyhow::Result<()> {
+    let client = super::connect(global).await?;
+    let meta = client.topic(&args.topic).await?;
+    let ids: Vec<i32> = meta.partitions.iter().map(|p| p.partition).collect();
+    let lookup = |spec: OffsetSpec| ids.iter().map(|&p| (p, spec)).collect::<Vec<_>>();
+    let starts = client
+        .list_offsets(&args.topic, &lookup(OffsetSpec::Earliest))
+        .await?;
+    let ends = client
+        .list_offsets(&args.topic, &lookup(OffsetSpec::Latest))
+        .await?;
+    let mut cursors: Vec<(i32, i64, i64)> = starts
+        .iter()
+        .zip(&ends)
+        .map(|(s, e)| (s.partition, s.offset, e.offset))
+        .collect();
+    let target = args
+        .records
+        .unwrap_or_else(|| cursors.iter().map(|c| (c.2 - c.1).max(0) as u64).sum());
+    let progress = Arc::new(Progress::default());
+    let started = Instant::now();
+    let ticker = spawn_progress_line(Arc::clone(&progress), started);
+    let mut hist = histogram()?;
+    while progress.records.load(Ordering::Relaxed) < target {
+        let pending: Vec<(i32, i64)> = cursors
+            .iter()
+            .filter(|c| c.1 < c.2)
+            .map(|c| (c.0, c.1))
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        // One fetch per round to the leader of the first unfinished partition,
+        // with every unfinished partition it leads.
+        let leader = client.leader(&args.topic, pending[0].0).await?;
+        let mut led = Vec::with_capacity(pending.len());
+        for (p, offset) in pending {
+            if client.leader(&args.topic, p).await? == leader {
+                led.push((p, offset));
+            }
+        }
+        let pending = led;
+        let spec = FetchSpec {
+            topic: args.topic.clone(),
+            partitions: pending,
+            max_wait_ms: 100,
+            min_bytes: 1,
+            max_bytes: args.fetch_bytes,
+            partition_max_bytes: args.fetch_bytes,
+        };
+        let sent = Instant::now();
+        let fetched = client.fetch(leader, &spec).await?;
+        hist.saturating_record(sent.elapsed().as_micros() as u64);
+        for f in fetched {
+            if let Some(code) = f.error {
+                anyhow::bail!("fetch from {}-{} failed: {code}", args.topic, f.partition);
+            }
+            let Some(cursor) = cursors.iter_mut().find(|c| c.0 == f.partition) else {
+                continue;
+            };
+            progress
+                .bytes
+                .fetch_add(f.records.len() as u64, Ordering::Relaxed);
+            let decoded = decode_fetched(f.records, cursor.1)?;
+            progress
+                .records
+                .fetch_add(decoded.records.len() as u64, Ordering::Relaxed);
+            if let Some(next) = decoded.next_offset {
+                cursor.1 = cursor.1.max(next);
+            }
+        }
+    }
+    ticker.abort();
+    report(global, "consume", &progress, started.elapsed(), &hist)
+}
+
+/// A once-a-second progress line on stderr, only on a terminal.
+fn spawn_progress_line(progress: Arc<Progress>, started: Instant) -> tokio::task::JoinHandle<()> {
+    let tty = std::io::stderr().is_terminal();
+    tokio::spawn(async move {
+        if !tty {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let records = progress.records.load(Ordering::Relaxed);
+            let mb = progress.bytes.load(Ordering::Relaxed) as f64 / 1e6;
+            eprint!(
+                "\r{records} records, {:.0} records/s, {:.1} MB/s   ",
+                records as f64 / secs,
+                mb / secs
+            );
+        }
+    })
+}
+
+fn report(
+    global: &Global,
+    what: &str,
+    progress: &Progress,
+    elapsed: Duration,
+    hist: &Histogram<u64>,
+) -> anyhow::Result<()> {
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let records = progress.records.load(Ordering::Relaxed);
+    let bytes = progress.bytes.load(Ordering::Relaxed);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let json = json!({
+        "mode": what, "records": records, "bytes": bytes, "seconds": secs,
+        "records_per_sec": records as f64 / secs, "mb_per_sec": bytes as f64 / 1e6 / secs,
+        "requests": hist.len(),
+        "latency_ms": {"p50": ms(0.5), "p99": ms(0.99), "p99_9": ms(0.999), "max": hist.max() as f64 / 1000.0},
+    });
+    emit(global.output, &json, || {
+        format!(
+            "{what}: {records} records, {:.1} MB in {secs:.2} s: {:.0} records/s, {:.1} MB/s\n\
+             request latency ms ({} requests): p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            bytes as f64 / 1e6,
+            records as f64 / secs,
+            bytes as f64 / 1e6 / secs,
+            hist.len(),
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            hist.max() as f64 / 1000.0
+        )
+    })
+}

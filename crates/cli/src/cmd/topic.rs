@@ -1,0 +1,158 @@
+//! `ferrolog topic create|list|describe|delete|alter-config`.
+
+use std::process::ExitCode;
+
+use ferrolog_client::Client;
+use ferrolog_client::admin::ConfigChange;
+use serde_json::json;
+
+use crate::args::{Global, TopicCommand};
+use crate::output::{emit, table};
+
+pub async fn run(
+    global: &Global,
+    client: &Client,
+    command: TopicCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
+            if partitions < 1 {
+                anyhow::bail!("--partitions must be at least 1, got {partitions}");
+            }
+            client
+                .create_topic(&name, partitions, replication_factor, &configs)
+                .await?;
+            emit(
+                global.output,
+                &json!({"created": name, "partitions": partitions}),
+                || format!("created topic {name} with {partitions} partition(s)"),
+            )?;
+        }
+        TopicCommand::List => list(global, client).await?,
+        TopicCommand::Describe { name } => describe(global, client, &name).await?,
+        TopicCommand::Delete { name } => {
+            // Check first so a typo says "unknown topic" rather than a bare error code.
+            client.refresh_topic(&name).await?;
+            client.delete_topic(&name).await?;
+            emit(global.output, &json!({"deleted": name}), || {
+                format!("deleted topic {name}")
+            })?;
+        }
+        TopicCommand::AlterConfig { name, set, delete } => {
+            if set.is_empty() && delete.is_empty() {
+                anyhow::bail!("nothing to change: give --set KEY=VALUE and/or --delete KEY");
+            }
+            client.refresh_topic(&name).await?;
+            let mut changes: Vec<ConfigChange> = set
+                .iter()
+                .map(|(k, v)| ConfigChange::Set {
+                    name: k.clone(),
+                    value: v.clone(),
+                })
+                .collect();
+            changes.extend(
+                delete
+                    .iter()
+                    .map(|k| ConfigChange::Delete { name: k.clone() }),
+            );
+            client.alter_topic_configs(&name, &changes).await?;
+            let set_json: serde_json::Map<_, _> =
+                set.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            emit(
+                global.output,
+                &json!({"topic": name, "set": set_json, "deleted": delete}),
+                || format!("updated {} config(s) of {name}", changes.len()),
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(global: &Global, client: &Client) -> anyhow::Result<()> {
+    let cluster = client.metadata(None).await?;
+    let topics: Vec<_> = cluster
+        .topics
+        .iter()
+        .filter(|t| !t.partitions.is_empty())
+        .collect();
+    let json = json!(
+        topics
+            .iter()
+            .map(|t| json!({"name": t.name, "partitions": t.partitions.len()}))
+            .collect::<Vec<_>>()
+    );
+    emit(global.output, &json, || {
+        let rows: Vec<Vec<String>> = topics
+            .iter()
+            .map(|t| vec![t.name.clone(), t.partitions.len().to_string()])
+            .collect();
+        table(&["TOPIC", "PARTITIONS"], &rows)
+    })
+}
+
+async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Result<()> {
+    let meta = client.refresh_topic(name).await?;
+    let ranges = client.offset_range(name).await?;
+    let configs = client.describe_topic_configs(name).await?;
+    let partitions: Vec<_> = meta
+        .partitions
+        .iter()
+        .map(|p| {
+            let (start, end) = ranges.iter().find(|r| r.0 == p.partition).map_or((-1, -1), |r| (r.1, r.2));
+            json!({"partition": p.partition, "leader": p.leader, "replicas": p.replicas, "isr": p.isr,
+                   "start_offset": start, "end_offset": end, "records": end - start})
+        })
+        .collect();
+    let config_json: serde_json::Map<_, _> = configs
+        .iter()
+        .map(|c| (c.name.clone(), json!(c.value)))
+        .collect();
+    let json = json!({"name": name, "topic_id": meta.topic_id.to_string(), "partitions": partitions, "configs": config_json});
+    emit(global.output, &json, || {
+        let rows: Vec<Vec<String>> = partitions
+            .iter()
+            .map(|p| {
+                [
+                    "partition",
+                    "leader",
+                    "start_offset",
+                    "end_offset",
+                    "records",
+                ]
+                .iter()
+                .map(|k| p[*k].to_string())
+                .collect()
+            })
+            .collect();
+        let mut text = format!(
+            "topic {name} (id {}), {} partition(s)\n",
+            meta.topic_id,
+            meta.partitions.len()
+        );
+        text.push_str(&table(
+            &["PARTITION", "LEADER", "START", "END", "RECORDS"],
+            &rows,
+        ));
+        if !configs.is_empty() {
+            let rows: Vec<Vec<String>> = configs
+                .iter()
+                .map(|c| {
+                    let source = if c.is_default { "default" } else { "topic" };
+                    vec![
+                        c.name.clone(),
+                        c.value.clone().unwrap_or_else(|| "-".into()),
+                        source.into(),
+                    ]
+                })
+                .collect();
+            text.push('\n');
+            text.push_str(&table(&["CONFIG", "VALUE", "SOURCE"], &rows));
+        }
+        text
+    })
+}

@@ -1,0 +1,156 @@
+//! Where to start reading (`--from`, `--to`): `beginning`/`earliest`,
+//! `end`/`latest`, an offset, an RFC 3339 time, or a time relative to now
+//! such as `-1h` or `-90s`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A starting position, timestamps resolved to milliseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartSpec {
+    Beginning,
+    End,
+    Offset(i64),
+    TimestampMs(i64),
+}
+
+const ACCEPTED: &str = "expected beginning, end, an offset, an RFC 3339 time (2024-05-01T12:00:00Z) or a relative time (-1h)";
+
+/// Parses against the current time.
+pub fn parse_start(s: &str) -> Result<StartSpec, String> {
+    parse_start_at(s, SystemTime::now())
+}
+
+/// Parses `s` with relative times counted back from `now`.
+pub fn parse_start_at(s: &str, now: SystemTime) -> Result<StartSpec, String> {
+    let s = s.trim();
+    match s {
+        "beginning" | "earliest" | "start" => return Ok(StartSpec::Beginning),
+        "end" | "latest" => return Ok(StartSpec::End),
+        _ => {}
+    }
+    if let Ok(offset) = s.parse::<i64>() {
+        return if offset >= 0 {
+            Ok(StartSpec::Offset(offset))
+        } else {
+            Err(format!("negative offset {offset}: {ACCEPTED}"))
+        };
+    }
+    if let Some(ago) = s.strip_prefix('-') {
+        let ago = humantime::parse_duration(ago).map_err(|e| format!("{s:?}: {e}; {ACCEPTED}"))?;
+        let at = now
+            .checked_sub(ago)
+            .ok_or_else(|| format!("{s:?} is before 1970"))?;
+        return Ok(StartSpec::TimestampMs(millis(at)?));
+    }
+    parse_rfc3339(s)
+        .map(StartSpec::TimestampMs)
+        .map_err(|e| format!("{s:?}: {e}; {ACCEPTED}"))
+}
+
+/// RFC 3339 with `Z` or a `±HH:MM` offset (humantime only knows `Z`).
+fn parse_rfc3339(s: &str) -> Result<i64, String> {
+    let (base, offset_s) = split_offset(s)?;
+    let utc = humantime::parse_rfc3339_weak(base).map_err(|e| e.to_string())?;
+    Ok(millis(utc)? - offset_s * 1000)
+}
+
+/// `2024-05-01T12:00:00+02:00` → (`2024-05-01T12:00:00`, 7200).
+fn split_offset(s: &str) -> Result<(&str, i64), String> {
+    if let Some(base) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
+        return Ok((base, 0));
+    }
+    let tail_start = s.len().saturating_sub(6);
+    let (base, tail) = (
+        s.get(..tail_start).unwrap_or(""),
+        s.get(tail_start..).unwrap_or(""),
+    );
+    let bytes = tail.as_bytes();
+    let looks_like_offset = bytes.len() == 6
+        && (bytes[0] == b'+' || bytes[0] == b'-')
+        && bytes[3] == b':'
+        && base.contains('T');
+    if !looks_like_offset {
+        return Ok((s, 0));
+    }
+    let hours: i64 = tail[1..3]
+        .parse()
+        .map_err(|_| format!("bad UTC offset {tail:?}"))?;
+    let minutes: i64 = tail[4..6]
+        .parse()
+        .map_err(|_| format!("bad UTC offset {tail:?}"))?;
+    let sign = if bytes[0] == b'-' { -1 } else { 1 };
+    Ok((base, sign * (hours * 3600 + minutes * 60)))
+}
+
+fn millis(t: SystemTime) -> Result<i64, String> {
+    let since = t
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "time before 1970".to_owned())?;
+    i64::try_from(since.as_millis()).map_err(|_| "time out of range".to_owned())
+}
+
+/// Milliseconds since the epoch → RFC 3339 with milliseconds (UTC).
+pub fn format_ms(ms: i64) -> String {
+    match u64::try_from(ms) {
+        Ok(ms) => {
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+        }
+        Err(_) => ms.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_and_offsets() {
+        assert_eq!(parse_start("beginning"), Ok(StartSpec::Beginning));
+        assert_eq!(parse_start("earliest"), Ok(StartSpec::Beginning));
+        assert_eq!(parse_start("end"), Ok(StartSpec::End));
+        assert_eq!(parse_start("42"), Ok(StartSpec::Offset(42)));
+        assert!(parse_start("-5").is_err());
+        assert!(matches!(parse_start("tomorrow"), Err(e) if e.contains("expected beginning")));
+    }
+
+    #[test]
+    fn rfc3339_with_and_without_offsets() {
+        assert_eq!(
+            parse_start("1970-01-01T00:00:01Z"),
+            Ok(StartSpec::TimestampMs(1000))
+        );
+        assert_eq!(
+            parse_start("1970-01-01T01:00:01+01:00"),
+            Ok(StartSpec::TimestampMs(1000))
+        );
+        assert_eq!(
+            parse_start("1970-01-01T00:00:01.500Z"),
+            Ok(StartSpec::TimestampMs(1500))
+        );
+        assert_eq!(
+            parse_start("2024-05-01T12:00:00-02:30"),
+            parse_start("2024-05-01T14:30:00Z")
+        );
+    }
+
+    #[test]
+    fn relative_times_count_back_from_now() {
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert_eq!(
+            parse_start_at("-1h", now),
+            Ok(StartSpec::TimestampMs(6_400_000))
+        );
+        assert_eq!(
+            parse_start_at("-90s", now),
+            Ok(StartSpec::TimestampMs(9_910_000))
+        );
+        assert!(parse_start_at("-1x", now).is_err());
+        assert!(parse_start_at("-100000h", now).is_err());
+    }
+
+    #[test]
+    fn formats_milliseconds() {
+        assert_eq!(format_ms(1500), "1970-01-01T00:00:01.500Z");
+        assert_eq!(format_ms(-1), "-1");
+    }
+}

@@ -1,0 +1,163 @@
+//! Shared helpers for the CLI tests: a real `ferrologd` started in-process on
+//! 127.0.0.1:0 with a temporary data directory, and the `ferrolog` binary
+//! pointed at it. Tests are synchronous (assert_cmd runs the binary), so the
+//! broker runs on a runtime of its own.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use ferrolog_broker::{BrokerConfig, Server};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// Every CLI run in the tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TestBroker {
+    pub addr: SocketAddr,
+    pub dir: Arc<TempDir>,
+    config: BrokerConfig,
+    runtime: tokio::runtime::Runtime,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), ferrolog_broker::ServerError>>>,
+}
+
+impl TestBroker {
+    pub fn start() -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = BrokerConfig {
+            listen: "127.0.0.1:0".into(),
+            ..BrokerConfig::default()
+        };
+        config.data_dir = dir.path().to_path_buf();
+        Self::launch(dir, config)
+    }
+
+    fn launch(dir: Arc<TempDir>, config: BrokerConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = runtime
+            .block_on(Server::bind(config.clone()))
+            .expect("broker starts");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = runtime.spawn(server.run(async move {
+            // A dropped sender also means stop.
+            stopped.await.ok();
+        }));
+        Self {
+            addr,
+            dir,
+            config,
+            runtime,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `ferrolog` with `-b` pointing at this broker.
+    pub fn ferrolog(&self) -> Command {
+        let mut cmd = Command::cargo_bin("ferrolog").expect("ferrolog binary");
+        cmd.env("FERROLOG_BOOTSTRAP", self.bootstrap())
+            .env_remove("RUST_LOG")
+            .timeout(TIMEOUT);
+        cmd
+    }
+
+    /// Clean shutdown.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        if let Some(task) = self.task.take() {
+            let joined = self
+                .runtime
+                .block_on(async { tokio::time::timeout(TIMEOUT, task).await });
+            joined
+                .expect("shutdown in time")
+                .expect("task")
+                .expect("clean shutdown");
+        }
+    }
+
+    /// Stops and starts again on the same data directory (a new port).
+    pub fn restart(mut self) -> Self {
+        self.stop();
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".into();
+        Self::launch(self.dir.clone(), config)
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+    }
+}
+
+/// `ferrolog` without a broker (inspect, argument errors).
+pub fn ferrolog_offline() -> Command {
+    let mut cmd = Command::cargo_bin("ferrolog").expect("ferrolog binary");
+    cmd.env_remove("FERROLOG_BOOTSTRAP").timeout(TIMEOUT);
+    cmd
+}
+
+/// Runs `cmd` expecting success; returns stdout as text.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs `cmd` expecting failure; returns stderr as text.
+pub fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    assert!(
+        !out.status.success(),
+        "{cmd:?} should have failed; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).expect("utf-8 stderr")
+}
+
+/// Produces `lines` (newline-joined) to `topic` with extra `args`.
+pub fn produce(broker: &TestBroker, topic: &str, args: &[&str], lines: &[&str]) -> String {
+    let mut input = lines.join("\n");
+    input.push('\n');
+    ok(broker
+        .ferrolog()
+        .args(["produce", topic])
+        .args(args)
+        .write_stdin(input))
+}
+
+/// Consumes `topic` with extra `args`; returns stdout lines.
+pub fn consume(broker: &TestBroker, topic: &str, args: &[&str]) -> Vec<String> {
+    ok(broker.ferrolog().args(["consume", topic]).args(args))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}

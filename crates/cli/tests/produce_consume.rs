@@ -1,0 +1,182 @@
+//! Produce → consume round trips through a real broker: keys, headers,
+//! partitioning, replay from an offset and from a timestamp, compression.
+
+mod common;
+
+use common::{TestBroker, consume, ok, produce};
+
+#[test]
+fn round_trip_with_keys_and_headers() {
+    let broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "orders", "--partitions", "3"]));
+    let summary = produce(
+        &broker,
+        "orders",
+        &[
+            "--key-separator",
+            ":",
+            "--header",
+            "source=test",
+            "--header",
+            "v=2",
+        ],
+        &["k1:apple", "k2:banana", "k1:cherry", "k3:date"],
+    );
+    assert!(summary.contains("produced 4 records"), "{summary}");
+
+    let lines = consume(
+        &broker,
+        "orders",
+        &["--format", "{partition}|{offset}|{key}|{value}|{headers}"],
+    );
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let mut seen: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            assert_eq!(f[4], "source=test,v=2", "{l}");
+            (f[0].to_owned(), f[2].to_owned(), f[3].to_owned())
+        })
+        .collect();
+    // Same key, same partition, in produce order.
+    let k1: Vec<_> = seen.iter().filter(|(_, k, _)| k == "k1").collect();
+    assert_eq!(k1.len(), 2);
+    assert_eq!(k1[0].0, k1[1].0);
+    seen.sort_by(|a, b| a.2.cmp(&b.2));
+    let values: Vec<&str> = seen.iter().map(|(_, _, v)| v.as_str()).collect();
+    assert_eq!(values, ["apple", "banana", "cherry", "date"]);
+}
+
+#[test]
+fn keys_land_where_kafka_would_put_them() {
+    let broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "keyed", "--partitions", "4"]));
+    // toPositive(murmur2("21")) % 4 == 0, as the Java client computes it.
+    produce(&broker, "keyed", &["--key", "21"], &["x"]);
+    let lines = consume(&broker, "keyed", &["--format", "{partition}"]);
+    assert_eq!(lines, ["0"]);
+}
+
+#[test]
+fn json_output_carries_every_field() {
+    let broker = TestBroker::start();
+    produce(&broker, "j", &["--key", "k", "-H", "h=1"], &["hello"]);
+    let lines = consume(&broker, "j", &[]);
+    assert_eq!(lines, ["hello"]);
+    let json = ok(broker.ferrolog().args(["consume", "j", "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    assert_eq!(v["topic"], "j");
+    assert_eq!(v["offset"], 0);
+    assert_eq!(v["key"], "k");
+    assert_eq!(v["value"], "hello");
+    assert_eq!(v["headers"]["h"], "1");
+    assert!(v["timestamp"].as_i64().is_some_and(|t| t > 0));
+}
+
+#[test]
+fn every_compression_round_trips() {
+    let broker = TestBroker::start();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("c-{codec}");
+        let lines: Vec<String> = (0..50).map(|i| format!("{codec}-{i}")).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        produce(
+            &broker,
+            &topic,
+            &["--compression", codec, "--acks", "1"],
+            &refs,
+        );
+        assert_eq!(consume(&broker, &topic, &[]), lines, "{codec}");
+    }
+}
+
+#[test]
+fn replay_from_an_offset_and_max_messages() {
+    let broker = TestBroker::start();
+    let lines: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    // Small batches so the replay starts in the middle of a batch too.
+    produce(&broker, "replay", &["--batch-size", "3"], &refs);
+    assert_eq!(consume(&broker, "replay", &["--from", "7"]), lines[7..]);
+    assert_eq!(
+        consume(&broker, "replay", &["--from", "7", "--max-messages", "2"]),
+        lines[7..9]
+    );
+    assert!(consume(&broker, "replay", &["--from", "end"]).is_empty());
+    assert_eq!(
+        consume(&broker, "replay", &["--from", "beginning", "-n", "1"]),
+        ["r0"]
+    );
+}
+
+#[test]
+fn replay_from_a_timestamp() {
+    let broker = TestBroker::start();
+    produce(&broker, "ts", &[], &["old1", "old2"]);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let cut = std::time::SystemTime::now();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    produce(&broker, "ts", &[], &["new1", "new2"]);
+    let since = cut
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    let rfc3339 = humantime_like(since.as_millis() as i64);
+    assert_eq!(
+        consume(&broker, "ts", &["--from", &rfc3339]),
+        ["new1", "new2"]
+    );
+    // Relative: everything from the last hour, and nothing from the future.
+    assert_eq!(consume(&broker, "ts", &["--from", "-1h"]).len(), 4);
+    assert_eq!(
+        consume(&broker, "ts", &["--from", "-1s", "--format", "{value}"]),
+        ["new1", "new2"]
+    );
+}
+
+/// Milliseconds since the epoch → RFC 3339 (UTC), without pulling a time crate into the tests.
+fn humantime_like(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+}
+
+#[test]
+fn partition_flag_and_file_input() {
+    let broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "pf", "--partitions", "2"]));
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("in.txt");
+    std::fs::write(&file, "a\nb\nc\n").expect("write");
+    let out = ok(broker
+        .ferrolog()
+        .args(["produce", "pf", "--partition", "1", "--file"])
+        .arg(&file));
+    assert!(
+        out.contains("partition 1: 3 records, offsets 0..=2"),
+        "{out}"
+    );
+    assert_eq!(
+        consume(&broker, "pf", &["--partition", "1"]),
+        ["a", "b", "c"]
+    );
+    assert!(consume(&broker, "pf", &["--partition", "0"]).is_empty());
+}

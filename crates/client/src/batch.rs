@@ -1,0 +1,238 @@
+//! Record batches: building v2 batches to produce (compression is done by
+//! kafka-protocol's encoder, CRC-32C included) and decoding fetched ones.
+//! Fetched bytes are untrusted: counts are checked against lengths before the
+//! decoder allocates from them, and a trailing partial batch (a broker may cut
+//! a fetch at `max_bytes`) is left for the next fetch, not treated as damage.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::error::{ClientError, boxed};
+
+/// Bytes before the records in a v2 batch header (base offset .. record count).
+pub const BATCH_HEADER_BYTES: usize = 61;
+/// Position of the 4-byte batch length (after the 8-byte base offset).
+const LENGTH_POSITION: usize = 8;
+/// Bytes before the batch length field's counted region starts.
+const LOG_OVERHEAD_BYTES: usize = 12;
+const ATTRIBUTES_POSITION: usize = 21;
+const RECORD_COUNT_POSITION: usize = 57;
+/// The smallest encoded record: length, attributes, timestamp delta, offset
+/// delta, key length, value length, header count — one byte each.
+const RECORD_BYTES_MIN: usize = 7;
+/// Upper bound on records in one compressed batch. The decoder reserves room
+/// for the announced count before decompressing, so an absurd count in a
+/// corrupt batch must not reach it.
+pub const COMPRESSED_RECORDS_MAX: usize = 4 * 1024 * 1024;
+
+/// A record to produce.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProducerRecord {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    /// Header keys may repeat; order is kept.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    pub timestamp_ms: i64,
+}
+
+/// The idempotent-producer fields stamped into a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerStamp {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl ProducerStamp {
+    /// A batch from a producer without an id.
+    pub const NONE: Self = Self {
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// A record read back from a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub log_append_time: bool,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Encodes `records` as ONE v2 batch (offsets 0..n, to be assigned by the broker).
+pub fn encode_batch(
+    records: &[ProducerRecord],
+    compression: Compression,
+    stamp: ProducerStamp,
+) -> Result<Bytes, ClientError> {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| to_record(i as i64, r, stamp))
+        .collect();
+    let mut buf = BytesMut::with_capacity(
+        records.iter().map(record_size_hint).sum::<usize>() + BATCH_HEADER_BYTES,
+    );
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(|e| ClientError::BatchEncode { source: boxed(e) })?;
+    Ok(buf.freeze())
+}
+
+fn record_size_hint(r: &Record) -> usize {
+    16 + r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len)
+}
+
+fn to_record(offset: i64, r: &ProducerRecord, stamp: ProducerStamp) -> Record {
+    let headers: IndexMap<StrBytes, Option<Bytes>> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
+        .collect();
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: stamp.producer_id,
+        producer_epoch: stamp.producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        // The encoder keeps records in one batch while `offset - sequence` is
+        // constant and derives the batch's base sequence from the first record.
+        sequence: stamp.base_sequence.wrapping_add(offset as i32),
+        timestamp: r.timestamp_ms,
+        key: r.key.clone(),
+        value: r.value.clone(),
+        headers,
+    }
+}
+
+/// Decodes every complete batch in `bytes` (a Fetch response's records),
+/// skipping control batches and records before `from_offset` (a fetch starts
+/// at the batch holding the requested offset, which may begin earlier).
+pub fn decode_batches(bytes: Bytes, from_offset: i64) -> Result<Vec<ConsumedRecord>, ClientError> {
+    decode_fetched(bytes, from_offset).map(|d| d.records)
+}
+
+/// The records of a fetch and where the next fetch starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodedRecords {
+    pub records: Vec<ConsumedRecord>,
+    /// One past the last offset of the last complete batch; `None` if there was none.
+    /// Control batches and compacted gaps advance it even when they yield no record.
+    pub next_offset: Option<i64>,
+}
+
+/// Like [`decode_batches`], also reporting the next offset to fetch.
+pub fn decode_fetched(mut bytes: Bytes, from_offset: i64) -> Result<DecodedRecords, ClientError> {
+    let mut out = Vec::new();
+    let mut next_offset = None;
+    let mut position = 0usize;
+    while let Some(batch_len) = complete_batch_len(&bytes) {
+        let mut batch = bytes.split_to(batch_len);
+        check_counts(&batch, position)?;
+        next_offset = Some(batch_end_offset(&batch));
+        let set =
+            RecordBatchDecoder::decode(&mut batch).map_err(|e| ClientError::InvalidBatch {
+                position,
+                reason: e.to_string(),
+            })?;
+        for r in set.records {
+            if r.control || r.offset < from_offset {
+                continue;
+            }
+            out.push(ConsumedRecord {
+                offset: r.offset,
+                timestamp_ms: r.timestamp,
+                log_append_time: r.timestamp_type == TimestampType::LogAppend,
+                key: r.key,
+                value: r.value,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v))
+                    .collect(),
+            });
+        }
+        position += batch_len;
+    }
+    Ok(DecodedRecords {
+        records: out,
+        next_offset,
+    })
+}
+
+/// `base offset + last offset delta + 1` of a batch already length-checked by [`check_counts`].
+fn batch_end_offset(batch: &[u8]) -> i64 {
+    let base = batch
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i64::from_be_bytes);
+    let delta = batch
+        .get(23..27)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i32::from_be_bytes);
+    base.saturating_add(i64::from(delta)).saturating_add(1)
+}
+
+/// The length of the first batch if `bytes` holds all of it, else `None`.
+fn complete_batch_len(bytes: &[u8]) -> Option<usize> {
+    let len_field: [u8; 4] = bytes
+        .get(LENGTH_POSITION..LOG_OVERHEAD_BYTES)?
+        .try_into()
+        .ok()?;
+    let len = usize::try_from(i32::from_be_bytes(len_field)).ok()?;
+    let total = LOG_OVERHEAD_BYTES.checked_add(len)?;
+    (bytes.len() >= total).then_some(total)
+}
+
+/// Rejects a batch whose record count cannot be true for its size, before the
+/// decoder reserves memory for that many records.
+fn check_counts(batch: &[u8], position: usize) -> Result<(), ClientError> {
+    let invalid = |reason: String| ClientError::InvalidBatch { position, reason };
+    if batch.len() < BATCH_HEADER_BYTES {
+        return Err(invalid(format!(
+            "{} bytes is shorter than a batch header",
+            batch.len()
+        )));
+    }
+    let attributes =
+        i16::from_be_bytes([batch[ATTRIBUTES_POSITION], batch[ATTRIBUTES_POSITION + 1]]);
+    let count_field: [u8; 4] = batch[RECORD_COUNT_POSITION..BATCH_HEADER_BYTES]
+        .try_into()
+        .unwrap_or([0xff; 4]);
+    let count = i32::from_be_bytes(count_field);
+    let count =
+        usize::try_from(count).map_err(|_| invalid(format!("negative record count {count}")))?;
+    let records_len = batch.len() - BATCH_HEADER_BYTES;
+    let compressed = attributes & 0x7 != 0;
+    let plausible = if compressed {
+        count <= COMPRESSED_RECORDS_MAX
+    } else {
+        count * RECORD_BYTES_MIN <= records_len
+    };
+    if !plausible {
+        return Err(invalid(format!(
+            "{count} records cannot fit in {records_len} bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+use super::*;
+
+fn rec(key: &str, value: &str, headers: &[(&str, &str)], ts: i64) -> ProducerRecord {
+    ProducerRecord {
+        key: Some(Bytes::copy_from_slice(key.as_bytes())),
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Some(Bytes::copy_from_slice(v.as_bytes()))))
+            .collect(),
+        timestamp_ms: ts,
+    }
+}
+
+fn sample() -> Vec<ProducerRecord> {
+    vec![
+        rec("k1", "hello", &[("h", "1")], 1_000),
+        rec("k2", "world", &[], 1_005),
+        ProducerRecord {
+            key: None,
+            value: None,
+            headers: vec![],
+            timestamp_ms: 1_010,
+        },
+    ]
+}
+
+#[test]
+fn round_trip_every_compression() {
+    for compression in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let bytes = encode_batch(&sample(), compression, ProducerStamp::NONE).expect("encode");
+        assert_eq!(
+            complete_batch_len(&bytes),
+            Some(bytes.len()),
+            "{compression:?} is one batch"
+        );
+        let out = decode_batches(bytes, 0).expect("decode");
+        assert_eq!(out.len(), 3, "{compression:?}");
+        assert_eq!(out[0].key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(out[0].value.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            out[0].headers,
+            vec![("h".to_owned(), Some(Bytes::from_static(b"1")))]
+        );
+        assert_eq!(out[1].offset, 1);
+        assert_eq!(out[1].timestamp_ms, 1_005);
+        assert_eq!(out[2].key, None);
+        assert_eq!(out[2].value, None);
+    }
+}
+
+#[test]
+fn producer_stamp_lands_in_the_header() {
+    let stamp = ProducerStamp {
+        producer_id: 42,
+        producer_epoch: 3,
+        base_sequence: 7,
+    };
+    let bytes = encode_batch(&sample(), Compression::None, stamp).expect("encode");
+    assert_eq!(i64::from_be_bytes(bytes[43..51].try_into().expect("8")), 42);
+    assert_eq!(i16::from_be_bytes(bytes[51..53].try_into().expect("2")), 3);
+    assert_eq!(i32::from_be_bytes(bytes[53..57].try_into().expect("4")), 7);
+    assert_eq!(i32::from_be_bytes(bytes[57..61].try_into().expect("4")), 3);
+}
+
+#[test]
+fn no_producer_means_minus_one_sequence_and_one_batch() {
+    let bytes = encode_batch(&sample(), Compression::None, ProducerStamp::NONE).expect("encode");
+    assert_eq!(complete_batch_len(&bytes), Some(bytes.len()));
+    assert_eq!(i32::from_be_bytes(bytes[53..57].try_into().expect("4")), -1);
+}
+
+#[test]
+fn trailing_partial_batch_is_left_for_later() {
+    let one = encode_batch(&sample(), Compression::None, ProducerStamp::NONE).expect("encode");
+    let mut two = BytesMut::new();
+    two.extend_from_slice(&one);
+    two.extend_from_slice(&one[..one.len() - 5]);
+    let out = decode_batches(two.freeze(), 0).expect("decode");
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
+fn records_before_the_requested_offset_are_skipped() {
+    let bytes = encode_batch(&sample(), Compression::None, ProducerStamp::NONE).expect("encode");
+    let out = decode_batches(bytes, 2).expect("decode");
+    assert_eq!(out.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![2]);
+}
+
+#[test]
+fn flipped_byte_is_an_invalid_batch_not_a_panic() {
+    let bytes = encode_batch(&sample(), Compression::None, ProducerStamp::NONE).expect("encode");
+    // Bytes 12..16 (partition leader epoch) are outside the CRC, as in Kafka.
+    for i in 16..bytes.len() {
+        let mut bad = bytes.to_vec();
+        bad[i] ^= 0x40;
+        let result = decode_batches(Bytes::from(bad), 0);
+        assert!(
+            matches!(result, Err(ClientError::InvalidBatch { position: 0, .. })),
+            "byte {i}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn absurd_record_count_is_rejected_before_decoding() {
+    let bytes = encode_batch(&sample(), Compression::None, ProducerStamp::NONE).expect("encode");
+    let mut bad = bytes.to_vec();
+    bad[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    let result = decode_batches(Bytes::from(bad), 0);
+    assert!(
+        matches!(result, Err(ClientError::InvalidBatch { ref reason, .. }) if reason.contains("cannot fit"))
+    );
+}
+
+#[test]
+fn next_offset_follows_the_last_batch() {
+    let bytes = encode_batch(&sample(), Compression::Zstd, ProducerStamp::NONE).expect("encode");
+    let decoded = decode_fetched(bytes, 5).expect("decode");
+    assert!(decoded.records.is_empty());
+    assert_eq!(decoded.next_offset, Some(3));
+    assert_eq!(
+        decode_fetched(Bytes::new(), 0).expect("empty").next_offset,
+        None
+    );
+}

@@ -1,0 +1,311 @@
+//! One TCP connection to one broker: 4-byte length framing, correlation ids,
+//! and ApiVersions negotiation (each request goes out at the highest version
+//! both sides support). Requests are sent one at a time; the caller that
+//! needs concurrency opens more connections.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::error::{ClientError, boxed};
+use crate::versions::client_range;
+
+/// Largest response this client accepts. The size is checked before the body
+/// is read, so a corrupt or hostile length prefix never becomes an allocation.
+pub const RESPONSE_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// UNSUPPORTED_VERSION: the broker answers a too-new ApiVersions with a v0 body.
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// A connected, version-negotiated connection.
+#[derive(Debug)]
+pub struct Connection {
+    addr: String,
+    client_id: StrBytes,
+    reader: BufReader<OwnedReadHalf>,
+    writer: BufWriter<OwnedWriteHalf>,
+    next_correlation_id: i32,
+    /// api key → (min, max) the broker advertised.
+    broker_versions: HashMap<i16, (i16, i16)>,
+    request_timeout: Duration,
+}
+
+impl Connection {
+    /// Connects and negotiates versions with ApiVersions.
+    pub async fn connect(
+        addr: &str,
+        client_id: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let timeout_ms = connect_timeout.as_millis() as u64;
+        let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::ConnectTimeout {
+                addr: addr.to_owned(),
+                timeout_ms,
+            })?
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        // Requests are small and latency-bound; never wait for Nagle.
+        stream
+            .set_nodelay(true)
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let (read, write) = stream.into_split();
+        let mut conn = Self {
+            addr: addr.to_owned(),
+            client_id: StrBytes::from_string(client_id.to_owned()),
+            reader: BufReader::with_capacity(64 * 1024, read),
+            writer: BufWriter::with_capacity(64 * 1024, write),
+            next_correlation_id: 1,
+            broker_versions: HashMap::new(),
+            request_timeout,
+        };
+        conn.negotiate().await?;
+        Ok(conn)
+    }
+
+    /// The address this connection was opened to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Whether the broker advertised `api` in a version range this client speaks.
+    pub fn supports(&self, api: ApiKey) -> bool {
+        self.version_for(api).is_ok()
+    }
+
+    /// The version a request for `api` is sent at.
+    pub fn version_for(&self, api: ApiKey) -> Result<i16, ClientError> {
+        let (client_min, client_max) = client_range(api).unwrap_or((0, -1));
+        let unsupported = || ClientError::UnsupportedVersion {
+            addr: self.addr.clone(),
+            api,
+            min: client_min,
+            max: client_max,
+        };
+        let &(broker_min, broker_max) = self
+            .broker_versions
+            .get(&(api as i16))
+            .ok_or_else(unsupported)?;
+        let version = client_max.min(broker_max);
+        if version < client_min.max(broker_min) {
+            return Err(unsupported());
+        }
+        Ok(version)
+    }
+
+    /// Sends `request` and waits for its response.
+    pub async fn send<R: Request>(&mut self, request: &R) -> Result<R::Response, ClientError> {
+        let api = api_key::<R>()?;
+        let version = self.version_for(api)?;
+        self.send_at(request, version).await
+    }
+
+    /// Sends `request` that the broker will not answer (Produce with acks=0).
+    pub async fn send_no_response<R: Request>(&mut self, request: &R) -> Result<(), ClientError> {
+        let api = api_key::<R>()?;
+        let version = self.version_for(api)?;
+        self.write_request(request, api, version).await.map(|_| ())
+    }
+
+    async fn send_at<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
+        let api = api_key::<R>()?;
+        let correlation_id = self.write_request(request, api, version).await?;
+        let timeout_ms = self.request_timeout.as_millis() as u64;
+        let frame = tokio::time::timeout(self.request_timeout, self.read_frame())
+            .await
+            .map_err(|_| ClientError::RequestTimeout {
+                addr: self.addr.clone(),
+                api,
+                timeout_ms,
+            })??;
+        self.decode_response::<R::Response>(frame, api, version, correlation_id)
+    }
+
+    async fn write_request<R: Request>(
+        &mut self,
+        request: &R,
+        api: ApiKey,
+        version: i16,
+    ) -> Result<i32, ClientError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()));
+        let mut buf = BytesMut::with_capacity(64);
+        buf.put_i32(0); // size, patched below
+        let encode = |buf: &mut BytesMut| -> anyhow::Result<()> {
+            header.encode(buf, R::header_version(version))?;
+            request.encode(buf, version)
+        };
+        encode(&mut buf).map_err(|e| ClientError::Encode {
+            api,
+            source: boxed(e),
+        })?;
+        let size = i32::try_from(buf.len() - 4).map_err(|_| ClientError::Encode {
+            api,
+            source: "request larger than 2 GiB".into(),
+        })?;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        let io = |source| ClientError::Io {
+            addr: self.addr.clone(),
+            source,
+        };
+        self.writer.write_all(&buf).await.map_err(io)?;
+        self.writer
+            .flush()
+            .await
+            .map_err(|source| ClientError::Io {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        Ok(correlation_id)
+    }
+
+    async fn read_frame(&mut self) -> Result<Bytes, ClientError> {
+        let size = match self.reader.read_i32().await {
+            Ok(size) => size,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(ClientError::Closed {
+                    addr: self.addr.clone(),
+                });
+            }
+            Err(source) => {
+                return Err(ClientError::Io {
+                    addr: self.addr.clone(),
+                    source,
+                });
+            }
+        };
+        let size_bytes = usize::try_from(size)
+            .ok()
+            .filter(|&s| s <= RESPONSE_BYTES_MAX);
+        let Some(size_bytes) = size_bytes else {
+            return Err(ClientError::FrameTooLarge {
+                addr: self.addr.clone(),
+                size_bytes: i64::from(size),
+                limit_bytes: RESPONSE_BYTES_MAX,
+            });
+        };
+        let mut body = vec![0u8; size_bytes];
+        self.reader
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => ClientError::Closed {
+                    addr: self.addr.clone(),
+                },
+                _ => ClientError::Io {
+                    addr: self.addr.clone(),
+                    source: e,
+                },
+            })?;
+        Ok(Bytes::from(body))
+    }
+
+    fn decode_response<T: Decodable + HeaderVersion>(
+        &self,
+        mut frame: Bytes,
+        api: ApiKey,
+        version: i16,
+        expected: i32,
+    ) -> Result<T, ClientError> {
+        let decode_err = |e: anyhow::Error| ClientError::Decode {
+            addr: self.addr.clone(),
+            api,
+            source: boxed(e),
+        };
+        let header =
+            ResponseHeader::decode(&mut frame, T::header_version(version)).map_err(decode_err)?;
+        if header.correlation_id != expected {
+            return Err(ClientError::CorrelationMismatch {
+                addr: self.addr.clone(),
+                expected,
+                actual: header.correlation_id,
+            });
+        }
+        T::decode(&mut frame, version).map_err(decode_err)
+    }
+
+    /// ApiVersions at our highest version; a broker that does not know it
+    /// answers UNSUPPORTED_VERSION with a v0 body, and we retry at v0.
+    async fn negotiate(&mut self) -> Result<(), ClientError> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ferrolog"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let response = match self.send_api_versions(&request, 3).await {
+            Ok(r) if r.error_code != UNSUPPORTED_VERSION => r,
+            Ok(_) | Err(ClientError::Decode { .. }) => self.send_api_versions(&request, 0).await?,
+            Err(e) => return Err(e),
+        };
+        ClientError::check(ApiKey::ApiVersions, response.error_code, String::new)?;
+        self.broker_versions = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(())
+    }
+
+    async fn send_api_versions(
+        &mut self,
+        request: &ApiVersionsRequest,
+        version: i16,
+    ) -> Result<ApiVersionsResponse, ClientError> {
+        let api = ApiKey::ApiVersions;
+        let correlation_id = self.write_request(request, api, version).await?;
+        let mut frame = self.read_frame().await?;
+        // The ApiVersions response header is always v0, whatever the request version.
+        let header = ResponseHeader::decode(&mut frame, 0).map_err(|e| ClientError::Decode {
+            addr: self.addr.clone(),
+            api,
+            source: boxed(e),
+        })?;
+        if header.correlation_id != correlation_id {
+            return Err(ClientError::CorrelationMismatch {
+                addr: self.addr.clone(),
+                expected: correlation_id,
+                actual: header.correlation_id,
+            });
+        }
+        // An error body is always v0-shaped: decode by peeking the error code first.
+        if frame.len() >= 2 && (&frame[..2]).get_i16() == UNSUPPORTED_VERSION {
+            return ApiVersionsResponse::decode(&mut frame, 0).map_err(|e| ClientError::Decode {
+                addr: self.addr.clone(),
+                api,
+                source: boxed(e),
+            });
+        }
+        ApiVersionsResponse::decode(&mut frame, version).map_err(|e| ClientError::Decode {
+            addr: self.addr.clone(),
+            api,
+            source: boxed(e),
+        })
+    }
+}
+
+fn api_key<R: Request>() -> Result<ApiKey, ClientError> {
+    ApiKey::try_from(R::KEY)
+        .map_err(|()| ClientError::Protocol(format!("unknown api key {}", R::KEY)))
+}

@@ -1,0 +1,217 @@
+//! The client's one error type. Every variant keeps its cause, and Kafka error
+//! codes are carried as [`KafkaCode`] so callers match on them, never on text.
+
+use std::fmt;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
+
+/// The error a broker returned, shown by its Kafka name (`UNKNOWN_TOPIC_OR_PARTITION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaCode(pub ResponseError);
+
+impl KafkaCode {
+    /// `None` for code 0 (no error).
+    pub fn from_code(code: i16) -> Option<Self> {
+        ResponseError::try_from_code(code).map(Self)
+    }
+
+    /// The numeric wire code.
+    pub fn code(&self) -> i16 {
+        self.0.code()
+    }
+
+    /// The Kafka name in upper snake case, as Kafka's documentation spells it.
+    pub fn name(&self) -> String {
+        match self.0 {
+            ResponseError::Unknown(code) => format!("UNKNOWN_ERROR_CODE_{code}"),
+            known => upper_snake(&known.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for KafkaCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
+fn upper_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything that can go wrong talking to a broker.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {addr}: no answer within {timeout_ms} ms")]
+    ConnectTimeout { addr: String, timeout_ms: u64 },
+    #[error("connection to {addr} failed: {source}")]
+    Io {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{addr} closed the connection")]
+    Closed { addr: String },
+    #[error("no response from {addr} to {api:?} within {timeout_ms} ms")]
+    RequestTimeout {
+        addr: String,
+        api: ApiKey,
+        timeout_ms: u64,
+    },
+    #[error("cannot encode a {api:?} request: {source}")]
+    Encode { api: ApiKey, source: BoxError },
+    #[error("malformed {api:?} response from {addr}: {source}")]
+    Decode {
+        addr: String,
+        api: ApiKey,
+        source: BoxError,
+    },
+    #[error(
+        "response from {addr} announces {size_bytes} bytes, above the {limit_bytes}-byte limit"
+    )]
+    FrameTooLarge {
+        addr: String,
+        size_bytes: i64,
+        limit_bytes: usize,
+    },
+    #[error("response from {addr} has correlation id {actual}, expected {expected}")]
+    CorrelationMismatch {
+        addr: String,
+        expected: i32,
+        actual: i32,
+    },
+    #[error("{addr} does not support {api:?} in versions {min}..={max} that this client speaks")]
+    UnsupportedVersion {
+        addr: String,
+        api: ApiKey,
+        min: i16,
+        max: i16,
+    },
+    #[error("{api:?}{context} failed: {code}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Kafka {
+        api: ApiKey,
+        code: KafkaCode,
+        context: String,
+        message: Option<String>,
+    },
+    #[error("unknown topic {topic:?}")]
+    UnknownTopic { topic: String },
+    #[error(
+        "topic {topic:?} has {partition_count} partitions; partition {partition} does not exist"
+    )]
+    UnknownPartition {
+        topic: String,
+        partition: i32,
+        partition_count: usize,
+    },
+    #[error("no leader for {topic}-{partition}")]
+    NoLeader { topic: String, partition: i32 },
+    #[error("broker id {node_id} is not in the cluster metadata")]
+    UnknownBroker { node_id: i32 },
+    #[error("could not reach any bootstrap server ({})", tried.join("; "))]
+    NoBootstrap { tried: Vec<String> },
+    #[error("invalid record batch at byte {position}: {reason}")]
+    InvalidBatch { position: usize, reason: String },
+    #[error("cannot build a record batch: {source}")]
+    BatchEncode { source: BoxError },
+    #[error("invalid {what}: {source}")]
+    Payload {
+        what: &'static str,
+        source: BoxError,
+    },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The Kafka error code, when the broker answered with one.
+    pub fn kafka_code(&self) -> Option<ResponseError> {
+        match self {
+            Self::Kafka { code, .. } => Some(code.0),
+            _ => None,
+        }
+    }
+
+    /// Builds a [`ClientError::Kafka`] from a wire code; `Ok` for code 0.
+    pub fn check(api: ApiKey, code: i16, context: impl FnOnce() -> String) -> Result<(), Self> {
+        match KafkaCode::from_code(code) {
+            None => Ok(()),
+            Some(code) => Err(Self::Kafka {
+                api,
+                code,
+                context: context(),
+                message: None,
+            }),
+        }
+    }
+
+    /// Like [`ClientError::check`], with the broker's error message.
+    pub fn check_msg(
+        api: ApiKey,
+        code: i16,
+        message: Option<&str>,
+        context: impl FnOnce() -> String,
+    ) -> Result<(), Self> {
+        match KafkaCode::from_code(code) {
+            None => Ok(()),
+            Some(code) => Err(Self::Kafka {
+                api,
+                code,
+                context: context(),
+                message: message.filter(|m| !m.is_empty()).map(str::to_owned),
+            }),
+        }
+    }
+}
+
+/// Converts kafka-protocol's `anyhow` errors into a boxed std error, keeping the chain.
+pub(crate) fn boxed(err: anyhow::Error) -> BoxError {
+    err.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kafka_spelling() {
+        assert_eq!(
+            KafkaCode::from_code(3).map(|c| c.name()).as_deref(),
+            Some("UNKNOWN_TOPIC_OR_PARTITION")
+        );
+        assert_eq!(
+            KafkaCode::from_code(-1).map(|c| c.name()).as_deref(),
+            Some("UNKNOWN_SERVER_ERROR")
+        );
+        assert_eq!(
+            KafkaCode::from_code(9999).map(|c| c.name()).as_deref(),
+            Some("UNKNOWN_ERROR_CODE_9999")
+        );
+        assert!(KafkaCode::from_code(0).is_none());
+    }
+
+    #[test]
+    fn kafka_error_reads_as_one_line() {
+        let err = ClientError::check(ApiKey::Produce, 10, || " to t-0".into());
+        let text = err.map_err(|e| e.to_string()).err();
+        assert_eq!(
+            text.as_deref(),
+            Some("Produce to t-0 failed: MESSAGE_TOO_LARGE")
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Durability policies and group commit.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use ferrolog_storage::Durability;
+use ferrolog_storage::io::MemFileSystem;
+
+#[test]
+fn concurrent_always_appends_share_fsyncs_and_all_survive_power_loss() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Always))
+        .unwrap();
+    fs.set_sync_delay(Duration::from_millis(20));
+    let before = fs.sync_count();
+    let (threads, per_thread) = (8, 10);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || {
+                (0..per_thread)
+                    .map(|i| {
+                        p.append(&batch(&format!("{t}-{i}"), 1, i))
+                            .unwrap()
+                            .last_offset
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut offsets: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..threads * per_thread).collect::<Vec<i64>>());
+    let syncs = fs.sync_count() - before;
+    // One fsync per append would be 80; sharing must cut that substantially.
+    assert!(
+        syncs < (threads * per_thread / 2) as u64,
+        "{syncs} fsyncs for {} appends",
+        threads * per_thread
+    );
+    // Every acknowledged append is on "disk".
+    let after = fs.crash();
+    drop(store);
+    let store = mem_store(&after);
+    assert_eq!(
+        store.partition(&id("t", 0)).unwrap().high_watermark(),
+        threads * per_thread
+    );
+}
+
+#[test]
+fn sync_to_makes_earlier_appends_durable_under_never() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    for i in 0..5 {
+        p.append(&batch("x", 2, i)).unwrap();
+    }
+    p.sync_to(9).unwrap();
+    assert_eq!(p.recovery_point(), 10);
+    p.append(&batch("y", 2, 0)).unwrap();
+    let after = fs.crash();
+    drop(store);
+    assert_eq!(
+        mem_store(&after)
+            .partition(&id("t", 0))
+            .unwrap()
+            .high_watermark(),
+        10
+    );
+}
+
+#[test]
+fn interval_policy_is_fsynced_by_the_background_thread() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Interval { interval_ms: 20 }))
+        .unwrap();
+    p.append(&batch("x", 3, 0)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while p.recovery_point() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background fsync never happened"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let after = fs.crash();
+    drop(store);
+    assert_eq!(
+        mem_store(&after)
+            .partition(&id("t", 0))
+            .unwrap()
+            .high_watermark(),
+        3
+    );
+}
+
+#[test]
+fn rolled_segments_survive_power_loss_after_sync() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), small_segments(300))
+        .unwrap();
+    for i in 0..20 {
+        p.append(&batch("x", 2, i)).unwrap();
+    }
+    assert!(p.segment_count() > 3);
+    p.sync_to(39).unwrap();
+    p.checkpoint_if_advanced().unwrap();
+    let after = fs.crash();
+    drop(store);
+    let store = mem_store(&after);
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert_eq!(p.high_watermark(), 40);
+    assert_eq!(
+        batch_offsets(&p.read(0, 1 << 20).unwrap().records).len(),
+        20
+    );
+}

@@ -125,6 +125,7 @@ impl ProducerStates {
                 guard.insert(rebuild(partition, snapshot)?)
             }
         };
+        table.advance_clock(crate::group::offsets::wall_clock_ms());
         self.append_checked(partition, table, &first, records)
     }
 

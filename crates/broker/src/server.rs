@@ -139,6 +139,9 @@ impl Server {
         drop(self.listener);
         // Receivers may all be gone already; then there is nobody to tell.
         stop.send_replace(true);
+        // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open
+        // until a rebalance timeout.
+        self.broker.groups.shutdown();
         while connections.join_next().await.is_some() {}
         let store = self.broker.store.clone();
         let producers = self.broker.producers.clone();

@@ -91,6 +91,9 @@ pub struct GroupCoordinator {
     offsets: Arc<OffsetStore>,
     clock_start: Instant,
     clock_start_wall_ms: i64,
+    /// Set by `shutdown`: nothing parks any more, so a clean shutdown never waits out a
+    /// rebalance timeout.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 fn relock<T>(e: std::sync::PoisonError<T>) -> T {
@@ -107,6 +110,7 @@ impl GroupCoordinator {
             offsets: Arc::new(offsets),
             clock_start: Instant::now(),
             clock_start_wall_ms: wall_clock_ms(),
+            closing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -138,6 +142,29 @@ impl GroupCoordinator {
                 }
             }
         });
+    }
+
+    /// Clean shutdown: answer every parked JoinGroup/SyncGroup with NOT_COORDINATOR (clients
+    /// look for the coordinator again and find the restarted broker) and park nothing more.
+    pub fn shutdown(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let slots: Vec<Arc<Mutex<GroupSlot>>> = self.map().values().cloned().collect();
+        for slot in slots {
+            // Under the slot lock: a request either parked before (and is drained here) or
+            // sees `closing` after.
+            let mut s = slot.lock().unwrap_or_else(relock);
+            for (member_id, tx) in s.joins.drain() {
+                drop(tx.send(JoinResult::error(ResponseError::NotCoordinator, &member_id)));
+            }
+            for (_, tx) in s.syncs.drain() {
+                drop(tx.send(SyncResult::error(ResponseError::NotCoordinator)));
+            }
+        }
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn offsets(&self) -> &Arc<OffsetStore> {
@@ -183,6 +210,9 @@ impl GroupCoordinator {
         let slot = self.slot_or_create(group_id);
         let receiver = {
             let mut s = slot.lock().unwrap_or_else(relock);
+            if self.is_closing() {
+                return JoinResult::error(ResponseError::NotCoordinator, &member_hint);
+            }
             let now_ms = self.now_ms();
             s.group.tick(now_ms);
             match s.group.join(request, now_ms) {
@@ -215,6 +245,9 @@ impl GroupCoordinator {
         };
         let receiver = {
             let mut s = slot.lock().unwrap_or_else(relock);
+            if self.is_closing() {
+                return SyncResult::error(ResponseError::NotCoordinator);
+            }
             let now_ms = self.now_ms();
             s.group.tick(now_ms);
             match s.group.sync(request, now_ms) {

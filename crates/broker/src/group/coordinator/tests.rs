@@ -223,3 +223,26 @@ async fn idle_empty_groups_without_offsets_are_forgotten() {
     let again = c.join("fleeting", join_req("")).await;
     assert_eq!(again.error, None, "a forgotten group id can be used again");
 }
+
+#[tokio::test]
+async fn shutdown_answers_parked_requests_and_parks_nothing_more() {
+    let (_dir, _store, c) = coordinator(1000);
+    let (_first, _) = single_member_group(&c, "g").await;
+    let parked = tokio::spawn({
+        let c = c.clone();
+        async move { c.join("g", join_req("")).await }
+    });
+    wait_for_state(&c, "g", GroupState::PreparingRebalance).await;
+    c.shutdown();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), parked)
+        .await
+        .expect("answered at once");
+    assert_eq!(
+        answered.expect("task").error,
+        Some(ResponseError::NotCoordinator)
+    );
+    assert_eq!(
+        c.join("g", join_req("")).await.error,
+        Some(ResponseError::NotCoordinator)
+    );
+}

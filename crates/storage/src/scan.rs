@@ -163,6 +163,13 @@ impl Scanner {
         })
     }
 
+    /// `[position, position + len)` if the buffer already holds it.
+    pub(crate) fn buffered(&self, position: u64, len: u64) -> Option<&[u8]> {
+        let from = usize::try_from(position.checked_sub(self.buf_start)?).ok()?;
+        let len = usize::try_from(len).ok()?;
+        self.buf.get(from..from.checked_add(len)?)
+    }
+
     /// The whole bytes of the batch at `[position, position + size)`, which
     /// must be the batch just returned (read again if not buffered).
     pub(crate) fn batch_bytes(&mut self, position: u64, size: u64) -> std::io::Result<&[u8]> {

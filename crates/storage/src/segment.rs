@@ -51,6 +51,8 @@ pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentView {
     pub(crate) log: Arc<dyn File>,
+    /// The whole sealed log, mapped, if it is; reads then slice it.
+    pub(crate) mapped: Option<Bytes>,
     pub(crate) log_path: PathBuf,
     /// Published length: only whole batches lie below it.
     pub(crate) size_bytes: u64,
@@ -73,6 +75,9 @@ pub(crate) struct Segment {
     pub(crate) max_timestamp: Option<TimestampOffset>,
     /// Wall-clock time the segment was opened for writing, for roll by age.
     pub(crate) created_ms: i64,
+    /// The log mapped read-only, once the segment is sealed and first read.
+    mapped: Option<Bytes>,
+    map_failed: bool,
 }
 
 impl Segment {
@@ -113,14 +118,34 @@ impl Segment {
             bytes_since_index: 0,
             max_timestamp: None,
             created_ms: now_ms,
+            mapped: None,
+            map_failed: false,
         })
     }
 
     pub(crate) fn view(&self) -> SegmentView {
         SegmentView {
             log: Arc::clone(&self.log),
+            mapped: self.mapped.clone(),
             log_path: self.log_path.clone(),
             size_bytes: self.size_bytes,
+        }
+    }
+
+    /// Maps the log for zero-copy reads. Only for SEALED segments: a sealed
+    /// log never changes again (it is only ever unlinked whole), so the
+    /// mapping stays valid. On failure reads keep using positioned reads.
+    pub(crate) fn map_sealed(&mut self, fs: &dyn FileSystem) {
+        if self.mapped.is_some() || self.map_failed {
+            return;
+        }
+        match fs.map(&self.log_path) {
+            Ok(bytes) if bytes.len() as u64 >= self.size_bytes => self.mapped = Some(bytes),
+            Ok(_) => self.map_failed = true,
+            Err(e) => {
+                tracing::debug!(segment = %self.log_path.display(), error = %e, "cannot map sealed segment; using reads");
+                self.map_failed = true;
+            }
         }
     }
 

@@ -370,3 +370,69 @@ fn unrelated_entries_in_the_data_directory_are_left_alone() {
         "interrupted deletions are finished"
     );
 }
+
+#[test]
+fn damaged_or_missing_index_files_are_rebuilt_from_the_log() {
+    let fs = MemFileSystem::new();
+    {
+        let store = mem_store(&fs);
+        let p = store
+            .create_partition(id("t", 0), small_segments(400))
+            .unwrap();
+        for i in 0..20 {
+            p.append(&batch("x", 2, 100 + i)).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let index = std::path::Path::new("/data/t-0/00000000000000000000.index");
+    let times = std::path::Path::new("/data/t-0/00000000000000000000.timeindex");
+    fs.set_contents(index, vec![0xff; 13]);
+    ferrolog_storage::io::FileSystem::remove_file(&fs, times).unwrap();
+    let store = mem_store(&fs);
+    let p = store.partition(&id("t", 0)).unwrap();
+    for offset in 0..40 {
+        let got = batch_offsets(&p.read(offset, 1).unwrap().records);
+        assert_eq!(got[0].0, offset / 2 * 2);
+    }
+    assert_eq!(p.offset_for_timestamp(105).unwrap().unwrap().offset, 9);
+    assert!(
+        ferrolog_storage::inspect::check_offset_index(&fs, index)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ferrolog_storage::inspect::check_time_index(&fs, times)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn sealed_segments_are_read_zero_copy_and_stay_valid_after_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store
+        .create_partition(id("z", 0), small_segments(300))
+        .unwrap();
+    for i in 0..20 {
+        p.append(&batch("x", 2, i)).unwrap();
+    }
+    assert!(p.segment_count() > 2);
+    let a = p.read(0, 200).unwrap().records;
+    let b = p.read(0, 200).unwrap().records;
+    assert_eq!(a, b);
+    assert_eq!(a.as_ptr(), b.as_ptr(), "both reads slice the same mapping");
+    let active = p.read(p.high_watermark() - 1, 200).unwrap().records;
+    let again = p.read(p.high_watermark() - 1, 200).unwrap().records;
+    assert_ne!(
+        active.as_ptr(),
+        again.as_ptr(),
+        "the active segment is read, not mapped"
+    );
+    // Deleting the segment under a reader leaves the reader's bytes intact.
+    let copy = a.to_vec();
+    p.delete_records_before(p.high_watermark()).unwrap();
+    assert!(p.segment_count() == 1);
+    assert_eq!(&a[..], &copy[..]);
+    assert_eq!(batch_offsets(&a)[0], (0, 1));
+}

@@ -131,3 +131,55 @@ fn rolled_segments_survive_power_loss_after_sync() {
         20
     );
 }
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_background_thread_checkpoints_recovery_points_and_applies_retention() {
+    let fs = MemFileSystem::new();
+    let options = ferrolog_storage::StoreOptions {
+        checkpoint_interval_ms: 10,
+        retention_check_interval_ms: Some(10),
+        flush_check_interval_ms: 5,
+        ..mem_options(&fs)
+    };
+    let store = ferrolog_storage::Store::open(std::path::Path::new("/data"), options).unwrap();
+    let config = ferrolog_storage::LogConfig {
+        retention_ms: Some(60_000),
+        ..small_segments(200)
+    };
+    let p = store.create_partition(id("t", 0), config).unwrap();
+    for i in 0..12 {
+        // Timestamps from 1970: every sealed segment is past retention.
+        p.append(&batch("x", 2, i)).unwrap();
+    }
+    p.sync_to(23).unwrap();
+    wait_until("retention", || p.segment_count() == 1);
+    assert!(p.log_start_offset() > 0);
+    // The recovery point reached the checkpoint without anyone asking:
+    // truncating fsynced data is now detected as damage.
+    let checkpoint = std::path::Path::new("/data/t-0/partition.checkpoint");
+    wait_until("checkpoint", || {
+        let bytes = fs.contents(checkpoint).unwrap();
+        ferrolog_storage::format::Checkpoint::decode(&bytes)
+            .unwrap()
+            .recovery_point
+            == 24
+    });
+    let active = p.log_start_offset();
+    drop(store);
+    let log = log_path("t-0", active);
+    let bytes = fs.contents(&log).unwrap();
+    fs.set_contents(&log, bytes[..bytes.len() - 1].to_vec());
+    let store = mem_store(&fs);
+    assert_eq!(store.failed_partitions().len(), 1);
+}

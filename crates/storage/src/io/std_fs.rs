@@ -58,11 +58,13 @@ impl FileSystem for StdFileSystem {
             // Mapping an empty file fails on Linux; an empty view is what we mean.
             return Ok(Bytes::new());
         }
-        // SAFETY: only sealed index files are mapped. The engine never
-        // truncates or rewrites them while a mapping is alive (a sealed
-        // segment's files are only ever deleted whole, which keeps the pages
-        // of an existing mapping valid), so the memory stays readable and
-        // unchanged for the mapping's lifetime.
+        // SAFETY: only index files are mapped, when a partition opens. While
+        // a mapping is alive the engine only appends to such a file or
+        // unlinks it (both keep every mapped page valid and unchanged); an
+        // index is truncated for a rebuild only after its mapping was dropped.
+        // So the memory stays readable and unchanged for the mapping's
+        // lifetime, as long as no other process truncates our files (the
+        // data directory is ours: see the store's lock).
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))

@@ -114,12 +114,23 @@ fn load_trusted(
 ) -> Result<bool, StorageError> {
     let index = map_or_empty(fs, &segment.path(FileKind::OffsetIndex))?;
     let times = map_or_empty(fs, &segment.path(FileKind::TimeIndex))?;
-    let sane =
-        offset_index::check(&index, segment.size_bytes).and_then(|()| time_index::check(&times));
+    let sane = offset_index::check(&index, segment.size_bytes)
+        .and_then(|()| time_index::check(&times))
+        .and_then(|()| {
+            // Every write of offset entries also writes the time index's
+            // final entry, so entries without a time index mean a lost file.
+            if times.is_empty() && !index.is_empty() {
+                Err("time index empty but offset index is not".to_owned())
+            } else {
+                Ok(())
+            }
+        });
     let (start, rebuilt) = match sane {
         Ok(()) => (segment.adopt_indexes(index, times).0, false),
         Err(reason) => {
             tracing::warn!(segment = %segment.log_path.display(), %reason, "index inconsistent; rebuilding from the log");
+            // Unmap before the rebuild rewrites the files.
+            drop((index, times));
             segment.reset_indexes();
             (0, true)
         }

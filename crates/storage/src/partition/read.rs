@@ -1,8 +1,15 @@
 //! The read path: whole batches from the batch holding the requested offset.
-use bytes::Bytes;
+//!
+//! Sealed segments are mapped on first read and answered with a slice of the
+//! mapping (zero-copy `Bytes`). The active segment, which recovery may have
+//! to shrink, is only ever read with positioned reads.
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 
 use super::{Partition, ReadResult};
 use crate::error::{IoContext, IoOp, StorageError};
+use crate::io::{BytesFile, File};
 use crate::scan::{ScanItem, ScanMode, Scanner};
 use crate::segment::SegmentView;
 use crate::sync_util::lock;
@@ -12,6 +19,16 @@ use crate::sync_util::lock;
 struct ReadPlan {
     view: SegmentView,
     start_position: u64,
+}
+
+/// Whole batches cut from one segment.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Bytes,
+    /// Offset after the last batch taken (the requested offset if none).
+    next_offset: i64,
+    /// The chunk ends at the segment's (published) end.
+    reached_end: bool,
 }
 
 impl Partition {
@@ -30,22 +47,27 @@ impl Partition {
                 high_watermark,
             });
         }
-        let mut out: Vec<u8> = Vec::new();
-        let mut cursor = offset;
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let (mut cursor, mut taken) = (offset, 0usize);
         while cursor < high_watermark {
             let Some(plan) = self.plan_read(cursor) else {
                 break;
             };
-            let budget = max_bytes.saturating_sub(out.len());
-            let (next, reached_end) =
-                read_segment(&plan, cursor, budget, out.is_empty(), &mut out)?;
-            if !reached_end || next <= cursor || out.len() >= max_bytes {
+            let budget = max_bytes.saturating_sub(taken);
+            let Some(chunk) = read_segment(&plan, cursor, budget, taken == 0)? else {
+                break;
+            };
+            taken += chunk.bytes.len();
+            if !chunk.bytes.is_empty() {
+                chunks.push(chunk.bytes);
+            }
+            if !chunk.reached_end || chunk.next_offset <= cursor || taken >= max_bytes {
                 break;
             }
-            cursor = next;
+            cursor = chunk.next_offset;
         }
         Ok(ReadResult {
-            records: Bytes::from(out),
+            records: join(chunks, taken),
             // Loaded after the reads: a segment may have grown meanwhile, and
             // no returned batch may lie at or above the reported watermark.
             high_watermark: self.high_watermark(),
@@ -55,12 +77,16 @@ impl Partition {
 
     /// The segment holding `offset` and the index position to scan from.
     fn plan_read(&self, offset: i64) -> Option<ReadPlan> {
-        let state = lock(&self.state);
+        let mut state = lock(&self.state);
+        let active = state.segments.len().checked_sub(1)?;
         let at = state
             .segments
             .partition_point(|s| s.base_offset <= offset)
             .checked_sub(1)?;
-        let segment = state.segments.get(at)?;
+        let segment = state.segments.get_mut(at)?;
+        if at < active {
+            segment.map_sealed(self.fs.as_ref());
+        }
         Some(ReadPlan {
             view: segment.view(),
             start_position: segment.position_for_offset(offset),
@@ -68,49 +94,86 @@ impl Partition {
     }
 }
 
-/// Finds the batch holding `offset` in the planned segment and appends whole
-/// batches to `out` within `budget` (at least one if `must_take_one`).
-/// Returns the offset after the last batch taken and whether the segment's
-/// end was reached.
+/// One chunk is handed out as is (zero-copy for a mapped segment); a read
+/// that spans segments is joined into one buffer.
+fn join(mut chunks: Vec<Bytes>, len: usize) -> Bytes {
+    if chunks.len() <= 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut out = BytesMut::with_capacity(len);
+    for chunk in &chunks {
+        out.extend_from_slice(chunk);
+    }
+    out.freeze()
+}
+
+/// Finds the batch holding `offset` in the planned segment and cuts whole
+/// batches from there within `budget` (at least one if `must_take_one`).
+/// None if the segment holds no batch at or after `offset`.
 ///
 /// Only the headers between the index entry and the target batch are read
-/// one by one; the batches returned are read with one positioned read and
-/// then cut at the last whole batch in memory.
+/// one by one; the batches returned are sliced from the mapping or read with
+/// one positioned read, then cut at the last whole batch in memory.
 fn read_segment(
     plan: &ReadPlan,
     offset: i64,
     budget: usize,
     must_take_one: bool,
-    out: &mut Vec<u8>,
-) -> Result<(i64, bool), StorageError> {
+) -> Result<Option<Chunk>, StorageError> {
     let view = &plan.view;
-    let Some((start, first_size)) = find_batch(plan, offset)? else {
-        return Ok((offset, true));
+    let source: Arc<dyn File> = match &view.mapped {
+        Some(map) => Arc::new(BytesFile(map.clone())),
+        None => view.log.clone(),
     };
-    if first_size > budget as u64 && !must_take_one {
-        return Ok((offset, false));
-    }
-    let want = (budget as u64).max(first_size).min(view.size_bytes - start);
-    let len = usize::try_from(want)
-        .map_err(|e| StorageError::io(&view.log_path, IoOp::Read, std::io::Error::other(e)))?;
-    let at = out.len();
-    out.resize(at + len, 0);
-    let dst = out.get_mut(at..).unwrap_or_default();
-    crate::io::read_exact_at(view.log.as_ref(), dst, start).ctx(&view.log_path, IoOp::Read)?;
-    let (cut, next_offset) = whole_batches_prefix(out.get(at..).unwrap_or_default(), offset);
-    out.truncate(at + cut);
-    Ok((next_offset, start + cut as u64 == view.size_bytes))
-}
-
-/// Position and size of the first batch whose last offset is >= `offset`.
-fn find_batch(plan: &ReadPlan, offset: i64) -> Result<Option<(u64, u64)>, StorageError> {
-    let view = &plan.view;
     let mut scanner = Scanner::new(
-        view.log.clone(),
+        source,
         ScanMode::Frame,
         plan.start_position,
         view.size_bytes,
     );
+    let Some((start, first_size)) = find_batch(&mut scanner, view, offset)? else {
+        return Ok(None);
+    };
+    if first_size > budget as u64 && !must_take_one {
+        let bytes = Bytes::new();
+        return Ok(Some(Chunk {
+            bytes,
+            next_offset: offset,
+            reached_end: false,
+        }));
+    }
+    let want = (budget as u64).max(first_size).min(view.size_bytes - start);
+    let too_big = |e| StorageError::io(&view.log_path, IoOp::Read, std::io::Error::other(e));
+    let (from, len) = (
+        usize::try_from(start).map_err(too_big)?,
+        usize::try_from(want).map_err(too_big)?,
+    );
+    let bytes = if let Some(map) = &view.mapped {
+        map.slice(from..from + len)
+    } else if let Some(buffered) = scanner.buffered(start, want) {
+        // Small reads: the header walk already brought these bytes in.
+        Bytes::copy_from_slice(buffered)
+    } else {
+        let mut buf = vec![0u8; len];
+        crate::io::read_exact_at(view.log.as_ref(), &mut buf, start)
+            .ctx(&view.log_path, IoOp::Read)?;
+        Bytes::from(buf)
+    };
+    let (cut, next_offset) = whole_batches_prefix(&bytes, offset);
+    let reached_end = start + cut as u64 == view.size_bytes;
+    Ok(Some(Chunk {
+        bytes: bytes.slice(..cut),
+        next_offset,
+        reached_end,
+    }))
+}
+
+/// Position and size of the first batch whose last offset is >= `offset`.
+fn find_batch(
+    scanner: &mut Scanner,
+    view: &SegmentView,
+    offset: i64,
+) -> Result<Option<(u64, u64)>, StorageError> {
     loop {
         match scanner
             .next_item()

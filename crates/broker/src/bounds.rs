@@ -6,7 +6,7 @@
 //! for hundreds of GB and abort the process. Here each request is walked with
 //! a small schema of the versions we serve: every string, bytes field and
 //! array must fit in what remains of the frame (an element takes at least one
-//! byte), and the walk must end exactly at the end of the body. Only then is
+//! byte). Only then is
 //! the body handed to the real decoder, whose allocations are then bounded by
 //! the frame size limit.
 //!
@@ -17,7 +17,7 @@ use kafka_protocol::messages::ApiKey;
 
 /// One field kind of a request schema.
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     I8,
     I16,
     I32,
@@ -37,7 +37,7 @@ enum Kind {
 
 /// A field present in versions `since..=until`.
 #[derive(Clone, Copy, Debug)]
-struct Field {
+pub(crate) struct Field {
     kind: Kind,
     since: i16,
     until: i16,
@@ -237,7 +237,7 @@ const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), since(3, I64), since(3,
 const NO_FLEXIBLE_VERSION: i16 = i16::MAX;
 
 /// The request schema of `api_key` and the first flexible version.
-fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
+pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
     Some(match api_key {
         ApiKey::Produce => (PRODUCE, 9),
         ApiKey::Fetch => (FETCH, 12),
@@ -280,6 +280,13 @@ pub struct BoundsError {
 
 /// Walks `body` with the schema of `api_key` at `version`.
 pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsError> {
+    // Bytes after the last field are tolerated, as the decoder and Kafka
+    // tolerate them (librdkafka 2.12 sends some with Metadata v12).
+    walked_bytes(api_key, version, body).map(|_| ())
+}
+
+/// How many bytes of `body` the schema covers.
+fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
     // Fail closed: a body we cannot walk is never handed to the decoder,
     // which would size allocations from its counts.
     let Some((fields, flexible_since)) = schema(api_key) else {
@@ -296,16 +303,15 @@ pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsErr
         version,
         flexible: version >= flexible_since,
     };
-    let walked = match walker.walk_struct(fields) {
-        Ok(()) if walker.position != body.len() => Err("bytes left after the last field"),
-        other => other,
-    };
-    walked.map_err(|problem| BoundsError {
-        api_key,
-        version,
-        position: walker.position,
-        problem,
-    })
+    match walker.walk_struct(fields) {
+        Ok(()) => Ok(walker.position),
+        Err(problem) => Err(BoundsError {
+            api_key,
+            version,
+            position: walker.position,
+            problem,
+        }),
+    }
 }
 
 struct Walker<'a> {

@@ -2,6 +2,7 @@
 //!
 //! cargo run -p ferrolog-broker --example kill_soak -- --cycles 200 \
 //!     [--binary target/debug/ferrologd] [--durability always|interval:<ms>|never] [--acks all|1] [--seed N]
+//!     [--partitions P] [--load-ms MIN:MAX (load before each kill)]
 //!
 //! Exits non-zero when any invariant broke; prints the report either way.
 #![allow(clippy::unwrap_used)]
@@ -36,6 +37,13 @@ fn main() -> ExitCode {
             }
             "--partitions" => value.parse().map(|v| config.partitions = v).is_ok(),
             "--seed" => value.parse().map(|v| config.seed = v).is_ok(),
+            "--load-ms" => match value.split_once(':').map(|(a, b)| (a.parse(), b.parse())) {
+                Some((Ok(min), Ok(max))) if min <= max => {
+                    (config.load_ms_min, config.load_ms_max) = (min, max);
+                    true
+                }
+                _ => false,
+            },
             _ => false,
         };
         if !parsed {

@@ -16,7 +16,7 @@
 //! - [`error`]: [`StorageError`] (what the broker maps to Kafka codes) and [`BatchError`].
 //! - [`id`]: [`PartitionId`] and its directory name.
 //! - [`io`]: the narrow file-system seam (real, in-memory with faults) and `write_atomic`.
-//! - [`format`]: the one parser/encoder per on-disk thing (batch header, file
+//! - [`format`](mod@format): the one parser/encoder per on-disk thing (batch header, file
 //!   names, offset index, time index, checkpoint). Codecs only, no I/O.
 //!   `format::builder` encodes simple batches for tests, benches and tools.
 //! - `scan`: walks a segment file batch by batch through the I/O seam.

@@ -1,5 +1,6 @@
 //! Raw protocol edge cases: malformed frames close only their own connection
 //! and never take the broker down; ApiVersions answers any version.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
 
@@ -25,7 +26,9 @@ fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8
 
 fn connect(broker: &TestBroker) -> TcpStream {
     let stream = TcpStream::connect(broker.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream
 }
 
@@ -41,7 +44,10 @@ fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
 fn assert_closed(stream: &mut TcpStream, what: &str) {
     let mut byte = [0u8; 1];
     let read = stream.read(&mut byte);
-    assert!(matches!(read, Ok(0) | Err(_)), "{what}: connection should be closed, got {read:?}");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "{what}: connection should be closed, got {read:?}"
+    );
 }
 
 /// ApiVersions v0 on a fresh connection still works.
@@ -57,12 +63,18 @@ fn assert_serving(broker: &TestBroker) {
 async fn malformed_frames_close_their_connection_and_nothing_else() {
     let broker = TestBroker::start().await;
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("frame over the size limit", 0x7fff_fff0i32.to_be_bytes().to_vec()),
+        (
+            "frame over the size limit",
+            0x7fff_fff0i32.to_be_bytes().to_vec(),
+        ),
         ("negative length", (-7i32).to_be_bytes().to_vec()),
         ("frame shorter than a header", vec![0, 0, 0, 2, 0, 3]),
         ("unknown api key", frame(0x1234, 0, 1, &[])),
         ("unsupported produce version", frame(0, 2, 1, &[])),
-        ("metadata claiming 2^31 topics", frame(3, 1, 1, &i32::MAX.to_be_bytes())),
+        (
+            "metadata claiming 2^31 topics",
+            frame(3, 1, 1, &i32::MAX.to_be_bytes()),
+        ),
         ("produce with records past the end", {
             let mut body = Vec::new();
             body.extend_from_slice(&(-1i16).to_be_bytes());
@@ -101,7 +113,11 @@ async fn api_versions_with_an_unknown_version_answers_v0_with_unsupported_versio
     stream.write_all(&frame(18, 99, 9, &[0])).unwrap();
     let response = read_response(&mut stream).expect("an answer");
     assert_eq!(&response[..4], &9i32.to_be_bytes());
-    assert_eq!(i16::from_be_bytes([response[4], response[5]]), 35, "UNSUPPORTED_VERSION");
+    assert_eq!(
+        i16::from_be_bytes([response[4], response[5]]),
+        35,
+        "UNSUPPORTED_VERSION"
+    );
     // v0 body: array of (key, min, max); ApiVersions (18) is 0..=4.
     let count = i32::from_be_bytes(response[6..10].try_into().unwrap()) as usize;
     let entries: Vec<(i16, i16, i16)> = (0..count)
@@ -143,5 +159,8 @@ async fn pipelined_requests_are_answered_in_order_even_behind_a_long_poll() {
     let second = read_response(&mut stream).unwrap();
     assert_eq!(&first[..4], &1i32.to_be_bytes(), "the fetch answers first");
     assert_eq!(&second[..4], &2i32.to_be_bytes());
-    assert!(started.elapsed() >= Duration::from_millis(1400), "the fetch long-polled");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "the fetch long-polled"
+    );
 }

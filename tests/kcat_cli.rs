@@ -1,4 +1,5 @@
 //! kcat (librdkafka's command-line client) against a real in-process broker.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
 
@@ -22,7 +23,12 @@ async fn kcat(broker: &TestBroker, args: &[&str], input: &str) -> Output {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kcat is installed (tools/test installs it)");
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     })
     .await
@@ -35,12 +41,44 @@ async fn kcat_produces_and_consumes_with_every_codec() {
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("kcat-{codec}");
         let lines: String = (0..100).map(|i| format!("k{i}:line {i}\n")).collect();
-        let produced = kcat(&broker, &["-P", "-t", &topic, "-z", codec, "-K", ":"], &lines).await;
-        assert!(produced.status.success(), "{}", String::from_utf8_lossy(&produced.stderr));
-        let consumed = kcat(&broker, &["-C", "-t", &topic, "-o", "beginning", "-e", "-q", "-f", "%o %k:%s\n"], "").await;
-        assert!(consumed.status.success(), "{}", String::from_utf8_lossy(&consumed.stderr));
+        let produced = kcat(
+            &broker,
+            &["-P", "-t", &topic, "-z", codec, "-K", ":"],
+            &lines,
+        )
+        .await;
+        assert!(
+            produced.status.success(),
+            "{}",
+            String::from_utf8_lossy(&produced.stderr)
+        );
+        let consumed = kcat(
+            &broker,
+            &[
+                "-C",
+                "-t",
+                &topic,
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%o %k:%s\n",
+            ],
+            "",
+        )
+        .await;
+        assert!(
+            consumed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&consumed.stderr)
+        );
         let want: String = (0..100).map(|i| format!("{i} k{i}:line {i}\n")).collect();
-        assert_eq!(String::from_utf8_lossy(&consumed.stdout), want, "codec {codec}");
+        assert_eq!(
+            String::from_utf8_lossy(&consumed.stdout),
+            want,
+            "codec {codec}"
+        );
     }
 }
 
@@ -49,7 +87,16 @@ async fn kcat_sees_offset_out_of_range_from_the_broker() {
     let broker = TestBroker::start().await;
     let produced = kcat(&broker, &["-P", "-t", "end"], "a\nb\nc\n").await;
     assert!(produced.status.success());
-    let args = ["-C", "-t", "end", "-o", "50", "-e", "-X", "auto.offset.reset=error"];
+    let args = [
+        "-C",
+        "-t",
+        "end",
+        "-o",
+        "50",
+        "-e",
+        "-X",
+        "auto.offset.reset=error",
+    ];
     let consumed = kcat(&broker, &args, "").await;
     let stderr = String::from_utf8_lossy(&consumed.stderr);
     assert!(stderr.contains("Broker: Offset out of range"), "{stderr}");
@@ -61,6 +108,12 @@ async fn kcat_lists_metadata() {
     common::create_topic(&broker, "listed", 3, &[]).await;
     let listed = kcat(&broker, &["-L", "-t", "listed"], "").await;
     let text = String::from_utf8_lossy(&listed.stdout);
-    assert!(text.contains("topic \"listed\" with 3 partitions"), "{text}");
-    assert!(text.contains(&format!("broker 1 at {}", broker.bootstrap())), "{text}");
+    assert!(
+        text.contains("topic \"listed\" with 3 partitions"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("broker 1 at {}", broker.bootstrap())),
+        "{text}"
+    );
 }

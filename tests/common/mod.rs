@@ -38,7 +38,10 @@ impl TestBroker {
     /// Starts with a config adjusted by `adjust` (data dir and listener are set first).
     pub async fn start_with(adjust: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
         let dir = Arc::new(tempfile::tempdir().unwrap());
-        let mut config = BrokerConfig { listen: "127.0.0.1:0".into(), ..BrokerConfig::default() };
+        let mut config = BrokerConfig {
+            listen: "127.0.0.1:0".into(),
+            ..BrokerConfig::default()
+        };
         config.data_dir = dir.path().to_path_buf();
         adjust(&mut config);
         Self::launch(dir, config).await
@@ -49,10 +52,16 @@ impl TestBroker {
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
-            // A dropped sender also means stop.
-            let _ = stopped.await;
+            // A dropped sender also means stop, so the result does not matter.
+            stopped.await.ok();
         }));
-        TestBroker { addr, dir, config, stop: Some(stop), task: Some(task) }
+        TestBroker {
+            addr,
+            dir,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -66,10 +75,15 @@ impl TestBroker {
     /// Clean shutdown; panics if the broker reports an error.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            // Err means the broker is already gone: nothing to stop.
+            stop.send(()).ok();
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(TIMEOUT, task).await.expect("shutdown in time").unwrap().expect("clean shutdown");
+            tokio::time::timeout(TIMEOUT, task)
+                .await
+                .expect("shutdown in time")
+                .unwrap()
+                .expect("clean shutdown");
         }
     }
 
@@ -83,7 +97,9 @@ impl TestBroker {
 
     pub fn producer(&self, extra: &[(&str, &str)]) -> FutureProducer {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", self.bootstrap()).set("message.timeout.ms", "15000");
+        config
+            .set("bootstrap.servers", self.bootstrap())
+            .set("message.timeout.ms", "15000");
         for (k, v) in extra {
             config.set(*k, *v);
         }
@@ -104,14 +120,18 @@ impl TestBroker {
     }
 
     pub fn admin(&self) -> rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> {
-        ClientConfig::new().set("bootstrap.servers", self.bootstrap()).create().expect("admin client")
+        ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .expect("admin client")
     }
 }
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            // Err means the broker is already gone: nothing to stop.
+            stop.send(()).ok();
         }
     }
 }
@@ -139,7 +159,12 @@ impl Got {
 }
 
 /// Assigns `partitions` of `topic` at `offset` and reads `count` records.
-pub async fn consume(consumer: &StreamConsumer, topic: &str, partitions: &[(i32, Offset)], count: usize) -> Vec<Got> {
+pub async fn consume(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partitions: &[(i32, Offset)],
+    count: usize,
+) -> Vec<Got> {
     let mut list = TopicPartitionList::new();
     for (p, offset) in partitions {
         list.add_partition_offset(topic, *p, *offset).unwrap();
@@ -157,13 +182,22 @@ pub async fn consume(consumer: &StreamConsumer, topic: &str, partitions: &[(i32,
 }
 
 /// Creates a topic through the admin API.
-pub async fn create_topic(broker: &TestBroker, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+pub async fn create_topic(
+    broker: &TestBroker,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
-    let results = broker.admin().create_topics([&topic], &AdminOptions::new()).await.expect("create_topics");
+    let results = broker
+        .admin()
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create_topics");
     for r in results {
         r.expect("topic created");
     }

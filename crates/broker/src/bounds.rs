@@ -44,13 +44,25 @@ struct Field {
 }
 
 const fn all(kind: Kind) -> Field {
-    Field { kind, since: 0, until: i16::MAX }
+    Field {
+        kind,
+        since: 0,
+        until: i16::MAX,
+    }
 }
 const fn since(version: i16, kind: Kind) -> Field {
-    Field { kind, since: version, until: i16::MAX }
+    Field {
+        kind,
+        since: version,
+        until: i16::MAX,
+    }
 }
 const fn until(version: i16, kind: Kind) -> Field {
-    Field { kind, since: 0, until: version }
+    Field {
+        kind,
+        since: 0,
+        until: version,
+    }
 }
 const fn between(since: i16, until: i16, kind: Kind) -> Field {
     Field { kind, since, until }
@@ -59,12 +71,26 @@ const fn between(since: i16, until: i16, kind: Kind) -> Field {
 use Kind::{Bytes, I8, I16, I32, I64, Int32s, Str, Strs, Structs, Uuid};
 
 const PRODUCE_PARTITION: &[Field] = &[all(I32), all(Bytes)];
-const PRODUCE_TOPIC: &[Field] = &[until(12, Str), since(13, Uuid), all(Structs(PRODUCE_PARTITION))];
+const PRODUCE_TOPIC: &[Field] = &[
+    until(12, Str),
+    since(13, Uuid),
+    all(Structs(PRODUCE_PARTITION)),
+];
 const PRODUCE: &[Field] = &[all(Str), all(I16), all(I32), all(Structs(PRODUCE_TOPIC))];
 
-const FETCH_PARTITION: &[Field] =
-    &[all(I32), since(9, I32), all(I64), since(12, I32), since(5, I64), all(I32)];
-const FETCH_TOPIC: &[Field] = &[until(12, Str), since(13, Uuid), all(Structs(FETCH_PARTITION))];
+const FETCH_PARTITION: &[Field] = &[
+    all(I32),
+    since(9, I32),
+    all(I64),
+    since(12, I32),
+    since(5, I64),
+    all(I32),
+];
+const FETCH_TOPIC: &[Field] = &[
+    until(12, Str),
+    since(13, Uuid),
+    all(Structs(FETCH_PARTITION)),
+];
 const FORGOTTEN_TOPIC: &[Field] = &[until(12, Str), since(13, Uuid), all(Int32s)];
 const FETCH: &[Field] = &[
     until(14, I32),
@@ -81,29 +107,51 @@ const FETCH: &[Field] = &[
 
 const LIST_OFFSETS_PARTITION: &[Field] = &[all(I32), since(4, I32), all(I64), until(0, I32)];
 const LIST_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Structs(LIST_OFFSETS_PARTITION))];
-const LIST_OFFSETS: &[Field] = &[all(I32), since(2, I8), all(Structs(LIST_OFFSETS_TOPIC)), since(10, I32)];
+const LIST_OFFSETS: &[Field] = &[
+    all(I32),
+    since(2, I8),
+    all(Structs(LIST_OFFSETS_TOPIC)),
+    since(10, I32),
+];
 
 const METADATA_TOPIC: &[Field] = &[since(10, Uuid), all(Str)];
-const METADATA: &[Field] =
-    &[all(Structs(METADATA_TOPIC)), since(4, I8), between(8, 10, I8), since(8, I8)];
+const METADATA: &[Field] = &[
+    all(Structs(METADATA_TOPIC)),
+    since(4, I8),
+    between(8, 10, I8),
+    since(8, I8),
+];
 
 const API_VERSIONS: &[Field] = &[since(3, Str), since(3, Str)];
 
 const CREATE_ASSIGNMENT: &[Field] = &[all(I32), all(Int32s)];
 const CREATE_CONFIG: &[Field] = &[all(Str), all(Str)];
-const CREATE_TOPIC: &[Field] =
-    &[all(Str), all(I32), all(I16), all(Structs(CREATE_ASSIGNMENT)), all(Structs(CREATE_CONFIG))];
+const CREATE_TOPIC: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(I16),
+    all(Structs(CREATE_ASSIGNMENT)),
+    all(Structs(CREATE_CONFIG)),
+];
 const CREATE_TOPICS: &[Field] = &[all(Structs(CREATE_TOPIC)), all(I32), since(1, I8)];
 
 const DELETE_TOPIC_STATE: &[Field] = &[all(Str), all(Uuid)];
-const DELETE_TOPICS: &[Field] = &[since(6, Structs(DELETE_TOPIC_STATE)), until(5, Strs), all(I32)];
+const DELETE_TOPICS: &[Field] = &[
+    since(6, Structs(DELETE_TOPIC_STATE)),
+    until(5, Strs),
+    all(I32),
+];
 
 const DELETE_RECORDS_PARTITION: &[Field] = &[all(I32), all(I64)];
 const DELETE_RECORDS_TOPIC: &[Field] = &[all(Str), all(Structs(DELETE_RECORDS_PARTITION))];
 const DELETE_RECORDS: &[Field] = &[all(Structs(DELETE_RECORDS_TOPIC)), all(I32)];
 
 const DESCRIBE_CONFIGS_RESOURCE: &[Field] = &[all(I8), all(Str), all(Strs)];
-const DESCRIBE_CONFIGS: &[Field] = &[all(Structs(DESCRIBE_CONFIGS_RESOURCE)), since(1, I8), since(3, I8)];
+const DESCRIBE_CONFIGS: &[Field] = &[
+    all(Structs(DESCRIBE_CONFIGS_RESOURCE)),
+    since(1, I8),
+    since(3, I8),
+];
 
 const ALTER_CONFIG: &[Field] = &[all(Str), all(Str)];
 const ALTER_RESOURCE: &[Field] = &[all(I8), all(Str), all(Structs(ALTER_CONFIG))];
@@ -154,11 +202,22 @@ pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsErr
     let Some((fields, flexible_since)) = schema(api_key) else {
         return Ok(());
     };
-    let mut walker = Walker { body, position: 0, version, flexible: version >= flexible_since };
-    let walked = walker.walk_struct(fields).and_then(|()| {
-        if walker.position == body.len() { Ok(()) } else { Err("bytes left after the last field") }
-    });
-    walked.map_err(|problem| BoundsError { api_key, version, position: walker.position, problem })
+    let mut walker = Walker {
+        body,
+        position: 0,
+        version,
+        flexible: version >= flexible_since,
+    };
+    let walked = match walker.walk_struct(fields) {
+        Ok(()) if walker.position != body.len() => Err("bytes left after the last field"),
+        other => other,
+    };
+    walked.map_err(|problem| BoundsError {
+        api_key,
+        version,
+        position: walker.position,
+        problem,
+    })
 }
 
 struct Walker<'a> {
@@ -184,7 +243,10 @@ impl Walker<'_> {
     }
 
     fn take<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
-        let bytes = self.body.get(self.position..self.position + N).ok_or("truncated")?;
+        let bytes = self
+            .body
+            .get(self.position..self.position + N)
+            .ok_or("truncated")?;
         self.position += N;
         bytes.try_into().map_err(|_| "truncated")
     }
@@ -204,7 +266,9 @@ impl Walker<'_> {
     /// Length of a string, bytes or array; `None` for null.
     fn length(&mut self, wide: bool) -> Result<Option<usize>, &'static str> {
         let length = if self.flexible {
-            self.uvarint()?.checked_sub(1).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            self.uvarint()?
+                .checked_sub(1)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
         } else if wide {
             let n = i32::from_be_bytes(self.take::<4>()?);
             if n < -1 {
@@ -226,10 +290,17 @@ impl Walker<'_> {
 
     fn walk_struct(&mut self, fields: &[Field]) -> Walked {
         let version = self.version;
-        for field in fields.iter().filter(|f| (f.since..=f.until).contains(&version)) {
+        for field in fields
+            .iter()
+            .filter(|f| (f.since..=f.until).contains(&version))
+        {
             self.walk_field(field.kind)?;
         }
-        if self.flexible { self.walk_tagged_fields() } else { Ok(()) }
+        if self.flexible {
+            self.walk_tagged_fields()
+        } else {
+            Ok(())
+        }
     }
 
     fn walk_field(&mut self, kind: Kind) -> Walked {
@@ -252,7 +323,9 @@ impl Walker<'_> {
                 self.skip(n.checked_mul(4).ok_or("array too long")?)
             }
             Strs => (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_field(Str)),
-            Structs(fields) => (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_struct(fields)),
+            Structs(fields) => {
+                (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_struct(fields))
+            }
         }
     }
 

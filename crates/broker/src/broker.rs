@@ -38,7 +38,9 @@ impl Broker {
         let (host, port) = listener
             .rsplit_once(':')
             .ok_or_else(|| format!("advertised listener {listener:?} is not HOST:PORT"))?;
-        let port: u16 = port.parse().map_err(|_| format!("advertised listener {listener:?} has a bad port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("advertised listener {listener:?} has a bad port"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         Ok((host.to_string(), i32::from(port)))
     }

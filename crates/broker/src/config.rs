@@ -76,7 +76,9 @@ impl Default for LogDefaults {
             segment_bytes: log.segment_bytes_max,
             segment_ms: log.segment_ms_max,
             retention_ms: log.retention_ms.unwrap_or(-1),
-            retention_bytes: log.retention_bytes.map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            retention_bytes: log
+                .retention_bytes
+                .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
             max_message_bytes: log.max_batch_bytes,
             durability: log.durability.to_string(),
         }
@@ -87,9 +89,15 @@ impl Default for LogDefaults {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("invalid value for {key}: {detail}")]
     Invalid { key: String, detail: String },
 }
@@ -97,9 +105,14 @@ pub enum ConfigError {
 impl BrokerConfig {
     /// Reads a TOML file; missing keys keep their defaults.
     pub fn from_file(path: &std::path::Path) -> Result<BrokerConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Checks the values serde cannot check, so a bad file fails at start-up
@@ -119,8 +132,10 @@ impl BrokerConfig {
         }
         crate::topics::TopicConfig::default()
             .to_log_config(self)
-            .map_err(|e| ConfigError::Invalid { key: "log".into(), detail: e.to_string() })?;
+            .map_err(|e| ConfigError::Invalid {
+                key: "log".into(),
+                detail: e.to_string(),
+            })?;
         Ok(())
     }
-
 }

@@ -25,7 +25,12 @@ const WRITE_BUFFER_KEEP_BYTES: usize = 8 * 1024 * 1024;
 
 /// Serves one client until it disconnects, sends a bad frame, or the broker
 /// shuts down (then requests already read are still answered).
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
@@ -53,10 +58,14 @@ async fn read_loop(
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     loop {
-        while let Some(body) = frame::split_frame(&mut buf, broker.config.max_request_bytes).map_err(|e| e.to_string())? {
+        while let Some(body) = frame::split_frame(&mut buf, broker.config.max_request_bytes)
+            .map_err(|e| e.to_string())?
+        {
             let request = frame::parse_request(body).map_err(|e| crate::errors::message(&e))?;
             tracing::trace!(%peer, api = ?request.api_key, version = request.version(), "request");
-            let reply = api::dispatch(broker, request).await.map_err(|e| crate::errors::message(&e))?;
+            let reply = api::dispatch(broker, request)
+                .await
+                .map_err(|e| crate::errors::message(&e))?;
             if replies.send(reply).await.is_err() {
                 return Err("writer closed".into());
             }
@@ -72,7 +81,12 @@ async fn read_loop(
         };
         match read {
             Ok(0) if buf.is_empty() => return Ok(()),
-            Ok(0) => return Err(format!("peer closed mid-frame ({} bytes pending)", buf.len())),
+            Ok(0) => {
+                return Err(format!(
+                    "peer closed mid-frame ({} bytes pending)",
+                    buf.len()
+                ));
+            }
             Ok(_) => {}
             Err(e) => return Err(format!("read failed: {e}")),
         }
@@ -80,7 +94,11 @@ async fn read_loop(
 }
 
 /// Writes replies in request order, gathering ready ones into one write.
-async fn write_loop(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<Reply>, peer: SocketAddr) {
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Reply>,
+    peer: SocketAddr,
+) {
     let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
     let mut next = queue.recv().await;
     while let Some(reply) = next.take() {
@@ -104,11 +122,11 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<Reply>
                 Err(_) => break,
             }
         }
-        if !out.is_empty() {
-            if let Err(e) = writer.write_all(&out).await {
-                tracing::info!(%peer, error = %e, "write failed; closing connection");
-                return;
-            }
+        if !out.is_empty()
+            && let Err(e) = writer.write_all(&out).await
+        {
+            tracing::info!(%peer, error = %e, "write failed; closing connection");
+            return;
         }
         out.clear();
         if out.capacity() > WRITE_BUFFER_KEEP_BYTES {
@@ -126,7 +144,9 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<Reply>
 async fn encode_reply(reply: Reply, out: &mut BytesMut) -> Result<(), String> {
     let encoder = match reply {
         Reply::Now(encoder) => encoder,
-        Reply::Later(task) => task.await.map_err(|e| format!("request task failed: {e}"))?,
+        Reply::Later(task) => task
+            .await
+            .map_err(|e| format!("request task failed: {e}"))?,
         Reply::Nothing => return Ok(()),
     };
     encoder(out).map_err(|e| format!("cannot encode response: {e:#}"))

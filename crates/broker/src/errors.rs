@@ -69,20 +69,38 @@ mod tests {
 
     #[test]
     fn storage_errors_map_to_their_kafka_codes() {
-        let id = PartitionId { topic: "t".into(), partition: 0 };
-        let failed = StorageError::PartitionFailed { id: id.clone(), reason: "fsync".into() };
-        assert_eq!(storage_error_code(&failed), ResponseError::KafkaStorageError.code());
+        let id = PartitionId {
+            topic: "t".into(),
+            partition: 0,
+        };
+        let failed = StorageError::PartitionFailed {
+            id: id.clone(),
+            reason: "fsync".into(),
+        };
+        assert_eq!(
+            storage_error_code(&failed),
+            ResponseError::KafkaStorageError.code()
+        );
         let big = StorageError::BatchTooLarge { size: 10, max: 5 };
-        assert_eq!(storage_error_code(&big), ResponseError::MessageTooLarge.code());
+        assert_eq!(
+            storage_error_code(&big),
+            ResponseError::MessageTooLarge.code()
+        );
     }
 
     #[test]
     fn topic_errors_map_to_their_kafka_codes() {
-        let e = TopicError::InvalidName { name: "a b".into(), reason: "space" };
+        let e = TopicError::InvalidName {
+            name: "a b".into(),
+            reason: "space",
+        };
         assert_eq!(topic_error(&e), ResponseError::InvalidTopicException);
         let e = TopicError::Config(TopicConfigError::UnknownKey("x".into()));
         assert_eq!(topic_error(&e), ResponseError::InvalidConfig);
-        let e = TopicError::Config(TopicConfigError::Unsupported { key: "cleanup.policy".into(), value: "compact".into() });
+        let e = TopicError::Config(TopicConfigError::Unsupported {
+            key: "cleanup.policy".into(),
+            value: "compact".into(),
+        });
         assert_eq!(topic_error(&e), ResponseError::PolicyViolation);
     }
 }

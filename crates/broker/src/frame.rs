@@ -25,7 +25,11 @@ pub enum FrameError {
     #[error("unknown api key {api_key} (correlation id {correlation_id})")]
     UnknownApiKey { api_key: i16, correlation_id: i32 },
     #[error("cannot decode {api_key:?} v{api_version} request header")]
-    Header { api_key: ApiKey, api_version: i16, source: anyhow::Error },
+    Header {
+        api_key: ApiKey,
+        api_version: i16,
+        source: anyhow::Error,
+    },
 }
 
 /// Takes one whole frame body off the front of `buf`, if it holds one.
@@ -39,7 +43,10 @@ pub fn split_frame(buf: &mut BytesMut, max_bytes: u32) -> Result<Option<Bytes>, 
     let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
     let size = usize::try_from(size).map_err(|_| FrameError::NegativeLength(size))?;
     if size > max_bytes as usize {
-        return Err(FrameError::TooLarge { size: size as u64, max: max_bytes });
+        return Err(FrameError::TooLarge {
+            size: size as u64,
+            max: max_bytes,
+        });
     }
     if buf.len() < LENGTH_PREFIX_BYTES + size {
         // Make room for the rest of this frame in one allocation.
@@ -72,8 +79,10 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let api_key = ApiKey::try_from(raw_key)
-        .map_err(|()| FrameError::UnknownApiKey { api_key: raw_key, correlation_id })?;
+    let api_key = ApiKey::try_from(raw_key).map_err(|()| FrameError::UnknownApiKey {
+        api_key: raw_key,
+        correlation_id,
+    })?;
     if api_key == ApiKey::ApiVersions && !crate::api::api_versions::is_served(api_version) {
         // KIP-511: a client opens with its newest ApiVersions, whose header
         // layout may postdate ours. The answer (UNSUPPORTED_VERSION and our
@@ -82,12 +91,24 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
             .with_request_api_key(raw_key)
             .with_request_api_version(api_version)
             .with_correlation_id(correlation_id);
-        return Ok(Request { api_key, header, body: Bytes::new() });
+        return Ok(Request {
+            api_key,
+            header,
+            body: Bytes::new(),
+        });
     }
     let header_version = api_key.request_header_version(api_version);
-    let header = RequestHeader::decode(&mut frame, header_version)
-        .map_err(|source| FrameError::Header { api_key, api_version, source })?;
-    Ok(Request { api_key, header, body: frame })
+    let header =
+        RequestHeader::decode(&mut frame, header_version).map_err(|source| FrameError::Header {
+            api_key,
+            api_version,
+            source,
+        })?;
+    Ok(Request {
+        api_key,
+        header,
+        body: frame,
+    })
 }
 
 /// Appends one response frame (length, header, body) to `out`.
@@ -116,13 +137,22 @@ mod tests {
     fn oversized_frame_is_refused_from_its_prefix_alone() {
         let mut buf = BytesMut::from(&1_000_000i32.to_be_bytes()[..]);
         let result = split_frame(&mut buf, 1000);
-        assert!(matches!(result, Err(FrameError::TooLarge { size: 1_000_000, max: 1000 })));
+        assert!(matches!(
+            result,
+            Err(FrameError::TooLarge {
+                size: 1_000_000,
+                max: 1000
+            })
+        ));
     }
 
     #[test]
     fn negative_length_is_refused() {
         let mut buf = BytesMut::from(&(-5i32).to_be_bytes()[..]);
-        assert!(matches!(split_frame(&mut buf, 1000), Err(FrameError::NegativeLength(-5))));
+        assert!(matches!(
+            split_frame(&mut buf, 1000),
+            Err(FrameError::NegativeLength(-5))
+        ));
     }
 
     #[test]
@@ -139,12 +169,27 @@ mod tests {
 
     #[test]
     fn short_and_unknown_headers_are_errors_not_panics() {
-        assert!(matches!(parse_request(Bytes::from_static(&[0, 18])), Err(FrameError::TooShort(2))));
+        assert!(matches!(
+            parse_request(Bytes::from_static(&[0, 18])),
+            Err(FrameError::TooShort(2))
+        ));
         let unknown = Bytes::from_static(&[0x7f, 0, 0, 0, 0, 0, 0, 7]);
-        assert!(matches!(parse_request(unknown), Err(FrameError::UnknownApiKey { api_key: 0x7f00, correlation_id: 7 })));
+        assert!(matches!(
+            parse_request(unknown),
+            Err(FrameError::UnknownApiKey {
+                api_key: 0x7f00,
+                correlation_id: 7
+            })
+        ));
         // Metadata v1 header whose client id claims more bytes than remain.
         let torn = Bytes::from_static(&[0, 3, 0, 1, 0, 0, 0, 7, 0, 50, b'a']);
-        assert!(matches!(parse_request(torn), Err(FrameError::Header { api_key: ApiKey::Metadata, .. })));
+        assert!(matches!(
+            parse_request(torn),
+            Err(FrameError::Header {
+                api_key: ApiKey::Metadata,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -152,10 +197,15 @@ mod tests {
         // ApiVersions v9 with a header layout we cannot know: garbage after the correlation id.
         let future = Bytes::from_static(&[0, 18, 0, 9, 0, 0, 0, 5, 0xff, 0xff, 0xff]);
         let request = parse_request(future);
-        assert!(matches!(&request, Ok(r) if r.api_key == ApiKey::ApiVersions && r.version() == 9 && r.header.correlation_id == 5));
+        assert!(
+            matches!(&request, Ok(r) if r.api_key == ApiKey::ApiVersions && r.version() == 9 && r.header.correlation_id == 5)
+        );
         // A served version still has its header decoded (and refused when torn).
         let torn = Bytes::from_static(&[0, 18, 0, 3, 0, 0, 0, 5, 0, 50]);
-        assert!(matches!(parse_request(torn), Err(FrameError::Header { .. })));
+        assert!(matches!(
+            parse_request(torn),
+            Err(FrameError::Header { .. })
+        ));
     }
 
     #[test]
@@ -165,9 +215,13 @@ mod tests {
             .with_request_api_key(ApiKey::Metadata as i16)
             .with_request_api_version(12)
             .with_correlation_id(42);
-        header.encode(&mut buf, ApiKey::Metadata.request_header_version(12)).ok();
+        header
+            .encode(&mut buf, ApiKey::Metadata.request_header_version(12))
+            .ok();
         buf.put_slice(b"body");
         let request = parse_request(buf.freeze());
-        assert!(matches!(&request, Ok(r) if r.api_key == ApiKey::Metadata && r.header.correlation_id == 42 && &r.body[..] == b"body"));
+        assert!(
+            matches!(&request, Ok(r) if r.api_key == ApiKey::Metadata && r.header.correlation_id == 42 && &r.body[..] == b"body")
+        );
     }
 }

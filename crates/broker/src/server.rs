@@ -23,11 +23,17 @@ pub enum ServerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot open the data directory {path}")]
-    Store { path: std::path::PathBuf, source: ferrolog_storage::StorageError },
+    Store {
+        path: std::path::PathBuf,
+        source: ferrolog_storage::StorageError,
+    },
     #[error("cannot load topics")]
     Topics(#[from] TopicError),
     #[error("cannot listen on {address}")]
-    Bind { address: String, source: std::io::Error },
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("bad advertised listener: {0}")]
     Advertised(String),
     #[error("cannot open the committed offsets")]
@@ -51,25 +57,45 @@ impl Server {
     /// topics and binds the listener.
     pub async fn bind(config: BrokerConfig) -> Result<Server, ServerError> {
         config.validate()?;
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| ServerError::Bind { address: config.listen.clone(), source })?;
-        let local_addr =
-            listener.local_addr().map_err(|source| ServerError::Bind { address: config.listen.clone(), source })?;
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    address: config.listen.clone(),
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            address: config.listen.clone(),
+            source,
+        })?;
         let (advertised_host, advertised_port) =
             Broker::advertised(&config, local_addr).map_err(ServerError::Advertised)?;
         let store_config = config.clone();
         // Recovery reads files: keep it off the async workers.
-        let (store, topics, offsets, producers) = tokio::task::spawn_blocking(move || open_store(&store_config))
-            .await
-            .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
+        let (store, topics, offsets, producers) =
+            tokio::task::spawn_blocking(move || open_store(&store_config))
+                .await
+                .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
         tracing::info!(address = %local_addr, advertised = %format!("{advertised_host}:{advertised_port}"),
             data_dir = %config.data_dir.display(), topics = topics.all().len(), "ferrologd listening");
-        let groups = crate::group::GroupCoordinator::new(config.groups.coordinator_config(), offsets);
+        let groups =
+            crate::group::GroupCoordinator::new(config.groups.coordinator_config(), offsets);
         groups.start_ticker();
         let producers = Arc::new(producers);
-        let broker = Arc::new(Broker { config, store, topics, advertised_host, advertised_port, groups, producers });
-        Ok(Server { listener, broker, local_addr })
+        let broker = Arc::new(Broker {
+            config,
+            store,
+            topics,
+            advertised_host,
+            advertised_port,
+            groups,
+            producers,
+        });
+        Ok(Server {
+            listener,
+            broker,
+            local_addr,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -106,7 +132,10 @@ impl Server {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
-        tracing::info!(connections = connections.len(), "shutting down: finishing in-flight requests");
+        tracing::info!(
+            connections = connections.len(),
+            "shutting down: finishing in-flight requests"
+        );
         drop(self.listener);
         // Receivers may all be gone already; then there is nobody to tell.
         stop.send_replace(true);
@@ -121,16 +150,27 @@ impl Server {
     }
 }
 
-type Opened = (Arc<Store>, TopicRegistry, crate::group::offsets::OffsetStore, crate::producer::ProducerStates);
+type Opened = (
+    Arc<Store>,
+    TopicRegistry,
+    crate::group::offsets::OffsetStore,
+    crate::producer::ProducerStates,
+);
 
 fn open_store(config: &BrokerConfig) -> Result<Opened, ServerError> {
     // Partitions found on disk open with the broker defaults; the registry
     // then applies each topic's own configs.
-    let default_config =
-        crate::topics::TopicConfig::default().to_log_config(config).map_err(TopicError::Config)?;
-    let options = StoreOptions { default_config, ..StoreOptions::default() };
-    let store = Store::open(&config.data_dir, options)
-        .map_err(|source| ServerError::Store { path: config.data_dir.clone(), source })?;
+    let default_config = crate::topics::TopicConfig::default()
+        .to_log_config(config)
+        .map_err(TopicError::Config)?;
+    let options = StoreOptions {
+        default_config,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&config.data_dir, options).map_err(|source| ServerError::Store {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let store = Arc::new(store);
     for (id, reason) in store.failed_partitions() {
         tracing::error!(partition = ?id, %reason, "partition failed to open; it reports KAFKA_STORAGE_ERROR");

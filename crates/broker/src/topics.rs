@@ -54,7 +54,9 @@ pub struct Topic {
 impl Topic {
     /// The partition with index `index`, if the topic has it.
     pub fn partition(&self, index: i32) -> Option<&Arc<PartitionHandle>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 }
 
@@ -72,13 +74,22 @@ pub enum TopicError {
     #[error(transparent)]
     Config(#[from] TopicConfigError),
     #[error("storage error on {id:?}")]
-    Storage { id: PartitionId, source: StorageError },
+    Storage {
+        id: PartitionId,
+        source: StorageError,
+    },
     #[error("cannot persist topic registry {path}")]
     Persist { path: PathBuf, source: StorageError },
     #[error("cannot read topic registry {path}")]
-    Load { path: PathBuf, source: std::io::Error },
+    Load {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("topic registry {path} is not valid")]
-    Decode { path: PathBuf, source: serde_json::Error },
+    Decode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// On-disk form of the registry.
@@ -113,7 +124,12 @@ pub struct TopicRegistry {
 
 /// Checks a topic name as Kafka does.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
-    let invalid = |reason| Err(TopicError::InvalidName { name: name.to_string(), reason });
+    let invalid = |reason| {
+        Err(TopicError::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return invalid("empty");
     }
@@ -126,7 +142,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     if name.len() > TOPIC_NAME_LEN_MAX {
         return invalid("longer than 249 characters");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
@@ -140,7 +159,10 @@ fn lock_err<T>(e: std::sync::PoisonError<T>) -> T {
 
 impl TopicRegistry {
     /// Loads the registry and opens (or creates) every partition it lists.
-    pub fn open(store: Arc<Store>, broker_config: &BrokerConfig) -> Result<TopicRegistry, TopicError> {
+    pub fn open(
+        store: Arc<Store>,
+        broker_config: &BrokerConfig,
+    ) -> Result<TopicRegistry, TopicError> {
         let path = broker_config.data_dir.join(REGISTRY_FILE);
         let file = read_registry_file(&path)?;
         let cluster_id = if file.cluster_id.is_empty() {
@@ -159,7 +181,8 @@ impl TopicRegistry {
         let mut topics = HashMap::new();
         for record in file.topics {
             let config = TopicConfig::from_map(record.configs)?;
-            let topic = registry.build_topic(&record.name, record.id, config, record.partitions, &[])?;
+            let topic =
+                registry.build_topic(&record.name, record.id, config, record.partitions, &[])?;
             topics.insert(record.name, Arc::new(topic));
         }
         registry.adopt_orphans(&mut topics)?;
@@ -174,7 +197,9 @@ impl TopicRegistry {
         let ids = self.store.partition_ids().into_iter();
         let failed = self.store.failed_partitions().into_iter().map(|(id, _)| id);
         for id in ids.chain(failed) {
-            let claimed = topics.get(&id.topic).is_some_and(|t| t.partition(id.partition).is_some());
+            let claimed = topics
+                .get(&id.topic)
+                .is_some_and(|t| t.partition(id.partition).is_some());
             if !claimed && validate_topic_name(&id.topic).is_ok() && id.partition >= 0 {
                 let count = orphans.entry(id.topic.clone()).or_insert(0);
                 *count = (*count).max(id.partition.saturating_add(1));
@@ -186,7 +211,10 @@ impl TopicRegistry {
                 Some(t) => (t.id, t.config.clone()),
                 None => (Uuid::new_v4(), TopicConfig::default()),
             };
-            let existing = topics.get(&name).map(|t| t.partitions.clone()).unwrap_or_default();
+            let existing = topics
+                .get(&name)
+                .map(|t| t.partitions.clone())
+                .unwrap_or_default();
             let count = count.max(i32::try_from(existing.len()).unwrap_or(i32::MAX));
             let topic = self.build_topic(&name, id, config, count, &existing)?;
             topics.insert(name, Arc::new(topic));
@@ -211,11 +239,23 @@ impl TopicRegistry {
                 partitions.push(handle.clone());
                 continue;
             }
-            let pid = PartitionId { topic: name.to_string(), partition: index };
+            let pid = PartitionId {
+                topic: name.to_string(),
+                partition: index,
+            };
             let state = self.open_partition(&pid, &log_config)?;
-            partitions.push(Arc::new(PartitionHandle { id: pid, state, appended: Notify::new() }));
+            partitions.push(Arc::new(PartitionHandle {
+                id: pid,
+                state,
+                appended: Notify::new(),
+            }));
         }
-        Ok(Topic { name: name.to_string(), id, config, partitions })
+        Ok(Topic {
+            name: name.to_string(),
+            id,
+            config,
+            partitions,
+        })
     }
 
     fn open_partition(
@@ -231,7 +271,10 @@ impl TopicRegistry {
             Err(StorageError::UnknownPartition { .. }) => {
                 match self.store.create_partition(pid.clone(), log_config.clone()) {
                     Ok(p) => Ok(Ok(p)),
-                    Err(source) => Err(TopicError::Storage { id: pid.clone(), source }),
+                    Err(source) => Err(TopicError::Storage {
+                        id: pid.clone(),
+                        source,
+                    }),
                 }
             }
             Err(e) => {
@@ -248,30 +291,54 @@ impl TopicRegistry {
 
     /// The topic called `name`, if any.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(lock_err).get(name).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(lock_err)
+            .get(name)
+            .cloned()
     }
 
     /// The topic whose id is `id`, if any.
     pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(lock_err).values().find(|t| t.id == id).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(lock_err)
+            .values()
+            .find(|t| t.id == id)
+            .cloned()
     }
 
     /// Every topic, sorted by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
-        let mut all: Vec<_> = self.topics.read().unwrap_or_else(lock_err).values().cloned().collect();
+        let mut all: Vec<_> = self
+            .topics
+            .read()
+            .unwrap_or_else(lock_err)
+            .values()
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
 
     /// The topic, auto-created with the default partition count when allowed.
-    pub fn get_or_auto_create(&self, name: &str, allow: bool) -> Result<Option<Arc<Topic>>, TopicError> {
+    pub fn get_or_auto_create(
+        &self,
+        name: &str,
+        allow: bool,
+    ) -> Result<Option<Arc<Topic>>, TopicError> {
         if let Some(topic) = self.get(name) {
             return Ok(Some(topic));
         }
         if !allow || !self.broker_config.auto_create_topics {
             return Ok(None);
         }
-        match self.create(name, self.broker_config.default_partitions, TopicConfig::default(), false) {
+        match self.create(
+            name,
+            self.broker_config.default_partitions,
+            TopicConfig::default(),
+            false,
+        ) {
             Ok(topic) => Ok(Some(topic)),
             // Lost a race with another creator: theirs is as good as ours.
             Err(TopicError::AlreadyExists(_)) => Ok(self.get(name)),
@@ -295,13 +362,26 @@ impl TopicRegistry {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
         if validate_only {
-            return Ok(Arc::new(Topic { name: name.to_string(), id: Uuid::nil(), config, partitions: Vec::new() }));
+            return Ok(Arc::new(Topic {
+                name: name.to_string(),
+                id: Uuid::nil(),
+                config,
+                partitions: Vec::new(),
+            }));
         }
         let id = Uuid::new_v4();
-        let placeholder = Arc::new(Topic { name: name.to_string(), id, config: config.clone(), partitions: Vec::new() });
+        let placeholder = Arc::new(Topic {
+            name: name.to_string(),
+            id,
+            config: config.clone(),
+            partitions: Vec::new(),
+        });
         self.persist_with(Some((name, &placeholder, partitions)))?;
         let topic = Arc::new(self.build_topic(name, id, config, partitions, &[])?);
-        self.topics.write().unwrap_or_else(lock_err).insert(name.to_string(), topic.clone());
+        self.topics
+            .write()
+            .unwrap_or_else(lock_err)
+            .insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
     }
@@ -319,7 +399,12 @@ impl TopicRegistry {
         for handle in &topic.partitions {
             match self.store.delete_partition(&handle.id) {
                 Ok(()) | Err(StorageError::UnknownPartition { .. }) => {}
-                Err(source) => return Err(TopicError::Storage { id: handle.id.clone(), source }),
+                Err(source) => {
+                    return Err(TopicError::Storage {
+                        id: handle.id.clone(),
+                        source,
+                    });
+                }
             }
             // Wake long-polling fetches so they see the topic is gone.
             handle.appended.notify_waiters();
@@ -329,28 +414,54 @@ impl TopicRegistry {
     }
 
     /// Grows a topic to `count` partitions.
-    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
         check_partition_count(count)?;
         let _admin = self.admin.lock().unwrap_or_else(lock_err);
-        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
         if count <= current {
-            return Err(TopicError::InvalidPartitions { count, reason: "partitions can only be added" });
+            return Err(TopicError::InvalidPartitions {
+                count,
+                reason: "partitions can only be added",
+            });
         }
         if validate_only {
             return Ok(());
         }
         self.persist_with(Some((name, &topic, count)))?;
-        let grown = self.build_topic(name, topic.id, topic.config.clone(), count, &topic.partitions)?;
-        self.topics.write().unwrap_or_else(lock_err).insert(name.to_string(), Arc::new(grown));
+        let grown = self.build_topic(
+            name,
+            topic.id,
+            topic.config.clone(),
+            count,
+            &topic.partitions,
+        )?;
+        self.topics
+            .write()
+            .unwrap_or_else(lock_err)
+            .insert(name.to_string(), Arc::new(grown));
         Ok(())
     }
 
     /// Replaces a topic's configs and applies them to its partitions.
-    pub fn set_config(&self, name: &str, config: TopicConfig, validate_only: bool) -> Result<(), TopicError> {
+    pub fn set_config(
+        &self,
+        name: &str,
+        config: TopicConfig,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
         let log_config = config.to_log_config(&self.broker_config)?;
         let _admin = self.admin.lock().unwrap_or_else(lock_err);
-        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         if validate_only {
             return Ok(());
         }
@@ -367,7 +478,10 @@ impl TopicRegistry {
                 p.set_config(log_config.clone());
             }
         }
-        self.topics.write().unwrap_or_else(lock_err).insert(name.to_string(), updated);
+        self.topics
+            .write()
+            .unwrap_or_else(lock_err)
+            .insert(name.to_string(), updated);
         Ok(())
     }
 
@@ -389,12 +503,23 @@ impl TopicRegistry {
             records.insert(topic.name.clone(), record_of(topic, topic.partitions.len()));
         }
         if let Some((name, topic, count)) = change {
-            records.insert(name.to_string(), record_of(topic, usize::try_from(count).unwrap_or(0)));
+            records.insert(
+                name.to_string(),
+                record_of(topic, usize::try_from(count).unwrap_or(0)),
+            );
         }
-        let file = RegistryFile { cluster_id: self.cluster_id.clone(), topics: records.into_values().collect() };
-        let bytes = serde_json::to_vec_pretty(&file)
-            .map_err(|source| TopicError::Decode { path: self.path.clone(), source })?;
-        write_atomic(&self.path, &bytes).map_err(|source| TopicError::Persist { path: self.path.clone(), source })
+        let file = RegistryFile {
+            cluster_id: self.cluster_id.clone(),
+            topics: records.into_values().collect(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|source| TopicError::Decode {
+            path: self.path.clone(),
+            source,
+        })?;
+        write_atomic(&self.path, &bytes).map_err(|source| TopicError::Persist {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -409,19 +534,31 @@ fn record_of(topic: &Topic, partitions: usize) -> TopicRecord {
 
 fn check_partition_count(count: i32) -> Result<(), TopicError> {
     if count < 1 {
-        return Err(TopicError::InvalidPartitions { count, reason: "must be at least 1" });
+        return Err(TopicError::InvalidPartitions {
+            count,
+            reason: "must be at least 1",
+        });
     }
     if count > PARTITIONS_PER_TOPIC_MAX {
-        return Err(TopicError::InvalidPartitions { count, reason: "more than 10000" });
+        return Err(TopicError::InvalidPartitions {
+            count,
+            reason: "more than 10000",
+        });
     }
     Ok(())
 }
 
 fn read_registry_file(path: &Path) -> Result<RegistryFile, TopicError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| TopicError::Decode { path: path.to_path_buf(), source }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| TopicError::Decode {
+            path: path.to_path_buf(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RegistryFile::default()),
-        Err(source) => Err(TopicError::Load { path: path.to_path_buf(), source }),
+        Err(source) => Err(TopicError::Load {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

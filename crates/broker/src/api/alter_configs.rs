@@ -24,26 +24,40 @@ pub fn handle(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfig
                 .with_resource_name(resource.resource_name.clone());
             match replace(broker, &resource, request.validate_only) {
                 Ok(()) => response,
-                Err((code, message)) => {
-                    response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(message)))
-                }
+                Err((code, message)) => response
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
             }
         })
         .collect();
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-fn replace(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) -> Result<(), (ResponseError, String)> {
+fn replace(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
     if resource.resource_type != RESOURCE_TOPIC {
-        return Err((ResponseError::InvalidRequest, "only topic configs can be altered".into()));
+        return Err((
+            ResponseError::InvalidRequest,
+            "only topic configs can be altered".into(),
+        ));
     }
     let map: BTreeMap<String, String> = resource
         .configs
         .iter()
-        .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+        .filter_map(|c| {
+            c.value
+                .as_ref()
+                .map(|v| (c.name.to_string(), v.to_string()))
+        })
         .collect();
     let config = TopicConfig::from_map(map).map_err(|e| reject(&TopicError::Config(e)))?;
-    broker.topics.set_config(resource.resource_name.as_str(), config, validate_only).map_err(|e| reject(&e))
+    broker
+        .topics
+        .set_config(resource.resource_name.as_str(), config, validate_only)
+        .map_err(|e| reject(&e))
 }
 
 fn reject(error: &TopicError) -> (ResponseError, String) {

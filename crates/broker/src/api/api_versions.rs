@@ -36,14 +36,20 @@ pub fn handle(request: &Request) -> Reply {
         0
     };
     let correlation_id = request.header.correlation_id;
-    let encoder: Encoder =
-        Box::new(move |out: &mut BytesMut| frame::encode_response(out, correlation_id, 0, &response, version));
+    let encoder: Encoder = Box::new(move |out: &mut BytesMut| {
+        frame::encode_response(out, correlation_id, 0, &response, version)
+    });
     Reply::Now(encoder)
 }
 
 fn api_keys() -> Vec<ApiVersion> {
     SERVED
         .iter()
-        .map(|&(key, min, max)| ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max))
+        .map(|&(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
         .collect()
 }

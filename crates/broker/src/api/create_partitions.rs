@@ -15,7 +15,10 @@ pub fn handle(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> CreateP
         .into_iter()
         .map(|t| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            match broker.topics.add_partitions(&t.name, t.count, request.validate_only) {
+            match broker
+                .topics
+                .add_partitions(&t.name, t.count, request.validate_only)
+            {
                 Ok(()) => result,
                 Err(e) => result
                     .with_error_code(errors::topic_error(&e).code())

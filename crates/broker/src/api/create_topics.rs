@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -18,17 +20,29 @@ const SOURCE_TOPIC: i8 = 1;
 /// `config_source` of a broker default (Kafka's DEFAULT_CONFIG).
 const SOURCE_DEFAULT: i8 = 5;
 
-pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     let mut seen = HashSet::new();
-    let duplicates: HashSet<_> =
-        request.topics.iter().filter(|t| !seen.insert(t.name.clone())).map(|t| t.name.clone()).collect();
+    let duplicates: HashSet<_> = request
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.clone()))
+        .map(|t| t.name.clone())
+        .collect();
     let results = request
         .topics
         .into_iter()
         .map(|topic| {
             if duplicates.contains(&topic.name) {
                 let result = CreatableTopicResult::default().with_name(topic.name.clone());
-                return failed(result, ResponseError::InvalidRequest, "topic listed more than once".into());
+                return failed(
+                    result,
+                    ResponseError::InvalidRequest,
+                    "topic listed more than once".into(),
+                );
             }
             create_one(broker, topic, request.validate_only, version)
         })
@@ -36,25 +50,45 @@ pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, version: i16) 
     CreateTopicsResponse::default().with_topics(results)
 }
 
-fn create_one(broker: &Broker, topic: CreatableTopic, validate_only: bool, version: i16) -> CreatableTopicResult {
+fn create_one(
+    broker: &Broker,
+    topic: CreatableTopic,
+    validate_only: bool,
+    version: i16,
+) -> CreatableTopicResult {
     let result = CreatableTopicResult::default().with_name(topic.name.clone());
     if !matches!(topic.replication_factor, -1 | 1) {
-        let message = format!("replication factor {} on a single-node broker", topic.replication_factor);
+        let message = format!(
+            "replication factor {} on a single-node broker",
+            topic.replication_factor
+        );
         return failed(result, ResponseError::InvalidReplicationFactor, message);
     }
     let partitions = match (topic.num_partitions, topic.assignments.len()) {
         (-1, 0) => broker.config.default_partitions,
         (-1, n) => i32::try_from(n).unwrap_or(i32::MAX),
         (count, 0) => count,
-        _ => return failed(result, ResponseError::InvalidRequest, "both partitions and assignments given".into()),
+        _ => {
+            return failed(
+                result,
+                ResponseError::InvalidRequest,
+                "both partitions and assignments given".into(),
+            );
+        }
     };
     let config = match configs_of(&topic) {
         Ok(config) => config,
         Err(e) => return failed(result, errors::topic_error(&e), errors::message(&e)),
     };
-    match broker.topics.create(&topic.name, partitions, config, validate_only) {
+    match broker
+        .topics
+        .create(&topic.name, partitions, config, validate_only)
+    {
         Ok(created) => {
-            let mut result = result.with_topic_id(created.id).with_num_partitions(partitions).with_replication_factor(1);
+            let mut result = result
+                .with_topic_id(created.id)
+                .with_num_partitions(partitions)
+                .with_replication_factor(1);
             if version >= 5 {
                 result.configs = Some(described_configs(broker, &created.config));
             }
@@ -87,12 +121,20 @@ fn described_configs(broker: &Broker, config: &TopicConfig) -> Vec<CreatableTopi
             CreatableTopicConfigs::default()
                 .with_name(StrBytes::from_static_str(e.key))
                 .with_value(Some(StrBytes::from_string(e.value)))
-                .with_config_source(if e.is_override { SOURCE_TOPIC } else { SOURCE_DEFAULT })
+                .with_config_source(if e.is_override {
+                    SOURCE_TOPIC
+                } else {
+                    SOURCE_DEFAULT
+                })
         })
         .collect()
 }
 
-fn failed(result: CreatableTopicResult, code: ResponseError, message: String) -> CreatableTopicResult {
+fn failed(
+    result: CreatableTopicResult,
+    code: ResponseError,
+    message: String,
+) -> CreatableTopicResult {
     result
         .with_error_code(code.code())
         .with_error_message(Some(StrBytes::from_string(message)))

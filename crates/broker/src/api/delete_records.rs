@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_records_request::DeleteRecordsPartition;
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::broker::Broker;
@@ -26,7 +28,9 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteReco
                     None => error(p.partition_index, ResponseError::UnknownTopicOrPartition),
                 })
                 .collect();
-            DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions)
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     DeleteRecordsResponse::default().with_topics(topics)
@@ -41,7 +45,11 @@ fn delete_before(topic: &Topic, wanted: &DeleteRecordsPartition) -> DeleteRecord
         return error(index, ResponseError::KafkaStorageError);
     };
     let high_watermark = partition.high_watermark();
-    let offset = if wanted.offset == -1 { high_watermark } else { wanted.offset };
+    let offset = if wanted.offset == -1 {
+        high_watermark
+    } else {
+        wanted.offset
+    };
     if offset < 0 || offset > high_watermark {
         return error(index, ResponseError::OffsetOutOfRange);
     }

@@ -11,13 +11,28 @@ use uuid::Uuid;
 use crate::broker::Broker;
 use crate::errors;
 
-pub fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), Uuid::nil())).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
     };
-    let responses = wanted.into_iter().map(|(name, id)| delete_one(broker, name, id)).collect();
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| delete_one(broker, name, id))
+        .collect();
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
@@ -26,12 +41,16 @@ fn delete_one(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTo
         Some(name) => Some(name.to_string()),
         None => broker.topics.get_by_id(id).map(|t| t.name.clone()),
     };
-    let result = DeletableTopicResult::default().with_name(name).with_topic_id(id);
+    let result = DeletableTopicResult::default()
+        .with_name(name)
+        .with_topic_id(id);
     let Some(resolved) = resolved else {
         return result.with_error_code(ResponseError::UnknownTopicId.code());
     };
     match broker.topics.delete(&resolved) {
-        Ok(topic) => result.with_name(Some(TopicName(StrBytes::from_string(resolved)))).with_topic_id(topic.id),
+        Ok(topic) => result
+            .with_name(Some(TopicName(StrBytes::from_string(resolved))))
+            .with_topic_id(topic.id),
         Err(e) => result
             .with_error_code(errors::topic_error(&e).code())
             .with_error_message(Some(StrBytes::from_string(errors::message(&e)))),

@@ -14,7 +14,9 @@ pub fn handle(broker: &Arc<Broker>, _request: DescribeClusterRequest) -> Describ
         .with_host(StrBytes::from_string(broker.advertised_host.clone()))
         .with_port(broker.advertised_port);
     DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(broker.topics.cluster_id().to_string()))
+        .with_cluster_id(StrBytes::from_string(
+            broker.topics.cluster_id().to_string(),
+        ))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_brokers(vec![node])
 }

@@ -20,7 +20,11 @@ pub const RESOURCE_BROKER: i8 = 4;
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DEFAULT: i8 = 5;
 
-pub fn handle(broker: &Arc<Broker>, request: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -29,7 +33,11 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeConfigsRequest, _version: i
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn describe(broker: &Broker, resource: DescribeConfigsResource, include_synonyms: bool) -> DescribeConfigsResult {
+fn describe(
+    broker: &Broker,
+    resource: DescribeConfigsResource,
+    include_synonyms: bool,
+) -> DescribeConfigsResult {
     let result = DescribeConfigsResult::default()
         .with_resource_type(resource.resource_type)
         .with_resource_name(resource.resource_name.clone());
@@ -44,7 +52,11 @@ fn describe(broker: &Broker, resource: DescribeConfigsResource, include_synonyms
                     .into_iter()
                     .filter(|e| wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.key)))
                     .map(|e| {
-                        let source = if e.is_override { SOURCE_TOPIC } else { SOURCE_DEFAULT };
+                        let source = if e.is_override {
+                            SOURCE_TOPIC
+                        } else {
+                            SOURCE_DEFAULT
+                        };
                         let value = Some(StrBytes::from_string(e.value));
                         let synonyms = if include_synonyms {
                             vec![
@@ -69,6 +81,8 @@ fn describe(broker: &Broker, resource: DescribeConfigsResource, include_synonyms
         },
         other => result
             .with_error_code(ResponseError::InvalidRequest.code())
-            .with_error_message(Some(StrBytes::from_string(format!("resource type {other} is not served")))),
+            .with_error_message(Some(StrBytes::from_string(format!(
+                "resource type {other} is not served"
+            )))),
     }
 }

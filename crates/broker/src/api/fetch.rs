@@ -47,7 +47,11 @@ struct Plan {
     max_bytes: usize,
 }
 
-pub fn handle(broker: &Arc<Broker>, request: FetchRequest, _version: i16) -> Outcome<FetchResponse> {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: FetchRequest,
+    _version: i16,
+) -> Outcome<FetchResponse> {
     let plan = resolve(broker, &request);
     let (response, bytes) = plan.read();
     let max_wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_MS_MAX);
@@ -63,7 +67,11 @@ fn resolve(broker: &Broker, request: &FetchRequest) -> Plan {
         .topics
         .iter()
         .map(|t| {
-            let topic = if t.topic.is_empty() { broker.topics.get_by_id(t.topic_id) } else { broker.topics.get(&t.topic) };
+            let topic = if t.topic.is_empty() {
+                broker.topics.get_by_id(t.topic_id)
+            } else {
+                broker.topics.get(&t.topic)
+            };
             let missing = if t.topic.is_empty() {
                 ResponseError::UnknownTopicId
             } else {
@@ -76,13 +84,20 @@ fn resolve(broker: &Broker, request: &FetchRequest) -> Plan {
                     index: p.partition,
                     target: match &topic {
                         None => Err(missing),
-                        Some(topic) => topic.partition(p.partition).cloned().ok_or(ResponseError::UnknownTopicOrPartition),
+                        Some(topic) => topic
+                            .partition(p.partition)
+                            .cloned()
+                            .ok_or(ResponseError::UnknownTopicOrPartition),
                     },
                     fetch_offset: p.fetch_offset,
                     partition_max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
                 })
                 .collect();
-            WantedTopic { name: t.topic.clone(), id: t.topic_id, partitions }
+            WantedTopic {
+                name: t.topic.clone(),
+                id: t.topic_id,
+                partitions,
+            }
         })
         .collect();
     Plan {
@@ -108,24 +123,42 @@ impl Plan {
                     .partitions
                     .iter()
                     .map(|p| {
-                        let data = read_partition(p, self.max_bytes.saturating_sub(total_bytes), total_bytes == 0);
+                        let data = read_partition(
+                            p,
+                            self.max_bytes.saturating_sub(total_bytes),
+                            total_bytes == 0,
+                        );
                         total_bytes += data.records.as_ref().map_or(0, Bytes::len);
                         data
                     })
                     .collect();
-                FetchableTopicResponse::default().with_topic(t.name.clone()).with_topic_id(t.id).with_partitions(partitions)
+                FetchableTopicResponse::default()
+                    .with_topic(t.name.clone())
+                    .with_topic_id(t.id)
+                    .with_partitions(partitions)
             })
             .collect();
-        (FetchResponse::default().with_session_id(0).with_responses(topics), total_bytes)
+        (
+            FetchResponse::default()
+                .with_session_id(0)
+                .with_responses(topics),
+            total_bytes,
+        )
     }
 
     fn handles(&self) -> Vec<Arc<PartitionHandle>> {
-        self.topics.iter().flat_map(|t| t.partitions.iter()).filter_map(|p| p.target.as_ref().ok().cloned()).collect()
+        self.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|p| p.target.as_ref().ok().cloned())
+            .collect()
     }
 }
 
 fn read_partition(wanted: &Wanted, response_bytes_left: usize, first: bool) -> PartitionData {
-    let empty = PartitionData::default().with_partition_index(wanted.index).with_records(Some(Bytes::new()));
+    let empty = PartitionData::default()
+        .with_partition_index(wanted.index)
+        .with_records(Some(Bytes::new()));
     let handle = match &wanted.target {
         Ok(handle) => handle,
         Err(code) => return empty.with_error_code(code.code()),
@@ -137,7 +170,10 @@ fn read_partition(wanted: &Wanted, response_bytes_left: usize, first: bool) -> P
     let budget = wanted.partition_max_bytes.min(response_bytes_left);
     if budget == 0 && !first {
         let hw = partition.high_watermark();
-        return empty.with_high_watermark(hw).with_last_stable_offset(hw).with_log_start_offset(partition.log_start_offset());
+        return empty
+            .with_high_watermark(hw)
+            .with_last_stable_offset(hw)
+            .with_log_start_offset(partition.log_start_offset());
     }
     match partition.read(wanted.fetch_offset, budget.max(1)) {
         Ok(read) => empty
@@ -166,7 +202,10 @@ async fn long_poll(plan: Plan, deadline: Instant) -> FetchResponse {
     loop {
         // Register interest before reading, so an append between the read
         // and the wait is not missed.
-        let mut notified: Vec<_> = handles.iter().map(|h| Box::pin(h.appended.notified())).collect();
+        let mut notified: Vec<_> = handles
+            .iter()
+            .map(|h| Box::pin(h.appended.notified()))
+            .collect();
         for n in &mut notified {
             n.as_mut().enable();
         }

@@ -16,7 +16,10 @@ use crate::topics::TopicError;
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
 
-pub fn handle(broker: &Arc<Broker>, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let responses = request
         .resources
         .into_iter()
@@ -26,22 +29,32 @@ pub fn handle(broker: &Arc<Broker>, request: IncrementalAlterConfigsRequest) -> 
                 .with_resource_name(resource.resource_name.clone());
             match alter(broker, &resource, request.validate_only) {
                 Ok(()) => response,
-                Err((code, message)) => {
-                    response.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(message)))
-                }
+                Err((code, message)) => response
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
             }
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) -> Result<(), (ResponseError, String)> {
+fn alter(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
     if resource.resource_type != RESOURCE_TOPIC {
-        return Err((ResponseError::InvalidRequest, "only topic configs can be altered".into()));
+        return Err((
+            ResponseError::InvalidRequest,
+            "only topic configs can be altered".into(),
+        ));
     }
     let name = resource.resource_name.as_str();
     let topic = broker.topics.get(name).ok_or_else(|| {
-        (ResponseError::UnknownTopicOrPartition, format!("unknown topic {name}"))
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("unknown topic {name}"),
+        )
     })?;
     let mut config = topic.config.clone();
     for entry in &resource.configs {
@@ -50,12 +63,18 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
             (OP_SET, Some(value)) => config.set(key, value),
             (OP_DELETE, _) => config.remove(key),
             (op, _) => {
-                return Err((ResponseError::InvalidRequest, format!("operation {op} on {key} is not supported")));
+                return Err((
+                    ResponseError::InvalidRequest,
+                    format!("operation {op} on {key} is not supported"),
+                ));
             }
         };
         changed.map_err(|e| reject(&TopicError::Config(e)))?;
     }
-    broker.topics.set_config(name, config, validate_only).map_err(|e| reject(&e))
+    broker
+        .topics
+        .set_config(name, config, validate_only)
+        .map_err(|e| reject(&e))
 }
 
 fn reject(error: &TopicError) -> (ResponseError, String) {

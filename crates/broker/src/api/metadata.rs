@@ -27,7 +27,12 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
                 None => by_id(broker, t.topic_id),
             })
             .collect(),
-        _ => broker.topics.all().iter().map(|t| describe(broker, t)).collect(),
+        _ => broker
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(broker, t))
+            .collect(),
     };
     let node = MetadataResponseBroker::default()
         .with_node_id(BrokerId(broker.node_id()))
@@ -35,14 +40,18 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
         .with_port(broker.advertised_port);
     MetadataResponse::default()
         .with_brokers(vec![node])
-        .with_cluster_id(Some(StrBytes::from_string(broker.topics.cluster_id().to_string())))
+        .with_cluster_id(Some(StrBytes::from_string(
+            broker.topics.cluster_id().to_string(),
+        )))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_topics(topics)
 }
 
 fn by_name(broker: &Broker, name: TopicName, allow_auto_create: bool) -> MetadataResponseTopic {
     let error = |code: ResponseError| {
-        MetadataResponseTopic::default().with_name(Some(name.clone())).with_error_code(code.code())
+        MetadataResponseTopic::default()
+            .with_name(Some(name.clone()))
+            .with_error_code(code.code())
     };
     if validate_topic_name(&name).is_err() {
         return error(ResponseError::InvalidTopicException);

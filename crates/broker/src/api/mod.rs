@@ -75,7 +75,10 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
 
 /// The served version range of `api_key`, if it is served at all.
 pub fn served_versions(api_key: ApiKey) -> Option<(i16, i16)> {
-    SERVED.iter().find(|(key, _, _)| *key == api_key).map(|&(_, min, max)| (min, max))
+    SERVED
+        .iter()
+        .find(|(key, _, _)| *key == api_key)
+        .map(|&(_, min, max)| (min, max))
 }
 
 /// Writes one response frame into the connection's output buffer.
@@ -126,7 +129,11 @@ pub enum DispatchError {
     #[error(transparent)]
     Bounds(#[from] crate::bounds::BoundsError),
     #[error("cannot decode {api_key:?} v{version} request body")]
-    Decode { api_key: ApiKey, version: i16, source: anyhow::Error },
+    Decode {
+        api_key: ApiKey,
+        version: i16,
+        source: anyhow::Error,
+    },
 }
 
 /// Handles one request.
@@ -141,32 +148,87 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
         _ => return Err(DispatchError::Unsupported { api_key, version }),
     }
     let reply = match api_key {
-        ApiKey::Produce => respond(&request, produce::handle(broker, decode(&request)?, version).await),
+        ApiKey::Produce => respond(
+            &request,
+            produce::handle(broker, decode(&request)?, version).await,
+        ),
         ApiKey::Fetch => respond(&request, fetch::handle(broker, decode(&request)?, version)),
-        ApiKey::ListOffsets => now(&request, list_offsets::handle(broker, decode(&request)?, version)),
-        ApiKey::Metadata => now(&request, metadata::handle(broker, decode(&request)?, version)),
-        ApiKey::CreateTopics => now(&request, create_topics::handle(broker, decode(&request)?, version)),
-        ApiKey::DeleteTopics => now(&request, delete_topics::handle(broker, decode(&request)?, version)),
+        ApiKey::ListOffsets => now(
+            &request,
+            list_offsets::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::Metadata => now(
+            &request,
+            metadata::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::CreateTopics => now(
+            &request,
+            create_topics::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::DeleteTopics => now(
+            &request,
+            delete_topics::handle(broker, decode(&request)?, version),
+        ),
         ApiKey::DeleteRecords => now(&request, delete_records::handle(broker, decode(&request)?)),
-        ApiKey::DescribeConfigs => now(&request, describe_configs::handle(broker, decode(&request)?, version)),
+        ApiKey::DescribeConfigs => now(
+            &request,
+            describe_configs::handle(broker, decode(&request)?, version),
+        ),
         ApiKey::AlterConfigs => now(&request, alter_configs::handle(broker, decode(&request)?)),
-        ApiKey::CreatePartitions => now(&request, create_partitions::handle(broker, decode(&request)?)),
-        ApiKey::IncrementalAlterConfigs => {
-            now(&request, incremental_alter_configs::handle(broker, decode(&request)?))
-        }
-        ApiKey::DescribeCluster => now(&request, describe_cluster::handle(broker, decode(&request)?)),
-        ApiKey::FindCoordinator => now(&request, find_coordinator::handle(broker, decode(&request)?, version)),
-        ApiKey::JoinGroup => respond(&request, join_group::handle(broker, &request.header, decode(&request)?, version)),
-        ApiKey::SyncGroup => respond(&request, sync_group::handle(broker, decode(&request)?, version)),
-        ApiKey::Heartbeat => now(&request, heartbeat::handle(broker, decode(&request)?, version)),
-        ApiKey::LeaveGroup => now(&request, leave_group::handle(broker, decode(&request)?, version)),
-        ApiKey::OffsetCommit => respond(&request, offset_commit::handle(broker, decode(&request)?, version)),
-        ApiKey::OffsetFetch => now(&request, offset_fetch::handle(broker, decode(&request)?, version)),
-        ApiKey::DescribeGroups => now(&request, describe_groups::handle(broker, decode(&request)?, version)),
-        ApiKey::ListGroups => now(&request, list_groups::handle(broker, decode(&request)?, version)),
+        ApiKey::CreatePartitions => now(
+            &request,
+            create_partitions::handle(broker, decode(&request)?),
+        ),
+        ApiKey::IncrementalAlterConfigs => now(
+            &request,
+            incremental_alter_configs::handle(broker, decode(&request)?),
+        ),
+        ApiKey::DescribeCluster => now(
+            &request,
+            describe_cluster::handle(broker, decode(&request)?),
+        ),
+        ApiKey::FindCoordinator => now(
+            &request,
+            find_coordinator::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::JoinGroup => respond(
+            &request,
+            join_group::handle(broker, &request.header, decode(&request)?, version),
+        ),
+        ApiKey::SyncGroup => respond(
+            &request,
+            sync_group::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::Heartbeat => now(
+            &request,
+            heartbeat::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::LeaveGroup => now(
+            &request,
+            leave_group::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::OffsetCommit => respond(
+            &request,
+            offset_commit::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::OffsetFetch => now(
+            &request,
+            offset_fetch::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::DescribeGroups => now(
+            &request,
+            describe_groups::handle(broker, decode(&request)?, version),
+        ),
+        ApiKey::ListGroups => now(
+            &request,
+            list_groups::handle(broker, decode(&request)?, version),
+        ),
         ApiKey::DeleteGroups => respond(&request, delete_groups::handle(broker, decode(&request)?)),
         ApiKey::OffsetDelete => respond(&request, offset_delete::handle(broker, decode(&request)?)),
-        ApiKey::InitProducerId => respond(&request, init_producer_id::handle(broker, decode(&request)?, version)),
+        ApiKey::InitProducerId => respond(
+            &request,
+            init_producer_id::handle(broker, decode(&request)?, version),
+        ),
         _ => return Err(DispatchError::Unsupported { api_key, version }),
     };
     Ok(reply)

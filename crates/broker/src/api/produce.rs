@@ -25,7 +25,11 @@ struct PendingSync {
     last_offset: i64,
 }
 
-pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, _version: i16) -> Outcome<ProduceResponse> {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: ProduceRequest,
+    _version: i16,
+) -> Outcome<ProduceResponse> {
     let acks = request.acks;
     let general_error = if !matches!(acks, -1..=1) {
         Some(ResponseError::InvalidRequiredAcks)
@@ -41,10 +45,18 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, _version: i16
     for (t, topic_data) in request.topic_data.into_iter().enumerate() {
         let name = topic_data.name.clone();
         let partitions = match general_error {
-            Some(code) => topic_data.partition_data.iter().map(|p| error_response(p.index, code)).collect(),
+            Some(code) => topic_data
+                .partition_data
+                .iter()
+                .map(|p| error_response(p.index, code))
+                .collect(),
             None => produce_topic(broker, topic_data, acks, t, &mut syncs).await,
         };
-        responses.push(TopicProduceResponse::default().with_name(name).with_partition_responses(partitions));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(partitions),
+        );
     }
     let response = ProduceResponse::default().with_responses(responses);
     match acks {
@@ -78,7 +90,12 @@ async fn produce_topic(
             Ok(topic) => {
                 let (response, sync) = produce_partition(broker, topic, data, acks).await;
                 if let Some((handle, last_offset)) = sync {
-                    syncs.push(PendingSync { topic: topic_slot, partition: p, handle, last_offset });
+                    syncs.push(PendingSync {
+                        topic: topic_slot,
+                        partition: p,
+                        handle,
+                        last_offset,
+                    });
                 }
                 response
             }
@@ -96,11 +113,19 @@ async fn produce_partition(
 ) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
     let index = data.index;
     let Some(handle) = topic.partition(index) else {
-        return (error_response(index, ResponseError::UnknownTopicOrPartition), None);
+        return (
+            error_response(index, ResponseError::UnknownTopicOrPartition),
+            None,
+        );
     };
     let partition = match &handle.state {
         Ok(p) => p.clone(),
-        Err(_) => return (error_response(index, ResponseError::KafkaStorageError), None),
+        Err(_) => {
+            return (
+                error_response(index, ResponseError::KafkaStorageError),
+                None,
+            );
+        }
     };
     let records = match data.records {
         Some(records) if !records.is_empty() => records,
@@ -171,7 +196,10 @@ async fn wait_for_syncs(mut response: ProduceResponse, syncs: Vec<PendingSync>) 
             Err(_) => Some(ResponseError::KafkaStorageError),
         };
         if let Some(code) = failed {
-            let slot = response.responses.get_mut(t).and_then(|r| r.partition_responses.get_mut(p));
+            let slot = response
+                .responses
+                .get_mut(t)
+                .and_then(|r| r.partition_responses.get_mut(p));
             if let Some(slot) = slot {
                 *slot = error_response(slot.index, code);
             }

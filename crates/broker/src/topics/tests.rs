@@ -1,1 +1,176 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use ferrolog_storage::{Durability, Store, StoreOptions};
+
+use super::*;
+
+fn open(dir: &std::path::Path) -> (Arc<Store>, TopicRegistry) {
+    let config = BrokerConfig {
+        data_dir: dir.to_path_buf(),
+        ..BrokerConfig::default()
+    };
+    let store = Arc::new(Store::open(dir, StoreOptions::default()).expect("store opens"));
+    let registry = TopicRegistry::open(store.clone(), &config).expect("registry opens");
+    (store, registry)
+}
+
+fn config(pairs: &[(&str, &str)]) -> TopicConfig {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    TopicConfig::from_map(map).expect("valid config")
+}
+
+#[test]
+fn topic_names_are_checked_as_kafka_does() {
+    for good in ["a", "orders.v1", "my_topic-2", &"x".repeat(249)] {
+        assert!(validate_topic_name(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        ".",
+        "..",
+        "has space",
+        "slash/name",
+        "ünïcode",
+        &"x".repeat(250),
+    ] {
+        assert!(
+            matches!(
+                validate_topic_name(bad),
+                Err(TopicError::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn topic_configs_are_validated_and_translated() {
+    let broker = BrokerConfig::default();
+    let log = config(&[
+        ("retention.ms", "-1"),
+        ("ferrolog.durability", "always"),
+        ("max.message.bytes", "2048"),
+    ])
+    .to_log_config(&broker)
+    .expect("translates");
+    assert_eq!(log.retention_ms, None);
+    assert_eq!(log.durability, Durability::Always);
+    assert_eq!(log.max_batch_bytes, 2048);
+    let interval = config(&[("ferrolog.durability", "interval:250")])
+        .to_log_config(&broker)
+        .expect("translates");
+    assert_eq!(
+        interval.durability,
+        Durability::Interval { interval_ms: 250 }
+    );
+
+    let rejected =
+        |k: &str, v: &str| TopicConfig::from_map([(k.to_string(), v.to_string())].into());
+    assert!(matches!(
+        rejected("retention.ms", "-2"),
+        Err(TopicConfigError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        rejected("segment.bytes", "lots"),
+        Err(TopicConfigError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        rejected("ferrolog.durability", "sometimes"),
+        Err(TopicConfigError::InvalidValue { .. })
+    ));
+    assert!(matches!(
+        rejected("cleanup.policy", "compact"),
+        Err(TopicConfigError::Unsupported { .. })
+    ));
+    assert!(matches!(
+        rejected("no.such.key", "1"),
+        Err(TopicConfigError::UnknownKey(_))
+    ));
+}
+
+#[test]
+fn topics_and_configs_are_restored_at_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id, cluster_id) = {
+        let (store, registry) = open(dir.path());
+        let topic = registry
+            .create("orders", 3, config(&[("retention.ms", "1000")]), false)
+            .expect("created");
+        registry
+            .create("gone", 1, TopicConfig::default(), false)
+            .expect("created");
+        registry.delete("gone").expect("deleted");
+        registry.add_partitions("orders", 4, false).expect("grown");
+        store.close().expect("clean close");
+        (topic.id, registry.cluster_id().to_string())
+    };
+    let (_store, registry) = open(dir.path());
+    assert_eq!(registry.cluster_id(), cluster_id, "cluster id is stable");
+    let topic = registry.get("orders").expect("restored");
+    assert_eq!(topic.id, id, "topic id is stable");
+    assert_eq!(topic.partitions.len(), 4);
+    assert_eq!(topic.config, config(&[("retention.ms", "1000")]));
+    assert!(registry.get("gone").is_none());
+    assert!(topic.partitions.iter().all(|p| p.state.is_ok()));
+    assert_eq!(
+        registry.get_by_id(id).map(|t| t.name.clone()).as_deref(),
+        Some("orders")
+    );
+}
+
+#[test]
+fn registry_changes_are_refused_with_their_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_store, registry) = open(dir.path());
+    registry
+        .create("t", 2, TopicConfig::default(), false)
+        .expect("created");
+    assert!(matches!(
+        registry.create("t", 1, TopicConfig::default(), false),
+        Err(TopicError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        registry.create("u", 0, TopicConfig::default(), false),
+        Err(TopicError::InvalidPartitions { .. })
+    ));
+    assert!(matches!(
+        registry.add_partitions("t", 1, false),
+        Err(TopicError::InvalidPartitions { .. })
+    ));
+    assert!(matches!(
+        registry.delete("nope"),
+        Err(TopicError::Unknown(_))
+    ));
+    // validate_only changes nothing.
+    registry
+        .create("v", 1, TopicConfig::default(), true)
+        .expect("valid");
+    assert!(registry.get("v").is_none());
+}
+
+#[test]
+fn partition_directories_without_a_topic_are_adopted_not_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
+        let id = ferrolog_storage::PartitionId {
+            topic: "orphan".into(),
+            partition: 1,
+        };
+        store
+            .create_partition(id, ferrolog_storage::LogConfig::default())
+            .expect("created");
+        store.close().expect("closed");
+    }
+    let (_store, registry) = open(dir.path());
+    let topic = registry.get("orphan").expect("adopted");
+    assert_eq!(
+        topic.partitions.len(),
+        2,
+        "partition 1 implies partitions 0..=1"
+    );
+}

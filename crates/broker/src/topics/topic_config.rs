@@ -16,8 +16,15 @@ pub const CLEANUP_POLICY: &str = "cleanup.policy";
 pub const DURABILITY: &str = "ferrolog.durability";
 
 /// Every key a topic may set, in the order DescribeConfigs lists them.
-pub const KEYS: [&str; 7] =
-    [CLEANUP_POLICY, DURABILITY, MAX_MESSAGE_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES, SEGMENT_MS];
+pub const KEYS: [&str; 7] = [
+    CLEANUP_POLICY,
+    DURABILITY,
+    MAX_MESSAGE_BYTES,
+    RETENTION_BYTES,
+    RETENTION_MS,
+    SEGMENT_BYTES,
+    SEGMENT_MS,
+];
 
 /// A config key or value a topic cannot have.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +32,11 @@ pub enum TopicConfigError {
     #[error("unknown topic config {0:?}")]
     UnknownKey(String),
     #[error("invalid value {value:?} for {key}: {reason}")]
-    InvalidValue { key: String, value: String, reason: String },
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("{key}={value} is not supported by this broker")]
     Unsupported { key: String, value: String },
 }
@@ -96,8 +107,16 @@ impl TopicConfig {
     pub fn entries(&self, broker: &BrokerConfig) -> Vec<ConfigEntry> {
         KEYS.iter()
             .map(|&key| match self.overrides.get(key) {
-                Some(value) => ConfigEntry { key, value: value.clone(), is_override: true },
-                None => ConfigEntry { key, value: default_value(broker, key), is_override: false },
+                Some(value) => ConfigEntry {
+                    key,
+                    value: value.clone(),
+                    is_override: true,
+                },
+                None => ConfigEntry {
+                    key,
+                    value: default_value(broker, key),
+                    is_override: false,
+                },
             })
             .collect()
     }
@@ -123,14 +142,19 @@ fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
 fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), TopicConfigError> {
     match key {
         RETENTION_MS => log.retention_ms = optional_i64(parse_at_least::<i64>(key, value, -1)?),
-        RETENTION_BYTES => log.retention_bytes = optional_u64(parse_at_least::<i64>(key, value, -1)?),
+        RETENTION_BYTES => {
+            log.retention_bytes = optional_u64(parse_at_least::<i64>(key, value, -1)?)
+        }
         SEGMENT_BYTES => log.segment_bytes_max = parse_at_least::<u64>(key, value, 1)?,
         SEGMENT_MS => log.segment_ms_max = parse_at_least::<i64>(key, value, 1)?,
         MAX_MESSAGE_BYTES => log.max_batch_bytes = parse_at_least::<u32>(key, value, 0)?,
         DURABILITY => log.durability = parse_durability(key, value)?,
         CLEANUP_POLICY if value == "delete" => {}
         CLEANUP_POLICY => {
-            return Err(TopicConfigError::Unsupported { key: key.to_string(), value: value.to_string() });
+            return Err(TopicConfigError::Unsupported {
+                key: key.to_string(),
+                value: value.to_string(),
+            });
         }
         _ => return Err(TopicConfigError::UnknownKey(key.to_string())),
     }
@@ -147,7 +171,10 @@ fn parse_at_least<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
         value: value.to_string(),
         reason,
     };
-    let parsed: T = value.trim().parse().map_err(|_| invalid("not a number in range".to_string()))?;
+    let parsed: T = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid("not a number in range".to_string()))?;
     if parsed < min {
         return Err(invalid(format!("must be at least {min}")));
     }
@@ -155,11 +182,13 @@ fn parse_at_least<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 }
 
 fn parse_durability(key: &str, value: &str) -> Result<Durability, TopicConfigError> {
-    value.parse::<Durability>().map_err(|_| TopicConfigError::InvalidValue {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: "expected always, interval:<ms> or never".to_string(),
-    })
+    value
+        .parse::<Durability>()
+        .map_err(|_| TopicConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: "expected always, interval:<ms> or never".to_string(),
+        })
 }
 
 /// Kafka's -1 ("no limit") as `None`.

@@ -1,0 +1,61 @@
+//! The `ferrologd` binary: starts on port 0 with flags, logs the bound
+//! address, serves, and shuts down cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrologd"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--log-level", "info"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ferrologd starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut log = String::new();
+    let address = loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).expect("read log") == 0 {
+            panic!("ferrologd exited before listening: {log}");
+        }
+        log.push_str(&line);
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_string();
+        }
+    };
+
+    // ApiVersions v0 round trip on the logged address.
+    let mut stream = TcpStream::connect(&address).expect("connect to the logged address");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let request = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 42, 0, 0];
+    stream.write_all(&request).expect("send");
+    let mut head = [0u8; 10];
+    stream.read_exact(&mut head).expect("an answer");
+    assert_eq!(&head[4..8], &42i32.to_be_bytes());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let mut rest = String::new();
+    lines
+        .read_to_string(&mut rest)
+        .expect("read the rest of the log");
+    let exit = child.wait().expect("exits");
+    assert!(exit.success(), "exit {exit:?}; log: {log}{rest}");
+    assert!(rest.contains("clean shutdown complete"), "{rest}");
+    assert!(dir.path().join("topics.json").exists());
+}

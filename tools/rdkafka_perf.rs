@@ -1,0 +1,187 @@
+//! Throughput of a librdkafka client against a running broker: produce N
+//! records of B bytes (batching on), then consume them all back.
+//!
+//! cargo run --release --example rdkafka_perf -- \
+//!     [--bootstrap 127.0.0.1:9092] [--topic perf] [--partitions 1] [--records 1000000] \
+//!     [--record-bytes 100] [--acks 1] [--compression none] [--linger-ms 5]
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+#[derive(Debug)]
+struct Args {
+    bootstrap: String,
+    topic: String,
+    partitions: i32,
+    records: usize,
+    record_bytes: usize,
+    acks: String,
+    compression: String,
+    linger_ms: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        bootstrap: "127.0.0.1:9092".into(),
+        topic: format!("perf-{}", std::process::id()),
+        partitions: 1,
+        records: 1_000_000,
+        record_bytes: 100,
+        acks: "1".into(),
+        compression: "none".into(),
+        linger_ms: "5".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--bootstrap" => args.bootstrap = value,
+            "--topic" => args.topic = value,
+            "--partitions" => {
+                args.partitions = i32::try_from(number(&value)?).map_err(|e| e.to_string())?
+            }
+            "--records" => args.records = number(&value)?,
+            "--record-bytes" => args.record_bytes = number(&value)?,
+            "--acks" => args.acks = value,
+            "--compression" => args.compression = value,
+            "--linger-ms" => args.linger_ms = value,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn rate(what: &str, records: usize, bytes: usize, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "{what}: {records} records, {:.1} MB in {secs:.3} s = {:.0} records/s, {:.1} MB/s",
+        bytes as f64 / 1e6,
+        records as f64 / secs,
+        bytes as f64 / 1e6 / secs
+    );
+}
+
+fn produce(args: &Args) -> Result<Duration, KafkaError> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("acks", &args.acks)
+        .set("compression.type", &args.compression)
+        .set("linger.ms", &args.linger_ms)
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "100000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .create()?;
+    let payload = vec![b'x'; args.record_bytes];
+    let partitions = args.partitions.max(1);
+    let started = Instant::now();
+    for i in 0..args.records {
+        let partition = i32::try_from(i % partitions as usize).unwrap_or(0);
+        let mut record = BaseRecord::<(), [u8]>::to(&args.topic)
+            .payload(&payload)
+            .partition(partition);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(started.elapsed())
+}
+
+fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("group.id", "rdkafka-perf")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.max.messages.kbytes", "1048576")
+        // librdkafka 2.x postpones a partition's next fetch by
+        // fetch.queue.backoff.ms (1 s) once queued.min.messages are queued,
+        // which turns a backlog read into 1 s stalls; keep fetching instead.
+        .set("queued.min.messages", "1000000")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..args.partitions.max(1) {
+        list.add_partition_offset(&args.topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    let started = Instant::now();
+    let mut first_at = None;
+    let mut count = 0;
+    let mut bytes = 0;
+    while count < args.records {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => {
+                if count == 0 {
+                    first_at = Some(Instant::now());
+                    println!(
+                        "consume: first record after {:?} (connect, metadata, offsets)",
+                        started.elapsed()
+                    );
+                }
+                count += 1;
+                bytes += m.payload_len();
+                if std::env::var_os("PERF_TRACE").is_some() && count % 50_000 == 0 {
+                    eprintln!("{count} at {:?}", started.elapsed());
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                eprintln!("no record for 10 s after {count}");
+                break;
+            }
+        }
+    }
+    if count < args.records {
+        eprintln!("consumed only {count} of {}", args.records);
+    }
+    if let Some(first_at) = first_at {
+        rate(
+            "consume (from the first record)",
+            count,
+            bytes,
+            first_at.elapsed(),
+        );
+    }
+    Ok((started.elapsed(), bytes))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .create()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
+    for result in runtime.block_on(admin.create_topics([&topic], &AdminOptions::new()))? {
+        if let Err((name, code)) = result {
+            eprintln!("create {name}: {code:?} (continuing)");
+        }
+    }
+    println!("{args:?}");
+    let payload_bytes = args.records * args.record_bytes;
+    let elapsed = produce(&args)?;
+    rate("produce", args.records, payload_bytes, elapsed);
+    let (elapsed, bytes) = consume(&args)?;
+    rate("consume (total)", args.records, bytes, elapsed);
+    Ok(())
+}

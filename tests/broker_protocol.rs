@@ -89,6 +89,19 @@ async fn malformed_frames_close_their_connection_and_nothing_else() {
             frame(0, 3, 1, &body)
         }),
         ("fetch body of garbage", frame(1, 4, 1, &[0xff; 40])),
+        ("join group claiming 2^31 protocols", {
+            let mut body = Vec::new();
+            for field in [&b"g"[..], &b""[..]] {
+                body.extend_from_slice(&(field.len() as i16).to_be_bytes());
+                body.extend_from_slice(field);
+                body.extend_from_slice(&10_000i32.to_be_bytes());
+            }
+            body.truncate(body.len() - 4);
+            body.extend_from_slice(&8i16.to_be_bytes());
+            body.extend_from_slice(b"consumer");
+            body.extend_from_slice(&i32::MAX.to_be_bytes());
+            frame(11, 0, 1, &body)
+        }),
     ];
     let mut bystander = connect(&broker);
     for (what, bytes) in cases {

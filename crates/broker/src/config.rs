@@ -28,6 +28,12 @@ pub struct BrokerConfig {
     pub max_request_bytes: u32,
     /// Requests a connection may have in flight (handled but not yet answered).
     pub max_in_flight_per_connection: usize,
+    /// Open client connections at most; more are closed on accept. Each may
+    /// buffer up to `max_request_bytes`, so this bounds that memory too.
+    pub max_connections: usize,
+    /// On shutdown, how long connections get to answer what they have read
+    /// (a client that stops reading must not hold shutdown up forever).
+    pub shutdown_grace_ms: u64,
     /// Defaults for each topic's log; topics override them with topic configs.
     pub log: LogDefaults,
     /// Consumer groups and committed offsets (`[groups]`).
@@ -63,6 +69,8 @@ impl Default for BrokerConfig {
             default_partitions: 1,
             max_request_bytes: 100 * 1024 * 1024,
             max_in_flight_per_connection: 128,
+            max_connections: 4096,
+            shutdown_grace_ms: 10_000,
             log: LogDefaults::default(),
             groups: crate::group::GroupSettings::default(),
         }
@@ -121,6 +129,12 @@ impl BrokerConfig {
         if self.default_partitions < 1 {
             return Err(ConfigError::Invalid {
                 key: "default_partitions".into(),
+                detail: "must be at least 1".into(),
+            });
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_connections".into(),
                 detail: "must be at least 1".into(),
             });
         }

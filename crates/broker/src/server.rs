@@ -119,6 +119,11 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) if connections.len() >= self.broker.config.max_connections => {
+                        tracing::warn!(%peer, limit = self.broker.config.max_connections,
+                            "connection limit reached; closing the new connection");
+                        drop(stream);
+                    }
                     Ok((stream, peer)) => {
                         tracing::debug!(%peer, "connection accepted");
                         let broker = self.broker.clone();
@@ -139,7 +144,18 @@ impl Server {
         drop(self.listener);
         // Receivers may all be gone already; then there is nobody to tell.
         stop.send_replace(true);
-        while connections.join_next().await.is_some() {}
+        let grace = Duration::from_millis(self.broker.config.shutdown_grace_ms);
+        let drained = tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = connections.len(),
+                "connections still busy after the shutdown grace period; closing them"
+            );
+            connections.shutdown().await;
+        }
         let store = self.broker.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

@@ -10,9 +10,8 @@
 //! the body handed to the real decoder, whose allocations are then bounded by
 //! the frame size limit.
 //!
-//! Every API in `api::SERVED` has a schema here (a unit test checks it); an
-//! API without one would be passed through unchecked, so whoever adds an API
-//! to `api::dispatch` adds its request schema to `schema` as well.
+//! An API without a schema here is refused (fail closed); a test checks that
+//! every API advertised in `api::SERVED` has one.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -168,6 +167,7 @@ const INCREMENTAL_ALTER_CONFIGS: &[Field] = &[all(Structs(INCREMENTAL_RESOURCE))
 
 const DESCRIBE_CLUSTER: &[Field] = &[all(I8), since(1, I8), since(2, I8)];
 
+// Consumer groups and the idempotent producer.
 const FIND_COORDINATOR: &[Field] = &[until(3, Str), since(1, I8), since(4, Strs)];
 
 const JOIN_PROTOCOL: &[Field] = &[all(Str), all(Bytes)];
@@ -233,6 +233,9 @@ const OFFSET_DELETE: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_TOPIC))];
 
 const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), since(3, I64), since(3, I16)];
 
+/// Never flexible.
+const NO_FLEXIBLE_VERSION: i16 = i16::MAX;
+
 /// The request schema of `api_key` and the first flexible version.
 pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
     Some(match api_key {
@@ -259,7 +262,7 @@ pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
         ApiKey::ListGroups => (LIST_GROUPS, 3),
         ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
-        ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
+        ApiKey::OffsetDelete => (OFFSET_DELETE, NO_FLEXIBLE_VERSION),
         ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
         _ => return None,
     })
@@ -282,11 +285,17 @@ pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsErr
     walked_bytes(api_key, version, body).map(|_| ())
 }
 
-/// How many bytes of `body` the schema covers (all of them when there is no
-/// schema).
+/// How many bytes of `body` the schema covers.
 fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
+    // Fail closed: a body we cannot walk is never handed to the decoder,
+    // which would size allocations from its counts.
     let Some((fields, flexible_since)) = schema(api_key) else {
-        return Ok(body.len());
+        return Err(BoundsError {
+            api_key,
+            version,
+            position: 0,
+            problem: "no request schema for this API",
+        });
     };
     let mut walker = Walker {
         body,

@@ -144,6 +144,9 @@ impl Server {
         drop(self.listener);
         // Receivers may all be gone already; then there is nobody to tell.
         stop.send_replace(true);
+        // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open
+        // until a rebalance timeout.
+        self.broker.groups.shutdown();
         let grace = Duration::from_millis(self.broker.config.shutdown_grace_ms);
         let drained = tokio::time::timeout(grace, async {
             while connections.join_next().await.is_some() {}
@@ -157,7 +160,14 @@ impl Server {
             connections.shutdown().await;
         }
         let store = self.broker.store.clone();
-        tokio::task::spawn_blocking(move || store.close())
+        let producers = self.broker.producers.clone();
+        tokio::task::spawn_blocking(move || {
+            // Taken after the last produce; without it a restart rebuilds from the logs.
+            if let Err(e) = producers.write_snapshot() {
+                tracing::warn!(error = %crate::errors::message(&e), "cannot write the producer snapshot");
+            }
+            store.close()
+        })
             .await
             .map_err(|e| ServerError::Advertised(format!("close task failed: {e}")))?
             .map_err(ServerError::Close)?;

@@ -311,3 +311,21 @@ fn group_requests_of_every_served_version_walk() {
     let init = InitProducerIdRequest::default().with_transaction_timeout_ms(100);
     accepts_every_served_version(ApiKey::InitProducerId, &init, 0..=4);
 }
+
+#[test]
+fn an_api_without_a_schema_is_refused() {
+    // Fail closed: EndTxn is not served and has no schema.
+    assert!(check(ApiKey::EndTxn, 0, &[]).is_err());
+}
+
+#[test]
+fn fuzz_regression_describe_groups_with_a_huge_count() {
+    // Found by fuzz/request_decode: DescribeGroups v0 whose 39-byte body
+    // declares 872 million group ids; decoding it asked for 27.9 GB.
+    let body = [
+        0x34, 0x03, 0x00, 0x0e, 0x00, 0x20, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x09, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xe8, 0xe8, 0x00, 0x0e, 0x00, 0x00, 0x03, 0x00,
+        0x01, 0x2b, 0x00, 0x03, 0x00, 0x0e, 0x00, 0x00, 0x03,
+    ];
+    assert!(check(ApiKey::DescribeGroups, 0, &body).is_err());
+}

@@ -48,6 +48,9 @@ pub struct BrokerConfig {
     pub free_space_floor_bytes: u64,
     /// How often free space is sampled.
     pub free_space_check_ms: u64,
+    /// On shutdown, how long connections get to answer what they have read
+    /// (a client that stops reading must not hold shutdown up forever).
+    pub shutdown_grace_ms: u64,
     /// Defaults for each topic's log; topics override them with topic configs.
     pub log: LogDefaults,
     /// Consumer groups and committed offsets (`[groups]`).
@@ -91,6 +94,7 @@ impl Default for BrokerConfig {
             fetch_response_bytes_max: 50 * 1024 * 1024,
             free_space_floor_bytes: 256 * 1024 * 1024,
             free_space_check_ms: 1000,
+            shutdown_grace_ms: 10_000,
             log: LogDefaults::default(),
             groups: crate::group::GroupSettings::default(),
         }
@@ -186,5 +190,64 @@ impl BrokerConfig {
                 detail: e.to_string(),
             })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_toml_parses_and_validates() {
+        let text = r#"
+            data_dir = "d"
+            listen = "127.0.0.1:0"
+            advertised_listener = "broker.example:9092"
+            node_id = 3
+            auto_create_topics = false
+            default_partitions = 4
+            max_request_bytes = 1048576
+            max_in_flight_per_connection = 16
+            connections_max = 10
+            shutdown_grace_ms = 100
+            [log]
+            segment_bytes = 1048576
+            segment_ms = 1000
+            retention_ms = -1
+            retention_bytes = -1
+            max_message_bytes = 1000
+            durability = "always"
+            [groups]
+        "#;
+        let config: BrokerConfig = toml::from_str(text).expect("parses");
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            (
+                config.node_id,
+                config.default_partitions,
+                config.connections_max
+            ),
+            (3, 4, 10)
+        );
+        assert_eq!(config.log.durability, "always");
+        let empty: BrokerConfig = toml::from_str("").expect("an empty file is the defaults");
+        assert_eq!(empty.listen, "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_start_up() {
+        let unknown = toml::from_str::<BrokerConfig>("no_such_key = 1");
+        assert!(unknown.is_err(), "unknown keys are rejected");
+        let bad_durability: BrokerConfig =
+            toml::from_str("[log]\ndurability = \"sometimes\"").expect("parses");
+        assert!(matches!(
+            bad_durability.validate(),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let no_partitions: BrokerConfig = toml::from_str("default_partitions = 0").expect("parses");
+        assert!(matches!(
+            no_partitions.validate(),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 }

@@ -203,7 +203,18 @@ impl Server {
         // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open
         // until a rebalance timeout.
         self.broker.groups.shutdown();
-        while connections.join_next().await.is_some() {}
+        let grace = Duration::from_millis(self.broker.config.shutdown_grace_ms);
+        let drained = tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = connections.len(),
+                "connections still busy after the shutdown grace period; closing them"
+            );
+            connections.shutdown().await;
+        }
         let store = self.broker.store.clone();
         let producers = self.broker.producers.clone();
         tokio::task::spawn_blocking(move || {

@@ -89,6 +89,19 @@ async fn malformed_frames_close_their_connection_and_nothing_else() {
             frame(0, 3, 1, &body)
         }),
         ("fetch body of garbage", frame(1, 4, 1, &[0xff; 40])),
+        ("join group claiming 2^31 protocols", {
+            let mut body = Vec::new();
+            for field in [&b"g"[..], &b""[..]] {
+                body.extend_from_slice(&(field.len() as i16).to_be_bytes());
+                body.extend_from_slice(field);
+                body.extend_from_slice(&10_000i32.to_be_bytes());
+            }
+            body.truncate(body.len() - 4);
+            body.extend_from_slice(&8i16.to_be_bytes());
+            body.extend_from_slice(b"consumer");
+            body.extend_from_slice(&i32::MAX.to_be_bytes());
+            frame(11, 0, 1, &body)
+        }),
     ];
     let mut bystander = connect(&broker);
     for (what, bytes) in cases {
@@ -163,4 +176,63 @@ async fn pipelined_requests_are_answered_in_order_even_behind_a_long_poll() {
         started.elapsed() >= Duration::from_millis(1400),
         "the fetch long-polled"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_closed_on_accept() {
+    let broker = TestBroker::start_with(|c| c.connections_max = 1).await;
+    let mut first = connect(&broker);
+    first.write_all(&frame(18, 0, 1, &[])).unwrap();
+    assert!(read_response(&mut first).is_some());
+    let mut second = connect(&broker);
+    // Written bytes may be accepted by the kernel; the answer is a close.
+    second.write_all(&frame(18, 0, 2, &[])).ok();
+    assert_closed(&mut second, "second connection over a limit of one");
+    first.write_all(&frame(18, 0, 3, &[])).unwrap();
+    assert!(
+        read_response(&mut first).is_some(),
+        "the first connection is unaffected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_does_not_hold_up_shutdown() {
+    let mut broker = TestBroker::start_with(|c| c.shutdown_grace_ms = 500).await;
+    let producer = broker.producer(&[("linger.ms", "20")]);
+    let value = "v".repeat(10_000);
+    let mut pending = Vec::new();
+    for _ in 0..1000 {
+        let record = rdkafka::producer::FutureRecord::<(), _>::to("big").payload(&value);
+        pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+    }
+    for delivery in pending {
+        delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+    // Fetch v4 of 10 MB, sent 30 times without reading a byte of the answers.
+    let mut fetch = Vec::new();
+    fetch.extend_from_slice(&(-1i32).to_be_bytes());
+    fetch.extend_from_slice(&0i32.to_be_bytes());
+    fetch.extend_from_slice(&1i32.to_be_bytes());
+    fetch.extend_from_slice(&50_000_000i32.to_be_bytes());
+    fetch.push(0);
+    fetch.extend_from_slice(&1i32.to_be_bytes());
+    fetch.extend_from_slice(&3i16.to_be_bytes());
+    fetch.extend_from_slice(b"big");
+    fetch.extend_from_slice(&1i32.to_be_bytes());
+    fetch.extend_from_slice(&0i32.to_be_bytes());
+    fetch.extend_from_slice(&0i64.to_be_bytes());
+    fetch.extend_from_slice(&20_000_000i32.to_be_bytes());
+    let mut stuck = connect(&broker);
+    for i in 0..30 {
+        stuck.write_all(&frame(1, 4, i, &fetch)).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    broker.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    drop(stuck);
 }

@@ -165,18 +165,30 @@ fn expected(prefix: &str, count: usize) -> BTreeSet<String> {
     (0..count).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_consumers_split_a_six_partition_topic_and_see_each_record_once() {
+/// Three consumers with `strategy` split a six-partition topic two partitions each and see
+/// each record exactly once between them.
+async fn three_consumers_split_six_partitions(strategy: &str) {
     let broker = TestBroker::start().await;
     broker.create_topic("orders", 6).await;
+    let extra = [("partition.assignment.strategy", strategy)];
     let members: Vec<Member> = (0..3)
-        .map(|_| Member::start(&broker, "billing", "orders", &[]))
+        .map(|_| Member::start(&broker, "billing", "orders", &extra))
         .collect();
     let refs: Vec<&Member> = members.iter().collect();
     let split = wait_for_split(&refs, 6).await;
     assert!(
         split.iter().all(|s| s.len() == 2),
-        "range assignment gives each of 3 members 2 of 6 partitions: {split:?}"
+        "{strategy}: each of 3 members gets 2 of 6 partitions: {split:?}"
+    );
+    let protocol = broker
+        .server
+        .groups
+        .describe("billing")
+        .map(|g| g.protocol_name);
+    assert_eq!(
+        protocol.as_deref(),
+        Some(strategy),
+        "the broker selected the members' assignor"
     );
 
     produce(&broker, "orders", 6, "order", 600).await;
@@ -212,6 +224,21 @@ async fn three_consumers_split_a_six_partition_topic_and_see_each_record_once() 
     for member in members {
         member.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_range_consumers_split_a_topic_and_see_each_record_once() {
+    three_consumers_split_six_partitions("range").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_roundrobin_consumers_split_a_topic_and_see_each_record_once() {
+    three_consumers_split_six_partitions("roundrobin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_cooperative_sticky_consumers_split_a_topic_and_see_each_record_once() {
+    three_consumers_split_six_partitions("cooperative-sticky").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -525,4 +552,95 @@ async fn a_static_member_restarting_quickly_keeps_the_group_stable() {
     );
     a2.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_clients_list_describe_and_delete_groups() {
+    let broker = TestBroker::start().await;
+    broker.create_topic("admin-t", 2).await;
+    produce(&broker, "admin-t", 2, "a", 10).await;
+    let member = Member::start(
+        &broker,
+        "inspected",
+        "admin-t",
+        &[("client.id", "inspector")],
+    );
+    eventually("all 10 read and committed", || {
+        (member.values().len() >= 10).then_some(())
+    })
+    .await;
+
+    // ListGroups + DescribeGroups, as librdkafka does them.
+    let consumer = member.consumer.clone();
+    let described = tokio::task::spawn_blocking(move || {
+        let groups = consumer
+            .fetch_group_list(None, Duration::from_secs(10))
+            .expect("group list");
+        let group = groups
+            .groups()
+            .iter()
+            .find(|g| g.name() == "inspected")
+            .expect("listed");
+        let member = group.members().first().expect("one member");
+        (
+            [group.state(), group.protocol_type(), group.protocol()].map(str::to_owned),
+            group.members().len(),
+            member.client_id().to_owned(),
+            member.assignment().is_some_and(|a| !a.is_empty()),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        described.0,
+        ["Stable", "consumer", "range"].map(str::to_owned)
+    );
+    assert_eq!(
+        (described.1, described.2.as_str(), described.3),
+        (1, "inspector", true)
+    );
+
+    // Committed offsets as the consumer reads them back (OffsetFetch).
+    let consumer = member.consumer.clone();
+    let committed =
+        tokio::task::spawn_blocking(move || consumer.committed(Duration::from_secs(10)))
+            .await
+            .unwrap();
+    let committed: Vec<(i32, rdkafka::Offset)> = committed
+        .expect("committed")
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.offset()))
+        .collect();
+    assert_eq!(
+        committed,
+        vec![
+            (0, rdkafka::Offset::Offset(5)),
+            (1, rdkafka::Offset::Offset(5))
+        ]
+    );
+
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        broker.client_config().create().expect("admin");
+    let options = rdkafka::admin::AdminOptions::new();
+    let busy = admin
+        .delete_groups(&["inspected"], &options)
+        .await
+        .expect("delete groups");
+    assert!(busy[0].is_err(), "a group with members cannot be deleted");
+    member.stop().await;
+    let deleted = admin
+        .delete_groups(&["inspected"], &options)
+        .await
+        .expect("delete groups");
+    assert!(deleted[0].is_ok(), "{deleted:?}");
+    assert!(
+        broker
+            .server
+            .groups
+            .offsets()
+            .group_offsets("inspected")
+            .is_empty(),
+        "its offsets went with it"
+    );
 }

@@ -468,6 +468,7 @@ async fn malformed_requests_get_errors_or_closes_and_harm_nobody() {
 
     let cases = all_cases();
     assert!(cases.len() >= 100, "corpus has only {} cases", cases.len());
+    eprintln!("hostile input: {} malformed cases", cases.len());
     let rss_before = rss_bytes();
     for case in &cases {
         let response = exchange(addr, case).await;

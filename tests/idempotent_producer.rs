@@ -184,6 +184,42 @@ async fn producer_state_and_ids_survive_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_state_is_rebuilt_from_the_log_after_a_crash() {
+    let broker = TestBroker::start().await;
+    broker.create_topic("crashy", 1).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let (pid, epoch) = init(&mut client, None).await;
+    for sequence in [0, 2, 4] {
+        assert_eq!(
+            produce(&mut client, "crashy", batch(pid, epoch, sequence, 2))
+                .await
+                .0,
+            0
+        );
+    }
+    drop(client);
+
+    let broker = broker.crash_and_restart().await;
+    let mut client = RawClient::connect(broker.addr).await;
+    assert_eq!(
+        produce(&mut client, "crashy", batch(pid, epoch, 2, 2)).await,
+        (0, 2),
+        "an older retry"
+    );
+    assert_eq!(
+        high_watermark(&broker, "crashy"),
+        6,
+        "no duplicate after the crash"
+    );
+    assert_eq!(
+        produce(&mut client, "crashy", batch(pid, epoch, 6, 1)).await,
+        (0, 6)
+    );
+    let (fresh, _) = init(&mut client, None).await;
+    assert!(fresh > pid, "producer ids are never reused after a crash");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactional_ids_are_refused_with_a_clear_error() {
     let broker = TestBroker::start().await;
     let mut client = RawClient::connect(broker.addr).await;

@@ -6,18 +6,18 @@
 //! for hundreds of GB and abort the process. Here each request is walked with
 //! a small schema of the versions we serve: every string, bytes field and
 //! array must fit in what remains of the frame (an element takes at least one
-//! byte), and the walk must end exactly at the end of the body. Only then is
+//! byte). Only then is
 //! the body handed to the real decoder, whose allocations are then bounded by
 //! the frame size limit.
 //!
-//! An API without a schema here is passed through unchecked: whoever adds an
-//! API to `api::dispatch` adds its request schema to `schema` as well.
+//! An API without a schema here is refused (fail closed); a test checks that
+//! every API advertised in `api::SERVED` has one.
 
 use kafka_protocol::messages::ApiKey;
 
 /// One field kind of a request schema.
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     I8,
     I16,
     I32,
@@ -37,7 +37,7 @@ enum Kind {
 
 /// A field present in versions `since..=until`.
 #[derive(Clone, Copy, Debug)]
-struct Field {
+pub(crate) struct Field {
     kind: Kind,
     since: i16,
     until: i16,
@@ -167,8 +167,77 @@ const INCREMENTAL_ALTER_CONFIGS: &[Field] = &[all(Structs(INCREMENTAL_RESOURCE))
 
 const DESCRIBE_CLUSTER: &[Field] = &[all(I8), since(1, I8), since(2, I8)];
 
+// Consumer groups and the idempotent producer.
+const FIND_COORDINATOR: &[Field] = &[until(3, Str), since(1, I8), since(4, Strs)];
+
+const JOIN_PROTOCOL: &[Field] = &[all(Str), all(Bytes)];
+const JOIN_GROUP: &[Field] = &[
+    all(Str),
+    all(I32),
+    since(1, I32),
+    all(Str),
+    since(5, Str),
+    all(Str),
+    all(Structs(JOIN_PROTOCOL)),
+    since(8, Str),
+];
+
+const SYNC_ASSIGNMENT: &[Field] = &[all(Str), all(Bytes)];
+const SYNC_GROUP: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(Str),
+    since(3, Str),
+    since(5, Str),
+    since(5, Str),
+    all(Structs(SYNC_ASSIGNMENT)),
+];
+
+const HEARTBEAT: &[Field] = &[all(Str), all(I32), all(Str), since(3, Str)];
+
+const LEAVE_MEMBER: &[Field] = &[all(Str), all(Str), since(5, Str)];
+const LEAVE_GROUP: &[Field] = &[all(Str), until(2, Str), since(3, Structs(LEAVE_MEMBER))];
+
+const COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), since(6, I32), all(Str)];
+const COMMIT_TOPIC: &[Field] = &[all(Str), all(Structs(COMMIT_PARTITION))];
+const OFFSET_COMMIT: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(Str),
+    since(7, Str),
+    until(4, I64),
+    all(Structs(COMMIT_TOPIC)),
+];
+
+const FETCH_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Int32s)];
+const FETCH_OFFSETS_GROUP: &[Field] = &[
+    all(Str),
+    since(9, Str),
+    since(9, I32),
+    all(Structs(FETCH_OFFSETS_TOPIC)),
+];
+const OFFSET_FETCH: &[Field] = &[
+    until(7, Str),
+    until(7, Structs(FETCH_OFFSETS_TOPIC)),
+    since(8, Structs(FETCH_OFFSETS_GROUP)),
+    since(7, I8),
+];
+
+const DESCRIBE_GROUPS: &[Field] = &[all(Strs), since(3, I8)];
+const LIST_GROUPS: &[Field] = &[since(4, Strs), since(5, Strs)];
+const DELETE_GROUPS: &[Field] = &[all(Strs)];
+
+const OFFSET_DELETE_PARTITION: &[Field] = &[all(I32)];
+const OFFSET_DELETE_TOPIC: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_PARTITION))];
+const OFFSET_DELETE: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_TOPIC))];
+
+const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), since(3, I64), since(3, I16)];
+
+/// Never flexible.
+const NO_FLEXIBLE_VERSION: i16 = i16::MAX;
+
 /// The request schema of `api_key` and the first flexible version.
-fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
+pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
     Some(match api_key {
         ApiKey::Produce => (PRODUCE, 9),
         ApiKey::Fetch => (FETCH, 12),
@@ -183,6 +252,18 @@ fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::CreatePartitions => (CREATE_PARTITIONS, 2),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 1),
         ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
+        ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
+        ApiKey::JoinGroup => (JOIN_GROUP, 6),
+        ApiKey::SyncGroup => (SYNC_GROUP, 4),
+        ApiKey::Heartbeat => (HEARTBEAT, 4),
+        ApiKey::LeaveGroup => (LEAVE_GROUP, 4),
+        ApiKey::OffsetCommit => (OFFSET_COMMIT, 8),
+        ApiKey::OffsetFetch => (OFFSET_FETCH, 6),
+        ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
+        ApiKey::ListGroups => (LIST_GROUPS, 3),
+        ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
+        ApiKey::OffsetDelete => (OFFSET_DELETE, NO_FLEXIBLE_VERSION),
+        ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
         _ => return None,
     })
 }
@@ -199,8 +280,22 @@ pub struct BoundsError {
 
 /// Walks `body` with the schema of `api_key` at `version`.
 pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsError> {
+    // Bytes after the last field are tolerated, as the decoder and Kafka
+    // tolerate them (librdkafka 2.12 sends some with Metadata v12).
+    walked_bytes(api_key, version, body).map(|_| ())
+}
+
+/// How many bytes of `body` the schema covers.
+fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
+    // Fail closed: a body we cannot walk is never handed to the decoder,
+    // which would size allocations from its counts.
     let Some((fields, flexible_since)) = schema(api_key) else {
-        return Ok(());
+        return Err(BoundsError {
+            api_key,
+            version,
+            position: 0,
+            problem: "no request schema for this API",
+        });
     };
     let mut walker = Walker {
         body,
@@ -208,16 +303,15 @@ pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsErr
         version,
         flexible: version >= flexible_since,
     };
-    let walked = match walker.walk_struct(fields) {
-        Ok(()) if walker.position != body.len() => Err("bytes left after the last field"),
-        other => other,
-    };
-    walked.map_err(|problem| BoundsError {
-        api_key,
-        version,
-        position: walker.position,
-        problem,
-    })
+    match walker.walk_struct(fields) {
+        Ok(()) => Ok(walker.position),
+        Err(problem) => Err(BoundsError {
+            api_key,
+            version,
+            position: walker.position,
+            problem,
+        }),
+    }
 }
 
 struct Walker<'a> {

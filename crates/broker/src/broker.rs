@@ -22,6 +22,10 @@ pub struct Broker {
     pub groups: Arc<crate::group::GroupCoordinator>,
     /// Idempotent-producer state and producer-id allocation.
     pub producers: Arc<crate::producer::ProducerStates>,
+    /// Connection counts and the broker-wide in-flight budget.
+    pub limits: Arc<crate::limits::Limits>,
+    /// The free-space floor's latest verdict.
+    pub free_space: Arc<crate::disk::FreeSpace>,
 }
 
 impl Broker {

@@ -28,6 +28,29 @@ pub struct BrokerConfig {
     pub max_request_bytes: u32,
     /// Requests a connection may have in flight (handled but not yet answered).
     pub max_in_flight_per_connection: usize,
+    /// Connections open at once; more are closed at accept.
+    pub connections_max: usize,
+    /// Connections open at once from one client IP.
+    pub connections_per_ip_max: usize,
+    /// A connection that sends nothing for this long is closed
+    /// (Kafka's `connections.max.idle.ms`).
+    pub connection_idle_ms_max: u64,
+    /// Bytes one connection may hold in flight: its unanswered requests plus
+    /// the response each of its Fetches may produce. Reading stops at the limit.
+    pub in_flight_bytes_per_connection_max: usize,
+    /// Bytes of unanswered requests across all connections.
+    pub in_flight_bytes_max: usize,
+    /// Largest Fetch response; a Fetch's `max_bytes` above it is lowered to it
+    /// (Kafka's `fetch.max.bytes`). One batch larger than it is still served.
+    pub fetch_response_bytes_max: u32,
+    /// Produce is refused (retriably) while the data directory's file system
+    /// has less free space than this; 0 turns the check off.
+    pub free_space_floor_bytes: u64,
+    /// How often free space is sampled.
+    pub free_space_check_ms: u64,
+    /// On shutdown, how long connections get to answer what they have read
+    /// (a client that stops reading must not hold shutdown up forever).
+    pub shutdown_grace_ms: u64,
     /// Defaults for each topic's log; topics override them with topic configs.
     pub log: LogDefaults,
     /// Consumer groups and committed offsets (`[groups]`).
@@ -63,6 +86,15 @@ impl Default for BrokerConfig {
             default_partitions: 1,
             max_request_bytes: 100 * 1024 * 1024,
             max_in_flight_per_connection: 128,
+            connections_max: 4096,
+            connections_per_ip_max: 1024,
+            connection_idle_ms_max: 600_000,
+            in_flight_bytes_per_connection_max: 128 * 1024 * 1024,
+            in_flight_bytes_max: 1024 * 1024 * 1024,
+            fetch_response_bytes_max: 50 * 1024 * 1024,
+            free_space_floor_bytes: 256 * 1024 * 1024,
+            free_space_check_ms: 1000,
+            shutdown_grace_ms: 10_000,
             log: LogDefaults::default(),
             groups: crate::group::GroupSettings::default(),
         }
@@ -130,6 +162,27 @@ impl BrokerConfig {
                 detail: "must be at least 1".into(),
             });
         }
+        let at_least_one = [
+            ("connections_max", self.connections_max as u64),
+            ("connections_per_ip_max", self.connections_per_ip_max as u64),
+            ("connection_idle_ms_max", self.connection_idle_ms_max),
+            (
+                "in_flight_bytes_per_connection_max",
+                self.in_flight_bytes_per_connection_max as u64,
+            ),
+            ("in_flight_bytes_max", self.in_flight_bytes_max as u64),
+            (
+                "fetch_response_bytes_max",
+                u64::from(self.fetch_response_bytes_max),
+            ),
+            ("free_space_check_ms", self.free_space_check_ms),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::Invalid {
+                key: (*key).into(),
+                detail: "must be at least 1".into(),
+            });
+        }
         crate::topics::TopicConfig::default()
             .to_log_config(self)
             .map_err(|e| ConfigError::Invalid {
@@ -137,5 +190,64 @@ impl BrokerConfig {
                 detail: e.to_string(),
             })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_toml_parses_and_validates() {
+        let text = r#"
+            data_dir = "d"
+            listen = "127.0.0.1:0"
+            advertised_listener = "broker.example:9092"
+            node_id = 3
+            auto_create_topics = false
+            default_partitions = 4
+            max_request_bytes = 1048576
+            max_in_flight_per_connection = 16
+            connections_max = 10
+            shutdown_grace_ms = 100
+            [log]
+            segment_bytes = 1048576
+            segment_ms = 1000
+            retention_ms = -1
+            retention_bytes = -1
+            max_message_bytes = 1000
+            durability = "always"
+            [groups]
+        "#;
+        let config: BrokerConfig = toml::from_str(text).expect("parses");
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            (
+                config.node_id,
+                config.default_partitions,
+                config.connections_max
+            ),
+            (3, 4, 10)
+        );
+        assert_eq!(config.log.durability, "always");
+        let empty: BrokerConfig = toml::from_str("").expect("an empty file is the defaults");
+        assert_eq!(empty.listen, "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_start_up() {
+        let unknown = toml::from_str::<BrokerConfig>("no_such_key = 1");
+        assert!(unknown.is_err(), "unknown keys are rejected");
+        let bad_durability: BrokerConfig =
+            toml::from_str("[log]\ndurability = \"sometimes\"").expect("parses");
+        assert!(matches!(
+            bad_durability.validate(),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let no_partitions: BrokerConfig = toml::from_str("default_partitions = 0").expect("parses");
+        assert!(matches!(
+            no_partitions.validate(),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 }

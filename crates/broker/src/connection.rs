@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,15 +59,23 @@ async fn read_loop(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let in_flight = crate::limits::InFlight::new(&broker.limits, &broker.config);
+    let idle = Duration::from_millis(broker.config.connection_idle_ms_max);
+    // One timer for the connection's life, re-armed each time the reader
+    // starts waiting: idle means nothing arrived while we were listening.
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
     loop {
         while let Some(body) = frame::split_frame(&mut buf, broker.config.max_request_bytes)
             .map_err(|e| e.to_string())?
         {
             let request = frame::parse_request(body).map_err(|e| crate::errors::message(&e))?;
             tracing::trace!(%peer, api = ?request.api_key, version = request.version(), "request");
+            let held = in_flight.hold(&request).await;
             let reply = api::dispatch(broker, request)
                 .await
                 .map_err(|e| crate::errors::message(&e))?;
+            let reply = crate::limits::release_when_encoded(reply, held);
             if replies.send(reply).await.is_err() {
                 return Err("writer closed".into());
             }
@@ -76,9 +85,13 @@ async fn read_loop(
         }
         // Shutdown is only noticed between frames, never inside a handler, so
         // a request that was read is always completed and answered.
+        idle_timer
+            .as_mut()
+            .reset(tokio::time::Instant::now() + idle);
         let read = tokio::select! {
             read = reader.read_buf(&mut buf) => read,
             _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            () = &mut idle_timer => return Err(format!("idle for {} ms", idle.as_millis())),
         };
         match read {
             Ok(0) if buf.is_empty() => return Ok(()),

@@ -119,9 +119,13 @@ pub fn encode_response<M: Encodable>(
     body: &M,
     version: i16,
 ) -> anyhow::Result<()> {
+    // Size first, so a large Fetch response is copied into the buffer once
+    // instead of again on every doubling.
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let size_bytes = header.compute_size(header_version)? + body.compute_size(version)?;
+    out.reserve(LENGTH_PREFIX_BYTES + size_bytes);
     let start = out.len();
     out.put_i32(0);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header.encode(out, header_version)?;
     body.encode(out, version)?;
     let size = i32::try_from(out.len() - start - LENGTH_PREFIX_BYTES)?;

@@ -3,6 +3,8 @@
 //! # Layout
 //! - `config`     — `BrokerConfig`: TOML file, flags, defaults.
 //! - `server`     — `Server`: bind, accept loop, clean shutdown.
+//! - `limits`     — connection counts and in-flight byte budgets.
+//! - `disk`       — the free-space floor below which produce is refused.
 //! - `connection` — one client: frames in, responses out in request order.
 //! - `frame`      — length-prefixed framing and request header decoding (pure).
 //! - `outbound`   — a connection's pending output: encoded bytes and shared record bytes, written with writev.
@@ -19,9 +21,11 @@ pub mod bounds;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod disk;
 pub mod errors;
 pub mod frame;
 pub mod group;
+pub mod limits;
 pub mod outbound;
 pub mod producer;
 pub mod server;
@@ -29,4 +33,4 @@ pub mod topics;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;
-pub use server::{Server, ServerError};
+pub use server::{Server, ServerError, ServerOptions};

@@ -44,6 +44,22 @@ pub enum ServerError {
     Close(#[source] ferrolog_storage::StorageError),
 }
 
+/// The I/O seams under a broker: real ones by default.
+#[derive(Debug)]
+pub struct ServerOptions {
+    pub store: StoreOptions,
+    pub free_space: Arc<dyn crate::disk::FreeSpaceProbe>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            store: StoreOptions::default(),
+            free_space: Arc::new(crate::disk::Statvfs),
+        }
+    }
+}
+
 /// A bound, ready broker; `run` serves it.
 #[derive(Debug)]
 pub struct Server {
@@ -56,6 +72,34 @@ impl Server {
     /// Opens the data directory (recovering every partition), loads the
     /// topics and binds the listener.
     pub async fn bind(config: BrokerConfig) -> Result<Server, ServerError> {
+        Self::bind_with(config, ServerOptions::default()).await
+    }
+
+    /// `bind` over the given storage options, e.g. a fault-injecting
+    /// `FileSystem` in tests. `default_config` is always taken from `config`.
+    pub async fn bind_with_store_options(
+        config: BrokerConfig,
+        store: StoreOptions,
+    ) -> Result<Server, ServerError> {
+        Self::bind_with(
+            config,
+            ServerOptions {
+                store,
+                ..ServerOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// `bind` with the I/O seams chosen by the caller (tests inject faults).
+    pub async fn bind_with(
+        config: BrokerConfig,
+        seams: ServerOptions,
+    ) -> Result<Server, ServerError> {
+        let ServerOptions {
+            store: options,
+            free_space,
+        } = seams;
         config.validate()?;
         let listener =
             TcpListener::bind(&config.listen)
@@ -73,7 +117,7 @@ impl Server {
         let store_config = config.clone();
         // Recovery reads files: keep it off the async workers.
         let (store, topics, offsets, producers) =
-            tokio::task::spawn_blocking(move || open_store(&store_config))
+            tokio::task::spawn_blocking(move || open_store(&store_config, options))
                 .await
                 .map_err(|e| ServerError::Advertised(format!("start-up task failed: {e}")))??;
         tracing::info!(address = %local_addr, advertised = %format!("{advertised_host}:{advertised_port}"),
@@ -82,6 +126,13 @@ impl Server {
             crate::group::GroupCoordinator::new(config.groups.coordinator_config(), offsets);
         groups.start_ticker();
         let producers = Arc::new(producers);
+        let limits = crate::limits::Limits::new(&config);
+        let free_space = crate::disk::FreeSpace::start(
+            config.data_dir.clone(),
+            config.free_space_floor_bytes,
+            config.free_space_check_ms,
+            free_space,
+        );
         let broker = Arc::new(Broker {
             config,
             store,
@@ -90,6 +141,8 @@ impl Server {
             advertised_port,
             groups,
             producers,
+            limits,
+            free_space,
         });
         Ok(Server {
             listener,
@@ -119,11 +172,19 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        tracing::debug!(%peer, "connection accepted");
-                        let broker = self.broker.clone();
-                        connections.spawn(crate::connection::serve(broker, stream, peer, stopped.clone()));
-                    }
+                    Ok((stream, peer)) => match self.broker.limits.admit(peer.ip()) {
+                        Ok(slot) => {
+                            tracing::debug!(%peer, "connection accepted");
+                            let serve = crate::connection::serve(self.broker.clone(), stream, peer, stopped.clone());
+                            connections.spawn(async move {
+                                serve.await;
+                                drop(slot);
+                            });
+                        }
+                        // Dropping the stream closes it: the client sees a
+                        // closed connection and backs off.
+                        Err(refused) => tracing::warn!(%peer, %refused, "connection refused"),
+                    },
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
@@ -139,9 +200,30 @@ impl Server {
         drop(self.listener);
         // Receivers may all be gone already; then there is nobody to tell.
         stop.send_replace(true);
-        while connections.join_next().await.is_some() {}
+        // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open
+        // until a rebalance timeout.
+        self.broker.groups.shutdown();
+        let grace = Duration::from_millis(self.broker.config.shutdown_grace_ms);
+        let drained = tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = connections.len(),
+                "connections still busy after the shutdown grace period; closing them"
+            );
+            connections.shutdown().await;
+        }
         let store = self.broker.store.clone();
-        tokio::task::spawn_blocking(move || store.close())
+        let producers = self.broker.producers.clone();
+        tokio::task::spawn_blocking(move || {
+            // Taken after the last produce; without it a restart rebuilds from the logs.
+            if let Err(e) = producers.write_snapshot() {
+                tracing::warn!(error = %crate::errors::message(&e), "cannot write the producer snapshot");
+            }
+            store.close()
+        })
             .await
             .map_err(|e| ServerError::Advertised(format!("close task failed: {e}")))?
             .map_err(ServerError::Close)?;
@@ -157,7 +239,7 @@ type Opened = (
     crate::producer::ProducerStates,
 );
 
-fn open_store(config: &BrokerConfig) -> Result<Opened, ServerError> {
+fn open_store(config: &BrokerConfig, options: StoreOptions) -> Result<Opened, ServerError> {
     // Partitions found on disk open with the broker defaults; the registry
     // then applies each topic's own configs.
     let default_config = crate::topics::TopicConfig::default()
@@ -165,7 +247,7 @@ fn open_store(config: &BrokerConfig) -> Result<Opened, ServerError> {
         .map_err(TopicError::Config)?;
     let options = StoreOptions {
         default_config,
-        ..StoreOptions::default()
+        ..options
     };
     let store = Store::open(&config.data_dir, options).map_err(|source| ServerError::Store {
         path: config.data_dir.clone(),

@@ -57,10 +57,16 @@ pub enum Command {
     )]
     Consume(ConsumeArgs),
     /// Create, list, describe, delete topics and change their configs
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ferrolog topic create orders --partitions 4\n  ferrolog topic describe orders"
+    )]
     Topic(TopicCommand),
     /// List, describe (with lag), reset and delete consumer groups
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ferrolog group list\n  ferrolog group describe billing"
+    )]
     Group(GroupCommand),
     /// Dump and verify a stopped broker's files (offline, no broker needed)
     #[command(
@@ -68,7 +74,10 @@ pub enum Command {
     )]
     Inspect(InspectArgs),
     /// Load generators printing throughput and latency percentiles
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ferrolog perf produce bench --records 1000000\n  ferrolog perf consume bench"
+    )]
     Perf(PerfCommand),
 }
 

@@ -149,6 +149,23 @@ mod tests {
     }
 
     #[test]
+    fn odd_input_is_an_error_not_a_panic() {
+        for s in [
+            "",
+            "-",
+            "+",
+            "é",
+            "2024-05-01T12:00:00+é:00",
+            "2024-05-01T12:00:00+0é:00",
+            "T+12:3é",
+            "-ééé",
+            "99999999999999999999",
+        ] {
+            assert!(parse_start(s).is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
     fn formats_milliseconds() {
         assert_eq!(format_ms(1500), "1970-01-01T00:00:01.500Z");
         assert_eq!(format_ms(-1), "-1");

@@ -180,3 +180,93 @@ fn partition_flag_and_file_input() {
     );
     assert!(consume(&broker, "pf", &["--partition", "0"]).is_empty());
 }
+
+#[test]
+fn followers_outlive_a_broker_restart() {
+    use common::Background;
+
+    let broker = TestBroker::start();
+    produce(&broker, "live", &[], &["before"]);
+    let plain = Background::start(&broker, &["consume", "live", "--follow"]);
+    let grouped = Background::start(
+        &broker,
+        &["consume", "live", "--follow", "--group", "watchers"],
+    );
+    assert_eq!(plain.next_line(), "before");
+    assert_eq!(grouped.next_line(), "before");
+    // The group commits after it prints (at-least-once); wait for that commit so
+    // the restart does not legitimately replay "before".
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    loop {
+        let out = ok(broker
+            .ferrolog()
+            .args(["group", "describe", "watchers", "--output", "json"]));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+        if v["offsets"][0]["committed"] == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no commit: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let broker = broker.restart_same_port();
+    produce(&broker, "live", &[], &["after"]);
+    assert_eq!(plain.next_line(), "after");
+    assert_eq!(grouped.next_line(), "after");
+}
+
+#[test]
+fn an_interactive_producer_outlives_a_broker_restart_without_duplicates() {
+    use std::io::Write;
+
+    let broker = TestBroker::start();
+    ok(broker.ferrolog().args(["topic", "create", "typed"]));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "produce", "typed"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn producer");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "one").expect("write");
+    stdin.flush().expect("flush");
+    // A line is sent as soon as input pauses; wait until it is in the log.
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    while consume(&broker, "typed", &[]).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first line never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let broker = broker.restart_same_port();
+    writeln!(stdin, "two").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("producer exits");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(consume(&broker, "typed", &[]), ["one", "two"]);
+}
+
+#[test]
+fn follow_stops_at_max_messages_and_acks_zero_still_lands() {
+    let broker = TestBroker::start();
+    let out = produce(
+        &broker,
+        "fire",
+        &["--acks", "0", "--no-idempotent"],
+        &["x", "y"],
+    );
+    assert!(out.contains("acks=0: offsets unknown"), "{out}");
+    // acks=0 has no answer to wait for; the records arrive shortly after.
+    let lines = consume(&broker, "fire", &["--follow", "--max-messages", "2"]);
+    assert_eq!(lines, ["x", "y"]);
+    assert_eq!(
+        consume(&broker, "fire", &["--exit-at-end", "--from", "1"]),
+        ["y"]
+    );
+}

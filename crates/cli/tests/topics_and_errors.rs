@@ -174,8 +174,12 @@ fn out_of_range_partition_is_refused() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    let commands: [&[&str]; 14] = [
+    let commands: [&[&str]; 18] = [
         &[],
+        &["topic"],
+        &["group"],
+        &["perf"],
+        &["perf", "consume"],
         &["produce"],
         &["consume"],
         &["topic", "create"],
@@ -197,4 +201,84 @@ fn every_command_has_help_with_an_example() {
             "{args:?} help has no example:\n{help}"
         );
     }
+}
+
+#[test]
+fn following_from_beyond_the_end_names_the_range() {
+    let broker = TestBroker::start();
+    produce(&broker, "range", &[], &["a", "b"]);
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["consume", "range", "--from", "100", "--follow"]),
+    );
+    assert_eq!(
+        err.trim(),
+        "error: offset 100 is out of range for range-0, which holds offsets 0..2"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_consume_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let broker = TestBroker::start();
+    produce(&broker, "pipe", &[], &["first"]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "consume", "pipe", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read");
+    assert_eq!(line, "first\n");
+    // Close our end (like `| head -1` exiting), then give it something to write.
+    drop(stdout);
+    produce(&broker, "pipe", &[], &["second", "third"]);
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("consume kept running after its stdout closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn produce_reports_refused_topics_at_once() {
+    let broker = TestBroker::start_with(|c| c.auto_create_topics = false);
+    let started = std::time::Instant::now();
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["produce", "absent"])
+            .write_stdin("x\n"),
+    );
+    assert_eq!(err.trim(), "error: unknown topic \"absent\"");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "waited for a topic that cannot appear"
+    );
+
+    let broker = TestBroker::start();
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["produce", "bad name!"])
+            .write_stdin("x\n"),
+    );
+    assert!(err.contains("INVALID_TOPIC_EXCEPTION"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }

@@ -149,11 +149,14 @@ pub fn decode_fetched(mut bytes: Bytes, from_offset: i64) -> Result<DecodedRecor
         let mut batch = bytes.split_to(batch_len);
         check_counts(&batch, position)?;
         next_offset = Some(batch_end_offset(&batch));
-        let set =
-            RecordBatchDecoder::decode(&mut batch).map_err(|e| ClientError::InvalidBatch {
-                position,
-                reason: e.to_string(),
-            })?;
+        let set = RecordBatchDecoder::decode_with_custom_compression(
+            &mut batch,
+            Some(crate::decompress::decompress),
+        )
+        .map_err(|e| ClientError::InvalidBatch {
+            position,
+            reason: e.to_string(),
+        })?;
         for r in set.records {
             if r.control || r.offset < from_offset {
                 continue;

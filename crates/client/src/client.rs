@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -58,6 +59,9 @@ pub struct TopicMetadata {
     pub topic_id: uuid::Uuid,
     pub is_internal: bool,
     pub partitions: Vec<PartitionMetadata>,
+    /// The topic-level error (UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION,
+    /// LEADER_NOT_AVAILABLE while being created …); `partitions` is empty then.
+    pub error: Option<KafkaCode>,
 }
 
 /// A broker of the cluster.
@@ -84,7 +88,9 @@ pub type SharedConnection = Arc<tokio::sync::Mutex<Connection>>;
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
-    bootstrap: SharedConnection,
+    /// The connection metadata and admin requests go to; replaced when it breaks.
+    /// A std mutex: held only to clone or swap the `Arc`, never across an await.
+    bootstrap: Mutex<SharedConnection>,
     /// Metadata and connection caches. A std mutex: it is held only to read or
     /// replace map entries, never across an await.
     state: Mutex<State>,
@@ -100,45 +106,30 @@ struct State {
 impl Client {
     /// Connects to the first bootstrap server that answers and loads the broker list.
     pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
-        let mut tried = Vec::new();
-        let mut last = None;
-        for addr in &config.bootstrap {
-            match Connection::connect(
-                addr,
-                &config.client_id,
-                config.connect_timeout,
-                config.request_timeout,
-            )
-            .await
-            {
-                Ok(conn) => {
-                    let client = Self {
-                        config: config.clone(),
-                        bootstrap: Arc::new(tokio::sync::Mutex::new(conn)),
-                        state: Mutex::new(State::default()),
-                    };
-                    client.metadata(Some(&[])).await?;
-                    return Ok(client);
-                }
-                Err(e) => {
-                    tried.push(e.to_string());
-                    last = Some(e);
-                }
-            }
-        }
-        match (tried.len(), last) {
-            (1, Some(e)) => Err(e),
-            _ => Err(ClientError::NoBootstrap { tried }),
-        }
+        let conn = connect_bootstrap(&config).await?;
+        let client = Self {
+            config,
+            bootstrap: Mutex::new(conn),
+            state: Mutex::new(State::default()),
+        };
+        client.metadata(Some(&[])).await?;
+        Ok(client)
     }
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
     }
 
-    /// The bootstrap connection, for requests any broker can answer (admin, metadata).
-    pub fn any_connection(&self) -> SharedConnection {
-        Arc::clone(&self.bootstrap)
+    /// The bootstrap connection, for requests any broker can answer (admin,
+    /// metadata); a broken one is replaced by a new connection first.
+    pub async fn any_connection(&self) -> Result<SharedConnection, ClientError> {
+        let current = Arc::clone(&lock_conn(&self.bootstrap));
+        if !is_broken(&current) {
+            return Ok(current);
+        }
+        let fresh = connect_bootstrap(&self.config).await?;
+        *lock_conn(&self.bootstrap) = Arc::clone(&fresh);
+        Ok(fresh)
     }
 
     /// Fetches metadata for `topics` (`None` = all topics) without auto-creating them,
@@ -160,7 +151,13 @@ impl Client {
                     .collect()
             }))
             .with_allow_auto_topic_creation(auto_create);
-        let response = self.bootstrap.lock().await.send(&request).await?;
+        let response = self
+            .any_connection()
+            .await?
+            .lock()
+            .await
+            .send(&request)
+            .await?;
         let cluster = cluster_from(response)?;
         let mut state = lock(&self.state);
         state.brokers = cluster
@@ -207,7 +204,25 @@ impl Client {
     pub async fn topic_or_create(&self, name: &str) -> Result<TopicMetadata, ClientError> {
         for _ in 0..20 {
             let cluster = self.metadata_request(Some(&[name]), true).await?;
-            if let Some(t) = cluster.topics.into_iter().find(|t| t.name == name)
+            let topic = cluster.topics.into_iter().find(|t| t.name == name);
+            match topic.as_ref().and_then(|t| t.error.map(|e| e.0)) {
+                // Auto-creation is off (or the name is refused): waiting will not help.
+                Some(ResponseError::UnknownTopicOrPartition) => break,
+                Some(ResponseError::LeaderNotAvailable) | None => {}
+                Some(_) => {
+                    let code = topic
+                        .and_then(|t| t.error)
+                        .unwrap_or(KafkaCode(ResponseError::Unknown(-1)));
+                    let context = format!(" for topic {name:?}");
+                    return Err(ClientError::Kafka {
+                        api: ApiKey::Metadata,
+                        code,
+                        context,
+                        message: None,
+                    });
+                }
+            }
+            if let Some(t) = topic
                 && !t.partitions.is_empty()
                 && t.partitions.iter().all(|p| p.leader >= 0)
             {
@@ -261,7 +276,7 @@ impl Client {
     pub async fn broker_connection(&self, node_id: i32) -> Result<SharedConnection, ClientError> {
         let addr = {
             let state = lock(&self.state);
-            if let Some(conn) = state.connections.get(&node_id) {
+            if let Some(conn) = state.connections.get(&node_id).filter(|c| !is_broken(c)) {
                 return Ok(Arc::clone(conn));
             }
             state
@@ -272,8 +287,15 @@ impl Client {
         };
         let conn = self.open(&addr).await?;
         let mut state = lock(&self.state);
-        // Another task may have connected meanwhile; keep the first.
-        Ok(Arc::clone(state.connections.entry(node_id).or_insert(conn)))
+        // Another task may have reconnected meanwhile; keep a healthy one.
+        let slot = state
+            .connections
+            .entry(node_id)
+            .or_insert_with(|| Arc::clone(&conn));
+        if is_broken(slot) {
+            *slot = conn;
+        }
+        Ok(Arc::clone(slot))
     }
 
     /// A new connection to `addr`, not cached (group members and long polls use their own).
@@ -288,6 +310,43 @@ impl Client {
     pub fn broker_addr(&self, node_id: i32) -> Option<String> {
         lock(&self.state).brokers.get(&node_id).cloned()
     }
+}
+
+/// The first bootstrap server that answers.
+async fn connect_bootstrap(config: &ClientConfig) -> Result<SharedConnection, ClientError> {
+    let mut tried = Vec::new();
+    let mut last = None;
+    for addr in &config.bootstrap {
+        match Connection::connect(
+            addr,
+            &config.client_id,
+            config.connect_timeout,
+            config.request_timeout,
+        )
+        .await
+        {
+            Ok(conn) => return Ok(Arc::new(tokio::sync::Mutex::new(conn))),
+            Err(e) => {
+                tried.push(e.to_string());
+                last = Some(e);
+            }
+        }
+    }
+    match (tried.len(), last) {
+        (1, Some(e)) => Err(e),
+        _ => Err(ClientError::NoBootstrap { tried }),
+    }
+}
+
+/// A connection known to be broken. One in use by another task (locked) is
+/// taken as healthy: its user will find out, and the next caller replaces it.
+fn is_broken(conn: &SharedConnection) -> bool {
+    conn.try_lock().is_ok_and(|c| c.is_broken())
+}
+
+fn lock_conn(slot: &Mutex<SharedConnection>) -> std::sync::MutexGuard<'_, SharedConnection> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Locks the cache, recovering it if a panicking thread poisoned it: the maps
@@ -317,13 +376,13 @@ fn cluster_from(response: MetadataResponse) -> Result<ClusterMetadata, ClientErr
         let Some(name) = t.name.map(|n| n.0.as_str().to_owned()) else {
             continue;
         };
-        if KafkaCode::from_code(t.error_code).is_some() {
-            // UNKNOWN_TOPIC_OR_PARTITION and friends: report the topic as having no partitions.
+        if let Some(error) = KafkaCode::from_code(t.error_code) {
             topics.push(TopicMetadata {
                 name,
                 topic_id: t.topic_id,
                 is_internal: t.is_internal,
                 partitions: vec![],
+                error: Some(error),
             });
             continue;
         }
@@ -344,6 +403,7 @@ fn cluster_from(response: MetadataResponse) -> Result<ClusterMetadata, ClientErr
             topic_id: t.topic_id,
             is_internal: t.is_internal,
             partitions,
+            error: None,
         });
     }
     topics.sort_by(|a, b| a.name.cmp(&b.name));

@@ -36,6 +36,9 @@ pub struct Connection {
     /// api key → (min, max) the broker advertised.
     broker_versions: HashMap<i16, (i16, i16)>,
     request_timeout: Duration,
+    /// Set after an I/O error, timeout or unreadable response: the stream may be
+    /// mid-frame, so the connection is never used again (the client reconnects).
+    broken: bool,
 }
 
 impl Connection {
@@ -73,6 +76,7 @@ impl Connection {
             next_correlation_id: 1,
             broker_versions: HashMap::new(),
             request_timeout,
+            broken: false,
         };
         conn.negotiate().await?;
         Ok(conn)
@@ -81,6 +85,11 @@ impl Connection {
     /// The address this connection was opened to.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Whether an earlier failure left this connection unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Whether the broker advertised `api` in a version range this client speaks.
@@ -112,14 +121,29 @@ impl Connection {
     pub async fn send<R: Request>(&mut self, request: &R) -> Result<R::Response, ClientError> {
         let api = api_key::<R>()?;
         let version = self.version_for(api)?;
-        self.send_at(request, version).await
+        let result = self.send_at(request, version).await;
+        self.note(result)
     }
 
     /// Sends `request` that the broker will not answer (Produce with acks=0).
     pub async fn send_no_response<R: Request>(&mut self, request: &R) -> Result<(), ClientError> {
         let api = api_key::<R>()?;
         let version = self.version_for(api)?;
-        self.write_request(request, api, version).await.map(|_| ())
+        let result = self.write_request(request, api, version).await.map(|_| ());
+        self.note(result)
+    }
+
+    /// Marks the connection broken after any failure that leaves the stream state unknown.
+    fn note<T>(&mut self, result: Result<T, ClientError>) -> Result<T, ClientError> {
+        if let Err(e) = &result
+            && !matches!(
+                e,
+                ClientError::Encode { .. } | ClientError::UnsupportedVersion { .. }
+            )
+        {
+            self.broken = true;
+        }
+        result
     }
 
     async fn send_at<R: Request>(
@@ -198,6 +222,13 @@ impl Connection {
                 });
             }
         };
+        if size.to_be_bytes() == *b"HTTP" {
+            // A common mistake: pointing -b at an HTTP port (a proxy, a REST API).
+            return Err(ClientError::NotKafka {
+                addr: self.addr.clone(),
+                answer: "HTTP",
+            });
+        }
         let size_bytes = usize::try_from(size)
             .ok()
             .filter(|&s| s <= RESPONSE_BYTES_MAX);
@@ -309,3 +340,6 @@ fn api_key<R: Request>() -> Result<ApiKey, ClientError> {
     ApiKey::try_from(R::KEY)
         .map_err(|()| ClientError::Protocol(format!("unknown api key {}", R::KEY)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -89,6 +89,8 @@ pub enum ClientError {
         size_bytes: i64,
         limit_bytes: usize,
     },
+    #[error("{addr} is not a Kafka broker: it answered in {answer}")]
+    NotKafka { addr: String, answer: &'static str },
     #[error("response from {addr} has correlation id {actual}, expected {expected}")]
     CorrelationMismatch {
         addr: String,
@@ -139,6 +141,20 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The broker could not be reached or the connection failed: trying again
+    /// later (on a new connection) may succeed.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. }
+                | Self::ConnectTimeout { .. }
+                | Self::Io { .. }
+                | Self::Closed { .. }
+                | Self::RequestTimeout { .. }
+                | Self::NoBootstrap { .. }
+        )
+    }
+
     /// The Kafka error code, when the broker answered with one.
     pub fn kafka_code(&self) -> Option<ResponseError> {
         match self {

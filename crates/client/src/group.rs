@@ -15,6 +15,7 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ApiKey, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -80,7 +81,13 @@ impl Client {
         let request = FindCoordinatorRequest::default()
             .with_key(s(group))
             .with_key_type(0);
-        let response = self.any_connection().lock().await.send(&request).await?;
+        let response = self
+            .any_connection()
+            .await?
+            .lock()
+            .await
+            .send(&request)
+            .await?;
         let message = response.error_message.as_ref().map(|m| m.as_str());
         ClientError::check_msg(
             ApiKey::FindCoordinator,
@@ -232,14 +239,7 @@ impl GroupMember {
             } else {
                 Vec::new()
             };
-            let request = SyncGroupRequest::default()
-                .with_group_id(group_id(&self.group))
-                .with_generation_id(self.generation_id)
-                .with_member_id(s(&self.member_id))
-                .with_protocol_type(Some(s(PROTOCOL_TYPE)))
-                .with_protocol_name(Some(s(ASSIGNOR)))
-                .with_assignments(plan);
-            let sync = self.coordinator.lock().await.send(&request).await?;
+            let sync = self.send_sync(plan).await?;
             match KafkaCode::from_code(sync.error_code).map(|c| c.0) {
                 None => {
                     self.assignment = assignment::decode_assignment(sync.assignment)?;
@@ -261,6 +261,25 @@ impl GroupMember {
             "group {:?} did not settle after 20 rebalances",
             self.group
         )))
+    }
+
+    async fn send_sync(
+        &self,
+        plan: Vec<SyncGroupRequestAssignment>,
+    ) -> Result<SyncGroupResponse, ClientError> {
+        let mut conn = self.coordinator.lock().await;
+        let mut request = SyncGroupRequest::default()
+            .with_group_id(group_id(&self.group))
+            .with_generation_id(self.generation_id)
+            .with_member_id(s(&self.member_id))
+            .with_assignments(plan);
+        // The protocol type and name are checked by the coordinator from v5 on; older versions lack the fields.
+        if conn.version_for(ApiKey::SyncGroup)? >= 5 {
+            request = request
+                .with_protocol_type(Some(s(PROTOCOL_TYPE)))
+                .with_protocol_name(Some(s(ASSIGNOR)));
+        }
+        conn.send(&request).await
     }
 
     async fn send_join(&self) -> Result<JoinGroupResponse, ClientError> {
@@ -356,13 +375,30 @@ impl GroupMember {
 
     /// Leaves the group so the others rebalance now rather than after the session timeout.
     pub async fn leave(self) -> Result<(), ClientError> {
-        let request = LeaveGroupRequest::default()
-            .with_group_id(group_id(&self.group))
-            .with_member_id(s(&self.member_id))
-            .with_members(vec![
-                MemberIdentity::default().with_member_id(s(&self.member_id)),
-            ]);
-        let response = self.coordinator.lock().await.send(&request).await?;
+        let mut conn = self.coordinator.lock().await;
+        // v0-2 name the member at the top level; v3+ only in `members` (batch leave).
+        let request = if conn.version_for(ApiKey::LeaveGroup)? < 3 {
+            LeaveGroupRequest::default()
+                .with_group_id(group_id(&self.group))
+                .with_member_id(s(&self.member_id))
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(group_id(&self.group))
+                .with_members(vec![
+                    MemberIdentity::default().with_member_id(s(&self.member_id)),
+                ])
+        };
+        let response = conn.send(&request).await?;
+        drop(conn);
+        if let Some(m) = response
+            .members
+            .iter()
+            .find(|m| KafkaCode::from_code(m.error_code).is_some())
+        {
+            ClientError::check(ApiKey::LeaveGroup, m.error_code, || {
+                format!(" for member {}", m.member_id.as_str())
+            })?;
+        }
         ClientError::check(ApiKey::LeaveGroup, response.error_code, || {
             format!(" for group {:?}", self.group)
         })

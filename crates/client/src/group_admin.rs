@@ -47,6 +47,7 @@ impl Client {
     pub async fn list_groups(&self) -> Result<Vec<ListedGroup>, ClientError> {
         let response = self
             .any_connection()
+            .await?
             .lock()
             .await
             .send(&ListGroupsRequest::default())

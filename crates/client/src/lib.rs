@@ -15,13 +15,16 @@
 //! - [`group_admin`] — ListGroups, DescribeGroups, DeleteGroups.
 //! - [`assignment`] — the "consumer" protocol's subscription/assignment payloads and the range assignor.
 //! - [`batch`] — building v2 record batches and decoding fetched ones.
+//! - [`decompress`] — codecs for fetched batches, with a ceiling on the decompressed size.
 //! - [`partitioner`] — murmur2, exactly as Kafka's Java client computes it.
+//! - [`simple`] — one-call `send_records` / `read_records` for tests and tools.
 
 pub mod admin;
 pub mod assignment;
 pub mod batch;
 pub mod client;
 pub mod connection;
+pub mod decompress;
 pub mod error;
 pub mod fetch;
 pub mod group;
@@ -29,11 +32,13 @@ pub mod group_admin;
 pub mod offsets;
 pub mod partitioner;
 pub mod produce;
+pub mod simple;
 pub mod versions;
 
 pub use batch::{ConsumedRecord, DecodedRecords, ProducerRecord, ProducerStamp};
 pub use client::{Client, ClientConfig, PartitionMetadata, TopicMetadata};
 pub use connection::Connection;
 pub use error::{ClientError, KafkaCode};
+pub use kafka_protocol::ResponseError;
 pub use kafka_protocol::records::Compression;
 pub use offsets::OffsetSpec;

@@ -103,7 +103,7 @@ impl Client {
     /// Asks for a producer id, or `None` when the broker does not serve
     /// InitProducerId (the caller then produces without idempotence).
     pub async fn init_producer_id(&self) -> Result<Option<ProducerIdentity>, ClientError> {
-        let conn = self.any_connection();
+        let conn = self.any_connection().await?;
         let mut conn = conn.lock().await;
         if !conn.supports(ApiKey::InitProducerId) {
             return Ok(None);

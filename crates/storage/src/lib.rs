@@ -1,13 +1,24 @@
 //! Ferrolog's log engine: partitions of segment files holding Kafka v2 record
-//! batches byte for byte.
+//! batches byte for byte. `docs/FORMAT.md` is the binding description of every
+//! file it writes, of recovery, and of what each durability policy can lose.
+//!
+//! A [`Store`] owns one data directory (exclusively, through a lock file) and
+//! one background thread (interval fsyncs, checkpoints, retention). Each
+//! [`Partition`] has its own writer lock: `append` validates batches outside
+//! it, then assigns offsets and issues one `write` under it; `sync_to`
+//! group-commits fsyncs; `read` picks the segment under the lock and does the
+//! I/O without it (sealed segments as zero-copy slices of a mapping, the
+//! active one with positioned reads). A failed write or fsync fails the
+//! partition until it is reopened.
 //!
 //! # Layout
 //! - [`config`]: per-partition settings ([`LogConfig`], [`Durability`]).
-//! - [`error`]: [`StorageError`] and [`BatchError`], the only error types.
+//! - [`error`]: [`StorageError`] (what the broker maps to Kafka codes) and [`BatchError`].
 //! - [`id`]: [`PartitionId`] and its directory name.
 //! - [`io`]: the narrow file-system seam (real, in-memory with faults) and `write_atomic`.
-//! - [`format`]: the one parser/encoder per on-disk thing (batch header, file
+//! - [`format`](mod@format): the one parser/encoder per on-disk thing (batch header, file
 //!   names, offset index, time index, checkpoint). Codecs only, no I/O.
+//!   `format::builder` encodes simple batches for tests, benches and tools.
 //! - `scan`: walks a segment file batch by batch through the I/O seam.
 //! - `segment`: one `.log` + `.index` + `.timeindex` triple and its bookkeeping.
 //! - [`partition`]: append, read, lookups, group-committed sync, retention, recovery.

@@ -245,6 +245,12 @@ impl Segment {
         }
     }
 
+    /// Whether index entries exist in memory that the index files lack.
+    pub(crate) fn has_unwritten_index_entries(&self) -> bool {
+        self.offset_index.as_slice().len() > self.offset_index_written
+            || self.time_index.as_slice().len() > self.time_index_written
+    }
+
     /// Appends the not-yet-written index entries to the index files, with a
     /// final time-index entry so the file records the segment's max timestamp.
     /// Returns the files written, for a caller that syncs them later.

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use crate::broker::Broker;
 use crate::group::LeavingMember;
-use crate::group::wire::{check_group_id, owned, owned_opt, result_code};
+use crate::group::wire::{check_group_id, owned, owned_opt, result_code, str_bytes};
 
 pub fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let group_id = owned(&request.group_id);
@@ -35,12 +35,8 @@ pub fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16) -> Leav
                 .zip(&results)
                 .map(|(m, r)| {
                     MemberResponse::default()
-                        .with_member_id(crate::group::wire::str_bytes(&m.member_id))
-                        .with_group_instance_id(
-                            m.group_instance_id
-                                .as_deref()
-                                .map(crate::group::wire::str_bytes),
-                        )
+                        .with_member_id(str_bytes(&m.member_id))
+                        .with_group_instance_id(m.group_instance_id.as_deref().map(str_bytes))
                         .with_error_code(result_code(r))
                 })
                 .collect();

@@ -152,11 +152,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
             &request,
             produce::handle(broker, decode(&request)?, version).await,
         ),
-        ApiKey::Fetch => respond_with(
-            &request,
-            fetch::handle(broker, decode(&request)?, version),
-            fetch::encode_frame,
-        ),
+        ApiKey::Fetch => {
+            let fetch = crate::limits::cap_fetch(decode(&request)?, &broker.config);
+            respond_with(&request, fetch::handle(broker, fetch, version), fetch::encode_frame)
+        }
         ApiKey::ListOffsets => now(
             &request,
             list_offsets::handle(broker, decode(&request)?, version),

@@ -127,6 +127,18 @@ async fn produce_partition(
             );
         }
     };
+    if broker.free_space.below_floor() {
+        // Retriable (librdkafka and the Java client retry it): the producer
+        // backs off and succeeds once retention or the operator frees space.
+        let message = format!(
+            "free space {} bytes is below the floor of {} bytes",
+            broker.free_space.free_bytes(),
+            broker.free_space.floor_bytes()
+        );
+        let response = error_response(index, ResponseError::KafkaStorageError)
+            .with_error_message(Some(message.into()));
+        return (response, None);
+    }
     let records = match data.records {
         Some(records) if !records.is_empty() => records,
         _ => return (error_response(index, ResponseError::CorruptMessage), None),

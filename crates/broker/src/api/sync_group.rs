@@ -1,9 +1,12 @@
 //! SyncGroup (v0–5): the leader's assignments settle the generation; every member gets its own
-//! bytes back (an empty assignment if the leader gave it none).
+//! bytes back. A consumer-protocol member the leader gave nothing gets a valid, empty
+//! `ConsumerProtocolAssignment` rather than zero bytes, which not every client can parse.
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ConsumerProtocolAssignment, SyncGroupRequest, SyncGroupResponse};
+use kafka_protocol::protocol::Encodable;
 
 use super::Outcome;
 use crate::broker::Broker;
@@ -45,6 +48,42 @@ fn encode(result: SyncResult, version: i16) -> SyncGroupResponse {
         response.protocol_type = result.protocol_type.as_deref().map(str_bytes);
         response.protocol_name = result.protocol_name.as_deref().map(str_bytes);
     }
-    response.assignment = result.assignment;
+    let consumer = result.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE);
+    response.assignment = if result.error.is_none() && consumer && result.assignment.is_empty() {
+        empty_consumer_assignment()
+    } else {
+        result.assignment
+    };
     response
+}
+
+const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
+/// `{ version i16 = 0 | assigned_partitions [] | user_data null }`.
+fn empty_consumer_assignment() -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_i16(0);
+    match ConsumerProtocolAssignment::default().encode(&mut out, 0) {
+        Ok(()) => out.freeze(),
+        // Encoding an empty v0 struct cannot fail; fall back to what Kafka itself sends.
+        Err(_) => Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Buf;
+    use kafka_protocol::protocol::Decodable;
+
+    use super::*;
+
+    #[test]
+    fn the_empty_consumer_assignment_decodes_as_no_partitions() {
+        let mut bytes = empty_consumer_assignment();
+        assert_eq!(bytes.len(), 2 + 4 + 4);
+        let version = bytes.get_i16();
+        assert_eq!(version, 0);
+        let decoded = ConsumerProtocolAssignment::decode(&mut bytes, version).expect("decodes");
+        assert!(decoded.assigned_partitions.is_empty());
+    }
 }

@@ -18,7 +18,7 @@ use super::offsets::{OffsetStore, OffsetStoreError, wall_clock_ms};
 
 /// How often the ticker looks at every group; session timeouts are ≥ 6 s, so this is ample.
 const TICK_INTERVAL: Duration = Duration::from_millis(200);
-/// How often committed offsets are checked for expiry.
+/// How often committed offsets are checked for expiry (and idle groups forgotten).
 const OFFSET_EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Broker-wide coordinator settings.
@@ -27,6 +27,8 @@ pub struct CoordinatorConfig {
     pub group: GroupConfig,
     /// `offsets.retention.minutes`, in ms: offsets of an empty group live this long.
     pub offsets_retention_ms: i64,
+    /// An empty group without committed offsets is forgotten after this long.
+    pub idle_group_ms: i64,
 }
 
 impl Default for CoordinatorConfig {
@@ -34,6 +36,7 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             group: GroupConfig::default(),
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            idle_group_ms: 5 * 60 * 1000,
         }
     }
 }
@@ -88,6 +91,9 @@ pub struct GroupCoordinator {
     offsets: Arc<OffsetStore>,
     clock_start: Instant,
     clock_start_wall_ms: i64,
+    /// Set by `shutdown`: nothing parks any more, so a clean shutdown never waits out a
+    /// rebalance timeout.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 fn relock<T>(e: std::sync::PoisonError<T>) -> T {
@@ -104,6 +110,7 @@ impl GroupCoordinator {
             offsets: Arc::new(offsets),
             clock_start: Instant::now(),
             clock_start_wall_ms: wall_clock_ms(),
+            closing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -123,13 +130,41 @@ impl GroupCoordinator {
                 if last_expiry.elapsed() >= OFFSET_EXPIRY_INTERVAL {
                     last_expiry = Instant::now();
                     let c = coordinator.clone();
-                    let expired = tokio::task::spawn_blocking(move || c.expire_offsets()).await;
+                    let expired = tokio::task::spawn_blocking(move || {
+                        let expired = c.expire_offsets();
+                        c.forget_idle_groups();
+                        expired
+                    })
+                    .await;
                     if let Ok(Err(e)) = expired {
                         tracing::warn!(error = %crate::errors::message(&e), "offset expiry failed");
                     }
                 }
             }
         });
+    }
+
+    /// Clean shutdown: answer every parked JoinGroup/SyncGroup with NOT_COORDINATOR (clients
+    /// look for the coordinator again and find the restarted broker) and park nothing more.
+    pub fn shutdown(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let slots: Vec<Arc<Mutex<GroupSlot>>> = self.map().values().cloned().collect();
+        for slot in slots {
+            // Under the slot lock: a request either parked before (and is drained here) or
+            // sees `closing` after.
+            let mut s = slot.lock().unwrap_or_else(relock);
+            for (member_id, tx) in s.joins.drain() {
+                drop(tx.send(JoinResult::error(ResponseError::NotCoordinator, &member_id)));
+            }
+            for (_, tx) in s.syncs.drain() {
+                drop(tx.send(SyncResult::error(ResponseError::NotCoordinator)));
+            }
+        }
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn offsets(&self) -> &Arc<OffsetStore> {
@@ -175,6 +210,9 @@ impl GroupCoordinator {
         let slot = self.slot_or_create(group_id);
         let receiver = {
             let mut s = slot.lock().unwrap_or_else(relock);
+            if self.is_closing() {
+                return JoinResult::error(ResponseError::NotCoordinator, &member_hint);
+            }
             let now_ms = self.now_ms();
             s.group.tick(now_ms);
             match s.group.join(request, now_ms) {
@@ -207,6 +245,9 @@ impl GroupCoordinator {
         };
         let receiver = {
             let mut s = slot.lock().unwrap_or_else(relock);
+            if self.is_closing() {
+                return SyncResult::error(ResponseError::NotCoordinator);
+            }
             let now_ms = self.now_ms();
             s.group.tick(now_ms);
             match s.group.sync(request, now_ms) {
@@ -417,6 +458,46 @@ impl GroupCoordinator {
     }
 }
 
+impl GroupCoordinator {
+    /// Drop groups that have been empty for `idle_group_ms` and have no committed offsets, so
+    /// one-off group ids do not accumulate. Locks are taken map → slot and the offsets lock
+    /// only with neither held, the same order as everywhere else.
+    fn forget_idle_groups(&self) {
+        let now_ms = self.now_ms();
+        let idle = |s: &GroupSlot| {
+            s.group.state() == GroupState::Empty
+                && s.group.is_empty()
+                && s.joins.is_empty()
+                && s.syncs.is_empty()
+                && s.group
+                    .empty_since_ms()
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.idle_group_ms)
+        };
+        let candidates: Vec<String> = self
+            .map()
+            .iter()
+            .filter(|(_, slot)| idle(&slot.lock().unwrap_or_else(relock)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let without_offsets: Vec<String> = candidates
+            .into_iter()
+            .filter(|id| !self.offsets.has_group(id))
+            .collect();
+        let mut map = self.map();
+        for id in without_offsets {
+            let Some(slot) = map.get(&id).cloned() else {
+                continue;
+            };
+            let mut s = slot.lock().unwrap_or_else(relock);
+            // Re-check under the lock; marking it Dead turns away a request that already
+            // holds this slot (it retries and gets a fresh group).
+            if idle(&s) && s.group.mark_dead().is_ok() {
+                map.remove(&id);
+            }
+        }
+    }
+}
+
 fn empty_summary(group_id: &str) -> GroupSummary {
     GroupSummary {
         group_id: group_id.to_owned(),
@@ -427,3 +508,6 @@ fn empty_summary(group_id: &str) -> GroupSummary {
         members: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,6 +40,7 @@ impl GroupSettings {
                 session_timeout_ms_max: self.max_session_timeout_ms,
             },
             offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
+            ..CoordinatorConfig::default()
         }
     }
 }

@@ -2,11 +2,14 @@
 //! that partition's producer lock, so a retried batch can never be appended twice.
 //!
 //! Batches without a producer id skip all of this (one header read, no lock). A partition's
-//! producer table is rebuilt from its log on the first idempotent produce after start-up by
-//! reading the batch headers (producer id, epoch, sequences live in the v2 header).
+//! producer table is loaded on the first idempotent produce after start-up: from the snapshot
+//! a clean shutdown wrote (then only the log after it is read), or else from the batch headers
+//! of the log's last `REBUILD_WINDOW_RECORDS` records (producer id, epoch, sequences live in the
+//! v2 header). A producer whose batches all lie before that window is treated as new — as
+//! Kafka treats a producer whose state expired — which only relaxes the sequence check for it.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
@@ -15,10 +18,13 @@ use kafka_protocol::ResponseError;
 
 use super::batch::{BatchIdentity, batch_identities};
 use super::ids::{ProducerIdAllocator, ProducerIdError};
+use super::snapshot::{self, PartitionSnapshot, SNAPSHOT_FILE_NAME};
 use super::state::{Decision, ProducerTable};
 
 /// Read size while rebuilding a producer table from the log.
 const REBUILD_READ_BYTES: usize = 1 << 20;
+/// Without a snapshot (after a crash), how far back from the log end a rebuild reads.
+pub const REBUILD_WINDOW_RECORDS: i64 = 500_000;
 
 /// Why a produce to one partition was not appended.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +65,21 @@ pub struct ProducerStates {
     tables: RwLock<HashMap<PartitionId, Arc<PartitionProducers>>>,
     /// Retried batches answered with their original offsets (for tests and metrics).
     duplicates: AtomicU64,
+    /// Tables from the last clean shutdown's snapshot, not yet claimed by their partition.
+    pending: Mutex<HashMap<PartitionId, PartitionSnapshot>>,
+    snapshot_path: PathBuf,
 }
 
 impl ProducerStates {
     /// Open the producer-id allocator in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<ProducerStates, ProducerIdError> {
+        let snapshot_path = data_dir.join(SNAPSHOT_FILE_NAME);
         Ok(ProducerStates {
             ids: ProducerIdAllocator::open(data_dir)?,
             tables: RwLock::new(HashMap::new()),
             duplicates: AtomicU64::new(0),
+            pending: Mutex::new(load_snapshot(&snapshot_path)),
+            snapshot_path,
         })
     }
 
@@ -108,8 +120,12 @@ impl ProducerStates {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let table = match guard.as_mut() {
             Some(table) => table,
-            None => guard.insert(rebuild(partition)?),
+            None => {
+                let snapshot = self.pending_lock().remove(partition.id());
+                guard.insert(rebuild(partition, snapshot)?)
+            }
         };
+        table.advance_clock(crate::group::offsets::wall_clock_ms());
         self.append_checked(partition, table, &first, records)
     }
 
@@ -172,6 +188,80 @@ impl ProducerStates {
     }
 }
 
+impl ProducerStates {
+    fn pending_lock(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionId, PartitionSnapshot>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Write every partition's table (and the unclaimed ones from the last snapshot) to the
+    /// snapshot file. Call at clean shutdown, after the last produce; blocking.
+    pub fn write_snapshot(&self) -> Result<(), super::atomic_file::AtomicWriteError> {
+        let entries: Vec<Arc<PartitionProducers>> = self
+            .tables
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut taken: Vec<(PartitionId, i64, ProducerTable)> = Vec::new();
+        for entry in entries {
+            let Some(partition) = entry.partition.upgrade() else {
+                continue;
+            };
+            let mut guard = entry
+                .table
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(table) = guard.take() {
+                // Under the lock no idempotent append can slip between the table and this offset.
+                taken.push((partition.id().clone(), partition.high_watermark(), table));
+            }
+        }
+        let pending = std::mem::take(&mut *self.pending_lock());
+        let bytes = snapshot::encode(
+            taken
+                .iter()
+                .map(|(id, covered, table)| (id, *covered, table))
+                .chain(
+                    pending
+                        .values()
+                        .map(|p| (&p.id, p.covered_offset, &p.table)),
+                ),
+        );
+        super::atomic_file::write_atomic(&self.snapshot_path, &bytes)?;
+        tracing::info!(
+            partitions = taken.len() + pending.len(),
+            "producer state snapshot written"
+        );
+        Ok(())
+    }
+}
+
+/// Read the last clean shutdown's snapshot and remove it: it describes the logs only as they
+/// were at that shutdown. A missing or damaged snapshot is not an error — the logs are the truth.
+fn load_snapshot(path: &Path) -> HashMap<PartitionId, PartitionSnapshot> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read producer snapshot; rebuilding from the logs");
+            return HashMap::new();
+        }
+    };
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove the used producer snapshot");
+    }
+    match snapshot::decode(&bytes) {
+        Ok(partitions) => partitions.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring damaged producer snapshot; rebuilding from the logs");
+            HashMap::new()
+        }
+    }
+}
+
 fn new_entry(partition: &Arc<Partition>) -> Arc<PartitionProducers> {
     Arc::new(PartitionProducers {
         partition: Arc::downgrade(partition),
@@ -179,11 +269,43 @@ fn new_entry(partition: &Arc<Partition>) -> Arc<PartitionProducers> {
     })
 }
 
-/// Rebuild a partition's producer table from the batch headers in its log.
-fn rebuild(partition: &Partition) -> Result<ProducerTable, StorageError> {
-    let mut table = ProducerTable::new();
-    let mut offset = partition.log_start_offset();
+/// Load a partition's producer table: the snapshot's (if it still matches the log) plus the
+/// batch headers after it; without one, the headers of the log's last records.
+fn rebuild(
+    partition: &Partition,
+    snapshot: Option<PartitionSnapshot>,
+) -> Result<ProducerTable, StorageError> {
+    let start = partition.log_start_offset();
     let end = partition.high_watermark();
+    let (mut table, from) = match snapshot {
+        Some(s) if (start..=end).contains(&s.covered_offset) => (s.table, s.covered_offset),
+        stale => {
+            if let Some(s) = stale {
+                tracing::warn!(partition = ?partition.id(), covered = s.covered_offset, start, end,
+                    "producer snapshot does not match the log; rebuilding from the log");
+            }
+            (
+                ProducerTable::new(),
+                start.max(end.saturating_sub(REBUILD_WINDOW_RECORDS)),
+            )
+        }
+    };
+    table.truncate_before(start);
+    table.truncate_from(end);
+    let batches = scan(partition, &mut table, from, end)?;
+    tracing::debug!(partition = ?partition.id(), from, batches, producers = table.producer_count(),
+        "producer state loaded");
+    Ok(table)
+}
+
+/// Record every batch header from `from` to `end`; returns how many batches were read.
+fn scan(
+    partition: &Partition,
+    table: &mut ProducerTable,
+    from: i64,
+    end: i64,
+) -> Result<u64, StorageError> {
+    let mut offset = from;
     let mut batches = 0u64;
     while offset < end {
         let read = partition.read(offset, REBUILD_READ_BYTES)?;
@@ -191,7 +313,9 @@ fn rebuild(partition: &Partition) -> Result<ProducerTable, StorageError> {
         for batch in batch_identities(&read.records) {
             let Ok(batch) = batch else { break };
             let last_offset = batch.base_offset + i64::from(batch.last_offset_delta);
-            table.record(&batch, batch.base_offset, last_offset);
+            if last_offset >= from {
+                table.record(&batch, batch.base_offset, last_offset);
+            }
             next = last_offset + 1;
             batches += 1;
         }
@@ -200,8 +324,7 @@ fn rebuild(partition: &Partition) -> Result<ProducerTable, StorageError> {
         }
         offset = next;
     }
-    tracing::debug!(partition = ?partition.id(), batches, producers = table.producer_count(), "producer state rebuilt from the log");
-    Ok(table)
+    Ok(batches)
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub struct CachedBatch {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<CachedBatch>,
+    /// The table's clock when this producer last appended (or was loaded).
+    last_append_ms: i64,
 }
 
 /// What to do with an incoming batch.
@@ -40,9 +42,17 @@ pub enum Decision {
     },
 }
 
+/// Kafka's `producer.id.expiration.ms` default: a producer silent this long is forgotten.
+pub const PRODUCER_IDLE_MS_MAX: i64 = 24 * 60 * 60 * 1000;
+/// How often `advance_clock` looks for idle producers.
+const PRUNE_INTERVAL_MS: i64 = 60 * 1000;
+
 #[derive(Debug, Default)]
 pub struct ProducerTable {
     producers: HashMap<i64, ProducerEntry>,
+    /// Wall-clock ms as last told by `advance_clock`; 0 until then (tests never prune).
+    now_ms: i64,
+    last_prune_ms: i64,
 }
 
 impl ProducerTable {
@@ -98,7 +108,9 @@ impl ProducerTable {
         if !batch.is_idempotent() {
             return;
         }
+        let now_ms = self.now_ms;
         let entry = self.producers.entry(batch.producer_id).or_default();
+        entry.last_append_ms = now_ms;
         if batch.producer_epoch != entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
@@ -112,6 +124,64 @@ impl ProducerTable {
         while entry.batches.len() > CACHED_BATCHES_MAX {
             entry.batches.pop_front();
         }
+    }
+
+    /// Move the table's clock forward and, once a minute, forget producers idle for longer than
+    /// `PRODUCER_IDLE_MS_MAX` — so short-lived producers do not accumulate forever. A forgotten
+    /// producer that comes back is treated as new (its next sequence is accepted).
+    pub fn advance_clock(&mut self, now_ms: i64) {
+        if self.now_ms == 0 {
+            // Producers loaded (from a snapshot or the log) before the clock was first set
+            // count from now: their real last append time is unknown.
+            for entry in self.producers.values_mut() {
+                entry.last_append_ms = now_ms;
+            }
+            self.last_prune_ms = now_ms;
+        }
+        self.now_ms = self.now_ms.max(now_ms);
+        if self.now_ms.saturating_sub(self.last_prune_ms) < PRUNE_INTERVAL_MS {
+            return;
+        }
+        self.last_prune_ms = self.now_ms;
+        let horizon_ms = self.now_ms.saturating_sub(PRODUCER_IDLE_MS_MAX);
+        self.producers
+            .retain(|_, entry| entry.last_append_ms >= horizon_ms);
+    }
+
+    /// Every producer with its epoch and cached batches (oldest first), for snapshots.
+    pub fn producers(&self) -> impl Iterator<Item = (i64, i16, &VecDeque<CachedBatch>)> {
+        self.producers
+            .iter()
+            .map(|(id, entry)| (*id, entry.epoch, &entry.batches))
+    }
+
+    /// Restore one producer from a snapshot.
+    pub fn restore(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        batches: impl IntoIterator<Item = CachedBatch>,
+    ) {
+        let mut cached: VecDeque<CachedBatch> = batches.into_iter().collect();
+        while cached.len() > CACHED_BATCHES_MAX {
+            cached.pop_front();
+        }
+        self.producers.insert(
+            producer_id,
+            ProducerEntry {
+                epoch,
+                batches: cached,
+                last_append_ms: self.now_ms,
+            },
+        );
+    }
+
+    /// Forget batches at or after `end_offset` (they are not in the log).
+    pub fn truncate_from(&mut self, end_offset: i64) {
+        for entry in self.producers.values_mut() {
+            entry.batches.retain(|b| b.last_offset < end_offset);
+        }
+        self.producers.retain(|_, entry| !entry.batches.is_empty());
     }
 
     /// Forget batches wholly before `log_start_offset` (retention or DeleteRecords removed them);
@@ -252,6 +322,28 @@ mod tests {
             Ok(Decision::Append)
         );
         assert_eq!(table.producer_count(), 2);
+    }
+
+    #[test]
+    fn producers_idle_for_a_day_are_forgotten() {
+        let mut table = ProducerTable::new();
+        apply(&mut table, &batch(1, 0, 0, 1), 0).expect("append");
+        let start_ms = 1_700_000_000_000;
+        table.advance_clock(start_ms);
+        assert_eq!(
+            table.producer_count(),
+            1,
+            "loaded producers count from the first clock reading"
+        );
+        table.advance_clock(start_ms + PRODUCER_IDLE_MS_MAX / 2);
+        apply(&mut table, &batch(2, 0, 0, 1), 1).expect("append");
+        table.advance_clock(start_ms + PRODUCER_IDLE_MS_MAX + 1);
+        assert_eq!(table.producer_count(), 1, "producer 1 was idle for a day");
+        assert_eq!(
+            apply(&mut table, &batch(1, 0, 40, 1), 2),
+            Ok(Decision::Append),
+            "it comes back as new"
+        );
     }
 
     #[test]

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ferrolog_client::batch::decode_fetched;
-use ferrolog_client::fetch::FetchSpec;
+use ferrolog_client::fetch::{FetchSpec, FetchedPartition};
 use ferrolog_client::group::{GroupMember, HeartbeatOutcome, MemberTimeouts};
-use ferrolog_client::{Client, ConsumedRecord, OffsetSpec};
+use ferrolog_client::{Client, ClientError, ConsumedRecord, KafkaCode, OffsetSpec, ResponseError};
 use serde_json::json;
 
 use crate::args::{ConsumeArgs, Global, Output};
@@ -22,6 +22,7 @@ use crate::timespec::StartSpec;
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
 const FETCH_WAIT_MS: i32 = 500;
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 /// Where one partition is and where it stops.
 #[derive(Debug, Clone)]
@@ -158,45 +159,99 @@ impl Session<'_> {
 
     async fn run_plain(&mut self) -> anyhow::Result<()> {
         while !self.done() {
-            tokio::select! {
-                r = self.fetch_round() => r?,
+            let round = tokio::select! {
+                r = self.fetch_round() => r,
                 _ = tokio::signal::ctrl_c() => break,
+            };
+            if let Err(e) = round
+                && !self.outlive(&e).await
+            {
+                return Err(e);
             }
         }
         Ok(())
     }
 
+    /// While following, a lost broker is waited for (a second between tries)
+    /// rather than ending the command. Returns false to give up with `e`.
+    async fn outlive(&self, e: &anyhow::Error) -> bool {
+        let lost = e.chain().any(|c| {
+            c.downcast_ref::<ClientError>()
+                .is_some_and(ClientError::is_connection_error)
+        });
+        if !self.following() || !lost {
+            return false;
+        }
+        tracing::warn!("{}; retrying", crate::output::one_line(e));
+        tokio::time::sleep(RECONNECT_EVERY).await;
+        true
+    }
+
     async fn run_group(&mut self, group: &str) -> anyhow::Result<()> {
-        let topics = vec![self.args.topic.clone()];
-        let mut member =
-            GroupMember::join(self.client, group, topics, MemberTimeouts::default()).await?;
-        self.assign(&member).await?;
+        let mut member = self.join(group).await?;
         let mut last_heartbeat = Instant::now();
         let result = loop {
-            if self.done() {
-                break Ok(());
-            }
-            let before = self.positions();
-            let round = tokio::select! {
-                r = self.fetch_round() => r,
+            let step = tokio::select! {
+                r = self.group_step(&mut member, &mut last_heartbeat) => r,
                 _ = tokio::signal::ctrl_c() => break Ok(()),
             };
-            if let Err(e) = round {
-                break Err(e);
-            }
-            self.commit_changes(&member, &before).await?;
-            if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
-                last_heartbeat = Instant::now();
-                if member.heartbeat().await? == HeartbeatOutcome::Rejoin {
-                    tracing::info!("group {group} is rebalancing; rejoining");
-                    member.rejoin(self.client).await?;
-                    self.assign(&member).await?;
+            match step {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(e) if self.outlive(&e).await => {
+                    // The coordinator may have forgotten us: join afresh (a failure retries next round).
+                    match self.join(group).await {
+                        Ok(fresh) => member = fresh,
+                        Err(e) => tracing::warn!(
+                            "cannot rejoin group {group} yet: {}",
+                            crate::output::one_line(&e)
+                        ),
+                    }
                 }
+                Err(e) => break Err(e),
             }
         };
-        self.commit_changes(&member, &BTreeMap::new()).await.ok();
-        member.leave().await.ok();
+        // Best effort on the way out: the reads are done; a failure here only
+        // means the group notices our departure at its session timeout.
+        if let Err(e) = self.commit_changes(&member, &BTreeMap::new()).await {
+            tracing::warn!("final commit failed: {e:#}");
+        }
+        if let Err(e) = member.leave().await {
+            tracing::warn!("leaving the group failed: {e}");
+        }
         result
+    }
+
+    async fn join(&mut self, group: &str) -> anyhow::Result<GroupMember> {
+        let topics = vec![self.args.topic.clone()];
+        let member =
+            GroupMember::join(self.client, group, topics, MemberTimeouts::default()).await?;
+        self.assign(&member).await?;
+        Ok(member)
+    }
+
+    /// One fetch round as a member: print, commit, heartbeat (rejoining when
+    /// the group rebalances). `Ok(false)` when there is nothing more to read.
+    async fn group_step(
+        &mut self,
+        member: &mut GroupMember,
+        last_heartbeat: &mut Instant,
+    ) -> anyhow::Result<bool> {
+        if self.done() {
+            return Ok(false);
+        }
+        let before = self.positions();
+        self.fetch_round().await?;
+        self.commit_changes(member, &before).await?;
+        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            *last_heartbeat = Instant::now();
+            if member.heartbeat().await? == HeartbeatOutcome::Rejoin {
+                tracing::info!("group {} is rebalancing; rejoining", member.group);
+                member.rejoin(self.client).await?;
+                self.assign(member).await?;
+            }
+        }
+        Ok(true)
     }
 
     /// Cursors for this member's assignment, starting at the committed offsets.
@@ -277,44 +332,67 @@ impl Session<'_> {
                 partition_max_bytes: 1024 * 1024,
             };
             for fetched in self.client.fetch(leader, &spec).await? {
-                if let Some(code) = fetched.error {
-                    self.client.invalidate(&topic);
-                    let at = self
-                        .cursors
-                        .iter()
-                        .find(|c| c.partition == fetched.partition)
-                        .map_or(-1, |c| c.position);
-                    anyhow::bail!(
-                        "fetch from {topic}-{} at offset {at} failed: {code}",
-                        fetched.partition
-                    );
-                }
-                let Some(idx) = self
-                    .cursors
-                    .iter()
-                    .position(|c| c.partition == fetched.partition)
-                else {
-                    continue;
-                };
-                let from = self.cursors[idx].position;
-                let decoded = decode_fetched(fetched.records, from)
-                    .with_context(|| format!("bad data from {topic}-{}", fetched.partition))?;
-                for record in &decoded.records {
-                    if self.args.max_messages.is_some_and(|n| self.printed >= n) {
-                        break;
-                    }
-                    self.print(fetched.partition, record)?;
-                    self.cursors[idx].position = record.offset + 1;
-                }
-                if self.args.max_messages.is_none_or(|n| self.printed < n)
-                    && let Some(next) = decoded.next_offset
-                {
-                    self.cursors[idx].position = self.cursors[idx].position.max(next);
-                }
+                self.take(fetched).await?;
             }
         }
         self.stdout.flush().context("cannot write to stdout")?;
         Ok(())
+    }
+
+    /// Prints one partition's share of a fetch and advances its cursor.
+    async fn take(&mut self, fetched: FetchedPartition) -> anyhow::Result<()> {
+        let topic = &self.args.topic;
+        let Some(idx) = self
+            .cursors
+            .iter()
+            .position(|c| c.partition == fetched.partition)
+        else {
+            return Ok(());
+        };
+        if let Some(code) = fetched.error {
+            return self.fetch_failed(idx, code).await;
+        }
+        let from = self.cursors[idx].position;
+        let decoded = decode_fetched(fetched.records, from)
+            .with_context(|| format!("bad data from {topic}-{}", fetched.partition))?;
+        for record in &decoded.records {
+            if self.args.max_messages.is_some_and(|n| self.printed >= n) {
+                return Ok(());
+            }
+            self.print(fetched.partition, record)?;
+            self.cursors[idx].position = record.offset + 1;
+        }
+        if let Some(next) = decoded.next_offset {
+            self.cursors[idx].position = self.cursors[idx].position.max(next);
+        }
+        Ok(())
+    }
+
+    /// A group whose committed offset fell below the log start (retention)
+    /// restarts at the log start, as Kafka's `auto.offset.reset=earliest`;
+    /// anything else is reported with the partition's actual range.
+    async fn fetch_failed(&mut self, idx: usize, code: KafkaCode) -> anyhow::Result<()> {
+        let topic = self.args.topic.clone();
+        self.client.invalidate(&topic);
+        let (partition, at) = (self.cursors[idx].partition, self.cursors[idx].position);
+        if code.0 != ResponseError::OffsetOutOfRange {
+            anyhow::bail!("fetch from {topic}-{partition} at offset {at} failed: {code}");
+        }
+        let range = self.client.offset_range(&topic).await?;
+        let (start, end) = range
+            .iter()
+            .find(|r| r.0 == partition)
+            .map_or((-1, -1), |r| (r.1, r.2));
+        if self.args.group.is_some() && at < start {
+            tracing::warn!(
+                "{topic}-{partition}: committed offset {at} is below the log start {start}; starting there"
+            );
+            self.cursors[idx].position = start;
+            return Ok(());
+        }
+        anyhow::bail!(
+            "offset {at} is out of range for {topic}-{partition}, which holds offsets {start}..{end}"
+        )
     }
 
     fn print(&mut self, partition: i32, record: &ConsumedRecord) -> anyhow::Result<()> {

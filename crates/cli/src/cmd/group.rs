@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
+use ferrolog_client::group_admin::DescribedGroup;
 use ferrolog_client::{Client, OffsetSpec};
 use serde_json::json;
 
@@ -75,7 +76,6 @@ async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Resu
     let coordinator = client.coordinator_connection(group).await?;
     let described = client.describe_group(&coordinator, group).await?;
     let committed = client.committed_offsets(&coordinator, group, None).await?;
-    // Partitions worth a row: every committed one and every assigned one.
     let mut owners: BTreeMap<(String, i32), String> = BTreeMap::new();
     for m in &described.members {
         for (topic, parts) in &m.assignment {
@@ -84,19 +84,45 @@ async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Resu
             }
         }
     }
-    let keys: BTreeSet<(String, i32)> = committed
-        .keys()
-        .cloned()
-        .chain(owners.keys().cloned())
-        .collect();
-    if keys.is_empty()
+    if committed.is_empty()
         && described.members.is_empty()
         && matches!(described.state.as_str(), "Dead" | "")
     {
         anyhow::bail!("unknown group {group:?}");
     }
-    let mut rows = Vec::new();
+    let rows = lag_rows(client, &committed, &owners).await?;
+    let total: i64 = rows.iter().filter_map(LagRow::lag).sum();
+    let members: Vec<_> = described
+        .members
+        .iter()
+        .map(|m| {
+            json!({"member_id": m.member_id, "client_id": m.client_id, "client_host": m.client_host,
+                   "assignment": m.assignment})
+        })
+        .collect();
+    let offsets: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({"topic": r.topic, "partition": r.partition, "committed": r.committed, "end": r.end,
+                   "lag": r.lag(), "member_id": r.owner})
+        })
+        .collect();
+    let json = json!({"group": group, "state": described.state, "protocol": described.protocol,
+                      "members": members, "offsets": offsets, "total_lag": total});
+    emit(global.output, &json, || {
+        describe_text(&described, &rows, total)
+    })
+}
+
+/// One row per partition that is committed or assigned, with its end offset.
+async fn lag_rows(
+    client: &Client,
+    committed: &BTreeMap<(String, i32), i64>,
+    owners: &BTreeMap<(String, i32), String>,
+) -> anyhow::Result<Vec<LagRow>> {
+    let keys: BTreeSet<&(String, i32)> = committed.keys().chain(owners.keys()).collect();
     let topics: BTreeSet<&String> = keys.iter().map(|(t, _)| t).collect();
+    let mut rows = Vec::with_capacity(keys.len());
     for topic in topics {
         let parts: Vec<(i32, OffsetSpec)> = keys
             .iter()
@@ -114,84 +140,66 @@ async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Resu
             });
         }
     }
-    let total: i64 = rows.iter().filter_map(LagRow::lag).sum();
-    let members: Vec<_> = described
+    Ok(rows)
+}
+
+fn describe_text(described: &DescribedGroup, rows: &[LagRow], total: i64) -> String {
+    let protocol = if described.protocol.is_empty() {
+        "-"
+    } else {
+        &described.protocol
+    };
+    let mut text = format!(
+        "group {}: {} ({} member(s), protocol {protocol})\n",
+        described.group,
+        described.state,
+        described.members.len()
+    );
+    let member_rows: Vec<Vec<String>> = described
         .members
         .iter()
         .map(|m| {
-            json!({
-                "member_id": m.member_id, "client_id": m.client_id, "client_host": m.client_host,
-                "assignment": m.assignment,
-            })
+            let assigned: Vec<String> = m
+                .assignment
+                .iter()
+                .map(|(t, ps)| format!("{t}{ps:?}"))
+                .collect();
+            vec![
+                m.member_id.clone(),
+                m.client_id.clone(),
+                m.client_host.clone(),
+                assigned.join(" "),
+            ]
         })
         .collect();
-    let offsets: Vec<_> = rows
+    if !member_rows.is_empty() {
+        text.push_str(&table(
+            &["MEMBER", "CLIENT", "HOST", "ASSIGNMENT"],
+            &member_rows,
+        ));
+        text.push('\n');
+    }
+    let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let offset_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            json!({
-                "topic": r.topic, "partition": r.partition, "committed": r.committed, "end": r.end,
-                "lag": r.lag(), "member_id": r.owner,
-            })
+            let owner = r.owner.clone().unwrap_or_else(|| "-".into());
+            vec![
+                r.topic.clone(),
+                r.partition.to_string(),
+                dash(r.committed),
+                r.end.to_string(),
+                dash(r.lag()),
+                owner,
+            ]
         })
         .collect();
-    let json = json!({"group": group, "state": described.state, "protocol": described.protocol,
-                      "members": members, "offsets": offsets, "total_lag": total});
-    emit(global.output, &json, || {
-        let mut text = format!(
-            "group {group}: {} ({} member(s), protocol {})\n",
-            described.state,
-            described.members.len(),
-            if described.protocol.is_empty() {
-                "-"
-            } else {
-                &described.protocol
-            }
-        );
-        let member_rows: Vec<Vec<String>> = described
-            .members
-            .iter()
-            .map(|m| {
-                let assigned: Vec<String> = m
-                    .assignment
-                    .iter()
-                    .map(|(t, ps)| format!("{t}{ps:?}"))
-                    .collect();
-                vec![
-                    m.member_id.clone(),
-                    m.client_id.clone(),
-                    m.client_host.clone(),
-                    assigned.join(" "),
-                ]
-            })
-            .collect();
-        if !member_rows.is_empty() {
-            text.push_str(&table(
-                &["MEMBER", "CLIENT", "HOST", "ASSIGNMENT"],
-                &member_rows,
-            ));
-            text.push('\n');
-        }
-        let dash = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-        let offset_rows: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.topic.clone(),
-                    r.partition.to_string(),
-                    dash(r.committed),
-                    r.end.to_string(),
-                    dash(r.lag()),
-                    r.owner.clone().unwrap_or_else(|| "-".into()),
-                ]
-            })
-            .collect();
-        text.push_str(&table(
-            &["TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER"],
-            &offset_rows,
-        ));
-        text.push_str(&format!("total lag: {total}"));
-        text
-    })
+    text.push_str(&table(
+        &["TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER"],
+        &offset_rows,
+    ));
+    text.push_str(&format!("total lag: {total}"));
+    text
 }
 
 async fn reset(

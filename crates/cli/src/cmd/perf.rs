@@ -166,50 +166,64 @@ async fn consume(global: &Global, args: PerfConsumeArgs) -> anyhow::Result<()> {
         if pending.is_empty() {
             break;
         }
-        // One fetch per round to the leader of the first unfinished partition,
-        // with every unfinished partition it leads.
-        let leader = client.leader(&args.topic, pending[0].0).await?;
-        let mut led = Vec::with_capacity(pending.len());
-        for (p, offset) in pending {
-            if client.leader(&args.topic, p).await? == leader {
-                led.push((p, offset));
-            }
-        }
-        let pending = led;
-        let spec = FetchSpec {
-            topic: args.topic.clone(),
-            partitions: pending,
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: args.fetch_bytes,
-            partition_max_bytes: args.partition_fetch_bytes,
-        };
-        let sent = Instant::now();
-        let fetched = client.fetch(leader, &spec).await?;
-        hist.saturating_record(sent.elapsed().as_micros() as u64);
-        for f in fetched {
-            if let Some(code) = f.error {
-                anyhow::bail!("fetch from {}-{} failed: {code}", args.topic, f.partition);
-            }
-            let Some(cursor) = cursors.iter_mut().find(|c| c.0 == f.partition) else {
-                continue;
-            };
-            progress
-                .bytes
-                .fetch_add(f.records.len() as u64, Ordering::Relaxed);
-            // CRC-checked and counted from the batch headers: this measures
-            // the broker, not this client's record decoder.
-            let counted = count_fetched(&f.records, cursor.1)?;
-            progress
-                .records
-                .fetch_add(counted.records, Ordering::Relaxed);
-            if let Some(next) = counted.next_offset {
-                cursor.1 = cursor.1.max(next);
-            }
-        }
+        fetch_once(&client, &args, pending, &mut cursors, &progress, &mut hist).await?;
     }
     ticker.abort();
     report(global, "consume", &progress, started.elapsed(), &hist)
+}
+
+/// One fetch to the leader of the first unfinished partition, with every
+/// unfinished partition it leads; counts what came back and advances cursors.
+async fn fetch_once(
+    client: &Client,
+    args: &PerfConsumeArgs,
+    pending: Vec<(i32, i64)>,
+    cursors: &mut [(i32, i64, i64)],
+    progress: &Progress,
+    hist: &mut Histogram<u64>,
+) -> anyhow::Result<()> {
+    let Some(&(first, _)) = pending.first() else {
+        return Ok(());
+    };
+    let leader = client.leader(&args.topic, first).await?;
+    let mut led = Vec::with_capacity(pending.len());
+    for (p, offset) in pending {
+        if client.leader(&args.topic, p).await? == leader {
+            led.push((p, offset));
+        }
+    }
+    let spec = FetchSpec {
+        topic: args.topic.clone(),
+        partitions: led,
+        max_wait_ms: 100,
+        min_bytes: 1,
+        max_bytes: args.fetch_bytes,
+        partition_max_bytes: args.partition_fetch_bytes,
+    };
+    let sent = Instant::now();
+    let fetched = client.fetch(leader, &spec).await?;
+    hist.saturating_record(sent.elapsed().as_micros() as u64);
+    for f in fetched {
+        if let Some(code) = f.error {
+            anyhow::bail!("fetch from {}-{} failed: {code}", args.topic, f.partition);
+        }
+        let Some(cursor) = cursors.iter_mut().find(|c| c.0 == f.partition) else {
+            continue;
+        };
+        progress
+            .bytes
+            .fetch_add(f.records.len() as u64, Ordering::Relaxed);
+        // CRC-checked and counted from the batch headers: this measures
+        // the broker, not this client's record decoder.
+        let counted = count_fetched(&f.records, cursor.1)?;
+        progress
+            .records
+            .fetch_add(counted.records, Ordering::Relaxed);
+        if let Some(next) = counted.next_offset {
+            cursor.1 = cursor.1.max(next);
+        }
+    }
+    Ok(())
 }
 
 /// A once-a-second progress line on stderr, only on a terminal.

@@ -11,8 +11,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use ferrolog_client::batch::encode_batch;
 use ferrolog_client::partitioner::partition_for_key;
-use ferrolog_client::produce::{Acks, ProducerIdentity};
-use ferrolog_client::{Client, Compression, ProducerRecord, ProducerStamp};
+use ferrolog_client::produce::{Acks, ProduceAck, ProducerIdentity};
+use ferrolog_client::{Client, ClientError, Compression, ProducerRecord, ProducerStamp};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -25,6 +25,9 @@ use crate::output;
 const BATCH_BYTES_MAX: usize = 512 * 1024;
 /// How long input may pause before pending records are sent anyway.
 const LINGER: Duration = Duration::from_millis(50);
+/// Tries per batch, and the pause between them (about 2 s in all).
+const SEND_ATTEMPTS: u32 = 8;
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Per-partition state: pending records, the next sequence, what was acknowledged.
 #[derive(Debug, Default)]
@@ -217,10 +220,7 @@ impl Producer<'_> {
             });
         let batch = encode_batch(&state.pending, self.compression, stamp)?;
         let count = state.pending.len();
-        let ack = self
-            .client
-            .produce(&self.topic, partition, batch, self.acks, 30_000)
-            .await?;
+        let ack = send_with_retry(self.client, &self.topic, partition, batch, self.acks).await?;
         state.next_sequence = state.next_sequence.wrapping_add(count as i32);
         state.records += count as u64;
         if ack.base_offset >= 0 {
@@ -231,6 +231,38 @@ impl Producer<'_> {
         state.pending_bytes = 0;
         Ok(())
     }
+}
+
+/// Sends one batch, retrying (bounded) when the broker was unreachable or
+/// answered with a retriable code. With the idempotent producer the broker
+/// drops a retried batch it already has; without it a retry may duplicate,
+/// as with any Kafka producer that retries.
+async fn send_with_retry(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    batch: Bytes,
+    acks: Acks,
+) -> anyhow::Result<ProduceAck> {
+    let mut attempt = 1;
+    loop {
+        match client
+            .produce(topic, partition, batch.clone(), acks, 30_000)
+            .await
+        {
+            Ok(ack) => return Ok(ack),
+            Err(e) if attempt < SEND_ATTEMPTS && retriable(&e) => {
+                tracing::warn!("produce to {topic}-{partition} failed ({e}); retrying");
+                attempt += 1;
+                tokio::time::sleep(RETRY_BACKOFF).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn retriable(e: &ClientError) -> bool {
+    e.is_connection_error() || e.kafka_code().is_some_and(|c| c.is_retriable())
 }
 
 fn summary(

@@ -28,12 +28,20 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts with the test defaults adjusted by `adjust`.
+    pub fn start_with(adjust: impl FnOnce(&mut BrokerConfig)) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let mut config = BrokerConfig {
             listen: "127.0.0.1:0".into(),
             ..BrokerConfig::default()
         };
         config.data_dir = dir.path().to_path_buf();
+        // Kafka's 3 s wait for more members of a new group only slows single-member tests down.
+        config.groups.initial_rebalance_delay_ms = 0;
+        adjust(&mut config);
         Self::launch(dir, config)
     }
 
@@ -101,6 +109,63 @@ impl TestBroker {
         let mut config = self.config.clone();
         config.listen = "127.0.0.1:0".into();
         Self::launch(self.dir.clone(), config)
+    }
+}
+
+impl TestBroker {
+    /// Stops and starts again on the same data directory and the same port,
+    /// so running clients can find it again.
+    pub fn restart_same_port(mut self) -> Self {
+        self.stop();
+        let mut config = self.config.clone();
+        config.listen = self.addr.to_string();
+        Self::launch(self.dir.clone(), config)
+    }
+}
+
+/// A background `ferrolog` whose stdout lines arrive on a channel; killed on drop.
+pub struct Background {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Background {
+    pub fn start(broker: &TestBroker, args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+            .args(["-b", &broker.bootstrap()])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ferrolog");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next output line, or a panic after `TIMEOUT`.
+    pub fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(TIMEOUT)
+            .expect("a line from the background ferrolog in time")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }
 

@@ -4,8 +4,10 @@
 //! and what was last fsynced (`durable`, the disk). [`MemFileSystem::crash`]
 //! returns the file system a power loss would leave: every file rolled back to
 //! its durable content. Directory operations (create, rename, remove) are
-//! treated as durable at once — a simplification stated in docs/FORMAT.md's
-//! test notes; the engine still calls `sync_dir` where a real disk needs it.
+//! treated as durable at once by `crash`. [`MemFileSystem::power_loss`] is
+//! stricter: a file's name (its creation, rename or removal) is durable only
+//! once its directory is synced, and unsynced appended bytes survive only up
+//! to a 512-byte boundary chosen at random — what a real disk may leave.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,9 @@ struct FileData {
 #[derive(Debug, Default)]
 struct State {
     files: BTreeMap<PathBuf, Arc<Mutex<FileData>>>,
+    /// Each name as of its directory's last `sync_dir`: the names a power
+    /// loss keeps (`power_loss`). Directories themselves stay durable at once.
+    durable_names: BTreeMap<PathBuf, Arc<Mutex<FileData>>>,
     dirs: BTreeSet<PathBuf>,
     faults: Vec<Fault>,
     syncs: u64,
@@ -123,6 +128,47 @@ impl MemFileSystem {
         }
     }
 
+    /// The file system a power loss would leave, strictly: only names whose
+    /// directory was synced since they changed survive (an unsynced create,
+    /// rename or removal is undone), each file holds its fsynced content, and
+    /// bytes appended since its last fsync survive up to a 512-byte boundary
+    /// of the file picked from `seed` (none, some, or all of them).
+    pub fn power_loss(&self, seed: u64) -> MemFileSystem {
+        const SECTOR_BYTES: usize = 512;
+        let mut random = Xorshift(seed | 1);
+        let state = lock(&self.state);
+        let files = state
+            .durable_names
+            .iter()
+            .filter(|(path, _)| state.dirs.contains(super::parent_dir(path)))
+            .map(|(path, data)| {
+                let data = lock(data);
+                let mut kept = data.durable.clone();
+                if data.current.len() > kept.len() && data.current.starts_with(&kept) {
+                    let first = kept.len().div_ceil(SECTOR_BYTES);
+                    let last = data.current.len().div_ceil(SECTOR_BYTES);
+                    let cut = (first + random.below(last - first + 1)) * SECTOR_BYTES;
+                    let cut = cut.max(kept.len()).min(data.current.len());
+                    kept = data.current.get(..cut).unwrap_or_default().to_vec();
+                }
+                let copy = FileData {
+                    current: kept.clone(),
+                    durable: kept,
+                };
+                (path.clone(), Arc::new(Mutex::new(copy)))
+            })
+            .collect::<BTreeMap<_, _>>();
+        let copy = State {
+            durable_names: files.clone(),
+            files,
+            dirs: state.dirs.clone(),
+            ..State::default()
+        };
+        MemFileSystem {
+            state: Arc::new(Mutex::new(copy)),
+        }
+    }
+
     /// Current (unsynced included) content of a file, for tests.
     pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
         let state = lock(&self.state);
@@ -132,13 +178,12 @@ impl MemFileSystem {
     /// Replaces a file's content, both current and durable (to plant damage in tests).
     pub fn set_contents(&self, path: &Path, bytes: Vec<u8>) {
         let mut state = lock(&self.state);
-        let data = FileData {
+        let data = Arc::new(Mutex::new(FileData {
             current: bytes.clone(),
             durable: bytes,
-        };
-        state
-            .files
-            .insert(path.to_owned(), Arc::new(Mutex::new(data)));
+        }));
+        state.durable_names.insert(path.to_owned(), Arc::clone(&data));
+        state.files.insert(path.to_owned(), data);
     }
 }
 
@@ -292,6 +337,18 @@ impl FileSystem for MemFileSystem {
                 state.files.insert(to.join(rest), data);
             }
         }
+        // Directories are durable at once, so the names below move with them.
+        let durable: Vec<PathBuf> = state
+            .durable_names
+            .keys()
+            .filter(|p| p.starts_with(from))
+            .cloned()
+            .collect();
+        for old in durable {
+            if let (Some(data), Ok(rest)) = (state.durable_names.remove(&old), old.strip_prefix(from)) {
+                state.durable_names.insert(to.join(rest), data);
+            }
+        }
         let dirs: Vec<PathBuf> = state
             .dirs
             .iter()
@@ -321,6 +378,7 @@ impl FileSystem for MemFileSystem {
             return Err(not_found(path));
         }
         state.files.retain(|p, _| !p.starts_with(path));
+        state.durable_names.retain(|p, _| !p.starts_with(path));
         state.dirs.retain(|p| !p.starts_with(path));
         Ok(())
     }
@@ -336,11 +394,20 @@ impl FileSystem for MemFileSystem {
     }
 
     fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        if lock(&self.state).dirs.contains(dir) {
-            Ok(())
-        } else {
-            Err(not_found(dir))
+        let mut state = lock(&self.state);
+        if !state.dirs.contains(dir) {
+            return Err(not_found(dir));
         }
+        // The directory's entries, as they are now, become what a power loss keeps.
+        state.durable_names.retain(|p, _| p.parent() != Some(dir));
+        let entries: Vec<(PathBuf, Arc<Mutex<FileData>>)> = state
+            .files
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir))
+            .map(|(p, d)| (p.clone(), Arc::clone(d)))
+            .collect();
+        state.durable_names.extend(entries);
+        Ok(())
     }
 
     fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -434,5 +501,18 @@ mod tests {
         });
         assert!(f.sync_data().is_err());
         assert_eq!(fs.crash().contents(Path::new("/d/a")).unwrap(), b"");
+    }
+}
+
+/// A tiny deterministic generator for `power_loss` (no dependency in the library).
+struct Xorshift(u64);
+
+impl Xorshift {
+    /// A number in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % n.max(1) as u64).unwrap_or(0)
     }
 }

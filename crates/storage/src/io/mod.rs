@@ -80,47 +80,6 @@ impl std::fmt::Debug for LockGuard {
     }
 }
 
-/// A read-only [`File`] over bytes in memory (e.g. a mapped sealed segment),
-/// so the scanner can walk it like any file.
-#[derive(Debug, Clone)]
-pub(crate) struct BytesFile(pub(crate) Bytes);
-
-impl File for BytesFile {
-    fn read_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<usize> {
-        let start = usize::try_from(position)
-            .unwrap_or(usize::MAX)
-            .min(self.0.len());
-        let src = self.0.get(start..).unwrap_or_default();
-        let n = src.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), src.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        Ok(n)
-    }
-
-    fn append(&self, _data: &[u8]) -> std::io::Result<()> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "read-only view",
-        ))
-    }
-
-    fn set_len(&self, _len: u64) -> std::io::Result<()> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "read-only view",
-        ))
-    }
-
-    fn len(&self) -> std::io::Result<u64> {
-        Ok(self.0.len() as u64)
-    }
-
-    fn sync_data(&self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Reads exactly `buf.len()` bytes at `position` or fails with `UnexpectedEof`.
 pub fn read_exact_at(
     file: &dyn File,

@@ -160,7 +160,9 @@ fn load_trusted(
             }
         }
     }
-    if rebuilt {
+    // A missing or short index file is sane but incomplete: the walk above
+    // rebuilt the rest in memory; keep it, or every later open walks again.
+    if rebuilt || segment.has_unwritten_index_entries() {
         segment.write_indexes(fs, true)?;
     }
     Ok(rebuilt)

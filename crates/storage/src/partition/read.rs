@@ -3,13 +3,10 @@
 //! Sealed segments are mapped on first read and answered with a slice of the
 //! mapping (zero-copy `Bytes`). The active segment, which recovery may have
 //! to shrink, is only ever read with positioned reads.
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
 
 use super::{Partition, ReadResult};
 use crate::error::{IoContext, IoOp, StorageError};
-use crate::io::{BytesFile, File};
 use crate::scan::{ScanItem, ScanMode, Scanner};
 use crate::segment::SegmentView;
 use crate::sync_util::lock;
@@ -121,17 +118,21 @@ fn read_segment(
     must_take_one: bool,
 ) -> Result<Option<Chunk>, StorageError> {
     let view = &plan.view;
-    let source: Arc<dyn File> = match &view.mapped {
-        Some(map) => Arc::new(BytesFile(map.clone())),
-        None => view.log.clone(),
+    let mut scanner = None;
+    let found = match &view.mapped {
+        // Mapped: walk the headers in place, nothing is copied.
+        Some(map) => find_batch_mapped(map, plan.start_position, view, offset)?,
+        None => {
+            let scan = scanner.insert(Scanner::new(
+                view.log.clone(),
+                ScanMode::Frame,
+                plan.start_position,
+                view.size_bytes,
+            ));
+            find_batch(scan, view, offset)?
+        }
     };
-    let mut scanner = Scanner::new(
-        source,
-        ScanMode::Frame,
-        plan.start_position,
-        view.size_bytes,
-    );
-    let Some((start, first_size)) = find_batch(&mut scanner, view, offset)? else {
+    let Some((start, first_size)) = found else {
         return Ok(None);
     };
     if first_size > budget as u64 && !must_take_one {
@@ -150,7 +151,7 @@ fn read_segment(
     );
     let bytes = if let Some(map) = &view.mapped {
         map.slice(from..from + len)
-    } else if let Some(buffered) = scanner.buffered(start, want) {
+    } else if let Some(buffered) = scanner.as_ref().and_then(|s| s.buffered(start, want)) {
         // Small reads: the header walk already brought these bytes in.
         Bytes::copy_from_slice(buffered)
     } else {
@@ -166,6 +167,35 @@ fn read_segment(
         next_offset,
         reached_end,
     }))
+}
+
+/// Like [`find_batch`], over a mapped sealed segment.
+fn find_batch_mapped(
+    map: &Bytes,
+    start_position: u64,
+    view: &SegmentView,
+    offset: i64,
+) -> Result<Option<(u64, u64)>, StorageError> {
+    let end = usize::try_from(view.size_bytes)
+        .unwrap_or(usize::MAX)
+        .min(map.len());
+    let mut at = usize::try_from(start_position).unwrap_or(usize::MAX);
+    while at < end {
+        let rest = map.get(at..end).unwrap_or_default();
+        let (header, size) = crate::format::batch::frame(rest)
+            .ok()
+            .filter(|(_, size)| *size <= rest.len())
+            .ok_or_else(|| StorageError::Corruption {
+                path: view.log_path.clone(),
+                position: at as u64,
+                detail: "sealed segment holds a damaged batch header".to_owned(),
+            })?;
+        if header.last_offset() >= offset {
+            return Ok(Some((at as u64, size as u64)));
+        }
+        at += size;
+    }
+    Ok(None)
 }
 
 /// Position and size of the first batch whose last offset is >= `offset`.

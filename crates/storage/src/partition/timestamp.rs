@@ -18,17 +18,25 @@ impl Partition {
     ) -> Result<Option<TimestampOffset>, StorageError> {
         let log_start = self.log_start_offset();
         let plans: Vec<(SegmentView, u64)> = {
-            let state = lock(&self.state);
+            let mut state = lock(&self.state);
+            let active = state.segments.len().saturating_sub(1);
+            let fs = self.fs.as_ref();
             state
                 .segments
-                .iter()
-                .filter(|s| s.next_offset > log_start)
-                .filter(|s| {
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, s)| s.next_offset > log_start)
+                .filter(|(_, s)| {
                     s.max_timestamp
                         .is_some_and(|m| m.timestamp_ms >= timestamp_ms)
                 })
                 .take(2)
-                .map(|s| (s.view(), s.position_for_timestamp(timestamp_ms)))
+                .map(|(i, s)| {
+                    if i < active {
+                        s.map_sealed(fs);
+                    }
+                    (s.view(), s.position_for_timestamp(timestamp_ms))
+                })
                 .collect()
         };
         // The first qualifying segment nearly always holds the answer; the
@@ -61,6 +69,9 @@ fn find_in_segment(
     target_ms: i64,
     min_offset: i64,
 ) -> Result<Option<TimestampOffset>, StorageError> {
+    if let Some(map) = &view.mapped {
+        return find_in_mapped(map, view, start, target_ms, min_offset);
+    }
     let io = |e| StorageError::io(&view.log_path, IoOp::Read, e);
     let mut scanner = Scanner::new(view.log.clone(), ScanMode::Frame, start, view.size_bytes);
     loop {
@@ -87,6 +98,41 @@ fn find_in_segment(
             }
         }
     }
+}
+
+/// [`find_in_segment`] over a mapped sealed segment: headers walked in place.
+fn find_in_mapped(
+    map: &bytes::Bytes,
+    view: &SegmentView,
+    start: u64,
+    target_ms: i64,
+    min_offset: i64,
+) -> Result<Option<TimestampOffset>, StorageError> {
+    let end = usize::try_from(view.size_bytes)
+        .unwrap_or(usize::MAX)
+        .min(map.len());
+    let mut at = usize::try_from(start).unwrap_or(usize::MAX);
+    while let Some(rest) = map.get(at..end).filter(|r| !r.is_empty()) {
+        let Some((header, batch)) = batch::frame(rest)
+            .ok()
+            .and_then(|(header, size)| Some((header, rest.get(..size)?)))
+        else {
+            let detail = "sealed segment holds a damaged batch header".to_owned();
+            return Err(StorageError::Corruption {
+                path: view.log_path.clone(),
+                position: at as u64,
+                detail,
+            });
+        };
+        if header.max_timestamp >= target_ms
+            && header.last_offset() >= min_offset
+            && let Some(found) = record_at_or_after(&header, batch, target_ms, min_offset)
+        {
+            return Ok(Some(found));
+        }
+        at += batch.len();
+    }
+    Ok(None)
 }
 
 /// The first record of a batch at or after `min_offset` with timestamp >= target.

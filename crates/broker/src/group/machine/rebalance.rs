@@ -126,7 +126,7 @@ impl Group {
         self.state = GroupState::Empty;
         self.leader = None;
         self.protocol_name = None;
-        self.protocol_type = None;
+        // The protocol type stays, as in Kafka: an empty consumer group is still listed as one.
         self.empty_since_ms = Some(now_ms);
     }
 

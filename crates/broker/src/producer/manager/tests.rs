@@ -144,3 +144,53 @@ fn a_recreated_partition_starts_with_fresh_state() {
     assert_eq!(info.base_offset, 0);
     assert_eq!(fresh.high_watermark(), 3);
 }
+
+#[test]
+fn a_clean_shutdown_snapshot_is_loaded_once_and_keeps_duplicates_detected() {
+    let (dir, _store, partition, states) = setup();
+    states
+        .append(&partition, &batch(7, 0, 0, 3))
+        .expect("append");
+    states.write_snapshot().expect("snapshot");
+    drop(states);
+    let restarted = ProducerStates::open(dir.path()).expect("states");
+    assert!(
+        restarted.pending_lock().contains_key(partition.id()),
+        "the snapshot was loaded"
+    );
+    assert!(
+        !dir.path().join(SNAPSHOT_FILE_NAME).exists(),
+        "a used snapshot is removed"
+    );
+    let retry = restarted
+        .append(&partition, &batch(7, 0, 0, 3))
+        .expect("duplicate");
+    assert_eq!(retry.base_offset, 0);
+    assert_eq!(partition.high_watermark(), 3);
+    assert_eq!(restarted.duplicates_answered(), 1);
+}
+
+#[test]
+fn a_snapshot_beyond_the_log_end_is_ignored() {
+    let (dir, _store, partition, states) = setup();
+    states
+        .append(&partition, &batch(-1, -1, -1, 3))
+        .expect("plain");
+    // A snapshot claiming batches the log does not have (its tail was lost after the snapshot).
+    let mut table = ProducerTable::new();
+    let claimed = batch(99, 0, 0, 3);
+    let claimed = batch_identities(&claimed)
+        .next()
+        .expect("one")
+        .expect("valid");
+    table.record(&claimed, 500, 502);
+    let bytes = snapshot::encode([(partition.id(), 1000, &table)]);
+    std::fs::write(dir.path().join(SNAPSHOT_FILE_NAME), bytes).expect("write");
+    drop(states);
+    let restarted = ProducerStates::open(dir.path()).expect("states");
+    let info = restarted
+        .append(&partition, &batch(99, 0, 0, 3))
+        .expect("append, not a phantom duplicate");
+    assert_eq!(info.base_offset, 3);
+    assert_eq!(partition.high_watermark(), 6);
+}

@@ -1,0 +1,217 @@
+//! Consumer groups through the CLI: resume from committed offsets (also across
+//! a broker restart), describe with lag, reset-offsets (plan, execute, refusal
+//! while members are active), two CLIs splitting partitions, list and delete.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Background, TestBroker, consume, fails, ok, produce};
+
+fn numbered(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("m{i}")).collect()
+}
+
+fn produce_numbered(broker: &TestBroker, topic: &str, lines: &[String]) {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    produce(broker, topic, &[], &refs);
+}
+
+fn describe_json(broker: &TestBroker, group: &str) -> serde_json::Value {
+    let out = ok(broker
+        .ferrolog()
+        .args(["group", "describe", group, "--output", "json"]));
+    serde_json::from_str(out.trim()).expect("json")
+}
+
+/// A `ferrolog consume --group --follow` in the background (killed on drop).
+fn follower(broker: &TestBroker, topic: &str, group: &str) -> Background {
+    Background::start(broker, &["consume", topic, "--group", group, "--follow"])
+}
+
+/// Polls `describe` until `check` holds (bounded).
+fn wait_for(
+    broker: &TestBroker,
+    group: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = broker
+            .ferrolog()
+            .args(["group", "describe", group, "--output", "json"])
+            .output()
+            .expect("runs");
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            if check(&v) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn group_resumes_from_committed_offsets_and_shows_lag() {
+    let broker = TestBroker::start();
+    let lines = numbered(10);
+    produce_numbered(&broker, "g-topic", &lines);
+
+    assert_eq!(
+        consume(
+            &broker,
+            "g-topic",
+            &["--group", "g1", "--max-messages", "4"]
+        ),
+        lines[..4]
+    );
+    let v = describe_json(&broker, "g1");
+    assert_eq!(v["offsets"][0]["committed"], 4);
+    assert_eq!(v["offsets"][0]["end"], 10);
+    assert_eq!(v["offsets"][0]["lag"], 6);
+    assert_eq!(v["total_lag"], 6);
+    let text = ok(broker.ferrolog().args(["group", "describe", "g1"]));
+    assert!(text.contains("total lag: 6"), "{text}");
+
+    // The next run picks up where the first stopped, and so does one after a broker restart.
+    assert_eq!(consume(&broker, "g-topic", &["--group", "g1"]), lines[4..]);
+    assert!(consume(&broker, "g-topic", &["--group", "g1"]).is_empty());
+    let broker = broker.restart();
+    produce_numbered(&broker, "g-topic", &["after".to_owned()]);
+    assert_eq!(consume(&broker, "g-topic", &["--group", "g1"]), ["after"]);
+    assert_eq!(describe_json(&broker, "g1")["total_lag"], 0);
+
+    let list = ok(broker.ferrolog().args(["group", "list"]));
+    assert!(list.lines().any(|l| l.starts_with("g1 ")), "{list}");
+    ok(broker.ferrolog().args(["group", "delete", "g1"]));
+    let list = ok(broker.ferrolog().args(["group", "list"]));
+    assert!(!list.lines().any(|l| l.starts_with("g1 ")), "{list}");
+}
+
+#[test]
+fn reset_offsets_plans_then_changes_what_is_read() {
+    let broker = TestBroker::start();
+    let lines = numbered(10);
+    produce_numbered(&broker, "r-topic", &lines);
+    assert_eq!(consume(&broker, "r-topic", &["--group", "r1"]).len(), 10);
+
+    // Without --execute nothing changes.
+    let plan = ok(broker.ferrolog().args([
+        "group",
+        "reset-offsets",
+        "r1",
+        "--topic",
+        "r-topic",
+        "--to",
+        "earliest",
+    ]));
+    assert!(plan.contains("dry run"), "{plan}");
+    assert!(consume(&broker, "r-topic", &["--group", "r1"]).is_empty());
+
+    ok(broker.ferrolog().args([
+        "group",
+        "reset-offsets",
+        "r1",
+        "--topic",
+        "r-topic",
+        "--to",
+        "earliest",
+        "--execute",
+    ]));
+    assert_eq!(consume(&broker, "r-topic", &["--group", "r1"]), lines);
+
+    ok(broker.ferrolog().args([
+        "group",
+        "reset-offsets",
+        "r1",
+        "-t",
+        "r-topic",
+        "--to",
+        "7",
+        "--execute",
+    ]));
+    assert_eq!(consume(&broker, "r-topic", &["--group", "r1"]), lines[7..]);
+
+    let json = ok(broker.ferrolog().args([
+        "group",
+        "reset-offsets",
+        "r1",
+        "-t",
+        "r-topic",
+        "--to",
+        "-1h",
+        "--execute",
+        "--output",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
+    assert_eq!(v["plan"][0]["current"], 10);
+    assert_eq!(v["plan"][0]["new"], 0);
+    assert_eq!(
+        consume(&broker, "r-topic", &["--group", "r1", "-n", "1"]),
+        ["m0"]
+    );
+}
+
+#[test]
+fn reset_offsets_refuses_while_members_are_active() {
+    let broker = TestBroker::start();
+    produce_numbered(&broker, "busy", &numbered(3));
+    let _follower = follower(&broker, "busy", "busy-group");
+    wait_for(&broker, "busy-group", "a member", |v| {
+        v["members"].as_array().is_some_and(|m| m.len() == 1)
+    });
+    let err = fails(broker.ferrolog().args([
+        "group",
+        "reset-offsets",
+        "busy-group",
+        "-t",
+        "busy",
+        "--to",
+        "earliest",
+        "--execute",
+    ]));
+    assert!(err.contains("1 active member(s)"), "{err}");
+}
+
+#[test]
+fn two_clis_in_one_group_split_the_partitions() {
+    let broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "split", "--partitions", "2"]));
+    let _a = follower(&broker, "split", "pair");
+    let _b = follower(&broker, "split", "pair");
+    let v = wait_for(
+        &broker,
+        "pair",
+        "two members with one partition each",
+        |v| {
+            let members = v["members"].as_array().cloned().unwrap_or_default();
+            members.len() == 2
+                && members.iter().all(|m| {
+                    m["assignment"]["split"]
+                        .as_array()
+                        .is_some_and(|a| a.len() == 1)
+                })
+        },
+    );
+    let mut assigned: Vec<i64> = v["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["assignment"]["split"][0].as_i64().expect("p"))
+        .collect();
+    assigned.sort_unstable();
+    assert_eq!(assigned, [0, 1]);
+}
+
+#[test]
+fn unknown_group_says_so() {
+    let broker = TestBroker::start();
+    let err = fails(broker.ferrolog().args(["group", "describe", "nobody"]));
+    assert_eq!(err.trim(), "error: unknown group \"nobody\"");
+}

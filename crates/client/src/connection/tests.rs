@@ -1,0 +1,211 @@
+//! The connection against a scripted fake broker on 127.0.0.1:0: version
+//! fallback, and every way a response can be wrong.
+
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsResponse, MetadataRequest};
+use kafka_protocol::protocol::Encodable;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads one request frame; returns (api version, correlation id).
+async fn read_request(stream: &mut TcpStream) -> (i16, i32) {
+    let size = stream.read_i32().await.expect("size");
+    let mut body = vec![0u8; usize::try_from(size).expect("positive")];
+    stream.read_exact(&mut body).await.expect("body");
+    let version = i16::from_be_bytes([body[2], body[3]]);
+    let correlation = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+    (version, correlation)
+}
+
+async fn write_frame(stream: &mut TcpStream, correlation: i32, body: &[u8]) {
+    let mut frame = BytesMut::new();
+    frame.put_i32(i32::try_from(4 + body.len()).expect("small"));
+    frame.put_i32(correlation);
+    frame.put_slice(body);
+    stream.write_all(&frame).await.expect("write");
+}
+
+fn versions_body(version: i16, error_code: i16) -> Vec<u8> {
+    let response = ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(vec![
+            ApiVersion::default()
+                .with_api_key(ApiKey::ApiVersions as i16)
+                .with_min_version(0)
+                .with_max_version(3),
+            ApiVersion::default()
+                .with_api_key(ApiKey::Metadata as i16)
+                .with_min_version(0)
+                .with_max_version(9),
+        ]);
+    let mut buf = BytesMut::new();
+    response.encode(&mut buf, version).expect("encode");
+    buf.to_vec()
+}
+
+/// Runs `script` as the broker side of one connection; returns the client's result.
+async fn against<F, Fut>(script: F) -> Result<Connection, ClientError>
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        script(stream).await;
+    });
+    let result = Connection::connect(&addr, "test", TIMEOUT, TIMEOUT).await;
+    server.await.expect("server task");
+    result
+}
+
+#[tokio::test]
+async fn negotiates_the_highest_common_version() {
+    let conn = against(|mut s| async move {
+        let (version, correlation) = read_request(&mut s).await;
+        assert_eq!(version, 3);
+        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+    })
+    .await
+    .expect("connects");
+    assert_eq!(conn.version_for(ApiKey::Metadata).expect("metadata"), 9);
+    assert!(matches!(
+        conn.version_for(ApiKey::Produce),
+        Err(ClientError::UnsupportedVersion { .. })
+    ));
+}
+
+#[tokio::test]
+async fn falls_back_to_v0_on_unsupported_version() {
+    let conn = against(|mut s| async move {
+        let (_, correlation) = read_request(&mut s).await;
+        // An old broker answers a too-new ApiVersions with a v0 body and error 35.
+        write_frame(&mut s, correlation, &versions_body(0, 35)).await;
+        let (version, correlation) = read_request(&mut s).await;
+        assert_eq!(version, 0);
+        write_frame(&mut s, correlation, &versions_body(0, 0)).await;
+    })
+    .await
+    .expect("connects at v0");
+    assert!(conn.supports(ApiKey::Metadata));
+}
+
+#[tokio::test]
+async fn oversized_response_is_refused_before_reading_it() {
+    let result = against(|mut s| async move {
+        read_request(&mut s).await;
+        s.write_all(&i32::MAX.to_be_bytes()).await.expect("write");
+    })
+    .await;
+    assert!(
+        matches!(result, Err(ClientError::FrameTooLarge { size_bytes, .. }) if size_bytes == i64::from(i32::MAX))
+    );
+    let result = against(|mut s| async move {
+        read_request(&mut s).await;
+        s.write_all(&(-5i32).to_be_bytes()).await.expect("write");
+    })
+    .await;
+    assert!(matches!(result, Err(ClientError::FrameTooLarge { .. })));
+}
+
+#[tokio::test]
+async fn wrong_correlation_id_is_an_error() {
+    let result = against(|mut s| async move {
+        let (_, correlation) = read_request(&mut s).await;
+        write_frame(&mut s, correlation + 7, &versions_body(3, 0)).await;
+    })
+    .await;
+    assert!(matches!(
+        result,
+        Err(ClientError::CorrelationMismatch { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_closed_or_garbled_connection_is_an_error() {
+    let result = against(|mut s| async move {
+        read_request(&mut s).await;
+    })
+    .await;
+    assert!(matches!(result, Err(ClientError::Closed { .. })));
+    let result = against(|mut s| async move {
+        // Garbage to the v3 request and to the v0 retry that follows it.
+        for _ in 0..2 {
+            let (_, correlation) = read_request(&mut s).await;
+            write_frame(&mut s, correlation, &[0, 0, 0xff, 0xff, 0xff]).await;
+        }
+    })
+    .await;
+    assert!(
+        matches!(result, Err(ClientError::Decode { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn refused_connection_names_the_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let err = Connection::connect(&addr, "t", TIMEOUT, TIMEOUT)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot connect to {addr}: ")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn silent_broker_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let (_, correlation) = read_request(&mut s).await;
+        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+        read_request(&mut s).await;
+        // Never answers the Metadata request; keeps the socket open.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let mut conn = Connection::connect(&addr, "t", TIMEOUT, Duration::from_millis(200))
+        .await
+        .expect("connects");
+    let result = conn.send(&MetadataRequest::default()).await;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::RequestTimeout {
+                api: ApiKey::Metadata,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn an_http_server_is_named_as_such() {
+    let result = against(|mut s| async move {
+        read_request(&mut s).await;
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            .await
+            .expect("write");
+    })
+    .await;
+    assert!(
+        matches!(result, Err(ClientError::NotKafka { answer: "HTTP", .. })),
+        "{result:?}"
+    );
+}

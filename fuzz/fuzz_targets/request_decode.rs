@@ -1,0 +1,29 @@
+//! A request frame body as the broker's reader gets it: header parse, the
+//! bounds walk, then the codec crate's decoder. Run with `-malloc_limit_mb`
+//! (tools/fuzz does): any allocation sized from an unchecked wire count is a
+//! crash, so this finds every API whose bounds schema is missing or wrong.
+#![no_main]
+
+use bytes::Bytes;
+use ferrolog_broker::{api, bounds, frame};
+use kafka_protocol::messages::RequestKind;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(request) = frame::parse_request(Bytes::copy_from_slice(data)) else {
+        return;
+    };
+    let version = request.version();
+    let Some((min, max)) = api::served_versions(request.api_key) else {
+        return;
+    };
+    if !(min..=max).contains(&version) {
+        return;
+    }
+    if bounds::check(request.api_key, version, &request.body).is_err() {
+        return;
+    }
+    let mut body = request.body.clone();
+    // Whatever the decoder says is fine; aborting or over-allocating is not.
+    let _decoded = RequestKind::decode(request.api_key, &mut body, version);
+});

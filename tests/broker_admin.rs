@@ -1,0 +1,221 @@
+//! Admin APIs through librdkafka's admin client (and ferrolog-client for
+//! IncrementalAlterConfigs, which librdkafka's crate does not expose).
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod common;
+
+use common::{TIMEOUT, TestBroker, consume, create_topic};
+use rdkafka::admin::{
+    AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::FutureRecord;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Topic names and partition counts from a Metadata request for every topic
+/// (librdkafka 2.12 sends Metadata v12 with a null topic list).
+fn topics(broker: &TestBroker) -> Vec<(String, usize)> {
+    let metadata = broker
+        .consumer(&[])
+        .fetch_metadata(None, TIMEOUT)
+        .expect("metadata for all topics");
+    metadata
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect()
+}
+
+async fn create(broker: &TestBroker, topic: NewTopic<'_>) -> Result<String, RDKafkaErrorCode> {
+    let mut results = broker
+        .admin()
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create_topics");
+    results.remove(0).map_err(|(_, code)| code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_topics_refuses_what_kafka_refuses() {
+    let broker = TestBroker::start().await;
+    let ok = create(
+        &broker,
+        NewTopic::new("fine", 3, TopicReplication::Fixed(1)),
+    )
+    .await;
+    assert_eq!(ok, Ok("fine".to_string()));
+    let again = create(
+        &broker,
+        NewTopic::new("fine", 3, TopicReplication::Fixed(1)),
+    )
+    .await;
+    assert_eq!(again, Err(RDKafkaErrorCode::TopicAlreadyExists));
+    let bad_name = create(
+        &broker,
+        NewTopic::new("no spaces", 1, TopicReplication::Fixed(1)),
+    )
+    .await;
+    assert_eq!(bad_name, Err(RDKafkaErrorCode::InvalidTopic));
+    let replicated = create(&broker, NewTopic::new("r3", 1, TopicReplication::Fixed(3))).await;
+    assert_eq!(replicated, Err(RDKafkaErrorCode::InvalidReplicationFactor));
+    let bad_config = create(
+        &broker,
+        NewTopic::new("c", 1, TopicReplication::Fixed(1)).set("retention.ms", "soon"),
+    )
+    .await;
+    assert_eq!(bad_config, Err(RDKafkaErrorCode::InvalidConfig));
+    let compacted = create(
+        &broker,
+        NewTopic::new("k", 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
+    )
+    .await;
+    assert_eq!(compacted, Err(RDKafkaErrorCode::PolicyViolation));
+    assert_eq!(
+        topics(&broker),
+        vec![("fine".to_string(), 3)],
+        "refused topics were not created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_are_described_altered_and_applied() {
+    let broker = TestBroker::start().await;
+    create_topic(&broker, "cfg", 1, &[("max.message.bytes", "100000")]).await;
+    let admin = broker.admin();
+    let alter = AlterConfig::new(ResourceSpecifier::Topic("cfg")).set("max.message.bytes", "1000");
+    let altered = admin
+        .alter_configs([&alter], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(altered[0].is_ok(), "{altered:?}");
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic("cfg")], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described[0].as_ref().unwrap();
+    assert_eq!(
+        resource.get("max.message.bytes").unwrap().value.as_deref(),
+        Some("1000")
+    );
+    assert!(
+        resource.get("retention.ms").unwrap().is_default,
+        "not set on the topic"
+    );
+
+    // The new limit applies to the next produce.
+    let producer = broker.producer(&[]);
+    let too_big = producer
+        .send(
+            FutureRecord::<(), _>::to("cfg").payload(&"y".repeat(3000)),
+            TIMEOUT,
+        )
+        .await;
+    assert!(
+        too_big.is_err(),
+        "a 3000-byte record must be refused under max.message.bytes=1000"
+    );
+
+    // IncrementalAlterConfigs (what `ferrolog topic alter-config` sends).
+    let client =
+        ferrolog_client::Client::connect(ferrolog_client::ClientConfig::new(broker.bootstrap()))
+            .await
+            .unwrap();
+    use ferrolog_client::admin::ConfigChange;
+    let changes = [
+        ConfigChange::Set {
+            name: "ferrolog.durability".into(),
+            value: "never".into(),
+        },
+        ConfigChange::Delete {
+            name: "max.message.bytes".into(),
+        },
+    ];
+    client.alter_topic_configs("cfg", &changes).await.unwrap();
+    let entries = client.describe_topic_configs("cfg").await.unwrap();
+    let get = |name: &str| entries.iter().find(|e| e.name == name).unwrap().clone();
+    assert_eq!(get("ferrolog.durability").value.as_deref(), Some("never"));
+    assert!(!get("ferrolog.durability").is_default);
+    assert_eq!(get("max.message.bytes").value.as_deref(), Some("1048588"));
+    assert!(get("max.message.bytes").is_default);
+    let unknown = [ConfigChange::Set {
+        name: "no.such.config".into(),
+        value: "1".into(),
+    }];
+    assert!(client.alter_topic_configs("cfg", &unknown).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_grow_records_are_deleted_and_topics_go_away() {
+    let broker = TestBroker::start().await;
+    create_topic(&broker, "grow", 1, &[]).await;
+    let admin = broker.admin();
+    let grown = admin
+        .create_partitions([&NewPartitions::new("grow", 3)], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(grown[0].is_ok(), "{grown:?}");
+    let shrunk = admin
+        .create_partitions([&NewPartitions::new("grow", 2)], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(shrunk[0].is_err(), "partitions only grow");
+    assert_eq!(topics(&broker), vec![("grow".to_string(), 3)]);
+
+    let producer = broker.producer(&[]);
+    for i in 0..10 {
+        let value = format!("r{i}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to("grow")
+                    .payload(&value)
+                    .partition(2),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+    }
+    let mut before = TopicPartitionList::new();
+    before
+        .add_partition_offset("grow", 2, Offset::Offset(4))
+        .unwrap();
+    let deleted = admin
+        .delete_records(&before, &AdminOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.find_partition("grow", 2).unwrap().offset(),
+        Offset::Offset(4)
+    );
+    let consumer = broker.consumer(&[]);
+    let (low, high) = consumer.fetch_watermarks("grow", 2, TIMEOUT).unwrap();
+    assert_eq!((low, high), (4, 10));
+    let got = consume(&consumer, "grow", &[(2, Offset::Beginning)], 6).await;
+    assert_eq!(
+        got[0].offset, 4,
+        "reading from the beginning starts at the new log start"
+    );
+
+    let deleted = admin
+        .delete_topics(&["grow"], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(deleted[0], Ok("grow".to_string()));
+    assert_eq!(topics(&broker), vec![]);
+    assert!(
+        !broker.data_dir().join("grow-2").exists(),
+        "partition data is removed"
+    );
+    let again = admin
+        .delete_topics(&["grow"], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0],
+        Err((
+            "grow".to_string(),
+            RDKafkaErrorCode::UnknownTopicOrPartition
+        ))
+    );
+}

@@ -1,0 +1,370 @@
+//! The group APIs at versions librdkafka does not use (old ones for old clients, new ones for
+//! Java clients), driven by a raw protocol client: every version encodes and decodes, and the
+//! version-specific behaviour (MEMBER_ID_REQUIRED from v4, `skip_assignment` in v9, the
+//! multi-group OffsetFetch of v8+) is as Kafka's.
+#![allow(clippy::unwrap_used)]
+
+mod groups_support;
+
+use bytes::Bytes;
+use groups_support::{RawClient, TestBroker};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+const MEMBER_ID_REQUIRED: i16 = 79;
+
+fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_owned())
+}
+
+fn join_request(group: &str, member_id: StrBytes, instance: Option<&str>) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(s(group).into())
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(member_id)
+        .with_group_instance_id(instance.map(s))
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![
+            JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(Bytes::from_static(b"meta")),
+        ])
+}
+
+/// Join (with the member-id round trip from v4), sync as the only member, heartbeat.
+async fn join_and_sync(
+    client: &mut RawClient,
+    group: &str,
+    version: i16,
+    instance: Option<&str>,
+) -> JoinGroupResponse {
+    let mut joined: JoinGroupResponse = client
+        .call(
+            ApiKey::JoinGroup,
+            version,
+            &join_request(group, s(""), instance),
+        )
+        .await;
+    if version >= 4 && instance.is_none() {
+        assert_eq!(
+            joined.error_code, MEMBER_ID_REQUIRED,
+            "JoinGroup v{version}"
+        );
+        joined = client
+            .call(
+                ApiKey::JoinGroup,
+                version,
+                &join_request(group, joined.member_id, instance),
+            )
+            .await;
+    }
+    assert_eq!(joined.error_code, 0, "JoinGroup v{version}");
+    assert_eq!(joined.leader, joined.member_id, "the only member leads");
+    assert_eq!(joined.members.len(), 1);
+    let sync_version = version.min(5);
+    let sync = SyncGroupRequest::default()
+        .with_group_id(s(group).into())
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_group_instance_id(instance.filter(|_| sync_version >= 3).map(s))
+        .with_protocol_type(Some(s("consumer")).filter(|_| sync_version >= 5))
+        .with_protocol_name(Some(s("range")).filter(|_| sync_version >= 5))
+        .with_assignments(vec![
+            SyncGroupRequestAssignment::default()
+                .with_member_id(joined.member_id.clone())
+                .with_assignment(Bytes::from_static(b"assigned")),
+        ]);
+    let synced: SyncGroupResponse = client.call(ApiKey::SyncGroup, sync_version, &sync).await;
+    assert_eq!(
+        (synced.error_code, synced.assignment.as_ref()),
+        (0, b"assigned".as_slice()),
+        "SyncGroup v{sync_version}"
+    );
+    let heartbeat_version = version.min(4);
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(s(group).into())
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_group_instance_id(instance.filter(|_| heartbeat_version >= 3).map(s));
+    let beat: HeartbeatResponse = client
+        .call(ApiKey::Heartbeat, heartbeat_version, &heartbeat)
+        .await;
+    assert_eq!(beat.error_code, 0, "Heartbeat v{heartbeat_version}");
+    joined
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_join_group_version_forms_a_group() {
+    let broker = TestBroker::start().await;
+    let mut client = RawClient::connect(broker.addr).await;
+    for version in 0..=9 {
+        join_and_sync(&mut client, &format!("g-v{version}"), version, None).await;
+    }
+    let leave = LeaveGroupRequest::default().with_group_id(s("g-v0").into());
+    let left: LeaveGroupResponse = client.call(ApiKey::LeaveGroup, 0, &leave).await;
+    assert_eq!(
+        left.error_code, 25,
+        "an unknown member id is UNKNOWN_MEMBER_ID"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_leader_rejoining_at_v9_skips_assignment() {
+    let broker = TestBroker::start().await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let first = join_and_sync(&mut client, "static-v9", 9, Some("pod-1")).await;
+    let again: JoinGroupResponse = client
+        .call(
+            ApiKey::JoinGroup,
+            9,
+            &join_request("static-v9", s(""), Some("pod-1")),
+        )
+        .await;
+    assert_eq!(again.error_code, 0);
+    assert_eq!(again.generation_id, first.generation_id, "no rebalance");
+    assert!(
+        again.skip_assignment,
+        "the leader keeps the current assignment"
+    );
+    assert_ne!(
+        again.member_id, first.member_id,
+        "a new member id for the new incarnation"
+    );
+    // The old incarnation is fenced.
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(s("static-v9").into())
+        .with_generation_id(first.generation_id)
+        .with_member_id(first.member_id.clone())
+        .with_group_instance_id(Some(s("pod-1")));
+    let beat: HeartbeatResponse = client.call(ApiKey::Heartbeat, 4, &heartbeat).await;
+    assert_eq!(beat.error_code, 82, "FENCED_INSTANCE_ID");
+    // LeaveGroup v3+ by instance id.
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(s("static-v9").into())
+        .with_members(vec![
+            kafka_protocol::messages::leave_group_request::MemberIdentity::default()
+                .with_group_instance_id(Some(s("pod-1"))),
+        ]);
+    let left: LeaveGroupResponse = client.call(ApiKey::LeaveGroup, 5, &leave).await;
+    assert_eq!(
+        (
+            left.error_code,
+            left.members.len(),
+            left.members[0].error_code
+        ),
+        (0, 1, 0)
+    );
+}
+
+async fn commit(
+    client: &mut RawClient,
+    version: i16,
+    group: &str,
+    generation: i32,
+    member: StrBytes,
+    offset: i64,
+) -> i16 {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(s(group).into())
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(member)
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(s("topic").into())
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(offset)
+                        .with_committed_metadata(Some(s("meta"))),
+                ]),
+        ]);
+    let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, version, &request).await;
+    response.topics[0].partitions[0].error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_commit_fetch_describe_list_and_delete_at_old_and_new_versions() {
+    let broker = TestBroker::start().await;
+    broker.create_topic("topic", 1).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let joined = join_and_sync(&mut client, "offsets", 5, None).await;
+    for (version, offset) in [(2, 10), (5, 11), (9, 12)] {
+        let code = commit(
+            &mut client,
+            version,
+            "offsets",
+            joined.generation_id,
+            joined.member_id.clone(),
+            offset,
+        )
+        .await;
+        assert_eq!(code, 0, "OffsetCommit v{version}");
+    }
+    let stale = commit(
+        &mut client,
+        9,
+        "offsets",
+        joined.generation_id + 7,
+        joined.member_id.clone(),
+        99,
+    )
+    .await;
+    assert_eq!(stale, 22, "ILLEGAL_GENERATION");
+
+    for version in [1, 5, 7] {
+        let request = OffsetFetchRequest::default()
+            .with_group_id(s("offsets").into())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(s("topic").into())
+                    .with_partition_indexes(vec![0, 1]),
+            ]));
+        let response: OffsetFetchResponse =
+            client.call(ApiKey::OffsetFetch, version, &request).await;
+        let partitions = &response.topics[0].partitions;
+        assert_eq!(
+            (
+                partitions[0].committed_offset,
+                partitions[0].metadata.as_deref()
+            ),
+            (12, Some("meta")),
+            "v{version}"
+        );
+        assert_eq!(
+            partitions[1].committed_offset, -1,
+            "nothing committed for partition 1"
+        );
+    }
+    let request = OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(s("offsets").into())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopics::default()
+                    .with_name(s("topic").into())
+                    .with_partition_indexes(vec![0]),
+            ])),
+        OffsetFetchRequestGroup::default()
+            .with_group_id(s("nobody").into())
+            .with_topics(None),
+    ]);
+    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 8, &request).await;
+    assert_eq!(response.groups.len(), 2);
+    assert_eq!(
+        response.groups[0].topics[0].partitions[0].committed_offset,
+        12
+    );
+    assert!(
+        response.groups[1].topics.is_empty(),
+        "an unknown group has no offsets"
+    );
+
+    for version in [0, 5] {
+        let request = DescribeGroupsRequest::default()
+            .with_groups(vec![s("offsets").into(), s("nobody").into()]);
+        let response: DescribeGroupsResponse =
+            client.call(ApiKey::DescribeGroups, version, &request).await;
+        let described = &response.groups[0];
+        assert_eq!(
+            (
+                described.group_state.as_str(),
+                described.protocol_data.as_str()
+            ),
+            ("Stable", "range"),
+            "v{version}"
+        );
+        assert_eq!(described.members[0].member_assignment.as_ref(), b"assigned");
+        assert_eq!(response.groups[1].group_state.as_str(), "Dead");
+    }
+    let request = ListGroupsRequest::default().with_states_filter(vec![s("Stable")]);
+    let response: ListGroupsResponse = client.call(ApiKey::ListGroups, 5, &request).await;
+    let listed: Vec<&str> = response
+        .groups
+        .iter()
+        .map(|g| g.group_id.as_str())
+        .collect();
+    assert_eq!(listed, vec!["offsets"]);
+    assert_eq!(response.groups[0].group_type.as_str(), "classic");
+
+    // OffsetDelete is refused while a member is subscribed (raw metadata is not a subscription,
+    // so every topic counts as subscribed), then allowed once the group is empty.
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(s("offsets").into())
+        .with_topics(vec![
+            OffsetDeleteRequestTopic::default()
+                .with_name(s("topic").into())
+                .with_partitions(vec![
+                    OffsetDeleteRequestPartition::default().with_partition_index(0),
+                ]),
+        ]);
+    let refused: OffsetDeleteResponse = client.call(ApiKey::OffsetDelete, 0, &request).await;
+    assert_eq!(
+        refused.topics[0].partitions[0].error_code, 86,
+        "GROUP_SUBSCRIBED_TO_TOPIC"
+    );
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(s("offsets").into())
+        .with_member_id(joined.member_id.clone());
+    let left: LeaveGroupResponse = client.call(ApiKey::LeaveGroup, 2, &leave).await;
+    assert_eq!(left.error_code, 0);
+    let deleted: OffsetDeleteResponse = client.call(ApiKey::OffsetDelete, 0, &request).await;
+    assert_eq!(
+        (
+            deleted.error_code,
+            deleted.topics[0].partitions[0].error_code
+        ),
+        (0, 0)
+    );
+    assert_eq!(
+        broker.server.groups.offsets().fetch("offsets", "topic", 0),
+        None
+    );
+
+    let request = DeleteGroupsRequest::default()
+        .with_groups_names(vec![s("offsets").into(), s("nobody").into()]);
+    let response: DeleteGroupsResponse = client.call(ApiKey::DeleteGroups, 2, &request).await;
+    let codes: Vec<i16> = response.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, vec![0, 69], "deleted; GROUP_ID_NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_coordinator_answers_single_and_batched_lookups() {
+    let broker = TestBroker::start().await;
+    let mut client = RawClient::connect(broker.addr).await;
+    for version in 0..=3 {
+        let request = FindCoordinatorRequest::default().with_key(s("any-group"));
+        let response: FindCoordinatorResponse = client
+            .call(ApiKey::FindCoordinator, version, &request)
+            .await;
+        assert_eq!(
+            (response.error_code, response.port),
+            (0, i32::from(broker.addr.port())),
+            "v{version}"
+        );
+    }
+    let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![s("a"), s("b")]);
+    let response: FindCoordinatorResponse = client.call(ApiKey::FindCoordinator, 4, &request).await;
+    let keys: Vec<&str> = response
+        .coordinators
+        .iter()
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(keys, vec!["a", "b"]);
+    assert!(
+        response
+            .coordinators
+            .iter()
+            .all(|c| c.error_code == 0 && c.host.as_str() == "127.0.0.1")
+    );
+}

@@ -47,13 +47,18 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// Sleeps until batch `n` is due and returns when it was due: latency is
-    /// counted from there, so a request held up behind a slow one still
-    /// reports the wait (no coordinated omission).
+    /// Waits until batch `n` is due; returns when its latency starts. A
+    /// worker behind schedule counts from the due time, so a request held up
+    /// behind a slow one still reports the wait (no coordinated omission). A
+    /// worker that had to sleep counts from when it woke: tokio's timer fires
+    /// up to a millisecond late, and that is this tool's delay, not the broker's.
     async fn wait_for(&self, n: u64) -> Instant {
         let due = self.started + self.batch_interval.mul_f64(n as f64);
+        if Instant::now() >= due {
+            return due;
+        }
         tokio::time::sleep_until(due.into()).await;
-        due
+        Instant::now()
     }
 }
 

@@ -1,25 +1,15 @@
 //! The idempotence fields of a v2 record batch header, read from a Produce request or from the
 //! log without touching the records.
 //!
-//! Grammar (big-endian): `{ base_offset i64 | length i32 | leader_epoch i32 | magic i8 | crc u32 |
-//! attributes i16 | last_offset_delta i32 | first_timestamp i64 | max_timestamp i64 |
-//! producer_id i64 | producer_epoch i16 | base_sequence i32 | records_count i32 | records… }`.
-//! The storage crate validates length, magic and CRC before anything is written; this reader only
-//! needs the fixed-position fields and refuses anything too short to hold them.
+//! The header is decoded by the storage crate's format module (`format::batch`), the one parser
+//! of the v2 layout; this module only picks the fields idempotence needs. The storage crate
+//! validates length, magic and CRC before anything is written; here anything too short to hold a
+//! whole batch is refused.
+
+use ferrolog_storage::format::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 
 /// Bytes before the records: the whole fixed header.
-pub const HEADER_BYTES: usize = 61;
-const LENGTH_AT: usize = 8;
-const ATTRIBUTES_AT: usize = 21;
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const MAX_TIMESTAMP_AT: usize = 35;
-const PRODUCER_ID_AT: usize = 43;
-const PRODUCER_EPOCH_AT: usize = 51;
-const BASE_SEQUENCE_AT: usize = 53;
-/// `length` counts the bytes after the base offset and the length field itself.
-const LOG_OVERHEAD_BYTES: usize = 12;
-const TRANSACTIONAL_FLAG: i16 = 0x10;
-const CONTROL_FLAG: i16 = 0x20;
+pub const HEADER_BYTES: usize = HEADER_LEN;
 
 /// What idempotence needs to know about one batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,69 +79,41 @@ pub fn batch_identities(
 }
 
 fn read_header(bytes: &[u8], position: usize) -> Result<BatchIdentity, BatchHeaderError> {
-    if bytes.len() < HEADER_BYTES {
-        return Err(BatchHeaderError::Truncated {
-            position,
-            available: bytes.len(),
-            needed: HEADER_BYTES,
-        });
-    }
-    let length = be_i32(bytes, LENGTH_AT);
+    let truncated = |needed| BatchHeaderError::Truncated {
+        position,
+        available: bytes.len(),
+        needed,
+    };
+    let header = BatchHeader::parse(bytes).map_err(|_| truncated(HEADER_BYTES))?;
+    let length = header.batch_length;
     let size_bytes = usize::try_from(length)
         .ok()
-        .and_then(|l| l.checked_add(LOG_OVERHEAD_BYTES))
+        .and_then(|l| l.checked_add(LOG_OVERHEAD))
         .filter(|size| *size >= HEADER_BYTES)
         .ok_or(BatchHeaderError::BadLength { position, length })?;
     if bytes.len() < size_bytes {
-        return Err(BatchHeaderError::Truncated {
-            position,
-            available: bytes.len(),
-            needed: size_bytes,
-        });
+        return Err(truncated(size_bytes));
     }
-    let attributes = be_i16(bytes, ATTRIBUTES_AT);
     Ok(BatchIdentity {
-        base_offset: be_i64(bytes, 0),
-        producer_id: be_i64(bytes, PRODUCER_ID_AT),
-        producer_epoch: be_i16(bytes, PRODUCER_EPOCH_AT),
-        base_sequence: be_i32(bytes, BASE_SEQUENCE_AT),
-        last_offset_delta: be_i32(bytes, LAST_OFFSET_DELTA_AT),
-        max_timestamp_ms: be_i64(bytes, MAX_TIMESTAMP_AT),
-        transactional: attributes & TRANSACTIONAL_FLAG != 0,
-        control: attributes & CONTROL_FLAG != 0,
+        base_offset: header.base_offset,
+        producer_id: header.producer_id,
+        producer_epoch: header.producer_epoch,
+        base_sequence: header.base_sequence,
+        last_offset_delta: header.last_offset_delta,
+        max_timestamp_ms: header.max_timestamp,
+        transactional: header.is_transactional(),
+        control: header.is_control(),
         size_bytes,
     })
-}
-
-// The callers checked `bytes.len() >= HEADER_BYTES`, so these fixed positions are in range;
-// a short slice still yields zeros rather than a panic.
-fn be_i64(bytes: &[u8], at: usize) -> i64 {
-    bytes
-        .get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(i64::from_be_bytes)
-        .unwrap_or_default()
-}
-
-fn be_i32(bytes: &[u8], at: usize) -> i32 {
-    bytes
-        .get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(i32::from_be_bytes)
-        .unwrap_or_default()
-}
-
-fn be_i16(bytes: &[u8], at: usize) -> i16 {
-    bytes
-        .get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map(i16::from_be_bytes)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use ferrolog_storage::format::batch::{
+        BASE_SEQUENCE_AT, LAST_OFFSET_DELTA_AT, LENGTH_AT, MAGIC_AT, PRODUCER_EPOCH_AT,
+        PRODUCER_ID_AT, RECORDS_COUNT_AT,
+    };
 
     /// A header-only batch (no real records) with the given idempotence fields.
     pub(crate) fn fake_batch(
@@ -161,15 +123,15 @@ pub(crate) mod tests {
         records: i32,
     ) -> Vec<u8> {
         let mut b = vec![0u8; HEADER_BYTES];
-        let length = i32::try_from(HEADER_BYTES - LOG_OVERHEAD_BYTES).expect("small");
+        let length = i32::try_from(HEADER_BYTES - LOG_OVERHEAD).expect("small");
         b[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
-        b[16] = 2;
+        b[MAGIC_AT] = 2;
         b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
             .copy_from_slice(&(records - 1).to_be_bytes());
         b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
         b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
         b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
-        b[57..61].copy_from_slice(&records.to_be_bytes());
+        b[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&records.to_be_bytes());
         b
     }
 

@@ -456,6 +456,19 @@ impl Drop for MemLock {
     }
 }
 
+/// A tiny deterministic generator for `power_loss` (no dependency in the library).
+struct Xorshift(u64);
+
+impl Xorshift {
+    /// A number in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % n.max(1) as u64).unwrap_or(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,15 +517,3 @@ mod tests {
     }
 }
 
-/// A tiny deterministic generator for `power_loss` (no dependency in the library).
-struct Xorshift(u64);
-
-impl Xorshift {
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        usize::try_from(self.0 % n.max(1) as u64).unwrap_or(0)
-    }
-}

@@ -5,7 +5,11 @@
 //! `cargo bench --bench storage` runs everything (set FERROLOG_BENCH_DD_MB to
 //! change the 4096 MiB dd/append volume, 0 to skip it). Under `cargo test`
 //! criterion runs each benchmark once and the sizes shrink, so it stays quick.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_debug_implementations)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_debug_implementations
+)]
 
 use std::hint::black_box;
 use std::path::Path;
@@ -28,13 +32,24 @@ fn benchmarking() -> bool {
 fn batch(count: usize, record_bytes: usize, first_ts: i64) -> Vec<u8> {
     let value = vec![0x5a_u8; record_bytes];
     let records: Vec<SimpleRecord<'_>> = (0..count)
-        .map(|i| SimpleRecord { timestamp_ms: first_ts + i as i64, key: None, value: Some(&value) })
+        .map(|i| SimpleRecord {
+            timestamp_ms: first_ts + i as i64,
+            key: None,
+            value: Some(&value),
+        })
         .collect();
     encode_batch(&records)
 }
 
-fn open_partition(dir: &Path, durability: Durability, segment_bytes_max: u64) -> (Store, Arc<Partition>) {
-    let options = StoreOptions { retention_check_interval_ms: None, ..StoreOptions::default() };
+fn open_partition(
+    dir: &Path,
+    durability: Durability,
+    segment_bytes_max: u64,
+) -> (Store, Arc<Partition>) {
+    let options = StoreOptions {
+        retention_check_interval_ms: None,
+        ..StoreOptions::default()
+    };
     let store = Store::open(dir, options).unwrap();
     let config = LogConfig {
         durability,
@@ -43,7 +58,9 @@ fn open_partition(dir: &Path, durability: Durability, segment_bytes_max: u64) ->
         retention_bytes: Some(4 * segment_bytes_max),
         ..LogConfig::default()
     };
-    let partition = store.create_partition(PartitionId::new("bench", 0), config).unwrap();
+    let partition = store
+        .create_partition(PartitionId::new("bench", 0), config)
+        .unwrap();
     (store, partition)
 }
 
@@ -57,9 +74,15 @@ fn append_bounded(partition: &Partition, input: &[u8], segment_bytes_max: u64) {
 
 fn bench_append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
-    group.measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1)).sample_size(20);
-    let policies =
-        [("never", Durability::Never), ("interval", Durability::Interval { interval_ms: 1000 }), ("always", Durability::Always)];
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
+    let policies = [
+        ("never", Durability::Never),
+        ("interval", Durability::Interval { interval_ms: 1000 }),
+        ("always", Durability::Always),
+    ];
     for (policy_name, durability) in policies {
         for record_bytes in [100usize, 1024] {
             for records in [1usize, 1000] {
@@ -69,7 +92,9 @@ fn bench_append(c: &mut Criterion) {
                 let input = batch(records, record_bytes, 0);
                 group.throughput(Throughput::Bytes(input.len() as u64));
                 let id = BenchmarkId::new(policy_name, format!("{record_bytes}B_x{records}"));
-                group.bench_function(id, |b| b.iter(|| append_bounded(&partition, black_box(&input), segment_bytes_max)));
+                group.bench_function(id, |b| {
+                    b.iter(|| append_bounded(&partition, black_box(&input), segment_bytes_max))
+                });
                 drop(store);
             }
         }
@@ -78,9 +103,17 @@ fn bench_append(c: &mut Criterion) {
 }
 
 /// A closed-and-reopened partition holding `total_bytes` of `records`-record batches.
-fn filled(dir: &Path, total_bytes: u64, records: usize, record_bytes: usize) -> (Store, Arc<Partition>, i64) {
+fn filled(
+    dir: &Path,
+    total_bytes: u64,
+    records: usize,
+    record_bytes: usize,
+) -> (Store, Arc<Partition>, i64) {
     let (store, partition) = open_partition(dir, Durability::Never, 256 * MIB);
-    partition.set_config(LogConfig { retention_bytes: None, ..partition.config() });
+    partition.set_config(LogConfig {
+        retention_bytes: None,
+        ..partition.config()
+    });
     let mut written = 0u64;
     let mut ts = 1_000_000i64;
     while written < total_bytes {
@@ -97,7 +130,9 @@ fn bench_read(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (_store, partition, _) = filled(dir.path(), total, 1000, 1024);
     let mut group = c.benchmark_group("read");
-    group.measurement_time(Duration::from_secs(5)).sample_size(10);
+    group
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(10);
     group.throughput(Throughput::Bytes(partition.size_bytes()));
     // A consumer fetching the whole log in 1 MiB responses, page cache warm.
     // Each response is copied once, as a socket write would, so zero-copy
@@ -138,7 +173,9 @@ fn bench_lookup(c: &mut Criterion) {
     let (_store, partition, last_ts) = filled(dir.path(), total, 1, 100);
     let end = partition.high_watermark();
     let mut group = c.benchmark_group("lookup");
-    group.measurement_time(Duration::from_secs(4)).sample_size(50);
+    group
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(50);
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = move |bound: i64| {
         // xorshift: cheap, deterministic spread of lookup targets.
@@ -147,10 +184,16 @@ fn bench_lookup(c: &mut Criterion) {
         state ^= state << 17;
         (state % bound as u64) as i64
     };
-    group.bench_function("offset_random", |b| b.iter(|| partition.read(black_box(next(end)), 1).unwrap()));
+    group.bench_function("offset_random", |b| {
+        b.iter(|| partition.read(black_box(next(end)), 1).unwrap())
+    });
     let span = last_ts - 1_000_000;
     group.bench_function("timestamp_random", |b| {
-        b.iter(|| partition.offset_for_timestamp(black_box(1_000_000 + next(span))).unwrap())
+        b.iter(|| {
+            partition
+                .offset_for_timestamp(black_box(1_000_000 + next(span)))
+                .unwrap()
+        })
     });
     group.finish();
 }
@@ -170,14 +213,19 @@ fn dd_mb_per_s(dir: &Path, mib: u64) -> Option<f64> {
         .ok()?;
     let elapsed = started.elapsed();
     std::fs::remove_file(&file).ok();
-    status.success().then(|| (mib * MIB) as f64 / elapsed.as_secs_f64() / 1e6)
+    status
+        .success()
+        .then(|| (mib * MIB) as f64 / elapsed.as_secs_f64() / 1e6)
 }
 
 /// The same volume as dd, appended with policy `never` in 1,000-record
 /// batches of 1 KiB records, ending with one fsync (as dd's fdatasync).
 fn append_mb_per_s(dir: &Path, mib: u64) -> f64 {
     let (store, partition) = open_partition(dir, Durability::Never, 1 << 30);
-    partition.set_config(LogConfig { retention_bytes: None, ..partition.config() });
+    partition.set_config(LogConfig {
+        retention_bytes: None,
+        ..partition.config()
+    });
     let input = batch(1000, 1024, 0);
     let appends = (mib * MIB).div_ceil(input.len() as u64);
     let started = Instant::now();
@@ -191,11 +239,17 @@ fn append_mb_per_s(dir: &Path, mib: u64) -> f64 {
 }
 
 fn dd_comparison() {
-    let mib: u64 = std::env::var("FERROLOG_BENCH_DD_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(4096);
+    let mib: u64 = std::env::var("FERROLOG_BENCH_DD_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096);
     if mib == 0 || !benchmarking() {
         return;
     }
-    let dir = tempfile::tempdir_in(std::env::var("FERROLOG_BENCH_DIR").unwrap_or_else(|_| "target".to_owned())).unwrap();
+    let dir = tempfile::tempdir_in(
+        std::env::var("FERROLOG_BENCH_DIR").unwrap_or_else(|_| "target".to_owned()),
+    )
+    .unwrap();
     let Some(dd) = dd_mb_per_s(dir.path(), mib) else {
         eprintln!("dd comparison skipped: dd failed");
         return;

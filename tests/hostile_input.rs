@@ -11,11 +11,11 @@ mod common;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, ProduceRequest,
     ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -54,7 +54,11 @@ const CORRUPT_MESSAGE: i16 = 2;
 const UNSUPPORTED_VERSION: i16 = 35;
 
 fn case(name: impl Into<String>, bytes: Vec<u8>, expect: Expect) -> Case {
-    Case { name: name.into(), bytes, expect }
+    Case {
+        name: name.into(),
+        bytes,
+        expect,
+    }
 }
 
 /// A frame: 4-byte big-endian size, then the body.
@@ -109,8 +113,15 @@ fn record_batch(count: usize, compression: Compression) -> BytesMut {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression })
-        .expect("encode batch");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encode batch");
     buf
 }
 
@@ -118,11 +129,15 @@ fn produce_body(topic: &'static str, records: Bytes) -> Vec<u8> {
     let req = ProduceRequest::default()
         .with_acks(1)
         .with_timeout_ms(5_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_static_str(topic)))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(topic)))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ]);
     encode_request(ApiKey::Produce, 8, &req)
 }
 
@@ -159,10 +174,20 @@ fn bad_frame_sizes() -> Vec<Case> {
 }
 
 fn truncated_headers() -> Vec<Case> {
-    let full = encode_request(ApiKey::Metadata, 1, &MetadataRequest::default().with_topics(None));
+    let full = encode_request(
+        ApiKey::Metadata,
+        1,
+        &MetadataRequest::default().with_topics(None),
+    );
     // A v1 header is 2+2+4+2+len(client id) bytes; cut inside it.
     (1..18)
-        .map(|cut| case(format!("header truncated at {cut}"), frame(&full[..cut]), Expect::ErrorOrClose))
+        .map(|cut| {
+            case(
+                format!("header truncated at {cut}"),
+                frame(&full[..cut]),
+                Expect::ErrorOrClose,
+            )
+        })
         .collect()
 }
 
@@ -171,7 +196,11 @@ fn unknown_keys_and_versions() -> Vec<Case> {
         .iter()
         .map(|key| {
             let body = header_v1(*key, 0, 1);
-            case(format!("unknown api key {key}"), frame(&body), Expect::ErrorOrClose)
+            case(
+                format!("unknown api key {key}"),
+                frame(&body),
+                Expect::ErrorOrClose,
+            )
         })
         .collect();
     for version in [-1i16, 5, 99, i16::MAX] {
@@ -182,11 +211,22 @@ fn unknown_keys_and_versions() -> Vec<Case> {
             Expect::ApiVersionsError(UNSUPPORTED_VERSION),
         ));
     }
-    for (key, version) in [(ApiKey::Produce, 99i16), (ApiKey::Fetch, 99), (ApiKey::Metadata, 99),
-                           (ApiKey::ListOffsets, 99), (ApiKey::Produce, -1), (ApiKey::Fetch, 0),
-                           (ApiKey::Produce, 0), (ApiKey::CreateTopics, 99)] {
+    for (key, version) in [
+        (ApiKey::Produce, 99i16),
+        (ApiKey::Fetch, 99),
+        (ApiKey::Metadata, 99),
+        (ApiKey::ListOffsets, 99),
+        (ApiKey::Produce, -1),
+        (ApiKey::Fetch, 0),
+        (ApiKey::Produce, 0),
+        (ApiKey::CreateTopics, 99),
+    ] {
         let body = header_v1(key as i16, version, 1);
-        cases.push(case(format!("{key:?} v{version}"), frame(&body), Expect::ErrorOrClose));
+        cases.push(case(
+            format!("{key:?} v{version}"),
+            frame(&body),
+            Expect::ErrorOrClose,
+        ));
     }
     cases
 }
@@ -195,7 +235,12 @@ fn unknown_keys_and_versions() -> Vec<Case> {
 fn invalid_varints() -> Vec<Case> {
     let tails: [(&[u8], &str); 5] = [
         (&[0xff, 0xff, 0xff, 0xff, 0xff, 0x0f], "5+ byte varint"),
-        (&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], "10-byte varint"),
+        (
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+            "10-byte varint",
+        ),
         (&[0x80], "unterminated varint"),
         (&[0x01, 0xff, 0xff, 0xff, 0xff, 0x0f], "tag with huge size"),
         (&[0x05, 0x00, 0x7f], "5 tags, one given"),
@@ -206,7 +251,11 @@ fn invalid_varints() -> Vec<Case> {
             // Metadata v9+ uses request header v2 (flexible).
             let mut body = header_v1(ApiKey::Metadata as i16, 12, 3);
             body.put_slice(tail);
-            case(format!("flexible header: {name}"), frame(&body), Expect::ErrorOrClose)
+            case(
+                format!("flexible header: {name}"),
+                frame(&body),
+                Expect::ErrorOrClose,
+            )
         })
         .collect()
 }
@@ -220,17 +269,29 @@ fn negative_lengths() -> Vec<Case> {
         body.put_i32(1);
         body.put_i16(len); // client id length
         body.put_slice(b"abc");
-        cases.push(case(format!("client id length {len}"), frame(&body), Expect::ErrorOrClose));
+        cases.push(case(
+            format!("client id length {len}"),
+            frame(&body),
+            Expect::ErrorOrClose,
+        ));
     }
     for len in [-2i32, -100, i32::MIN] {
         let mut body = header_v1(ApiKey::Metadata as i16, 1, 1);
         body.put_i32(len); // topics array length
-        cases.push(case(format!("array length {len}"), frame(&body), Expect::ErrorOrClose));
+        cases.push(case(
+            format!("array length {len}"),
+            frame(&body),
+            Expect::ErrorOrClose,
+        ));
     }
     let mut body = header_v1(ApiKey::Metadata as i16, 1, 1);
     body.put_i32(1);
     body.put_i16(-7); // topic name length
-    cases.push(case("topic name length -7", frame(&body), Expect::ErrorOrClose));
+    cases.push(case(
+        "topic name length -7",
+        frame(&body),
+        Expect::ErrorOrClose,
+    ));
     cases
 }
 
@@ -238,12 +299,24 @@ fn negative_lengths() -> Vec<Case> {
 /// declared count (the 8-byte frame claiming 2^31 elements among them).
 fn huge_declared_counts() -> Vec<Case> {
     let mut cases = Vec::new();
-    let v0_metadata = [0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff];
-    cases.push(case("metadata v0: 2^31-1 topics in 14 bytes", frame(&v0_metadata), Expect::ErrorOrClose));
+    let v0_metadata = [
+        0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+    ];
+    cases.push(case(
+        "metadata v0: 2^31-1 topics in 14 bytes",
+        frame(&v0_metadata),
+        Expect::ErrorOrClose,
+    ));
     let keys: [(ApiKey, i16); 9] = [
-        (ApiKey::Metadata, 1), (ApiKey::Metadata, 4), (ApiKey::Produce, 3), (ApiKey::Produce, 8),
-        (ApiKey::Fetch, 4), (ApiKey::ListOffsets, 1), (ApiKey::CreateTopics, 2),
-        (ApiKey::DeleteTopics, 1), (ApiKey::DescribeConfigs, 1),
+        (ApiKey::Metadata, 1),
+        (ApiKey::Metadata, 4),
+        (ApiKey::Produce, 3),
+        (ApiKey::Produce, 8),
+        (ApiKey::Fetch, 4),
+        (ApiKey::ListOffsets, 1),
+        (ApiKey::CreateTopics, 2),
+        (ApiKey::DeleteTopics, 1),
+        (ApiKey::DescribeConfigs, 1),
     ];
     for (key, version) in keys {
         for count in [i32::MAX, 0x033c_0c00, 1 << 24] {
@@ -253,33 +326,58 @@ fn huge_declared_counts() -> Vec<Case> {
             for _ in 0..4 {
                 body.put_i32(count);
             }
-            cases.push(case(format!("{key:?} v{version}: count {count:#x}"), frame(&body), Expect::ErrorOrClose));
+            cases.push(case(
+                format!("{key:?} v{version}: count {count:#x}"),
+                frame(&body),
+                Expect::ErrorOrClose,
+            ));
         }
     }
     // Flexible versions: compact arrays whose varint count is ~2^32.
-    for (key, version) in [(ApiKey::Metadata, 12i16), (ApiKey::Produce, 9), (ApiKey::Fetch, 12),
-                           (ApiKey::CreateTopics, 5), (ApiKey::ApiVersions, 3)] {
+    for (key, version) in [
+        (ApiKey::Metadata, 12i16),
+        (ApiKey::Produce, 9),
+        (ApiKey::Fetch, 12),
+        (ApiKey::CreateTopics, 5),
+        (ApiKey::ApiVersions, 3),
+    ] {
         let mut body = header_v1(key as i16, version, 1);
         body.put_u8(0); // no tagged fields in the header
         for _ in 0..3 {
             body.put_slice(&[0xfe, 0xff, 0xff, 0xff, 0x0f]);
         }
-        cases.push(case(format!("{key:?} v{version}: compact count ~2^32"), frame(&body), Expect::ErrorOrClose));
+        cases.push(case(
+            format!("{key:?} v{version}: compact count ~2^32"),
+            frame(&body),
+            Expect::ErrorOrClose,
+        ));
     }
     cases
 }
 
 fn truncated_bodies() -> Vec<Case> {
     let produce = produce_body(TOPIC, record_batch(5, Compression::None).freeze());
-    let metadata = encode_request(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None));
+    let metadata = encode_request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
     let mut cases = Vec::new();
     for cut in [20usize, 30, 40, 60, 80, 100, 150, 200] {
         if cut < produce.len() {
-            cases.push(case(format!("produce v8 truncated at {cut}"), frame(&produce[..cut]), Expect::ErrorOrClose));
+            cases.push(case(
+                format!("produce v8 truncated at {cut}"),
+                frame(&produce[..cut]),
+                Expect::ErrorOrClose,
+            ));
         }
     }
     for cut in [metadata.len() - 1, metadata.len() - 2] {
-        cases.push(case(format!("metadata v12 truncated at {cut}"), frame(&metadata[..cut]), Expect::ErrorOrClose));
+        cases.push(case(
+            format!("metadata v12 truncated at {cut}"),
+            frame(&metadata[..cut]),
+            Expect::ErrorOrClose,
+        ));
     }
     cases
 }
@@ -290,13 +388,21 @@ fn corrupt_batches() -> Vec<Case> {
     let mutate = |name: &str, f: &dyn Fn(&mut BytesMut)| {
         let mut batch = good.clone();
         f(&mut batch);
-        case(format!("batch: {name}"), frame(&produce_body(TOPIC, batch.freeze())), Expect::ProduceError(CORRUPT_MESSAGE))
+        case(
+            format!("batch: {name}"),
+            frame(&produce_body(TOPIC, batch.freeze())),
+            Expect::ProduceError(CORRUPT_MESSAGE),
+        )
     };
-    let set_i32 = |b: &mut BytesMut, at: usize, v: i32| b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    let set_i32 =
+        |b: &mut BytesMut, at: usize, v: i32| b[at..at + 4].copy_from_slice(&v.to_be_bytes());
     let len = good.len() as i32;
     vec![
         mutate("crc flipped", &|b| b[BATCH_CRC] ^= 0xff),
-        mutate("record byte flipped", &|b| { let n = b.len(); b[n - 3] ^= 0x01 }),
+        mutate("record byte flipped", &|b| {
+            let n = b.len();
+            b[n - 3] ^= 0x01
+        }),
         mutate("attributes flipped", &|b| b[BATCH_ATTRIBUTES + 1] ^= 0x02),
         mutate("magic 1", &|b| b[BATCH_MAGIC] = 1),
         mutate("magic 3", &|b| b[BATCH_MAGIC] = 3),
@@ -305,11 +411,22 @@ fn corrupt_batches() -> Vec<Case> {
         mutate("length negative", &|b| set_i32(b, BATCH_LENGTH, -5)),
         mutate("length below header", &|b| set_i32(b, BATCH_LENGTH, 10)),
         mutate("truncated batch", &|b| b.truncate(b.len() - 7)),
-        mutate("trailing garbage", &|b| b.put_slice(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3])),
+        mutate("trailing garbage", &|b| {
+            b.put_slice(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3])
+        }),
         // These keep a valid CRC, so only header consistency checks catch them.
-        mutate("record count lies (crc fixed)", &|b| { set_i32(b, BATCH_RECORD_COUNT, 5000); fix_crc(b) }),
-        mutate("last offset delta lies (crc fixed)", &|b| { set_i32(b, BATCH_LAST_OFFSET_DELTA, 99); fix_crc(b) }),
-        mutate("negative record count (crc fixed)", &|b| { set_i32(b, BATCH_RECORD_COUNT, -1); fix_crc(b) }),
+        mutate("record count lies (crc fixed)", &|b| {
+            set_i32(b, BATCH_RECORD_COUNT, 5000);
+            fix_crc(b)
+        }),
+        mutate("last offset delta lies (crc fixed)", &|b| {
+            set_i32(b, BATCH_LAST_OFFSET_DELTA, 99);
+            fix_crc(b)
+        }),
+        mutate("negative record count (crc fixed)", &|b| {
+            set_i32(b, BATCH_RECORD_COUNT, -1);
+            fix_crc(b)
+        }),
         mutate("good batch then corrupt one", &|b| {
             let mut second = good.clone();
             second[BATCH_CRC] ^= 0x55;
@@ -329,7 +446,11 @@ fn crc32c_of(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -343,15 +464,22 @@ fn decompression_bombs() -> Vec<Case> {
     let mut cases = Vec::new();
     for (codec, name) in [(4i16, "zstd"), (1, "gzip"), (2, "snappy"), (3, "lz4")] {
         let mut batch = record_batch(3, Compression::None);
-        let attrs = i16::from_be_bytes([batch[BATCH_ATTRIBUTES], batch[BATCH_ATTRIBUTES + 1]]) | codec;
+        let attrs =
+            i16::from_be_bytes([batch[BATCH_ATTRIBUTES], batch[BATCH_ATTRIBUTES + 1]]) | codec;
         batch[BATCH_ATTRIBUTES..BATCH_ATTRIBUTES + 2].copy_from_slice(&attrs.to_be_bytes());
         batch.truncate(61);
         // A zstd frame header declaring a 4 GiB content size, then nothing.
-        batch.put_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0xa4, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]);
+        batch.put_slice(&[
+            0x28, 0xb5, 0x2f, 0xfd, 0xa4, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        ]);
         let total = batch.len() as i32 - 12;
         batch[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&total.to_be_bytes());
         fix_crc(&mut batch);
-        cases.push(case(format!("decompression bomb ({name})"), frame(&produce_body(BOMB_TOPIC, batch.freeze())), Expect::ErrorOrClose));
+        cases.push(case(
+            format!("decompression bomb ({name})"),
+            frame(&produce_body(BOMB_TOPIC, batch.freeze())),
+            Expect::ErrorOrClose,
+        ));
     }
     cases
 }
@@ -367,7 +495,11 @@ fn random_garbage() -> Vec<Case> {
                 body[0] = 0;
                 body[1] = [0u8, 1, 3, 18, 19][i % 5];
             }
-            case(format!("random garbage #{i} ({len} bytes)"), frame(&body), Expect::ErrorOrClose)
+            case(
+                format!("random garbage #{i} ({len} bytes)"),
+                frame(&body),
+                Expect::ErrorOrClose,
+            )
         })
         .collect()
 }
@@ -398,7 +530,10 @@ async fn exchange(addr: std::net::SocketAddr, case: &Case) -> Option<Bytes> {
     let outcome = tokio::time::timeout(PROMPT, read_frame(&mut stream)).await;
     match outcome {
         Ok(frame) => frame,
-        Err(_) => panic!("case {:?}: no response and no close within {PROMPT:?}", case.name),
+        Err(_) => panic!(
+            "case {:?}: no response and no close within {PROMPT:?}",
+            case.name
+        ),
     }
 }
 
@@ -406,7 +541,10 @@ async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
     let mut size = [0u8; 4];
     stream.read_exact(&mut size).await.ok()?;
     let size = i32::from_be_bytes(size);
-    assert!((0..64 << 20).contains(&size), "broker sent a frame of size {size}");
+    assert!(
+        (0..64 << 20).contains(&size),
+        "broker sent a frame of size {size}"
+    );
     let mut body = vec![0u8; size as usize];
     stream.read_exact(&mut body).await.ok()?;
     Some(Bytes::from(body))
@@ -416,13 +554,19 @@ fn check(case: &Case, response: Option<Bytes>) {
     match (case.expect, response) {
         (Expect::ErrorOrClose, _) => {}
         (Expect::Close, None) => {}
-        (Expect::Close, Some(body)) => panic!("case {:?}: expected a close, got {} bytes", case.name, body.len()),
+        (Expect::Close, Some(body)) => panic!(
+            "case {:?}: expected a close, got {} bytes",
+            case.name,
+            body.len()
+        ),
         (Expect::ApiVersionsError(code), Some(mut body)) => {
             ResponseHeader::decode(&mut body, 0).expect("response header v0");
             let resp = ApiVersionsResponse::decode(&mut body, 0).expect("ApiVersions v0 body");
             assert_eq!(resp.error_code, code, "case {:?}", case.name);
             assert!(
-                resp.api_keys.iter().any(|k| k.api_key == ApiKey::ApiVersions as i16),
+                resp.api_keys
+                    .iter()
+                    .any(|k| k.api_key == ApiKey::ApiVersions as i16),
                 "case {:?}: the UNSUPPORTED_VERSION answer must carry the ApiVersions range",
                 case.name
             );
@@ -433,7 +577,10 @@ fn check(case: &Case, response: Option<Bytes>) {
             let partition = &resp.responses[0].partition_responses[0];
             assert_eq!(partition.error_code, code, "case {:?}", case.name);
         }
-        (expect, None) => panic!("case {:?}: expected {expect:?}, but the connection was closed", case.name),
+        (expect, None) => panic!(
+            "case {:?}: expected {expect:?}, but the connection was closed",
+            case.name
+        ),
     }
 }
 
@@ -449,7 +596,10 @@ fn rss_bytes() -> u64 {
 async fn api_versions_roundtrip(stream: &mut TcpStream) {
     let body = encode_request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     stream.write_all(&frame(&body)).await.expect("write");
-    let mut resp = tokio::time::timeout(PROMPT, read_frame(stream)).await.expect("in time").expect("a response");
+    let mut resp = tokio::time::timeout(PROMPT, read_frame(stream))
+        .await
+        .expect("in time")
+        .expect("a response");
     ResponseHeader::decode(&mut resp, 0).expect("header");
     let decoded = ApiVersionsResponse::decode(&mut resp, 3).expect("body");
     assert_eq!(decoded.error_code, 0);
@@ -477,15 +627,22 @@ async fn malformed_requests_get_errors_or_closes_and_harm_nobody() {
     let rss_growth = rss_bytes().saturating_sub(rss_before);
 
     // Still up for new clients and for the one that stayed.
-    let mut fresh = TcpStream::connect(addr).await.expect("broker still accepts");
+    let mut fresh = TcpStream::connect(addr)
+        .await
+        .expect("broker still accepts");
     api_versions_roundtrip(&mut fresh).await;
     api_versions_roundtrip(&mut bystander).await;
 
     // Nothing from a refused batch reached the log.
     let consumer = broker.consumer(&[]);
-    let (low, high) = tokio::task::block_in_place(|| consumer.fetch_watermarks(TOPIC, 0, common::TIMEOUT))
-        .expect("watermarks");
+    let (low, high) =
+        tokio::task::block_in_place(|| consumer.fetch_watermarks(TOPIC, 0, common::TIMEOUT))
+            .expect("watermarks");
     assert_eq!((low, high), (0, 0), "a corrupt batch was appended");
-    assert!(rss_growth < 256 << 20, "memory grew by {rss_growth} bytes over {} cases", cases.len());
+    assert!(
+        rss_growth < 256 << 20,
+        "memory grew by {rss_growth} bytes over {} cases",
+        cases.len()
+    );
     broker.stop().await;
 }

@@ -106,7 +106,10 @@ fn produce(args: &Args) -> Result<Duration, KafkaError> {
 fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap)
-        .set("group.id", std::env::var("PERF_GROUP").unwrap_or_else(|_| "rdkafka-perf".into()))
+        .set(
+            "group.id",
+            std::env::var("PERF_GROUP").unwrap_or_else(|_| "rdkafka-perf".into()),
+        )
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")

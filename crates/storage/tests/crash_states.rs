@@ -56,7 +56,10 @@ struct Model {
 
 impl Model {
     fn end(&self) -> i64 {
-        self.batches.last().map_or(0, |(base, b)| base + records(b)).max(self.floor)
+        self.batches
+            .last()
+            .map_or(0, |(base, b)| base + records(b))
+            .max(self.floor)
     }
 }
 
@@ -77,7 +80,10 @@ fn topic() -> PartitionId {
     id("crash", 0)
 }
 
-fn open(fs: &MemFileSystem, durability: Durability) -> (Store, std::sync::Arc<ferrolog_storage::Partition>) {
+fn open(
+    fs: &MemFileSystem,
+    durability: Durability,
+) -> (Store, std::sync::Arc<ferrolog_storage::Partition>) {
     // Recovery rebuilds indexes with the config the store opens partitions
     // with, so give it this partition's (as the broker does per topic).
     let options = ferrolog_storage::StoreOptions {
@@ -101,18 +107,35 @@ fn check_recovered(partition: &ferrolog_storage::Partition, model: &Model) -> i6
         "lost acknowledged durable data: recovered up to {hw}, durable up to {}",
         model.durable_end
     );
-    assert!(hw <= model.end(), "recovered {hw} offsets, only {} appended", model.end());
+    assert!(
+        hw <= model.end(),
+        "recovered {hw} offsets, only {} appended",
+        model.end()
+    );
     let start = partition.log_start_offset();
     // An unsynced DeleteRecords may be undone by the power loss, never overdone.
-    assert!(start <= model.start_requested, "log start {start} beyond the requested {}", model.start_requested);
+    assert!(
+        start <= model.start_requested,
+        "log start {start} beyond the requested {}",
+        model.start_requested
+    );
     let read = partition.read(start, 1 << 24).unwrap();
     let mut rest = &read.records[..];
-    let mut expected = model.batches.iter().skip_while(|(base, b)| base + records(b) <= start);
+    let mut expected = model
+        .batches
+        .iter()
+        .skip_while(|(base, b)| base + records(b) <= start);
     while !rest.is_empty() {
         let (header, size) = whole_batch(rest).unwrap();
-        let (base, sent) = expected.next().expect("recovered a batch that was never appended");
+        let (base, sent) = expected
+            .next()
+            .expect("recovered a batch that was never appended");
         assert_eq!(header.base_offset, *base, "offsets shifted");
-        assert_eq!(&rest[8..size], &sent[8..], "recovered batch differs from the appended one");
+        assert_eq!(
+            &rest[8..size],
+            &sent[8..],
+            "recovered batch differs from the appended one"
+        );
         rest = &rest[size..];
     }
     hw
@@ -142,7 +165,10 @@ fn check_indexes_equal_rebuild(crashed: &MemFileSystem, durability: Durability) 
     // A crashed file system holds nothing unsynced, so this is an identical copy.
     let rebuilt = crashed.power_loss(0);
     for path in rebuilt.read_dir(Path::new("/data/crash-0")).unwrap() {
-        if path.extension().is_some_and(|e| e == "index" || e == "timeindex") {
+        if path
+            .extension()
+            .is_some_and(|e| e == "index" || e == "timeindex")
+        {
             rebuilt.remove_file(&path).unwrap();
         }
     }
@@ -150,14 +176,24 @@ fn check_indexes_equal_rebuild(crashed: &MemFileSystem, durability: Durability) 
     let (store_b, from_scratch) = open(&rebuilt, durability);
     for timestamp_ms in 990..1_100 {
         assert_eq!(
-            recovered.offset_for_timestamp(timestamp_ms).unwrap().map(|t| t.offset),
-            from_scratch.offset_for_timestamp(timestamp_ms).unwrap().map(|t| t.offset),
+            recovered
+                .offset_for_timestamp(timestamp_ms)
+                .unwrap()
+                .map(|t| t.offset),
+            from_scratch
+                .offset_for_timestamp(timestamp_ms)
+                .unwrap()
+                .map(|t| t.offset),
             "time index lookups of {timestamp_ms} differ from a rebuild"
         );
     }
     store_a.close().unwrap();
     store_b.close().unwrap();
-    assert_eq!(offset_indexes(crashed), offset_indexes(&rebuilt), "recovered offset indexes differ from a rebuild");
+    assert_eq!(
+        offset_indexes(crashed),
+        offset_indexes(&rebuilt),
+        "recovered offset indexes differ from a rebuild"
+    );
 }
 
 fn run(ops: &[Op], durability: Durability, final_seed: u64) {

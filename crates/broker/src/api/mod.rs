@@ -154,7 +154,11 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
         ),
         ApiKey::Fetch => {
             let fetch = crate::limits::cap_fetch(decode(&request)?, &broker.config);
-            respond_with(&request, fetch::handle(broker, fetch, version), fetch::encode_frame)
+            respond_with(
+                &request,
+                fetch::handle(broker, fetch, version),
+                fetch::encode_frame,
+            )
         }
         ApiKey::ListOffsets => now(
             &request,

@@ -182,7 +182,9 @@ impl MemFileSystem {
             current: bytes.clone(),
             durable: bytes,
         }));
-        state.durable_names.insert(path.to_owned(), Arc::clone(&data));
+        state
+            .durable_names
+            .insert(path.to_owned(), Arc::clone(&data));
         state.files.insert(path.to_owned(), data);
     }
 }
@@ -345,7 +347,9 @@ impl FileSystem for MemFileSystem {
             .cloned()
             .collect();
         for old in durable {
-            if let (Some(data), Ok(rest)) = (state.durable_names.remove(&old), old.strip_prefix(from)) {
+            if let (Some(data), Ok(rest)) =
+                (state.durable_names.remove(&old), old.strip_prefix(from))
+            {
                 state.durable_names.insert(to.join(rest), data);
             }
         }
@@ -516,4 +520,3 @@ mod tests {
         assert_eq!(fs.crash().contents(Path::new("/d/a")).unwrap(), b"");
     }
 }
-

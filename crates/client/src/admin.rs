@@ -61,13 +61,7 @@ impl Client {
                     .with_replication_factor(replication_factor)
                     .with_configs(configs),
             ]);
-        let response = self
-            .any_connection()
-            .await?
-            .lock()
-            .await
-            .send(&request)
-            .await?;
+        let response = self.send_any(&request).await?;
         for t in &response.topics {
             let message = t.error_message.as_ref().map(|m| m.as_str());
             ClientError::check_msg(ApiKey::CreateTopics, t.error_code, message, || {
@@ -83,13 +77,7 @@ impl Client {
         let request = DeleteTopicsRequest::default()
             .with_timeout_ms(30_000)
             .with_topic_names(vec![topic_name(topic)]);
-        let response = self
-            .any_connection()
-            .await?
-            .lock()
-            .await
-            .send(&request)
-            .await?;
+        let response = self.send_any(&request).await?;
         for t in &response.responses {
             let message = t.error_message.as_ref().map(|m| m.as_str());
             ClientError::check_msg(ApiKey::DeleteTopics, t.error_code, message, || {
@@ -111,13 +99,7 @@ impl Client {
                 .with_resource_name(StrBytes::from_string(topic.to_owned()))
                 .with_configuration_keys(None),
         ]);
-        let response = self
-            .any_connection()
-            .await?
-            .lock()
-            .await
-            .send(&request)
-            .await?;
+        let response = self.send_any(&request).await?;
         let mut out = Vec::new();
         for r in &response.results {
             let message = r.error_message.as_ref().map(|m| m.as_str());
@@ -164,13 +146,7 @@ impl Client {
                 .with_resource_name(StrBytes::from_string(topic.to_owned()))
                 .with_configs(configs),
         ]);
-        let response = self
-            .any_connection()
-            .await?
-            .lock()
-            .await
-            .send(&request)
-            .await?;
+        let response = self.send_any(&request).await?;
         for r in &response.responses {
             let message = r.error_message.as_ref().map(|m| m.as_str());
             ClientError::check_msg(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use crate::connection::Connection;
 use crate::error::{ClientError, KafkaCode};
@@ -132,6 +132,16 @@ impl Client {
         Ok(fresh)
     }
 
+    /// Sends `request` on the bootstrap connection (see `any_connection`).
+    pub async fn send_any<R: Request>(&self, request: &R) -> Result<R::Response, ClientError> {
+        self.any_connection()
+            .await?
+            .lock()
+            .await
+            .send(request)
+            .await
+    }
+
     /// Fetches metadata for `topics` (`None` = all topics) without auto-creating them,
     /// and refreshes the cache.
     pub async fn metadata(&self, topics: Option<&[&str]>) -> Result<ClusterMetadata, ClientError> {
@@ -151,13 +161,7 @@ impl Client {
                     .collect()
             }))
             .with_allow_auto_topic_creation(auto_create);
-        let response = self
-            .any_connection()
-            .await?
-            .lock()
-            .await
-            .send(&request)
-            .await?;
+        let response = self.send_any(&request).await?;
         let cluster = cluster_from(response)?;
         let mut state = lock(&self.state);
         state.brokers = cluster

@@ -81,13 +81,7 @@ impl Client {
         let request = FindCoordinatorRequest::default()
             .with_key(s(group))
             .with_key_type(0);
-        let response = self
-            .any_connection()
-            .await?
-            .lock()
-            .await
-            .send(&request)
-            .await?;
+        let response = self.send_any(&request).await?;
         let message = response.error_message.as_ref().map(|m| m.as_str());
         ClientError::check_msg(
             ApiKey::FindCoordinator,

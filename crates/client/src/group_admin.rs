@@ -45,13 +45,7 @@ fn gid(group: &str) -> GroupId {
 impl Client {
     /// Every group the broker coordinates (one broker's view; a cluster asks each broker).
     pub async fn list_groups(&self) -> Result<Vec<ListedGroup>, ClientError> {
-        let response = self
-            .any_connection()
-            .await?
-            .lock()
-            .await
-            .send(&ListGroupsRequest::default())
-            .await?;
+        let response = self.send_any(&ListGroupsRequest::default()).await?;
         ClientError::check(ApiKey::ListGroups, response.error_code, String::new)?;
         let mut out: Vec<ListedGroup> = response
             .groups

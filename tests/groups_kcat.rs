@@ -2,6 +2,7 @@
 //! print every record exactly once.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod groups_support;
 
 use std::collections::BTreeSet;
@@ -77,7 +78,7 @@ impl Drop for Kcat {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_kcat_balanced_consumers_split_a_topic() {
     let broker = TestBroker::start().await;
-    broker.create_topic("clicks", 4).await;
+    common::create_topic(&broker, "clicks", 4, &[]).await;
     let first = Kcat::start(&broker, "kcat-group", "clicks");
     let second = Kcat::start(&broker, "kcat-group", "clicks");
     eventually("both kcat processes are stable members", || {

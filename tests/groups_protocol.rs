@@ -4,6 +4,7 @@
 //! multi-group OffsetFetch of v8+) is as Kafka's.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod groups_support;
 
 use bytes::Bytes;
@@ -197,7 +198,7 @@ async fn commit(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_commit_fetch_describe_list_and_delete_at_old_and_new_versions() {
     let broker = TestBroker::start().await;
-    broker.create_topic("topic", 1).await;
+    common::create_topic(&broker, "topic", 1, &[]).await;
     let mut client = RawClient::connect(broker.addr).await;
     let joined = join_and_sync(&mut client, "offsets", 5, None).await;
     for (version, offset) in [(2, 10), (5, 11), (9, 12)] {

@@ -3,6 +3,7 @@
 //! broker restart, and static membership.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod groups_support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,7 +170,7 @@ fn expected(prefix: &str, count: usize) -> BTreeSet<String> {
 /// each record exactly once between them.
 async fn three_consumers_split_six_partitions(strategy: &str) {
     let broker = TestBroker::start().await;
-    broker.create_topic("orders", 6).await;
+    common::create_topic(&broker, "orders", 6, &[]).await;
     let extra = [("partition.assignment.strategy", strategy)];
     let members: Vec<Member> = (0..3)
         .map(|_| Member::start(&broker, "billing", "orders", &extra))
@@ -244,7 +245,7 @@ async fn three_cooperative_sticky_consumers_split_a_topic_and_see_each_record_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leaving_member_hands_over_its_partitions_at_the_committed_offsets() {
     let broker = TestBroker::start().await;
-    broker.create_topic("events", 6).await;
+    common::create_topic(&broker, "events", 6, &[]).await;
     let a = Member::start(&broker, "audit", "events", &[]);
     let b = Member::start(&broker, "audit", "events", &[]);
     wait_for_split(&[&a, &b], 6).await;
@@ -293,7 +294,7 @@ fn subscription(topic: &str) -> bytes::Bytes {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_that_stops_heartbeating_expires_and_its_partitions_move() {
     let broker = TestBroker::start().await;
-    broker.create_topic("metrics", 6).await;
+    common::create_topic(&broker, "metrics", 6, &[]).await;
     let live = Member::start(&broker, "dash", "metrics", &[]);
     eventually("the live member owns everything", || {
         (live.partitions().len() == 6).then_some(())
@@ -360,7 +361,7 @@ async fn a_member_that_stops_heartbeating_expires_and_its_partitions_move() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_groups_each_receive_every_record() {
     let broker = TestBroker::start().await;
-    broker.create_topic("news", 3).await;
+    common::create_topic(&broker, "news", 3, &[]).await;
     let a = Member::start(&broker, "readers-a", "news", &[]);
     let b = Member::start(&broker, "readers-b", "news", &[]);
     eventually("both groups assigned", || {
@@ -390,7 +391,7 @@ async fn two_groups_each_receive_every_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_consumer_resumes_from_its_committed_offset_after_a_broker_restart() {
     let broker = TestBroker::start().await;
-    broker.create_topic("ledger", 1).await;
+    common::create_topic(&broker, "ledger", 1, &[]).await;
     produce(&broker, "ledger", 1, "l", 100).await;
     let first = Member::start(&broker, "accounts", "ledger", &[]);
     eventually("all 100 read and committed", || {
@@ -436,7 +437,7 @@ async fn a_consumer_resumes_from_its_committed_offset_after_a_broker_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn committed_offsets_survive_a_broker_crash() {
     let broker = TestBroker::start().await;
-    broker.create_topic("journal", 2).await;
+    common::create_topic(&broker, "journal", 2, &[]).await;
     produce(&broker, "journal", 2, "j", 50).await;
     let member = Member::start(&broker, "replay", "journal", &[]);
     eventually("all 50 read and committed", || {
@@ -488,7 +489,7 @@ async fn committed_offsets_survive_a_broker_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_static_member_restarting_quickly_keeps_the_group_stable() {
     let broker = TestBroker::start().await;
-    broker.create_topic("static", 4).await;
+    common::create_topic(&broker, "static", 4, &[]).await;
     let a = Member::start(
         &broker,
         "fleet",
@@ -557,7 +558,7 @@ async fn a_static_member_restarting_quickly_keeps_the_group_stable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_clients_list_describe_and_delete_groups() {
     let broker = TestBroker::start().await;
-    broker.create_topic("admin-t", 2).await;
+    common::create_topic(&broker, "admin-t", 2, &[]).await;
     produce(&broker, "admin-t", 2, "a", 10).await;
     let member = Member::start(
         &broker,

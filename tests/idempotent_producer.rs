@@ -4,6 +4,7 @@
 //! ids refused with a clear error.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod groups_support;
 
 use std::collections::BTreeSet;
@@ -101,7 +102,7 @@ fn high_watermark(broker: &TestBroker, topic: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_are_deduplicated_and_gaps_and_stale_epochs_refused() {
     let broker = TestBroker::start().await;
-    broker.create_topic("payments", 1).await;
+    common::create_topic(&broker, "payments", 1, &[]).await;
     let mut client = RawClient::connect(broker.addr).await;
     let (pid, epoch) = init(&mut client, None).await;
     assert!(pid >= 0);
@@ -148,7 +149,7 @@ async fn retries_are_deduplicated_and_gaps_and_stale_epochs_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_state_and_ids_survive_a_restart() {
     let broker = TestBroker::start().await;
-    broker.create_topic("durable", 1).await;
+    common::create_topic(&broker, "durable", 1, &[]).await;
     let mut client = RawClient::connect(broker.addr).await;
     let (pid, epoch) = init(&mut client, None).await;
     assert_eq!(
@@ -186,7 +187,7 @@ async fn producer_state_and_ids_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_state_is_rebuilt_from_the_log_after_a_crash() {
     let broker = TestBroker::start().await;
-    broker.create_topic("crashy", 1).await;
+    common::create_topic(&broker, "crashy", 1, &[]).await;
     let mut client = RawClient::connect(broker.addr).await;
     let (pid, epoch) = init(&mut client, None).await;
     for sequence in [0, 2, 4] {
@@ -251,7 +252,7 @@ async fn a_librdkafka_retry_after_a_cut_connection_leaves_no_duplicate() {
     let advertised = proxy.addr.to_string();
     let broker = TestBroker::start_with(|c| c.advertised_listener = Some(advertised)).await;
     proxy.serve(listener, broker.addr);
-    broker.create_topic("transfers", 1).await;
+    common::create_topic(&broker, "transfers", 1, &[]).await;
 
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", proxy.addr.to_string())

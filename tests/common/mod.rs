@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrolog_broker::{BrokerConfig, Server};
 use rdkafka::ClientConfig;
@@ -21,10 +21,13 @@ use tokio::task::JoinHandle;
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running broker; `stop` shuts it down cleanly, `restart` brings it back
-/// on the same data directory.
+/// on the same data directory and port, `crash_and_restart` without any
+/// shutdown work.
 pub struct TestBroker {
     pub addr: SocketAddr,
     pub dir: Arc<TempDir>,
+    /// The broker's shared state, for checks no client API exposes.
+    pub server: Arc<ferrolog_broker::Broker>,
     config: BrokerConfig,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ferrolog_broker::ServerError>>>,
@@ -35,7 +38,8 @@ impl TestBroker {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts with a config adjusted by `adjust` (data dir and listener are set first).
+    /// Starts with a config adjusted by `adjust` (data dir, listener and a
+    /// zero initial rebalance delay are set first).
     pub async fn start_with(adjust: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut config = BrokerConfig {
@@ -43,13 +47,15 @@ impl TestBroker {
             ..BrokerConfig::default()
         };
         config.data_dir = dir.path().to_path_buf();
+        config.groups.initial_rebalance_delay_ms = 0;
         adjust(&mut config);
-        Self::launch(dir, config).await
+        let server = Server::bind(config.clone()).await.expect("broker starts");
+        Self::run(dir, config, server)
     }
 
-    async fn launch(dir: Arc<TempDir>, config: BrokerConfig) -> TestBroker {
-        let server = Server::bind(config.clone()).await.expect("broker starts");
+    fn run(dir: Arc<TempDir>, config: BrokerConfig, server: Server) -> TestBroker {
         let addr = server.local_addr();
+        let broker = server.broker().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             // A dropped sender also means stop, so the result does not matter.
@@ -58,6 +64,7 @@ impl TestBroker {
         TestBroker {
             addr,
             dir,
+            server: broker,
             config,
             stop: Some(stop),
             task: Some(task),
@@ -87,12 +94,53 @@ impl TestBroker {
         }
     }
 
-    /// Stops and starts again on the same data directory (a new port).
+    /// Clean stop, then start again on the same data directory and the same
+    /// port (so clients configured with the old address reconnect to it).
     pub async fn restart(mut self) -> TestBroker {
         self.stop().await;
-        let mut config = self.config.clone();
-        config.listen = "127.0.0.1:0".into();
-        Self::launch(self.dir.clone(), config).await
+        let (dir, config, addr) = (self.dir.clone(), self.config.clone(), self.addr);
+        drop(self);
+        Self::relaunch(dir, config, addr).await
+    }
+
+    /// Stop without any shutdown work (no flush, no clean-shutdown marker,
+    /// nothing closed: what the data directory sees of a crashed process),
+    /// then start again on it.
+    pub async fn crash_and_restart(mut self) -> TestBroker {
+        let gone = Arc::downgrade(&self.server);
+        if let Some(task) = self.task.take() {
+            task.abort();
+            task.await.ok();
+        }
+        let (dir, config, addr) = (self.dir.clone(), self.config.clone(), self.addr);
+        drop(self);
+        eventually_within(TIMEOUT, "the crashed broker's state to be released", || {
+            (gone.strong_count() == 0).then_some(())
+        })
+        .await;
+        Self::relaunch(dir, config, addr).await
+    }
+
+    async fn relaunch(dir: Arc<TempDir>, mut config: BrokerConfig, addr: SocketAddr) -> TestBroker {
+        config.listen = addr.to_string();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match Server::bind(config.clone()).await {
+                Ok(server) => return Self::run(dir, config, server),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("rebind failed ({e}); retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot restart broker: {e}"),
+            }
+        }
+    }
+
+    /// A librdkafka config pointing at this broker.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.bootstrap());
+        config
     }
 
     pub fn producer(&self, extra: &[(&str, &str)]) -> FutureProducer {
@@ -200,5 +248,21 @@ pub async fn create_topic(
         .expect("create_topics");
     for r in results {
         r.expect("topic created");
+    }
+}
+
+/// Polls `check` until it returns `Some`; panics after `limit` with `what`.
+pub async fn eventually_within<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

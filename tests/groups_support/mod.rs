@@ -1,190 +1,30 @@
-//! Helpers for the consumer-group and idempotent-producer tests: an in-process `ferrologd` on
-//! 127.0.0.1:0 with a temporary data directory (restartable on the same directory), a raw Kafka
-//! protocol client for requests librdkafka cannot be made to send, and a TCP proxy that can cut
-//! a connection at a chosen moment.
+//! Helpers for the consumer-group and idempotent-producer tests, on top of the shared broker
+//! harness in `tests/common`: a raw Kafka protocol client for requests librdkafka cannot be made
+//! to send, and a TCP proxy that can cut a connection at a chosen moment.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use ferrolog_broker::{BrokerConfig, Server};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Every wait in these tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// The smallest session timeout the broker allows by default; expiry tests wait this long.
 pub const SESSION_TIMEOUT_MS: &str = "6000";
 
-pub struct TestBroker {
-    pub addr: SocketAddr,
-    pub dir: Arc<TempDir>,
-    pub server: Arc<ferrolog_broker::Broker>,
-    config: BrokerConfig,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), ferrolog_broker::ServerError>>>,
-}
-
-impl TestBroker {
-    pub async fn start() -> TestBroker {
-        Self::start_with(|_| {}).await
-    }
-
-    pub async fn start_with(adjust: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        let mut config = BrokerConfig {
-            listen: "127.0.0.1:0".into(),
-            ..BrokerConfig::default()
-        };
-        config.data_dir = dir.path().to_path_buf();
-        config.groups.initial_rebalance_delay_ms = 0;
-        adjust(&mut config);
-        Self::launch(dir, config).await
-    }
-
-    async fn launch(dir: Arc<TempDir>, config: BrokerConfig) -> TestBroker {
-        let server = Server::bind(config.clone()).await.expect("broker starts");
-        let addr = server.local_addr();
-        let broker = server.broker().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            // A dropped sender also means stop.
-            drop(stopped.await);
-        }));
-        TestBroker {
-            addr,
-            dir,
-            server: broker,
-            config,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    pub fn bootstrap(&self) -> String {
-        self.addr.to_string()
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            // An error only means the broker task has already ended.
-            stop.send(()).unwrap_or_default();
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(TIMEOUT, task)
-                .await
-                .expect("shutdown in time")
-                .unwrap()
-                .expect("clean shutdown");
-        }
-    }
-
-    /// Clean stop, then start again on the same data directory and the same port (so clients
-    /// configured with the old address reconnect to the new broker).
-    pub async fn restart(mut self) -> TestBroker {
-        self.stop().await;
-        let (dir, config, addr) = (self.dir.clone(), self.config.clone(), self.addr);
-        drop(self);
-        Self::relaunch(dir, config, addr).await
-    }
-
-    /// Stop without any shutdown work — no flush, no clean-shutdown marker, nothing closed:
-    /// what the data directory sees of a crashed process — then start again on it.
-    pub async fn crash_and_restart(mut self) -> TestBroker {
-        let gone = Arc::downgrade(&self.server);
-        if let Some(task) = self.task.take() {
-            task.abort();
-            drop(task.await);
-        }
-        let (dir, config, addr) = (self.dir.clone(), self.config.clone(), self.addr);
-        drop(self);
-        eventually("the crashed broker's state to be released", || {
-            (gone.strong_count() == 0).then_some(())
-        })
-        .await;
-        Self::relaunch(dir, config, addr).await
-    }
-
-    async fn relaunch(dir: Arc<TempDir>, mut config: BrokerConfig, addr: SocketAddr) -> TestBroker {
-        config.listen = addr.to_string();
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match Server::bind(config.clone()).await {
-                Ok(server) => {
-                    let addr = server.local_addr();
-                    let broker = server.broker().clone();
-                    let (stop, stopped) = oneshot::channel::<()>();
-                    let task = tokio::spawn(server.run(async move {
-                        drop(stopped.await);
-                    }));
-                    return TestBroker {
-                        addr,
-                        dir,
-                        server: broker,
-                        config,
-                        stop: Some(stop),
-                        task: Some(task),
-                    };
-                }
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("rebind failed ({e}); retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("cannot restart broker: {e}"),
-            }
-        }
-    }
-
-    pub fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", self.bootstrap());
-        config
-    }
-
-    pub async fn create_topic(&self, name: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> =
-            self.client_config().create().expect("admin");
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let results = admin
-            .create_topics(&[topic], &AdminOptions::new())
-            .await
-            .expect("create topics");
-        for result in results {
-            result.expect("topic created");
-        }
-    }
-}
-
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            // An error only means the broker task has already ended.
-            stop.send(()).unwrap_or_default();
-        }
-    }
-}
+/// The broker harness is the one every integration test shares.
+pub use crate::common::TestBroker;
 
 /// Poll `check` until it returns `Some`, or panic after `TIMEOUT` with `what`.
-pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+pub async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    crate::common::eventually_within(TIMEOUT, what, check).await
 }
 
 /// A minimal Kafka client: one request at a time on one connection.

@@ -48,8 +48,17 @@ pub enum OpenMode {
 pub trait FileSystem: Send + Sync + Debug {
     fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Arc<dyn File>>;
     /// Whole-file read-only view. The real file system maps it (memmap2); only
-    /// used for files that never shrink while mapped (sealed indexes).
+    /// used for files that never shrink while mapped (sealed logs and indexes).
     fn map(&self, path: &Path) -> std::io::Result<Bytes>;
+    /// A read-only view of the first `len` bytes of a file that may still be
+    /// shorter than `len` and grows by appends while the view lives (the
+    /// active segment's log). Only bytes already written may be read through
+    /// it. `None` when the file system cannot share such a view; callers then
+    /// use positioned reads.
+    fn map_growing(&self, path: &Path, len: u64) -> std::io::Result<Option<Bytes>> {
+        let _ = (path, len);
+        Ok(None)
+    }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()>;
     fn remove_file(&self, path: &Path) -> std::io::Result<()>;
     fn remove_dir_all(&self, path: &Path) -> std::io::Result<()>;

@@ -58,16 +58,35 @@ impl FileSystem for StdFileSystem {
             // Mapping an empty file fails on Linux; an empty view is what we mean.
             return Ok(Bytes::new());
         }
-        // SAFETY: only index files are mapped, when a partition opens. While
-        // a mapping is alive the engine only appends to such a file or
-        // unlinks it (both keep every mapped page valid and unchanged); an
-        // index is truncated for a rebuild only after its mapping was dropped.
-        // So the memory stays readable and unchanged for the mapping's
-        // lifetime, as long as no other process truncates our files (the
-        // data directory is ours: see the store's lock).
+        // SAFETY: only sealed logs and index files are mapped. While a
+        // mapping is alive the engine only appends to such a file or unlinks
+        // it (both keep every mapped page valid and unchanged); an index is
+        // truncated for a rebuild only after its mapping was dropped. So the
+        // memory stays readable and unchanged for the mapping's lifetime, as
+        // long as no other process truncates our files (the data directory is
+        // ours: see the store's lock).
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))
+    }
+
+    fn map_growing(&self, path: &Path, len: u64) -> std::io::Result<Option<Bytes>> {
+        let len = usize::try_from(len).map_err(std::io::Error::other)?;
+        if len == 0 {
+            return Ok(None);
+        }
+        let file = std::fs::File::open(path)?;
+        // SAFETY: the mapping may reach past the end of the file; touching
+        // such a page would raise SIGBUS, so the engine reads only published
+        // bytes, which were written before they were published and lie below
+        // the end. The file is only appended to while mapped: recovery, the
+        // one place that truncates a log, runs when a partition opens, before
+        // any read maps it, and cuts only bytes that were never published.
+        // Appends change no byte already mapped. Unlinking keeps the pages.
+        // As for `map`, no other process may truncate our files.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file)? };
+        Ok(Some(Bytes::from_owner(map)))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {

@@ -125,6 +125,12 @@ impl Partition {
         read(&self.config).clone()
     }
 
+    /// How long a mapping of the active segment is made: the segment rolls
+    /// before outgrowing this (unless one batch alone is larger).
+    fn mapped_segment_len(&self) -> u64 {
+        read(&self.config).segment_bytes_effective()
+    }
+
     /// Takes effect from the next append (roll, index interval, durability)
     /// and the next retention pass.
     pub fn set_config(&self, config: LogConfig) {

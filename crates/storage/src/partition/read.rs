@@ -1,8 +1,10 @@
 //! The read path: whole batches from the batch holding the requested offset.
 //!
-//! Sealed segments are mapped on first read and answered with a slice of the
-//! mapping (zero-copy `Bytes`). The active segment, which recovery may have
-//! to shrink, is only ever read with positioned reads.
+//! Segments are mapped on first read and answered with a slice of the
+//! mapping (zero-copy `Bytes`): sealed ones as they are, the active one past
+//! its end so the mapping keeps serving it as it grows (see
+//! `Segment::map_for_reads`). Where the file system cannot map, positioned
+//! reads into recycled buffers do the same job.
 use bytes::{Bytes, BytesMut};
 
 use super::{Partition, ReadResult};
@@ -80,10 +82,9 @@ impl Partition {
             .segments
             .partition_point(|s| s.base_offset <= offset)
             .checked_sub(1)?;
+        let growing_len = self.mapped_segment_len();
         let segment = state.segments.get_mut(at)?;
-        if at < active {
-            segment.map_sealed(self.fs.as_ref());
-        }
+        segment.map_for_reads(self.fs.as_ref(), at < active, growing_len);
         Some(ReadPlan {
             view: segment.view(),
             start_position: segment.position_for_offset(offset),
@@ -169,7 +170,7 @@ fn read_segment(
     }))
 }
 
-/// Like [`find_batch`], over a mapped sealed segment.
+/// Like [`find_batch`], over a mapped segment's published bytes.
 fn find_batch_mapped(
     map: &Bytes,
     start_position: u64,
@@ -188,7 +189,7 @@ fn find_batch_mapped(
             .ok_or_else(|| StorageError::Corruption {
                 path: view.log_path.clone(),
                 position: at as u64,
-                detail: "sealed segment holds a damaged batch header".to_owned(),
+                detail: "published bytes hold a damaged batch header".to_owned(),
             })?;
         if header.last_offset() >= offset {
             return Ok(Some((at as u64, size as u64)));

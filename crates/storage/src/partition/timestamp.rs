@@ -21,6 +21,7 @@ impl Partition {
             let mut state = lock(&self.state);
             let active = state.segments.len().saturating_sub(1);
             let fs = self.fs.as_ref();
+            let growing_len = self.mapped_segment_len();
             state
                 .segments
                 .iter_mut()
@@ -32,9 +33,7 @@ impl Partition {
                 })
                 .take(2)
                 .map(|(i, s)| {
-                    if i < active {
-                        s.map_sealed(fs);
-                    }
+                    s.map_for_reads(fs, i < active, growing_len);
                     (s.view(), s.position_for_timestamp(timestamp_ms))
                 })
                 .collect()
@@ -100,7 +99,7 @@ fn find_in_segment(
     }
 }
 
-/// [`find_in_segment`] over a mapped sealed segment: headers walked in place.
+/// [`find_in_segment`] over a mapped segment: headers walked in place.
 fn find_in_mapped(
     map: &bytes::Bytes,
     view: &SegmentView,

@@ -3,7 +3,8 @@
 //!
 //! cargo run --release --example rdkafka_perf -- \
 //!     [--bootstrap 127.0.0.1:9092] [--topic perf] [--partitions 1] [--records 1000000] \
-//!     [--record-bytes 100] [--acks 1] [--compression none] [--linger-ms 5]
+//!     [--record-bytes 100] [--acks 1] [--compression none] [--linger-ms 5] \
+//!     [--producer-set key=value]...
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ struct Args {
     acks: String,
     compression: String,
     linger_ms: String,
+    /// Extra librdkafka producer properties, applied last.
+    producer_set: Vec<(String, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         acks: "1".into(),
         compression: "none".into(),
         linger_ms: "5".into(),
+        producer_set: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,6 +57,12 @@ fn parse_args() -> Result<Args, String> {
             "--acks" => args.acks = value,
             "--compression" => args.compression = value,
             "--linger-ms" => args.linger_ms = value,
+            "--producer-set" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("{flag}: expected key=value, got {value}"))?;
+                args.producer_set.push((k.to_owned(), v.to_owned()));
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -70,7 +80,8 @@ fn rate(what: &str, records: usize, bytes: usize, elapsed: Duration) {
 }
 
 fn produce(args: &Args) -> Result<Duration, KafkaError> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &args.bootstrap)
         .set("acks", &args.acks)
         .set("compression.type", &args.compression)
@@ -78,8 +89,11 @@ fn produce(args: &Args) -> Result<Duration, KafkaError> {
         .set("batch.size", "1000000")
         .set("batch.num.messages", "100000")
         .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .create()?;
+        .set("queue.buffering.max.kbytes", "1048576");
+    for (key, value) in &args.producer_set {
+        config.set(key, value);
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = config.create()?;
     let payload = vec![b'x'; args.record_bytes];
     let partitions = args.partitions.max(1);
     let started = Instant::now();

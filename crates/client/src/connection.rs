@@ -32,6 +32,11 @@ pub struct Connection {
     client_id: StrBytes,
     reader: BufReader<OwnedReadHalf>,
     writer: BufWriter<OwnedWriteHalf>,
+    /// Where response frames are read. Each frame is split off it, and its
+    /// allocation is reused once every slice of earlier frames is dropped:
+    /// a fresh zeroed buffer per fetch cost page faults and a `memset` as
+    /// large as the response itself.
+    recv: BytesMut,
     next_correlation_id: i32,
     /// api key → (min, max) the broker advertised.
     broker_versions: HashMap<i16, (i16, i16)>,
@@ -73,6 +78,7 @@ impl Connection {
             client_id: StrBytes::from_string(client_id.to_owned()),
             reader: BufReader::with_capacity(64 * 1024, read),
             writer: BufWriter::with_capacity(64 * 1024, write),
+            recv: BytesMut::new(),
             next_correlation_id: 1,
             broker_versions: HashMap::new(),
             request_timeout,
@@ -239,20 +245,27 @@ impl Connection {
                 limit_bytes: RESPONSE_BYTES_MAX,
             });
         };
-        let mut body = vec![0u8; size_bytes];
-        self.reader
-            .read_exact(&mut body)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => ClientError::Closed {
-                    addr: self.addr.clone(),
-                },
-                _ => ClientError::Io {
-                    addr: self.addr.clone(),
-                    source: e,
-                },
-            })?;
-        Ok(Bytes::from(body))
+        self.recv.clear();
+        self.recv.reserve(size_bytes);
+        // Never past this frame: the next one is read by the next request.
+        let mut body = (&mut self.reader).take(size_bytes as u64);
+        while self.recv.len() < size_bytes {
+            match body.read_buf(&mut self.recv).await {
+                Ok(0) => {
+                    return Err(ClientError::Closed {
+                        addr: self.addr.clone(),
+                    });
+                }
+                Ok(_) => {}
+                Err(source) => {
+                    return Err(ClientError::Io {
+                        addr: self.addr.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(self.recv.split().freeze())
     }
 
     fn decode_response<T: Decodable + HeaderVersion>(

@@ -209,3 +209,58 @@ async fn an_http_server_is_named_as_such() {
         "{result:?}"
     );
 }
+
+/// Frames are cut from one reused buffer: a frame arriving in pieces, two
+/// frames glued together after the buffer grew large, a frame still held
+/// while the next is read, and a connection closed mid-frame.
+#[tokio::test]
+async fn frames_are_read_whole_and_held_frames_stay_intact() {
+    let frame = |fill: u8, len: usize| {
+        let mut f = BytesMut::new();
+        f.put_i32(i32::try_from(len).expect("small"));
+        f.put_bytes(fill, len);
+        f
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (first, second, third) = (frame(1, 300_000), frame(2, 10), frame(3, 500_000));
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let script = {
+        let (first, second, third) = (first.clone(), second.clone(), third.clone());
+        async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let (_, correlation) = read_request(&mut s).await;
+            write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+            // The first frame in two pieces.
+            s.write_all(&first[..1000]).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s.write_all(&first[1000..]).await.expect("write");
+            // Once it is read (and its buffer free again), two frames glued.
+            go_rx.await.expect("go");
+            let mut glued = second.to_vec();
+            glued.extend_from_slice(&third);
+            s.write_all(&glued).await.expect("write");
+            // Half a frame, then the connection closes.
+            s.write_all(&frame(4, 100)[..50]).await.expect("write");
+        }
+    };
+    let server = tokio::spawn(script);
+    let mut conn = Connection::connect(&addr, "t", TIMEOUT, TIMEOUT)
+        .await
+        .expect("connects");
+    let got_first = conn.read_frame().await.expect("first");
+    assert_eq!(&got_first[..], &first[4..]);
+    drop(got_first);
+    go_tx.send(()).expect("server waits");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let got_second = conn.read_frame().await.expect("second");
+    assert_eq!(&got_second[..], &second[4..], "exactly one frame");
+    let got_third = conn.read_frame().await.expect("third");
+    assert_eq!(&got_third[..], &third[4..]);
+    assert_eq!(&got_second[..], &second[4..], "a held frame is never reused");
+    server.await.expect("server task");
+    assert!(matches!(
+        conn.read_frame().await,
+        Err(ClientError::Closed { .. })
+    ));
+}

@@ -286,6 +286,11 @@ async fn offsets_commit_fetch_describe_list_and_delete_at_old_and_new_versions()
             "v{version}"
         );
         assert_eq!(described.members[0].member_assignment.as_ref(), b"assigned");
+        assert_eq!(
+            described.members[0].client_host.as_str(),
+            "/127.0.0.1",
+            "the member's address, as Kafka prints it"
+        );
         assert_eq!(response.groups[1].group_state.as_str(), "Dead");
     }
     let request = ListGroupsRequest::default().with_states_filter(vec![s("Stable")]);

@@ -72,7 +72,7 @@ async fn read_loop(
             let request = frame::parse_request(body).map_err(|e| crate::errors::message(&e))?;
             tracing::trace!(%peer, api = ?request.api_key, version = request.version(), "request");
             let held = in_flight.hold(&request).await;
-            let reply = api::dispatch(broker, request)
+            let reply = api::dispatch(broker, request, peer)
                 .await
                 .map_err(|e| crate::errors::message(&e))?;
             let reply = crate::limits::release_when_encoded(reply, held);

@@ -17,6 +17,7 @@ pub fn handle(
     header: &RequestHeader,
     request: JoinGroupRequest,
     version: i16,
+    peer: std::net::SocketAddr,
 ) -> Outcome<JoinGroupResponse> {
     let group_id = owned(&request.group_id);
     if let Err(error) = check_group_id(&group_id) {
@@ -29,7 +30,8 @@ pub fn handle(
         member_id: owned(&request.member_id),
         group_instance_id: owned_opt(request.group_instance_id.as_ref()).filter(|_| version >= 5),
         client_id: owned_opt(header.client_id.as_ref()).unwrap_or_default(),
-        client_host: String::new(),
+        // As Kafka shows it (Java's InetAddress::toString): "/127.0.0.1".
+        client_host: format!("/{}", peer.ip()),
         session_timeout_ms: request.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout_ms: if version >= 1 {

@@ -136,8 +136,12 @@ pub enum DispatchError {
     },
 }
 
-/// Handles one request.
-pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, DispatchError> {
+/// Handles one request from `peer`.
+pub async fn dispatch(
+    broker: &Arc<Broker>,
+    request: Request,
+    peer: std::net::SocketAddr,
+) -> Result<Reply, DispatchError> {
     let api_key = request.api_key;
     let version = request.version();
     if api_key == ApiKey::ApiVersions {
@@ -200,7 +204,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Result<Reply, D
         ),
         ApiKey::JoinGroup => respond(
             &request,
-            join_group::handle(broker, &request.header, decode(&request)?, version),
+            join_group::handle(broker, &request.header, decode(&request)?, version, peer),
         ),
         ApiKey::SyncGroup => respond(
             &request,

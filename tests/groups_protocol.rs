@@ -374,3 +374,57 @@ async fn find_coordinator_answers_single_and_batched_lookups() {
             .all(|c| c.error_code == 0 && c.host.as_str() == "127.0.0.1")
     );
 }
+
+/// Kafka drops a deleted topic's committed offsets: a topic created again
+/// under the same name starts at 0, and an old offset would make its group
+/// skip records. The tombstones survive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_topic_drops_its_committed_offsets() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    common::create_topic(&broker, "other", 1, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    // A group without members may commit with generation -1 (as tools do).
+    assert_eq!(commit(&mut client, 8, "g", -1, s(""), 500).await, 0);
+    let keep = OffsetCommitRequest::default()
+        .with_group_id(s("g").into())
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(s("other").into())
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(7),
+                ]),
+        ]);
+    let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, 8, &keep).await;
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+
+    let delete = DeleteTopicsRequest::default().with_topic_names(vec![s("topic").into()]);
+    let response: DeleteTopicsResponse = client.call(ApiKey::DeleteTopics, 4, &delete).await;
+    assert_eq!(response.responses[0].error_code, 0);
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    drop(client);
+    let broker = broker.restart().await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let fetch = |topic: &str| {
+        OffsetFetchRequest::default()
+            .with_group_id(s("g").into())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(s(topic).into())
+                    .with_partition_indexes(vec![0]),
+            ]))
+    };
+    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 5, &fetch("topic")).await;
+    assert_eq!(
+        response.topics[0].partitions[0].committed_offset, -1,
+        "the recreated topic has no committed offset"
+    );
+    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 5, &fetch("other")).await;
+    assert_eq!(
+        response.topics[0].partitions[0].committed_offset, 7,
+        "other topics keep theirs"
+    );
+}

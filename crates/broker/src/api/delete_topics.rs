@@ -48,9 +48,16 @@ fn delete_one(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTo
         return result.with_error_code(ResponseError::UnknownTopicId.code());
     };
     match broker.topics.delete(&resolved) {
-        Ok(topic) => result
-            .with_name(Some(TopicName(StrBytes::from_string(resolved))))
-            .with_topic_id(topic.id),
+        Ok(topic) => {
+            if let Err(e) = broker.groups.offsets().delete_topic(&resolved) {
+                // The topic is gone either way; stale offsets only matter if
+                // it is created again, and expire with their group.
+                tracing::warn!(topic = %resolved, error = %e, "cannot drop committed offsets of a deleted topic");
+            }
+            result
+                .with_name(Some(TopicName(StrBytes::from_string(resolved))))
+                .with_topic_id(topic.id)
+        }
         Err(e) => result
             .with_error_code(errors::topic_error(&e).code())
             .with_error_message(Some(StrBytes::from_string(errors::message(&e)))),

@@ -233,6 +233,26 @@ impl OffsetStore {
         &self,
         mut expired: impl FnMut(&str, &CommittedOffset) -> bool,
     ) -> Result<usize, OffsetStoreError> {
+        self.delete_where("expiring committed offsets", |group, _, value| {
+            expired(group, value)
+        })
+    }
+
+    /// Drop every group's offsets for `topic`, once it is deleted: a topic
+    /// created again under the same name starts at offset 0, and old offsets
+    /// would make its consumers skip records (Kafka drops them too). Blocking.
+    pub fn delete_topic(&self, topic: &str) -> Result<usize, OffsetStoreError> {
+        self.delete_where("dropping committed offsets of a deleted topic", |_, t, _| {
+            t == topic
+        })
+    }
+
+    /// Deletes (with tombstones) the offsets `doomed(group, topic, value)` picks.
+    fn delete_where(
+        &self,
+        why: &str,
+        mut doomed: impl FnMut(&str, &str, &CommittedOffset) -> bool,
+    ) -> Result<usize, OffsetStoreError> {
         let doomed: Vec<(String, String, i32)> = {
             let state = self.lock();
             state
@@ -241,7 +261,7 @@ impl OffsetStore {
                 .flat_map(|(group, offsets)| {
                     offsets.iter().map(move |(key, value)| (group, key, value))
                 })
-                .filter(|(group, _, value)| expired(group, value))
+                .filter(|(group, (topic, _), value)| doomed(group, topic, value))
                 .map(|(group, (topic, partition), _)| (group.clone(), topic.clone(), *partition))
                 .collect()
         };
@@ -255,7 +275,7 @@ impl OffsetStore {
                 .push((topic, partition, None));
         }
         for (group, entries) in by_group {
-            tracing::info!(%group, offsets = entries.len(), "expiring committed offsets");
+            tracing::info!(%group, offsets = entries.len(), "{why}");
             self.commit(&group, entries)?;
         }
         Ok(count)

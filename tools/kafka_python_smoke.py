@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """kafka-python against a running ferrologd: admin, produce (each codec it has
-built in), consume by assignment, offsets by time. Exits non-zero on failure.
+built in), consume by assignment, offsets by time, a consumer group that
+commits and a second member of it that resumes. Exits non-zero on failure.
 
     python3 tools/kafka_python_smoke.py 127.0.0.1:9092
 """
@@ -37,4 +38,27 @@ end = consumer.end_offsets(parts)
 assert sum(end.values()) == 2000, end
 times = consumer.offsets_for_times({parts[0]: 0})
 assert times[parts[0]].offset == 0, times
-print("kafka-python OK:", len(got), "records,", end)
+consumer.close()
+
+# A group: subscribe, read everything, commit; the next consumer of the group
+# resumes after the commit and sees only what was produced since.
+def group_consumer():
+    return KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}-g",
+                         auto_offset_reset="earliest", enable_auto_commit=False,
+                         consumer_timeout_ms=8000)
+
+first = group_consumer()
+in_group = [m for m in first]
+assert len(in_group) == 2000, f"group read {len(in_group)} of 2000"
+first.commit()
+first.close()
+producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+for i in range(10):
+    producer.send(topic, value=f"late-{i}".encode())
+producer.flush()
+producer.close()
+second = group_consumer()
+resumed = [m.value for m in second]
+second.close()
+assert sorted(resumed) == sorted(f"late-{i}".encode() for i in range(10)), resumed
+print("kafka-python OK:", len(got), "records,", end, "; group resumed with", len(resumed))

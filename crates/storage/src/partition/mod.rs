@@ -177,9 +177,15 @@ impl Partition {
     /// Marks the partition failed: every later write is refused until it is
     /// reopened. The first reason wins.
     fn fail(&self, reason: String) {
+        self.refuse_writes(reason, true);
+    }
+
+    fn refuse_writes(&self, reason: String, is_error: bool) {
         let mut failure = lock(&self.failure);
         if failure.is_none() {
-            tracing::error!(partition = %self.id, %reason, "partition failed; refusing writes until reopened");
+            if is_error {
+                tracing::error!(partition = %self.id, %reason, "partition failed; refusing writes until reopened");
+            }
             *failure = Some(reason);
         }
         self.failed.store(true, Ordering::Release);
@@ -238,6 +244,7 @@ impl Partition {
     /// Marks the partition deleted: later writes fail.
     pub(crate) fn mark_deleted(&self) {
         lock(&self.state).closed = true;
-        self.fail("partition deleted".to_owned());
+        // Asked for, not a failure: nothing to alarm an operator about.
+        self.refuse_writes("partition deleted".to_owned(), false);
     }
 }

@@ -81,12 +81,55 @@ pub(crate) struct Segment {
     map_failed: bool,
     /// The file system cannot map a growing log: read the active segment.
     map_growing_failed: bool,
+    /// When a read last planned on this segment (a process-wide sequence).
+    last_read: u64,
+}
+
+/// Sealed segments of one partition that keep their mapping: the segments
+/// consumers are reading now. Older mappings are dropped (their pages stay in
+/// the page cache), so a consumer reading a long log from the start leaves
+/// behind a bounded number of mapped segments, not the whole log in the
+/// broker's RSS.
+pub(crate) const MAPPED_SEALED_MAX: usize = 4;
+
+/// Orders reads across all partitions; only comparisons within one matter.
+static READ_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Notes a read of `segments[reading]` and takes away the mappings of the
+/// sealed segments (not `reading`, not the active one) beyond the
+/// [`MAPPED_SEALED_MAX`] most recently read. The caller drops what is
+/// returned after releasing the partition lock: unmapping a large segment
+/// takes a while, and readers holding slices of it keep it alive anyway.
+#[must_use]
+pub(crate) fn retire_idle_maps(segments: &mut [Segment], reading: usize) -> Vec<LogMap> {
+    if let Some(segment) = segments.get_mut(reading) {
+        segment.last_read = READ_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    }
+    let sealed = segments.len().saturating_sub(1);
+    let mut mapped: Vec<(u64, usize)> = segments
+        .iter()
+        .take(sealed)
+        .enumerate()
+        .filter(|(_, s)| s.mapped.is_some())
+        .map(|(i, s)| (s.last_read, i))
+        .collect();
+    if mapped.len() <= MAPPED_SEALED_MAX {
+        return Vec::new();
+    }
+    mapped.sort_unstable();
+    let excess = mapped.len() - MAPPED_SEALED_MAX;
+    mapped
+        .into_iter()
+        .filter(|&(_, i)| i != reading)
+        .take(excess)
+        .filter_map(|(_, i)| segments.get_mut(i).and_then(|s| s.mapped.take()))
+        .collect()
 }
 
 /// A read-only mapping of a segment's log. While the segment is active it
 /// reaches past the end of the file, so it is never handed out whole (nor
 /// printed): only its published prefix, through [`LogMap::published`].
-struct LogMap(Bytes);
+pub(crate) struct LogMap(Bytes);
 
 impl LogMap {
     /// The first `size` bytes, if the mapping covers them.
@@ -143,6 +186,7 @@ impl Segment {
             mapped: None,
             map_failed: false,
             map_growing_failed: false,
+            last_read: 0,
         })
     }
 
@@ -201,6 +245,10 @@ impl Segment {
                 self.map_failed = true;
             }
         }
+    }
+
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.mapped.is_some()
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -483,3 +483,35 @@ fn the_active_segment_is_read_from_a_mapping_while_it_grows() {
         assert_eq!(batch_offsets(&got), vec![(a.base_offset, a.last_offset)]);
     }
 }
+
+/// A consumer reading a long log from the start leaves a bounded number of
+/// segments mapped (so the broker's RSS does not grow with the log), and the
+/// bytes it was handed stay valid after their segment is unmapped.
+#[test]
+fn reading_a_long_log_keeps_only_a_few_segments_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store
+        .create_partition(id("long", 0), small_segments(300))
+        .unwrap();
+    for i in 0..60 {
+        p.append(&batch("x", 2, i)).unwrap();
+    }
+    let segments = p.segment_count();
+    assert!(segments > 10, "{segments} segments");
+    let (mut next, mut held, mut most) = (0i64, Vec::new(), 0usize);
+    while next < p.high_watermark() {
+        let records = p.read(next, 200).unwrap().records;
+        next = batch_offsets(&records).last().unwrap().1 + 1;
+        held.push((records.clone(), records.to_vec()));
+        most = most.max(p.mapped_segment_count());
+    }
+    assert!(most >= 2, "segments are mapped while read ({most})");
+    assert!(
+        most <= 5,
+        "at most 4 sealed segments and the active one stay mapped, saw {most} of {segments}"
+    );
+    for (bytes, copy) in &held {
+        assert_eq!(&bytes[..], &copy[..], "a slice outlives its segment's mapping");
+    }
+}

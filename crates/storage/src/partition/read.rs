@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Partition, ReadResult};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::scan::{ScanItem, ScanMode, Scanner};
-use crate::segment::SegmentView;
+use crate::segment::{LogMap, SegmentView, retire_idle_maps};
 use crate::sync_util::lock;
 
 /// Where to look for `offset` in one segment, taken under the lock.
@@ -18,6 +18,8 @@ use crate::sync_util::lock;
 struct ReadPlan {
     view: SegmentView,
     start_position: u64,
+    /// Mappings of idle segments, dropped with the plan, outside the lock.
+    _retired: Vec<LogMap>,
 }
 
 /// Whole batches cut from one segment.
@@ -74,6 +76,16 @@ impl Partition {
         })
     }
 
+    /// How many of this partition's segments are mapped for reads now: at
+    /// most [`crate::segment::MAPPED_SEALED_MAX`] sealed ones plus the active one.
+    pub fn mapped_segment_count(&self) -> usize {
+        lock(&self.state)
+            .segments
+            .iter()
+            .filter(|s| s.is_mapped())
+            .count()
+    }
+
     /// The segment holding `offset` and the index position to scan from.
     fn plan_read(&self, offset: i64) -> Option<ReadPlan> {
         let mut state = lock(&self.state);
@@ -85,9 +97,12 @@ impl Partition {
         let growing_len = self.mapped_segment_len();
         let segment = state.segments.get_mut(at)?;
         segment.map_for_reads(self.fs.as_ref(), at < active, growing_len);
+        let (view, start_position) = (segment.view(), segment.position_for_offset(offset));
+        let retired = retire_idle_maps(&mut state.segments, at);
         Some(ReadPlan {
-            view: segment.view(),
-            start_position: segment.position_for_offset(offset),
+            view,
+            start_position,
+            _retired: retired,
         })
     }
 }

@@ -73,6 +73,10 @@ pub struct LogDefaults {
     pub max_message_bytes: u32,
     /// `ferrolog.durability`: `always` | `interval:<ms>` | `never`.
     pub durability: String,
+    /// Start writing the active segment back to disk every this many
+    /// appended bytes (a hint, like RocksDB's `bytes_per_sync`); 0 = leave it
+    /// to the kernel. Not a durability setting: only fsync is.
+    pub writeback_bytes: u64,
 }
 
 impl Default for BrokerConfig {
@@ -113,6 +117,7 @@ impl Default for LogDefaults {
                 .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
             max_message_bytes: log.max_batch_bytes,
             durability: log.durability.to_string(),
+            writeback_bytes: log.writeback_bytes,
         }
     }
 }

@@ -34,6 +34,15 @@ pub trait File: Send + Sync + Debug {
     }
     /// Forces written data (and the length) to stable storage.
     fn sync_data(&self) -> std::io::Result<()>;
+    /// Asks the OS to start writing `len` bytes at `position` back to disk now,
+    /// without waiting for it and without making anything durable (that is
+    /// still `sync_data`'s job). Only a hint that keeps dirty pages from piling
+    /// up; the default does nothing. `Unsupported` means the hint is not
+    /// available here; any other error is an I/O failure.
+    fn start_writeback(&self, position: u64, len: u64) -> std::io::Result<()> {
+        let _ = (position, len);
+        Ok(())
+    }
 }
 
 /// How to open a file.

@@ -40,6 +40,38 @@ impl File for StdFile {
     fn sync_data(&self) -> std::io::Result<()> {
         self.0.sync_data()
     }
+
+    fn start_writeback(&self, position: u64, len: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let offset = libc::off64_t::try_from(position).map_err(std::io::Error::other)?;
+        let nbytes = libc::off64_t::try_from(len).map_err(std::io::Error::other)?;
+        loop {
+            // SAFETY: sync_file_range only reads the descriptor number (open
+            // for the whole call: `self.0` is alive) and integer arguments;
+            // it touches no memory of ours.
+            #[allow(unsafe_code)]
+            let rc = unsafe {
+                libc::sync_file_range(
+                    self.0.as_raw_fd(),
+                    offset,
+                    nbytes,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+            if rc == 0 {
+                return Ok(());
+            }
+            let error = std::io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // Not a file system or kernel that supports the hint.
+                Some(libc::ENOSYS | libc::EOPNOTSUPP | libc::ESPIPE) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, error));
+                }
+                _ => return Err(error),
+            }
+        }
+    }
 }
 
 impl FileSystem for StdFileSystem {

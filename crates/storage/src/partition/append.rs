@@ -5,7 +5,7 @@ use super::{AppendInfo, Partition, State};
 use crate::config::{Durability, LogConfig};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::format::batch::{self, BatchHeader};
-use crate::segment::Segment;
+use crate::segment::{NamedFile, Segment};
 use crate::sync_util::now_ms;
 
 /// The batches of one append, validated.
@@ -14,6 +14,36 @@ struct Validated {
     batches: Vec<(BatchHeader, usize)>,
     records: i64,
     max_timestamp: i64,
+}
+
+/// A range of the active segment whose writeback is due, started after the
+/// writer lock is released.
+#[derive(Debug)]
+struct Writeback {
+    file: NamedFile,
+    position: u64,
+    len: u64,
+}
+
+/// Writeback ranges end on a page boundary so the page still being filled is
+/// not written out now and again once it is full.
+const PAGE_BYTES: u64 = 4096;
+
+/// Claims the active segment's bytes appended since writeback last started,
+/// if there are at least `every_bytes` of them (0 = never).
+fn due_writeback(active: &mut Segment, every_bytes: u64) -> Option<Writeback> {
+    let end = active.size_bytes / PAGE_BYTES * PAGE_BYTES;
+    let len = end.checked_sub(active.writeback_started_bytes)?;
+    if every_bytes == 0 || len < every_bytes {
+        return None;
+    }
+    let position = active.writeback_started_bytes;
+    active.writeback_started_bytes = end;
+    Some(Writeback {
+        file: (active.log_path.clone(), active.log.clone()),
+        position,
+        len,
+    })
 }
 
 /// Checks every batch of `input` (framing, magic, CRC, record count, size)
@@ -60,16 +90,39 @@ impl Partition {
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
         let config = self.config();
         let validated = validate(batches, config.max_batch_bytes)?;
-        let info = {
+        let (info, writeback) = {
             let mut state = crate::sync_util::lock(&self.state);
             self.check_writable(&state)?;
             // Issue 4 adds the idempotent-producer sequence check here, inside the critical section.
-            self.append_locked(&mut state, batches, &validated, &config)?
+            let info = self.append_locked(&mut state, batches, &validated, &config)?;
+            let writeback = state
+                .segments
+                .last_mut()
+                .and_then(|active| due_writeback(active, config.writeback_bytes));
+            (info, writeback)
         };
+        if let Some(writeback) = writeback {
+            self.start_writeback(&writeback)?;
+        }
         if config.durability == Durability::Always {
             self.sync_to(info.last_offset)?;
         }
         Ok(info)
+    }
+
+    /// Starts writeback of a range (outside the writer lock: submitting the
+    /// I/O can take a while). The appended bytes are already in the file, but
+    /// a failure here means the disk failed under them: like a failed write,
+    /// it fails the partition and this append, so nothing later is appended
+    /// on top of data the kernel may have dropped.
+    fn start_writeback(&self, writeback: &Writeback) -> Result<(), StorageError> {
+        let (path, file) = &writeback.file;
+        match file.start_writeback(writeback.position, writeback.len) {
+            Ok(()) => Ok(()),
+            // The hint is unavailable here; fsync still does all the work.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(()),
+            Err(e) => Err(self.fail_with(StorageError::io(path, IoOp::Writeback, e))),
+        }
     }
 
     fn append_locked(

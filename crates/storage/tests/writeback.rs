@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::*;
 use ferrolog_storage::io::{Fault, MemFileSystem};
-use ferrolog_storage::{Durability, IoOp, LogConfig, Store, StorageError, StoreOptions};
+use ferrolog_storage::{Durability, IoOp, LogConfig, StorageError, Store, StoreOptions};
 
 const PAGE: u64 = 4096;
 
@@ -40,13 +40,20 @@ fn hints_cover_the_appended_bytes_in_contiguous_page_aligned_ranges() {
     for (path, position, len) in &hints {
         assert_eq!(path, &log_path("w-0", 0));
         assert_eq!(*position, next, "ranges are contiguous from 0");
-        assert!(*len >= 8192, "a range of {len} bytes is below the threshold");
+        assert!(
+            *len >= 8192,
+            "a range of {len} bytes is below the threshold"
+        );
         assert_eq!((position + len) % PAGE, 0, "ranges end on a page boundary");
         next = position + len;
     }
     assert!(next <= size);
     // Whatever is not hinted yet is less than one threshold plus the page being filled.
-    assert!(size - next < 8192 + PAGE, "{} bytes never hinted", size - next);
+    assert!(
+        size - next < 8192 + PAGE,
+        "{} bytes never hinted",
+        size - next
+    );
 }
 
 #[test]
@@ -54,7 +61,9 @@ fn no_hint_when_turned_off_or_below_the_threshold() {
     let fs = MemFileSystem::new();
     let store = mem_store(&fs);
     let off = store.create_partition(id("off", 0), hinting(0)).unwrap();
-    let big = store.create_partition(id("big", 0), hinting(1 << 20)).unwrap();
+    let big = store
+        .create_partition(id("big", 0), hinting(1 << 20))
+        .unwrap();
     for i in 0..100 {
         off.append(&kib_batch(i)).unwrap();
         big.append(&kib_batch(i)).unwrap();
@@ -80,7 +89,13 @@ fn a_new_segment_is_hinted_from_its_start() {
     assert!(segments.len() >= 3, "hints went to {segments:?}");
     for segment in segments {
         let first = hints.iter().find(|(path, ..)| path == segment).unwrap();
-        assert_eq!(first.1, 0, "{} first hinted at {}", segment.display(), first.1);
+        assert_eq!(
+            first.1,
+            0,
+            "{} first hinted at {}",
+            segment.display(),
+            first.1
+        );
     }
 }
 
@@ -101,7 +116,13 @@ fn a_failed_hint_fails_the_partition_and_keeps_what_was_written() {
         assert!(appended < 100, "the injected fault never fired");
     };
     assert!(
-        matches!(error, StorageError::Io { op: IoOp::Writeback, .. }),
+        matches!(
+            error,
+            StorageError::Io {
+                op: IoOp::Writeback,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(p.is_failed());
@@ -122,12 +143,17 @@ fn a_failed_hint_fails_the_partition_and_keeps_what_was_written() {
 fn the_real_file_system_accepts_the_hint() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let p = store.create_partition(id("real", 0), hinting(8192)).unwrap();
+    let p = store
+        .create_partition(id("real", 0), hinting(8192))
+        .unwrap();
     for i in 0..50 {
         p.append(&kib_batch(i)).unwrap();
     }
     assert!(!p.is_failed());
     store.close().unwrap();
     let store = Store::open(Path::new(dir.path()), StoreOptions::default()).unwrap();
-    assert_eq!(store.partition(&id("real", 0)).unwrap().high_watermark(), 50);
+    assert_eq!(
+        store.partition(&id("real", 0)).unwrap().high_watermark(),
+        50
+    );
 }

@@ -1,5 +1,5 @@
 //! The real file system.
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +27,24 @@ impl File for StdFile {
     fn append(&self, data: &[u8]) -> std::io::Result<()> {
         // The file is opened with O_APPEND, so each write lands at the end.
         (&self.0).write_all(data)
+    }
+
+    fn append_vectored(&self, parts: &[IoSlice<'_>]) -> std::io::Result<()> {
+        // O_APPEND: each writev lands at the end. One writev takes at most
+        // IOV_MAX parts (std caps the count), and any write may be short, so
+        // loop until every byte is in; the caller holds the writer lock.
+        let mut storage = parts.to_vec();
+        let mut rest = storage.as_mut_slice();
+        IoSlice::advance_slices(&mut rest, 0);
+        while !rest.is_empty() {
+            match (&self.0).write_vectored(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn set_len(&self, len: u64) -> std::io::Result<()> {

@@ -59,8 +59,9 @@ pub struct TimestampOffset {
 struct State {
     /// Ordered by base offset; the last one is the active segment. Never empty.
     segments: Vec<Segment>,
-    /// Reused copy of the input whose base offsets get patched.
-    append_buf: Vec<u8>,
+    /// Reused: the patched base offset of each batch of the append in progress
+    /// (written in front of the batch's other bytes, which are not copied).
+    base_offset_fields: Vec<[u8; 8]>,
     /// Sealed segments written since the last fsync: (path, file).
     unsynced: Vec<NamedFile>,
     /// A segment file was created since the last directory fsync.

@@ -441,7 +441,7 @@ impl Partition {
             config: RwLock::new(config),
             state: Mutex::new(State {
                 segments,
-                append_buf: Vec::new(),
+                base_offset_fields: Vec::new(),
                 unsynced: Vec::new(),
                 dir_dirty: false,
                 closed: false,

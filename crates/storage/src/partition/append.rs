@@ -1,12 +1,15 @@
 //! The write path: validate everything, then one vectored `write` under the writer lock.
 use std::io::IoSlice;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
 
 use super::{AppendInfo, Partition, State};
 use crate::config::{Durability, LogConfig};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::format::batch::{self, BatchHeader};
 use crate::segment::{NamedFile, Segment};
+use crate::store::writeback;
 use crate::sync_util::now_ms;
 
 /// The batches of one append, validated.
@@ -17,8 +20,7 @@ struct Validated {
     max_timestamp: i64,
 }
 
-/// A range of the active segment whose writeback is due, started after the
-/// writer lock is released.
+/// A range of the active segment whose writeback is to start.
 #[derive(Debug)]
 struct Writeback {
     file: NamedFile,
@@ -30,16 +32,19 @@ struct Writeback {
 /// not written out now and again once it is full.
 const PAGE_BYTES: u64 = 4096;
 
-/// Claims the active segment's bytes appended since writeback last started,
-/// if there are at least `every_bytes` of them (0 = never).
-fn due_writeback(active: &mut Segment, every_bytes: u64) -> Option<Writeback> {
-    let end = active.size_bytes / PAGE_BYTES * PAGE_BYTES;
-    let len = end.checked_sub(active.writeback_started_bytes)?;
-    if every_bytes == 0 || len < every_bytes {
+/// Whole pages of the active segment appended since writeback last started.
+fn unhinted_bytes(active: &Segment) -> u64 {
+    (active.size_bytes / PAGE_BYTES * PAGE_BYTES).saturating_sub(active.writeback_started_bytes)
+}
+
+/// Claims the active segment's whole pages appended since writeback last started.
+fn claim_writeback(active: &mut Segment) -> Option<Writeback> {
+    let len = unhinted_bytes(active);
+    if len == 0 {
         return None;
     }
     let position = active.writeback_started_bytes;
-    active.writeback_started_bytes = end;
+    active.writeback_started_bytes = position + len;
     Some(Writeback {
         file: (active.log_path.clone(), active.log.clone()),
         position,
@@ -137,19 +142,18 @@ impl Partition {
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
         let config = self.config();
         let validated = validate(batches, config.max_batch_bytes)?;
-        let (info, writeback) = {
+        let (info, writeback_due) = {
             let mut state = crate::sync_util::lock(&self.state);
             self.check_writable(&state)?;
             // Issue 4 adds the idempotent-producer sequence check here, inside the critical section.
             let info = self.append_locked(&mut state, batches, &validated, &config)?;
-            let writeback = state
-                .segments
-                .last_mut()
-                .and_then(|active| due_writeback(active, config.writeback_bytes));
-            (info, writeback)
+            let due = state.active().is_some_and(|active| {
+                config.writeback_bytes > 0 && unhinted_bytes(active) >= config.writeback_bytes
+            });
+            (info, due)
         };
-        if let Some(writeback) = writeback {
-            self.start_writeback(&writeback)?;
+        if writeback_due {
+            self.queue_writeback();
         }
         if config.durability == Durability::Always {
             self.sync_to(info.last_offset)?;
@@ -157,18 +161,63 @@ impl Partition {
         Ok(info)
     }
 
-    /// Starts writeback of a range (outside the writer lock: submitting the
-    /// I/O can take a while). The appended bytes are already in the file, but
-    /// a failure here means the disk failed under them: like a failed write,
-    /// it fails the partition and this append, so nothing later is appended
-    /// on top of data the kernel may have dropped.
-    fn start_writeback(&self, writeback: &Writeback) -> Result<(), StorageError> {
-        let (path, file) = &writeback.file;
-        match file.start_writeback(writeback.position, writeback.len) {
-            Ok(()) => Ok(()),
+    /// Hands this partition to the store's writeback thread (once: see
+    /// `store::writeback`), which calls `write_back`.
+    pub(crate) fn attach_writeback(self: &Arc<Self>, sender: Sender<writeback::Request>) {
+        if self.writeback.set((sender, Arc::downgrade(self))).is_err() {
+            tracing::warn!(partition = %self.id, "writeback thread attached twice; keeping the first");
+        }
+    }
+
+    /// Queues this partition for the writeback thread unless it already is.
+    fn queue_writeback(&self) {
+        let Some((sender, this)) = self.writeback.get() else {
+            return;
+        };
+        if self.writeback_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if sender
+            .send(writeback::Request::WriteBack(this.clone()))
+            .is_err()
+        {
+            // The store is closing: no more hints are needed.
+            self.writeback_queued.store(false, Ordering::Release);
+        }
+    }
+
+    /// Run by the writeback thread: starts writeback of the whole pages of the
+    /// active segment appended since the last start (outside the writer lock:
+    /// submitting the I/O can block on a full disk queue). A failure means the
+    /// disk failed under acknowledged bytes: like a failed write, it fails the
+    /// partition, so nothing more is appended on top of data the kernel may
+    /// have dropped, and the next fsync will not report success either.
+    pub(crate) fn write_back(&self) {
+        // Cleared first: an append after the claim below queues a new run.
+        self.writeback_queued.store(false, Ordering::Release);
+        let writeback = {
+            let mut state = crate::sync_util::lock(&self.state);
+            if self.check_writable(&state).is_err() {
+                return;
+            }
+            state.segments.last_mut().and_then(claim_writeback)
+        };
+        let Some(Writeback {
+            file: (path, file),
+            position,
+            len,
+        }) = writeback
+        else {
+            return;
+        };
+        match file.start_writeback(position, len) {
+            Ok(()) => {}
             // The hint is unavailable here; fsync still does all the work.
-            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(()),
-            Err(e) => Err(self.fail_with(StorageError::io(path, IoOp::Writeback, e))),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(e) => {
+                // Logged by `fail` with the reason.
+                let _failed = self.fail_with(StorageError::io(&path, IoOp::Writeback, e));
+            }
         }
     }
 

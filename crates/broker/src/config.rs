@@ -222,6 +222,7 @@ mod tests {
             retention_bytes = -1
             max_message_bytes = 1000
             durability = "always"
+            writeback_bytes = 0
             [groups]
         "#;
         let config: BrokerConfig = toml::from_str(text).expect("parses");
@@ -235,8 +236,14 @@ mod tests {
             (3, 4, 10)
         );
         assert_eq!(config.log.durability, "always");
+        // The writeback hint reaches every topic's log config; 0 turns it off.
+        let log = crate::topics::TopicConfig::default()
+            .to_log_config(&config)
+            .expect("valid");
+        assert_eq!(log.writeback_bytes, 0);
         let empty: BrokerConfig = toml::from_str("").expect("an empty file is the defaults");
         assert_eq!(empty.listen, "127.0.0.1:9092");
+        assert_eq!(empty.log.writeback_bytes, 1 << 20);
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub struct LogDefaults {
     pub max_message_bytes: u32,
     /// `ferrolog.durability`: `always` | `interval:<ms>` | `never`.
     pub durability: String,
+    /// Start writing the active segment back to disk every this many
+    /// appended bytes (a hint, like RocksDB's `bytes_per_sync`); 0 = leave it
+    /// to the kernel. Not a durability setting: only fsync is.
+    pub writeback_bytes: u64,
 }
 
 impl Default for BrokerConfig {
@@ -113,6 +117,7 @@ impl Default for LogDefaults {
                 .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
             max_message_bytes: log.max_batch_bytes,
             durability: log.durability.to_string(),
+            writeback_bytes: log.writeback_bytes,
         }
     }
 }
@@ -217,6 +222,7 @@ mod tests {
             retention_bytes = -1
             max_message_bytes = 1000
             durability = "always"
+            writeback_bytes = 0
             [groups]
         "#;
         let config: BrokerConfig = toml::from_str(text).expect("parses");
@@ -230,8 +236,14 @@ mod tests {
             (3, 4, 10)
         );
         assert_eq!(config.log.durability, "always");
+        // The writeback hint reaches every topic's log config; 0 turns it off.
+        let log = crate::topics::TopicConfig::default()
+            .to_log_config(&config)
+            .expect("valid");
+        assert_eq!(log.writeback_bytes, 0);
         let empty: BrokerConfig = toml::from_str("").expect("an empty file is the defaults");
         assert_eq!(empty.listen, "127.0.0.1:9092");
+        assert_eq!(empty.log.writeback_bytes, 1 << 20);
     }
 
     #[test]

@@ -74,6 +74,13 @@ pub struct LogConfig {
     /// Largest accepted batch (whole batch including its 12-byte offset/length prefix).
     pub max_batch_bytes: u32,
     pub durability: Durability,
+    /// Start writeback of the active segment (`File::start_writeback`) each
+    /// time this many bytes were appended since the last start; 0 = never.
+    /// Keeps dirty pages few and flowing instead of letting them pile up for
+    /// one long fsync or the kernel's dirty threshold, both of which stall
+    /// appends to the file for tens to hundreds of ms (docs/PERFORMANCE.md).
+    /// A hint only: durability is still decided by fsync alone.
+    pub writeback_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -86,6 +93,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             max_batch_bytes: 1_048_588,
             durability: Durability::default(),
+            writeback_bytes: 1 << 20,
         }
     }
 }

@@ -13,6 +13,8 @@ pub enum IoOp {
     Write,
     SetLen,
     Sync,
+    /// Starting writeback (`File::start_writeback`): a hint, but its failure is an I/O failure.
+    Writeback,
     SyncDir,
     Rename,
     Remove,
@@ -31,6 +33,7 @@ impl fmt::Display for IoOp {
             IoOp::Write => "write",
             IoOp::SetLen => "set length of",
             IoOp::Sync => "sync",
+            IoOp::Writeback => "start writeback of",
             IoOp::SyncDir => "sync directory",
             IoOp::Rename => "rename",
             IoOp::Remove => "remove",

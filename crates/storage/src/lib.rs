@@ -3,9 +3,10 @@
 //! file it writes, of recovery, and of what each durability policy can lose.
 //!
 //! A [`Store`] owns one data directory (exclusively, through a lock file) and
-//! one background thread (interval fsyncs, checkpoints, retention). Each
+//! two threads: background (interval fsyncs, checkpoints, retention) and
+//! writeback (starts writeback of newly appended pages, a hint). Each
 //! [`Partition`] has its own writer lock: `append` validates batches outside
-//! it, then assigns offsets and issues one `write` under it; `sync_to`
+//! it, then assigns offsets and issues one vectored `write` under it; `sync_to`
 //! group-commits fsyncs; `read` picks the segment under the lock and does the
 //! I/O without it (sealed segments as zero-copy slices of a mapping, the
 //! active one with positioned reads). A failed write or fsync fails the
@@ -22,7 +23,7 @@
 //! - `scan`: walks a segment file batch by batch through the I/O seam.
 //! - `segment`: one `.log` + `.index` + `.timeindex` triple and its bookkeeping.
 //! - [`partition`]: append, read, lookups, group-committed sync, retention, recovery.
-//! - [`store`]: a whole data directory and the background flush thread.
+//! - [`store`]: a whole data directory, the background flush thread and the writeback thread.
 //! - [`inspect`]: offline dump and verification used by `ferrolog inspect`.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
 // Tests may unwrap and index: a panic there is a test failure, which is the point.

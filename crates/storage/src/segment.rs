@@ -64,6 +64,8 @@ pub(crate) struct Segment {
     pub(crate) log: Arc<dyn File>,
     pub(crate) log_path: PathBuf,
     pub(crate) size_bytes: u64,
+    /// Position below which writeback was already started (`File::start_writeback`).
+    pub(crate) writeback_started_bytes: u64,
     /// Offset after the last batch (= base offset while empty).
     pub(crate) next_offset: i64,
     pub(crate) offset_index: IndexBuf,
@@ -175,6 +177,7 @@ impl Segment {
             log,
             log_path,
             size_bytes,
+            writeback_started_bytes: size_bytes,
             next_offset: base_offset,
             offset_index: IndexBuf::Owned(Vec::new()),
             time_index: IndexBuf::Owned(Vec::new()),

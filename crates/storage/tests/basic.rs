@@ -515,3 +515,42 @@ fn reading_a_long_log_keeps_only_a_few_segments_mapped() {
         assert_eq!(&bytes[..], &copy[..], "a slice outlives its segment's mapping");
     }
 }
+
+#[test]
+fn one_append_of_more_batches_than_one_writev_takes_is_stored_whole_on_a_real_file() {
+    // 700 batches are 1400 write parts, more than IOV_MAX (1024): the real
+    // file system must loop until every part is written, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store
+        .create_partition(id("v", 0), config(Durability::Never))
+        .unwrap();
+    p.append(&batch("first", 3, 0)).unwrap();
+    let mut input = Vec::new();
+    let mut expected = vec![(0, 2)];
+    for i in 0..700 {
+        let records = 1 + i % 3;
+        input.extend_from_slice(&batch(&format!("v{i}"), records, i as i64));
+        let base = expected.last().unwrap().1 + 1;
+        expected.push((base, base + records as i64 - 1));
+    }
+    let info = p.append(&input).unwrap();
+    assert_eq!(info.base_offset, 3);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store.partition(&id("v", 0)).unwrap();
+    let all = p.read(0, 1 << 30).unwrap().records;
+    assert_eq!(batch_offsets(&all), expected);
+    // Every byte but the base offsets is the input's.
+    let first_len = batch("first", 3, 0).len();
+    let (mut at, mut stored_at) = (0, first_len);
+    while at < input.len() {
+        let (_, size) = ferrolog_storage::format::batch::whole_batch(&input[at..]).unwrap();
+        assert_eq!(
+            &all[stored_at + 8..stored_at + size],
+            &input[at + 8..at + size]
+        );
+        at += size;
+        stored_at += size;
+    }
+}

@@ -95,6 +95,7 @@ impl TopicConfig {
             retention_bytes: optional_u64(broker.log.retention_bytes),
             max_batch_bytes: broker.log.max_message_bytes,
             durability: parse_durability(DURABILITY, &broker.log.durability)?,
+            writeback_bytes: broker.log.writeback_bytes,
             ..LogConfig::default()
         };
         for (key, value) in &self.overrides {

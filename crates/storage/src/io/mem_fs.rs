@@ -29,6 +29,8 @@ pub enum Fault {
     },
     /// The next `sync_data` of a matching file fails (and makes nothing durable).
     FailSync { path_contains: String },
+    /// The next `start_writeback` of a matching file fails with an I/O error.
+    FailWriteback { path_contains: String },
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +48,8 @@ struct State {
     dirs: BTreeSet<PathBuf>,
     faults: Vec<Fault>,
     syncs: u64,
+    /// Every `start_writeback` call that succeeded: (path, position, len).
+    writebacks: Vec<(PathBuf, u64, u64)>,
     sync_delay: std::time::Duration,
     /// Paths locked by live `lock_exclusive` guards.
     locks: Arc<Mutex<BTreeSet<PathBuf>>>,
@@ -100,6 +104,11 @@ impl MemFileSystem {
     /// How many `sync_data` calls succeeded so far (to test group commit).
     pub fn sync_count(&self) -> u64 {
         lock(&self.state).syncs
+    }
+
+    /// Every `start_writeback` hint that succeeded so far: (path, position, len).
+    pub fn writebacks(&self) -> Vec<(PathBuf, u64, u64)> {
+        lock(&self.state).writebacks.clone()
     }
 
     /// The file system a power loss would leave: a new, independent copy in
@@ -208,13 +217,20 @@ fn write_fault(f: &Fault) -> Option<&String> {
         Fault::FailWrite { path_contains } | Fault::TornWrite { path_contains, .. } => {
             Some(path_contains)
         }
-        Fault::FailSync { .. } => None,
+        Fault::FailSync { .. } | Fault::FailWriteback { .. } => None,
     }
 }
 
 fn sync_fault(f: &Fault) -> Option<&String> {
     match f {
         Fault::FailSync { path_contains } => Some(path_contains),
+        _ => None,
+    }
+}
+
+fn writeback_fault(f: &Fault) -> Option<&String> {
+    match f {
+        Fault::FailWriteback { path_contains } => Some(path_contains),
         _ => None,
     }
 }
@@ -284,6 +300,17 @@ impl File for MemFile {
         }
         drop(data);
         lock(&self.state).syncs += 1;
+        Ok(())
+    }
+
+    /// Records the hint (it changes nothing durable: only `sync_data` does).
+    fn start_writeback(&self, position: u64, len: u64) -> std::io::Result<()> {
+        if take_fault(&self.state, &self.path, writeback_fault).is_some() {
+            return Err(injected("writeback"));
+        }
+        lock(&self.state)
+            .writebacks
+            .push((self.path.clone(), position, len));
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! writes on demand. Methods return plain `std::io::Result`; callers attach
 //! the path and operation when turning them into `StorageError::Io`.
 use std::fmt::Debug;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,6 +26,17 @@ pub trait File: Send + Sync + Debug {
     fn read_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<usize>;
     /// Writes all of `data` at the current end of the file.
     fn append(&self, data: &[u8]) -> std::io::Result<()>;
+    /// Writes all of `parts`, in order, at the current end of the file, as
+    /// one vectored write where the platform allows (so a caller can patch a
+    /// few header bytes without copying the rest). The default joins the
+    /// parts and calls `append`, so faults and semantics stay `append`'s.
+    fn append_vectored(&self, parts: &[IoSlice<'_>]) -> std::io::Result<()> {
+        let mut joined = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
+        for part in parts {
+            joined.extend_from_slice(part);
+        }
+        self.append(&joined)
+    }
     /// Truncates or extends the file to `len` bytes.
     fn set_len(&self, len: u64) -> std::io::Result<()>;
     /// Current length in bytes.
@@ -34,6 +46,15 @@ pub trait File: Send + Sync + Debug {
     }
     /// Forces written data (and the length) to stable storage.
     fn sync_data(&self) -> std::io::Result<()>;
+    /// Asks the OS to start writing `len` bytes at `position` back to disk now,
+    /// without waiting for it and without making anything durable (that is
+    /// still `sync_data`'s job). Only a hint that keeps dirty pages from piling
+    /// up; the default does nothing. `Unsupported` means the hint is not
+    /// available here; any other error is an I/O failure.
+    fn start_writeback(&self, position: u64, len: u64) -> std::io::Result<()> {
+        let _ = (position, len);
+        Ok(())
+    }
 }
 
 /// How to open a file.

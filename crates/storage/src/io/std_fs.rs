@@ -1,5 +1,5 @@
 //! The real file system.
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +29,24 @@ impl File for StdFile {
         (&self.0).write_all(data)
     }
 
+    fn append_vectored(&self, parts: &[IoSlice<'_>]) -> std::io::Result<()> {
+        // O_APPEND: each writev lands at the end. One writev takes at most
+        // IOV_MAX parts (std caps the count), and any write may be short, so
+        // loop until every byte is in; the caller holds the writer lock.
+        let mut storage = parts.to_vec();
+        let mut rest = storage.as_mut_slice();
+        IoSlice::advance_slices(&mut rest, 0);
+        while !rest.is_empty() {
+            match (&self.0).write_vectored(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     fn set_len(&self, len: u64) -> std::io::Result<()> {
         self.0.set_len(len)
     }
@@ -39,6 +57,38 @@ impl File for StdFile {
 
     fn sync_data(&self) -> std::io::Result<()> {
         self.0.sync_data()
+    }
+
+    fn start_writeback(&self, position: u64, len: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let offset = libc::off64_t::try_from(position).map_err(std::io::Error::other)?;
+        let nbytes = libc::off64_t::try_from(len).map_err(std::io::Error::other)?;
+        loop {
+            // SAFETY: sync_file_range only reads the descriptor number (open
+            // for the whole call: `self.0` is alive) and integer arguments;
+            // it touches no memory of ours.
+            #[allow(unsafe_code)]
+            let rc = unsafe {
+                libc::sync_file_range(
+                    self.0.as_raw_fd(),
+                    offset,
+                    nbytes,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+            if rc == 0 {
+                return Ok(());
+            }
+            let error = std::io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // Not a file system or kernel that supports the hint.
+                Some(libc::ENOSYS | libc::EOPNOTSUPP | libc::ESPIPE) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, error));
+                }
+                _ => return Err(error),
+            }
+        }
     }
 }
 

@@ -1,11 +1,15 @@
-//! The write path: validate everything, then one `write` under the writer lock.
+//! The write path: validate everything, then one vectored `write` under the writer lock.
+use std::io::IoSlice;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
 
 use super::{AppendInfo, Partition, State};
 use crate::config::{Durability, LogConfig};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::format::batch::{self, BatchHeader};
-use crate::segment::Segment;
+use crate::segment::{NamedFile, Segment};
+use crate::store::writeback;
 use crate::sync_util::now_ms;
 
 /// The batches of one append, validated.
@@ -14,6 +18,84 @@ struct Validated {
     batches: Vec<(BatchHeader, usize)>,
     records: i64,
     max_timestamp: i64,
+}
+
+/// A range of the active segment whose writeback is to start.
+#[derive(Debug)]
+struct Writeback {
+    file: NamedFile,
+    position: u64,
+    len: u64,
+}
+
+/// Writeback ranges end on a page boundary so the page still being filled is
+/// not written out now and again once it is full.
+const PAGE_BYTES: u64 = 4096;
+
+/// Whole pages of the active segment appended since writeback last started.
+fn unhinted_bytes(active: &Segment) -> u64 {
+    (active.size_bytes / PAGE_BYTES * PAGE_BYTES).saturating_sub(active.writeback_started_bytes)
+}
+
+/// Claims the active segment's whole pages appended since writeback last started.
+fn claim_writeback(active: &mut Segment) -> Option<Writeback> {
+    let len = unhinted_bytes(active);
+    if len == 0 {
+        return None;
+    }
+    let position = active.writeback_started_bytes;
+    active.writeback_started_bytes = position + len;
+    Some(Writeback {
+        file: (active.log_path.clone(), active.log.clone()),
+        position,
+        len,
+    })
+}
+
+/// The reused base-offset buffer is dropped after an append of more batches than this.
+const MAX_KEPT_FIELDS: usize = 4096;
+
+// `batch_parts` writes the patched field in front of everything after it.
+const _: () = assert!(batch::BASE_OFFSET_AT == 0);
+
+/// Fills `fields` with each batch's assigned base offset, encoded as on disk
+/// (big-endian i64), starting at `base_offset`; returns the next free offset.
+fn patched_base_offsets(validated: &Validated, base_offset: i64, fields: &mut Vec<[u8; 8]>) -> i64 {
+    fields.clear();
+    let mut next_offset = base_offset;
+    for (header, _) in &validated.batches {
+        fields.push(next_offset.to_be_bytes());
+        next_offset += i64::from(header.records_count);
+    }
+    next_offset
+}
+
+/// The bytes to write: for each batch its patched base offset, then the rest
+/// of the batch straight from `input` (no copy of the body). The base offset
+/// is outside the CRC, so the stored batch stays valid. `validate` walked
+/// these exact ranges, so the error (nothing written) cannot happen.
+fn batch_parts<'a>(
+    input: &'a [u8],
+    validated: &Validated,
+    fields: &'a [[u8; 8]],
+) -> Result<Vec<IoSlice<'a>>, StorageError> {
+    let mut parts = Vec::with_capacity(2 * validated.batches.len());
+    let mut position = 0usize;
+    for ((_, size), field) in validated.batches.iter().zip(fields) {
+        let rest = input.get(position + field.len()..position + size).ok_or(
+            StorageError::InvalidBatch {
+                position,
+                source: crate::error::BatchError::Truncated {
+                    needed: position + size,
+                    available: input.len(),
+                },
+            },
+        )?;
+        parts.push(IoSlice::new(field));
+        parts.push(IoSlice::new(rest));
+        position += size;
+    }
+    Ok(parts)
 }
 
 /// Checks every batch of `input` (framing, magic, CRC, record count, size)
@@ -60,16 +142,83 @@ impl Partition {
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
         let config = self.config();
         let validated = validate(batches, config.max_batch_bytes)?;
-        let info = {
+        let (info, writeback_due) = {
             let mut state = crate::sync_util::lock(&self.state);
             self.check_writable(&state)?;
             // Issue 4 adds the idempotent-producer sequence check here, inside the critical section.
-            self.append_locked(&mut state, batches, &validated, &config)?
+            let info = self.append_locked(&mut state, batches, &validated, &config)?;
+            let due = state.active().is_some_and(|active| {
+                config.writeback_bytes > 0 && unhinted_bytes(active) >= config.writeback_bytes
+            });
+            (info, due)
         };
+        if writeback_due {
+            self.queue_writeback();
+        }
         if config.durability == Durability::Always {
             self.sync_to(info.last_offset)?;
         }
         Ok(info)
+    }
+
+    /// Hands this partition to the store's writeback thread (once: see
+    /// `store::writeback`), which calls `write_back`.
+    pub(crate) fn attach_writeback(self: &Arc<Self>, sender: Sender<writeback::Request>) {
+        if self.writeback.set((sender, Arc::downgrade(self))).is_err() {
+            tracing::warn!(partition = %self.id, "writeback thread attached twice; keeping the first");
+        }
+    }
+
+    /// Queues this partition for the writeback thread unless it already is.
+    fn queue_writeback(&self) {
+        let Some((sender, this)) = self.writeback.get() else {
+            return;
+        };
+        if self.writeback_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if sender
+            .send(writeback::Request::WriteBack(this.clone()))
+            .is_err()
+        {
+            // The store is closing: no more hints are needed.
+            self.writeback_queued.store(false, Ordering::Release);
+        }
+    }
+
+    /// Run by the writeback thread: starts writeback of the whole pages of the
+    /// active segment appended since the last start (outside the writer lock:
+    /// submitting the I/O can block on a full disk queue). A failure means the
+    /// disk failed under acknowledged bytes: like a failed write, it fails the
+    /// partition, so nothing more is appended on top of data the kernel may
+    /// have dropped, and the next fsync will not report success either.
+    pub(crate) fn write_back(&self) {
+        // Cleared first: an append after the claim below queues a new run.
+        self.writeback_queued.store(false, Ordering::Release);
+        let writeback = {
+            let mut state = crate::sync_util::lock(&self.state);
+            if self.check_writable(&state).is_err() {
+                return;
+            }
+            state.segments.last_mut().and_then(claim_writeback)
+        };
+        let Some(Writeback {
+            file: (path, file),
+            position,
+            len,
+        }) = writeback
+        else {
+            return;
+        };
+        match file.start_writeback(position, len) {
+            Ok(()) => {}
+            // The hint is unavailable here; fsync still does all the work.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(e) => {
+                // Logged by `fail` with the reason.
+                let _failed = self.fail_with(StorageError::io(&path, IoOp::Writeback, e));
+            }
+        }
     }
 
     fn append_locked(
@@ -83,26 +232,18 @@ impl Partition {
         self.maybe_roll(state, input.len() as u64, validated.records, config)?;
         let State {
             segments,
-            append_buf,
+            base_offset_fields,
             ..
         } = state;
         let active = segments
             .last_mut()
             .ok_or_else(|| self.no_active_segment())?;
-        append_buf.clear();
-        append_buf.extend_from_slice(input);
-        let (mut position, mut next_offset) = (0usize, base_offset);
-        for (header, size) in &validated.batches {
-            if let Some(bytes) = append_buf.get_mut(position..position + size) {
-                batch::set_base_offset(bytes, next_offset);
-            }
-            position += size;
-            next_offset += i64::from(header.records_count);
-        }
+        let next_offset = patched_base_offsets(validated, base_offset, base_offset_fields);
+        let parts = batch_parts(input, validated, base_offset_fields)?;
         let file_position = active.size_bytes;
         if let Err(e) = active
             .log
-            .append(append_buf)
+            .append_vectored(&parts)
             .ctx(&active.log_path, IoOp::Write)
         {
             // Part of the input may be in the file now: never write after it.
@@ -122,9 +263,9 @@ impl Partition {
         // only ever see whole batches.
         active.size_bytes = at;
         self.high_watermark.store(next_offset, Ordering::Release);
-        if append_buf.capacity() > 4 * (config.max_batch_bytes as usize).max(1 << 20) {
+        if base_offset_fields.capacity() > MAX_KEPT_FIELDS {
             // Do not keep one huge request's buffer around forever.
-            *append_buf = Vec::new();
+            *base_offset_fields = Vec::new();
         }
         Ok(AppendInfo {
             base_offset,
@@ -218,6 +359,49 @@ mod tests {
             Err(StorageError::BatchTooLarge { .. })
         ));
         assert!(validate(&batch, 4000).is_ok());
+    }
+
+    #[test]
+    fn batch_parts_are_the_input_with_each_base_offset_patched() {
+        let batches: Vec<Vec<u8>> = [1usize, 3, 2]
+            .iter()
+            .map(|&n| {
+                let values: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+                let records: Vec<SimpleRecord<'_>> = values
+                    .iter()
+                    .map(|v| SimpleRecord {
+                        timestamp_ms: 5,
+                        key: None,
+                        value: Some(v.as_bytes()),
+                    })
+                    .collect();
+                encode_batch(&records)
+            })
+            .collect();
+        let input = batches.concat();
+        let validated = validate(&input, 1 << 20).unwrap();
+        let mut fields = Vec::new();
+        assert_eq!(patched_base_offsets(&validated, 40, &mut fields), 46);
+        let parts = batch_parts(&input, &validated, &fields).unwrap();
+        let written: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        // What the copying writer produced: the input, each base offset set in place.
+        let mut expected = input.clone();
+        let (mut at, mut offset) = (0, 40);
+        for (batch, records) in batches.iter().zip([1, 3, 2]) {
+            batch::set_base_offset(&mut expected[at..], offset);
+            at += batch.len();
+            offset += records;
+        }
+        assert_eq!(written, expected);
+        assert_ne!(written, input, "the offsets were really patched");
+        for ((header, _), offset) in validate(&written, 1 << 20)
+            .unwrap()
+            .batches
+            .iter()
+            .zip([40, 41, 44])
+        {
+            assert_eq!(header.base_offset, offset);
+        }
     }
 
     #[test]

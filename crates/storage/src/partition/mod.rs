@@ -11,13 +11,15 @@
 //! No lock is shared with another partition.
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
 
 use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::id::PartitionId;
 use crate::io::FileSystem;
 use crate::segment::{NamedFile, Segment};
+use crate::store::writeback;
 use crate::sync_util::{lock, read, write};
 
 mod append;
@@ -59,8 +61,9 @@ pub struct TimestampOffset {
 struct State {
     /// Ordered by base offset; the last one is the active segment. Never empty.
     segments: Vec<Segment>,
-    /// Reused copy of the input whose base offsets get patched.
-    append_buf: Vec<u8>,
+    /// Reused: the patched base offset of each batch of the append in progress
+    /// (written in front of the batch's other bytes, which are not copied).
+    base_offset_fields: Vec<[u8; 8]>,
     /// Sealed segments written since the last fsync: (path, file).
     unsynced: Vec<NamedFile>,
     /// A segment file was created since the last directory fsync.
@@ -99,6 +102,11 @@ pub struct Partition {
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
     recovery: Option<RecoveryReport>,
+    /// The store's writeback thread and this partition (weakly, to queue
+    /// itself there), set once by the store; without it no hint is given.
+    writeback: OnceLock<(Sender<writeback::Request>, Weak<Partition>)>,
+    /// Queued for the writeback thread and not yet taken: queue at most once.
+    writeback_queued: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
 
@@ -441,7 +441,7 @@ impl Partition {
             config: RwLock::new(config),
             state: Mutex::new(State {
                 segments,
-                append_buf: Vec::new(),
+                base_offset_fields: Vec::new(),
                 unsynced: Vec::new(),
                 dir_dirty: false,
                 closed: false,
@@ -462,6 +462,8 @@ impl Partition {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             recovery,
+            writeback: OnceLock::new(),
+            writeback_queued: AtomicBool::new(false),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! A whole data directory: one sub-directory per partition, opened and
 //! recovered together, plus the background thread that runs interval fsyncs,
-//! checkpoints and retention.
+//! checkpoints and retention, and the writeback thread.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -16,6 +17,7 @@ use crate::partition::Partition;
 use crate::sync_util::{lock, read, write};
 
 mod background;
+pub(crate) mod writeback;
 
 /// How a store is opened.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ struct Shared {
     stop: Mutex<bool>,
     stop_signal: Condvar,
     closed: AtomicBool,
+    /// To the writeback thread: handed to every open partition.
+    writeback: Sender<writeback::Request>,
 }
 
 /// An open data directory. `Send + Sync`; share it as `Arc<Store>`.
@@ -71,6 +75,7 @@ struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     background: Mutex<Option<JoinHandle<()>>>,
+    writeback: Mutex<Option<JoinHandle<()>>>,
     /// Held until the store is closed or dropped.
     dir_lock: Mutex<Option<crate::io::LockGuard>>,
 }
@@ -85,6 +90,7 @@ impl Store {
         // Two stores on one directory would both append and recover: refuse.
         let lock_file = data_dir.join(LOCK_FILE);
         let dir_lock = fs.lock_exclusive(&lock_file).ctx(&lock_file, IoOp::Lock)?;
+        let (writeback_sender, writeback_requests) = channel();
         let mut partitions = BTreeMap::new();
         let mut entries = fs.read_dir(data_dir).ctx(data_dir, IoOp::ReadDir)?;
         entries.sort();
@@ -109,7 +115,11 @@ impl Store {
                 id.clone(),
                 options.default_config.clone(),
             ) {
-                Ok(p) => Slot::Open(Arc::new(p)),
+                Ok(p) => {
+                    let p = Arc::new(p);
+                    p.attach_writeback(writeback_sender.clone());
+                    Slot::Open(p)
+                }
                 Err(e) => {
                     tracing::error!(partition = %id, error = %e, "partition failed to open; kept as failed");
                     Slot::Failed(e.to_string())
@@ -124,7 +134,12 @@ impl Store {
             stop: Mutex::new(false),
             stop_signal: Condvar::new(),
             closed: AtomicBool::new(false),
+            writeback: writeback_sender,
         });
+        let writeback_handle = std::thread::Builder::new()
+            .name("ferrolog-writeback".to_owned())
+            .spawn(move || writeback::run(&writeback_requests))
+            .map_err(|e| StorageError::io(data_dir, IoOp::Open, e))?;
         let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("ferrolog-storage-bg".to_owned())
@@ -133,6 +148,7 @@ impl Store {
         Ok(Store {
             shared,
             background: Mutex::new(Some(handle)),
+            writeback: Mutex::new(Some(writeback_handle)),
             dir_lock: Mutex::new(Some(dir_lock)),
         })
     }
@@ -169,6 +185,7 @@ impl Store {
             return Err(StorageError::PartitionExists(id));
         }
         let partition = Arc::new(Partition::create(Arc::clone(fs), dir, id.clone(), config)?);
+        partition.attach_writeback(self.shared.writeback.clone());
         partitions.insert(id, Slot::Open(Arc::clone(&partition)));
         Ok(partition)
     }
@@ -266,6 +283,21 @@ impl Store {
             && handle.join().is_err()
         {
             tracing::error!("storage background thread panicked");
+        }
+        // The thread ends at `Stop` (queued hints are dropped: only hints).
+        // A failed send means it has already ended.
+        if self
+            .shared
+            .writeback
+            .send(writeback::Request::Stop)
+            .is_err()
+        {
+            tracing::debug!("writeback thread already stopped");
+        }
+        if let Some(handle) = lock(&self.writeback).take()
+            && handle.join().is_err()
+        {
+            tracing::error!("storage writeback thread panicked");
         }
     }
 }

@@ -75,7 +75,8 @@ pub(crate) struct Segment {
     time_index_written: usize,
     bytes_since_index: u64,
     pub(crate) max_timestamp: Option<TimestampOffset>,
-    /// Wall-clock time the segment was opened for writing, for roll by age.
+    /// Wall-clock time the segment file was created (or, where the file
+    /// system keeps no birth time, first opened by this process), for roll by age.
     pub(crate) created_ms: i64,
     /// The log mapped read-only, once first read.
     mapped: Option<LogMap>,
@@ -161,6 +162,11 @@ impl Segment {
             .open(&log_path, OpenMode::ReadAppend)
             .ctx(&log_path, IoOp::Open)?;
         let size_bytes = log.len().ctx(&log_path, IoOp::Read)?;
+        // An existing segment is as old as its file, not as this process.
+        let created_ms = fs
+            .created_ms(&log_path)
+            .filter(|&created| created <= now_ms)
+            .unwrap_or(now_ms);
         if size_bytes == 0 {
             // A segment is always the triple: its indexes exist (empty) from
             // the start, so tools and people see every segment whole.
@@ -185,7 +191,7 @@ impl Segment {
             time_index_written: 0,
             bytes_since_index: 0,
             max_timestamp: None,
-            created_ms: now_ms,
+            created_ms,
             mapped: None,
             map_failed: false,
             map_growing_failed: false,

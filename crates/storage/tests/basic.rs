@@ -554,3 +554,31 @@ fn one_append_of_more_batches_than_one_writev_takes_is_stored_whole_on_a_real_fi
         stored_at += size;
     }
 }
+
+/// Roll by age counts from when the segment file was created, not from when
+/// this process opened it: a broker restarted more often than `segment.ms`
+/// still rolls (and so can delete by retention).
+#[test]
+fn a_restart_does_not_reset_the_age_of_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let aged = LogConfig {
+        segment_ms_max: 1_000,
+        ..config(Durability::Never)
+    };
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store.create_partition(id("age", 0), aged.clone()).unwrap();
+    p.append(&batch("a", 1, 1)).unwrap();
+    drop(p);
+    store.close().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let p = store.partition(&id("age", 0)).unwrap();
+    p.set_config(aged);
+    assert_eq!(p.segment_count(), 1);
+    p.append(&batch("b", 1, 2)).unwrap();
+    assert_eq!(
+        p.segment_count(),
+        2,
+        "the segment created 1.2 s ago rolled at the first append after the restart"
+    );
+}

@@ -90,6 +90,13 @@ pub trait FileSystem: Send + Sync + Debug {
     fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>>;
     fn is_dir(&self, path: &Path) -> bool;
     fn exists(&self, path: &Path) -> bool;
+    /// When the file was created (ms since the epoch), if the file system
+    /// records it. Segments roll by age from it, so a restart does not reset
+    /// the age of the active segment.
+    fn created_ms(&self, path: &Path) -> Option<i64> {
+        let _ = path;
+        None
+    }
     /// Takes an exclusive advisory lock on `path` (created if missing) for as
     /// long as the returned guard lives. `WouldBlock` if someone holds it.
     fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard>;

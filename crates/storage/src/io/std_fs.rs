@@ -173,6 +173,13 @@ impl FileSystem for StdFileSystem {
         path.exists()
     }
 
+    fn created_ms(&self, path: &Path) -> Option<i64> {
+        // statx's birth time (ext4, xfs, btrfs); None where it is not kept.
+        let created = std::fs::metadata(path).ok()?.created().ok()?;
+        let since_epoch = created.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(since_epoch.as_millis()).ok()
+    }
+
     fn lock_exclusive(&self, path: &Path) -> std::io::Result<LockGuard> {
         use std::os::fd::AsRawFd;
         let file = std::fs::OpenOptions::new()

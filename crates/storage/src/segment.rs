@@ -221,7 +221,8 @@ impl Segment {
     /// buffer: half of a 1 KiB consumer's broker CPU went to that copy.
     /// On failure reads keep using positioned reads.
     pub(crate) fn map_for_reads(&mut self, fs: &dyn FileSystem, sealed: bool, growing_len: u64) {
-        let covered = |m: &Option<LogMap>, size| m.as_ref().is_some_and(|m| m.published(size).is_some());
+        let covered =
+            |m: &Option<LogMap>, size| m.as_ref().is_some_and(|m| m.published(size).is_some());
         if covered(&self.mapped, self.size_bytes) {
             return;
         }

@@ -512,7 +512,11 @@ fn reading_a_long_log_keeps_only_a_few_segments_mapped() {
         "at most 4 sealed segments and the active one stay mapped, saw {most} of {segments}"
     );
     for (bytes, copy) in &held {
-        assert_eq!(&bytes[..], &copy[..], "a slice outlives its segment's mapping");
+        assert_eq!(
+            &bytes[..],
+            &copy[..],
+            "a slice outlives its segment's mapping"
+        );
     }
 }
 

@@ -242,9 +242,10 @@ impl OffsetStore {
     /// created again under the same name starts at offset 0, and old offsets
     /// would make its consumers skip records (Kafka drops them too). Blocking.
     pub fn delete_topic(&self, topic: &str) -> Result<usize, OffsetStoreError> {
-        self.delete_where("dropping committed offsets of a deleted topic", |_, t, _| {
-            t == topic
-        })
+        self.delete_where(
+            "dropping committed offsets of a deleted topic",
+            |_, t, _| t == topic,
+        )
     }
 
     /// Deletes (with tombstones) the offsets `doomed(group, topic, value)` picks.

@@ -257,7 +257,11 @@ async fn frames_are_read_whole_and_held_frames_stay_intact() {
     assert_eq!(&got_second[..], &second[4..], "exactly one frame");
     let got_third = conn.read_frame().await.expect("third");
     assert_eq!(&got_third[..], &third[4..]);
-    assert_eq!(&got_second[..], &second[4..], "a held frame is never reused");
+    assert_eq!(
+        &got_second[..],
+        &second[4..],
+        "a held frame is never reused"
+    );
     server.await.expect("server task");
     assert!(matches!(
         conn.read_frame().await,

@@ -266,3 +266,58 @@ pub async fn eventually_within<T>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// What a client script printed, after it ran against `broker` and exited.
+pub struct ScriptRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `program script <bootstrap>` (a client written in another language,
+/// from `tools/`), killed after `limit` if it has not exited by then.
+/// `missing` names what the run's stderr says when the client library is not
+/// installed, so the failure says how to install it.
+pub async fn run_client_script(
+    broker: &TestBroker,
+    program: &str,
+    script: &str,
+    limit: Duration,
+    missing: (&str, &str),
+) -> ScriptRun {
+    let mut command = std::process::Command::new(program);
+    command
+        .arg(script)
+        .arg(broker.bootstrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .spawn()
+            .expect("the script's interpreter is installed");
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                child.kill().ok();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let run = ScriptRun {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let (symptom, remedy) = missing;
+    assert!(!run.stderr.contains(symptom), "{remedy}");
+    assert!(
+        run.success,
+        "{script} failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    run
+}

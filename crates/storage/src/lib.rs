@@ -8,8 +8,9 @@
 //! [`Partition`] has its own writer lock: `append` validates batches outside
 //! it, then assigns offsets and issues one vectored `write` under it; `sync_to`
 //! group-commits fsyncs; `read` picks the segment under the lock and does the
-//! I/O without it (sealed segments as zero-copy slices of a mapping, the
-//! active one with positioned reads). A failed write or fsync fails the
+//! I/O without it (zero-copy slices of the segment's mapping; the active
+//! segment is mapped past its end and only its published prefix is sliced).
+//! A failed write or fsync fails the
 //! partition until it is reopened.
 //!
 //! # Layout

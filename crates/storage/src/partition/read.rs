@@ -264,7 +264,8 @@ fn whole_batches_prefix(buf: &[u8], offset: i64) -> (usize, i64) {
     (cut, next_offset)
 }
 
-/// Buffers for positioned reads of the active segment, recycled across reads.
+/// Buffers for positioned reads, recycled across reads: the fallback where a
+/// segment cannot be mapped (a file system without mappings, as in tests).
 ///
 /// A fresh buffer has to be zeroed before `pread` may fill it (a `memset`, or
 /// page faults on fresh memory), which cost half as much as the read itself

@@ -6,7 +6,8 @@ one cell's data):
             with `ferrolog perf produce` (one process per producer, 4 requests in flight each);
   consume   after each acks=1, 1-producer cell: read everything back from the page cache,
             then again from disk after evicting the topic's files from the page cache
-            (posix_fadvise DONTNEED on its segments: only our files, not the machine's cache);
+            (broker stopped, posix_fadvise DONTNEED on its segments: only our files, not the
+            machine's cache; then started again);
   latency   1 KiB, 1 partition, acks 1 / all at half of the peak measured above (open loop,
             latency counted from each request's scheduled send time);
   rdkafka   `tools/rdkafka_perf.rs` (librdkafka, batching on) producing then consuming, so the
@@ -100,7 +101,12 @@ class Broker:
         self.ferrolog("topic", "delete", name)
 
     def evict_topic(self, name):
-        """Drop the topic's segment files from the page cache, so the next read comes from disk."""
+        """Drop the topic's segment files from the page cache, so the next read comes from disk.
+
+        The broker is restarted around it: pages a process has mapped cannot be dropped, and
+        ferrologd maps the segments it reads. Returns the bytes still resident afterwards
+        (mincore, through util-linux's fincore; None if it is not installed)."""
+        self.stop()
         evicted = 0
         for entry in os.listdir(self.data):
             if not entry.startswith(name + "-") or not os.path.isdir(os.path.join(self.data, entry)):
@@ -114,7 +120,21 @@ class Broker:
                     evicted += os.fstat(fd).st_size
                 finally:
                     os.close(fd)
-        return evicted
+        resident = self.resident_bytes(name)
+        self.start()
+        return resident
+
+    def resident_bytes(self, name):
+        """Bytes of the topic's log files in the page cache, or None without fincore."""
+        if not shutil.which("fincore"):
+            return None
+        logs = [os.path.join(self.data, e, f) for e in os.listdir(self.data) if e.startswith(name + "-")
+                for f in os.listdir(os.path.join(self.data, e)) if f.endswith(".log")]
+        if not logs:
+            return 0
+        out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", *logs],
+                             capture_output=True, text=True, timeout=60).stdout
+        return sum(int(x) for x in out.split() if x.isdigit())
 
     def disk_bytes(self):
         total = 0
@@ -233,7 +253,8 @@ def run_matrix(root, workdir, prof, limits):
                             c = perf_consume(broker, topic)
                             runs.append(cell("consume-cache", "ferrolog", size, partitions, "-", 1, c))
                             log(f"{topic}: consume (cache) {c['mb_s']:.1f} MB/s")
-                            broker.evict_topic(topic)
+                            resident = broker.evict_topic(topic)
+                            log(f"{topic}: evicted; {resident} bytes of its logs still cached")
                             c = perf_consume(broker, topic)
                             runs.append(cell("consume-disk", "ferrolog", size, partitions, "-", 1, c))
                             log(f"{topic}: consume (disk) {c['mb_s']:.1f} MB/s")

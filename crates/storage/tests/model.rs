@@ -282,16 +282,34 @@ impl Harness {
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
 
+    /// Reads slice mappings, as on the real file system.
     #[test]
     fn partition_behaves_like_a_vec_of_batches(ops in prop::collection::vec(op(), 1..40)) {
-        let fs = MemFileSystem::new();
-        let store = mem_store(&fs);
-        store.create_partition(id("m", 0), model_config()).unwrap();
-        let mut harness = Harness { fs, store: Some(store), batches: Vec::new(), log_start: 0, clock_ms: 1_000_000 };
-        for op in &ops {
-            harness.apply(op);
-        }
-        // Everything still readable from the start.
-        harness.check_read(harness.log_start, usize::MAX);
+        run_model(&ops, MemFileSystem::new());
     }
+
+    /// Reads fall back to positioned reads, as where nothing can be mapped.
+    #[test]
+    fn partition_behaves_like_a_vec_of_batches_without_mappings(ops in prop::collection::vec(op(), 1..40)) {
+        let fs = MemFileSystem::new();
+        fs.refuse_mappings();
+        run_model(&ops, fs);
+    }
+}
+
+fn run_model(ops: &[Op], fs: MemFileSystem) {
+    let store = mem_store(&fs);
+    store.create_partition(id("m", 0), model_config()).unwrap();
+    let mut harness = Harness {
+        fs,
+        store: Some(store),
+        batches: Vec::new(),
+        log_start: 0,
+        clock_ms: 1_000_000,
+    };
+    for op in ops {
+        harness.apply(op);
+    }
+    // Everything still readable from the start.
+    harness.check_read(harness.log_start, usize::MAX);
 }

@@ -51,6 +51,8 @@ struct State {
     /// Every `start_writeback` call that succeeded: (path, position, len).
     writebacks: Vec<(PathBuf, u64, u64)>,
     sync_delay: std::time::Duration,
+    /// `map` and `map_growing` of segment logs fail (see `refuse_mappings`).
+    unmappable: bool,
     /// Paths locked by live `lock_exclusive` guards.
     locks: Arc<Mutex<BTreeSet<PathBuf>>>,
 }
@@ -101,6 +103,14 @@ impl MemFileSystem {
         lock(&self.state).sync_delay = delay;
     }
 
+    /// Makes every `map` and `map_growing` of a segment log (`.log`) fail,
+    /// here and in what `crash` and `power_loss` return, so readers take
+    /// their fallback path (positioned reads), which the real file system
+    /// never needs. Index files still map: a partition needs them to open.
+    pub fn refuse_mappings(&self) {
+        lock(&self.state).unmappable = true;
+    }
+
     /// How many `sync_data` calls succeeded so far (to test group commit).
     pub fn sync_count(&self) -> u64 {
         lock(&self.state).syncs
@@ -130,6 +140,7 @@ impl MemFileSystem {
         let copy = State {
             files,
             dirs: state.dirs.clone(),
+            unmappable: state.unmappable,
             ..State::default()
         };
         MemFileSystem {
@@ -171,6 +182,7 @@ impl MemFileSystem {
             durable_names: files.clone(),
             files,
             dirs: state.dirs.clone(),
+            unmappable: state.unmappable,
             ..State::default()
         };
         MemFileSystem {
@@ -341,8 +353,22 @@ impl FileSystem for MemFileSystem {
 
     fn map(&self, path: &Path) -> std::io::Result<Bytes> {
         let state = lock(&self.state);
+        if state.unmappable && path.extension().is_some_and(|e| e == "log") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "mappings refused (MemFileSystem::refuse_mappings)",
+            ));
+        }
         let data = state.files.get(path).ok_or_else(|| not_found(path))?;
         Ok(Bytes::from(lock(data).current.clone()))
+    }
+
+    /// A copy of what the file holds now, not `len` bytes: the bytes an
+    /// append-only file already holds never change, so the copy reads as a
+    /// real mapping would, and a reader that needs more than it covers maps
+    /// again. So tests take the same read path as the real file system.
+    fn map_growing(&self, path: &Path, _len: u64) -> std::io::Result<Option<Bytes>> {
+        self.map(path).map(Some)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {

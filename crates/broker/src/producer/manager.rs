@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use ferrolog_storage::{AppendInfo, Partition, PartitionId, StorageError};
+use ferrolog_storage::{AppendInfo, Durability, Partition, PartitionId, StorageError};
 use kafka_protocol::ResponseError;
 
 use super::batch::{BatchIdentity, batch_identities};
@@ -126,7 +126,15 @@ impl ProducerStates {
             }
         };
         table.advance_clock(crate::group::offsets::wall_clock_ms());
-        self.append_checked(partition, table, &first, records)
+        let info = self.append_checked(partition, table, &first, records)?;
+        // The fsync a `Durability::Always` partition owes runs after the table
+        // is released, so concurrent producers share one (group commit). A
+        // duplicate waits for it too: its original may still be unsynced.
+        drop(guard);
+        if partition.config().durability == Durability::Always {
+            partition.sync_to(info.last_offset)?;
+        }
+        Ok(info)
     }
 
     fn append_checked(
@@ -152,7 +160,7 @@ impl ProducerStates {
                 })
             }
             Decision::Append => {
-                let info = partition.append(records)?;
+                let info = partition.append_unsynced(records)?;
                 table.record(batch, info.base_offset, info.last_offset);
                 Ok(info)
             }

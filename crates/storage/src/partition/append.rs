@@ -140,6 +140,19 @@ impl Partition {
     /// bytes are in the file (page cache) when this returns; with
     /// `Durability::Always` they are also fsynced.
     pub fn append(&self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
+        let info = self.append_unsynced(batches)?;
+        if self.config().durability == Durability::Always {
+            self.sync_to(info.last_offset)?;
+        }
+        Ok(info)
+    }
+
+    /// [`Partition::append`] without its fsync, whatever the durability: the
+    /// caller must call [`Partition::sync_to`] before acknowledging when the
+    /// durability is `Always`. For callers that append under a lock of their
+    /// own (the idempotent-producer check): they release it first, so
+    /// concurrent appends share one fsync instead of queueing for one each.
+    pub fn append_unsynced(&self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
         let config = self.config();
         let validated = validate(batches, config.max_batch_bytes)?;
         let (info, writeback_due) = {
@@ -154,9 +167,6 @@ impl Partition {
         };
         if writeback_due {
             self.queue_writeback();
-        }
-        if config.durability == Durability::Always {
-            self.sync_to(info.last_offset)?;
         }
         Ok(info)
     }

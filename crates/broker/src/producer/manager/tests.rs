@@ -194,3 +194,64 @@ fn a_snapshot_beyond_the_log_end_is_ignored() {
     assert_eq!(info.base_offset, 3);
     assert_eq!(partition.high_watermark(), 6);
 }
+
+/// On a `Durability::Always` partition, idempotent appends of different
+/// producers share fsyncs (group commit) instead of each holding the
+/// producer table through its own, and a duplicate is answered only once
+/// its original is durable.
+#[test]
+fn idempotent_appends_to_an_always_partition_share_fsyncs() {
+    use ferrolog_storage::io::{FileSystem, MemFileSystem};
+    let fs = MemFileSystem::new();
+    fs.set_sync_delay(std::time::Duration::from_millis(100));
+    let options = StoreOptions {
+        fs: Arc::new(fs.clone()) as Arc<dyn FileSystem>,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(Path::new("/data"), options).expect("store");
+    let partition = store
+        .create_partition(
+            PartitionId {
+                topic: "t".into(),
+                partition: 0,
+            },
+            LogConfig {
+                durability: ferrolog_storage::Durability::Always,
+                ..LogConfig::default()
+            },
+        )
+        .expect("partition");
+    let states_dir = tempfile::tempdir().expect("tempdir");
+    let states = Arc::new(ProducerStates::open(states_dir.path()).expect("states"));
+    let producers = 6;
+    let before = fs.sync_count();
+    let start = Arc::new(std::sync::Barrier::new(producers));
+    let threads: Vec<_> = (0..producers)
+        .map(|pid| {
+            let (states, partition, start) = (states.clone(), partition.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let info = states
+                    .append(&partition, &batch(pid as i64 + 1, 0, 0, 2))
+                    .expect("append");
+                // Acknowledged means durable.
+                assert!(partition.recovery_point() > info.last_offset);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("producer thread");
+    }
+    assert_eq!(partition.high_watermark(), 2 * producers as i64);
+    let syncs = fs.sync_count() - before;
+    assert!(
+        syncs < producers as u64,
+        "{producers} concurrent appends took {syncs} fsyncs: they did not share them"
+    );
+    // A retry of a durable batch is answered with its offsets.
+    let retry = states
+        .append(&partition, &batch(1, 0, 0, 2))
+        .expect("duplicate");
+    assert_eq!(retry.last_offset - retry.base_offset, 1);
+    assert!(partition.recovery_point() > retry.last_offset);
+}

@@ -88,6 +88,56 @@ pub(crate) struct Segment {
     last_read: u64,
 }
 
+impl SegmentView {
+    /// The batches of the mapped published bytes from `start`, in order:
+    /// `(position, header, whole batch)`. `None` if the segment is not mapped.
+    pub(crate) fn mapped_batches(&self, start: u64) -> Option<MappedBatches<'_>> {
+        let map = self.mapped.as_ref()?;
+        Some(MappedBatches {
+            view: self,
+            map,
+            at: usize::try_from(start).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// Damage found in published bytes. They were validated on append or
+    /// recovery, so it means the file changed under us.
+    pub(crate) fn corruption(&self, position: u64, detail: String) -> StorageError {
+        StorageError::Corruption {
+            path: self.log_path.clone(),
+            position,
+            detail,
+        }
+    }
+}
+
+/// See [`SegmentView::mapped_batches`]. A header that does not frame a whole
+/// batch is reported once, as corruption, and ends the walk.
+pub(crate) struct MappedBatches<'a> {
+    view: &'a SegmentView,
+    map: &'a Bytes,
+    at: usize,
+}
+
+impl<'a> Iterator for MappedBatches<'a> {
+    type Item = Result<(u64, BatchHeader, &'a [u8]), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.map.get(self.at..).filter(|r| !r.is_empty())?;
+        let position = self.at as u64;
+        let framed = crate::format::batch::frame(rest)
+            .ok()
+            .and_then(|(header, size)| Some((header, rest.get(..size)?)));
+        let Some((header, batch)) = framed else {
+            self.at = self.map.len();
+            let detail = "published bytes hold a damaged batch header".to_owned();
+            return Some(Err(self.view.corruption(position, detail)));
+        };
+        self.at += batch.len();
+        Some(Ok((position, header, batch)))
+    }
+}
+
 /// Sealed segments of one partition that keep their mapping: the segments
 /// consumers are reading now. Older mappings are dropped (their pages stay in
 /// the page cache), so a consumer reading a long log from the start leaves

@@ -137,7 +137,7 @@ fn read_segment(
     let mut scanner = None;
     let found = match &view.mapped {
         // Mapped: walk the headers in place, nothing is copied.
-        Some(map) => find_batch_mapped(map, plan.start_position, view, offset)?,
+        Some(_) => find_batch_mapped(view, plan.start_position, offset)?,
         None => {
             let scan = scanner.insert(Scanner::new(
                 view.log.clone(),
@@ -187,29 +187,15 @@ fn read_segment(
 
 /// Like [`find_batch`], over a mapped segment's published bytes.
 fn find_batch_mapped(
-    map: &Bytes,
-    start_position: u64,
     view: &SegmentView,
+    start_position: u64,
     offset: i64,
 ) -> Result<Option<(u64, u64)>, StorageError> {
-    let end = usize::try_from(view.size_bytes)
-        .unwrap_or(usize::MAX)
-        .min(map.len());
-    let mut at = usize::try_from(start_position).unwrap_or(usize::MAX);
-    while at < end {
-        let rest = map.get(at..end).unwrap_or_default();
-        let (header, size) = crate::format::batch::frame(rest)
-            .ok()
-            .filter(|(_, size)| *size <= rest.len())
-            .ok_or_else(|| StorageError::Corruption {
-                path: view.log_path.clone(),
-                position: at as u64,
-                detail: "published bytes hold a damaged batch header".to_owned(),
-            })?;
+    for batch in view.mapped_batches(start_position).into_iter().flatten() {
+        let (position, header, bytes) = batch?;
         if header.last_offset() >= offset {
-            return Ok(Some((at as u64, size as u64)));
+            return Ok(Some((position, bytes.len() as u64)));
         }
-        at += size;
     }
     Ok(None)
 }
@@ -235,14 +221,7 @@ fn find_batch(
             ScanItem::Batch { .. } => {}
             ScanItem::End => return Ok(None),
             ScanItem::Damage { position, damage } => {
-                // Published bytes were validated on append or recovery; damage
-                // here means the file changed under us.
-                let detail = damage.to_string();
-                return Err(StorageError::Corruption {
-                    path: view.log_path.clone(),
-                    position,
-                    detail,
-                });
+                return Err(view.corruption(position, damage.to_string()));
             }
         }
     }

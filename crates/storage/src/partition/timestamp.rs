@@ -68,8 +68,8 @@ fn find_in_segment(
     target_ms: i64,
     min_offset: i64,
 ) -> Result<Option<TimestampOffset>, StorageError> {
-    if let Some(map) = &view.mapped {
-        return find_in_mapped(map, view, start, target_ms, min_offset);
+    if view.mapped.is_some() {
+        return find_in_mapped(view, start, target_ms, min_offset);
     }
     let io = |e| StorageError::io(&view.log_path, IoOp::Read, e);
     let mut scanner = Scanner::new(view.log.clone(), ScanMode::Frame, start, view.size_bytes);
@@ -88,12 +88,7 @@ fn find_in_segment(
             ScanItem::Batch { .. } => {}
             ScanItem::End => return Ok(None),
             ScanItem::Damage { position, damage } => {
-                let detail = damage.to_string();
-                return Err(StorageError::Corruption {
-                    path: view.log_path.clone(),
-                    position,
-                    detail,
-                });
+                return Err(view.corruption(position, damage.to_string()));
             }
         }
     }
@@ -101,35 +96,19 @@ fn find_in_segment(
 
 /// [`find_in_segment`] over a mapped segment: headers walked in place.
 fn find_in_mapped(
-    map: &bytes::Bytes,
     view: &SegmentView,
     start: u64,
     target_ms: i64,
     min_offset: i64,
 ) -> Result<Option<TimestampOffset>, StorageError> {
-    let end = usize::try_from(view.size_bytes)
-        .unwrap_or(usize::MAX)
-        .min(map.len());
-    let mut at = usize::try_from(start).unwrap_or(usize::MAX);
-    while let Some(rest) = map.get(at..end).filter(|r| !r.is_empty()) {
-        let Some((header, batch)) = batch::frame(rest)
-            .ok()
-            .and_then(|(header, size)| Some((header, rest.get(..size)?)))
-        else {
-            let detail = "sealed segment holds a damaged batch header".to_owned();
-            return Err(StorageError::Corruption {
-                path: view.log_path.clone(),
-                position: at as u64,
-                detail,
-            });
-        };
+    for batch in view.mapped_batches(start).into_iter().flatten() {
+        let (_, header, bytes) = batch?;
         if header.max_timestamp >= target_ms
             && header.last_offset() >= min_offset
-            && let Some(found) = record_at_or_after(&header, batch, target_ms, min_offset)
+            && let Some(found) = record_at_or_after(&header, bytes, target_ms, min_offset)
         {
             return Ok(Some(found));
         }
-        at += batch.len();
     }
     Ok(None)
 }

@@ -71,6 +71,20 @@ struct MemFile {
     writable: bool,
 }
 
+/// Re-keys every entry below directory `from` to the same place below `to`.
+fn move_below<V>(entries: &mut BTreeMap<PathBuf, V>, from: &Path, to: &Path) {
+    let moved: Vec<PathBuf> = entries
+        .keys()
+        .filter(|p| p.starts_with(from))
+        .cloned()
+        .collect();
+    for old in moved {
+        if let (Some(value), Ok(rest)) = (entries.remove(&old), old.strip_prefix(from)) {
+            entries.insert(to.join(rest), value);
+        }
+    }
+}
+
 fn not_found(path: &Path) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::NotFound,
@@ -380,32 +394,10 @@ impl FileSystem for MemFileSystem {
         if !state.dirs.contains(from) {
             return Err(not_found(from));
         }
-        // Renaming a directory moves everything below it.
-        let moved: Vec<PathBuf> = state
-            .files
-            .keys()
-            .filter(|p| p.starts_with(from))
-            .cloned()
-            .collect();
-        for old in moved {
-            if let (Some(data), Ok(rest)) = (state.files.remove(&old), old.strip_prefix(from)) {
-                state.files.insert(to.join(rest), data);
-            }
-        }
-        // Directories are durable at once, so the names below move with them.
-        let durable: Vec<PathBuf> = state
-            .durable_names
-            .keys()
-            .filter(|p| p.starts_with(from))
-            .cloned()
-            .collect();
-        for old in durable {
-            if let (Some(data), Ok(rest)) =
-                (state.durable_names.remove(&old), old.strip_prefix(from))
-            {
-                state.durable_names.insert(to.join(rest), data);
-            }
-        }
+        // Renaming a directory moves everything below it. Directories are
+        // durable at once, so the durable names below move with them.
+        move_below(&mut state.files, from, to);
+        move_below(&mut state.durable_names, from, to);
         let dirs: Vec<PathBuf> = state
             .dirs
             .iter()

@@ -75,8 +75,9 @@ pub(crate) struct Segment {
     time_index_written: usize,
     bytes_since_index: u64,
     pub(crate) max_timestamp: Option<TimestampOffset>,
-    /// Wall-clock time the segment file was created (or, where the file
-    /// system keeps no birth time, first opened by this process), for roll by age.
+    /// Wall-clock time the segment was created, for roll by age: for the
+    /// active segment at open, its file's birth time (`date_from_file`);
+    /// otherwise when this process created or opened it.
     pub(crate) created_ms: i64,
     /// The log mapped read-only, once first read.
     mapped: Option<LogMap>,
@@ -212,11 +213,6 @@ impl Segment {
             .open(&log_path, OpenMode::ReadAppend)
             .ctx(&log_path, IoOp::Open)?;
         let size_bytes = log.len().ctx(&log_path, IoOp::Read)?;
-        // An existing segment is as old as its file, not as this process.
-        let created_ms = fs
-            .created_ms(&log_path)
-            .filter(|&created| created <= now_ms)
-            .unwrap_or(now_ms);
         if size_bytes == 0 {
             // A segment is always the triple: its indexes exist (empty) from
             // the start, so tools and people see every segment whole.
@@ -241,12 +237,21 @@ impl Segment {
             time_index_written: 0,
             bytes_since_index: 0,
             max_timestamp: None,
-            created_ms,
+            created_ms: now_ms,
             mapped: None,
             map_failed: false,
             map_growing_failed: false,
             last_read: 0,
         })
+    }
+
+    /// Dates the segment from its file's birth time where the file system
+    /// keeps one: an existing active segment is as old as its file, not as
+    /// this process, so roll by age survives a restart.
+    pub(crate) fn date_from_file(&mut self, fs: &dyn FileSystem, now_ms: i64) {
+        if let Some(created) = fs.created_ms(&self.log_path).filter(|&c| c <= now_ms) {
+            self.created_ms = created;
+        }
     }
 
     pub(crate) fn view(&self) -> SegmentView {

@@ -381,6 +381,10 @@ impl Partition {
         if high_watermark < log_start {
             segments = restart_at_log_start(fs.as_ref(), &dir, segments, log_start)?;
         }
+        // Only the active segment rolls by age; the sealed ones need no date.
+        if let Some(active) = segments.last_mut() {
+            active.date_from_file(fs.as_ref(), now_ms());
+        }
         let recovery = (!clean).then_some(report);
         let partition = Partition::assemble(
             fs,

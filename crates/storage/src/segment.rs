@@ -160,16 +160,18 @@ pub(crate) fn retire_idle_maps(segments: &mut [Segment], reading: usize) -> Vec<
         segment.last_read = READ_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     }
     let sealed = segments.len().saturating_sub(1);
-    let mut mapped: Vec<(u64, usize)> = segments
-        .iter()
-        .take(sealed)
-        .enumerate()
-        .filter(|(_, s)| s.mapped.is_some())
-        .map(|(i, s)| (s.last_read, i))
-        .collect();
-    if mapped.len() <= MAPPED_SEALED_MAX {
+    let sealed_mapped = || {
+        segments
+            .iter()
+            .take(sealed)
+            .enumerate()
+            .filter(|(_, s)| s.mapped.is_some())
+    };
+    // Every fetch comes through here: count before collecting anything.
+    if sealed_mapped().count() <= MAPPED_SEALED_MAX {
         return Vec::new();
     }
+    let mut mapped: Vec<(u64, usize)> = sealed_mapped().map(|(i, s)| (s.last_read, i)).collect();
     mapped.sort_unstable();
     let excess = mapped.len() - MAPPED_SEALED_MAX;
     mapped

@@ -57,3 +57,42 @@ fn perf_produce_then_consume_report_counts_and_percentiles() {
         "{text}"
     );
 }
+
+#[test]
+fn perf_produce_at_a_rate_reports_the_round_trip_beside_the_scheduled_latency() {
+    let broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "paced", "--partitions", "1"]));
+    let out = ok(broker.ferrolog().args([
+        "perf",
+        "produce",
+        "paced",
+        "--records",
+        "2000",
+        "--record-size",
+        "50",
+        "--batch-size",
+        "100",
+        "--concurrency",
+        "2",
+        "--rate",
+        "20000",
+        "--output",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(v["records"], 2000);
+    for q in ["p50", "p99", "p99_9", "max"] {
+        let scheduled = v["latency_ms"][q].as_f64().expect("scheduled latency");
+        let round_trip = v["round_trip_ms"][q].as_f64().expect("round trip");
+        // Each request's latency from its scheduled time contains its round trip.
+        assert!(round_trip > 0.0 && round_trip <= scheduled, "{q}: {v}");
+    }
+
+    let out = ok(broker.ferrolog().args([
+        "perf", "produce", "paced", "--records", "100", "--output", "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert!(v.get("round_trip_ms").is_none(), "closed loop: one histogram: {v}");
+}

@@ -7,6 +7,12 @@
 //! this client's encoder — as Kafka's own producer-perf-test reuses payloads.
 //! The consumer likewise checks each batch's CRC-32C and counts records from
 //! the batch headers instead of decoding every record.
+//!
+//! With `--rate` the producer runs open loop and reports two histograms: the
+//! latency from each request's scheduled send time (what a producer feeding a
+//! steady stream sees, queueing included) and the round trip from when it was
+//! actually sent. Where the first's tail far exceeds the second's, requests
+//! queued behind a stretch of slow round trips.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -30,6 +36,29 @@ pub async fn run(global: &Global, command: PerfCommand) -> anyhow::Result<ExitCo
         PerfCommand::Consume(args) => consume(global, args).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per-worker latency histograms, merged at the end.
+struct Latencies {
+    /// From the scheduled send time (or the send, without `--rate`).
+    scheduled: Histogram<u64>,
+    /// From the send.
+    round_trip: Histogram<u64>,
+}
+
+impl Latencies {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            scheduled: histogram()?,
+            round_trip: histogram()?,
+        })
+    }
+
+    fn add(&mut self, other: &Latencies) -> anyhow::Result<()> {
+        self.scheduled.add(&other.scheduled)?;
+        self.round_trip.add(&other.round_trip)?;
+        Ok(())
+    }
 }
 
 /// Counters shared by the workers and the progress line.
@@ -111,32 +140,44 @@ async fn produce(global: &Global, args: PerfProduceArgs) -> anyhow::Result<()> {
             batch_interval: Duration::from_secs_f64(batch_records as f64 / rate as f64),
         });
         workers.push(tokio::spawn(async move {
-            let mut hist = histogram()?;
+            let mut latencies = Latencies::new()?;
             loop {
                 let n = next_batch.fetch_add(1, Ordering::Relaxed);
                 if n >= batches_total || deadline.is_some_and(|d| Instant::now() >= d) {
-                    return anyhow::Ok(hist);
+                    return anyhow::Ok(latencies);
                 }
                 let partition = ((n + u64::from(worker)) % partitions as u64) as i32;
-                let sent = match &schedule {
+                let due = match &schedule {
                     Some(s) => s.wait_for(n).await,
                     None => Instant::now(),
                 };
+                let sent = Instant::now();
                 client
                     .produce(&topic, partition, batch.clone(), acks, 30_000)
                     .await?;
-                hist.saturating_record(sent.elapsed().as_micros() as u64);
+                let done = Instant::now();
+                let micros = |from: Instant| (done - from).as_micros() as u64;
+                latencies.scheduled.saturating_record(micros(due));
+                latencies.round_trip.saturating_record(micros(sent));
                 progress.records.fetch_add(batch_records, Ordering::Relaxed);
                 progress.bytes.fetch_add(value_bytes, Ordering::Relaxed);
             }
         }));
     }
-    let mut hist = histogram()?;
+    let mut latencies = Latencies::new()?;
     for w in workers {
-        hist.add(w.await??)?;
+        latencies.add(&w.await??)?;
     }
     ticker.abort();
-    report(global, "produce", &progress, started.elapsed(), &hist)
+    let round_trip = args.rate.is_some().then_some(&latencies.round_trip);
+    report(
+        global,
+        "produce",
+        &progress,
+        started.elapsed(),
+        &latencies.scheduled,
+        round_trip,
+    )
 }
 
 async fn consume(global: &Global, args: PerfConsumeArgs) -> anyhow::Result<()> {
@@ -174,7 +215,7 @@ async fn consume(global: &Global, args: PerfConsumeArgs) -> anyhow::Result<()> {
         fetch_once(&client, &args, pending, &mut cursors, &progress, &mut hist).await?;
     }
     ticker.abort();
-    report(global, "consume", &progress, started.elapsed(), &hist)
+    report(global, "consume", &progress, started.elapsed(), &hist, None)
 }
 
 /// One fetch to the leader of the first unfinished partition, with every
@@ -258,6 +299,7 @@ fn report(
     progress: &Progress,
     elapsed: Duration,
     hist: &Histogram<u64>,
+    round_trip: Option<&Histogram<u64>>,
 ) -> anyhow::Result<()> {
     if std::io::stderr().is_terminal() {
         eprintln!();
@@ -265,25 +307,52 @@ fn report(
     let records = progress.records.load(Ordering::Relaxed);
     let bytes = progress.bytes.load(Ordering::Relaxed);
     let secs = elapsed.as_secs_f64().max(1e-9);
-    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    let json = json!({
+    let mut json = json!({
         "mode": what, "records": records, "bytes": bytes, "seconds": secs,
         "records_per_sec": records as f64 / secs, "mb_per_sec": bytes as f64 / 1e6 / secs,
         "requests": hist.len(),
-        "latency_ms": {"p50": ms(0.5), "p99": ms(0.99), "p99_9": ms(0.999), "max": hist.max() as f64 / 1000.0},
+        "latency_ms": percentiles_ms(hist),
     });
+    if let Some(rt) = round_trip {
+        json["round_trip_ms"] = percentiles_ms(rt);
+    }
     emit(global.output, &json, || {
-        format!(
+        let mut text = format!(
             "{what}: {records} records, {:.1} MB in {secs:.2} s: {:.0} records/s, {:.1} MB/s\n\
-             request latency ms ({} requests): p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+             request latency ms ({} requests): {}",
             bytes as f64 / 1e6,
             records as f64 / secs,
             bytes as f64 / 1e6 / secs,
             hist.len(),
-            ms(0.5),
-            ms(0.99),
-            ms(0.999),
-            hist.max() as f64 / 1000.0
-        )
+            percentiles_line(hist),
+        );
+        if let Some(rt) = round_trip {
+            text.push_str(&format!(
+                "\n  from the scheduled send time; round trip alone: {}",
+                percentiles_line(rt)
+            ));
+        }
+        text
     })
+}
+
+fn quantile_ms(hist: &Histogram<u64>, q: f64) -> f64 {
+    hist.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn percentiles_ms(hist: &Histogram<u64>) -> serde_json::Value {
+    json!({
+        "p50": quantile_ms(hist, 0.5), "p99": quantile_ms(hist, 0.99),
+        "p99_9": quantile_ms(hist, 0.999), "max": hist.max() as f64 / 1000.0,
+    })
+}
+
+fn percentiles_line(hist: &Histogram<u64>) -> String {
+    format!(
+        "p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        quantile_ms(hist, 0.5),
+        quantile_ms(hist, 0.99),
+        quantile_ms(hist, 0.999),
+        hist.max() as f64 / 1000.0
+    )
 }

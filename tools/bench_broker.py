@@ -445,7 +445,8 @@ def steal(r):
 
 
 def print_table(runs, limits):
-    print("\nBroker (payload bytes; latency = produce request round trip; % = of the matching limit)")
+    print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
+          " scheduled send time; steal = CPU time the hypervisor took; % = of the matching limit)")
     head = (f"{'mode':<18}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
             f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}{'cpu s/GB':>9}{'steal':>7}"
             f"  {'% of limit':<16}")

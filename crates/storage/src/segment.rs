@@ -318,6 +318,18 @@ impl Segment {
         self.mapped.is_some()
     }
 
+    /// The index files this segment holds mapped now.
+    pub(crate) fn mapped_index_paths(&self) -> Vec<PathBuf> {
+        [
+            (FileKind::OffsetIndex, &self.offset_index),
+            (FileKind::TimeIndex, &self.time_index),
+        ]
+        .into_iter()
+        .filter(|(_, index)| matches!(index, IndexBuf::Shared(_)))
+        .map(|(kind, _)| self.path(kind))
+        .collect()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.size_bytes == 0
     }

@@ -86,6 +86,17 @@ impl Partition {
             .count()
     }
 
+    /// The index files (`.index`, `.timeindex`) this partition holds mapped
+    /// now, oldest segment first. Each mapping counts against the process's
+    /// `vm.max_map_count`.
+    pub fn mapped_index_files(&self) -> Vec<std::path::PathBuf> {
+        lock(&self.state)
+            .segments
+            .iter()
+            .flat_map(|s| s.mapped_index_paths())
+            .collect()
+    }
+
     /// The segment holding `offset` and the index position to scan from.
     fn plan_read(&self, offset: i64) -> Option<ReadPlan> {
         let mut state = lock(&self.state);

@@ -264,6 +264,12 @@ impl Harness {
         assert_eq!(p.high_watermark(), self.hw());
         assert_eq!(p.log_start_offset(), self.log_start);
         assert!(!p.is_failed());
+        // At most 4 sealed segments and the active one hold mappings (log or index).
+        assert!(
+            p.mapped_segment_count() <= 5,
+            "{} segments mapped",
+            p.mapped_segment_count()
+        );
         let below = self.log_start - 1;
         if below >= 0 {
             assert!(matches!(

@@ -328,6 +328,9 @@ impl Partition {
         let index_files = active
             .write_indexes(fs, false)
             .map_err(|e| self.fail_with(e))?;
+        // Sealed, its indexes complete in their files: a lookup maps them
+        // when it needs them, and the memory goes now.
+        active.release_indexes();
         // The sealed segment's log and indexes are fsynced by the next sync,
         // before the recovery point moves past them.
         state

@@ -9,6 +9,12 @@
 //! by batch with CRCs; the log is cut at the first damage, later segments
 //! are deleted, and indexes are rebuilt. Damage below the recovery point is
 //! never cut: the open fails with `Corruption`.
+//!
+//! Once loaded, a sealed segment keeps no index bytes, only plain values
+//! (next offset, max timestamp): its index files were checked (or rebuilt
+//! and written) and are mapped again only by a lookup. So an open maps at
+//! most two segments' indexes at a time, and a partition opens holding no
+//! mapping, whatever its number of segments (`vm.max_map_count`).
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64};
@@ -162,6 +168,9 @@ fn load_trusted(
     }
     // A missing or short index file is sane but incomplete: the walk above
     // rebuilt the rest in memory; keep it, or every later open walks again.
+    // The final time entry too: once the segment is sealed the file is
+    // where its max timestamp is read from at the next open.
+    segment.push_final_time_entry();
     if rebuilt || segment.has_unwritten_index_entries() {
         segment.write_indexes(fs, true)?;
     }
@@ -221,6 +230,17 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// Adds the next segment. The previous one is sealed: it lets go of its
+    /// index mappings now (its files hold every entry once loaded trusted),
+    /// so the open never holds more than two segments' mappings at a time.
+    /// A scanned one keeps its rebuilt indexes until `finish_open` writes them.
+    fn push(&mut self, segment: Segment) {
+        if let Some(previous) = self.segments.last_mut() {
+            previous.release_indexes();
+        }
+        self.segments.push(segment);
+    }
+
     /// Loads the segments at `bases`; untrusted from index `recover_from` on.
     fn load(&mut self, bases: &[i64], recover_from: usize) -> Result<(), StorageError> {
         let now = now_ms();
@@ -241,7 +261,7 @@ impl Loader<'_> {
                 if load_trusted(self.fs, &mut segment, self.config)? {
                     self.report.rebuilt_indexes += 1;
                 }
-                self.segments.push(segment);
+                self.push(segment);
                 continue;
             }
             self.report.scanned_segments += 1;
@@ -255,11 +275,11 @@ impl Loader<'_> {
                     return Err(corruption(&segment.log_path, position, detail));
                 }
                 self.truncate(&mut segment, position, reason)?;
-                self.segments.push(segment);
+                self.push(segment);
                 self.drop_from(bases.get(i + 1..).unwrap_or_default())?;
                 return Ok(());
             }
-            self.segments.push(segment);
+            self.push(segment);
         }
         Ok(())
     }
@@ -381,8 +401,10 @@ impl Partition {
         if high_watermark < log_start {
             segments = restart_at_log_start(fs.as_ref(), &dir, segments, log_start)?;
         }
-        // Only the active segment rolls by age; the sealed ones need no date.
         if let Some(active) = segments.last_mut() {
+            // The active segment's indexes grow with it: in memory, not mapped.
+            active.own_indexes(fs.as_ref())?;
+            // Only the active segment rolls by age; the sealed ones need no date.
             active.date_from_file(fs.as_ref(), now_ms());
         }
         let recovery = (!clean).then_some(report);
@@ -405,8 +427,13 @@ impl Partition {
     fn finish_open(&self, clean: bool) -> Result<(), StorageError> {
         if !clean {
             let mut state = crate::sync_util::lock(&self.state);
-            for segment in &mut state.segments {
+            let sealed = state.segments.len().saturating_sub(1);
+            for (i, segment) in state.segments.iter_mut().enumerate() {
                 segment.write_indexes(self.fs.as_ref(), true)?;
+                if i < sealed {
+                    // Rebuilt by the scan and now in the files: let go of them.
+                    segment.release_indexes();
+                }
             }
             let files: Vec<_> = state
                 .segments

@@ -4,22 +4,34 @@
 //! mapping (zero-copy `Bytes`): sealed ones as they are, the active one past
 //! its end so the mapping keeps serving it as it grows (see
 //! `Segment::map_for_reads`). Where the file system cannot map, positioned
-//! reads into recycled buffers do the same job.
+//! reads into recycled buffers do the same job. A sealed segment's index
+//! files are mapped only by a lookup that needs them; every mapping a
+//! sealed segment holds is retired together once it goes idle.
 use bytes::{Bytes, BytesMut};
 
-use super::{Partition, ReadResult};
+use super::{Partition, ReadResult, State};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::scan::{ScanItem, ScanMode, Scanner};
-use crate::segment::{LogMap, SegmentView, retire_idle_maps};
+use crate::segment::{IdleMaps, SegmentView, retire_idle_maps};
 use crate::sync_util::lock;
 
-/// Where to look for `offset` in one segment, taken under the lock.
+/// What a lookup in one segment looks for.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Target {
+    /// The batch holding this offset (a fetch).
+    Offset(i64),
+    /// The first batch whose max timestamp is at or after this (ListOffsets).
+    Timestamp(i64),
+}
+
+/// Where to look for a target in one segment, taken under the lock.
 #[derive(Debug)]
-struct ReadPlan {
-    view: SegmentView,
-    start_position: u64,
+pub(super) struct ReadPlan {
+    pub(super) view: SegmentView,
+    pub(super) base_offset: i64,
+    pub(super) start_position: u64,
     /// Mappings of idle segments, dropped with the plan, outside the lock.
-    _retired: Vec<LogMap>,
+    _retired: Vec<IdleMaps>,
 }
 
 /// Whole batches cut from one segment.
@@ -51,7 +63,7 @@ impl Partition {
         let mut chunks: Vec<Bytes> = Vec::new();
         let (mut cursor, mut taken) = (offset, 0usize);
         while cursor < high_watermark {
-            let Some(plan) = self.plan_read(cursor) else {
+            let Some(plan) = self.plan_read(cursor)? else {
                 break;
             };
             let budget = max_bytes.saturating_sub(taken);
@@ -76,34 +88,70 @@ impl Partition {
         })
     }
 
-    /// How many of this partition's segments are mapped for reads now: at
-    /// most [`crate::segment::MAPPED_SEALED_MAX`] sealed ones plus the active one.
+    /// How many of this partition's segments hold a mapping now (of the log
+    /// or an index file): at most `MAPPED_SEALED_MAX` (`segment/maps.rs`)
+    /// sealed ones plus the active one.
     pub fn mapped_segment_count(&self) -> usize {
         lock(&self.state)
             .segments
             .iter()
-            .filter(|s| s.is_mapped())
+            .filter(|s| s.holds_mappings())
             .count()
     }
 
+    /// The index files (`.index`, `.timeindex`) this partition holds mapped
+    /// now, oldest segment first. Each mapping counts against the process's
+    /// `vm.max_map_count`.
+    pub fn mapped_index_files(&self) -> Vec<std::path::PathBuf> {
+        lock(&self.state)
+            .segments
+            .iter()
+            .flat_map(|s| s.mapped_index_paths())
+            .collect()
+    }
+
     /// The segment holding `offset` and the index position to scan from.
-    fn plan_read(&self, offset: i64) -> Option<ReadPlan> {
+    fn plan_read(&self, offset: i64) -> Result<Option<ReadPlan>, StorageError> {
         let mut state = lock(&self.state);
-        let active = state.segments.len().checked_sub(1)?;
-        let at = state
+        let Some(at) = state
             .segments
             .partition_point(|s| s.base_offset <= offset)
-            .checked_sub(1)?;
+            .checked_sub(1)
+        else {
+            return Ok(None);
+        };
+        self.plan_in(&mut state, at, Target::Offset(offset))
+    }
+
+    /// Plans a lookup in `state.segments[at]`: the index position to scan
+    /// from (mapping the index file it needs, if the segment is sealed and
+    /// it is not mapped), the log mapped for reads, and the retirement of
+    /// idle segments' mappings. A failed index mapping fails the lookup.
+    pub(super) fn plan_in(
+        &self,
+        state: &mut State,
+        at: usize,
+        target: Target,
+    ) -> Result<Option<ReadPlan>, StorageError> {
+        let sealed = at + 1 < state.segments.len();
         let growing_len = self.mapped_segment_len();
-        let segment = state.segments.get_mut(at)?;
-        segment.map_for_reads(self.fs.as_ref(), at < active, growing_len);
-        let (view, start_position) = (segment.view(), segment.position_for_offset(offset));
+        let fs = self.fs.as_ref();
+        let Some(segment) = state.segments.get_mut(at) else {
+            return Ok(None);
+        };
+        let start_position = match target {
+            Target::Offset(offset) => segment.position_for_offset(fs, offset)?,
+            Target::Timestamp(ts) => segment.position_for_timestamp(fs, ts)?,
+        };
+        segment.map_for_reads(fs, sealed, growing_len);
+        let (view, base_offset) = (segment.view(), segment.base_offset);
         let retired = retire_idle_maps(&mut state.segments, at);
-        Some(ReadPlan {
+        Ok(Some(ReadPlan {
             view,
+            base_offset,
             start_position,
             _retired: retired,
-        })
+        }))
     }
 }
 

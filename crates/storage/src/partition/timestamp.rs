@@ -1,4 +1,5 @@
 //! Timestamp lookups (ListOffsets).
+use super::read::{ReadPlan, Target};
 use super::{Partition, TimestampOffset};
 use crate::error::{IoOp, StorageError};
 use crate::format::batch::{self, BatchHeader};
@@ -17,35 +18,43 @@ impl Partition {
         timestamp_ms: i64,
     ) -> Result<Option<TimestampOffset>, StorageError> {
         let log_start = self.log_start_offset();
-        let plans: Vec<(SegmentView, u64)> = {
-            let mut state = lock(&self.state);
-            let active = state.segments.len().saturating_sub(1);
-            let fs = self.fs.as_ref();
-            let growing_len = self.mapped_segment_len();
-            state
-                .segments
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, s)| s.next_offset > log_start)
-                .filter(|(_, s)| {
-                    s.max_timestamp
-                        .is_some_and(|m| m.timestamp_ms >= timestamp_ms)
-                })
-                .take(2)
-                .map(|(i, s)| {
-                    s.map_for_reads(fs, i < active, growing_len);
-                    (s.view(), s.position_for_timestamp(timestamp_ms))
-                })
-                .collect()
-        };
         // The first qualifying segment nearly always holds the answer; the
         // second is needed only when its matches all lie below the log start.
-        for (view, start) in plans {
-            if let Some(found) = find_in_segment(&view, start, timestamp_ms, log_start)? {
+        // Each is planned (its indexes mapped) only when it is searched.
+        let mut after = None;
+        for _ in 0..2 {
+            let Some(plan) = self.plan_timestamp(timestamp_ms, log_start, after)? else {
+                break;
+            };
+            let (view, start) = (&plan.view, plan.start_position);
+            if let Some(found) = find_in_segment(view, start, timestamp_ms, log_start)? {
                 return Ok(Some(found));
             }
+            after = Some(plan.base_offset);
         }
         Ok(None)
+    }
+
+    /// The first segment after base offset `after` that holds offsets from
+    /// `log_start` on and a timestamp at or after `timestamp_ms` (its max
+    /// timestamp, a plain value, tells), planned for the search.
+    fn plan_timestamp(
+        &self,
+        timestamp_ms: i64,
+        log_start: i64,
+        after: Option<i64>,
+    ) -> Result<Option<ReadPlan>, StorageError> {
+        let mut state = lock(&self.state);
+        let qualifies = |s: &crate::segment::Segment| {
+            after.is_none_or(|base| s.base_offset > base)
+                && s.next_offset > log_start
+                && s.max_timestamp
+                    .is_some_and(|m| m.timestamp_ms >= timestamp_ms)
+        };
+        let Some(at) = state.segments.iter().position(qualifies) else {
+            return Ok(None);
+        };
+        self.plan_in(&mut state, at, Target::Timestamp(timestamp_ms))
     }
 
     /// The largest timestamp in the log and the last offset of the batch that

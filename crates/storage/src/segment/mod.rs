@@ -1,9 +1,14 @@
 //! One segment: a `.log` file plus its sparse offset and time indexes, and
 //! the bookkeeping the writer keeps about it.
 //!
-//! Index entries are kept in memory (`IndexBuf`) and written to their files
-//! when the segment is sealed, flushed or closed; after a crash they are
-//! rebuilt from the log, which is the only authority.
+//! The active segment's index entries are kept in memory and written to
+//! their files when it is sealed, flushed or closed; a sealed segment keeps
+//! none and maps its index files only while lookups need them (`index`).
+//! After a crash indexes are rebuilt from the log, which is the only authority.
+//!
+//! - `index`: one index file as the segment holds it (in memory, mapped, or only in the file).
+//! - `maps`: the mappings segments hold and the retirement of idle ones.
+//! - `view`: a read-only view of a segment's log used outside the partition lock.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,47 +21,17 @@ use crate::format::{OffsetIndexEntry, TimeIndexEntry, offset_index, time_index};
 use crate::io::{File, FileSystem, OpenMode};
 use crate::partition::TimestampOffset;
 
-/// Index bytes: owned while the segment can still grow, or a shared (mapped)
-/// view of a sealed index file.
-#[derive(Debug, Clone)]
-pub(crate) enum IndexBuf {
-    Owned(Vec<u8>),
-    Shared(Bytes),
-}
+mod index;
+mod maps;
+mod view;
 
-impl IndexBuf {
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        match self {
-            IndexBuf::Owned(v) => v,
-            IndexBuf::Shared(b) => b,
-        }
-    }
-
-    fn owned(&mut self) -> &mut Vec<u8> {
-        if let IndexBuf::Shared(b) = self {
-            *self = IndexBuf::Owned(b.to_vec());
-        }
-        match self {
-            IndexBuf::Owned(v) => v,
-            IndexBuf::Shared(_) => unreachable!("converted to owned above"),
-        }
-    }
-}
+use index::IndexFile;
+use maps::LogMap;
+pub(crate) use maps::{IdleMaps, retire_idle_maps};
+pub(crate) use view::SegmentView;
 
 /// An open file with its path (for error reports when it is synced later).
 pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
-
-/// A read-only view of a segment taken under the partition lock and used
-/// after it is released.
-#[derive(Debug, Clone)]
-pub(crate) struct SegmentView {
-    pub(crate) log: Arc<dyn File>,
-    /// The log's published bytes, mapped, if they are; reads then slice it.
-    pub(crate) mapped: Option<Bytes>,
-    pub(crate) log_path: PathBuf,
-    /// Published length: only whole batches lie below it.
-    pub(crate) size_bytes: u64,
-}
 
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -68,12 +43,11 @@ pub(crate) struct Segment {
     pub(crate) writeback_started_bytes: u64,
     /// Offset after the last batch (= base offset while empty).
     pub(crate) next_offset: i64,
-    pub(crate) offset_index: IndexBuf,
-    pub(crate) time_index: IndexBuf,
-    /// How many index bytes are already in the index files.
-    offset_index_written: usize,
-    time_index_written: usize,
+    offset_index: IndexFile,
+    time_index: IndexFile,
     bytes_since_index: u64,
+    /// Kept as a plain value (retention, ListOffsets latest, metadata), so
+    /// nothing but a lookup ever needs the index files of a sealed segment.
     pub(crate) max_timestamp: Option<TimestampOffset>,
     /// Wall-clock time the segment was created, for roll by age: for the
     /// active segment at open, its file's birth time (`date_from_file`);
@@ -87,118 +61,6 @@ pub(crate) struct Segment {
     map_growing_failed: bool,
     /// When a read last planned on this segment (a process-wide sequence).
     last_read: u64,
-}
-
-impl SegmentView {
-    /// The batches of the mapped published bytes from `start`, in order:
-    /// `(position, header, whole batch)`. `None` if the segment is not mapped.
-    pub(crate) fn mapped_batches(&self, start: u64) -> Option<MappedBatches<'_>> {
-        let map = self.mapped.as_ref()?;
-        Some(MappedBatches {
-            view: self,
-            map,
-            at: usize::try_from(start).unwrap_or(usize::MAX),
-        })
-    }
-
-    /// Damage found in published bytes. They were validated on append or
-    /// recovery, so it means the file changed under us.
-    pub(crate) fn corruption(&self, position: u64, detail: String) -> StorageError {
-        StorageError::Corruption {
-            path: self.log_path.clone(),
-            position,
-            detail,
-        }
-    }
-}
-
-/// See [`SegmentView::mapped_batches`]. A header that does not frame a whole
-/// batch is reported once, as corruption, and ends the walk.
-pub(crate) struct MappedBatches<'a> {
-    view: &'a SegmentView,
-    map: &'a Bytes,
-    at: usize,
-}
-
-impl<'a> Iterator for MappedBatches<'a> {
-    type Item = Result<(u64, BatchHeader, &'a [u8]), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.map.get(self.at..).filter(|r| !r.is_empty())?;
-        let position = self.at as u64;
-        let framed = crate::format::batch::frame(rest)
-            .ok()
-            .and_then(|(header, size)| Some((header, rest.get(..size)?)));
-        let Some((header, batch)) = framed else {
-            self.at = self.map.len();
-            let detail = "published bytes hold a damaged batch header".to_owned();
-            return Some(Err(self.view.corruption(position, detail)));
-        };
-        self.at += batch.len();
-        Some(Ok((position, header, batch)))
-    }
-}
-
-/// Sealed segments of one partition that keep their mapping: the segments
-/// consumers are reading now. Older mappings are dropped (their pages stay in
-/// the page cache), so a consumer reading a long log from the start leaves
-/// behind a bounded number of mapped segments, not the whole log in the
-/// broker's RSS.
-pub(crate) const MAPPED_SEALED_MAX: usize = 4;
-
-/// Orders reads across all partitions; only comparisons within one matter.
-static READ_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Notes a read of `segments[reading]` and takes away the mappings of the
-/// sealed segments (not `reading`, not the active one) beyond the
-/// [`MAPPED_SEALED_MAX`] most recently read. The caller drops what is
-/// returned after releasing the partition lock: unmapping a large segment
-/// takes a while, and readers holding slices of it keep it alive anyway.
-#[must_use]
-pub(crate) fn retire_idle_maps(segments: &mut [Segment], reading: usize) -> Vec<LogMap> {
-    if let Some(segment) = segments.get_mut(reading) {
-        segment.last_read = READ_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    }
-    let sealed = segments.len().saturating_sub(1);
-    let sealed_mapped = || {
-        segments
-            .iter()
-            .take(sealed)
-            .enumerate()
-            .filter(|(_, s)| s.mapped.is_some())
-    };
-    // Every fetch comes through here: count before collecting anything.
-    if sealed_mapped().count() <= MAPPED_SEALED_MAX {
-        return Vec::new();
-    }
-    let mut mapped: Vec<(u64, usize)> = sealed_mapped().map(|(i, s)| (s.last_read, i)).collect();
-    mapped.sort_unstable();
-    let excess = mapped.len() - MAPPED_SEALED_MAX;
-    mapped
-        .into_iter()
-        .filter(|&(_, i)| i != reading)
-        .take(excess)
-        .filter_map(|(_, i)| segments.get_mut(i).and_then(|s| s.mapped.take()))
-        .collect()
-}
-
-/// A read-only mapping of a segment's log. While the segment is active it
-/// reaches past the end of the file, so it is never handed out whole (nor
-/// printed): only its published prefix, through [`LogMap::published`].
-pub(crate) struct LogMap(Bytes);
-
-impl LogMap {
-    /// The first `size` bytes, if the mapping covers them.
-    fn published(&self, size: u64) -> Option<Bytes> {
-        let size = usize::try_from(size).ok()?;
-        (size <= self.0.len()).then(|| self.0.slice(..size))
-    }
-}
-
-impl std::fmt::Debug for LogMap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LogMap({} bytes mapped)", self.0.len())
-    }
 }
 
 impl Segment {
@@ -233,10 +95,8 @@ impl Segment {
             size_bytes,
             writeback_started_bytes: size_bytes,
             next_offset: base_offset,
-            offset_index: IndexBuf::Owned(Vec::new()),
-            time_index: IndexBuf::Owned(Vec::new()),
-            offset_index_written: 0,
-            time_index_written: 0,
+            offset_index: IndexFile::new(),
+            time_index: IndexFile::new(),
             bytes_since_index: 0,
             max_timestamp: None,
             created_ms: now_ms,
@@ -314,8 +174,30 @@ impl Segment {
         }
     }
 
-    pub(crate) fn is_mapped(&self) -> bool {
-        self.mapped.is_some()
+    /// Whether the segment holds any mapping (its log or an index file).
+    pub(crate) fn holds_mappings(&self) -> bool {
+        self.mapped.is_some() || self.offset_index.is_mapped() || self.time_index.is_mapped()
+    }
+
+    /// The index files this segment holds mapped now.
+    pub(crate) fn mapped_index_paths(&self) -> Vec<PathBuf> {
+        [
+            (FileKind::OffsetIndex, &self.offset_index),
+            (FileKind::TimeIndex, &self.time_index),
+        ]
+        .into_iter()
+        .filter(|(_, index)| index.is_mapped())
+        .map(|(kind, _)| self.path(kind))
+        .collect()
+    }
+
+    /// Takes away every mapping the segment holds, for the caller to drop.
+    pub(crate) fn take_maps(&mut self) -> IdleMaps {
+        IdleMaps {
+            _log: self.mapped.take(),
+            _offset_index: self.offset_index.take_map(),
+            _time_index: self.time_index.take_map(),
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -355,15 +237,18 @@ impl Segment {
                 offset: header.last_offset(),
             });
         }
+        // A sealed segment's index only in its file (`owned()` is None)
+        // never gets here: only the active segment and one being loaded take batches.
         if self.bytes_since_index >= u64::from(index_interval_bytes)
             && let (Some(relative_offset), Ok(pos)) =
                 (self.relative(header.base_offset), u32::try_from(position))
+            && let Some(offsets) = self.offset_index.owned()
         {
             OffsetIndexEntry {
                 relative_offset,
                 position: pos,
             }
-            .encode(self.offset_index.owned());
+            .encode(offsets);
             self.push_time_entry();
             self.bytes_since_index = 0;
         }
@@ -380,44 +265,91 @@ impl Segment {
         let Some(relative_offset) = self.relative(max.offset) else {
             return;
         };
-        let last = time_index::entry_count(self.time_index.as_slice())
+        // Only in its file: the segment is sealed and the file already ends with its max.
+        let Some(times) = self.time_index.held() else {
+            return;
+        };
+        let last = time_index::entry_count(times)
             .checked_sub(1)
-            .and_then(|i| TimeIndexEntry::decode_at(self.time_index.as_slice(), i));
+            .and_then(|i| TimeIndexEntry::decode_at(times, i));
         if last.is_none_or(|l| {
             max.timestamp_ms > l.timestamp_ms && relative_offset > l.relative_offset
-        }) {
+        }) && let Some(times) = self.time_index.owned()
+        {
             TimeIndexEntry {
                 timestamp_ms: max.timestamp_ms,
                 relative_offset,
             }
-            .encode(self.time_index.owned());
+            .encode(times);
         }
     }
 
-    /// Byte position of the batch to start scanning from to find `offset`.
-    pub(crate) fn position_for_offset(&self, offset: i64) -> u64 {
-        let relative = match offset.checked_sub(self.base_offset) {
-            Some(r) if r > 0 => u32::try_from(r).unwrap_or(u32::MAX),
-            _ => return 0,
-        };
-        offset_index::floor(self.offset_index.as_slice(), relative)
-            .map_or(0, |e| u64::from(e.position))
+    /// Adds the time-index entry that records the max timestamp, if the
+    /// index lacks it (it is written with every index write; a walk of the
+    /// log at open may find a larger max than the file recorded).
+    pub(crate) fn push_final_time_entry(&mut self) {
+        self.push_time_entry();
     }
 
-    /// Byte position to start scanning from to find the first batch with max timestamp >= `target_ms`.
-    pub(crate) fn position_for_timestamp(&self, target_ms: i64) -> u64 {
-        match time_index::last_before(self.time_index.as_slice(), target_ms) {
+    /// Byte position of the batch to start scanning from to find `offset`.
+    /// Maps the offset index of a sealed segment if it is not mapped yet.
+    pub(crate) fn position_for_offset(
+        &mut self,
+        fs: &dyn FileSystem,
+        offset: i64,
+    ) -> Result<u64, StorageError> {
+        let relative = match offset.checked_sub(self.base_offset) {
+            Some(r) if r > 0 => u32::try_from(r).unwrap_or(u32::MAX),
+            _ => return Ok(0),
+        };
+        let (dir, base) = (crate::io::parent_dir(&self.log_path), self.base_offset);
+        let offsets = self
+            .offset_index
+            .load(fs, || segment_path(dir, base, FileKind::OffsetIndex))?;
+        Ok(offset_index::floor(offsets, relative).map_or(0, |e| u64::from(e.position)))
+    }
+
+    /// Byte position to start scanning from to find the first batch with
+    /// max timestamp >= `target_ms`. Maps the time index (and the offset
+    /// index, if it has an entry before the target) of a sealed segment.
+    pub(crate) fn position_for_timestamp(
+        &mut self,
+        fs: &dyn FileSystem,
+        target_ms: i64,
+    ) -> Result<u64, StorageError> {
+        let (dir, base) = (crate::io::parent_dir(&self.log_path), self.base_offset);
+        let times = self
+            .time_index
+            .load(fs, || segment_path(dir, base, FileKind::TimeIndex))?;
+        match time_index::last_before(times, target_ms) {
             Some(entry) => {
-                self.position_for_offset(self.base_offset + i64::from(entry.relative_offset))
+                self.position_for_offset(fs, self.base_offset + i64::from(entry.relative_offset))
             }
-            None => 0,
+            None => Ok(0),
         }
     }
 
     /// Whether index entries exist in memory that the index files lack.
     pub(crate) fn has_unwritten_index_entries(&self) -> bool {
-        self.offset_index.as_slice().len() > self.offset_index_written
-            || self.time_index.as_slice().len() > self.time_index_written
+        !self.offset_index.pending().is_empty() || !self.time_index.pending().is_empty()
+    }
+
+    /// Lets go of the index bytes (memory or mapping) of a sealed segment
+    /// whose index files hold every entry: lookups map the files when they
+    /// need them. Indexes with unwritten entries are kept.
+    pub(crate) fn release_indexes(&mut self) {
+        self.offset_index.release();
+        self.time_index.release();
+    }
+
+    /// Holds the whole indexes in memory, without mappings: for the active
+    /// segment, whose indexes grow with it.
+    pub(crate) fn own_indexes(&mut self, fs: &dyn FileSystem) -> Result<(), StorageError> {
+        let (dir, base) = (crate::io::parent_dir(&self.log_path), self.base_offset);
+        self.offset_index
+            .own(fs, || segment_path(dir, base, FileKind::OffsetIndex))?;
+        self.time_index
+            .own(fs, || segment_path(dir, base, FileKind::TimeIndex))
     }
 
     /// Appends the not-yet-written index entries to the index files, with a
@@ -431,33 +363,24 @@ impl Segment {
         let mut written_files = Vec::new();
         self.push_time_entry();
         let parts = [
-            (
-                FileKind::OffsetIndex,
-                self.offset_index.as_slice(),
-                &mut self.offset_index_written,
-            ),
-            (
-                FileKind::TimeIndex,
-                self.time_index.as_slice(),
-                &mut self.time_index_written,
-            ),
+            (FileKind::OffsetIndex, &mut self.offset_index),
+            (FileKind::TimeIndex, &mut self.time_index),
         ];
         let dir = crate::io::parent_dir(&self.log_path).to_owned();
-        for (kind, bytes, written) in parts {
+        for (kind, index) in parts {
             let path = segment_path(&dir, self.base_offset, kind);
-            let pending = bytes.get(*written..).unwrap_or_default();
-            if pending.is_empty() && !sync {
+            if index.pending().is_empty() && !sync {
                 continue;
             }
             let file = fs
                 .open(&path, OpenMode::ReadAppend)
                 .ctx(&path, IoOp::Open)?;
-            if *written == 0 {
+            if index.replaces_file() {
                 // A fresh (or rebuilt) index replaces whatever the file held.
                 file.set_len(0).ctx(&path, IoOp::SetLen)?;
             }
-            file.append(pending).ctx(&path, IoOp::Write)?;
-            *written = bytes.len();
+            file.append(index.pending()).ctx(&path, IoOp::Write)?;
+            index.mark_written();
             if sync {
                 file.sync_data().ctx(&path, IoOp::Sync)?;
             }
@@ -476,10 +399,8 @@ impl Segment {
             timestamp_ms: t.timestamp_ms,
             offset: self.base_offset + i64::from(t.relative_offset),
         });
-        self.offset_index_written = offset_index.len();
-        self.time_index_written = time_index.len();
-        self.offset_index = IndexBuf::Shared(offset_index);
-        self.time_index = IndexBuf::Shared(time_index);
+        self.offset_index = IndexFile::adopt(offset_index);
+        self.time_index = IndexFile::adopt(time_index);
         self.bytes_since_index = 0;
         let (position, offset) = last_entry.map_or((0, self.base_offset), |e| {
             (
@@ -494,10 +415,8 @@ impl Segment {
     /// Drops the in-memory indexes so `record_batch` can rebuild them; the
     /// files are rewritten from scratch by the next `write_indexes`.
     pub(crate) fn reset_indexes(&mut self) {
-        self.offset_index = IndexBuf::Owned(Vec::new());
-        self.time_index = IndexBuf::Owned(Vec::new());
-        self.offset_index_written = 0;
-        self.time_index_written = 0;
+        self.offset_index = IndexFile::new();
+        self.time_index = IndexFile::new();
         self.bytes_since_index = 0;
         self.max_timestamp = None;
         self.next_offset = self.base_offset;
@@ -534,15 +453,15 @@ mod tests {
         (BatchHeader { base_offset, ..h }, size as u64)
     }
 
-    fn segment() -> Segment {
-        let fs = MemFileSystem::new();
+    fn segment(fs: &MemFileSystem) -> Segment {
         fs.create_dir_all(Path::new("/p")).unwrap();
-        Segment::open(&fs, Path::new("/p"), 100, 0).unwrap()
+        Segment::open(fs, Path::new("/p"), 100, 0).unwrap()
     }
 
     #[test]
     fn index_entries_follow_the_interval_and_lookups_use_them() {
-        let mut s = segment();
+        let fs = MemFileSystem::new();
+        let mut s = segment(&fs);
         let (mut position, mut offset) = (0u64, 100i64);
         let mut starts = Vec::new();
         for i in 0..20 {
@@ -553,16 +472,17 @@ mod tests {
             offset += 2;
         }
         assert_eq!(s.next_offset, 140);
-        let entries: Vec<_> = offset_index::entries(s.offset_index.as_slice()).collect();
+        let entries: Vec<_> = offset_index::entries(s.offset_index.held().unwrap()).collect();
         assert!(entries.len() >= 3 && entries.len() < 20, "{entries:?}");
         assert!(
             entries
                 .windows(2)
                 .all(|w| u64::from(w[1].position - w[0].position) >= 200)
         );
+        let mut found_in_memory = Vec::new();
         for &(batch_offset, batch_position) in &starts {
             for o in [batch_offset, batch_offset + 1] {
-                let found = s.position_for_offset(o);
+                let found = s.position_for_offset(&fs, o).unwrap();
                 assert!(
                     found <= batch_position,
                     "offset {o}: index points past its batch"
@@ -571,9 +491,10 @@ mod tests {
                     batch_position - found < 200 + 100,
                     "offset {o}: index not used"
                 );
+                found_in_memory.push(found);
             }
         }
-        assert_eq!(s.position_for_offset(0), 0);
+        assert_eq!(s.position_for_offset(&fs, 0).unwrap(), 0);
         assert_eq!(
             s.max_timestamp,
             Some(TimestampOffset {
@@ -581,13 +502,27 @@ mod tests {
                 offset: 139
             })
         );
+        // Sealed: written, then only in the files until a lookup maps the
+        // offset index (and nothing else); the answers stay the same.
+        s.write_indexes(&fs, false).unwrap();
+        s.release_indexes();
+        assert!(!s.holds_mappings());
+        let mapped: Vec<u64> = starts
+            .iter()
+            .flat_map(|&(o, _)| [o, o + 1])
+            .map(|o| s.position_for_offset(&fs, o).unwrap())
+            .collect();
+        assert_eq!(mapped, found_in_memory);
+        assert_eq!(s.mapped_index_paths(), vec![s.path(FileKind::OffsetIndex)]);
+        let idle = s.take_maps();
+        assert!(idle._offset_index.is_some() && idle._time_index.is_none());
+        assert!(!s.holds_mappings());
     }
 
     #[test]
     fn time_index_is_strictly_increasing_and_ends_with_the_max() {
-        let mut s = segment();
         let fs = MemFileSystem::new();
-        fs.create_dir_all(Path::new("/p")).unwrap();
+        let mut s = segment(&fs);
         let (mut position, mut offset) = (0u64, 100i64);
         for ts in [50, 40, 60, 60, 55, 80, 70, 90, 90, 10] {
             let (h, size) = header(offset, 1, ts);
@@ -596,14 +531,25 @@ mod tests {
             offset += 1;
         }
         s.write_indexes(&fs, false).unwrap();
-        let times = s.time_index.as_slice();
+        let times = s.time_index.held().unwrap();
         assert!(time_index::check(times).is_ok());
         let last = time_index::entries(times).last().unwrap();
         assert_eq!((last.timestamp_ms, last.relative_offset), (90, 7));
-        // Lookups start at the batch of the last entry older than the target.
-        assert_eq!(s.position_for_timestamp(60), 0);
-        assert_eq!(s.position_for_timestamp(61), s.position_for_offset(102));
-        assert!(s.position_for_offset(102) > 0);
-        assert_eq!(s.position_for_timestamp(91), s.position_for_offset(107));
+        // Lookups start at the batch of the last entry older than the target,
+        // the same whether the indexes are in memory or mapped from the files.
+        for sealed in [false, true] {
+            if sealed {
+                s.release_indexes();
+                assert!(!s.holds_mappings());
+            }
+            let mut at = |ts| s.position_for_timestamp(&fs, ts).unwrap();
+            let (at_60, at_61, at_91) = (at(60), at(61), at(91));
+            let mut of = |o| s.position_for_offset(&fs, o).unwrap();
+            assert_eq!(at_60, 0);
+            assert_eq!(at_61, of(102));
+            assert!(of(102) > 0);
+            assert_eq!(at_91, of(107));
+        }
+        assert_eq!(s.mapped_index_paths().len(), 2);
     }
 }

@@ -1,0 +1,72 @@
+//! A read-only view of one segment's log, taken under the partition lock
+//! and read after it is released, and the walk over its mapped batches.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::StorageError;
+use crate::format::batch::BatchHeader;
+use crate::io::File;
+
+/// A read-only view of a segment taken under the partition lock and used
+/// after it is released.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentView {
+    pub(crate) log: Arc<dyn File>,
+    /// The log's published bytes, mapped, if they are; reads then slice it.
+    pub(crate) mapped: Option<Bytes>,
+    pub(crate) log_path: PathBuf,
+    /// Published length: only whole batches lie below it.
+    pub(crate) size_bytes: u64,
+}
+
+impl SegmentView {
+    /// The batches of the mapped published bytes from `start`, in order:
+    /// `(position, header, whole batch)`. `None` if the segment is not mapped.
+    pub(crate) fn mapped_batches(&self, start: u64) -> Option<MappedBatches<'_>> {
+        let map = self.mapped.as_ref()?;
+        Some(MappedBatches {
+            view: self,
+            map,
+            at: usize::try_from(start).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// Damage found in published bytes. They were validated on append or
+    /// recovery, so it means the file changed under us.
+    pub(crate) fn corruption(&self, position: u64, detail: String) -> StorageError {
+        StorageError::Corruption {
+            path: self.log_path.clone(),
+            position,
+            detail,
+        }
+    }
+}
+
+/// See [`SegmentView::mapped_batches`]. A header that does not frame a whole
+/// batch is reported once, as corruption, and ends the walk.
+pub(crate) struct MappedBatches<'a> {
+    view: &'a SegmentView,
+    map: &'a Bytes,
+    at: usize,
+}
+
+impl<'a> Iterator for MappedBatches<'a> {
+    type Item = Result<(u64, BatchHeader, &'a [u8]), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.map.get(self.at..).filter(|r| !r.is_empty())?;
+        let position = self.at as u64;
+        let framed = crate::format::batch::frame(rest)
+            .ok()
+            .and_then(|(header, size)| Some((header, rest.get(..size)?)));
+        let Some((header, batch)) = framed else {
+            self.at = self.map.len();
+            let detail = "published bytes hold a damaged batch header".to_owned();
+            return Some(Err(self.view.corruption(position, detail)));
+        };
+        self.at += batch.len();
+        Some(Ok((position, header, batch)))
+    }
+}

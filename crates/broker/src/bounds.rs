@@ -3,70 +3,19 @@
 //!
 //! The crate's decoders size allocations from the wire (`Vec::with_capacity(n)`
 //! for an array count), so a 20-byte request claiming 2^31 elements would ask
-//! for hundreds of GB and abort the process. Here each request is walked with
-//! a small schema of the versions we serve: every string, bytes field and
-//! array must fit in what remains of the frame (an element takes at least one
-//! byte). Only then is
-//! the body handed to the real decoder, whose allocations are then bounded by
-//! the frame size limit.
+//! for hundreds of GB and abort the process. Here each request is walked
+//! (by `ferrolog-wire`, the walker the client uses for responses) with a small
+//! schema of the versions we serve: every string, bytes field and array must
+//! fit in what remains of the frame (an element takes at least one byte).
+//! Only then is the body handed to the real decoder, whose allocations are
+//! then bounded by the frame size limit.
 //!
 //! An API without a schema here is refused (fail closed); a test checks that
 //! every API advertised in `api::SERVED` has one.
 
+use ferrolog_wire::schema::{NO_FLEXIBLE_VERSION, all, between, since, until};
+use ferrolog_wire::{Field, Kind, Schema};
 use kafka_protocol::messages::ApiKey;
-
-/// One field kind of a request schema.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Kind {
-    I8,
-    I16,
-    I32,
-    I64,
-    Uuid,
-    /// A (nullable) string.
-    Str,
-    /// (Nullable) bytes, e.g. produce records.
-    Bytes,
-    /// A (nullable) array of structs with these fields.
-    Structs(&'static [Field]),
-    /// A (nullable) array of i32.
-    Int32s,
-    /// A (nullable) array of strings.
-    Strs,
-}
-
-/// A field present in versions `since..=until`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Field {
-    kind: Kind,
-    since: i16,
-    until: i16,
-}
-
-const fn all(kind: Kind) -> Field {
-    Field {
-        kind,
-        since: 0,
-        until: i16::MAX,
-    }
-}
-const fn since(version: i16, kind: Kind) -> Field {
-    Field {
-        kind,
-        since: version,
-        until: i16::MAX,
-    }
-}
-const fn until(version: i16, kind: Kind) -> Field {
-    Field {
-        kind,
-        since: 0,
-        until: version,
-    }
-}
-const fn between(since: i16, until: i16, kind: Kind) -> Field {
-    Field { kind, since, until }
-}
 
 use Kind::{Bytes, I8, I16, I32, I64, Int32s, Str, Strs, Structs, Uuid};
 
@@ -233,12 +182,9 @@ const OFFSET_DELETE: &[Field] = &[all(Str), all(Structs(OFFSET_DELETE_TOPIC))];
 
 const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), since(3, I64), since(3, I16)];
 
-/// Never flexible.
-const NO_FLEXIBLE_VERSION: i16 = i16::MAX;
-
-/// The request schema of `api_key` and the first flexible version.
-pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
-    Some(match api_key {
+/// The request schema of `api_key`.
+pub(crate) fn schema(api_key: ApiKey) -> Option<Schema> {
+    let (fields, flexible_since) = match api_key {
         ApiKey::Produce => (PRODUCE, 9),
         ApiKey::Fetch => (FETCH, 12),
         ApiKey::ListOffsets => (LIST_OFFSETS, 6),
@@ -265,6 +211,10 @@ pub(crate) fn schema(api_key: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::OffsetDelete => (OFFSET_DELETE, NO_FLEXIBLE_VERSION),
         ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
         _ => return None,
+    };
+    Some(Schema {
+        fields,
+        flexible_since,
     })
 }
 
@@ -289,7 +239,7 @@ pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsErr
 fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
     // Fail closed: a body we cannot walk is never handed to the decoder,
     // which would size allocations from its counts.
-    let Some((fields, flexible_since)) = schema(api_key) else {
+    let Some(schema) = schema(api_key) else {
         return Err(BoundsError {
             api_key,
             version,
@@ -297,144 +247,12 @@ fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, Bou
             problem: "no request schema for this API",
         });
     };
-    let mut walker = Walker {
-        body,
-        position: 0,
+    ferrolog_wire::walk(&schema, version, body).map_err(|e| BoundsError {
+        api_key,
         version,
-        flexible: version >= flexible_since,
-    };
-    match walker.walk_struct(fields) {
-        Ok(()) => Ok(walker.position),
-        Err(problem) => Err(BoundsError {
-            api_key,
-            version,
-            position: walker.position,
-            problem,
-        }),
-    }
-}
-
-struct Walker<'a> {
-    body: &'a [u8],
-    position: usize,
-    version: i16,
-    flexible: bool,
-}
-
-type Walked = Result<(), &'static str>;
-
-impl Walker<'_> {
-    fn remaining(&self) -> usize {
-        self.body.len() - self.position
-    }
-
-    fn skip(&mut self, bytes: usize) -> Walked {
-        if bytes > self.remaining() {
-            return Err("field runs past the end of the frame");
-        }
-        self.position += bytes;
-        Ok(())
-    }
-
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
-        let bytes = self
-            .body
-            .get(self.position..self.position + N)
-            .ok_or("truncated")?;
-        self.position += N;
-        bytes.try_into().map_err(|_| "truncated")
-    }
-
-    fn uvarint(&mut self) -> Result<u64, &'static str> {
-        let mut value = 0u64;
-        for shift in (0..35).step_by(7) {
-            let [byte] = self.take::<1>()?;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err("varint longer than 5 bytes")
-    }
-
-    /// Length of a string, bytes or array; `None` for null.
-    fn length(&mut self, wide: bool) -> Result<Option<usize>, &'static str> {
-        let length = if self.flexible {
-            self.uvarint()?
-                .checked_sub(1)
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-        } else if wide {
-            let n = i32::from_be_bytes(self.take::<4>()?);
-            if n < -1 {
-                return Err("negative length");
-            }
-            usize::try_from(n).ok()
-        } else {
-            let n = i16::from_be_bytes(self.take::<2>()?);
-            if n < -1 {
-                return Err("negative length");
-            }
-            usize::try_from(n).ok()
-        };
-        match length {
-            Some(n) if n > self.remaining() => Err("length larger than the rest of the frame"),
-            other => Ok(other),
-        }
-    }
-
-    fn walk_struct(&mut self, fields: &[Field]) -> Walked {
-        let version = self.version;
-        for field in fields
-            .iter()
-            .filter(|f| (f.since..=f.until).contains(&version))
-        {
-            self.walk_field(field.kind)?;
-        }
-        if self.flexible {
-            self.walk_tagged_fields()
-        } else {
-            Ok(())
-        }
-    }
-
-    fn walk_field(&mut self, kind: Kind) -> Walked {
-        match kind {
-            I8 => self.skip(1),
-            I16 => self.skip(2),
-            I32 => self.skip(4),
-            I64 => self.skip(8),
-            Uuid => self.skip(16),
-            Str => {
-                let n = self.length(false)?.unwrap_or(0);
-                self.skip(n)
-            }
-            Bytes => {
-                let n = self.length(true)?.unwrap_or(0);
-                self.skip(n)
-            }
-            Int32s => {
-                let n = self.length(true)?.unwrap_or(0);
-                self.skip(n.checked_mul(4).ok_or("array too long")?)
-            }
-            Strs => (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_field(Str)),
-            Structs(fields) => {
-                (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_struct(fields))
-            }
-        }
-    }
-
-    fn walk_tagged_fields(&mut self) -> Walked {
-        let count = self.uvarint()?;
-        if count > self.remaining() as u64 {
-            return Err("more tagged fields than bytes");
-        }
-        for _ in 0..count {
-            self.uvarint()?;
-            let size = usize::try_from(self.uvarint()?).map_err(|_| "tagged field too large")?;
-            self.skip(size)?;
-        }
-        Ok(())
-    }
+        position: e.position,
+        problem: e.problem,
+    })
 }
 
 #[cfg(test)]

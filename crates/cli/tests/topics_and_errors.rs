@@ -282,3 +282,51 @@ fn produce_reports_refused_topics_at_once() {
     assert!(err.contains("INVALID_TOPIC_EXCEPTION"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A server on 127.0.0.1:0 that answers every request with an ApiVersions
+/// body claiming 2^31 api keys in 10 bytes (v0-shaped, so the client's v0
+/// fallback gets the same).
+fn hostile_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut size = [0u8; 4];
+            while stream.read_exact(&mut size).is_ok() {
+                let mut request = vec![0u8; usize::try_from(i32::from_be_bytes(size)).unwrap_or(0)];
+                if stream.read_exact(&mut request).is_err() || request.len() < 8 {
+                    break;
+                }
+                let correlation = &request[4..8];
+                let body = [0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+                let mut frame = 14i32.to_be_bytes().to_vec();
+                frame.extend_from_slice(correlation);
+                frame.extend_from_slice(&body);
+                if stream.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_hostile_server_gets_one_line_and_a_non_zero_exit() {
+    let addr = hostile_server();
+    let out = ferrolog_offline()
+        .args(["-b", &addr, "topic", "list"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error: malformed ApiVersions v0 response from {addr}: "
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

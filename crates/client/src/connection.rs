@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::bounds::{self, Refusal};
 use crate::error::{ClientError, boxed};
 use crate::versions::client_range;
 
@@ -275,13 +276,8 @@ impl Connection {
         version: i16,
         expected: i32,
     ) -> Result<T, ClientError> {
-        let decode_err = |e: anyhow::Error| ClientError::Decode {
-            addr: self.addr.clone(),
-            api,
-            source: boxed(e),
-        };
-        let header =
-            ResponseHeader::decode(&mut frame, T::header_version(version)).map_err(decode_err)?;
+        let header = ResponseHeader::decode(&mut frame, T::header_version(version))
+            .map_err(|e| self.decode_error(api, e))?;
         if header.correlation_id != expected {
             return Err(ClientError::CorrelationMismatch {
                 addr: self.addr.clone(),
@@ -289,7 +285,41 @@ impl Connection {
                 actual: header.correlation_id,
             });
         }
-        T::decode(&mut frame, version).map_err(decode_err)
+        self.decode_body(frame, api, version)
+    }
+
+    /// Checks every length in `body` (the frame after its header) against
+    /// the frame with the response schema of `api`, and only then decodes
+    /// it: the decoder sizes allocations from those lengths.
+    fn decode_body<T: Decodable>(
+        &self,
+        mut body: Bytes,
+        api: ApiKey,
+        version: i16,
+    ) -> Result<T, ClientError> {
+        bounds::check(api, version, &body).map_err(|refusal| match refusal {
+            Refusal::NoSchema => ClientError::UncheckedResponse {
+                addr: self.addr.clone(),
+                api,
+                version,
+            },
+            Refusal::Malformed(e) => ClientError::MalformedResponse {
+                addr: self.addr.clone(),
+                api,
+                version,
+                position: e.position,
+                problem: e.problem,
+            },
+        })?;
+        T::decode(&mut body, version).map_err(|e| self.decode_error(api, e))
+    }
+
+    fn decode_error(&self, api: ApiKey, source: anyhow::Error) -> ClientError {
+        ClientError::Decode {
+            addr: self.addr.clone(),
+            api,
+            source: boxed(source),
+        }
     }
 
     /// ApiVersions at our highest version; a broker that does not know it
@@ -300,7 +330,10 @@ impl Connection {
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let response = match self.send_api_versions(&request, 3).await {
             Ok(r) if r.error_code != UNSUPPORTED_VERSION => r,
-            Ok(_) | Err(ClientError::Decode { .. }) => self.send_api_versions(&request, 0).await?,
+            // An answer we cannot read may come from a broker that knows only v0.
+            Ok(_) | Err(ClientError::Decode { .. } | ClientError::MalformedResponse { .. }) => {
+                self.send_api_versions(&request, 0).await?
+            }
             Err(e) => return Err(e),
         };
         ClientError::check(ApiKey::ApiVersions, response.error_code, String::new)?;
@@ -321,11 +354,8 @@ impl Connection {
         let correlation_id = self.write_request(request, api, version).await?;
         let mut frame = self.read_frame().await?;
         // The ApiVersions response header is always v0, whatever the request version.
-        let header = ResponseHeader::decode(&mut frame, 0).map_err(|e| ClientError::Decode {
-            addr: self.addr.clone(),
-            api,
-            source: boxed(e),
-        })?;
+        let header =
+            ResponseHeader::decode(&mut frame, 0).map_err(|e| self.decode_error(api, e))?;
         if header.correlation_id != correlation_id {
             return Err(ClientError::CorrelationMismatch {
                 addr: self.addr.clone(),
@@ -334,18 +364,12 @@ impl Connection {
             });
         }
         // An error body is always v0-shaped: decode by peeking the error code first.
-        if frame.len() >= 2 && (&frame[..2]).get_i16() == UNSUPPORTED_VERSION {
-            return ApiVersionsResponse::decode(&mut frame, 0).map_err(|e| ClientError::Decode {
-                addr: self.addr.clone(),
-                api,
-                source: boxed(e),
-            });
-        }
-        ApiVersionsResponse::decode(&mut frame, version).map_err(|e| ClientError::Decode {
-            addr: self.addr.clone(),
-            api,
-            source: boxed(e),
-        })
+        let body_version = if frame.len() >= 2 && (&frame[..2]).get_i16() == UNSUPPORTED_VERSION {
+            0
+        } else {
+            version
+        };
+        self.decode_body(frame, api, body_version)
     }
 }
 

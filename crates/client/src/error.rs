@@ -81,6 +81,25 @@ pub enum ClientError {
         api: ApiKey,
         source: BoxError,
     },
+    /// A length or count in the body does not fit in the frame: refused
+    /// before decoding, which would have sized an allocation from it.
+    #[error("malformed {api:?} v{version} response from {addr}: {problem} at byte {position}")]
+    MalformedResponse {
+        addr: String,
+        api: ApiKey,
+        version: i16,
+        /// Byte offset in the body (after the response header).
+        position: usize,
+        problem: &'static str,
+    },
+    /// This client has no response schema for `api` at `version`, so the
+    /// body cannot be checked and is not decoded (fail closed).
+    #[error("cannot check a {api:?} v{version} response from {addr}: no response schema for it")]
+    UncheckedResponse {
+        addr: String,
+        api: ApiKey,
+        version: i16,
+    },
     #[error(
         "response from {addr} announces {size_bytes} bytes, above the {limit_bytes}-byte limit"
     )]
@@ -219,6 +238,22 @@ mod tests {
             Some("UNKNOWN_ERROR_CODE_9999")
         );
         assert!(KafkaCode::from_code(0).is_none());
+    }
+
+    #[test]
+    fn malformed_response_reads_as_one_line() {
+        let err = ClientError::MalformedResponse {
+            addr: "127.0.0.1:9092".into(),
+            api: ApiKey::Metadata,
+            version: 12,
+            position: 4,
+            problem: "length larger than the rest of the frame",
+        };
+        assert_eq!(
+            err.to_string(),
+            "malformed Metadata v12 response from 127.0.0.1:9092: \
+             length larger than the rest of the frame at byte 4"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`error`] — `ClientError`, the one error type; Kafka error codes keep their name.
 //! - [`versions`] — the highest version of each API this client is written against.
 //! - [`connection`] — one TCP connection: framing, correlation ids, ApiVersions negotiation.
+//! - `bounds` — every length in a response body checked against the frame before it is decoded.
 //! - [`client`] — bootstrap, the metadata cache (leader per partition) and a connection per broker.
 //! - [`produce`] — Produce and InitProducerId.
 //! - [`fetch`] — Fetch.
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod assignment;
 pub mod batch;
+mod bounds;
 pub mod client;
 pub mod connection;
 pub mod decompress;

@@ -142,8 +142,9 @@ async fn a_closed_or_garbled_connection_is_an_error() {
         }
     })
     .await;
+    // The truncated array count is caught by the bounds walk, before decoding.
     assert!(
-        matches!(result, Err(ClientError::Decode { .. })),
+        matches!(result, Err(ClientError::MalformedResponse { .. })),
         "{result:?}"
     );
 }
@@ -267,4 +268,84 @@ async fn frames_are_read_whole_and_held_frames_stay_intact() {
         conn.read_frame().await,
         Err(ClientError::Closed { .. })
     ));
+}
+
+/// ApiVersions bodies claiming 2^31 api keys in a few bytes: v3 with a compact
+/// count, then v0 (the fallback) with an i32 count.
+const HUGE_VERSIONS_V3: &[u8] = &[0, 0, 0x80, 0x80, 0x80, 0x80, 0x08, 0, 0, 0, 0, 0];
+const HUGE_VERSIONS_V0: &[u8] = &[0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+#[tokio::test]
+async fn a_huge_api_versions_array_is_refused_not_allocated() {
+    let result = against(|mut s| async move {
+        let (_, correlation) = read_request(&mut s).await;
+        write_frame(&mut s, correlation, HUGE_VERSIONS_V3).await;
+        let (version, correlation) = read_request(&mut s).await;
+        assert_eq!(version, 0, "the fallback");
+        write_frame(&mut s, correlation, HUGE_VERSIONS_V0).await;
+    })
+    .await;
+    let Err(err) = result else {
+        panic!("connected to a hostile server");
+    };
+    assert!(
+        matches!(
+            err,
+            ClientError::MalformedResponse {
+                api: ApiKey::ApiVersions,
+                version: 0,
+                position: 6,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("malformed ApiVersions v0 response from 127.0.0.1:"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_metadata_array_is_refused_not_allocated() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let (_, correlation) = read_request(&mut s).await;
+        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+        let (version, correlation) = read_request(&mut s).await;
+        assert_eq!(version, 9, "the highest version both sides speak");
+        // Metadata v9 (flexible): response header tags, throttle time, then a
+        // compact brokers count of 2^32 - 2 in a 10-byte body.
+        let mut frame = BytesMut::new();
+        frame.put_i32(4 + 1 + 10);
+        frame.put_i32(correlation);
+        frame.put_u8(0);
+        frame.put_i32(0);
+        frame.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+        s.write_all(&frame).await.expect("write");
+    });
+    let mut conn = Connection::connect(&addr, "t", TIMEOUT, TIMEOUT)
+        .await
+        .expect("connects");
+    let result = conn.send(&MetadataRequest::default()).await;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::MalformedResponse {
+                api: ApiKey::Metadata,
+                version: 9,
+                position: 9,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(
+        conn.is_broken(),
+        "a connection that sent garbage is not reused"
+    );
+    server.await.expect("server task");
 }

@@ -1,0 +1,24 @@
+//! Kafka wire-format guards, shared by the broker (requests) and the client
+//! (responses).
+//!
+//! `kafka-protocol`'s decoders size allocations from the wire
+//! (`Vec::with_capacity(n)` for an array count, a zeroed buffer for a string),
+//! so a 20-byte message claiming 2^31 elements would ask for hundreds of GB
+//! and abort the process. Before a body reaches the decoder, it is walked
+//! here with a small schema of its layout: every string, bytes field and
+//! array must fit in what remains of the frame, and every element is walked,
+//! so the decoder's allocations are then bounded by the frame size.
+//!
+//! The schemas themselves live next to their users: the request schemas in
+//! `ferrolog-broker`'s `bounds`, the response schemas in `ferrolog-client`'s
+//! `bounds`. This crate has no dependencies and does no I/O.
+//!
+//! # Layout
+//! - [`schema`] — `Schema`, `Field` and `Kind`: a message layout per version.
+//! - [`walk`] — `walk`: checks a body against a schema, returns the bytes it covers.
+
+pub mod schema;
+pub mod walk;
+
+pub use schema::{Field, Kind, Schema};
+pub use walk::{WalkError, walk};

@@ -348,6 +348,21 @@ fn a_data_directory_is_opened_by_one_store_at_a_time() {
 }
 
 #[test]
+fn opening_waits_a_moment_for_a_lock_its_last_owner_is_letting_go() {
+    // As when a restart follows a clean close while a child forked by
+    // another thread still holds a copy of the lock's descriptor.
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(first);
+    });
+    let second = Store::open(dir.path(), StoreOptions::default());
+    releaser.join().unwrap();
+    assert!(second.is_ok(), "{second:?}");
+}
+
+#[test]
 fn store_and_partition_can_be_shared_across_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Store>();

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, IoOp, StorageError};
@@ -89,7 +90,7 @@ impl Store {
         fs.create_dir_all(data_dir).ctx(data_dir, IoOp::CreateDir)?;
         // Two stores on one directory would both append and recover: refuse.
         let lock_file = data_dir.join(LOCK_FILE);
-        let dir_lock = fs.lock_exclusive(&lock_file).ctx(&lock_file, IoOp::Lock)?;
+        let dir_lock = lock_data_dir(fs.as_ref(), &lock_file).ctx(&lock_file, IoOp::Lock)?;
         let (writeback_sender, writeback_requests) = channel();
         let mut partitions = BTreeMap::new();
         let mut entries = fs.read_dir(data_dir).ctx(data_dir, IoOp::ReadDir)?;
@@ -317,5 +318,27 @@ impl Drop for Store {
     /// dropping an unclosed store behaves like a crash.
     fn drop(&mut self) {
         self.stop_background();
+    }
+}
+
+/// How long opening waits for a data directory lock that is held.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
+/// Takes the data directory's lock, waiting up to `LOCK_WAIT` while it is
+/// held. The lock is held by an open file description, and the last owner's
+/// may outlive a clean close for a moment: a process still exiting after
+/// its store closed, or a child that another thread of the same process
+/// forked and has not yet exec'd (close-on-exec closes the copy only at
+/// exec). A second live store holds it for longer and is still refused.
+fn lock_data_dir(fs: &dyn FileSystem, lock_file: &Path) -> std::io::Result<crate::io::LockGuard> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match fs.lock_exclusive(lock_file) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY);
+            }
+            other => return other,
+        }
     }
 }

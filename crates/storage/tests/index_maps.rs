@@ -82,12 +82,32 @@ fn closed_long_log(fs: &MemFileSystem) -> Answers {
 
 const DIR: &str = "/data/t-0";
 
-#[test]
-fn a_partition_of_many_sealed_segments_opens_with_no_index_mapped() {
+/// `closed_long_log` opened again (cleanly), with its segments' base
+/// offsets. Tests keep `store` bound while they use `p`, as a broker would.
+struct Reopened {
+    fs: MemFileSystem,
+    store: Store,
+    p: std::sync::Arc<Partition>,
+    bases: Vec<i64>,
+}
+
+fn reopened_long_log() -> Reopened {
     let fs = MemFileSystem::new();
     closed_long_log(&fs);
     let store = mem_store(&fs);
     let p = store.partition(&id("t", 0)).unwrap();
+    let bases = segment_bases(&fs, Path::new(DIR));
+    Reopened {
+        fs,
+        store,
+        p,
+        bases,
+    }
+}
+
+#[test]
+fn a_partition_of_many_sealed_segments_opens_with_no_index_mapped() {
+    let Reopened { fs, store, p, .. } = reopened_long_log();
     assert_eq!(p.mapped_index_files(), Vec::<PathBuf>::new());
     assert_eq!(p.mapped_segment_count(), 0);
     // Nor after an open without a clean shutdown (recovery scans the last
@@ -111,12 +131,13 @@ fn a_partition_of_many_sealed_segments_opens_with_no_index_mapped() {
 
 #[test]
 fn a_fetch_maps_only_the_offset_index_of_the_segment_it_reads() {
-    let fs = MemFileSystem::new();
-    closed_long_log(&fs);
-    let store = mem_store(&fs);
-    let p = store.partition(&id("t", 0)).unwrap();
+    let Reopened {
+        fs,
+        store: _store,
+        p,
+        bases,
+    } = reopened_long_log();
     let dir = Path::new(DIR);
-    let bases = segment_bases(&fs, dir);
     let (base, next) = (bases[3], bases[4]);
     let index = index_path(dir, base, "index");
     assert!(
@@ -131,12 +152,13 @@ fn a_fetch_maps_only_the_offset_index_of_the_segment_it_reads() {
 
 #[test]
 fn a_timestamp_lookup_maps_only_the_indexes_of_the_segment_holding_the_answer() {
-    let fs = MemFileSystem::new();
-    closed_long_log(&fs);
-    let store = mem_store(&fs);
-    let p = store.partition(&id("t", 0)).unwrap();
+    let Reopened {
+        store: _store,
+        p,
+        bases,
+        ..
+    } = reopened_long_log();
     let dir = Path::new(DIR);
-    let bases = segment_bases(&fs, dir);
     let (base, next) = (bases[5], bases[6]);
     // The last batch of that segment: batch (next - 2) / 2.
     let ts = 1000 * ((next - 2) / 2) + 1;
@@ -218,10 +240,9 @@ fn reading_through_every_segment_keeps_index_mappings_bounded() {
 
 #[test]
 fn time_retention_deletes_by_age_without_mapping_an_index() {
-    let fs = MemFileSystem::new();
-    closed_long_log(&fs);
-    let store = mem_store(&fs);
-    let p = store.partition(&id("t", 0)).unwrap();
+    let Reopened {
+        store: _store, p, ..
+    } = reopened_long_log();
     let segments = p.segment_count();
     p.set_config(LogConfig {
         retention_ms: Some(50_000),
@@ -246,12 +267,13 @@ fn time_retention_deletes_by_age_without_mapping_an_index() {
 
 #[test]
 fn an_index_that_cannot_be_mapped_fails_the_lookup_with_an_io_error() {
-    let fs = MemFileSystem::new();
-    closed_long_log(&fs);
-    let store = mem_store(&fs);
-    let p = store.partition(&id("t", 0)).unwrap();
+    let Reopened {
+        fs,
+        store: _store,
+        p,
+        bases,
+    } = reopened_long_log();
     let dir = Path::new(DIR);
-    let bases = segment_bases(&fs, dir);
     // Files gone behind the store's back: the lookup cannot map them.
     let index = index_path(dir, bases[2], "index");
     let times = index_path(dir, bases[7], "timeindex");

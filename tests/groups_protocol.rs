@@ -404,6 +404,10 @@ async fn deleting_a_topic_drops_its_committed_offsets() {
     let delete = DeleteTopicsRequest::default().with_topic_names(vec![s("topic").into()]);
     let response: DeleteTopicsResponse = client.call(ApiKey::DeleteTopics, 4, &delete).await;
     assert_eq!(response.responses[0].error_code, 0);
+    let registry: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(broker.data_dir().join("topics.json")).unwrap())
+            .unwrap();
+    assert!(registry.get("deleting").is_none(), "finished: {registry}");
     common::create_topic(&broker, "topic", 1, &[]).await;
     drop(client);
     let broker = broker.restart().await;
@@ -427,4 +431,56 @@ async fn deleting_a_topic_drops_its_committed_offsets() {
         response.topics[0].partitions[0].committed_offset, 7,
         "other topics keep theirs"
     );
+}
+
+/// A crash between a deletion's registry write and the removal of its
+/// partitions and offsets: the next start finishes the deletion instead of
+/// adopting the partitions as a topic with default configs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_deletion_cut_short_by_a_crash_is_finished_at_the_next_start() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "topic", 2, &[("retention.ms", "123456")]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    assert_eq!(commit(&mut client, 8, "g", -1, s(""), 500).await, 0);
+    drop(client);
+    // What the registry's first write leaves: the topic listed as being
+    // deleted, its partitions and committed offsets untouched.
+    let broker = broker
+        .restart_after(|dir| {
+            let path = dir.join("topics.json");
+            let mut file: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let topics = file["topics"].as_array_mut().unwrap();
+            let at = topics.iter().position(|t| t["name"] == "topic").unwrap();
+            let record = topics.remove(at);
+            file["deleting"] = serde_json::json!([record]);
+            std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+            assert!(dir.join("topic-0").exists() && dir.join("topic-1").exists());
+        })
+        .await;
+    let dir = broker.data_dir().to_path_buf();
+    assert!(!dir.join("topic-0").exists() && !dir.join("topic-1").exists());
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("topics.json")).unwrap()).unwrap();
+    assert!(file.get("deleting").is_none(), "finished: {file}");
+    assert!(
+        file["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["name"] != "topic"),
+        "not adopted back: {file}"
+    );
+    // Created again, it starts empty, with its own configs and no offsets.
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let fetch = OffsetFetchRequest::default()
+        .with_group_id(s("g").into())
+        .with_topics(Some(vec![
+            OffsetFetchRequestTopic::default()
+                .with_name(s("topic").into())
+                .with_partition_indexes(vec![0]),
+        ]));
+    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 5, &fetch).await;
+    assert_eq!(response.topics[0].partitions[0].committed_offset, -1);
 }

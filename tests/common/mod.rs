@@ -96,10 +96,17 @@ impl TestBroker {
 
     /// Clean stop, then start again on the same data directory and the same
     /// port (so clients configured with the old address reconnect to it).
-    pub async fn restart(mut self) -> TestBroker {
+    pub async fn restart(self) -> TestBroker {
+        self.restart_after(|_| {}).await
+    }
+
+    /// `restart` with `change` applied to the data directory while the
+    /// broker is down (to stage what a crash at some point would leave).
+    pub async fn restart_after(mut self, change: impl FnOnce(&Path)) -> TestBroker {
         self.stop().await;
         let (dir, config, addr) = (self.dir.clone(), self.config.clone(), self.addr);
         drop(self);
+        change(dir.path());
         Self::relaunch(dir, config, addr).await
     }
 

@@ -259,6 +259,12 @@ fn open_store(config: &BrokerConfig, options: StoreOptions) -> Result<Opened, Se
     }
     let topics = TopicRegistry::open(store.clone(), config)?;
     let offsets = crate::group::offsets::OffsetStore::open(&store)?;
+    // Deletions a crash interrupted: their partitions are gone (the registry
+    // removed them); their committed offsets go too, as DeleteTopics does.
+    for name in topics.pending_deletions() {
+        offsets.delete_topic(&name)?;
+        topics.finish_deletion(&name)?;
+    }
     let producers = crate::producer::ProducerStates::open(&config.data_dir)?;
     Ok((store, topics, offsets, producers))
 }

@@ -3,8 +3,11 @@
 //! The registry file (`topics.json` in the data directory) is the source of
 //! truth for which topics exist; the storage engine owns the partition data.
 //! Creation writes the file first and then the partitions (a crash in between
-//! leaves a topic whose missing partitions are created at the next start);
-//! deletion writes the file first and then removes the partitions. Partition
+//! leaves a topic whose missing partitions are created at the next start).
+//! Deletion writes the file first, with the topic moved to a list of pending
+//! deletions, then removes the partitions and the topic's committed offsets,
+//! and only then drops the pending entry: a crash anywhere in between is
+//! finished at the next start instead of bringing the topic back. Partition
 //! directories that no topic claims are adopted as topics with default
 //! configs at start-up rather than deleted: data is only ever removed on an
 //! explicit request.
@@ -97,9 +100,12 @@ pub enum TopicError {
 struct RegistryFile {
     cluster_id: String,
     topics: Vec<TopicRecord>,
+    /// Topics whose deletion was requested and is not finished yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    deleting: Vec<TopicRecord>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct TopicRecord {
     name: String,
     id: Uuid,
@@ -120,6 +126,8 @@ pub struct TopicRegistry {
     /// Serialises registry changes so two creations cannot interleave their
     /// file writes; the request path never takes it.
     admin: Mutex<()>,
+    /// Deletions written to the file but not finished (`finish_deletion`).
+    deleting: Mutex<BTreeMap<String, TopicRecord>>,
 }
 
 /// Checks a topic name as Kafka does.
@@ -177,18 +185,68 @@ impl TopicRegistry {
             cluster_id,
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
+            deleting: Mutex::new(BTreeMap::new()),
         };
         let mut topics = HashMap::new();
+        let deleting = file.deleting;
         for record in file.topics {
             let config = TopicConfig::from_map(record.configs)?;
             let topic =
                 registry.build_topic(&record.name, record.id, config, record.partitions, &[])?;
             topics.insert(record.name, Arc::new(topic));
         }
+        registry.resume_deletions(deleting, &topics)?;
         registry.adopt_orphans(&mut topics)?;
         *registry.topics.write().unwrap_or_else(lock_err) = topics;
         registry.persist()?;
         Ok(registry)
+    }
+
+    /// Removes what is left of deletions a crash interrupted, before orphans
+    /// are adopted: their partitions would otherwise come back as a topic.
+    /// The entries stay pending until the broker has also dropped their
+    /// committed offsets (`pending_deletions`, `finish_deletion`).
+    fn resume_deletions(
+        &self,
+        records: Vec<TopicRecord>,
+        topics: &HashMap<String, Arc<Topic>>,
+    ) -> Result<(), TopicError> {
+        for record in records {
+            // Created again after its deletion had removed the partitions:
+            // the directories are the new topic's.
+            if topics.contains_key(&record.name) {
+                continue;
+            }
+            let ids = self.store.partition_ids().into_iter();
+            let failed = self.store.failed_partitions().into_iter().map(|(id, _)| id);
+            for id in ids.chain(failed).filter(|id| id.topic == record.name) {
+                match self.store.delete_partition(&id) {
+                    Ok(()) | Err(StorageError::UnknownPartition { .. }) => {}
+                    Err(source) => return Err(TopicError::Storage { id, source }),
+                }
+            }
+            tracing::info!(topic = %record.name, "finished a deletion interrupted by a crash");
+            self.lock_deleting().insert(record.name.clone(), record);
+        }
+        Ok(())
+    }
+
+    /// Topics deleted whose committed offsets may still need dropping.
+    pub fn pending_deletions(&self) -> Vec<String> {
+        self.lock_deleting().keys().cloned().collect()
+    }
+
+    /// Marks a deletion finished (its partitions and committed offsets are gone).
+    pub fn finish_deletion(&self, name: &str) -> Result<(), TopicError> {
+        let _admin = self.admin.lock().unwrap_or_else(lock_err);
+        if self.lock_deleting().remove(name).is_some() {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    fn lock_deleting(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, TopicRecord>> {
+        self.deleting.lock().unwrap_or_else(lock_err)
     }
 
     /// Partition directories no topic claims become topics with default configs.
@@ -386,7 +444,9 @@ impl TopicRegistry {
         Ok(topic)
     }
 
-    /// Deletes a topic and its partition data.
+    /// Deletes a topic and its partition data. The deletion stays pending in
+    /// the registry file until `finish_deletion`, which the caller makes once
+    /// it has dropped the topic's committed offsets.
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         let _admin = self.admin.lock().unwrap_or_else(lock_err);
         let topic = self
@@ -395,6 +455,8 @@ impl TopicRegistry {
             .unwrap_or_else(lock_err)
             .remove(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        self.lock_deleting()
+            .insert(name.to_string(), record_of(&topic, topic.partitions.len()));
         self.persist()?;
         for handle in &topic.partitions {
             match self.store.delete_partition(&handle.id) {
@@ -511,6 +573,7 @@ impl TopicRegistry {
         let file = RegistryFile {
             cluster_id: self.cluster_id.clone(),
             topics: records.into_values().collect(),
+            deleting: self.lock_deleting().values().cloned().collect(),
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|source| TopicError::Decode {
             path: self.path.clone(),

@@ -91,8 +91,17 @@ fn perf_produce_at_a_rate_reports_the_round_trip_beside_the_scheduled_latency() 
     }
 
     let out = ok(broker.ferrolog().args([
-        "perf", "produce", "paced", "--records", "100", "--output", "json",
+        "perf",
+        "produce",
+        "paced",
+        "--records",
+        "100",
+        "--output",
+        "json",
     ]));
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
-    assert!(v.get("round_trip_ms").is_none(), "closed loop: one histogram: {v}");
+    assert!(
+        v.get("round_trip_ms").is_none(),
+        "closed loop: one histogram: {v}"
+    );
 }

@@ -49,10 +49,18 @@ fn delete_one(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTo
     };
     match broker.topics.delete(&resolved) {
         Ok(topic) => {
-            if let Err(e) = broker.groups.offsets().delete_topic(&resolved) {
-                // The topic is gone either way; stale offsets only matter if
-                // it is created again, and expire with their group.
-                tracing::warn!(topic = %resolved, error = %e, "cannot drop committed offsets of a deleted topic");
+            match broker.groups.offsets().delete_topic(&resolved) {
+                Ok(_) => {
+                    if let Err(e) = broker.topics.finish_deletion(&resolved) {
+                        // Still pending: the next start drops the offsets again (a no-op).
+                        tracing::warn!(topic = %resolved, error = %errors::message(&e), "cannot record a finished topic deletion");
+                    }
+                }
+                // The topic is gone either way; the deletion stays pending
+                // and the next start drops the offsets.
+                Err(e) => {
+                    tracing::warn!(topic = %resolved, error = %e, "cannot drop committed offsets of a deleted topic");
+                }
             }
             result
                 .with_name(Some(TopicName(StrBytes::from_string(resolved))))

@@ -258,7 +258,7 @@ pub(crate) fn schema(api: ApiKey, version: i16) -> Option<Schema> {
 
 /// Why a response body was refused before decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
     /// No schema for this API at this version: the body cannot be checked.
     NoSchema,
     /// A length, count or field does not fit in the frame.
@@ -267,7 +267,7 @@ pub(crate) enum Refusal {
 
 /// Walks `body`, the response of `api` at `version` after its header.
 /// Bytes after the last field are tolerated, as the decoder tolerates them.
-pub(crate) fn check(api: ApiKey, version: i16, body: &[u8]) -> Result<(), Refusal> {
+pub fn check(api: ApiKey, version: i16, body: &[u8]) -> Result<(), Refusal> {
     walked_bytes(api, version, body).map(|_| ())
 }
 

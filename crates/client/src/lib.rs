@@ -23,7 +23,7 @@
 pub mod admin;
 pub mod assignment;
 pub mod batch;
-mod bounds;
+pub mod bounds;
 pub mod client;
 pub mod connection;
 pub mod decompress;

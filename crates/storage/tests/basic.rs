@@ -601,3 +601,41 @@ fn a_restart_does_not_reset_the_age_of_the_active_segment() {
         "the segment created 1.2 s ago rolled at the first append after the restart"
     );
 }
+
+/// Recovery work follows the unflushed tail, not the size of the log: an
+/// open after a crash fsyncs the segments from the recovery point on (and
+/// any index it rebuilt), not every segment's three files.
+#[test]
+fn an_unclean_open_fsyncs_the_unflushed_tail_not_every_segment() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), small_segments(600))
+        .unwrap();
+    for i in 0..400 {
+        p.append(&batch("x", 2, i)).unwrap();
+    }
+    p.flush().unwrap();
+    p.checkpoint_if_advanced().unwrap();
+    for i in 0..3 {
+        p.append(&batch("tail", 2, 1000 + i)).unwrap();
+    }
+    let (segments, end) = (p.segment_count(), p.high_watermark());
+    assert!(segments > 40, "{segments} segments");
+    // A process crash: nothing closed, the written bytes still there.
+    drop(p);
+    drop(store);
+    let before = fs.sync_count();
+    let store = mem_store(&fs);
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert!(p.recovery_report().is_some());
+    assert_eq!(p.high_watermark(), end);
+    let syncs = fs.sync_count() - before;
+    assert!(syncs <= 12, "{syncs} fsyncs to reopen {segments} segments");
+    // What that open declared durable is: a power loss now loses nothing.
+    drop(p);
+    drop(store);
+    let after_power_loss = fs.crash();
+    let store = mem_store(&after_power_loss);
+    assert_eq!(store.partition(&id("t", 0)).unwrap().high_watermark(), end);
+}

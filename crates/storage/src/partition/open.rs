@@ -418,28 +418,39 @@ impl Partition {
             recovery_point,
             recovery,
         );
-        partition.finish_open(clean)?;
+        partition.finish_open(clean, recovery_point)?;
         Ok(partition)
     }
 
     /// After recovery, makes what was scanned durable and records that the
     /// partition is open (no clean-shutdown marker) before any write.
-    fn finish_open(&self, clean: bool) -> Result<(), StorageError> {
+    ///
+    /// Only the tail needs it: a segment that ends before the recovery point
+    /// was fsynced, log and index files, before the recovery point moved past
+    /// it (`sync_now` syncs a rolled segment's files first). So the work is
+    /// proportional to the unflushed tail plus any index the open rebuilt,
+    /// not to the number of segments.
+    fn finish_open(&self, clean: bool, recovery_point: i64) -> Result<(), StorageError> {
         if !clean {
             let mut state = crate::sync_util::lock(&self.state);
             let sealed = state.segments.len().saturating_sub(1);
+            let mut files = Vec::new();
             for (i, segment) in state.segments.iter_mut().enumerate() {
-                segment.write_indexes(self.fs.as_ref(), true)?;
+                // Ending exactly at the recovery point counts as tail: the
+                // point may have been reached while it was still active,
+                // before its roll wrote its index files.
+                let tail = i == sealed || segment.next_offset >= recovery_point;
+                if tail || segment.has_unwritten_index_entries() {
+                    segment.write_indexes(self.fs.as_ref(), true)?;
+                }
+                if tail {
+                    files.push((segment.log_path.clone(), segment.log.clone()));
+                }
                 if i < sealed {
                     // Rebuilt by the scan and now in the files: let go of them.
                     segment.release_indexes();
                 }
             }
-            let files: Vec<_> = state
-                .segments
-                .iter()
-                .map(|s| (s.log_path.clone(), s.log.clone()))
-                .collect();
             drop(state);
             for (path, file) in files {
                 file.sync_data().ctx(&path, IoOp::Sync)?;

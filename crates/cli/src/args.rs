@@ -284,7 +284,8 @@ pub struct PerfProduceArgs {
     pub compression: CompressionArg,
     /// Send at this many records/s instead of as fast as possible (open loop:
     /// latency counts from each request's scheduled send time, so a stall is
-    /// not hidden by the requests it delayed)
+    /// not hidden by the requests it delayed; the round trip alone is
+    /// reported beside it)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: Option<u64>,
 }

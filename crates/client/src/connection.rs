@@ -26,6 +26,9 @@ pub const RESPONSE_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// UNSUPPORTED_VERSION: the broker answers a too-new ApiVersions with a v0 body.
 const UNSUPPORTED_VERSION: i16 = 35;
 
+/// The largest encoding buffer a connection keeps between requests.
+const SEND_BUFFER_KEPT_BYTES: usize = 4 << 20;
+
 /// A connected, version-negotiated connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -38,6 +41,10 @@ pub struct Connection {
     /// a fresh zeroed buffer per fetch cost page faults and a `memset` as
     /// large as the response itself.
     recv: BytesMut,
+    /// Where requests are encoded, sized to each request before encoding and
+    /// reused: a produce request copies its records in once, not once per
+    /// doubling of a small buffer.
+    send: BytesMut,
     next_correlation_id: i32,
     /// api key → (min, max) the broker advertised.
     broker_versions: HashMap<i16, (i16, i16)>,
@@ -80,6 +87,7 @@ impl Connection {
             reader: BufReader::with_capacity(64 * 1024, read),
             writer: BufWriter::with_capacity(64 * 1024, write),
             recv: BytesMut::new(),
+            send: BytesMut::new(),
             next_correlation_id: 1,
             broker_versions: HashMap::new(),
             request_timeout,
@@ -184,10 +192,18 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(self.client_id.clone()));
-        let mut buf = BytesMut::with_capacity(64);
+        let header_version = R::header_version(version);
+        // A size the encoder disagrees with only costs a reallocation.
+        let size = header
+            .compute_size(header_version)
+            .ok()
+            .zip(request.compute_size(version).ok());
+        let mut buf = std::mem::take(&mut self.send);
+        buf.clear();
+        buf.reserve(4 + size.map_or(64, |(h, b)| h + b));
         buf.put_i32(0); // size, patched below
         let encode = |buf: &mut BytesMut| -> anyhow::Result<()> {
-            header.encode(buf, R::header_version(version))?;
+            header.encode(buf, header_version)?;
             request.encode(buf, version)
         };
         encode(&mut buf).map_err(|e| ClientError::Encode {
@@ -211,6 +227,10 @@ impl Connection {
                 addr: self.addr.clone(),
                 source,
             })?;
+        // Kept for the next request unless one unusually large request grew it.
+        if buf.capacity() <= SEND_BUFFER_KEPT_BYTES {
+            self.send = buf;
+        }
         Ok(correlation_id)
     }
 

@@ -349,3 +349,61 @@ async fn a_huge_metadata_array_is_refused_not_allocated() {
     );
     server.await.expect("server task");
 }
+
+/// Requests are encoded into one buffer per connection, sized before
+/// encoding: kept for the next request, unless one request grew it past
+/// `SEND_BUFFER_KEPT_BYTES`. Every request still arrives whole.
+#[tokio::test]
+async fn the_encoding_buffer_is_kept_between_requests_unless_one_grew_it_too_far() {
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let (_, correlation) = read_request(&mut s).await;
+        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(read_request(&mut s).await);
+        }
+        seen
+    });
+    let mut conn = Connection::connect(&addr, "t", TIMEOUT, TIMEOUT)
+        .await
+        .expect("connects");
+    let topics = |count: usize| {
+        MetadataRequest::default().with_topics(Some(
+            (0..count)
+                .map(|i| {
+                    let name = StrBytes::from_string(format!("{i:0100}"));
+                    MetadataRequestTopic::default().with_name(Some(TopicName(name)))
+                })
+                .collect(),
+        ))
+    };
+    let medium = topics(1000);
+    let first = conn
+        .write_request(&medium, ApiKey::Metadata, 9)
+        .await
+        .expect("sent");
+    let kept = conn.send.capacity();
+    assert!(kept >= medium.compute_size(9).expect("size"), "{kept}");
+    conn.write_request(&topics(1), ApiKey::Metadata, 9)
+        .await
+        .expect("sent");
+    assert_eq!(conn.send.capacity(), kept, "reused, not reallocated");
+    let huge = topics(50_000);
+    assert!(huge.compute_size(9).expect("size") > SEND_BUFFER_KEPT_BYTES);
+    conn.write_request(&huge, ApiKey::Metadata, 9)
+        .await
+        .expect("sent");
+    assert_eq!(
+        conn.send.capacity(),
+        0,
+        "a buffer grown past the limit is let go"
+    );
+    let seen = server.await.expect("server");
+    assert_eq!(seen, [(9, first), (9, first + 1), (9, first + 2)]);
+}

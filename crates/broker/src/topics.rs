@@ -457,7 +457,15 @@ impl TopicRegistry {
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         self.lock_deleting()
             .insert(name.to_string(), record_of(&topic, topic.partitions.len()));
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            // Nothing changed on disk: neither may anything in memory.
+            self.lock_deleting().remove(name);
+            self.topics
+                .write()
+                .unwrap_or_else(lock_err)
+                .insert(name.to_string(), topic);
+            return Err(e);
+        }
         for handle in &topic.partitions {
             match self.store.delete_partition(&handle.id) {
                 Ok(()) | Err(StorageError::UnknownPartition { .. }) => {}

@@ -174,3 +174,33 @@ fn partition_directories_without_a_topic_are_adopted_not_deleted() {
         "partition 1 implies partitions 0..=1"
     );
 }
+
+#[test]
+fn a_deletion_the_registry_file_could_not_record_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_store, registry) = open(dir.path());
+    registry
+        .create("t", 1, TopicConfig::default(), false)
+        .expect("created");
+    // The atomic rename onto the registry's path fails while a directory is there.
+    let path = dir.path().join(REGISTRY_FILE);
+    std::fs::remove_file(&path).expect("remove");
+    std::fs::create_dir(&path).expect("block the path");
+    assert!(matches!(
+        registry.delete("t"),
+        Err(TopicError::Persist { .. })
+    ));
+    assert!(registry.get("t").is_some(), "still there");
+    assert!(registry.pending_deletions().is_empty());
+    assert!(dir.path().join("t-0").exists());
+    std::fs::remove_dir(&path).expect("unblock");
+    registry.delete("t").expect("deleted");
+    assert!(registry.get("t").is_none());
+    assert_eq!(
+        registry.pending_deletions(),
+        ["t"],
+        "until its offsets are gone"
+    );
+    registry.finish_deletion("t").expect("finished");
+    assert!(registry.pending_deletions().is_empty());
+}

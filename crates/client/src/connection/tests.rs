@@ -65,6 +65,32 @@ where
     result
 }
 
+/// A connection to a fake broker that answers ApiVersions (Metadata up to
+/// v9) and then runs `script` on the stream; returns the connection and the
+/// script's task.
+async fn negotiated<F, Fut>(
+    request_timeout: Duration,
+    script: F,
+) -> (Connection, tokio::task::JoinHandle<Fut::Output>)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future + Send,
+    Fut::Output: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let (_, correlation) = read_request(&mut s).await;
+        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+        script(s).await
+    });
+    let conn = Connection::connect(&addr, "t", TIMEOUT, request_timeout)
+        .await
+        .expect("connects");
+    (conn, server)
+}
+
 #[tokio::test]
 async fn negotiates_the_highest_common_version() {
     let conn = against(|mut s| async move {
@@ -169,19 +195,12 @@ async fn refused_connection_names_the_address() {
 
 #[tokio::test]
 async fn silent_broker_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.expect("accept");
-        let (_, correlation) = read_request(&mut s).await;
-        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+    let (mut conn, server) = negotiated(Duration::from_millis(200), |mut s| async move {
         read_request(&mut s).await;
         // Never answers the Metadata request; keeps the socket open.
         tokio::time::sleep(Duration::from_secs(2)).await;
-    });
-    let mut conn = Connection::connect(&addr, "t", TIMEOUT, Duration::from_millis(200))
-        .await
-        .expect("connects");
+    })
+    .await;
     let result = conn.send(&MetadataRequest::default()).await;
     assert!(
         matches!(
@@ -222,16 +241,11 @@ async fn frames_are_read_whole_and_held_frames_stay_intact() {
         f.put_bytes(fill, len);
         f
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
     let (first, second, third) = (frame(1, 300_000), frame(2, 10), frame(3, 500_000));
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let script = {
         let (first, second, third) = (first.clone(), second.clone(), third.clone());
-        async move {
-            let (mut s, _) = listener.accept().await.expect("accept");
-            let (_, correlation) = read_request(&mut s).await;
-            write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+        move |mut s: TcpStream| async move {
             // The first frame in two pieces.
             s.write_all(&first[..1000]).await.expect("write");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -245,10 +259,7 @@ async fn frames_are_read_whole_and_held_frames_stay_intact() {
             s.write_all(&frame(4, 100)[..50]).await.expect("write");
         }
     };
-    let server = tokio::spawn(script);
-    let mut conn = Connection::connect(&addr, "t", TIMEOUT, TIMEOUT)
-        .await
-        .expect("connects");
+    let (mut conn, server) = negotiated(TIMEOUT, script).await;
     let got_first = conn.read_frame().await.expect("first");
     assert_eq!(&got_first[..], &first[4..]);
     drop(got_first);
@@ -309,12 +320,7 @@ async fn a_huge_api_versions_array_is_refused_not_allocated() {
 
 #[tokio::test]
 async fn a_huge_metadata_array_is_refused_not_allocated() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.expect("accept");
-        let (_, correlation) = read_request(&mut s).await;
-        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+    let (mut conn, server) = negotiated(TIMEOUT, |mut s| async move {
         let (version, correlation) = read_request(&mut s).await;
         assert_eq!(version, 9, "the highest version both sides speak");
         // Metadata v9 (flexible): response header tags, throttle time, then a
@@ -326,10 +332,8 @@ async fn a_huge_metadata_array_is_refused_not_allocated() {
         frame.put_i32(0);
         frame.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
         s.write_all(&frame).await.expect("write");
-    });
-    let mut conn = Connection::connect(&addr, "t", TIMEOUT, TIMEOUT)
-        .await
-        .expect("connects");
+    })
+    .await;
     let result = conn.send(&MetadataRequest::default()).await;
     assert!(
         matches!(
@@ -358,21 +362,14 @@ async fn the_encoding_buffer_is_kept_between_requests_unless_one_grew_it_too_far
     use kafka_protocol::messages::TopicName;
     use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.expect("accept");
-        let (_, correlation) = read_request(&mut s).await;
-        write_frame(&mut s, correlation, &versions_body(3, 0)).await;
+    let (mut conn, server) = negotiated(TIMEOUT, |mut s| async move {
         let mut seen = Vec::new();
         for _ in 0..3 {
             seen.push(read_request(&mut s).await);
         }
         seen
-    });
-    let mut conn = Connection::connect(&addr, "t", TIMEOUT, TIMEOUT)
-        .await
-        .expect("connects");
+    })
+    .await;
     let topics = |count: usize| {
         MetadataRequest::default().with_topics(Some(
             (0..count)

@@ -170,7 +170,7 @@ fn load_trusted(
     // rebuilt the rest in memory; keep it, or every later open walks again.
     // The final time entry too: once the segment is sealed the file is
     // where its max timestamp is read from at the next open.
-    segment.push_final_time_entry();
+    segment.push_time_entry();
     if rebuilt || segment.has_unwritten_index_entries() {
         segment.write_indexes(fs, true)?;
     }

@@ -257,8 +257,10 @@ impl Segment {
     }
 
     /// Appends `(max timestamp so far, its batch's relative last offset)` to
-    /// the time index if the max grew since the last entry.
-    fn push_time_entry(&mut self) {
+    /// the time index if the max grew since the last entry: with each offset
+    /// index entry, before every index write, and at open, where a walk of
+    /// the log may find a larger max than the file recorded.
+    pub(crate) fn push_time_entry(&mut self) {
         let Some(max) = self.max_timestamp else {
             return;
         };
@@ -282,13 +284,6 @@ impl Segment {
             }
             .encode(times);
         }
-    }
-
-    /// Adds the time-index entry that records the max timestamp, if the
-    /// index lacks it (it is written with every index write; a walk of the
-    /// log at open may find a larger max than the file recorded).
-    pub(crate) fn push_final_time_entry(&mut self) {
-        self.push_time_entry();
     }
 
     /// Byte position of the batch to start scanning from to find `offset`.

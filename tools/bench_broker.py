@@ -8,6 +8,7 @@ one cell's data):
             then again from disk after evicting the topic's files from the page cache
             (broker stopped, posix_fadvise DONTNEED on its segments: only our files, not the
             machine's cache; then started again);
+  1 in flight  1 KiB, 1 partition, acks 1 / all, one request at a time (p99 = the round trip);
   latency   1 KiB, 1 partition, acks 1 / all at half of the peak measured above (open loop,
             latency counted from each request's scheduled send time; the round trip alone
             beside it), run LATENCY_RUNS times on fresh topics: the row is the run with the
@@ -200,13 +201,13 @@ def free_port():
 
 # ---------------------------------------------------------------- one cell each
 
-def perf_produce(broker, topic, size, acks, producers, records, rate=None):
+def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_flight=IN_FLIGHT):
     """`producers` concurrent `ferrolog perf produce` processes; records/s summed over the
     wall time of the slowest, latency percentiles the worst of the producers."""
     per = max(1, records // producers)
     batch = 1000 if size <= 100 else 256  # ~100-256 KiB requests, as a batching client sends
     cmd = ["perf", "produce", topic, "--records", str(per), "--record-size", str(size),
-           "--batch-size", str(batch), "--concurrency", str(IN_FLIGHT), "--acks", acks]
+           "--batch-size", str(batch), "--concurrency", str(in_flight), "--acks", acks]
     if rate:
         cmd += ["--rate", str(int(rate / producers))]
     started, cpu, steal = time.time(), broker.cpu_s(), StealMeter()
@@ -223,7 +224,7 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None):
     total_records = sum(o["records"] for o in outs)
     total_bytes = sum(o["bytes"] for o in outs)
     worst = lambda q, key="latency_ms": max(o[key][q] for o in outs)
-    out = {"records": total_records, "bytes": total_bytes, "seconds": wall,
+    out = {"records": total_records, "bytes": total_bytes, "seconds": wall, "in_flight": in_flight,
            "wall_seconds": time.time() - started, "steal_pct": steal.share(),
            "broker_cpu_s_per_gb": (broker.cpu_s() - cpu) / (total_bytes / 1e9),
            "records_s": total_records / wall, "mb_s": total_bytes / 1e6 / wall,
@@ -295,11 +296,27 @@ def run_matrix(root, workdir, prof, limits):
                             runs.append(cell("consume-disk", "ferrolog", size, partitions, "-", 1, c))
                             log(f"{topic}: consume (disk) {c['mb_s']:.1f} MB/s")
                         broker.delete_topic(topic)
+        runs += one_in_flight(broker, large)
         runs += latency_at_half_peak(broker, runs, large)
         if not latency_only:
             runs += rdkafka_cells(root, broker, small, large)
         log(f"data directory after the matrix: {broker.disk_bytes() / 1e6:.1f} MB")
     return runs
+
+
+def one_in_flight(broker, records):
+    """1 KiB, 1 partition, acks 1 / all with one request in flight: no request waits behind
+    another of its connection, so p99 is the round trip alone (and the peer's bench tool
+    sends this way)."""
+    out = []
+    for acks in ACKS:
+        topic = f"one-in-flight-acks{acks}"
+        broker.create_topic(topic, 1)
+        r = perf_produce(broker, topic, 1024, acks, 1, records, in_flight=1)
+        log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
+        broker.delete_topic(topic)
+        out.append(cell("produce 1 in flight", "ferrolog", 1024, 1, acks, 1, r))
+    return out
 
 
 def latency_at_half_peak(broker, runs, records):
@@ -447,7 +464,7 @@ def steal(r):
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
           " scheduled send time; steal = CPU time the hypervisor took; % = of the matching limit)")
-    head = (f"{'mode':<18}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
+    head = (f"{'mode':<20}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
             f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}{'cpu s/GB':>9}{'steal':>7}"
             f"  {'% of limit':<16}")
     print(head)
@@ -455,7 +472,7 @@ def print_table(runs, limits):
     for r in runs:
         name, limit = limit_for(r, limits)
         num = lambda k, w: f"{r[k]:{w}.2f}" if k in r else " " * w
-        print(f"{r['mode']:<18}{r['client']:<11}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
+        print(f"{r['mode']:<20}{r['client']:<11}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
               f"{r['records_s']:>12.0f}{r['mb_s']:>9.1f}{num('p50_ms', 8)}{num('p99_ms', 8)}{num('p99_9_ms', 8)}"
               f"{num('broker_cpu_s_per_gb', 9)}{steal(r)}  {100 * r['mb_s'] / limit:5.1f}% {name}")
     for r in runs:

@@ -1,0 +1,153 @@
+"""Stage 4 of tools/bench (with --peer-iggy DIR): the fastest peer, on the same machine, in the same run.
+
+The peer is Apache Iggy (a Rust streaming server with its own binary protocol), driven by its
+own bench tool, `iggy-bench`. Neither is part of this repository: build `iggy-server` and
+`iggy-bench` in release mode from Iggy's repository and pass the directory holding them.
+
+Each peer cell mirrors Ferrolog cells of the matrix, with the same request shape (records per
+request and record size), one producer or consumer and one partition:
+  produce   100 B (1000 a request), 1 KiB (256 a request), and 1 KiB with an fsync per write
+            (Iggy's `enforce_fsync` topic option, its counterpart of acks=all);
+  consume   1 KiB, everything the 1 KiB produce wrote, from the page cache.
+
+`iggy-bench` sends one request at a time per producer and times each from its send; `ferrolog
+perf` keeps 4 in flight in the matrix. So each produce cell is compared twice: with the matrix
+cell (throughput) and with Ferrolog's "1 in flight" cell (throughput and p99, the same client
+model). `iggy-bench`'s rate limit lets bursts through (asked for 338 MB/s, it sent 470-710), so
+latency at half peak is not compared.
+Throughputs are payload bytes, as both tools count them. The server runs with its shipped
+configuration except for the data directory, one TCP listener on a free loopback port, no
+other listeners, and fixed root credentials.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from bench_broker import StealMeter, cell, free_port, log
+
+RUN_TIMEOUT_S = 300
+RESULT = re.compile(
+    r"Total throughput: ([\d.]+) MB/s, (\d+) messages/s.*?p50 latency: ([\d.]+) ms.*?"
+    r"p99 latency: ([\d.]+) ms, p999 latency: ([\d.]+) ms")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class IggyServer:
+    """iggy-server on a temporary data directory; stopped and deleted on exit."""
+
+    def __init__(self, bindir, workdir):
+        self.server = os.path.join(bindir, "iggy-server")
+        self.bench = os.path.join(bindir, "iggy-bench")
+        for exe in (self.server, self.bench):
+            if not os.access(exe, os.X_OK):
+                raise RuntimeError(f"{exe} is missing or not executable")
+        self.workdir = workdir
+        self.data = tempfile.mkdtemp(prefix="iggy-", dir=workdir)
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        env = dict(os.environ, IGGY_SYSTEM_PATH=self.data, IGGY_TCP_ADDRESS=self.addr,
+                   IGGY_HTTP_ENABLED="false", IGGY_QUIC_ENABLED="false", IGGY_WEBSOCKET_ENABLED="false",
+                   IGGY_ROOT_USERNAME="iggy", IGGY_ROOT_PASSWORD="iggy")
+        self.proc = subprocess.Popen([self.server], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(workdir, "iggy-server.log"), "a"))
+        started = time.time()
+        while time.time() < started + 60:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"iggy-server exited with {self.proc.returncode}")
+                time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("iggy-server did not start listening within 60 s")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def run(self, kind, size, per_request, records, fsync=False):
+        """One iggy-bench run on stream 1 (recreated unless consuming); returns throughput and latency."""
+        cmd = [self.bench, "-m", str(size), "-P", str(per_request), "-T", f"{records * size}B"]
+        if fsync:
+            cmd.append("--enforce-fsync")
+        actor = "--consumers" if kind == "pinned-consumer" else "--producers"
+        cmd += [kind, "--streams", "1", actor, "1", "tcp", "--server-address", self.addr]
+        steal = StealMeter()
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        text = ANSI.sub("", res.stdout + res.stderr)
+        found = RESULT.search(text)
+        if res.returncode != 0 or not found:
+            raise RuntimeError(f"iggy-bench {' '.join(cmd[1:])} failed ({res.returncode}): {text.strip()[-400:]}")
+        rec_s = float(found.group(2))
+        return {"records": records, "records_s": rec_s, "mb_s": rec_s * size / 1e6,
+                "p50_ms": float(found.group(3)), "p99_ms": float(found.group(4)),
+                "p99_9_ms": float(found.group(5)), "steal_pct": steal.share()}
+
+
+def run_peer(bindir, workdir, prof):
+    """The peer's cells, in the order they reuse data: the 1 KiB consume reads what the 1 KiB
+    produce just wrote."""
+    small, large = prof["records_small"], prof["records_large"]
+    latency_only = prof.get("latency_only", False)
+    out = []
+
+    def record(mode, size, acks, r):
+        out.append(cell(mode, "iggy", size, 1, acks, 1, r))
+        log(f"iggy {mode} {size} B acks={acks}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s,"
+            f" p99 {r['p99_ms']:.2f} ms, steal {r['steal_pct'] or 0:.1f}%")
+
+    with IggyServer(bindir, workdir) as iggy:
+        log(f"iggy-server on {iggy.addr}, data in {iggy.data}")
+        if not latency_only:
+            record("produce", 100, "1", iggy.run("pinned-producer", 100, 1000, small))
+        record("produce", 1024, "1", iggy.run("pinned-producer", 1024, 256, large))
+        if not latency_only:
+            record("consume-cache", 1024, "-", iggy.run("pinned-consumer", 1024, 256, large))
+        record("produce", 1024, "all", iggy.run("pinned-producer", 1024, 256, large, fsync=True))
+    return out
+
+
+def matching(runs, peer, mode):
+    """The Ferrolog cell of `mode` that a peer cell mirrors, or None."""
+    for r in runs:
+        if (r["client"] == "ferrolog" and r["mode"] == mode and r["size"] == peer["size"]
+                and r["partitions"] == 1 and r["acks"] == peer["acks"] and r["producers"] == 1):
+            return r
+    return None
+
+
+def print_comparison(runs, peer_runs):
+    print("\nAgainst the peer, same run (Apache Iggy with iggy-bench; 1 partition, 1 producer or consumer,"
+          " same records per request; ratio = Ferrolog / Iggy)")
+    head = f"{'cell':<46}{'Ferrolog':>12}{'Iggy':>12}{'ratio':>8}"
+    print(head)
+    print("-" * len(head))
+
+    def row(what, ours, theirs, fmt):
+        print(f"{what:<46}{ours:>12{fmt}}{theirs:>12{fmt}}{ours / theirs:>8.2f}")
+
+    for p in peer_runs:
+        what = f"{p['mode']} {p['size']} B" + (f" acks={p['acks']}" if p["acks"] != "-" else "")
+        ours = matching(runs, p, p["mode"])
+        if ours and p["size"] == 100:
+            row(what + " records/s", ours["records_s"], p["records_s"], ".0f")
+        elif ours:
+            row(what + f" MB/s ({ours.get('in_flight', 1)} in flight)", ours["mb_s"], p["mb_s"], ".1f")
+        one = matching(runs, p, "produce 1 in flight") if p["mode"] == "produce" else None
+        if one:
+            row(what + " MB/s (1 in flight)", one["mb_s"], p["mb_s"], ".1f")
+            row(what + " p99 ms (1 in flight)", one["p99_ms"], p["p99_ms"], ".2f")

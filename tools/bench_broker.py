@@ -8,7 +8,8 @@ one cell's data):
             then again from disk after evicting the topic's files from the page cache
             (broker stopped, posix_fadvise DONTNEED on its segments: only our files, not the
             machine's cache; then started again);
-  1 in flight  1 KiB, 1 partition, acks 1 / all, one request at a time (p99 = the round trip);
+  1 in flight  1 KiB, 1 partition, one request at a time (p99 = the round trip): acks 1 / all
+            with 256 records a request, and acks=all with 1000 (1 MB requests);
   latency   1 KiB, 1 partition, acks 1 / all at half of the peak measured above (open loop,
             latency counted from each request's scheduled send time; the round trip alone
             beside it), run LATENCY_RUNS times on fresh topics: the row is the run with the
@@ -41,6 +42,8 @@ PRODUCERS = [1, 4]
 IN_FLIGHT = 4  # produce requests in flight per producer (as librdkafka's max.in.flight does)
 RUN_TIMEOUT_S = 300
 LATENCY_RUNS = 3
+ONE_IN_FLIGHT = [("produce 1 in flight", "1", 256), ("produce 1 in flight", "all", 256),
+                 ("produce 1 in flight 1MB", "all", 1000)]
 
 
 def log(msg):
@@ -201,11 +204,11 @@ def free_port():
 
 # ---------------------------------------------------------------- one cell each
 
-def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_flight=IN_FLIGHT):
+def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_flight=IN_FLIGHT, batch=None):
     """`producers` concurrent `ferrolog perf produce` processes; records/s summed over the
     wall time of the slowest, latency percentiles the worst of the producers."""
     per = max(1, records // producers)
-    batch = 1000 if size <= 100 else 256  # ~100-256 KiB requests, as a batching client sends
+    batch = batch or (1000 if size <= 100 else 256)  # ~100-256 KiB requests, as a batching client sends
     cmd = ["perf", "produce", topic, "--records", str(per), "--record-size", str(size),
            "--batch-size", str(batch), "--concurrency", str(in_flight), "--acks", acks]
     if rate:
@@ -225,6 +228,7 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_fl
     total_bytes = sum(o["bytes"] for o in outs)
     worst = lambda q, key="latency_ms": max(o[key][q] for o in outs)
     out = {"records": total_records, "bytes": total_bytes, "seconds": wall, "in_flight": in_flight,
+           "records_per_request": batch,
            "wall_seconds": time.time() - started, "steal_pct": steal.share(),
            "broker_cpu_s_per_gb": (broker.cpu_s() - cpu) / (total_bytes / 1e9),
            "records_s": total_records / wall, "mb_s": total_bytes / 1e6 / wall,
@@ -305,17 +309,18 @@ def run_matrix(root, workdir, prof, limits):
 
 
 def one_in_flight(broker, records):
-    """1 KiB, 1 partition, acks 1 / all with one request in flight: no request waits behind
-    another of its connection, so p99 is the round trip alone (and the peer's bench tool
-    sends this way)."""
+    """1 KiB, 1 partition, one request at a time, so no request waits behind another of its
+    connection and p99 is the round trip alone (the peer's bench tool sends this way): acks 1
+    and all with 256 records a request, and acks=all with 1000 (1 MB requests, the largest a
+    default topic takes; the peer's fsync is per request only from 1 MiB up)."""
     out = []
-    for acks in ACKS:
-        topic = f"one-in-flight-acks{acks}"
+    for mode, acks, batch in ONE_IN_FLIGHT:
+        topic = f"one-in-flight-acks{acks}-{batch}"
         broker.create_topic(topic, 1)
-        r = perf_produce(broker, topic, 1024, acks, 1, records, in_flight=1)
+        r = perf_produce(broker, topic, 1024, acks, 1, records, in_flight=1, batch=batch)
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
         broker.delete_topic(topic)
-        out.append(cell("produce 1 in flight", "ferrolog", 1024, 1, acks, 1, r))
+        out.append(cell(mode, "ferrolog", 1024, 1, acks, 1, r))
     return out
 
 
@@ -464,7 +469,7 @@ def steal(r):
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
           " scheduled send time; steal = CPU time the hypervisor took; % = of the matching limit)")
-    head = (f"{'mode':<20}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
+    head = (f"{'mode':<24}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
             f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}{'cpu s/GB':>9}{'steal':>7}"
             f"  {'% of limit':<16}")
     print(head)
@@ -472,7 +477,7 @@ def print_table(runs, limits):
     for r in runs:
         name, limit = limit_for(r, limits)
         num = lambda k, w: f"{r[k]:{w}.2f}" if k in r else " " * w
-        print(f"{r['mode']:<20}{r['client']:<11}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
+        print(f"{r['mode']:<24}{r['client']:<11}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
               f"{r['records_s']:>12.0f}{r['mb_s']:>9.1f}{num('p50_ms', 8)}{num('p99_ms', 8)}{num('p99_9_ms', 8)}"
               f"{num('broker_cpu_s_per_gb', 9)}{steal(r)}  {100 * r['mb_s'] / limit:5.1f}% {name}")
     for r in runs:

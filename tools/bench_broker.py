@@ -69,27 +69,12 @@ class Broker:
         self.proc = subprocess.Popen(
             [self.bin, "--data-dir", self.data, "--listen", self.addr, "--log-level", "warn"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, "ferrologd.log"), "a"))
-        while time.time() < started + 120:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return time.time() - started
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"ferrologd exited with {self.proc.returncode}")
-                time.sleep(0.005)
-        raise RuntimeError("ferrologd did not start listening within 120 s")
+        wait_until_listening(self.proc, self.port, "ferrologd", started + 120, poll_s=0.005)
+        return time.time() - started
 
     def stop(self, crash=False):
         """SIGTERM (clean shutdown) or SIGKILL (a crash, as far as the data directory can tell)."""
-        if crash:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, crash)
 
     def __enter__(self):
         return self
@@ -194,6 +179,33 @@ class StealMeter:
         if self.start is None or end is None or end[1] <= self.start[1]:
             return None
         return 100.0 * (end[0] - self.start[0]) / (end[1] - self.start[1])
+
+
+def wait_until_listening(proc, port, name, deadline, poll_s):
+    """Returns once `proc` accepts TCP connections on `port`; raises if it exits or the deadline passes."""
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}")
+            time.sleep(poll_s)
+    proc.kill()
+    raise RuntimeError(f"{name} did not start listening on port {port} in time")
+
+
+def stop_process(proc, crash=False):
+    """SIGTERM and up to 60 s to exit (then SIGKILL); SIGKILL at once if `crash`."""
+    if crash:
+        proc.kill()
+    else:
+        proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def free_port():

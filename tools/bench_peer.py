@@ -28,12 +28,11 @@ other listeners, and fixed root credentials.
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
-from bench_broker import StealMeter, cell, free_port, log
+from bench_broker import StealMeter, cell, free_port, log, stop_process, wait_until_listening
 
 RUN_TIMEOUT_S = 300
 RESULT = re.compile(
@@ -60,28 +59,13 @@ class IggyServer:
                    IGGY_ROOT_USERNAME="iggy", IGGY_ROOT_PASSWORD="iggy")
         self.proc = subprocess.Popen([self.server], env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(workdir, "iggy-server.log"), "a"))
-        started = time.time()
-        while time.time() < started + 60:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"iggy-server exited with {self.proc.returncode}")
-                time.sleep(0.05)
-        self.proc.kill()
-        raise RuntimeError("iggy-server did not start listening within 60 s")
+        wait_until_listening(self.proc, self.port, "iggy-server", time.time() + 60, poll_s=0.05)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.data, ignore_errors=True)
 
     def run(self, kind, size, per_request, records, fsync=False):

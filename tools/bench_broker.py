@@ -28,6 +28,7 @@ acks=all with fsync'd 1 MiB writes, consume with loopback TCP.
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -260,6 +261,9 @@ def perf_consume(broker, topic):
             "records_s": out["records_per_sec"], "mb_s": out["mb_per_sec"], "rss_kib": broker.rss_kib()}
 
 
+RDKAFKA_RATE = re.compile(r"= ([\d.]+) records/s, ([\d.]+) MB/s; client cpu ([\d.]+) s \(([\d.]+) cores\)")
+
+
 def rdkafka_perf(root, broker, topic, size, partitions, acks, records):
     exe = os.path.join(root, "target", "release", "examples", "rdkafka_perf")
     if not os.path.exists(exe):
@@ -271,13 +275,13 @@ def rdkafka_perf(root, broker, topic, size, partitions, acks, records):
         raise RuntimeError(f"rdkafka_perf failed: {res.stderr.strip()[-400:]}")
     found = {}
     for line in res.stdout.splitlines():
-        # "produce: N records, X MB in S s = R records/s, M MB/s"
+        # "produce: N records, X MB in S s = R records/s, M MB/s; client cpu C s (K cores)"
         head, _, tail = line.partition(":")
-        if "records/s" not in tail:
+        m = RDKAFKA_RATE.search(tail)
+        if not m:
             continue
-        rec_s = float(tail.split("=")[1].split("records/s")[0])
-        mb_s = float(tail.split(",")[-1].split("MB/s")[0])
-        found[head.strip()] = {"records_s": rec_s, "mb_s": mb_s}
+        found[head.strip()] = {"records_s": float(m.group(1)), "mb_s": float(m.group(2)),
+                               "client_cpu_s": float(m.group(3)), "client_cores": float(m.group(4))}
     return found
 
 
@@ -497,3 +501,8 @@ def print_table(runs, limits):
             each = ", ".join(f"{t['p99_ms']:.2f} (round trip {t['round_trip_p99_ms'] or 0:.2f}, steal {t['steal_pct'] or 0:.0f}%)"
                              for t in r["runs"])
             print(f"  {r['mode']} acks={r['acks']}: p99 ms of each run: {each}")
+    busy = [f"{r['size']} B {r['partitions']}p acks={r['acks']} {r['client_cores']:.2f}"
+            for r in runs if r["client"] == "librdkafka" and r["mode"] == "produce" and "client_cores" in r]
+    if busy:
+        print(f"  librdkafka's own CPU while producing, in cores (of {os.cpu_count()}, shared with the broker): "
+              + ", ".join(busy))

@@ -69,14 +69,24 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn rate(what: &str, records: usize, bytes: usize, elapsed: Duration) {
+fn rate(what: &str, records: usize, bytes: usize, elapsed: Duration, cpu: Duration) {
     let secs = elapsed.as_secs_f64();
     println!(
-        "{what}: {records} records, {:.1} MB in {secs:.3} s = {:.0} records/s, {:.1} MB/s",
+        "{what}: {records} records, {:.1} MB in {secs:.3} s = {:.0} records/s, {:.1} MB/s; client cpu {:.2} s ({:.2} cores)",
         bytes as f64 / 1e6,
         records as f64 / secs,
-        bytes as f64 / 1e6 / secs
+        bytes as f64 / 1e6 / secs,
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() / secs
     );
+}
+
+/// CPU time (user + system) this process has used so far: with the broker on
+/// the same cores, it tells a run limited by the client from one limited by
+/// the broker.
+fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
 fn produce(args: &Args) -> Result<Duration, KafkaError> {
@@ -147,7 +157,7 @@ fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
         match consumer.poll(Duration::from_secs(10)) {
             Some(Ok(m)) => {
                 if count == 0 {
-                    first_at = Some(Instant::now());
+                    first_at = Some((Instant::now(), cpu_time()));
                     println!(
                         "consume: first record after {:?} (connect, metadata, offsets)",
                         started.elapsed()
@@ -169,12 +179,13 @@ fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
     if count < args.records {
         eprintln!("consumed only {count} of {}", args.records);
     }
-    if let Some(first_at) = first_at {
+    if let Some((first_at, first_cpu)) = first_at {
         rate(
             "consume (from the first record)",
             count,
             bytes,
             first_at.elapsed(),
+            cpu_time().saturating_sub(first_cpu),
         );
     }
     Ok((started.elapsed(), bytes))
@@ -196,9 +207,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{args:?}");
     let payload_bytes = args.records * args.record_bytes;
+    let cpu = cpu_time();
     let elapsed = produce(&args)?;
-    rate("produce", args.records, payload_bytes, elapsed);
+    let cpu = cpu_time().saturating_sub(cpu);
+    rate("produce", args.records, payload_bytes, elapsed, cpu);
+    let cpu = cpu_time();
     let (elapsed, bytes) = consume(&args)?;
-    rate("consume (total)", args.records, bytes, elapsed);
+    let cpu = cpu_time().saturating_sub(cpu);
+    rate("consume (total)", args.records, bytes, elapsed, cpu);
     Ok(())
 }

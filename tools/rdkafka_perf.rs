@@ -86,7 +86,10 @@ fn rate(what: &str, records: usize, bytes: usize, elapsed: Duration, cpu: Durati
 /// the broker.
 fn cpu_time() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 fn produce(args: &Args) -> Result<Duration, KafkaError> {

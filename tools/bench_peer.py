@@ -20,6 +20,7 @@ perf` keeps 4 in flight in the matrix. So each produce cell is compared with the
 (throughput) and with Ferrolog's "1 in flight" cell (throughput and p99, the same client
 model). `iggy-bench`'s rate limit lets bursts through (asked for 338 MB/s, it sent 470-710), so
 latency at half peak is not compared.
+
 Throughputs are payload bytes, as both tools count them. The server runs with its shipped
 configuration except for the data directory, one TCP listener on a free loopback port, no
 other listeners, and fixed root credentials.

@@ -43,8 +43,10 @@ PRODUCERS = [1, 4]
 IN_FLIGHT = 4  # produce requests in flight per producer (as librdkafka's max.in.flight does)
 RUN_TIMEOUT_S = 300
 LATENCY_RUNS = 3
-ONE_IN_FLIGHT = [("produce 1 in flight", "1", 256), ("produce 1 in flight", "all", 256),
-                 ("produce 1 in flight 1MB", "all", 1000)]
+ONE_IN_FLIGHT_MODE = "produce 1 in flight"
+ONE_IN_FLIGHT_1MB_MODE = "produce 1 in flight 1MB"
+ONE_IN_FLIGHT = [(ONE_IN_FLIGHT_MODE, "1", 256), (ONE_IN_FLIGHT_MODE, "all", 256),
+                 (ONE_IN_FLIGHT_1MB_MODE, "all", 1000)]
 
 
 def log(msg):

@@ -33,24 +33,30 @@ import subprocess
 import tempfile
 import time
 
-from bench_broker import StealMeter, cell, free_port, log, stop_process, wait_until_listening
+from bench_broker import (ONE_IN_FLIGHT_1MB_MODE, ONE_IN_FLIGHT_MODE, StealMeter, cell, free_port, log,
+                          stop_process, wait_until_listening)
 
 RUN_TIMEOUT_S = 300
 RESULT = re.compile(
     r"Total throughput: ([\d.]+) MB/s, (\d+) messages/s.*?p50 latency: ([\d.]+) ms.*?"
     r"p99 latency: ([\d.]+) ms, p999 latency: ([\d.]+) ms")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+BINARIES = ("iggy-server", "iggy-bench")
+
+
+def missing_binaries(bindir):
+    """Names of the peer's binaries that `bindir` lacks or cannot execute."""
+    return [b for b in BINARIES if not os.access(os.path.join(bindir, b), os.X_OK)]
 
 
 class IggyServer:
     """iggy-server on a temporary data directory; stopped and deleted on exit."""
 
     def __init__(self, bindir, workdir):
-        self.server = os.path.join(bindir, "iggy-server")
-        self.bench = os.path.join(bindir, "iggy-bench")
-        for exe in (self.server, self.bench):
-            if not os.access(exe, os.X_OK):
-                raise RuntimeError(f"{exe} is missing or not executable")
+        missing = missing_binaries(bindir)
+        if missing:
+            raise RuntimeError(f"{bindir}: no executable {' or '.join(missing)}")
+        self.server, self.bench = (os.path.join(bindir, b) for b in BINARIES)
         self.workdir = workdir
         self.data = tempfile.mkdtemp(prefix="iggy-", dir=workdir)
         self.port = free_port()
@@ -108,7 +114,7 @@ def run_peer(bindir, workdir, prof):
         if not latency_only:
             record("consume-cache", 1024, "-", iggy.run("pinned-consumer", 1024, 256, large))
         record("produce", 1024, "all", iggy.run("pinned-producer", 1024, 256, large, fsync=True))
-        record("produce 1 in flight 1MB", 1024, "all", iggy.run("pinned-producer", 1024, 1024, large, fsync=True))
+        record(ONE_IN_FLIGHT_1MB_MODE, 1024, "all", iggy.run("pinned-producer", 1024, 1024, large, fsync=True))
     return out
 
 
@@ -132,7 +138,7 @@ def print_comparison(runs, peer_runs):
         print(f"{what:<50}{ours:>12{fmt}}{theirs:>12{fmt}}{ours / theirs:>8.2f}")
 
     for p in peer_runs:
-        label = "produce 1MB" if p["mode"] == "produce 1 in flight 1MB" else p["mode"]
+        label = "produce 1MB" if p["mode"] == ONE_IN_FLIGHT_1MB_MODE else p["mode"]
         what = f"{label} {p['size']} B" + (f" acks={p['acks']}" if p["acks"] != "-" else "")
         ours = matching(runs, p, p["mode"])
         if ours and p["size"] == 100:
@@ -141,10 +147,10 @@ def print_comparison(runs, peer_runs):
             row(what + f" MB/s, {ours['in_flight']} in flight", ours["mb_s"], p["mb_s"], ".1f")
         elif ours:
             row(what + " MB/s", ours["mb_s"], p["mb_s"], ".1f")
-        one = matching(runs, p, "produce 1 in flight") if p["mode"] == "produce" else None
+        one = matching(runs, p, ONE_IN_FLIGHT_MODE) if p["mode"] == "produce" else None
         if one:
             row(what + " MB/s, 1 in flight", one["mb_s"], p["mb_s"], ".1f")
-        if one or p["mode"] == "produce 1 in flight 1MB":
+        if one or p["mode"] == ONE_IN_FLIGHT_1MB_MODE:
             row(what + " p99 ms, 1 in flight", (one or ours)["p99_ms"], p["p99_ms"], ".2f")
     print("  Iggy's acks=all-like cell at 256 records a request writes and fsyncs every fourth request only"
           " (its 1024-message / 1 MiB threshold);\n  the 1MB cell fsyncs every request in both (1000 records a request for Ferrolog, 1024 for Iggy).")

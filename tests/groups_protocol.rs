@@ -21,7 +21,7 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 const MEMBER_ID_REQUIRED: i16 = 79;
 
@@ -193,6 +193,114 @@ async fn commit(
         ]);
     let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, version, &request).await;
     response.topics[0].partitions[0].error_code
+}
+
+/// An OffsetCommit v0 or v1 body, which `kafka-protocol` cannot encode: one
+/// partition of `topic`, as Sarama writes it (v1 with a commit timestamp of -1).
+fn legacy_commit_body(
+    version: i16,
+    group: &str,
+    generation: i32,
+    member: &str,
+    offset: i64,
+) -> Vec<u8> {
+    fn put_str(buf: &mut Vec<u8>, text: &str) {
+        buf.extend_from_slice(&i16::try_from(text.len()).unwrap().to_be_bytes());
+        buf.extend_from_slice(text.as_bytes());
+    }
+    let mut body = Vec::new();
+    put_str(&mut body, group);
+    if version == 1 {
+        body.extend_from_slice(&generation.to_be_bytes());
+        put_str(&mut body, member);
+    }
+    body.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut body, "topic");
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body.extend_from_slice(&offset.to_be_bytes());
+    if version == 1 {
+        body.extend_from_slice(&(-1i64).to_be_bytes());
+    }
+    put_str(&mut body, "legacy");
+    body
+}
+
+async fn legacy_commit(client: &mut RawClient, version: i16, body: &[u8]) -> i16 {
+    let mut response = client.call_raw(ApiKey::OffsetCommit, version, body).await;
+    // Responses v0–2 are the same bytes.
+    let response = OffsetCommitResponse::decode(&mut response, 2).expect("v0-2 response");
+    response.topics[0].partitions[0].error_code
+}
+
+async fn committed(client: &mut RawClient, group: &str) -> (i64, Option<String>) {
+    let request = OffsetFetchRequest::default()
+        .with_group_id(s(group).into())
+        .with_topics(Some(vec![
+            OffsetFetchRequestTopic::default()
+                .with_name(s("topic").into())
+                .with_partition_indexes(vec![0]),
+        ]));
+    let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 1, &request).await;
+    let partition = &response.topics[0].partitions[0];
+    (
+        partition.committed_offset,
+        partition.metadata.as_ref().map(|m| m.as_str().to_owned()),
+    )
+}
+
+/// Sarama commits with v1 unless told a retention time; Kafka 4.0 and
+/// `kafka-protocol` dropped v0–1, the broker reads them itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_commit_v0_and_v1_as_old_clients_send_them() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+
+    // v0: no membership, as a consumer that only stores offsets.
+    let v0 = legacy_commit_body(0, "simple", -1, "", 5);
+    assert_eq!(
+        legacy_commit(&mut client, 0, &v0).await,
+        0,
+        "OffsetCommit v0"
+    );
+    assert_eq!(
+        committed(&mut client, "simple").await,
+        (5, Some("legacy".to_owned()))
+    );
+
+    // v1: the member's generation is checked as in later versions.
+    let joined = join_and_sync(&mut client, "members", 5, None).await;
+    let member = joined.member_id.as_str().to_owned();
+    let v1 = legacy_commit_body(1, "members", joined.generation_id, &member, 7);
+    assert_eq!(
+        legacy_commit(&mut client, 1, &v1).await,
+        0,
+        "OffsetCommit v1"
+    );
+    let stale = legacy_commit_body(1, "members", joined.generation_id + 3, &member, 99);
+    assert_eq!(
+        legacy_commit(&mut client, 1, &stale).await,
+        22,
+        "ILLEGAL_GENERATION"
+    );
+    assert_eq!(
+        committed(&mut client, "members").await,
+        (7, Some("legacy".to_owned()))
+    );
+
+    // Cut short: the connection is closed, as for any malformed request, and
+    // nothing is committed.
+    let mut cut = RawClient::connect(broker.addr).await;
+    let short = legacy_commit_body(1, "members", joined.generation_id, &member, 8);
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        cut.try_call_raw(ApiKey::OffsetCommit, 1, &short[..short.len() - 3]),
+    )
+    .await
+    .expect("answered or closed within 10 s");
+    assert!(closed.is_none(), "a truncated v1 body must not be answered");
+    assert_eq!(committed(&mut client, "members").await.0, 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,13 @@
 //! A request frame body as the broker's reader gets it: header parse, the
-//! bounds walk, then the codec crate's decoder. Run with `-malloc_limit_mb`
-//! (tools/fuzz does): any allocation sized from an unchecked wire count is a
-//! crash, so this finds every API whose bounds schema is missing or wrong.
+//! bounds walk, then the codec crate's decoder (the broker's own for
+//! OffsetCommit v0–1). Run with `-malloc_limit_mb` (tools/fuzz does): any
+//! allocation sized from an unchecked wire count is a crash, so this finds
+//! every API whose bounds schema is missing or wrong.
 #![no_main]
 
 use bytes::Bytes;
 use ferrolog_broker::{api, bounds, frame};
-use kafka_protocol::messages::RequestKind;
+use kafka_protocol::messages::{ApiKey, RequestKind};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +24,13 @@ fuzz_target!(|data: &[u8]| {
     if bounds::check(request.api_key, version, &request.body).is_err() {
         return;
     }
-    let mut body = request.body.clone();
     // Whatever the decoder says is fine; aborting or over-allocating is not.
+    if request.api_key == ApiKey::OffsetCommit
+        && version < api::offset_commit_v0::FIRST_DECODED_VERSION
+    {
+        let _decoded = api::offset_commit_v0::decode(&request.body, version);
+        return;
+    }
+    let mut body = request.body.clone();
     let _decoded = RequestKind::decode(request.api_key, &mut body, version);
 });

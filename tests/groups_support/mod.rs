@@ -47,6 +47,27 @@ impl RawClient {
         version: i16,
         request: &Req,
     ) -> Resp {
+        let mut body = BytesMut::new();
+        request.encode(&mut body, version).expect("encode request");
+        let mut response = self.call_raw(api_key, version, &body).await;
+        Resp::decode(&mut response, version).expect("decode response")
+    }
+
+    /// Sends a body encoded by hand (for versions `kafka-protocol` cannot
+    /// write); returns the response body after its header.
+    pub async fn call_raw(&mut self, api_key: ApiKey, version: i16, request_body: &[u8]) -> Bytes {
+        self.try_call_raw(api_key, version, request_body)
+            .await
+            .expect("the broker answers")
+    }
+
+    /// Like [`RawClient::call_raw`]; `None` if the broker closed the connection instead.
+    pub async fn try_call_raw(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request_body: &[u8],
+    ) -> Option<Bytes> {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api_key as i16)
@@ -57,22 +78,20 @@ impl RawClient {
         header
             .encode(&mut body, api_key.request_header_version(version))
             .expect("encode header");
-        request.encode(&mut body, version).expect("encode request");
+        body.put_slice(request_body);
         let mut frame = BytesMut::with_capacity(body.len() + 4);
         frame.put_i32(i32::try_from(body.len()).unwrap());
         frame.put_slice(&body);
         self.stream.write_all(&frame).await.expect("send");
-        let len = self.stream.read_i32().await.expect("response length");
+        // A closed connection ends the read early.
+        let len = self.stream.read_i32().await.ok()?;
         let mut buf = vec![0u8; usize::try_from(len).unwrap()];
-        self.stream
-            .read_exact(&mut buf)
-            .await
-            .expect("response body");
+        self.stream.read_exact(&mut buf).await.ok()?;
         let mut buf = Bytes::from(buf);
         let header = ResponseHeader::decode(&mut buf, api_key.response_header_version(version))
             .expect("header");
         assert_eq!(header.correlation_id, self.correlation_id);
-        Resp::decode(&mut buf, version).expect("decode response")
+        Some(buf)
     }
 }
 

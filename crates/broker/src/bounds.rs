@@ -147,14 +147,21 @@ const HEARTBEAT: &[Field] = &[all(Str), all(I32), all(Str), since(3, Str)];
 const LEAVE_MEMBER: &[Field] = &[all(Str), all(Str), since(5, Str)];
 const LEAVE_GROUP: &[Field] = &[all(Str), until(2, Str), since(3, Structs(LEAVE_MEMBER))];
 
-const COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), since(6, I32), all(Str)];
+// v1's commit timestamp and v6's leader epoch never appear together.
+const COMMIT_PARTITION: &[Field] = &[
+    all(I32),
+    all(I64),
+    since(6, I32),
+    between(1, 1, I64),
+    all(Str),
+];
 const COMMIT_TOPIC: &[Field] = &[all(Str), all(Structs(COMMIT_PARTITION))];
 const OFFSET_COMMIT: &[Field] = &[
     all(Str),
-    all(I32),
-    all(Str),
+    since(1, I32),
+    since(1, Str),
     since(7, Str),
-    until(4, I64),
+    between(2, 4, I64),
     all(Structs(COMMIT_TOPIC)),
 ];
 

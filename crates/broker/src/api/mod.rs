@@ -37,6 +37,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_commit_v0;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
@@ -64,7 +65,8 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::OffsetCommit, 2, 9),
+    // v0–1 for Sarama (see offset_commit_v0); kafka-protocol and Kafka 4.0 start at v2.
+    (ApiKey::OffsetCommit, 0, 9),
     (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
@@ -218,10 +220,18 @@ pub async fn dispatch(
             &request,
             leave_group::handle(broker, decode(&request)?, version),
         ),
-        ApiKey::OffsetCommit => respond(
-            &request,
-            offset_commit::handle(broker, decode(&request)?, version),
-        ),
+        ApiKey::OffsetCommit => {
+            let commit = if version < offset_commit_v0::FIRST_DECODED_VERSION {
+                decode_offset_commit_v0(&request)?
+            } else {
+                decode(&request)?
+            };
+            respond_with(
+                &request,
+                offset_commit::handle(broker, commit, version),
+                encode_offset_commit_frame,
+            )
+        }
         ApiKey::OffsetFetch => now(
             &request,
             offset_fetch::handle(broker, decode(&request)?, version),
@@ -255,6 +265,36 @@ fn decode<T: Decodable>(request: &Request) -> Result<T, DispatchError> {
         version: request.version(),
         source,
     })
+}
+
+/// OffsetCommit v0–1, which `kafka-protocol` does not decode.
+fn decode_offset_commit_v0(
+    request: &Request,
+) -> Result<kafka_protocol::messages::OffsetCommitRequest, DispatchError> {
+    crate::bounds::check(request.api_key, request.version(), &request.body)?;
+    offset_commit_v0::decode(&request.body, request.version()).map_err(|e| DispatchError::Decode {
+        api_key: request.api_key,
+        version: request.version(),
+        source: e.into(),
+    })
+}
+
+/// OffsetCommit responses v0–2 are the same bytes; `kafka-protocol` writes v2+ only.
+fn encode_offset_commit_frame(
+    out: &mut Outbound,
+    correlation_id: i32,
+    header_version: i16,
+    response: kafka_protocol::messages::OffsetCommitResponse,
+    version: i16,
+) -> anyhow::Result<()> {
+    let version = version.max(offset_commit_v0::FIRST_DECODED_VERSION);
+    frame::encode_response(
+        out.buf(),
+        correlation_id,
+        header_version,
+        &response,
+        version,
+    )
 }
 
 fn now<R: Encodable + Send + 'static>(request: &Request, response: R) -> Reply {

@@ -1,5 +1,6 @@
-//! OffsetCommit (v2–9): validate the member and generation, then write the offsets to the
-//! internal log and fsync before answering — a committed offset never moves backwards on a crash.
+//! OffsetCommit (v0–9; `offset_commit_v0` reads v0–1): validate the member and generation,
+//! then write the offsets to the internal log and fsync before answering — a committed offset
+//! never moves backwards on a crash.
 
 use std::sync::Arc;
 

@@ -1,10 +1,10 @@
 // Sarama (a pure-Go Kafka client with its own protocol code) against a
-// running ferrologd: admin create and describe, an idempotent producer at
-// acks=all with keys, headers and gzip, a consumer group that commits, a
-// second member of the group that resumes after the commit, a partition
-// consumer that replays from an offset, and admin offset queries. Exits
-// non-zero on failure; every wait is bounded. Its consumer group commits with
-// OffsetCommit v1, as this Sarama does by default.
+// running ferrologd: admin create and describe (topic and group), an
+// idempotent producer at acks=all with keys, headers and gzip, a consumer
+// group that commits, a second member of the group that resumes after the
+// commit, a partition consumer that replays from an offset, and admin offset
+// queries. Exits non-zero on failure; every wait is bounded. Its consumer
+// group commits with OffsetCommit v1, as this Sarama does by default.
 //
 //	tools/sarama/run 127.0.0.1:9092      # SARAMA_LOG=1 for Sarama's own log
 package main
@@ -230,6 +230,19 @@ func main() {
 	if total != 1010 || end != 1010 {
 		fail("committed %d, end offsets %d, want 1010", total, end)
 	}
+
+	groups, err := admin.ListConsumerGroups()
+	check(err, "list groups")
+	if groups[group] != "consumer" {
+		fail("list groups: %v", groups)
+	}
+	descriptions, err := admin.DescribeConsumerGroups([]string{group})
+	check(err, "describe group")
+	if len(descriptions) != 1 || descriptions[0].State != "Empty" {
+		fail("describe group: %+v", descriptions)
+	}
+	// Not admin.DescribeConfig: this Sarama sends DescribeConfigs v0, which
+	// neither Kafka 4.0 nor Ferrolog serves (docs/COMPATIBILITY.md).
 
 	// Replay: a plain partition consumer from offset 5 of partition 0.
 	consumer, err := sarama.NewConsumerFromClient(client)

@@ -16,9 +16,12 @@
 //! # Layout
 //! - [`schema`] — `Schema`, `Field` and `Kind`: a message layout per version.
 //! - [`walk`] — `walk`: checks a body against a schema, returns the bytes it covers.
+//! - [`cursor`] — `Cursor`: checked big-endian reads, for layouts read by hand.
 
+pub mod cursor;
 pub mod schema;
 pub mod walk;
 
+pub use cursor::{Cursor, Truncated};
 pub use schema::{Field, Kind, Schema};
 pub use walk::{WalkError, walk};

@@ -288,13 +288,7 @@ fn encode_offset_commit_frame(
     version: i16,
 ) -> anyhow::Result<()> {
     let version = version.max(offset_commit_v0::FIRST_DECODED_VERSION);
-    frame::encode_response(
-        out.buf(),
-        correlation_id,
-        header_version,
-        &response,
-        version,
-    )
+    encode_frame(out, correlation_id, header_version, response, version)
 }
 
 fn now<R: Encodable + Send + 'static>(request: &Request, response: R) -> Reply {
@@ -302,18 +296,23 @@ fn now<R: Encodable + Send + 'static>(request: &Request, response: R) -> Reply {
 }
 
 fn respond<R: Encodable + Send + 'static>(request: &Request, outcome: Outcome<R>) -> Reply {
-    respond_with(
-        request,
-        outcome,
-        |out, correlation_id, header_version, response, version| {
-            frame::encode_response(
-                out.buf(),
-                correlation_id,
-                header_version,
-                &response,
-                version,
-            )
-        },
+    respond_with(request, outcome, encode_frame::<R>)
+}
+
+/// Writes a response frame with `kafka-protocol`'s encoder.
+fn encode_frame<R: Encodable>(
+    out: &mut Outbound,
+    correlation_id: i32,
+    header_version: i16,
+    response: R,
+    version: i16,
+) -> anyhow::Result<()> {
+    frame::encode_response(
+        out.buf(),
+        correlation_id,
+        header_version,
+        &response,
+        version,
     )
 }
 

@@ -16,6 +16,7 @@
 //! clock, whose `offsets_retention_minutes` decides expiry. The response of both
 //! versions is v2's bytes (Kafka's schema: versions 0 to 2 are the same).
 
+use ferrolog_wire::{Cursor, Truncated};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -38,8 +39,7 @@ pub struct LegacyError {
 /// first, so counts are bounded by the frame; every read is still checked.
 pub fn decode(body: &[u8], version: i16) -> Result<OffsetCommitRequest, LegacyError> {
     let mut r = Reader {
-        body,
-        position: 0,
+        cursor: Cursor::new(body),
         version,
     };
     let group_id = r.string()?;
@@ -84,70 +84,55 @@ pub fn decode(body: &[u8], version: i16) -> Result<OffsetCommitRequest, LegacyEr
         .with_topics(topics))
 }
 
-/// Big-endian reads over the body, each failing instead of panicking.
+/// Kafka's primitives over the body, each failing instead of panicking.
 struct Reader<'a> {
-    body: &'a [u8],
-    position: usize,
+    cursor: Cursor<'a>,
     version: i16,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], LegacyError> {
-        let body: &'a [u8] = self.body;
-        let bytes = self
-            .position
-            .checked_add(n)
-            .and_then(|end| body.get(self.position..end))
-            .ok_or_else(|| self.error("the body ends early"))?;
-        self.position += n;
-        Ok(bytes)
+impl Reader<'_> {
+    fn error(&self, problem: &'static str) -> LegacyError {
+        LegacyError {
+            version: self.version,
+            position: self.cursor.position(),
+            problem,
+        }
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], LegacyError> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| self.error("the body ends early"))
-    }
-
-    fn i16(&mut self) -> Result<i16, LegacyError> {
-        Ok(i16::from_be_bytes(self.array()?))
+    fn ends_early(&self, truncated: Truncated) -> LegacyError {
+        LegacyError {
+            version: self.version,
+            position: truncated.position,
+            problem: "the body ends early",
+        }
     }
 
     fn i32(&mut self) -> Result<i32, LegacyError> {
-        Ok(i32::from_be_bytes(self.array()?))
+        self.cursor.i32().map_err(|t| self.ends_early(t))
     }
 
     fn i64(&mut self) -> Result<i64, LegacyError> {
-        Ok(i64::from_be_bytes(self.array()?))
+        self.cursor.i64().map_err(|t| self.ends_early(t))
     }
 
     /// An array count; -1 (null) reads as empty, as `kafka-protocol` does.
     fn count(&mut self) -> Result<usize, LegacyError> {
-        let n = self.i32()?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        Ok(usize::try_from(self.i32()?).unwrap_or(0))
     }
 
     fn nullable_string(&mut self) -> Result<Option<StrBytes>, LegacyError> {
-        let len = self.i16()?;
+        let len = self.cursor.i16().map_err(|t| self.ends_early(t))?;
         let Ok(len) = usize::try_from(len) else {
             return Ok(None);
         };
-        let bytes = self.take(len)?.to_vec();
-        let text = String::from_utf8(bytes).map_err(|_| self.error("a string is not UTF-8"))?;
-        Ok(Some(StrBytes::from_string(text)))
+        let bytes = self.cursor.take(len).map_err(|t| self.ends_early(t))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| self.error("a string is not UTF-8"))?;
+        Ok(Some(StrBytes::from_string(text.to_owned())))
     }
 
     fn string(&mut self) -> Result<StrBytes, LegacyError> {
         self.nullable_string()?
             .ok_or_else(|| self.error("a non-nullable string is null"))
-    }
-
-    fn error(&self, problem: &'static str) -> LegacyError {
-        LegacyError {
-            version: self.version,
-            position: self.position,
-            problem,
-        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! like any other data.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use ferrolog_wire::Cursor;
 
 const KEY_VERSION: i16 = 1;
 const VALUE_VERSION: i16 = 1;
@@ -54,7 +55,7 @@ impl OffsetKey {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<OffsetKey, OffsetRecordError> {
-        let mut r = Reader { bytes, part: "key" };
+        let mut r = Reader::new(bytes, "key");
         let version = r.i16()?;
         if version != KEY_VERSION {
             return Err(OffsetRecordError::UnknownVersion {
@@ -93,10 +94,7 @@ impl CommittedOffset {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<CommittedOffset, OffsetRecordError> {
-        let mut r = Reader {
-            bytes,
-            part: "value",
-        };
+        let mut r = Reader::new(bytes, "value");
         let version = r.i16()?;
         if version != VALUE_VERSION {
             return Err(OffsetRecordError::UnknownVersion {
@@ -132,52 +130,47 @@ fn put_short_string(out: &mut BytesMut, text: &str) {
 
 /// A bounds-checked big-endian reader: every length comes from disk and is checked.
 struct Reader<'a> {
-    bytes: &'a [u8],
+    cursor: Cursor<'a>,
     part: &'static str,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], OffsetRecordError> {
-        if self.bytes.len() < n {
-            return Err(OffsetRecordError::Truncated { part: self.part });
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], part: &'static str) -> Reader<'a> {
+        Reader {
+            cursor: Cursor::new(bytes),
+            part,
         }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], OffsetRecordError> {
-        let part = self.part;
-        self.take(N)?
-            .try_into()
-            .map_err(|_| OffsetRecordError::Truncated { part })
+    fn truncated(&self) -> OffsetRecordError {
+        OffsetRecordError::Truncated { part: self.part }
     }
 
     fn i16(&mut self) -> Result<i16, OffsetRecordError> {
-        Ok(i16::from_be_bytes(self.array()?))
+        self.cursor.i16().map_err(|_| self.truncated())
     }
 
     fn i32(&mut self) -> Result<i32, OffsetRecordError> {
-        Ok(i32::from_be_bytes(self.array()?))
+        self.cursor.i32().map_err(|_| self.truncated())
     }
 
     fn i64(&mut self) -> Result<i64, OffsetRecordError> {
-        Ok(i64::from_be_bytes(self.array()?))
+        self.cursor.i64().map_err(|_| self.truncated())
     }
 
     fn string(&mut self, len: usize) -> Result<String, OffsetRecordError> {
-        let part = self.part;
-        let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| OffsetRecordError::NotUtf8 { part })
+        let bytes = self.cursor.take(len).map_err(|_| self.truncated())?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| OffsetRecordError::NotUtf8 { part: self.part })
     }
 
     fn short_string(&mut self) -> Result<String, OffsetRecordError> {
-        let len = u16::from_be_bytes(self.array()?);
+        let len = self.cursor.u16().map_err(|_| self.truncated())?;
         self.string(usize::from(len))
     }
 
     fn finish(&self) -> Result<(), OffsetRecordError> {
-        match self.bytes.len() {
+        match self.cursor.remaining() {
             0 => Ok(()),
             extra => Err(OffsetRecordError::Trailing {
                 part: self.part,

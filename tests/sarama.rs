@@ -1,4 +1,4 @@
-//! Sarama (the most used pure-Go Kafka client, Debian's 1.22.1) against a real
+//! Sarama (a widely used pure-Go Kafka client; Debian's 1.22.1) against a real
 //! in-process broker: `tools/sarama/smoke.go` covers admin create and describe,
 //! an idempotent gzip producer at acks=all with keys and headers, a consumer
 //! group that commits with OffsetCommit v1 (Sarama's default, which Kafka 4.0

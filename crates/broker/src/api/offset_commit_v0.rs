@@ -1,7 +1,7 @@
 //! OffsetCommit v0 and v1, read into the v2 request the handler takes.
 //!
 //! Kafka 4.0 dropped both versions, and `kafka-protocol`, generated from its
-//! schemas, decodes v2 and later only. But Sarama, the most used pure-Go client,
+//! schemas, decodes v2 and later only. But Sarama, a widely used pure-Go client,
 //! commits a consumer group's offsets with v1 in its releases up to at least 1.38
 //! unless `Consumer.Offsets.Retention` is set. Refused, those commits fail and
 //! the group starts from its initial offset after every restart. So this broker

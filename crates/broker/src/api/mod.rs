@@ -220,18 +220,11 @@ pub async fn dispatch(
             &request,
             leave_group::handle(broker, decode(&request)?, version),
         ),
-        ApiKey::OffsetCommit => {
-            let commit = if version < offset_commit_v0::FIRST_DECODED_VERSION {
-                decode_offset_commit_v0(&request)?
-            } else {
-                decode(&request)?
-            };
-            respond_with(
-                &request,
-                offset_commit::handle(broker, commit, version),
-                encode_offset_commit_frame,
-            )
-        }
+        ApiKey::OffsetCommit => respond_with(
+            &request,
+            offset_commit::handle(broker, decode_offset_commit(&request)?, version),
+            encode_offset_commit_frame,
+        ),
         ApiKey::OffsetFetch => now(
             &request,
             offset_fetch::handle(broker, decode(&request)?, version),
@@ -267,10 +260,15 @@ fn decode<T: Decodable>(request: &Request) -> Result<T, DispatchError> {
     })
 }
 
-/// OffsetCommit v0–1, which `kafka-protocol` does not decode.
-fn decode_offset_commit_v0(
+/// An OffsetCommit request of any served version: v0–1, which
+/// `kafka-protocol` does not decode, are read by `offset_commit_v0`. Public
+/// so the request fuzz target decodes it exactly as the broker does.
+pub fn decode_offset_commit(
     request: &Request,
 ) -> Result<kafka_protocol::messages::OffsetCommitRequest, DispatchError> {
+    if request.version() >= offset_commit_v0::FIRST_DECODED_VERSION {
+        return decode(request);
+    }
     crate::bounds::check(request.api_key, request.version(), &request.body)?;
     offset_commit_v0::decode(&request.body, request.version()).map_err(|e| DispatchError::Decode {
         api_key: request.api_key,

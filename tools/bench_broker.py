@@ -14,8 +14,10 @@ one cell's data):
             latency counted from each request's scheduled send time; the round trip alone
             beside it), run LATENCY_RUNS times on fresh topics: the row is the run with the
             median p99, and every run's p99 is kept in the JSON and printed below the table;
-  rdkafka   `tools/rdkafka_perf.rs` (librdkafka, batching on) producing then consuming, so the
-            figures do not only flatter our own client.
+  rdkafka   `tools/rdkafka_perf.rs` (librdkafka through the rdkafka crate, batching on)
+            producing then consuming, and librdkafka's own `rdkafka_performance` producing
+            (client `librdkafka-c`, tools/bench_rdkafka_c.py), so the figures do not only
+            flatter our own client.
 
 Every cell also records the CPU time the hypervisor stole from this machine while it ran
 (`steal` in /proc/stat, as a share of all CPU time): on a shared host, latency tails move
@@ -35,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import bench_rdkafka_c
 
 SIZES = [100, 1024]
 PARTITIONS = [1, 8]
@@ -370,24 +374,33 @@ def latency_at_half_peak(broker, runs, records):
 
 def rdkafka_cells(root, broker, small, large):
     out = []
-    for size in SIZES:
-        for partitions, acks in [(1, "1"), (8, "1"), (1, "all")]:
-            topic = f"rdkafka-{size}b-{partitions}p-acks{acks}"
-            records = small if size <= 100 else large
-            found = rdkafka_perf(root, broker, topic, size, partitions, acks, records)
-            if found is None:
-                log("target/release/examples/rdkafka_perf not built: librdkafka rows skipped")
-                return out
-            prod = found.get("produce")
-            cons = found.get("consume (from the first record)")
-            if prod:
-                out.append(cell("produce", "librdkafka", size, partitions, acks, 1,
-                                {**prod, "records": records}))
-            if cons:
-                out.append(cell("consume-cache", "librdkafka", size, partitions, "-", 1,
-                                {**cons, "records": records}))
-            log(f"{topic}: {prod} / {cons}")
-            broker.delete_topic(topic)
+    cells = [(size, partitions, acks) for size in SIZES for partitions, acks in [(1, "1"), (8, "1"), (1, "all")]]
+    for size, partitions, acks in cells:
+        topic = f"rdkafka-{size}b-{partitions}p-acks{acks}"
+        records = small if size <= 100 else large
+        found = rdkafka_perf(root, broker, topic, size, partitions, acks, records)
+        if found is None:
+            log("target/release/examples/rdkafka_perf not built: librdkafka rows skipped")
+            return out
+        prod = found.get("produce")
+        cons = found.get("consume (from the first record)")
+        if prod:
+            out.append(cell("produce", "librdkafka", size, partitions, acks, 1,
+                            {**prod, "records": records}))
+        if cons:
+            out.append(cell("consume-cache", "librdkafka", size, partitions, "-", 1,
+                            {**cons, "records": records}))
+        log(f"{topic}: {prod} / {cons}")
+        broker.delete_topic(topic)
+    exe = bench_rdkafka_c.build(root, log)
+    for size, partitions, acks in cells if exe else []:
+        topic = f"rdkafka-c-{size}b-{partitions}p-acks{acks}"
+        broker.create_topic(topic, partitions)
+        r = bench_rdkafka_c.produce(exe, broker.addr, topic, size, partitions, acks,
+                                    small if size <= 100 else large, RUN_TIMEOUT_S)
+        out.append(cell("produce", "librdkafka-c", size, partitions, acks, 1, r))
+        log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, client {r['client_cores']:.2f} cores")
+        broker.delete_topic(topic)
     return out
 
 
@@ -490,7 +503,7 @@ def steal(r):
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
           " scheduled send time; steal = CPU time the hypervisor took; % = of the matching limit)")
-    head = (f"{'mode':<24}{'client':<11}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
+    head = (f"{'mode':<24}{'client':<13}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
             f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}{'cpu s/GB':>9}{'steal':>7}"
             f"  {'% of limit':<16}")
     print(head)
@@ -498,7 +511,7 @@ def print_table(runs, limits):
     for r in runs:
         name, limit = limit_for(r, limits)
         num = lambda k, w: f"{r[k]:{w}.2f}" if k in r else " " * w
-        print(f"{r['mode']:<24}{r['client']:<11}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
+        print(f"{r['mode']:<24}{r['client']:<13}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
               f"{r['records_s']:>12.0f}{r['mb_s']:>9.1f}{num('p50_ms', 8)}{num('p99_ms', 8)}{num('p99_9_ms', 8)}"
               f"{num('broker_cpu_s_per_gb', 9)}{steal(r)}  {100 * r['mb_s'] / limit:5.1f}% {name}")
     for r in runs:
@@ -506,8 +519,9 @@ def print_table(runs, limits):
             each = ", ".join(f"{t['p99_ms']:.2f} (round trip {t['round_trip_p99_ms'] or 0:.2f}, steal {t['steal_pct'] or 0:.0f}%)"
                              for t in r["runs"])
             print(f"  {r['mode']} acks={r['acks']}: p99 ms of each run: {each}")
-    busy = [f"{r['size']} B {r['partitions']}p acks={r['acks']} {r['client_cores']:.2f}"
-            for r in runs if r["client"] == "librdkafka" and r["mode"] == "produce" and "client_cores" in r]
+    busy = [f"{r['client']} {r['size']} B {r['partitions']}p acks={r['acks']} {r['client_cores']:.2f}"
+            for r in runs if r["client"].startswith("librdkafka") and r["mode"] == "produce" and "client_cores" in r]
     if busy:
+        print("  librdkafka-c = librdkafka's own examples/rdkafka_performance.c; librdkafka = through the rdkafka crate")
         print(f"  librdkafka's own CPU while producing, in cores (of {os.cpu_count()}, shared with the broker): "
               + ", ".join(busy))

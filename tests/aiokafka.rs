@@ -27,6 +27,14 @@ async fn aiokafka_produces_consumes_and_resumes_a_group() {
     )
     .await;
     assert!(run.stdout.contains("aiokafka OK"), "{}", run.stdout);
-    assert!(run.stdout.contains("group resumed with 10, committed 2010"), "{}", run.stdout);
-    assert!(run.stdout.contains("transactions refused"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("group resumed with 10, committed 2010"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("transactions refused"),
+        "{}",
+        run.stdout
+    );
 }

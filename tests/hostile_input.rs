@@ -307,7 +307,7 @@ fn huge_declared_counts() -> Vec<Case> {
         frame(&v0_metadata),
         Expect::ErrorOrClose,
     ));
-    let keys: [(ApiKey, i16); 9] = [
+    let keys: [(ApiKey, i16); 10] = [
         (ApiKey::Metadata, 1),
         (ApiKey::Metadata, 4),
         (ApiKey::Produce, 3),
@@ -316,6 +316,7 @@ fn huge_declared_counts() -> Vec<Case> {
         (ApiKey::ListOffsets, 1),
         (ApiKey::CreateTopics, 2),
         (ApiKey::DeleteTopics, 1),
+        (ApiKey::DescribeConfigs, 0),
         (ApiKey::DescribeConfigs, 1),
     ];
     for (key, version) in keys {

@@ -1,5 +1,6 @@
 // Sarama (a pure-Go Kafka client with its own protocol code) against a
-// running ferrologd: admin create and describe (topic and group), an
+// running ferrologd: admin create and describe (topic, group and topic
+// configs, the last with DescribeConfigs v0), an
 // idempotent producer at acks=all with keys, headers and gzip, a consumer
 // group that commits, a second member of the group that resumes after the
 // commit, a partition consumer that replays from an offset, and admin offset
@@ -241,8 +242,27 @@ func main() {
 	if len(descriptions) != 1 || descriptions[0].State != "Empty" {
 		fail("describe group: %+v", descriptions)
 	}
-	// Not admin.DescribeConfig: this Sarama sends DescribeConfigs v0, which
-	// neither Kafka 4.0 nor Ferrolog serves (docs/COMPATIBILITY.md).
+	// Topic configs: this Sarama's DescribeConfig sends DescribeConfigs v0,
+	// which Kafka 4.0 dropped and Ferrolog serves for it.
+	retention := "86400000"
+	check(admin.AlterConfig(sarama.TopicResource, topic, map[string]*string{"retention.ms": &retention}, false), "alter config")
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	check(err, "describe config")
+	found := map[string]sarama.ConfigEntry{}
+	for _, e := range entries {
+		found[e.Name] = e
+	}
+	if e := found["retention.ms"]; e.Value != retention || e.Default {
+		fail("retention.ms described as %+v", e)
+	}
+	if e, ok := found["segment.bytes"]; !ok || !e.Default {
+		fail("segment.bytes described as %+v", e)
+	}
+	only, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms"}})
+	check(err, "describe one config")
+	if len(only) != 1 || only[0].Name != "retention.ms" {
+		fail("asked for retention.ms, got %+v", only)
+	}
 
 	// Replay: a plain partition consumer from offset 5 of partition 0.
 	consumer, err := sarama.NewConsumerFromClient(client)

@@ -124,10 +124,24 @@ pub fn encode_response<M: Encodable>(
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let size_bytes = header.compute_size(header_version)? + body.compute_size(version)?;
     out.reserve(LENGTH_PREFIX_BYTES + size_bytes);
+    encode_response_by(out, correlation_id, header_version, |out| {
+        body.encode(out, version)
+    })
+}
+
+/// Writes a response frame whose body `write_body` writes: for the old
+/// versions `kafka-protocol` cannot encode.
+pub fn encode_response_by(
+    out: &mut BytesMut,
+    correlation_id: i32,
+    header_version: i16,
+    write_body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let start = out.len();
     out.put_i32(0);
     header.encode(out, header_version)?;
-    body.encode(out, version)?;
+    write_body(out)?;
     let size = i32::try_from(out.len() - start - LENGTH_PREFIX_BYTES)?;
     out[start..start + LENGTH_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
     Ok(())

@@ -25,6 +25,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_configs_v0;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -40,6 +41,7 @@ pub mod offset_commit;
 pub mod offset_commit_v0;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod primitives;
 pub mod produce;
 pub mod sync_group;
 
@@ -54,7 +56,7 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -183,9 +185,14 @@ pub async fn dispatch(
             delete_topics::handle(broker, decode(&request)?, version),
         ),
         ApiKey::DeleteRecords => now(&request, delete_records::handle(broker, decode(&request)?)),
-        ApiKey::DescribeConfigs => now(
+        ApiKey::DescribeConfigs => respond_with(
             &request,
-            describe_configs::handle(broker, decode(&request)?, version),
+            Outcome::Now(describe_configs::handle(
+                broker,
+                decode_describe_configs(&request)?,
+                version,
+            )),
+            encode_describe_configs_frame,
         ),
         ApiKey::AlterConfigs => now(&request, alter_configs::handle(broker, decode(&request)?)),
         ApiKey::CreatePartitions => now(
@@ -274,6 +281,41 @@ pub fn decode_offset_commit(
         api_key: request.api_key,
         version: request.version(),
         source: e.into(),
+    })
+}
+
+/// A DescribeConfigs request of any served version: v0, which
+/// `kafka-protocol` does not decode, is decoded as the v1 body it is short of.
+/// Public so the request fuzz target decodes it exactly as the broker does.
+pub fn decode_describe_configs(
+    request: &Request,
+) -> Result<kafka_protocol::messages::DescribeConfigsRequest, DispatchError> {
+    if request.version() >= describe_configs_v0::FIRST_DECODED_VERSION {
+        return decode(request);
+    }
+    crate::bounds::check(request.api_key, request.version(), &request.body)?;
+    let version = describe_configs_v0::FIRST_DECODED_VERSION;
+    let mut body = describe_configs_v0::widen(&request.body);
+    Decodable::decode(&mut body, version).map_err(|source| DispatchError::Decode {
+        api_key: request.api_key,
+        version: request.version(),
+        source,
+    })
+}
+
+/// DescribeConfigs v0 responses are written by hand, the rest by the crate.
+fn encode_describe_configs_frame(
+    out: &mut Outbound,
+    correlation_id: i32,
+    header_version: i16,
+    response: kafka_protocol::messages::DescribeConfigsResponse,
+    version: i16,
+) -> anyhow::Result<()> {
+    if version >= describe_configs_v0::FIRST_DECODED_VERSION {
+        return encode_frame(out, correlation_id, header_version, response, version);
+    }
+    frame::encode_response_by(out.buf(), correlation_id, header_version, |body| {
+        describe_configs_v0::write_body(body, &response)
     })
 }
 

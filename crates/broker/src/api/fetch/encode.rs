@@ -20,6 +20,7 @@ use kafka_protocol::messages::FetchResponse;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::protocol::Encodable;
 
+use crate::api::primitives::{put_array_len, put_string, put_uvarint};
 use crate::frame;
 use crate::outbound::Outbound;
 
@@ -153,34 +154,6 @@ fn put_partition_fields(
     );
     out.truncate(out.len() - tail.len());
     Ok(())
-}
-
-fn put_array_len(out: &mut BytesMut, len: usize, flexible: bool) -> anyhow::Result<()> {
-    if flexible {
-        put_uvarint(out, u32::try_from(len + 1)?);
-    } else {
-        out.put_i32(i32::try_from(len)?);
-    }
-    Ok(())
-}
-
-fn put_string(out: &mut BytesMut, s: &[u8], flexible: bool) -> anyhow::Result<()> {
-    if flexible {
-        put_uvarint(out, u32::try_from(s.len() + 1)?);
-    } else {
-        out.put_i16(i16::try_from(s.len())?);
-    }
-    out.extend_from_slice(s);
-    Ok(())
-}
-
-/// Kafka's unsigned varint: 7 bits a byte, least significant first.
-fn put_uvarint(out: &mut BytesMut, mut value: u32) {
-    while value >= 0x80 {
-        out.put_u8((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.put_u8(value as u8);
 }
 
 #[cfg(test)]

@@ -273,15 +273,11 @@ fn decode<T: Decodable>(request: &Request) -> Result<T, DispatchError> {
 pub fn decode_offset_commit(
     request: &Request,
 ) -> Result<kafka_protocol::messages::OffsetCommitRequest, DispatchError> {
-    if request.version() >= offset_commit_v0::FIRST_DECODED_VERSION {
-        return decode(request);
-    }
-    crate::bounds::check(request.api_key, request.version(), &request.body)?;
-    offset_commit_v0::decode(&request.body, request.version()).map_err(|e| DispatchError::Decode {
-        api_key: request.api_key,
-        version: request.version(),
-        source: e.into(),
-    })
+    decode_with_legacy(
+        request,
+        offset_commit_v0::FIRST_DECODED_VERSION,
+        |body, version| Ok(offset_commit_v0::decode(body, version)?),
+    )
 }
 
 /// A DescribeConfigs request of any served version: v0, which
@@ -290,13 +286,25 @@ pub fn decode_offset_commit(
 pub fn decode_describe_configs(
     request: &Request,
 ) -> Result<kafka_protocol::messages::DescribeConfigsRequest, DispatchError> {
-    if request.version() >= describe_configs_v0::FIRST_DECODED_VERSION {
+    let first = describe_configs_v0::FIRST_DECODED_VERSION;
+    decode_with_legacy(request, first, |body, _| {
+        Decodable::decode(&mut describe_configs_v0::widen(body), first)
+    })
+}
+
+/// Decodes a request of an API whose oldest served versions `kafka-protocol`
+/// no longer reads: from `first_decoded` on with the crate, below it with
+/// `legacy` (given the body and version), after the same bounds walk.
+fn decode_with_legacy<T: Decodable>(
+    request: &Request,
+    first_decoded: i16,
+    legacy: impl FnOnce(&[u8], i16) -> anyhow::Result<T>,
+) -> Result<T, DispatchError> {
+    if request.version() >= first_decoded {
         return decode(request);
     }
     crate::bounds::check(request.api_key, request.version(), &request.body)?;
-    let version = describe_configs_v0::FIRST_DECODED_VERSION;
-    let mut body = describe_configs_v0::widen(&request.body);
-    Decodable::decode(&mut body, version).map_err(|source| DispatchError::Decode {
+    legacy(&request.body, request.version()).map_err(|source| DispatchError::Decode {
         api_key: request.api_key,
         version: request.version(),
         source,

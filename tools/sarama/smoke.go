@@ -263,6 +263,10 @@ func main() {
 	if len(only) != 1 || only[0].Name != "retention.ms" {
 		fail("asked for retention.ms, got %+v", only)
 	}
+	// This Sarama reports a resource's error from its message alone.
+	if _, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic + "-missing"}); err == nil {
+		fail("describe config of a missing topic: no error")
+	}
 
 	// Replay: a plain partition consumer from offset 5 of partition 0.
 	consumer, err := sarama.NewConsumerFromClient(client)

@@ -77,7 +77,13 @@ fn describe(
                     .collect();
                 result.with_configs(configs)
             }
-            None => result.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+            // With a message too: some clients (Sarama) look only at it.
+            None => result
+                .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                .with_error_message(Some(StrBytes::from_string(format!(
+                    "topic {} does not exist",
+                    resource.resource_name.as_str()
+                )))),
         },
         other => result
             .with_error_code(ResponseError::InvalidRequest.code())

@@ -24,13 +24,14 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
-const INVALID_REQUEST: i16 = 42;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
 fn batch(producer_id: i64, epoch: i16, sequence: i32, count: i32) -> Bytes {
     let records: Vec<Record> = (0..count)
@@ -230,20 +231,31 @@ async fn transactional_ids_are_refused_with_a_clear_error() {
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     let response: InitProducerIdResponse = client.call(ApiKey::InitProducerId, 4, &request).await;
-    assert_eq!(response.error_code, INVALID_REQUEST);
+    assert_eq!(response.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     assert_eq!(response.producer_id.0, -1);
 
-    // librdkafka: init_transactions fails within its timeout instead of hanging.
+    // librdkafka: init_transactions fails with a fatal error, not by running
+    // out its timeout while it retries (as it did on INVALID_REQUEST).
     let producer: FutureProducer = broker
         .client_config()
         .set("transactional.id", "tx-1")
         .create()
         .expect("transactional producer");
     let result =
-        tokio::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(3)))
+        tokio::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(60)))
             .await
             .unwrap();
-    assert!(result.is_err(), "init_transactions must fail, not succeed");
+    match result {
+        Err(KafkaError::Transaction(error)) => {
+            assert!(error.is_fatal(), "{error}");
+            assert_eq!(
+                error.code(),
+                RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+                "{error}"
+            );
+        }
+        other => panic!("init_transactions must fail fatally, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,7 +15,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import InvalidRequestError
+from aiokafka.errors import TransactionalIdAuthorizationFailed
 
 BOOTSTRAP = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9092"
 TOPIC = f"aiokafka-{int(time.time())}"
@@ -171,11 +171,12 @@ async def group_admin():
 
 async def transactions_refused():
     # No transactions yet: InitProducerId with a transactional id gets
-    # INVALID_REQUEST, which aiokafka raises from start() instead of retrying.
+    # TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which aiokafka raises from start()
+    # instead of retrying.
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=f"{TOPIC}-tx")
     try:
         await asyncio.wait_for(producer.start(), WAIT_S)
-    except InvalidRequestError:
+    except TransactionalIdAuthorizationFailed:
         return "refused"
     finally:
         await producer.stop()

@@ -1,7 +1,9 @@
 //! InitProducerId (v0–4): a new producer id (epoch 0), or — when a producer presents its id and
 //! epoch (v3+) — the same id with the next epoch, fencing the older one. Transactional ids are
-//! refused with INVALID_REQUEST: transactions are not served yet, and a clear error beats a
-//! client that waits for a coordinator that never answers.
+//! refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as transactional produce is: transactions
+//! are not served yet. librdkafka, kafkajs and aiokafka treat that code as fatal and the Java
+//! client fails `initTransactions` with it, all at once; INVALID_REQUEST left librdkafka retrying
+//! until its timeout.
 
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ pub fn handle(
         .as_ref()
         .is_some_and(|id| !id.is_empty())
     {
-        return Outcome::Now(error(ResponseError::InvalidRequest));
+        return Outcome::Now(error(ResponseError::TransactionalIdAuthorizationFailed));
     }
     let current = (version >= 3 && request.producer_id.0 >= 0)
         .then_some((request.producer_id.0, request.producer_epoch));

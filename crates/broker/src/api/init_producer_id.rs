@@ -18,11 +18,13 @@ pub fn handle(
     request: InitProducerIdRequest,
     version: i16,
 ) -> Outcome<InitProducerIdResponse> {
-    if request
+    if let Some(id) = request
         .transactional_id
         .as_ref()
-        .is_some_and(|id| !id.is_empty())
+        .filter(|id| !id.is_empty())
     {
+        // The client reports only "authorization failed": say why here.
+        tracing::info!(transactional_id = %id.as_str(), "transactional producer refused: transactions are not served");
         return Outcome::Now(error(ResponseError::TransactionalIdAuthorizationFailed));
     }
     let current = (version >= 3 && request.producer_id.0 >= 0)

@@ -1,11 +1,16 @@
 //! Admin APIs through librdkafka's admin client (and ferrolog-client for
-//! IncrementalAlterConfigs, which librdkafka's crate does not expose).
+//! IncrementalAlterConfigs, which librdkafka's crate does not expose), and
+//! DescribeConfigs v0, which old Sarama sends, through the raw test client.
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
+mod groups_support;
 
-use common::{TIMEOUT, TestBroker, consume, create_topic};
+use bytes::Buf;
+use common::{TIMEOUT, consume, create_topic};
+use groups_support::{RawClient, TestBroker, get_str, put_str};
+use kafka_protocol::messages::ApiKey;
 use rdkafka::admin::{
     AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -218,4 +223,62 @@ async fn partitions_grow_records_are_deleted_and_topics_go_away() {
             RDKafkaErrorCode::UnknownTopicOrPartition
         ))
     );
+}
+
+/// Kafka 4.0 and `kafka-protocol` dropped DescribeConfigs v0; the broker
+/// reads it as v1 and answers in v0's layout (`is_default`, no synonyms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_configs_v0_as_old_sarama_sends_it() {
+    let broker = TestBroker::start().await;
+    create_topic(&broker, "cfg", 1, &[("retention.ms", "1000")]).await;
+    // One topic resource, asking for two keys: one set on the topic, one not.
+    let mut body = Vec::new();
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.push(2);
+    put_str(&mut body, "cfg");
+    body.extend_from_slice(&2i32.to_be_bytes());
+    put_str(&mut body, "retention.ms");
+    put_str(&mut body, "segment.bytes");
+
+    let mut client = RawClient::connect(broker.addr).await;
+    let mut response = client.call_raw(ApiKey::DescribeConfigs, 0, &body).await;
+    assert_eq!(response.get_i32(), 0, "throttle");
+    assert_eq!(response.get_i32(), 1, "one result");
+    assert_eq!(response.get_i16(), 0, "no error");
+    let _message = get_str(&mut response);
+    assert_eq!(response.get_i8(), 2, "a topic");
+    assert_eq!(get_str(&mut response).as_deref(), Some("cfg"));
+    assert_eq!(response.get_i32(), 2, "the two keys asked for");
+    let mut entries = Vec::new();
+    for _ in 0..2 {
+        let name = get_str(&mut response).unwrap();
+        let value = get_str(&mut response).unwrap();
+        // v0's flags: read_only, is_default, is_sensitive.
+        let flags = [response.get_u8(), response.get_u8(), response.get_u8()];
+        entries.push((name, value, flags));
+    }
+    assert!(!response.has_remaining(), "nothing after the last entry");
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            ("retention.ms".to_owned(), "1000".to_owned(), [0, 0, 0]),
+            (
+                "segment.bytes".to_owned(),
+                "1073741824".to_owned(),
+                [0, 1, 0]
+            ),
+        ]
+    );
+
+    // Cut short: closed like any malformed request; the broker serves on.
+    let mut cut = RawClient::connect(broker.addr).await;
+    let closed = tokio::time::timeout(
+        TIMEOUT,
+        cut.try_call_raw(ApiKey::DescribeConfigs, 0, &body[..body.len() - 3]),
+    )
+    .await
+    .expect("answered or closed in time");
+    assert!(closed.is_none(), "a truncated v0 body must not be answered");
+    client.call_raw(ApiKey::DescribeConfigs, 0, &body).await;
 }

@@ -1,6 +1,5 @@
 //! Raw protocol edge cases: malformed frames close only their own connection
-//! and never take the broker down; ApiVersions answers any version;
-//! DescribeConfigs v0, which Kafka 4.0 dropped, answers in its own layout.
+//! and never take the broker down; ApiVersions answers any version.
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
@@ -236,84 +235,4 @@ async fn a_client_that_never_reads_does_not_hold_up_shutdown() {
         started.elapsed()
     );
     drop(stuck);
-}
-
-/// Kafka's non-flexible string: i16 length, then the bytes.
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as i16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Reads what `put_str` writes (length -1 is null) from `at`, moving it on.
-fn take_str(bytes: &[u8], at: &mut usize) -> Option<String> {
-    let len = i16::from_be_bytes([bytes[*at], bytes[*at + 1]]);
-    *at += 2;
-    let len = usize::try_from(len).ok()?;
-    let text = String::from_utf8(bytes[*at..*at + len].to_vec()).unwrap();
-    *at += len;
-    Some(text)
-}
-
-fn take_i32(bytes: &[u8], at: &mut usize) -> i32 {
-    let value = i32::from_be_bytes(bytes[*at..*at + 4].try_into().unwrap());
-    *at += 4;
-    value
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn describe_configs_v0_as_old_sarama_sends_it() {
-    let broker = TestBroker::start().await;
-    common::create_topic(&broker, "cfg", 1, &[("retention.ms", "1000")]).await;
-    // One topic resource, asking for two keys: one set on the topic, one not.
-    let mut body = Vec::new();
-    body.extend_from_slice(&1i32.to_be_bytes());
-    body.push(2);
-    put_str(&mut body, "cfg");
-    body.extend_from_slice(&2i32.to_be_bytes());
-    put_str(&mut body, "retention.ms");
-    put_str(&mut body, "segment.bytes");
-
-    let mut stream = connect(&broker);
-    stream.write_all(&frame(32, 0, 9, &body)).unwrap();
-    let response = read_response(&mut stream).expect("DescribeConfigs v0 is answered");
-    let mut at = 0;
-    assert_eq!(take_i32(&response, &mut at), 9, "correlation id");
-    assert_eq!(take_i32(&response, &mut at), 0, "throttle");
-    assert_eq!(take_i32(&response, &mut at), 1, "one result");
-    assert_eq!(&response[at..at + 2], &[0, 0], "no error");
-    at += 2;
-    let _message = take_str(&response, &mut at);
-    assert_eq!(response[at], 2, "a topic");
-    at += 1;
-    assert_eq!(take_str(&response, &mut at).as_deref(), Some("cfg"));
-    assert_eq!(take_i32(&response, &mut at), 2, "the two keys asked for");
-    let mut entries = Vec::new();
-    for _ in 0..2 {
-        let name = take_str(&response, &mut at).unwrap();
-        let value = take_str(&response, &mut at).unwrap();
-        // v0's flags: read_only, is_default, is_sensitive.
-        let flags = [response[at], response[at + 1], response[at + 2]];
-        at += 3;
-        entries.push((name, value, flags));
-    }
-    assert_eq!(at, response.len(), "nothing after the last entry");
-    entries.sort();
-    assert_eq!(
-        entries,
-        [
-            ("retention.ms".to_owned(), "1000".to_owned(), [0, 0, 0]),
-            (
-                "segment.bytes".to_owned(),
-                "1073741824".to_owned(),
-                [0, 1, 0]
-            ),
-        ]
-    );
-
-    // Cut short: closed like any malformed request; the broker serves on.
-    let mut cut = connect(&broker);
-    cut.write_all(&frame(32, 0, 10, &body[..body.len() - 3]))
-        .unwrap();
-    assert_closed(&mut cut, "truncated DescribeConfigs v0");
-    assert_serving(&broker);
 }

@@ -8,7 +8,7 @@ mod common;
 mod groups_support;
 
 use bytes::Bytes;
-use groups_support::{RawClient, TestBroker};
+use groups_support::{RawClient, TestBroker, put_str};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -204,10 +204,6 @@ fn legacy_commit_body(
     member: &str,
     offset: i64,
 ) -> Vec<u8> {
-    fn put_str(buf: &mut Vec<u8>, text: &str) {
-        buf.extend_from_slice(&i16::try_from(text.len()).unwrap().to_be_bytes());
-        buf.extend_from_slice(text.as_bytes());
-    }
     let mut body = Vec::new();
     put_str(&mut body, group);
     if version == 1 {

@@ -95,6 +95,19 @@ impl RawClient {
     }
 }
 
+/// Appends a Kafka string of a non-flexible version (i16 length, then the
+/// bytes), for request bodies `kafka-protocol` cannot encode.
+pub fn put_str(buf: &mut Vec<u8>, text: &str) {
+    buf.extend_from_slice(&i16::try_from(text.len()).unwrap().to_be_bytes());
+    buf.extend_from_slice(text.as_bytes());
+}
+
+/// Reads what `put_str` writes from a response body; `None` for a null (-1).
+pub fn get_str(buf: &mut Bytes) -> Option<String> {
+    let len = usize::try_from(buf.get_i16()).ok()?;
+    Some(String::from_utf8(buf.split_to(len).to_vec()).unwrap())
+}
+
 /// A TCP proxy in front of the broker. While `cut_next_produce` is set, the proxy forwards the
 /// next Produce request to the broker and then closes both sides without relaying the answer:
 /// the append happened, the client never heard of it.

@@ -95,7 +95,6 @@ async def replay(sent):
         assert by_time[PARTS[0]].offset == 0, by_time
         # Replay one partition from the middle.
         middle = end[PARTS[1]] // 2
-        consumer.seek(PARTS[1], middle)
         consumer.assign([PARTS[1]])
         consumer.seek(PARTS[1], middle)
         tail = await drain(consumer, end[PARTS[1]] - middle, "replay from the middle")

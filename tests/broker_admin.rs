@@ -282,3 +282,60 @@ async fn describe_configs_v0_as_old_sarama_sends_it() {
     assert!(closed.is_none(), "a truncated v0 body must not be answered");
     client.call_raw(ApiKey::DescribeConfigs, 0, &body).await;
 }
+
+/// The Java client's `describeTopics(TopicCollection.ofTopicIds(..))` sends
+/// Metadata v12 with each id and the name "" (the field's default), not null.
+/// Kafka looks such a topic up by its id; so must the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_looks_topics_up_by_id_as_the_java_client_asks() {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let broker = TestBroker::start().await;
+    create_topic(&broker, "by-id", 2, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let ask = |topics: Vec<MetadataRequestTopic>| {
+        MetadataRequest::default()
+            .with_topics(Some(topics))
+            .with_allow_auto_topic_creation(false)
+    };
+    let name = |text: &str| Some(TopicName(StrBytes::from_string(text.to_owned())));
+
+    let by_name: MetadataResponse = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            &ask(vec![
+                MetadataRequestTopic::default().with_name(name("by-id")),
+            ]),
+        )
+        .await;
+    let id = by_name.topics[0].topic_id;
+    assert!(!id.is_nil(), "a topic id: {by_name:?}");
+
+    for sent_name in [name(""), None] {
+        let topic = MetadataRequestTopic::default()
+            .with_topic_id(id)
+            .with_name(sent_name.clone());
+        let response: MetadataResponse = client.call(ApiKey::Metadata, 12, &ask(vec![topic])).await;
+        let found = &response.topics[0];
+        assert_eq!(found.error_code, 0, "name sent {sent_name:?}: {found:?}");
+        assert_eq!(found.name, name("by-id"));
+        assert_eq!(found.topic_id, id);
+        assert_eq!(found.partitions.len(), 2);
+    }
+
+    let unknown = MetadataRequestTopic::default()
+        .with_topic_id(uuid::Uuid::from_u128(7))
+        .with_name(name(""));
+    let response: MetadataResponse = client.call(ApiKey::Metadata, 12, &ask(vec![unknown])).await;
+    assert_eq!(response.topics[0].error_code, 100, "UNKNOWN_TOPIC_ID");
+
+    // v10 and v11 carry the field, but Kafka refuses ids before v12.
+    let early = MetadataRequestTopic::default()
+        .with_topic_id(id)
+        .with_name(name("by-id"));
+    let response: MetadataResponse = client.call(ApiKey::Metadata, 11, &ask(vec![early])).await;
+    assert_eq!(response.topics[0].error_code, 42, "INVALID_REQUEST");
+}

@@ -22,9 +22,19 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
         // v0 has no null: an empty list means every topic.
         Some(list) if !(version == 0 && list.is_empty()) => list
             .into_iter()
-            .map(|t| match t.name {
-                Some(name) => by_name(broker, name, allow_auto_create),
-                None => by_id(broker, t.topic_id),
+            .map(|t| {
+                let has_id = !t.topic_id.is_nil();
+                match t.name {
+                    // Ids are asked for from v12 on: before that Kafka refuses
+                    // an id or a null name, and so does this broker, per topic.
+                    name if version < 12 && (has_id || name.is_none()) => invalid(name, t.topic_id),
+                    // An id wins over a name: the Java client sends its id with
+                    // the name "" (the field's default), not null, and Kafka
+                    // ignores the name.
+                    _ if has_id => by_id(broker, t.topic_id),
+                    Some(name) => by_name(broker, name, allow_auto_create),
+                    None => by_id(broker, t.topic_id),
+                }
             })
             .collect(),
         _ => broker
@@ -64,6 +74,13 @@ fn by_name(broker: &Broker, name: TopicName, allow_auto_create: bool) -> Metadat
             error(errors::topic_error(&e))
         }
     }
+}
+
+fn invalid(name: Option<TopicName>, id: Uuid) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name)
+        .with_topic_id(id)
+        .with_error_code(ResponseError::InvalidRequest.code())
 }
 
 fn by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {

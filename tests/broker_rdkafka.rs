@@ -239,6 +239,52 @@ async fn replay_from_an_offset_and_from_a_timestamp() {
     );
 }
 
+/// Replay by timestamp lands on the exact record inside a compressed batch,
+/// as on Kafka: the broker decompresses the one batch that holds the answer.
+/// (It used to answer with the batch's first record.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_from_a_timestamp_inside_a_compressed_batch() {
+    let broker = TestBroker::start().await;
+    // One gzip batch of 20 records: sent together, lingering long enough.
+    let producer = broker.producer(&[("compression.type", "gzip"), ("linger.ms", "500")]);
+    let base_ms = 1_700_000_000_000i64;
+    let values: Vec<String> = (0..20).map(|i| format!("z{i}")).collect();
+    let sends: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let record = FutureRecord::<(), _>::to("zipped")
+                .payload(value)
+                .timestamp(base_ms + i as i64 * 1000);
+            // Queued at once (`send` would queue only when awaited).
+            producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .expect("queued")
+        })
+        .collect();
+    for send in sends {
+        send.await
+            .expect("not cancelled")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+
+    let consumer = broker.consumer(&[]);
+    let mut wanted = TopicPartitionList::new();
+    wanted
+        .add_partition_offset("zipped", 0, Offset::Offset(base_ms + 10_500))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(wanted, TIMEOUT)
+        .expect("offsets_for_times");
+    let offset = found.find_partition("zipped", 0).unwrap().offset();
+    assert_eq!(offset, Offset::Offset(11));
+    let got = consume(&broker.consumer(&[]), "zipped", &[(0, offset)], 2).await;
+    assert_eq!(got[0].timestamp_ms, Some(base_ms + 11_000));
+    assert_eq!(got[0].value.as_deref(), Some(&b"z11"[..]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_produce_over_max_message_bytes_gets_message_too_large() {
     let broker = TestBroker::start().await;

@@ -1,21 +1,14 @@
-//! Decompression of a batch's records section with a ceiling on the output.
-//! kafka-protocol's own decompressors grow their buffer without limit (and
-//! raw snappy allocates whatever length the stream announces), so a small
-//! hostile or corrupt batch could ask for gigabytes. Same codecs, same wire
-//! formats (Kafka's gzip, xerial-framed or raw snappy, lz4 frames, zstd).
-
-use std::io::Read;
+//! Decompression of fetched batches for `kafka-protocol`'s record decoder:
+//! the codecs with a ceiling on the output (`ferrolog_wire::compression`),
+//! then a check of every record's header count before the decoder allocates.
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use ferrolog_wire::compression::{self, Codec};
 use kafka_protocol::records::Compression;
 
 /// The most one batch may decompress to (the response frame limit as well).
 pub const DECOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
-
-/// xerial snappy-java's stream header: magic, then version and compatible version.
-const SNAPPY_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
-const SNAPPY_HEADER_BYTES: usize = 16;
 
 /// The decompressor handed to `RecordBatchDecoder::decode_with_custom_compression`
 /// (called for uncompressed batches too): decompresses, then checks every
@@ -82,67 +75,14 @@ pub(crate) fn decompress_limited(
     limit: usize,
 ) -> anyhow::Result<Bytes> {
     let input = std::mem::take(records);
-    match compression {
-        Compression::None => Ok(input),
-        Compression::Gzip => read_limited(flate2::read::GzDecoder::new(&input[..]), limit),
-        Compression::Zstd => read_limited(
-            zstd::stream::read::Decoder::new(&input[..]).context("zstd")?,
-            limit,
-        ),
-        Compression::Lz4 => read_limited(lz4::Decoder::new(&input[..]).context("lz4")?, limit),
-        Compression::Snappy => snappy(&input, limit),
-    }
-}
-
-fn read_limited(reader: impl Read, limit: usize) -> anyhow::Result<Bytes> {
-    let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .context("cannot decompress records")?;
-    if out.len() > limit {
-        bail!("records decompress to more than {limit} bytes");
-    }
-    Ok(out.into())
-}
-
-fn snappy(input: &[u8], limit: usize) -> anyhow::Result<Bytes> {
-    let Some(mut rest) = input.strip_prefix(SNAPPY_MAGIC) else {
-        // No xerial header: one raw block, as the Java client also accepts.
-        let mut out = Vec::new();
-        snappy_block(input, &mut out, limit)?;
-        return Ok(out.into());
+    let codec = match compression {
+        Compression::None => return Ok(input),
+        Compression::Gzip => Codec::Gzip,
+        Compression::Snappy => Codec::Snappy,
+        Compression::Lz4 => Codec::Lz4,
+        Compression::Zstd => Codec::Zstd,
     };
-    rest = rest
-        .get(SNAPPY_HEADER_BYTES - SNAPPY_MAGIC.len()..)
-        .context("snappy header is truncated")?;
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let len_field: [u8; 4] = rest
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .context("snappy block length is truncated")?;
-        let len = u32::from_be_bytes(len_field) as usize;
-        let block = rest.get(4..4 + len).context("snappy block is truncated")?;
-        snappy_block(block, &mut out, limit)?;
-        rest = rest.get(4 + len..).unwrap_or_default();
-    }
-    Ok(out.into())
-}
-
-/// Appends one raw snappy block to `out`, checking its announced size first.
-fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> anyhow::Result<()> {
-    let len = snap::raw::decompress_len(block).context("snappy block header")?;
-    if out.len().saturating_add(len) > limit {
-        bail!("records decompress to more than {limit} bytes");
-    }
-    let start = out.len();
-    out.resize(start + len, 0);
-    let target = out.get_mut(start..).context("snappy output")?;
-    snap::raw::Decoder::new()
-        .decompress(block, target)
-        .context("cannot decompress snappy block")?;
-    Ok(())
+    Ok(compression::decompress(codec, &input, limit)?.into())
 }
 
 #[cfg(test)]
@@ -189,17 +129,6 @@ mod tests {
                 "{compression:?}: {result:?}"
             );
         }
-    }
-
-    #[test]
-    fn raw_snappy_announcing_gigabytes_is_refused_before_allocating() {
-        // Varint length 0xFFFFFFFF (about 4 GiB) and no data.
-        let mut records = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        let result = decompress(&mut records, Compression::Snappy);
-        assert!(
-            matches!(result, Err(ref e) if e.to_string().contains("more than")),
-            "{result:?}"
-        );
     }
 
     #[test]

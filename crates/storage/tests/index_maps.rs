@@ -262,7 +262,7 @@ fn time_retention_deletes_by_age_without_mapping_an_index() {
     );
     let first = batch_offsets(&p.read(start, 1).unwrap().records)[0];
     assert!(first.1 >= 99, "kept a segment wholly older than the cutoff");
-    assert!(p.max_timestamp().unwrap().timestamp_ms == 1000 * (BATCHES - 1) + 1);
+    assert!(p.max_timestamp().unwrap().unwrap().timestamp_ms == 1000 * (BATCHES - 1) + 1);
 }
 
 #[test]

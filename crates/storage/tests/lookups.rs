@@ -49,7 +49,7 @@ fn timestamp_lookup_finds_the_exact_record_in_uncompressed_batches() {
     assert_eq!(at(131), Some((7, 200)));
     assert_eq!(at(202), None);
     assert_eq!(
-        p.max_timestamp(),
+        p.max_timestamp().unwrap(),
         Some(TimestampOffset {
             timestamp_ms: 201,
             offset: 8
@@ -70,7 +70,7 @@ fn timestamp_lookup_finds_the_exact_record_in_uncompressed_batches() {
             (Some((3, 110)), Some((6, 130)), None),
             "after crash: {after_crash}"
         );
-        assert_eq!(p.max_timestamp().unwrap().timestamp_ms, 201);
+        assert_eq!(p.max_timestamp().unwrap().unwrap().timestamp_ms, 201);
         if after_crash {
             store.close().unwrap();
         } else {
@@ -79,17 +79,94 @@ fn timestamp_lookup_finds_the_exact_record_in_uncompressed_batches() {
     }
 }
 
+/// `batch` with its records section compressed by `compress` and its
+/// attributes naming `codec`, as a producer would send it.
+fn compressed(batch: &[u8], codec: i16, compress: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    const HEADER: usize = 61;
+    let mut out = batch[..HEADER].to_vec();
+    out.extend(compress(&batch[HEADER..]));
+    let length = i32::try_from(out.len() - 12).unwrap();
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    set_attributes(&mut out, codec);
+    out
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Kafka walks the records of a compressed batch for both lookups; so does
+/// the engine (the Java client's `offsetsForTimes` showed the difference).
 #[test]
-fn compressed_and_log_append_time_batches_answer_with_the_batch() {
+fn compressed_batches_answer_with_the_exact_record() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), small_segments(250))
+        .unwrap();
+    p.append(&compressed(&records_at(&[10, 20, 40, 30]), 1, gzip))
+        .unwrap(); // offsets 0..=3
+    for _ in 0..4 {
+        p.append(&records_at(&[35, 36])).unwrap(); // 4..=11
+    }
+    let zstd = |data: &[u8]| zstd::encode_all(data, 1).unwrap();
+    p.append(&compressed(&records_at(&[50, 70, 60, 70]), 4, zstd))
+        .unwrap(); // 12..=15
+    assert!(p.segment_count() > 1);
+
+    let check = |p: &ferrolog_storage::Partition, when: &str| {
+        let at = |ts| {
+            p.offset_for_timestamp(ts)
+                .unwrap()
+                .map(|f| (f.offset, f.timestamp_ms))
+        };
+        assert_eq!(
+            [at(15), at(25), at(41), at(55), at(65), at(71)],
+            [
+                Some((1, 20)),
+                Some((2, 40)),
+                Some((12, 50)),
+                Some((13, 70)),
+                Some((13, 70)),
+                None
+            ],
+            "{when}"
+        );
+        // The first record that carries the max timestamp, not the batch's last.
+        let max = p.max_timestamp().unwrap().unwrap();
+        assert_eq!((max.offset, max.timestamp_ms), (13, 70), "{when}");
+    };
+    check(&p, "while written");
+    drop(store);
+    // After a crash the indexes are rebuilt from the log: the same answers.
+    let store = mem_store(&fs);
+    let p = store.partition(&id("t", 0)).unwrap();
+    check(&p, "after a crash");
+
+    // Below the log start the search moves on inside the batch.
+    p.delete_records_before(3).unwrap();
+    let found = p.offset_for_timestamp(15).unwrap().unwrap();
+    assert_eq!((found.offset, found.timestamp_ms), (3, 30));
+}
+
+/// A batch whose records will not decompress, and a log-append-time batch
+/// (every record carries the batch's timestamp), answer with the batch: its
+/// first record at or after the log start, and its max timestamp.
+#[test]
+fn undecodable_and_log_append_time_batches_answer_with_the_batch() {
     let fs = MemFileSystem::new();
     let store = mem_store(&fs);
     let p = store
         .create_partition(id("t", 0), config(Durability::Never))
         .unwrap();
     p.append(&records_at(&[10, 11])).unwrap();
-    let mut gzip = records_at(&[20, 30, 40]);
-    set_attributes(&mut gzip, 1);
-    p.append(&gzip).unwrap(); // offsets 2..=4
+    // Marked gzip, but the records are plain: they do not decompress.
+    let mut not_gzip = records_at(&[20, 30, 40]);
+    set_attributes(&mut not_gzip, 1);
+    p.append(&not_gzip).unwrap(); // offsets 2..=4
     let mut append_time = records_at(&[50, 50]);
     set_attributes(&mut append_time, 8);
     p.append(&append_time).unwrap(); // 5..=6
@@ -97,6 +174,8 @@ fn compressed_and_log_append_time_batches_answer_with_the_batch() {
     assert_eq!((found.offset, found.timestamp_ms), (2, 40));
     let found = p.offset_for_timestamp(45).unwrap().unwrap();
     assert_eq!((found.offset, found.timestamp_ms), (5, 50));
+    let max = p.max_timestamp().unwrap().unwrap();
+    assert_eq!((max.offset, max.timestamp_ms), (5, 50));
 }
 
 #[test]

@@ -11,13 +11,16 @@
 //!
 //! The schemas themselves live next to their users: the request schemas in
 //! `ferrolog-broker`'s `bounds`, the response schemas in `ferrolog-client`'s
-//! `bounds`. This crate has no dependencies and does no I/O.
+//! `bounds`. This crate does no I/O; its only dependencies are the four
+//! codecs of [`compression`].
 //!
 //! # Layout
 //! - [`schema`] — `Schema`, `Field` and `Kind`: a message layout per version.
 //! - [`walk`] — `walk`: checks a body against a schema, returns the bytes it covers.
 //! - [`cursor`] — `Cursor`: checked big-endian reads, for layouts read by hand.
+//! - [`compression`] — `decompress`: a batch's records section, with a ceiling on the output.
 
+pub mod compression;
 pub mod cursor;
 pub mod schema;
 pub mod walk;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ferrolog_storage::{StorageError, TimestampOffset};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
@@ -63,18 +64,16 @@ fn lookup(
             .with_offset(offset)
             .with_leader_epoch(if version >= 4 { 0 } else { -1 })
     };
+    let answer = |lookup: Result<Option<TimestampOffset>, StorageError>| match lookup {
+        Ok(Some(t)) => found(t.timestamp_ms, t.offset),
+        Ok(None) => found(-1, -1),
+        Err(e) => error(index, errors::storage_error(&e)),
+    };
     match wanted.timestamp {
         LATEST => found(-1, partition.high_watermark()),
         EARLIEST => found(-1, partition.log_start_offset()),
-        MAX_TIMESTAMP if version >= 7 => match partition.max_timestamp() {
-            Some(t) => found(t.timestamp_ms, t.offset),
-            None => found(-1, -1),
-        },
-        target if target >= 0 => match partition.offset_for_timestamp(target) {
-            Ok(Some(t)) => found(t.timestamp_ms, t.offset),
-            Ok(None) => found(-1, -1),
-            Err(e) => error(index, errors::storage_error(&e)),
-        },
+        MAX_TIMESTAMP if version >= 7 => answer(partition.max_timestamp()),
+        target if target >= 0 => answer(partition.offset_for_timestamp(target)),
         _ => error(index, ResponseError::InvalidRequest),
     }
 }

@@ -216,10 +216,16 @@ pub fn read_varint(buf: &[u8]) -> Option<(i64, usize)> {
 
 /// Timestamp deltas of the records of an UNCOMPRESSED batch, in order, as
 /// (offset delta, timestamp delta). Stops at the first malformed record.
+pub fn record_timestamps(batch: &[u8]) -> impl Iterator<Item = (i64, i64)> + '_ {
+    section_timestamps(records_section(batch))
+}
+
+/// [`record_timestamps`] over a records section on its own (a compressed
+/// batch's, once decompressed).
 ///
 /// Record grammar: `{ length varint | attributes i8 | timestamp_delta varint | offset_delta varint | ... }`.
-pub fn record_timestamps(batch: &[u8]) -> impl Iterator<Item = (i64, i64)> + '_ {
-    let mut rest = records_section(batch);
+pub fn section_timestamps(records: &[u8]) -> impl Iterator<Item = (i64, i64)> + '_ {
+    let mut rest = records;
     std::iter::from_fn(move || {
         let (length, n) = read_varint(rest)?;
         let body_len = usize::try_from(length).ok()?;

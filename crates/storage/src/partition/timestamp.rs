@@ -1,4 +1,11 @@
-//! Timestamp lookups (ListOffsets).
+//! Timestamp lookups (ListOffsets): exact to the record, as on Kafka, in
+//! compressed batches too (the one batch that holds the answer is
+//! decompressed; one that will not decompress gets a batch-level answer,
+//! which never skips a record).
+use std::borrow::Cow;
+
+use ferrolog_wire::compression::{self, Codec};
+
 use super::read::{ReadPlan, Target};
 use super::{Partition, TimestampOffset};
 use crate::error::{IoOp, StorageError};
@@ -9,10 +16,10 @@ use crate::sync_util::lock;
 
 impl Partition {
     /// The first record whose timestamp is >= `timestamp_ms`, or None if
-    /// every record is older. For uncompressed batches the exact record is
-    /// found by walking the records' timestamp deltas; for compressed or
-    /// log-append-time batches the answer is the batch's base offset and max
-    /// timestamp. The offset is never below the log start offset.
+    /// every record is older. The batch that holds it is walked record by
+    /// record (decompressed first if it is compressed); in a log-append-time
+    /// batch every record has the batch's timestamp, so the answer is its
+    /// first record. The offset is never below the log start offset.
     pub fn offset_for_timestamp(
         &self,
         timestamp_ms: i64,
@@ -57,18 +64,70 @@ impl Partition {
         self.plan_in(&mut state, at, Target::Timestamp(timestamp_ms))
     }
 
-    /// The largest timestamp in the log and the last offset of the batch that
-    /// holds it (batch granularity; see docs/FORMAT.md).
-    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
-        let state = lock(&self.state);
-        let mut best: Option<TimestampOffset> = None;
-        for m in state.segments.iter().filter_map(|s| s.max_timestamp) {
-            if best.is_none_or(|b| m.timestamp_ms > b.timestamp_ms) {
-                best = Some(m);
+    /// The largest timestamp in the log and the first record that carries
+    /// it, as Kafka answers ListOffsets' MAX_TIMESTAMP. Each segment keeps its
+    /// max timestamp with the last offset of the first batch to reach it; that
+    /// batch is read to find the record.
+    pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, StorageError> {
+        let log_start = self.log_start_offset();
+        let plan = {
+            let mut state = lock(&self.state);
+            let mut best: Option<(usize, TimestampOffset)> = None;
+            for (at, s) in state.segments.iter().enumerate() {
+                if let Some(m) = s.max_timestamp
+                    && best.is_none_or(|(_, b)| m.timestamp_ms > b.timestamp_ms)
+                {
+                    best = Some((at, m));
+                }
             }
-        }
-        best
+            let Some((at, shallow)) = best else {
+                return Ok(None);
+            };
+            let plan = self.plan_in(&mut state, at, Target::Offset(shallow.offset))?;
+            (plan, shallow)
+        };
+        let (Some(plan), shallow) = plan else {
+            return Ok(None);
+        };
+        let found = first_in_segment(
+            &plan.view,
+            plan.start_position,
+            |header| header.last_offset() >= shallow.offset,
+            |header, bytes| {
+                // An index that disagrees with the log: keep what it said.
+                Some(if header.max_timestamp == shallow.timestamp_ms {
+                    first_with_max(header, bytes)
+                } else {
+                    shallow
+                })
+            },
+        )?;
+        let found = found.unwrap_or(shallow);
+        Ok(Some(TimestampOffset {
+            offset: found.offset.max(log_start),
+            ..found
+        }))
     }
+}
+
+/// The first record of a batch that carries its max timestamp (the batch's
+/// last offset if its records cannot be read).
+fn first_with_max(header: &BatchHeader, bytes: &[u8]) -> TimestampOffset {
+    let max = TimestampOffset {
+        timestamp_ms: header.max_timestamp,
+        offset: header.base_offset,
+    };
+    if header.is_log_append_time() {
+        return max;
+    }
+    plain_records(header, bytes)
+        .and_then(|plain| {
+            record_times(header, &plain).find(|r| r.timestamp_ms == header.max_timestamp)
+        })
+        .unwrap_or(TimestampOffset {
+            offset: header.last_offset(),
+            ..max
+        })
 }
 
 fn find_in_segment(
@@ -77,8 +136,32 @@ fn find_in_segment(
     target_ms: i64,
     min_offset: i64,
 ) -> Result<Option<TimestampOffset>, StorageError> {
+    first_in_segment(
+        view,
+        start,
+        |header| header.max_timestamp >= target_ms && header.last_offset() >= min_offset,
+        |header, bytes| record_at_or_after(header, bytes, target_ms, min_offset),
+    )
+}
+
+/// Walks the batches of a segment from `start`; the first batch `wanted`
+/// (by its header) for which `pick` (given its bytes) answers gives the answer.
+fn first_in_segment(
+    view: &SegmentView,
+    start: u64,
+    wanted: impl Fn(&BatchHeader) -> bool,
+    mut pick: impl FnMut(&BatchHeader, &[u8]) -> Option<TimestampOffset>,
+) -> Result<Option<TimestampOffset>, StorageError> {
     if view.mapped.is_some() {
-        return find_in_mapped(view, start, target_ms, min_offset);
+        for batch in view.mapped_batches(start).into_iter().flatten() {
+            let (_, header, bytes) = batch?;
+            if wanted(&header)
+                && let Some(found) = pick(&header, bytes)
+            {
+                return Ok(Some(found));
+            }
+        }
+        return Ok(None);
     }
     let io = |e| StorageError::io(&view.log_path, IoOp::Read, e);
     let mut scanner = Scanner::new(view.log.clone(), ScanMode::Frame, start, view.size_bytes);
@@ -88,9 +171,9 @@ fn find_in_segment(
                 header,
                 position,
                 size,
-            } if header.max_timestamp >= target_ms && header.last_offset() >= min_offset => {
+            } if wanted(&header) => {
                 let bytes = scanner.batch_bytes(position, size).map_err(io)?;
-                if let Some(found) = record_at_or_after(&header, bytes, target_ms, min_offset) {
+                if let Some(found) = pick(&header, bytes) {
                     return Ok(Some(found));
                 }
             }
@@ -103,23 +186,36 @@ fn find_in_segment(
     }
 }
 
-/// [`find_in_segment`] over a mapped segment: headers walked in place.
-fn find_in_mapped(
-    view: &SegmentView,
-    start: u64,
-    target_ms: i64,
-    min_offset: i64,
-) -> Result<Option<TimestampOffset>, StorageError> {
-    for batch in view.mapped_batches(start).into_iter().flatten() {
-        let (_, header, bytes) = batch?;
-        if header.max_timestamp >= target_ms
-            && header.last_offset() >= min_offset
-            && let Some(found) = record_at_or_after(&header, bytes, target_ms, min_offset)
-        {
-            return Ok(Some(found));
-        }
+/// The most one compressed batch may decompress to while it is searched: a
+/// batch over it (hostile, or absurd) gets a batch-level answer instead.
+const SEARCH_DECOMPRESSED_MAX: usize = 64 << 20;
+
+/// The records section of a batch in plain form: in place if uncompressed,
+/// else decompressed; None if it will not decompress within the ceiling.
+fn plain_records<'a>(header: &BatchHeader, bytes: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+    let section = batch::records_section(bytes);
+    match Codec::from_attributes(header.attributes)? {
+        Codec::None => Some(Cow::Borrowed(section)),
+        codec => match compression::decompress(codec, section, SEARCH_DECOMPRESSED_MAX) {
+            Ok(plain) => Some(Cow::Owned(plain)),
+            Err(error) => {
+                tracing::debug!(base_offset = header.base_offset, %error,
+                    "timestamp search: batch not decompressed; answering for the whole batch");
+                None
+            }
+        },
     }
-    Ok(None)
+}
+
+/// Each record of a plain records section as (timestamp, offset), in order.
+fn record_times<'a>(
+    header: &'a BatchHeader,
+    plain: &'a [u8],
+) -> impl Iterator<Item = TimestampOffset> + 'a {
+    batch::section_timestamps(plain).map(|(offset_delta, ts_delta)| TimestampOffset {
+        timestamp_ms: header.base_timestamp.saturating_add(ts_delta),
+        offset: header.base_offset.saturating_add(offset_delta),
+    })
 }
 
 /// The first record of a batch at or after `min_offset` with timestamp >= target.
@@ -129,17 +225,15 @@ fn record_at_or_after(
     target_ms: i64,
     min_offset: i64,
 ) -> Option<TimestampOffset> {
-    if header.compression() != 0 || header.is_log_append_time() {
-        let offset = header.base_offset.max(min_offset);
-        return Some(TimestampOffset {
-            timestamp_ms: header.max_timestamp,
-            offset,
-        });
+    let whole_batch = TimestampOffset {
+        timestamp_ms: header.max_timestamp,
+        offset: header.base_offset.max(min_offset),
+    };
+    if header.is_log_append_time() {
+        return Some(whole_batch);
     }
-    batch::record_timestamps(bytes)
-        .map(|(offset_delta, ts_delta)| TimestampOffset {
-            timestamp_ms: header.base_timestamp.saturating_add(ts_delta),
-            offset: header.base_offset + offset_delta,
-        })
-        .find(|r| r.timestamp_ms >= target_ms && r.offset >= min_offset)
+    let Some(plain) = plain_records(header, bytes) else {
+        return Some(whole_batch);
+    };
+    record_times(header, &plain).find(|r| r.timestamp_ms >= target_ms && r.offset >= min_offset)
 }

@@ -231,7 +231,8 @@ impl Segment {
             .max_timestamp
             .is_none_or(|m| header.max_timestamp > m.timestamp_ms)
         {
-            // Batch granularity: the offset kept is the batch's last offset (see FORMAT.md).
+            // The offset kept is the batch's last (as the time index keeps
+            // it); `Partition::max_timestamp` finds the record (FORMAT.md §4).
             self.max_timestamp = Some(TimestampOffset {
                 timestamp_ms: header.max_timestamp,
                 offset: header.last_offset(),

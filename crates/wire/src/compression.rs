@@ -1,0 +1,251 @@
+//! Decompression of a record batch's records section, with a ceiling on the
+//! output. `kafka-protocol`'s own decompressors grow their buffer without
+//! limit (and raw snappy allocates whatever length the stream announces), so
+//! a small hostile or corrupt batch could ask for gigabytes. Same codecs,
+//! same formats as Kafka: gzip, xerial-framed or raw snappy, lz4 frames, zstd.
+//!
+//! Used by the client (to read fetched batches) and by the storage engine
+//! (to find a record by timestamp inside a compressed batch).
+
+use std::io::Read;
+
+/// xerial snappy-java's stream header: magic, then version and compatible version.
+const SNAPPY_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+const SNAPPY_HEADER_BYTES: usize = 16;
+
+/// A batch's codec: the low three bits of its attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Codec {
+    /// The codec named by a batch's attributes, or `None` for the unused ids 5–7.
+    pub fn from_attributes(attributes: i16) -> Option<Codec> {
+        match attributes & 0x07 {
+            0 => Some(Codec::None),
+            1 => Some(Codec::Gzip),
+            2 => Some(Codec::Snappy),
+            3 => Some(Codec::Lz4),
+            4 => Some(Codec::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Why a records section could not be decompressed.
+#[derive(Debug)]
+pub enum DecompressError {
+    /// The output would pass the ceiling the caller set.
+    TooLarge { limit: usize },
+    /// The codec refused the input (truncated or corrupt).
+    Corrupt { codec: Codec, detail: String },
+}
+
+impl std::fmt::Display for DecompressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecompressError::TooLarge { limit } => {
+                write!(f, "records decompress to more than {limit} bytes")
+            }
+            DecompressError::Corrupt { codec, detail } => {
+                write!(f, "cannot decompress {codec:?} records: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecompressError {}
+
+/// The records section `input`, decompressed with `codec`, at most `limit`
+/// bytes long. `Codec::None` copies the input.
+pub fn decompress(codec: Codec, input: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+    let corrupt = |detail: std::io::Error| DecompressError::Corrupt {
+        codec,
+        detail: detail.to_string(),
+    };
+    match codec {
+        Codec::None if input.len() > limit => Err(DecompressError::TooLarge { limit }),
+        Codec::None => Ok(input.to_vec()),
+        Codec::Gzip => read_limited(codec, flate2::read::GzDecoder::new(input), limit),
+        Codec::Zstd => read_limited(
+            codec,
+            zstd::stream::read::Decoder::new(input).map_err(corrupt)?,
+            limit,
+        ),
+        Codec::Lz4 => read_limited(codec, lz4::Decoder::new(input).map_err(corrupt)?, limit),
+        Codec::Snappy => snappy(input, limit),
+    }
+}
+
+fn read_limited(codec: Codec, reader: impl Read, limit: usize) -> Result<Vec<u8>, DecompressError> {
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| DecompressError::Corrupt {
+            codec,
+            detail: e.to_string(),
+        })?;
+    if out.len() > limit {
+        return Err(DecompressError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+fn snappy(input: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+    let corrupt = |detail: &str| DecompressError::Corrupt {
+        codec: Codec::Snappy,
+        detail: detail.to_owned(),
+    };
+    let Some(mut rest) = input.strip_prefix(SNAPPY_MAGIC) else {
+        // No xerial header: one raw block, as the Java client also accepts.
+        let mut out = Vec::new();
+        snappy_block(input, &mut out, limit)?;
+        return Ok(out);
+    };
+    rest = rest
+        .get(SNAPPY_HEADER_BYTES - SNAPPY_MAGIC.len()..)
+        .ok_or_else(|| corrupt("snappy header is truncated"))?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let len_field: [u8; 4] = rest
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupt("snappy block length is truncated"))?;
+        let len = u32::from_be_bytes(len_field) as usize;
+        let block = rest
+            .get(4..4usize.saturating_add(len))
+            .ok_or_else(|| corrupt("snappy block is truncated"))?;
+        snappy_block(block, &mut out, limit)?;
+        rest = rest.get(4 + len..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// Appends one raw snappy block to `out`, checking its announced size first.
+fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), DecompressError> {
+    let corrupt = |e: snap::Error| DecompressError::Corrupt {
+        codec: Codec::Snappy,
+        detail: e.to_string(),
+    };
+    let len = snap::raw::decompress_len(block).map_err(corrupt)?;
+    if out.len().saturating_add(len) > limit {
+        return Err(DecompressError::TooLarge { limit });
+    }
+    let start = out.len();
+    out.resize(start + len, 0);
+    let target = out.get_mut(start..).unwrap_or_default();
+    snap::raw::Decoder::new()
+        .decompress(block, target)
+        .map_err(corrupt)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn compressed(codec: Codec, data: &[u8]) -> Vec<u8> {
+        match codec {
+            Codec::None => data.to_vec(),
+            Codec::Gzip => gzip(data),
+            Codec::Snappy => snap::raw::Encoder::new().compress_vec(data).unwrap(),
+            Codec::Lz4 => {
+                let mut encoder = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
+                encoder.write_all(data).unwrap();
+                let (out, result) = encoder.finish();
+                result.unwrap();
+                out
+            }
+            Codec::Zstd => zstd::encode_all(data, 1).unwrap(),
+        }
+    }
+
+    const CODECS: [Codec; 5] = [
+        Codec::None,
+        Codec::Gzip,
+        Codec::Snappy,
+        Codec::Lz4,
+        Codec::Zstd,
+    ];
+
+    #[test]
+    fn every_codec_round_trips_and_respects_the_ceiling() {
+        let data = vec![b'z'; 100_000];
+        for codec in CODECS {
+            let input = compressed(codec, &data);
+            assert_eq!(
+                decompress(codec, &input, 100_000).unwrap(),
+                data,
+                "{codec:?}"
+            );
+            let refused = decompress(codec, &input, 10_000);
+            assert!(
+                matches!(refused, Err(DecompressError::TooLarge { limit: 10_000 })),
+                "{codec:?}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn xerial_framed_snappy_is_read_block_by_block() {
+        let block = snap::raw::Encoder::new().compress_vec(b"hello").unwrap();
+        let mut framed = SNAPPY_MAGIC.to_vec();
+        framed.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1]);
+        for _ in 0..2 {
+            framed.extend_from_slice(&(block.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&block);
+        }
+        assert_eq!(
+            decompress(Codec::Snappy, &framed, 100).unwrap(),
+            b"hellohello"
+        );
+        let cut = &framed[..framed.len() - 2];
+        assert!(matches!(
+            decompress(Codec::Snappy, cut, 100),
+            Err(DecompressError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn raw_snappy_announcing_gigabytes_is_refused_before_allocating() {
+        // Varint length 0xFFFFFFFF (about 4 GiB) and no data.
+        let result = decompress(Codec::Snappy, &[0xff, 0xff, 0xff, 0xff, 0x0f], 1 << 20);
+        assert!(
+            matches!(result, Err(DecompressError::TooLarge { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_for_every_codec() {
+        for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+            let result = decompress(codec, b"\x01\x02definitely not compressed", 1 << 20);
+            assert!(
+                matches!(result, Err(DecompressError::Corrupt { .. })),
+                "{codec:?}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn codec_ids_are_the_low_three_attribute_bits() {
+        assert_eq!(Codec::from_attributes(0x0014), Some(Codec::Zstd));
+        assert_eq!(Codec::from_attributes(0x0008), Some(Codec::None));
+        assert_eq!(Codec::from_attributes(0x0005), None);
+    }
+}

@@ -213,18 +213,10 @@ async fn replay_from_an_offset_and_from_a_timestamp() {
     );
 
     // First record with timestamp >= base + 10.5 s is number 11.
-    let mut wanted = TopicPartitionList::new();
-    wanted
-        .add_partition_offset("replay", 0, Offset::Offset(base_ms + 10_500))
-        .unwrap();
-    let found = consumer
-        .offsets_for_times(wanted, TIMEOUT)
-        .expect("offsets_for_times");
-    let offset = found.find_partition("replay", 0).unwrap().offset();
+    let (offset, got) = first_at_time(&broker, "replay", base_ms + 10_500).await;
     assert_eq!(offset, Offset::Offset(11));
-    let got = consume(&broker.consumer(&[]), "replay", &[(0, offset)], 2).await;
-    assert_eq!(got[0].timestamp_ms, Some(base_ms + 11_000));
-    assert_eq!(got[0].value.as_deref(), Some(&b"t11"[..]));
+    assert_eq!(got.timestamp_ms, Some(base_ms + 11_000));
+    assert_eq!(got.value.as_deref(), Some(&b"t11"[..]));
 
     // Beyond the last timestamp there is no offset: librdkafka reports the end.
     let mut late = TopicPartitionList::new();
@@ -270,19 +262,26 @@ async fn replay_from_a_timestamp_inside_a_compressed_batch() {
             .expect("delivered");
     }
 
-    let consumer = broker.consumer(&[]);
+    let (offset, got) = first_at_time(&broker, "zipped", base_ms + 10_500).await;
+    assert_eq!(offset, Offset::Offset(11));
+    assert_eq!(got.timestamp_ms, Some(base_ms + 11_000));
+    assert_eq!(got.value.as_deref(), Some(&b"z11"[..]));
+}
+
+/// Partition 0 of `topic` looked up by timestamp with librdkafka, and the
+/// record read from the offset it answered.
+async fn first_at_time(broker: &TestBroker, topic: &str, at_ms: i64) -> (Offset, common::Got) {
     let mut wanted = TopicPartitionList::new();
     wanted
-        .add_partition_offset("zipped", 0, Offset::Offset(base_ms + 10_500))
+        .add_partition_offset(topic, 0, Offset::Offset(at_ms))
         .unwrap();
-    let found = consumer
+    let found = broker
+        .consumer(&[])
         .offsets_for_times(wanted, TIMEOUT)
         .expect("offsets_for_times");
-    let offset = found.find_partition("zipped", 0).unwrap().offset();
-    assert_eq!(offset, Offset::Offset(11));
-    let got = consume(&broker.consumer(&[]), "zipped", &[(0, offset)], 2).await;
-    assert_eq!(got[0].timestamp_ms, Some(base_ms + 11_000));
-    assert_eq!(got[0].value.as_deref(), Some(&b"z11"[..]));
+    let offset = found.find_partition(topic, 0).unwrap().offset();
+    let got = consume(&broker.consumer(&[]), topic, &[(0, offset)], 1).await;
+    (offset, got.into_iter().next().expect("a record"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

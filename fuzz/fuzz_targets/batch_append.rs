@@ -1,7 +1,8 @@
 //! Arbitrary bytes offered to `Partition::append`, as a Produce request's
 //! records field would offer them. Either the append is refused and the log is
 //! unchanged, or every byte is accepted and reads back exactly as sent
-//! (base offsets aside), with the high watermark advanced by the record count.
+//! (base offsets aside), with the high watermark advanced by the record count,
+//! and timestamp lookups over it answer with offsets in the log.
 #![no_main]
 
 use std::path::Path;
@@ -47,6 +48,17 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(&got[8..size], &sent[8..size], "batch bytes changed on the way through");
                 got = &got[size..];
                 sent = &sent[size..];
+            }
+            // Timestamp lookups walk, and decompress, whatever the records
+            // hold: any answer is an offset in the log.
+            let in_log = |offset: i64| (0..records).contains(&offset);
+            if let Some(max) = partition.max_timestamp().expect("max timestamp") {
+                assert!(in_log(max.offset), "max timestamp at {max:?} of {records}");
+                for target in [i64::MIN, max.timestamp_ms.saturating_sub(1), max.timestamp_ms] {
+                    if let Some(found) = partition.offset_for_timestamp(target).expect("lookup") {
+                        assert!(in_log(found.offset), "{target} found {found:?} of {records}");
+                    }
+                }
             }
         }
     }

@@ -207,15 +207,19 @@ fn plain_records<'a>(header: &BatchHeader, bytes: &'a [u8]) -> Option<Cow<'a, [u
     }
 }
 
-/// Each record of a plain records section as (timestamp, offset), in order.
+/// Each record of a plain records section as (timestamp, offset), in order,
+/// up to the first that does not parse or claims an offset outside its batch
+/// (the append checks a batch's header, not each record inside it).
 fn record_times<'a>(
     header: &'a BatchHeader,
     plain: &'a [u8],
 ) -> impl Iterator<Item = TimestampOffset> + 'a {
-    batch::section_timestamps(plain).map(|(offset_delta, ts_delta)| TimestampOffset {
-        timestamp_ms: header.base_timestamp.saturating_add(ts_delta),
-        offset: header.base_offset.saturating_add(offset_delta),
-    })
+    batch::section_timestamps(plain)
+        .map(|(offset_delta, ts_delta)| TimestampOffset {
+            timestamp_ms: header.base_timestamp.saturating_add(ts_delta),
+            offset: header.base_offset.saturating_add(offset_delta),
+        })
+        .take_while(|r| (header.base_offset..=header.last_offset()).contains(&r.offset))
 }
 
 /// The first record of a batch at or after `min_offset` with timestamp >= target.
@@ -235,5 +239,15 @@ fn record_at_or_after(
     let Some(plain) = plain_records(header, bytes) else {
         return Some(whole_batch);
     };
-    record_times(header, &plain).find(|r| r.timestamp_ms >= target_ms && r.offset >= min_offset)
+    let mut walked = 0i64;
+    for record in record_times(header, &plain) {
+        if record.timestamp_ms >= target_ms && record.offset >= min_offset {
+            return Some(record);
+        }
+        walked += 1;
+    }
+    // Every record walked and none qualifies: the search goes on. Records
+    // that stop parsing before the count the header gives: answer for the
+    // whole batch rather than skip what could not be read.
+    (walked < i64::from(header.records_count)).then_some(whole_batch)
 }

@@ -176,6 +176,15 @@ fn undecodable_and_log_append_time_batches_answer_with_the_batch() {
     assert_eq!((found.offset, found.timestamp_ms), (5, 50));
     let max = p.max_timestamp().unwrap().unwrap();
     assert_eq!((max.offset, max.timestamp_ms), (5, 50));
+
+    // Records that end before the header's count (the append checks the
+    // header, not each record): the whole batch answers, nothing is skipped.
+    let short = compressed(&records_at(&[60, 70, 80]), 0, |section| {
+        section[..section.len() / 2].to_vec()
+    });
+    p.append(&short).unwrap(); // 7..=9
+    let found = p.offset_for_timestamp(75).unwrap().unwrap();
+    assert_eq!((found.offset, found.timestamp_ms), (7, 80));
 }
 
 #[test]

@@ -23,11 +23,8 @@ import java.util.stream.Collectors;
  * oversized record. Prints one PASS/FAIL line per step; exits non-zero on any FAIL.
  *
  * Not run in CI: the machines this is built on cannot reach Maven Central.
- * With a kafka-clients jar and its runtime jars (slf4j-api, lz4-java,
- * snappy-java, zstd-jni) on CP:
- *   javac -cp "$CP" -d out tools/java/Smoke.java
- *   java -cp "out:$CP" Smoke 127.0.0.1:9092
- * docs/COMPATIBILITY.md records the last run.
+ * `tools/java/run` runs it (and Smoke2) against a fresh broker, given the
+ * client's jars; docs/COMPATIBILITY.md records the last run.
  */
 public class Smoke {
     static String BOOT;

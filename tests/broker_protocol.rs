@@ -1,5 +1,6 @@
 //! Raw protocol edge cases: malformed frames close only their own connection
-//! and never take the broker down; ApiVersions answers any version.
+//! and never take the broker down; ApiVersions answers any version; a long
+//! poll ends in order, and at once on a partition error.
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
@@ -235,4 +236,48 @@ async fn a_client_that_never_reads_does_not_hold_up_shutdown() {
         started.elapsed()
     );
     drop(stuck);
+}
+
+/// A partition error ends a long poll at once, as on Kafka: a consumer whose
+/// offset is out of range resets now, not after `max_wait_ms` (franz-go waits
+/// 5 s by default). Partitions waiting for data beside it do not hold it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_error_is_answered_without_waiting_out_the_long_poll() {
+    use ferrolog_client::client::{Client, ClientConfig};
+    use ferrolog_client::fetch::FetchSpec;
+    use kafka_protocol::ResponseError;
+
+    let broker = TestBroker::start().await;
+    let client = Client::connect(ClientConfig::new(broker.bootstrap()))
+        .await
+        .unwrap();
+    client.create_topic("errs", 2, 1, &[]).await.unwrap();
+    let leader = client.leader("errs", 0).await.unwrap();
+    // Partition 1 is empty and waits; the other asks for what cannot be served.
+    for (wrong, expected) in [
+        ((0, 1000), ResponseError::OffsetOutOfRange),
+        ((7, 0), ResponseError::UnknownTopicOrPartition),
+    ] {
+        let spec = FetchSpec {
+            topic: "errs".into(),
+            partitions: vec![(1, 0), wrong],
+            // Far longer than the wait below: a response in time did not long-poll.
+            max_wait_ms: 60_000,
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            partition_max_bytes: 1 << 20,
+        };
+        let fetched = tokio::time::timeout(Duration::from_secs(20), client.fetch(leader, &spec))
+            .await
+            .expect("answered before the long poll's 60 s")
+            .unwrap();
+        let error = |partition| {
+            fetched
+                .iter()
+                .find(|p| p.partition == partition)
+                .and_then(|p| p.error.map(|code| code.0))
+        };
+        assert_eq!(error(wrong.0), Some(expected), "{fetched:?}");
+        assert_eq!(error(1), None, "{fetched:?}");
+    }
 }

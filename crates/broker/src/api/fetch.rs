@@ -1,6 +1,7 @@
 //! Fetch: whole record batches straight from the engine's `Bytes` into the
 //! response (never re-encoded), with a long poll that waits on the
-//! partitions' append notifiers until `min_bytes` or `max_wait_ms`.
+//! partitions' append notifiers until `min_bytes` or `max_wait_ms`; a
+//! partition error ends the wait at once.
 //!
 //! Fetch sessions are not kept: every response has session id 0, which tells
 //! clients to keep sending full fetch requests.
@@ -43,6 +44,15 @@ struct WantedTopic {
     partitions: Vec<Wanted>,
 }
 
+/// One pass over every requested partition.
+struct Read {
+    response: FetchResponse,
+    /// Record bytes in the response.
+    bytes: usize,
+    /// Some partition has an error code.
+    error: bool,
+}
+
 /// The resolved request.
 struct Plan {
     topics: Vec<WantedTopic>,
@@ -56,10 +66,10 @@ pub fn handle(
     _version: i16,
 ) -> Outcome<FetchResponse> {
     let plan = resolve(broker, &request);
-    let (response, bytes) = plan.read();
+    let read = plan.read();
     let max_wait_ms = request.max_wait_ms.clamp(0, MAX_WAIT_MS_MAX);
-    if bytes >= plan.min_bytes || max_wait_ms == 0 || plan.has_no_partition() {
-        return Outcome::Now(response);
+    if plan.answers_now(&read) || max_wait_ms == 0 || plan.has_no_partition() {
+        return Outcome::Now(read.response);
     }
     let deadline = Instant::now() + Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0));
     Outcome::Later(Box::pin(long_poll(plan, deadline)))
@@ -115,9 +125,17 @@ impl Plan {
         self.topics.iter().all(|t| t.partitions.is_empty())
     }
 
-    /// Reads every partition once; returns the response and its record bytes.
-    fn read(&self) -> (FetchResponse, usize) {
+    /// Enough bytes, or an error to report: as Kafka, a partition error
+    /// (offset out of range, unknown partition) is answered at once rather
+    /// than after the long poll, so the client can reset or refresh now.
+    fn answers_now(&self, read: &Read) -> bool {
+        read.bytes >= self.min_bytes || read.error
+    }
+
+    /// Reads every partition once.
+    fn read(&self) -> Read {
         let mut total_bytes = 0;
+        let mut error = false;
         let topics = self
             .topics
             .iter()
@@ -132,6 +150,7 @@ impl Plan {
                             total_bytes == 0,
                         );
                         total_bytes += data.records.as_ref().map_or(0, Bytes::len);
+                        error |= data.error_code != 0;
                         data
                     })
                     .collect();
@@ -141,12 +160,13 @@ impl Plan {
                     .with_partitions(partitions)
             })
             .collect();
-        (
-            FetchResponse::default()
+        Read {
+            response: FetchResponse::default()
                 .with_session_id(0)
                 .with_responses(topics),
-            total_bytes,
-        )
+            bytes: total_bytes,
+            error,
+        }
     }
 
     fn handles(&self) -> Vec<Arc<PartitionHandle>> {
@@ -212,9 +232,9 @@ async fn long_poll(plan: Plan, deadline: Instant) -> FetchResponse {
         for n in &mut notified {
             n.as_mut().enable();
         }
-        let (response, bytes) = plan.read();
-        if bytes >= plan.min_bytes || Instant::now() >= deadline {
-            return response;
+        let read = plan.read();
+        if plan.answers_now(&read) || Instant::now() >= deadline {
+            return read.response;
         }
         let any_append = poll_fn(|cx| {
             for n in &mut notified {
@@ -225,7 +245,7 @@ async fn long_poll(plan: Plan, deadline: Instant) -> FetchResponse {
             Poll::Pending
         });
         if tokio::time::timeout_at(deadline, any_append).await.is_err() {
-            return plan.read().0;
+            return plan.read().response;
         }
     }
 }

@@ -2,7 +2,8 @@
 //! broker: connections over the total or per-IP limit are closed at accept
 //! and their places come back when connections close; idle connections are
 //! closed; a tight in-flight byte budget slows a client down but never stalls
-//! it; a Fetch's `max_bytes` is capped.
+//! it; a Fetch's `max_bytes` is capped, and only its first partition with
+//! data may pass its limits.
 
 #![allow(clippy::unwrap_used)]
 
@@ -188,5 +189,69 @@ async fn a_fetch_max_bytes_above_the_limit_is_lowered() {
     assert!(
         bytes <= 4096,
         "the response stays under the broker's cap, got {bytes} bytes of ~10,700"
+    );
+}
+
+/// A fetch's `max_bytes` and `partition_max_bytes` bound the response as on
+/// Kafka (KIP-74): only the first partition with data may pass them, by one
+/// whole batch; a later partition gets only the batches that fit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_limits_let_only_the_first_partition_with_data_pass() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(ClientConfig::new(broker.bootstrap()))
+        .await
+        .unwrap();
+    client.create_topic("limits", 2, 1, &[]).await.unwrap();
+    let mut batch_len = 0;
+    for partition in 0..2 {
+        let record = ProducerRecord {
+            value: Some(Bytes::from(vec![7u8; 30_000])),
+            ..ProducerRecord::default()
+        };
+        let batch = encode_batch(&[record], Compression::None, ProducerStamp::NONE).unwrap();
+        batch_len = batch.len();
+        client
+            .produce("limits", partition, batch, Acks::Leader, 5_000)
+            .await
+            .unwrap();
+    }
+    let leader = client.leader("limits", 0).await.unwrap();
+    let fetch = |partitions: Vec<(i32, i64)>, max_bytes: i32, partition_max_bytes: i32| {
+        let spec = FetchSpec {
+            topic: "limits".into(),
+            partitions,
+            max_wait_ms: 0,
+            min_bytes: 0,
+            max_bytes,
+            partition_max_bytes,
+        };
+        let client = &client;
+        async move {
+            let got = client.fetch(leader, &spec).await.unwrap();
+            got.iter()
+                .map(|p| (p.partition, p.records.len()))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Room for one batch and a bit: the second partition's does not fit.
+    let room = i32::try_from(batch_len + 10_000).unwrap();
+    assert_eq!(
+        fetch(vec![(0, 0), (1, 0)], room, 1 << 20).await,
+        [(0, batch_len), (1, 0)]
+    );
+    // Whichever comes first is served, even past both limits.
+    assert_eq!(
+        fetch(vec![(1, 0), (0, 0)], 1000, 1000).await,
+        [(1, batch_len), (0, 0)]
+    );
+    // The per-partition limit alone holds back a later partition too.
+    assert_eq!(
+        fetch(vec![(0, 0), (1, 0)], 1 << 20, 1000).await,
+        [(0, batch_len), (1, 0)]
+    );
+    // Room for both: both are served.
+    assert_eq!(
+        fetch(vec![(0, 0), (1, 0)], 1 << 20, 1 << 20).await,
+        [(0, batch_len), (1, batch_len)]
     );
 }

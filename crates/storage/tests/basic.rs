@@ -32,6 +32,16 @@ fn append_assigns_offsets_and_read_returns_whole_batches() {
     );
     // A tiny budget still returns one whole batch.
     assert_eq!(batch_offsets(&p.read(0, 1).unwrap().records), vec![(0, 2)]);
+    // `read_fitting` returns only whole batches within the budget: maybe none.
+    let first_len = batch("a", 3, 100).len();
+    assert!(p.read_fitting(0, first_len - 1).unwrap().records.is_empty());
+    assert_eq!(
+        batch_offsets(&p.read_fitting(0, first_len).unwrap().records),
+        vec![(0, 2)]
+    );
+    let fitting = p.read_fitting(0, all.records.len() - 1).unwrap();
+    assert_eq!(batch_offsets(&fitting.records), vec![(0, 2), (3, 4)]);
+    assert_eq!(fitting.high_watermark, 9);
     // The stored bytes are the input with only the base offset changed.
     let first = batch("a", 3, 100);
     assert_eq!(&all.records[8..first.len()], &first[8..]);

@@ -198,7 +198,14 @@ fn read_partition(wanted: &Wanted, response_bytes_left: usize, first: bool) -> P
             .with_last_stable_offset(hw)
             .with_log_start_offset(partition.log_start_offset());
     }
-    match partition.read(wanted.fetch_offset, budget.max(1)) {
+    // Only the first partition with data may pass the limits, by one whole
+    // batch (KIP-74), so that a consumer always progresses.
+    let read = if first {
+        partition.read(wanted.fetch_offset, budget.max(1))
+    } else {
+        partition.read_fitting(wanted.fetch_offset, budget)
+    };
+    match read {
         Ok(read) => empty
             .with_high_watermark(read.high_watermark)
             .with_last_stable_offset(read.high_watermark)

@@ -51,6 +51,23 @@ impl Partition {
     /// published (completely written) batches are visible. The lock is held
     /// only to pick the segment; the I/O runs without it.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        self.read_batches(offset, max_bytes, true)
+    }
+
+    /// [`Partition::read`], but only batches that fit in `max_bytes` whole:
+    /// no records if the first does not. For a fetch's later partitions,
+    /// which Kafka never lets pass the response's limits (only the first
+    /// partition with data may, by one batch, so that a consumer progresses).
+    pub fn read_fitting(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        self.read_batches(offset, max_bytes, false)
+    }
+
+    fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        at_least_one: bool,
+    ) -> Result<ReadResult, StorageError> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > high_watermark {
@@ -67,7 +84,8 @@ impl Partition {
                 break;
             };
             let budget = max_bytes.saturating_sub(taken);
-            let Some(chunk) = read_segment(&plan, cursor, budget, taken == 0)? else {
+            let Some(chunk) = read_segment(&plan, cursor, budget, at_least_one && taken == 0)?
+            else {
                 break;
             };
             taken += chunk.bytes.len();

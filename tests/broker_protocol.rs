@@ -1,6 +1,6 @@
 //! Raw protocol edge cases: malformed frames close only their own connection
 //! and never take the broker down; ApiVersions answers any version; a long
-//! poll ends in order, and at once on a partition error.
+//! poll ends in order, at once on a partition error, and at shutdown.
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
@@ -280,4 +280,39 @@ async fn a_partition_error_is_answered_without_waiting_out_the_long_poll() {
         assert_eq!(error(wrong.0), Some(expected), "{fetched:?}");
         assert_eq!(error(1), None, "{fetched:?}");
     }
+}
+
+/// A fetch long-polling an empty partition is answered when the broker stops,
+/// rather than holding the shutdown until its deadline or the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_is_answered_at_shutdown() {
+    let mut broker = TestBroker::start().await;
+    common::create_topic(&broker, "quiet", 1, &[]).await;
+    // Fetch v4 of the empty partition: max_wait 60 s, min_bytes 1.
+    let mut fetch = Vec::new();
+    fetch.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
+    fetch.extend_from_slice(&60_000i32.to_be_bytes()); // max wait
+    fetch.extend_from_slice(&1i32.to_be_bytes()); // min bytes
+    fetch.extend_from_slice(&1_000_000i32.to_be_bytes()); // max bytes
+    fetch.push(0); // isolation level
+    fetch.extend_from_slice(&1i32.to_be_bytes());
+    fetch.extend_from_slice(&5i16.to_be_bytes());
+    fetch.extend_from_slice(b"quiet");
+    fetch.extend_from_slice(&1i32.to_be_bytes());
+    fetch.extend_from_slice(&0i32.to_be_bytes()); // partition
+    fetch.extend_from_slice(&0i64.to_be_bytes()); // offset
+    fetch.extend_from_slice(&1_000_000i32.to_be_bytes());
+    let mut stream = connect(&broker);
+    stream.write_all(&frame(1, 4, 9, &fetch)).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    broker.stop().await;
+    // The default grace period is 10 s: well under it, the poll was ended.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    let response = read_response(&mut stream).expect("the fetch is answered");
+    assert_eq!(&response[..4], &9i32.to_be_bytes(), "correlation id");
 }

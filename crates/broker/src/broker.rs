@@ -26,6 +26,9 @@ pub struct Broker {
     pub limits: Arc<crate::limits::Limits>,
     /// The free-space floor's latest verdict.
     pub free_space: Arc<crate::disk::FreeSpace>,
+    /// Set once the server stops: long-polling fetches answer with what they
+    /// have instead of holding the shutdown until their deadline.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Broker {

@@ -143,6 +143,7 @@ impl Server {
             producers,
             limits,
             free_space,
+            stopping: tokio::sync::watch::Sender::new(false),
         });
         Ok(Server {
             listener,
@@ -201,8 +202,9 @@ impl Server {
         // Receivers may all be gone already; then there is nobody to tell.
         stop.send_replace(true);
         // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open
-        // until a rebalance timeout.
+        // until a rebalance timeout, and long-polling fetches until their deadline.
         self.broker.groups.shutdown();
+        self.broker.stopping.send_replace(true);
         let grace = Duration::from_millis(self.broker.config.shutdown_grace_ms);
         let drained = tokio::time::timeout(grace, async {
             while connections.join_next().await.is_some() {}

@@ -72,7 +72,8 @@ pub fn handle(
         return Outcome::Now(read.response);
     }
     let deadline = Instant::now() + Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0));
-    Outcome::Later(Box::pin(long_poll(plan, deadline)))
+    let stopping = broker.stopping.subscribe();
+    Outcome::Later(Box::pin(long_poll(plan, deadline, stopping)))
 }
 
 fn resolve(broker: &Broker, request: &FetchRequest) -> Plan {
@@ -226,8 +227,12 @@ fn read_partition(wanted: &Wanted, response_bytes_left: usize, first: bool) -> P
 }
 
 /// Re-reads whenever one of the partitions is appended to, until enough
-/// bytes are there or the deadline passes.
-async fn long_poll(plan: Plan, deadline: Instant) -> FetchResponse {
+/// bytes are there, the deadline passes or the server stops.
+async fn long_poll(
+    plan: Plan,
+    deadline: Instant,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> FetchResponse {
     let handles = plan.handles();
     loop {
         // Register interest before reading, so an append between the read
@@ -251,8 +256,14 @@ async fn long_poll(plan: Plan, deadline: Instant) -> FetchResponse {
             }
             Poll::Pending
         });
-        if tokio::time::timeout_at(deadline, any_append).await.is_err() {
-            return plan.read().response;
+        tokio::select! {
+            woken = tokio::time::timeout_at(deadline, any_append) => {
+                if woken.is_err() {
+                    return plan.read().response;
+                }
+            }
+            // Err: the broker is gone, which is a stop too.
+            _ = stopping.wait_for(|stop| *stop) => return plan.read().response,
         }
     }
 }

@@ -25,6 +25,24 @@ fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8
     out
 }
 
+/// A Fetch v4 body for partition 0 of `topic` from offset 0 (min_bytes 1).
+fn fetch_v4(topic: &str, max_wait_ms: i32, max_bytes: i32, partition_max_bytes: i32) -> Vec<u8> {
+    let mut fetch = Vec::new();
+    fetch.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
+    fetch.extend_from_slice(&max_wait_ms.to_be_bytes());
+    fetch.extend_from_slice(&1i32.to_be_bytes()); // min bytes
+    fetch.extend_from_slice(&max_bytes.to_be_bytes());
+    fetch.push(0); // isolation level
+    fetch.extend_from_slice(&1i32.to_be_bytes()); // one topic
+    fetch.extend_from_slice(&i16::try_from(topic.len()).unwrap().to_be_bytes());
+    fetch.extend_from_slice(topic.as_bytes());
+    fetch.extend_from_slice(&1i32.to_be_bytes()); // one partition
+    fetch.extend_from_slice(&0i32.to_be_bytes()); // partition
+    fetch.extend_from_slice(&0i64.to_be_bytes()); // offset
+    fetch.extend_from_slice(&partition_max_bytes.to_be_bytes());
+    fetch
+}
+
 fn connect(broker: &TestBroker) -> TcpStream {
     let stream = TcpStream::connect(broker.addr).unwrap();
     stream
@@ -152,19 +170,7 @@ async fn pipelined_requests_are_answered_in_order_even_behind_a_long_poll() {
     common::create_topic(&broker, "poll", 1, &[]).await;
     let mut stream = connect(&broker);
     // Fetch v4 of an empty partition: max_wait 1500 ms, min_bytes 1.
-    let mut fetch = Vec::new();
-    fetch.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
-    fetch.extend_from_slice(&1500i32.to_be_bytes()); // max wait
-    fetch.extend_from_slice(&1i32.to_be_bytes()); // min bytes
-    fetch.extend_from_slice(&1_000_000i32.to_be_bytes()); // max bytes
-    fetch.push(0); // isolation level
-    fetch.extend_from_slice(&1i32.to_be_bytes());
-    fetch.extend_from_slice(&4i16.to_be_bytes());
-    fetch.extend_from_slice(b"poll");
-    fetch.extend_from_slice(&1i32.to_be_bytes());
-    fetch.extend_from_slice(&0i32.to_be_bytes()); // partition
-    fetch.extend_from_slice(&0i64.to_be_bytes()); // offset
-    fetch.extend_from_slice(&1_000_000i32.to_be_bytes());
+    let fetch = fetch_v4("poll", 1500, 1_000_000, 1_000_000);
     let started = std::time::Instant::now();
     let mut both = frame(1, 4, 1, &fetch);
     both.extend_from_slice(&frame(18, 0, 2, &[]));
@@ -210,19 +216,7 @@ async fn a_client_that_never_reads_does_not_hold_up_shutdown() {
         delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
     }
     // Fetch v4 of 10 MB, sent 30 times without reading a byte of the answers.
-    let mut fetch = Vec::new();
-    fetch.extend_from_slice(&(-1i32).to_be_bytes());
-    fetch.extend_from_slice(&0i32.to_be_bytes());
-    fetch.extend_from_slice(&1i32.to_be_bytes());
-    fetch.extend_from_slice(&50_000_000i32.to_be_bytes());
-    fetch.push(0);
-    fetch.extend_from_slice(&1i32.to_be_bytes());
-    fetch.extend_from_slice(&3i16.to_be_bytes());
-    fetch.extend_from_slice(b"big");
-    fetch.extend_from_slice(&1i32.to_be_bytes());
-    fetch.extend_from_slice(&0i32.to_be_bytes());
-    fetch.extend_from_slice(&0i64.to_be_bytes());
-    fetch.extend_from_slice(&20_000_000i32.to_be_bytes());
+    let fetch = fetch_v4("big", 0, 50_000_000, 20_000_000);
     let mut stuck = connect(&broker);
     for i in 0..30 {
         stuck.write_all(&frame(1, 4, i, &fetch)).unwrap();
@@ -289,19 +283,7 @@ async fn a_long_poll_is_answered_at_shutdown() {
     let mut broker = TestBroker::start().await;
     common::create_topic(&broker, "quiet", 1, &[]).await;
     // Fetch v4 of the empty partition: max_wait 60 s, min_bytes 1.
-    let mut fetch = Vec::new();
-    fetch.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
-    fetch.extend_from_slice(&60_000i32.to_be_bytes()); // max wait
-    fetch.extend_from_slice(&1i32.to_be_bytes()); // min bytes
-    fetch.extend_from_slice(&1_000_000i32.to_be_bytes()); // max bytes
-    fetch.push(0); // isolation level
-    fetch.extend_from_slice(&1i32.to_be_bytes());
-    fetch.extend_from_slice(&5i16.to_be_bytes());
-    fetch.extend_from_slice(b"quiet");
-    fetch.extend_from_slice(&1i32.to_be_bytes());
-    fetch.extend_from_slice(&0i32.to_be_bytes()); // partition
-    fetch.extend_from_slice(&0i64.to_be_bytes()); // offset
-    fetch.extend_from_slice(&1_000_000i32.to_be_bytes());
+    let fetch = fetch_v4("quiet", 60_000, 1_000_000, 1_000_000);
     let mut stream = connect(&broker);
     stream.write_all(&frame(1, 4, 9, &fetch)).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;

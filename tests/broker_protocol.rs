@@ -43,6 +43,18 @@ fn fetch_v4(topic: &str, max_wait_ms: i32, max_bytes: i32, partition_max_bytes: 
     fetch
 }
 
+/// Stops the broker, asserting it took well under the default 10 s grace
+/// period (so nothing was left to wait out).
+async fn stop_promptly(broker: &mut TestBroker) {
+    let started = std::time::Instant::now();
+    broker.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}
+
 fn connect(broker: &TestBroker) -> TcpStream {
     let stream = TcpStream::connect(broker.addr).unwrap();
     stream
@@ -222,13 +234,7 @@ async fn a_client_that_never_reads_does_not_hold_up_shutdown() {
         stuck.write_all(&frame(1, 4, i, &fetch)).unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let started = std::time::Instant::now();
-    broker.stop().await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "shutdown took {:?}",
-        started.elapsed()
-    );
+    stop_promptly(&mut broker).await;
     drop(stuck);
 }
 
@@ -287,14 +293,8 @@ async fn a_long_poll_is_answered_at_shutdown() {
     let mut stream = connect(&broker);
     stream.write_all(&frame(1, 4, 9, &fetch)).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let started = std::time::Instant::now();
-    broker.stop().await;
     // The default grace period is 10 s: well under it, the poll was ended.
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "shutdown took {:?}",
-        started.elapsed()
-    );
+    stop_promptly(&mut broker).await;
     let response = read_response(&mut stream).expect("the fetch is answered");
     assert_eq!(&response[..4], &9i32.to_be_bytes(), "correlation id");
 }

@@ -298,3 +298,40 @@ async fn a_long_poll_is_answered_at_shutdown() {
     let response = read_response(&mut stream).expect("the fetch is answered");
     assert_eq!(&response[..4], &9i32.to_be_bytes(), "correlation id");
 }
+
+/// A client that disconnects while its fetch long-polls frees its connection
+/// at once, as on Kafka: the broker does not hold the slot (counted against
+/// the connection limits) until the poll's deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_during_a_long_poll_frees_its_connection() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "idle", 1, &[]).await;
+    let open = || broker.server.limits.open_connections();
+    common::eventually_within(
+        common::TIMEOUT,
+        "the admin client's connections close",
+        || (open() == 0).then_some(()),
+    )
+    .await;
+    let mut client = connect(&broker);
+    client
+        .write_all(&frame(
+            1,
+            4,
+            1,
+            &fetch_v4("idle", 60_000, 1_000_000, 1_000_000),
+        ))
+        .unwrap();
+    common::eventually_within(common::TIMEOUT, "the connection is open", || {
+        (open() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(open(), 1, "still long-polling");
+    drop(client);
+    // Well before the poll's 60 s deadline.
+    common::eventually_within(common::TIMEOUT, "the connection is freed", || {
+        (open() == 0).then_some(())
+    })
+    .await;
+}

@@ -26,7 +26,9 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 const WRITE_BUFFER_KEEP_BYTES: usize = 8 * 1024 * 1024;
 
 /// Serves one client until it disconnects, sends a bad frame, or the broker
-/// shuts down (then requests already read are still answered).
+/// shuts down (then requests already read are still answered). A client that
+/// disconnects is not waited for: answers still being worked on (a long
+/// poll, an fsync) finish on their own, and the connection's slot is free.
 pub async fn serve(
     broker: Arc<Broker>,
     stream: TcpStream,
@@ -38,15 +40,28 @@ pub async fn serve(
     }
     let (reader, writer) = stream.into_split();
     let (replies, queue) = mpsc::channel(broker.config.max_in_flight_per_connection);
-    let writer = tokio::spawn(write_loop(writer, queue, peer));
-    if let Err(reason) = read_loop(&broker, reader, replies, peer, &mut shutdown).await {
-        tracing::info!(%peer, %reason, "closing connection");
+    let (gone, peer_gone) = watch::channel(false);
+    let writer = tokio::spawn(write_loop(writer, queue, peer, peer_gone));
+    match read_loop(&broker, reader, replies, peer, &mut shutdown).await {
+        Ok(Ended::Shutdown) => {}
+        Ok(Ended::PeerClosed) => {
+            gone.send_replace(true);
+        }
+        Err(reason) => tracing::info!(%peer, %reason, "closing connection"),
     }
     // The reader is gone (and with it the sender): the writer answers what is
     // queued, then ends.
     if let Err(e) = writer.await {
         tracing::error!(%peer, error = %e, "connection writer failed");
     }
+}
+
+/// Why the reader stopped without an error.
+enum Ended {
+    /// The client closed its end.
+    PeerClosed,
+    /// The broker is stopping.
+    Shutdown,
 }
 
 /// Reads frames and dispatches them in order; `Err` carries why the
@@ -57,7 +72,7 @@ async fn read_loop(
     replies: mpsc::Sender<Reply>,
     peer: SocketAddr,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<Ended, String> {
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let in_flight = crate::limits::InFlight::new(&broker.limits, &broker.config);
     let idle = Duration::from_millis(broker.config.connection_idle_ms_max);
@@ -90,11 +105,11 @@ async fn read_loop(
             .reset(tokio::time::Instant::now() + idle);
         let read = tokio::select! {
             read = reader.read_buf(&mut buf) => read,
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(Ended::Shutdown),
             () = &mut idle_timer => return Err(format!("idle for {} ms", idle.as_millis())),
         };
         match read {
-            Ok(0) if buf.is_empty() => return Ok(()),
+            Ok(0) if buf.is_empty() => return Ok(Ended::PeerClosed),
             Ok(0) => {
                 return Err(format!(
                     "peer closed mid-frame ({} bytes pending)",
@@ -107,15 +122,37 @@ async fn read_loop(
     }
 }
 
-/// Writes replies in request order, gathering ready ones into one write.
+/// Writes replies in request order, gathering ready ones into one write;
+/// stops waiting for unfinished ones once the peer is gone.
 async fn write_loop(
     mut writer: OwnedWriteHalf,
     mut queue: mpsc::Receiver<Reply>,
     peer: SocketAddr,
+    mut peer_gone: watch::Receiver<bool>,
 ) {
     let mut out = Outbound::with_capacity(WRITE_BATCH_BYTES);
     let mut next = queue.recv().await;
     while let Some(reply) = next.take() {
+        let reply = match reply {
+            Reply::Later(task) if !task.is_finished() => {
+                // Dropping the handle detaches the task: it still completes
+                // (a produce's fsync, a long poll's deadline), unanswered.
+                tokio::select! {
+                    done = task => match done {
+                        Ok(encoder) => Reply::Now(encoder),
+                        Err(e) => {
+                            tracing::error!(%peer, error = %e, "request task failed; closing connection");
+                            return;
+                        }
+                    },
+                    _ = peer_gone.wait_for(|gone| *gone) => {
+                        tracing::debug!(%peer, "peer closed; not waiting for its pending answers");
+                        return;
+                    }
+                }
+            }
+            other => other,
+        };
         if let Err(reason) = encode_reply(reply, &mut out).await {
             tracing::error!(%peer, %reason, "cannot answer request; closing connection");
             return;

@@ -50,7 +50,7 @@ pub async fn serve(
         Err(reason) => tracing::info!(%peer, %reason, "closing connection"),
     }
     // The reader is gone (and with it the sender): the writer answers what is
-    // queued, then ends.
+    // queued, then ends; if the peer closed, it answers only what is done.
     if let Err(e) = writer.await {
         tracing::error!(%peer, error = %e, "connection writer failed");
     }

@@ -47,6 +47,10 @@ pub async fn serve(
         Ok(Ended::PeerClosed) => {
             gone.send_replace(true);
         }
+        Ok(Ended::PeerLost(reason)) => {
+            tracing::info!(%peer, %reason, "closing connection");
+            gone.send_replace(true);
+        }
         Err(reason) => tracing::info!(%peer, %reason, "closing connection"),
     }
     // The reader is gone (and with it the sender): the writer answers what is
@@ -56,10 +60,12 @@ pub async fn serve(
     }
 }
 
-/// Why the reader stopped without an error.
+/// Why the reader stopped, other than a bad request.
 enum Ended {
     /// The client closed its end.
     PeerClosed,
+    /// The client went away mid-frame or the connection failed (the reason).
+    PeerLost(String),
     /// The broker is stopping.
     Shutdown,
 }
@@ -111,13 +117,13 @@ async fn read_loop(
         match read {
             Ok(0) if buf.is_empty() => return Ok(Ended::PeerClosed),
             Ok(0) => {
-                return Err(format!(
+                return Ok(Ended::PeerLost(format!(
                     "peer closed mid-frame ({} bytes pending)",
                     buf.len()
-                ));
+                )));
             }
             Ok(_) => {}
-            Err(e) => return Err(format!("read failed: {e}")),
+            Err(e) => return Ok(Ended::PeerLost(format!("read failed: {e}"))),
         }
     }
 }

@@ -26,97 +26,18 @@ import java.util.stream.Collectors;
  * `tools/java/run` runs it (and Smoke2) against a fresh broker, given the
  * client's jars; docs/COMPATIBILITY.md records the last run.
  */
-public class Smoke {
-    static String BOOT;
-    static final String RUN = Long.toString(System.currentTimeMillis() % 1_000_000);
+public class Smoke extends Probe {
     static final String ADMIN_TOPIC = "smoke-admin-" + RUN;
     static final String DATA_TOPIC = "smoke-data-" + RUN;
     static final String SMALL_TOPIC = "smoke-small-" + RUN;
     static final String G1 = "smoke-g1-" + RUN, G2 = "smoke-g2-" + RUN;
     static final int PARTS = 3;
-    static int pass = 0, fail = 0;
-    static final List<String> summary = new ArrayList<>();
 
     /** what was produced: partition -> offset -> record */
     static final Map<Integer, TreeMap<Long, Sent>> SENT = new TreeMap<>();
     static int totalSent = 0;
 
     record Sent(byte[] key, byte[] value, Header[] headers, long timestamp, String codec) {}
-
-    interface Body { String run() throws Exception; }
-
-    static void step(String name, Body body) {
-        long t0 = System.nanoTime();
-        String line;
-        try {
-            String detail = body.run();
-            long ms = (System.nanoTime() - t0) / 1_000_000;
-            pass++;
-            line = String.format("PASS %-55s %6d ms  %s", name, ms, detail == null ? "" : detail);
-        } catch (Throwable e) {
-            long ms = (System.nanoTime() - t0) / 1_000_000;
-            fail++;
-            StringBuilder sb = new StringBuilder();
-            sb.append(String.format("FAIL %-55s %6d ms  %s", name, ms, describe(e)));
-            Throwable root = e;
-            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
-            StackTraceElement[] st = root.getStackTrace();
-            for (int i = 0; i < Math.min(6, st.length); i++) sb.append("\n       at ").append(st[i]);
-            line = sb.toString();
-        }
-        System.out.println(line);
-        System.out.flush();
-        summary.add(line.split("\n")[0]);
-    }
-
-    static String describe(Throwable e) {
-        StringBuilder sb = new StringBuilder();
-        Throwable c = e;
-        int depth = 0;
-        while (c != null && depth++ < 5) {
-            if (sb.length() > 0) sb.append(" <- caused by ");
-            sb.append(c.getClass().getName()).append(": ").append(c.getMessage());
-            if (c.getCause() == c) break;
-            c = c.getCause();
-        }
-        return sb.toString();
-    }
-
-    static void check(boolean cond, String msg) {
-        if (!cond) throw new AssertionError(msg);
-    }
-
-    static Properties adminProps() {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, BOOT);
-        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15000);
-        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10000);
-        return p;
-    }
-
-    static Properties producerProps() {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, BOOT);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 15000);
-        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10000);
-        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 20000);
-        return p;
-    }
-
-    static Properties consumerProps(String group) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, BOOT);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15000);
-        p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10000);
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        if (group != null) p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-        return p;
-    }
 
     static Set<TopicPartition> dataPartitions() {
         Set<TopicPartition> s = new HashSet<>();
@@ -202,6 +123,10 @@ public class Smoke {
 
     public static void main(String[] args) throws Exception {
         BOOT = args.length > 0 ? args[0] : "127.0.0.1:9092";
+        // This round's own column width and timeouts.
+        nameWidth = 55;
+        requestTimeoutMs = 10000;
+        deliveryTimeoutMs = 20000;
         System.out.println("Kafka Java client " + AppInfoParser.getVersion() + " (" + AppInfoParser.getCommitId() + ") against " + BOOT + ", run " + RUN);
         Admin admin = Admin.create(adminProps());
 

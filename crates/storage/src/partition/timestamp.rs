@@ -70,43 +70,51 @@ impl Partition {
     /// batch is read to find the record.
     pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, StorageError> {
         let log_start = self.log_start_offset();
-        let plan = {
-            let mut state = lock(&self.state);
-            let mut best: Option<(usize, TimestampOffset)> = None;
-            for (at, s) in state.segments.iter().enumerate() {
-                if let Some(m) = s.max_timestamp
-                    && best.is_none_or(|(_, b)| m.timestamp_ms > b.timestamp_ms)
-                {
-                    best = Some((at, m));
-                }
-            }
-            let Some((at, shallow)) = best else {
-                return Ok(None);
-            };
-            let plan = self.plan_in(&mut state, at, Target::Offset(shallow.offset))?;
-            (plan, shallow)
-        };
-        let (Some(plan), shallow) = plan else {
+        let Some((plan, shallow)) = self.plan_max_timestamp()? else {
             return Ok(None);
         };
-        let found = first_in_segment(
-            &plan.view,
-            plan.start_position,
-            |header| header.last_offset() >= shallow.offset,
-            |header, bytes| {
-                // An index that disagrees with the log: keep what it said.
-                Some(if header.max_timestamp == shallow.timestamp_ms {
-                    first_with_max(header, bytes)
-                } else {
-                    shallow
-                })
-            },
-        )?;
+        let found = match plan {
+            Some(plan) => first_in_segment(
+                &plan.view,
+                plan.start_position,
+                |header| header.last_offset() >= shallow.offset,
+                |header, bytes| {
+                    // An index that disagrees with the log: keep what it said.
+                    Some(if header.max_timestamp == shallow.timestamp_ms {
+                        first_with_max(header, bytes)
+                    } else {
+                        shallow
+                    })
+                },
+            )?,
+            None => None,
+        };
         let found = found.unwrap_or(shallow);
         Ok(Some(TimestampOffset {
             offset: found.offset.max(log_start),
             ..found
         }))
+    }
+
+    /// The segment holding the log's largest timestamp, planned for reading
+    /// at the offset it keeps with it, and that timestamp and offset.
+    fn plan_max_timestamp(
+        &self,
+    ) -> Result<Option<(Option<ReadPlan>, TimestampOffset)>, StorageError> {
+        let mut state = lock(&self.state);
+        let mut best: Option<(usize, TimestampOffset)> = None;
+        for (at, s) in state.segments.iter().enumerate() {
+            if let Some(m) = s.max_timestamp
+                && best.is_none_or(|(_, b)| m.timestamp_ms > b.timestamp_ms)
+            {
+                best = Some((at, m));
+            }
+        }
+        let Some((at, shallow)) = best else {
+            return Ok(None);
+        };
+        let plan = self.plan_in(&mut state, at, Target::Offset(shallow.offset))?;
+        Ok(Some((plan, shallow)))
     }
 }
 

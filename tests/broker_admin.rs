@@ -151,6 +151,73 @@ async fn configs_are_described_altered_and_applied() {
     assert!(client.alter_topic_configs("cfg", &unknown).await.is_err());
 }
 
+/// Kafka's own topic configs, as provisioning scripts and `kafka-topics.sh`
+/// set and read them: accepted and described when a single node honours them
+/// or has nothing to do for them, refused with the reason otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_topic_configs_are_served_as_one_node_can() {
+    let broker = TestBroker::start().await;
+    create_topic(
+        &broker,
+        "isr",
+        1,
+        &[
+            ("min.insync.replicas", "2"),
+            ("unclean.leader.election.enable", "false"),
+            ("flush.ms", "100"),
+        ],
+    )
+    .await;
+    let admin = broker.admin();
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic("isr")], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described[0].as_ref().unwrap();
+    let entry = |key: &str| resource.get(key).unwrap_or_else(|| panic!("{key} described"));
+    assert_eq!(entry("min.insync.replicas").value.as_deref(), Some("2"));
+    assert!(!entry("min.insync.replicas").is_default);
+    assert_eq!(entry("compression.type").value.as_deref(), Some("producer"));
+    assert!(entry("compression.type").is_default);
+    assert_eq!(entry("message.timestamp.type").value.as_deref(), Some("CreateTime"));
+
+    // One replica is fewer than two in sync: acks=all is refused, acks=1 is not.
+    let strict = broker.producer(&[("acks", "all"), ("retries", "0")]);
+    let refused = strict
+        .send(FutureRecord::<(), _>::to("isr").payload("x"), TIMEOUT)
+        .await;
+    match refused {
+        Err((e, _)) => assert_eq!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::NotEnoughReplicas),
+            "{e}"
+        ),
+        Ok(delivered) => panic!("acks=all stored at {delivered:?} with min.insync.replicas=2"),
+    }
+    let loose = broker.producer(&[("acks", "1")]);
+    let stored = loose
+        .send(FutureRecord::<(), _>::to("isr").payload("y"), TIMEOUT)
+        .await
+        .expect("acks=1 is not bound by min.insync.replicas");
+    assert_eq!(stored.offset, 0, "the refused record was never appended");
+
+    // Values that need what Ferrolog does not do are refused, with the reason.
+    for (key, value) in [
+        ("compression.type", "zstd"),
+        ("message.timestamp.type", "LogAppendTime"),
+    ] {
+        let topic = NewTopic::new("refused", 1, TopicReplication::Fixed(1)).set(key, value);
+        let results = admin
+            .create_topics([&topic], &AdminOptions::new())
+            .await
+            .unwrap();
+        match &results[0] {
+            Err((_, code)) => assert_eq!(*code, RDKafkaErrorCode::PolicyViolation, "{key}"),
+            Ok(name) => panic!("{name} created with {key}={value}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_grow_records_are_deleted_and_topics_go_away() {
     let broker = TestBroker::start().await;

@@ -100,6 +100,7 @@ mod tests {
         let e = TopicError::Config(TopicConfigError::Unsupported {
             key: "cleanup.policy".into(),
             value: "compact".into(),
+            why: "no log compaction yet",
         });
         assert_eq!(topic_error(&e), ResponseError::PolicyViolation);
     }

@@ -143,6 +143,17 @@ async fn produce_partition(
         Some(records) if !records.is_empty() => records,
         _ => return (error_response(index, ResponseError::CorruptMessage), None),
     };
+    let min_insync = topic.config.min_insync_replicas();
+    if acks == -1 && min_insync > 1 {
+        // As Kafka with fewer in-sync replicas than the topic asks for: refused
+        // before the append, so a retry cannot duplicate anything.
+        let message = format!(
+            "min.insync.replicas is {min_insync}, but this broker is the partition's only replica"
+        );
+        let response = error_response(index, ResponseError::NotEnoughReplicas)
+            .with_error_message(Some(message.into()));
+        return (response, None);
+    }
     match append(broker, handle, &partition, records).await {
         Ok(info) => {
             let response = PartitionProduceResponse::default()

@@ -93,6 +93,87 @@ fn topic_configs_are_validated_and_translated() {
 }
 
 #[test]
+fn kafka_topic_configs_are_accepted_described_or_refused_with_a_reason() {
+    let broker = BrokerConfig::default();
+    let entries = TopicConfig::default().entries(&broker);
+    let value = |key: &str| {
+        entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.clone())
+    };
+    // Tools read these back (kafka-topics --at-min-isr-partitions needs min.insync.replicas).
+    assert_eq!(value("min.insync.replicas").as_deref(), Some("1"));
+    assert_eq!(value("compression.type").as_deref(), Some("producer"));
+    assert_eq!(value("message.timestamp.type").as_deref(), Some("CreateTime"));
+    assert_eq!(value("index.interval.bytes").as_deref(), Some("4096"));
+    let mut keys: Vec<_> = entries.iter().map(|e| e.key).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), entries.len(), "each key once, in order");
+
+    // Accepted, with nothing to act on in one node.
+    let inert = config(&[
+        ("min.insync.replicas", "1"),
+        ("unclean.leader.election.enable", "true"),
+        ("leader.replication.throttled.replicas", "0:1,1:1"),
+        ("min.cleanable.dirty.ratio", "0.1"),
+        ("compression.zstd.level", "-5"),
+        ("preallocate", "true"),
+    ]);
+    assert_eq!(inert.min_insync_replicas(), 1);
+    assert_eq!(config(&[("min.insync.replicas", "2")]).min_insync_replicas(), 2);
+
+    // Acted on.
+    let log = config(&[("index.interval.bytes", "8192"), ("flush.ms", "50")])
+        .to_log_config(&broker)
+        .expect("translates");
+    assert_eq!(log.index_interval_bytes, 8192);
+    assert_eq!(log.durability, Durability::Interval { interval_ms: 50 });
+    let log = config(&[("flush.ms", "5000")])
+        .to_log_config(&broker)
+        .expect("translates");
+    assert_eq!(
+        log.durability,
+        Durability::Interval { interval_ms: 1000 },
+        "flush.ms never makes a topic less durable than ferrolog.durability"
+    );
+    let log = config(&[("flush.messages", "10"), ("ferrolog.durability", "never")])
+        .to_log_config(&broker)
+        .expect("translates");
+    assert_eq!(log.durability, Durability::Always);
+
+    let rejected =
+        |k: &str, v: &str| TopicConfig::from_map([(k.to_string(), v.to_string())].into());
+    for (key, bad) in [
+        ("min.insync.replicas", "0"),
+        ("compression.type", "brotli"),
+        ("unclean.leader.election.enable", "maybe"),
+        ("leader.replication.throttled.replicas", "x"),
+        ("min.cleanable.dirty.ratio", "1.5"),
+        ("compression.gzip.level", "10"),
+        ("message.timestamp.type", "createtime"),
+    ] {
+        assert!(
+            matches!(rejected(key, bad), Err(TopicConfigError::InvalidValue { .. })),
+            "{key}={bad}"
+        );
+    }
+    for (key, unserved) in [
+        ("compression.type", "zstd"),
+        ("message.timestamp.type", "LogAppendTime"),
+        ("message.timestamp.after.max.ms", "3600000"),
+        ("remote.storage.enable", "true"),
+    ] {
+        let error = rejected(key, unserved).expect_err(key);
+        assert!(
+            matches!(error, TopicConfigError::Unsupported { .. }),
+            "{key}={unserved}: {error}"
+        );
+        assert!(error.to_string().contains(": "), "says why: {error}");
+    }
+}
+
+#[test]
 fn topics_and_configs_are_restored_at_start_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (id, cluster_id) = {

@@ -14,17 +14,300 @@ pub const SEGMENT_MS: &str = "segment.ms";
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 pub const CLEANUP_POLICY: &str = "cleanup.policy";
 pub const DURABILITY: &str = "ferrolog.durability";
+pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+pub const FLUSH_MESSAGES: &str = "flush.messages";
+pub const FLUSH_MS: &str = "flush.ms";
 
-/// Every key a topic may set, in the order DescribeConfigs lists them.
-pub const KEYS: [&str; 7] = [
-    CLEANUP_POLICY,
-    DURABILITY,
-    MAX_MESSAGE_BYTES,
-    RETENTION_BYTES,
-    RETENTION_MS,
-    SEGMENT_BYTES,
-    SEGMENT_MS,
+/// How a value is checked (Kafka's `ConfigDef` types and validators).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// An integer in `min..=max`.
+    Number {
+        min: i64,
+        max: i64,
+    },
+    Bool,
+    /// A double in 0..=1.
+    Ratio,
+    /// One of these strings, exactly.
+    OneOf(&'static [&'static str]),
+    /// A replica list for throttling: empty, `*`, or `partition:broker,...`.
+    ReplicaList,
+    /// Any string (kept only to be described back).
+    Text,
+    /// Ferrolog's `always | interval:<ms> | never`.
+    Durability,
+}
+
+/// A value Ferrolog accepts for a key, when it accepts fewer than Kafka.
+#[derive(Clone, Copy, Debug)]
+enum Served {
+    /// Every valid value.
+    All,
+    /// Only these values: the others need what Ferrolog does not do
+    /// (compaction, re-compression, broker timestamps, tiered storage), which
+    /// the second field says.
+    Only(&'static [&'static str], &'static str),
+}
+
+/// The default a key is described with when the topic does not set it.
+#[derive(Clone, Copy, Debug)]
+enum Default_ {
+    Fixed(&'static str),
+    /// From the broker's `[log]` section.
+    Broker,
+}
+
+/// One topic config key.
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    key: &'static str,
+    kind: Kind,
+    served: Served,
+    default: Default_,
+}
+
+const I32: i64 = i32::MAX as i64;
+const I64: i64 = i64::MAX;
+const LONG_MAX: &str = "9223372036854775807";
+const NO_TIMESTAMP_CHECKS: &str = "record timestamps are not checked against the broker's clock";
+
+const fn spec(key: &'static str, kind: Kind, default: Default_) -> Spec {
+    Spec {
+        key,
+        kind,
+        served: Served::All,
+        default,
+    }
+}
+
+const fn only(
+    key: &'static str,
+    kind: Kind,
+    served: &'static [&'static str],
+    default: &'static str,
+    why: &'static str,
+) -> Spec {
+    Spec {
+        key,
+        kind,
+        served: Served::Only(served, why),
+        default: Default_::Fixed(default),
+    }
+}
+
+/// Every key a topic may set, in the order DescribeConfigs lists them: Kafka's
+/// topic configs (`LogConfig`) and Ferrolog's own. The ones the engine or the
+/// broker act on are translated in `apply` and `to_log_config`; the others are
+/// accepted and described as set, with nothing to act on in a single node
+/// without replication, compaction or tiered storage (replica throttles,
+/// unclean election, compaction tuning, compression levels used only when a
+/// broker re-compresses, index sizing, file deletion delay, preallocation).
+/// Values that would need what Ferrolog does not do are refused (`Served::Only`).
+const SPECS: &[Spec] = &[
+    only(
+        CLEANUP_POLICY,
+        Kind::OneOf(&["delete", "compact", "compact,delete", "delete,compact"]),
+        &["delete"],
+        "delete",
+        "no log compaction yet",
+    ),
+    spec(
+        "compression.gzip.level",
+        Kind::Number { min: -1, max: 9 },
+        Default_::Fixed("-1"),
+    ),
+    spec(
+        "compression.lz4.level",
+        Kind::Number { min: 1, max: 17 },
+        Default_::Fixed("9"),
+    ),
+    only(
+        "compression.type",
+        Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        &["producer"],
+        "producer",
+        "batches are stored as the producer compressed them, never re-compressed",
+    ),
+    spec(
+        "compression.zstd.level",
+        Kind::Number {
+            min: -131072,
+            max: 22,
+        },
+        Default_::Fixed("3"),
+    ),
+    spec(
+        "delete.retention.ms",
+        Kind::Number { min: 0, max: I64 },
+        Default_::Fixed("86400000"),
+    ),
+    spec(DURABILITY, Kind::Durability, Default_::Broker),
+    spec(
+        "file.delete.delay.ms",
+        Kind::Number { min: 0, max: I64 },
+        Default_::Fixed("60000"),
+    ),
+    spec(
+        FLUSH_MESSAGES,
+        Kind::Number { min: 1, max: I64 },
+        Default_::Fixed(LONG_MAX),
+    ),
+    spec(
+        FLUSH_MS,
+        Kind::Number { min: 0, max: I64 },
+        Default_::Fixed(LONG_MAX),
+    ),
+    spec(
+        "follower.replication.throttled.replicas",
+        Kind::ReplicaList,
+        Default_::Fixed(""),
+    ),
+    spec(
+        INDEX_INTERVAL_BYTES,
+        Kind::Number { min: 0, max: I32 },
+        Default_::Broker,
+    ),
+    spec(
+        "leader.replication.throttled.replicas",
+        Kind::ReplicaList,
+        Default_::Fixed(""),
+    ),
+    spec(
+        "local.retention.bytes",
+        Kind::Number { min: -2, max: I64 },
+        Default_::Fixed("-2"),
+    ),
+    spec(
+        "local.retention.ms",
+        Kind::Number { min: -2, max: I64 },
+        Default_::Fixed("-2"),
+    ),
+    spec(
+        "max.compaction.lag.ms",
+        Kind::Number { min: 1, max: I64 },
+        Default_::Fixed(LONG_MAX),
+    ),
+    spec(
+        MAX_MESSAGE_BYTES,
+        Kind::Number {
+            min: 0,
+            max: u32::MAX as i64,
+        },
+        Default_::Broker,
+    ),
+    spec(
+        "message.downconversion.enable",
+        Kind::Bool,
+        Default_::Fixed("true"),
+    ),
+    spec(
+        "message.format.version",
+        Kind::Text,
+        Default_::Fixed("3.0-IV1"),
+    ),
+    only(
+        "message.timestamp.after.max.ms",
+        Kind::Number { min: 0, max: I64 },
+        &[LONG_MAX],
+        LONG_MAX,
+        NO_TIMESTAMP_CHECKS,
+    ),
+    only(
+        "message.timestamp.before.max.ms",
+        Kind::Number { min: 0, max: I64 },
+        &[LONG_MAX],
+        LONG_MAX,
+        NO_TIMESTAMP_CHECKS,
+    ),
+    only(
+        "message.timestamp.difference.max.ms",
+        Kind::Number { min: 0, max: I64 },
+        &[LONG_MAX],
+        LONG_MAX,
+        NO_TIMESTAMP_CHECKS,
+    ),
+    only(
+        "message.timestamp.type",
+        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        &["CreateTime"],
+        "CreateTime",
+        "records keep the producer's timestamps",
+    ),
+    spec(
+        "min.cleanable.dirty.ratio",
+        Kind::Ratio,
+        Default_::Fixed("0.5"),
+    ),
+    spec(
+        "min.compaction.lag.ms",
+        Kind::Number { min: 0, max: I64 },
+        Default_::Fixed("0"),
+    ),
+    spec(
+        MIN_INSYNC_REPLICAS,
+        Kind::Number { min: 1, max: I32 },
+        Default_::Fixed("1"),
+    ),
+    spec("preallocate", Kind::Bool, Default_::Fixed("false")),
+    spec(
+        "remote.log.copy.disable",
+        Kind::Bool,
+        Default_::Fixed("false"),
+    ),
+    spec(
+        "remote.log.delete.on.disable",
+        Kind::Bool,
+        Default_::Fixed("false"),
+    ),
+    only(
+        "remote.storage.enable",
+        Kind::Bool,
+        &["false"],
+        "false",
+        "no tiered storage",
+    ),
+    spec(
+        RETENTION_BYTES,
+        Kind::Number { min: -1, max: I64 },
+        Default_::Broker,
+    ),
+    spec(
+        RETENTION_MS,
+        Kind::Number { min: -1, max: I64 },
+        Default_::Broker,
+    ),
+    spec(
+        SEGMENT_BYTES,
+        Kind::Number { min: 1, max: I64 },
+        Default_::Broker,
+    ),
+    spec(
+        "segment.index.bytes",
+        Kind::Number { min: 4, max: I32 },
+        Default_::Fixed("10485760"),
+    ),
+    spec(
+        "segment.jitter.ms",
+        Kind::Number { min: 0, max: I64 },
+        Default_::Fixed("0"),
+    ),
+    spec(
+        SEGMENT_MS,
+        Kind::Number { min: 1, max: I64 },
+        Default_::Broker,
+    ),
+    spec(
+        "unclean.leader.election.enable",
+        Kind::Bool,
+        Default_::Fixed("false"),
+    ),
 ];
+
+fn spec_of(key: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.key == key)
+}
 
 /// A config key or value a topic cannot have.
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +320,12 @@ pub enum TopicConfigError {
         value: String,
         reason: String,
     },
-    #[error("{key}={value} is not supported by this broker")]
-    Unsupported { key: String, value: String },
+    #[error("{key}={value} is not supported by this broker: {why}")]
+    Unsupported {
+        key: String,
+        value: String,
+        why: &'static str,
+    },
 }
 
 /// The configs a topic sets explicitly; everything else is the broker default.
@@ -79,7 +366,7 @@ impl TopicConfig {
 
     /// Returns one key to the broker default.
     pub fn remove(&mut self, key: &str) -> Result<(), TopicConfigError> {
-        if !KEYS.contains(&key) {
+        if spec_of(key).is_none() {
             return Err(TopicConfigError::UnknownKey(key.to_string()));
         }
         self.overrides.remove(key);
@@ -101,38 +388,82 @@ impl TopicConfig {
         for (key, value) in &self.overrides {
             apply(&mut log, key, value)?;
         }
+        // Kafka's flush settings can only make a topic more durable than
+        // ferrolog.durability says: an fsync at least every flush.ms, and,
+        // since the engine counts no records between fsyncs, an fsync on
+        // every append for any message count.
+        if let Some(ms) = self.number(FLUSH_MS).filter(|&ms| ms < i64::MAX) {
+            let wanted = match u64::try_from(ms) {
+                Ok(0) | Err(_) => Durability::Always,
+                Ok(interval_ms) => Durability::Interval { interval_ms },
+            };
+            log.durability = stricter(log.durability, wanted);
+        }
+        if self.number(FLUSH_MESSAGES).is_some_and(|n| n < i64::MAX) {
+            log.durability = Durability::Always;
+        }
         Ok(log)
+    }
+
+    /// The fewest in-sync replicas an acks=all produce needs; this node is
+    /// the only replica, so more than 1 refuses every acks=all produce.
+    pub fn min_insync_replicas(&self) -> i64 {
+        self.number(MIN_INSYNC_REPLICAS).unwrap_or(1)
     }
 
     /// Every key with its effective value.
     pub fn entries(&self, broker: &BrokerConfig) -> Vec<ConfigEntry> {
-        KEYS.iter()
-            .map(|&key| match self.overrides.get(key) {
+        SPECS
+            .iter()
+            .map(|spec| match self.overrides.get(spec.key) {
                 Some(value) => ConfigEntry {
-                    key,
+                    key: spec.key,
                     value: value.clone(),
                     is_override: true,
                 },
                 None => ConfigEntry {
-                    key,
-                    value: default_value(broker, key),
+                    key: spec.key,
+                    value: default_value(broker, spec),
                     is_override: false,
                 },
             })
             .collect()
     }
+
+    /// A set numeric key's value (validated when it was set).
+    fn number(&self, key: &str) -> Option<i64> {
+        self.overrides.get(key).and_then(|v| v.trim().parse().ok())
+    }
 }
 
-fn default_value(broker: &BrokerConfig, key: &str) -> String {
-    match key {
-        RETENTION_MS => broker.log.retention_ms.to_string(),
-        RETENTION_BYTES => broker.log.retention_bytes.to_string(),
-        SEGMENT_BYTES => broker.log.segment_bytes.to_string(),
-        SEGMENT_MS => broker.log.segment_ms.to_string(),
-        MAX_MESSAGE_BYTES => broker.log.max_message_bytes.to_string(),
-        CLEANUP_POLICY => "delete".to_string(),
-        DURABILITY => broker.log.durability.clone(),
-        _ => String::new(),
+/// The durability that fsyncs at least as often as both.
+fn stricter(a: Durability, b: Durability) -> Durability {
+    use Durability::{Always, Interval, Never};
+    match (a, b) {
+        (Always, _) | (_, Always) => Always,
+        (Interval { interval_ms: x }, Interval { interval_ms: y }) => Interval {
+            interval_ms: x.min(y),
+        },
+        (Interval { interval_ms }, Never) | (Never, Interval { interval_ms }) => {
+            Interval { interval_ms }
+        }
+        (Never, Never) => Never,
+    }
+}
+
+fn default_value(broker: &BrokerConfig, spec: &Spec) -> String {
+    match (spec.default, spec.key) {
+        (Default_::Fixed(value), _) => value.to_string(),
+        (Default_::Broker, RETENTION_MS) => broker.log.retention_ms.to_string(),
+        (Default_::Broker, RETENTION_BYTES) => broker.log.retention_bytes.to_string(),
+        (Default_::Broker, SEGMENT_BYTES) => broker.log.segment_bytes.to_string(),
+        (Default_::Broker, SEGMENT_MS) => broker.log.segment_ms.to_string(),
+        (Default_::Broker, MAX_MESSAGE_BYTES) => broker.log.max_message_bytes.to_string(),
+        (Default_::Broker, DURABILITY) => broker.log.durability.clone(),
+        (Default_::Broker, INDEX_INTERVAL_BYTES) => {
+            LogConfig::default().index_interval_bytes.to_string()
+        }
+        (Default_::Broker, _) => String::new(),
     }
 }
 
@@ -140,46 +471,108 @@ fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
     apply(&mut LogConfig::default(), key, value)
 }
 
+/// Checks one entry against its spec, then applies what the engine acts on.
 fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), TopicConfigError> {
+    let spec = spec_of(key).ok_or_else(|| TopicConfigError::UnknownKey(key.to_string()))?;
+    check(spec, value)?;
+    if let Served::Only(served, why) = spec.served
+        && !served.contains(&value.trim())
+    {
+        return Err(TopicConfigError::Unsupported {
+            key: key.to_string(),
+            value: value.to_string(),
+            why,
+        });
+    }
     match key {
-        RETENTION_MS => log.retention_ms = optional_i64(parse_at_least::<i64>(key, value, -1)?),
-        RETENTION_BYTES => {
-            log.retention_bytes = optional_u64(parse_at_least::<i64>(key, value, -1)?)
-        }
-        SEGMENT_BYTES => log.segment_bytes_max = parse_at_least::<u64>(key, value, 1)?,
-        SEGMENT_MS => log.segment_ms_max = parse_at_least::<i64>(key, value, 1)?,
-        MAX_MESSAGE_BYTES => log.max_batch_bytes = parse_at_least::<u32>(key, value, 0)?,
+        RETENTION_MS => log.retention_ms = optional_i64(parse_number(key, value)?),
+        RETENTION_BYTES => log.retention_bytes = optional_u64(parse_number(key, value)?),
+        SEGMENT_BYTES => log.segment_bytes_max = parse_number(key, value)?.unsigned_abs(),
+        SEGMENT_MS => log.segment_ms_max = parse_number(key, value)?,
+        MAX_MESSAGE_BYTES => log.max_batch_bytes = to_u32(key, value)?,
+        INDEX_INTERVAL_BYTES => log.index_interval_bytes = to_u32(key, value)?,
         DURABILITY => log.durability = parse_durability(key, value)?,
-        CLEANUP_POLICY if value == "delete" => {}
-        CLEANUP_POLICY => {
-            return Err(TopicConfigError::Unsupported {
-                key: key.to_string(),
-                value: value.to_string(),
-            });
-        }
-        _ => return Err(TopicConfigError::UnknownKey(key.to_string())),
+        _ => {}
     }
     Ok(())
 }
 
-fn parse_at_least<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    key: &str,
-    value: &str,
-    min: T,
-) -> Result<T, TopicConfigError> {
+fn check(spec: &Spec, value: &str) -> Result<(), TopicConfigError> {
     let invalid = |reason: String| TopicConfigError::InvalidValue {
-        key: key.to_string(),
+        key: spec.key.to_string(),
         value: value.to_string(),
         reason,
     };
-    let parsed: T = value
+    let trimmed = value.trim();
+    match spec.kind {
+        Kind::Number { min, max } => {
+            let parsed: i64 = trimmed
+                .parse()
+                .map_err(|_| invalid("not a number in range".to_string()))?;
+            if parsed < min {
+                return Err(invalid(format!("must be at least {min}")));
+            }
+            if parsed > max {
+                return Err(invalid(format!("must be at most {max}")));
+            }
+        }
+        Kind::Bool => {
+            if !trimmed.eq_ignore_ascii_case("true") && !trimmed.eq_ignore_ascii_case("false") {
+                return Err(invalid("expected true or false".to_string()));
+            }
+        }
+        Kind::Ratio => {
+            let ratio: f64 = trimmed
+                .parse()
+                .map_err(|_| invalid("not a number".to_string()))?;
+            if !(0.0..=1.0).contains(&ratio) {
+                return Err(invalid("must be between 0 and 1".to_string()));
+            }
+        }
+        Kind::OneOf(allowed) => {
+            if !allowed.contains(&trimmed) {
+                return Err(invalid(format!("expected one of {}", allowed.join(", "))));
+            }
+        }
+        Kind::ReplicaList => {
+            let valid = trimmed.is_empty()
+                || trimmed == "*"
+                || trimmed.split(',').all(|pair| {
+                    pair.trim().split_once(':').is_some_and(|(p, b)| {
+                        p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+                    })
+                });
+            if !valid {
+                return Err(invalid(
+                    "expected empty, * or partition:broker pairs separated by commas".to_string(),
+                ));
+            }
+        }
+        Kind::Text => {}
+        Kind::Durability => {
+            parse_durability(spec.key, value)?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_number(key: &str, value: &str) -> Result<i64, TopicConfigError> {
+    value
         .trim()
         .parse()
-        .map_err(|_| invalid("not a number in range".to_string()))?;
-    if parsed < min {
-        return Err(invalid(format!("must be at least {min}")));
-    }
-    Ok(parsed)
+        .map_err(|_| TopicConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: "not a number in range".to_string(),
+        })
+}
+
+fn to_u32(key: &str, value: &str) -> Result<u32, TopicConfigError> {
+    u32::try_from(parse_number(key, value)?).map_err(|_| TopicConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: "not a number in range".to_string(),
+    })
 }
 
 fn parse_durability(key: &str, value: &str) -> Result<Durability, TopicConfigError> {

@@ -95,6 +95,17 @@ async fn list(global: &Global, client: &Client) -> anyhow::Result<()> {
     })
 }
 
+/// Configs the text of `topic describe` shows even at their defaults.
+const LOG_SHAPING: [&str; 7] = [
+    "cleanup.policy",
+    "ferrolog.durability",
+    "max.message.bytes",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+];
+
 async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Result<()> {
     let meta = client.refresh_topic(name).await?;
     let ranges = client.offset_range(name).await?;
@@ -138,8 +149,14 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
             &["PARTITION", "LEADER", "START", "END", "RECORDS"],
             &rows,
         ));
-        if !configs.is_empty() {
-            let rows: Vec<Vec<String>> = configs
+        // Kafka describes every topic config; the table keeps the ones set on
+        // the topic and the ones that shape its log, and JSON has them all.
+        let shown: Vec<_> = configs
+            .iter()
+            .filter(|c| !c.is_default || LOG_SHAPING.contains(&c.name.as_str()))
+            .collect();
+        if !shown.is_empty() {
+            let rows: Vec<Vec<String>> = shown
                 .iter()
                 .map(|c| {
                     let source = if c.is_default { "default" } else { "topic" };
@@ -152,6 +169,12 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
                 .collect();
             text.push('\n');
             text.push_str(&table(&["CONFIG", "VALUE", "SOURCE"], &rows));
+            let rest = configs.len() - shown.len();
+            if rest > 0 {
+                text.push_str(&format!(
+                    "({rest} more at their defaults: --output json lists them)\n"
+                ));
+            }
         }
         text
     })

@@ -174,12 +174,19 @@ async fn kafka_topic_configs_are_served_as_one_node_can() {
         .await
         .unwrap();
     let resource = described[0].as_ref().unwrap();
-    let entry = |key: &str| resource.get(key).unwrap_or_else(|| panic!("{key} described"));
+    let entry = |key: &str| {
+        resource
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} described"))
+    };
     assert_eq!(entry("min.insync.replicas").value.as_deref(), Some("2"));
     assert!(!entry("min.insync.replicas").is_default);
     assert_eq!(entry("compression.type").value.as_deref(), Some("producer"));
     assert!(entry("compression.type").is_default);
-    assert_eq!(entry("message.timestamp.type").value.as_deref(), Some("CreateTime"));
+    assert_eq!(
+        entry("message.timestamp.type").value.as_deref(),
+        Some("CreateTime")
+    );
 
     // One replica is fewer than two in sync: acks=all is refused, acks=1 is not.
     let strict = broker.producer(&[("acks", "all"), ("retries", "0")]);
@@ -216,6 +223,40 @@ async fn kafka_topic_configs_are_served_as_one_node_can() {
             Ok(name) => panic!("{name} created with {key}={value}"),
         }
     }
+}
+
+/// `kafka-topics.sh --replica-assignment`: partitions on this node are
+/// created; any other broker id, or more than one replica, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_replica_assignments_name_this_node_only() {
+    let broker = TestBroker::start().await;
+    let admin = broker.admin();
+    let create = |name: &'static str, assignment: &'static [&'static [i32]]| {
+        let admin = &admin;
+        async move {
+            let partitions = i32::try_from(assignment.len()).unwrap();
+            let topic = NewTopic::new(name, partitions, TopicReplication::Variable(assignment));
+            let results = admin
+                .create_topics([&topic], &AdminOptions::new())
+                .await
+                .unwrap();
+            results.into_iter().next().unwrap()
+        }
+    };
+    assert!(create("here", &[&[1], &[1]]).await.is_ok());
+    assert_eq!(topics(&broker), vec![("here".to_string(), 2)]);
+    const ELSEWHERE: &[&[i32]] = &[&[2]];
+    const TWICE: &[&[i32]] = &[&[1, 2]];
+    const MIXED: &[&[i32]] = &[&[1], &[2]];
+    for (name, assignment) in [("elsewhere", ELSEWHERE), ("twice", TWICE), ("mixed", MIXED)] {
+        match create(name, assignment).await {
+            Err((_, code)) => {
+                assert_eq!(code, RDKafkaErrorCode::InvalidReplicaAssignment, "{name}")
+            }
+            Ok(created) => panic!("{created} created with assignment {assignment:?}"),
+        }
+    }
+    assert_eq!(topics(&broker).len(), 1, "nothing else was created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

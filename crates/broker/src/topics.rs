@@ -68,7 +68,7 @@ impl Topic {
 pub enum TopicError {
     #[error("invalid topic name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
-    #[error("topic {0} already exists")]
+    #[error("Topic '{0}' already exists.")]
     AlreadyExists(String),
     #[error("unknown topic {0}")]
     Unknown(String),

@@ -66,13 +66,19 @@ fn create_one(
     }
     let partitions = match (topic.num_partitions, topic.assignments.len()) {
         (-1, 0) => broker.config.default_partitions,
-        (-1, n) => i32::try_from(n).unwrap_or(i32::MAX),
+        (-1, n) => {
+            if let Err((code, message)) = check_assignments(&topic, broker.config.node_id) {
+                return failed(result, code, message);
+            }
+            i32::try_from(n).unwrap_or(i32::MAX)
+        }
         (count, 0) => count,
         _ => {
             return failed(
                 result,
                 ResponseError::InvalidRequest,
-                "both partitions and assignments given".into(),
+                "a manual partition assignment was specified, but numPartitions was not set to -1"
+                    .into(),
             );
         }
     };
@@ -96,6 +102,58 @@ fn create_one(
         }
         Err(e) => failed(result, errors::topic_error(&e), errors::message(&e)),
     }
+}
+
+/// A manual assignment must place partitions 0..n, each on this node alone,
+/// as Kafka checks it against the brokers it has registered.
+fn check_assignments(topic: &CreatableTopic, node_id: i32) -> Result<(), (ResponseError, String)> {
+    let invalid = |message: String| (ResponseError::InvalidReplicaAssignment, message);
+    if topic.replication_factor != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "a manual partition assignment was specified, but replication factor was not set to -1"
+                .into(),
+        ));
+    }
+    let mut indexes: Vec<i32> = topic
+        .assignments
+        .iter()
+        .map(|a| a.partition_index)
+        .collect();
+    indexes.sort_unstable();
+    if indexes
+        .iter()
+        .zip(0..)
+        .any(|(&index, expected)| index != expected)
+    {
+        return Err(invalid(
+            "partitions should be a consecutive 0-based integer sequence".into(),
+        ));
+    }
+    for assignment in &topic.assignments {
+        let partition = assignment.partition_index;
+        match assignment.broker_ids.as_slice() {
+            [] => {
+                return Err(invalid(format!(
+                    "the manual partition assignment of partition {partition} is an empty replica list"
+                )));
+            }
+            [only] if only.0 == node_id => {}
+            [only] => {
+                return Err(invalid(format!(
+                    "the manual partition assignment includes broker {}, but no such broker is registered (this node is {node_id})",
+                    only.0
+                )));
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "the manual partition assignment of partition {partition} has {} replicas on a single-node broker",
+                    assignment.broker_ids.len()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn configs_of(topic: &CreatableTopic) -> Result<TopicConfig, TopicError> {

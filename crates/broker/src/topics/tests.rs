@@ -105,7 +105,10 @@ fn kafka_topic_configs_are_accepted_described_or_refused_with_a_reason() {
     // Tools read these back (kafka-topics --at-min-isr-partitions needs min.insync.replicas).
     assert_eq!(value("min.insync.replicas").as_deref(), Some("1"));
     assert_eq!(value("compression.type").as_deref(), Some("producer"));
-    assert_eq!(value("message.timestamp.type").as_deref(), Some("CreateTime"));
+    assert_eq!(
+        value("message.timestamp.type").as_deref(),
+        Some("CreateTime")
+    );
     assert_eq!(value("index.interval.bytes").as_deref(), Some("4096"));
     let mut keys: Vec<_> = entries.iter().map(|e| e.key).collect();
     keys.dedup();
@@ -121,7 +124,10 @@ fn kafka_topic_configs_are_accepted_described_or_refused_with_a_reason() {
         ("preallocate", "true"),
     ]);
     assert_eq!(inert.min_insync_replicas(), 1);
-    assert_eq!(config(&[("min.insync.replicas", "2")]).min_insync_replicas(), 2);
+    assert_eq!(
+        config(&[("min.insync.replicas", "2")]).min_insync_replicas(),
+        2
+    );
 
     // Acted on.
     let log = config(&[("index.interval.bytes", "8192"), ("flush.ms", "50")])
@@ -154,7 +160,10 @@ fn kafka_topic_configs_are_accepted_described_or_refused_with_a_reason() {
         ("message.timestamp.type", "createtime"),
     ] {
         assert!(
-            matches!(rejected(key, bad), Err(TopicConfigError::InvalidValue { .. })),
+            matches!(
+                rejected(key, bad),
+                Err(TopicConfigError::InvalidValue { .. })
+            ),
             "{key}={bad}"
         );
     }

@@ -447,3 +447,98 @@ async fn metadata_looks_topics_up_by_id_as_the_java_client_asks() {
     let response: MetadataResponse = client.call(ApiKey::Metadata, 11, &ask(vec![early])).await;
     assert_eq!(response.topics[0].error_code, 42, "INVALID_REQUEST");
 }
+
+/// ListOffsets v8–v10, which the Java admin client needs for
+/// `OffsetSpec.earliestLocal()` (-4) and `latestTiered()` (-5), as
+/// `kafka-get-offsets.sh --time -4` asks: the whole log is local.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_offsets_answers_earliest_local_and_latest_tiered() {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{
+        DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
+        TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    let broker = TestBroker::start().await;
+    create_topic(&broker, "local", 1, &[]).await;
+    let producer = broker.producer(&[]);
+    for i in 0..5 {
+        producer
+            .send(
+                FutureRecord::<(), _>::to("local").payload(&format!("r{i}")),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+    }
+    let name = TopicName(StrBytes::from_static_str("local"));
+    let mut client = RawClient::connect(broker.addr).await;
+    let deleted: DeleteRecordsResponse = client
+        .call(
+            ApiKey::DeleteRecords,
+            2,
+            &DeleteRecordsRequest::default()
+                .with_topics(vec![
+                    DeleteRecordsTopic::default()
+                        .with_name(name.clone())
+                        .with_partitions(vec![
+                            DeleteRecordsPartition::default()
+                                .with_partition_index(0)
+                                .with_offset(2),
+                        ]),
+                ])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    assert_eq!(deleted.topics[0].partitions[0].low_watermark, 2);
+
+    let list = |timestamp: i64| {
+        ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_topics(vec![
+                ListOffsetsTopic::default()
+                    .with_name(name.clone())
+                    .with_partitions(vec![
+                        ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(timestamp),
+                    ]),
+            ])
+            .with_timeout_ms(5000)
+    };
+    for version in [8, 9, 10] {
+        let answer: ListOffsetsResponse =
+            client.call(ApiKey::ListOffsets, version, &list(-4)).await;
+        let partition = &answer.topics[0].partitions[0];
+        assert_eq!(
+            (partition.error_code, partition.offset),
+            (0, 2),
+            "v{version}: earliest local is the log start"
+        );
+    }
+    for version in [9, 10] {
+        let answer: ListOffsetsResponse =
+            client.call(ApiKey::ListOffsets, version, &list(-5)).await;
+        let partition = &answer.topics[0].partitions[0];
+        assert_eq!(
+            (partition.error_code, partition.offset),
+            (0, -1),
+            "v{version}: nothing is tiered"
+        );
+    }
+    // Before the version that defines them, they are not offsets specs.
+    let answer: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 7, &list(-4)).await;
+    assert_eq!(
+        answer.topics[0].partitions[0].error_code,
+        kafka_protocol::ResponseError::InvalidRequest.code()
+    );
+    let answer: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 8, &list(-5)).await;
+    assert_eq!(
+        answer.topics[0].partitions[0].error_code,
+        kafka_protocol::ResponseError::InvalidRequest.code()
+    );
+}

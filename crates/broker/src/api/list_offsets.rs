@@ -1,5 +1,7 @@
-//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), or the first
-//! offset whose timestamp is at least the one given.
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest
+//! local (-4), latest tiered (-5), or the first offset whose timestamp is at
+//! least the one given. The whole log is local, as on a Kafka topic without
+//! tiered storage: -4 is the log start and -5 finds nothing (-1).
 
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ use crate::topics::Topic;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -73,6 +77,8 @@ fn lookup(
         LATEST => found(-1, partition.high_watermark()),
         EARLIEST => found(-1, partition.log_start_offset()),
         MAX_TIMESTAMP if version >= 7 => answer(partition.max_timestamp()),
+        EARLIEST_LOCAL if version >= 8 => found(-1, partition.log_start_offset()),
+        LATEST_TIERED if version >= 9 => found(-1, -1).with_leader_epoch(-1),
         target if target >= 0 => answer(partition.offset_for_timestamp(target)),
         _ => error(index, ResponseError::InvalidRequest),
     }

@@ -211,7 +211,7 @@ async fn kafka_topic_configs_are_served_as_one_node_can() {
     // Values that need what Ferrolog does not do are refused, with the reason.
     for (key, value) in [
         ("compression.type", "zstd"),
-        ("message.timestamp.type", "LogAppendTime"),
+        ("remote.storage.enable", "true"),
     ] {
         let topic = NewTopic::new("refused", 1, TopicReplication::Fixed(1)).set(key, value);
         let results = admin
@@ -540,5 +540,92 @@ async fn list_offsets_answers_earliest_local_and_latest_tiered() {
     assert_eq!(
         answer.topics[0].partitions[0].error_code,
         kafka_protocol::ResponseError::InvalidRequest.code()
+    );
+}
+
+/// `message.timestamp.type=LogAppendTime`: the broker's clock replaces the
+/// producer's timestamps, consumers see the type, and replay by time follows
+/// the broker's clock. Compressed batches are stamped without decompressing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_append_time_topics_carry_the_brokers_clock() {
+    use rdkafka::Message;
+    use rdkafka::Timestamp;
+
+    let broker = TestBroker::start().await;
+    create_topic(
+        &broker,
+        "stamped",
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = now();
+    let producer = broker.producer(&[("compression.type", "gzip"), ("linger.ms", "50")]);
+    let payloads: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    let sends: Vec<_> = payloads
+        .iter()
+        .zip(0..)
+        .map(|(payload, i)| {
+            // A producer clock far in the past, which the broker must replace.
+            producer.send(
+                FutureRecord::<(), _>::to("stamped")
+                    .payload(payload)
+                    .timestamp(1_000 + i),
+                TIMEOUT,
+            )
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap();
+    }
+    let after = now();
+
+    let consumer = broker.consumer(&[]);
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset("stamped", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&list).unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        let m = tokio::time::timeout(TIMEOUT, consumer.recv())
+            .await
+            .expect("records arrive")
+            .unwrap();
+        match m.timestamp() {
+            Timestamp::LogAppendTime(t) => seen.push((m.offset(), t)),
+            other => panic!("offset {}: {other:?}, want LogAppendTime", m.offset()),
+        }
+    }
+    for (offset, t) in &seen {
+        assert!(
+            (before..=after).contains(t),
+            "offset {offset}: {t} is not the broker's clock ({before}..={after})"
+        );
+    }
+    // Replay by time uses the stamped times, not the producer's.
+    let mut wanted = TopicPartitionList::new();
+    wanted
+        .add_partition_offset("stamped", 0, Offset::Offset(before))
+        .unwrap();
+    let found = consumer.offsets_for_times(wanted, TIMEOUT).unwrap();
+    assert_eq!(
+        found.find_partition("stamped", 0).unwrap().offset(),
+        Offset::Offset(0)
+    );
+    let mut wanted = TopicPartitionList::new();
+    wanted
+        .add_partition_offset("stamped", 0, Offset::Offset(2_000))
+        .unwrap();
+    let found = consumer.offsets_for_times(wanted, TIMEOUT).unwrap();
+    assert_eq!(
+        found.find_partition("stamped", 0).unwrap().offset(),
+        Offset::Offset(0),
+        "the producer's times (1000..1009) are gone"
     );
 }

@@ -154,12 +154,24 @@ async fn produce_partition(
             .with_error_message(Some(message.into()));
         return (response, None);
     }
+    let (records, log_append_time) = if topic.config.log_append_time() {
+        match stamp_append_time(&records) {
+            Ok(stamped) => stamped,
+            Err(e) => {
+                let response = error_response(index, ResponseError::CorruptMessage)
+                    .with_error_message(Some(e.to_string().into()));
+                return (response, None);
+            }
+        }
+    } else {
+        (records, -1)
+    };
     match append(broker, handle, &partition, records).await {
         Ok(info) => {
             let response = PartitionProduceResponse::default()
                 .with_index(index)
                 .with_base_offset(info.base_offset)
-                .with_log_append_time_ms(-1)
+                .with_log_append_time_ms(log_append_time)
                 .with_log_start_offset(info.log_start_offset);
             let sync = (acks == -1).then_some((partition, info.last_offset));
             (response, sync)
@@ -171,6 +183,18 @@ async fn produce_partition(
             (response, None)
         }
     }
+}
+
+/// A copy of `records` carrying the broker's clock as every record's
+/// timestamp (`message.timestamp.type = LogAppendTime`), and that time. The
+/// one copy of the request's batches a topic pays for asking this.
+fn stamp_append_time(records: &Bytes) -> Result<(Bytes, i64), ferrolog_storage::BatchError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut stamped = records.to_vec();
+    ferrolog_storage::format::batch::stamp_log_append_time(&mut stamped, now)?;
+    Ok((Bytes::from(stamped), now))
 }
 
 /// Appends and wakes long-polling fetches. A partition whose policy fsyncs

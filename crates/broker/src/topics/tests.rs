@@ -169,7 +169,6 @@ fn kafka_topic_configs_are_accepted_described_or_refused_with_a_reason() {
     }
     for (key, unserved) in [
         ("compression.type", "zstd"),
-        ("message.timestamp.type", "LogAppendTime"),
         ("message.timestamp.after.max.ms", "3600000"),
         ("remote.storage.enable", "true"),
     ] {

@@ -18,6 +18,8 @@ pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 pub const FLUSH_MESSAGES: &str = "flush.messages";
 pub const FLUSH_MS: &str = "flush.ms";
+pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+const LOG_APPEND_TIME: &str = "LogAppendTime";
 
 /// How a value is checked (Kafka's `ConfigDef` types and validators).
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +48,7 @@ enum Served {
     /// Every valid value.
     All,
     /// Only these values: the others need what Ferrolog does not do
-    /// (compaction, re-compression, broker timestamps, tiered storage), which
+    /// (compaction, re-compression, timestamp checks, tiered storage), which
     /// the second field says.
     Only(&'static [&'static str], &'static str),
 }
@@ -228,12 +230,10 @@ const SPECS: &[Spec] = &[
         LONG_MAX,
         NO_TIMESTAMP_CHECKS,
     ),
-    only(
-        "message.timestamp.type",
-        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
-        &["CreateTime"],
-        "CreateTime",
-        "records keep the producer's timestamps",
+    spec(
+        MESSAGE_TIMESTAMP_TYPE,
+        Kind::OneOf(&["CreateTime", LOG_APPEND_TIME]),
+        Default_::Fixed("CreateTime"),
     ),
     spec(
         "min.cleanable.dirty.ratio",
@@ -409,6 +409,14 @@ impl TopicConfig {
     /// the only replica, so more than 1 refuses every acks=all produce.
     pub fn min_insync_replicas(&self) -> i64 {
         self.number(MIN_INSYNC_REPLICAS).unwrap_or(1)
+    }
+
+    /// True when the broker stamps batches with their append time
+    /// (`message.timestamp.type = LogAppendTime`).
+    pub fn log_append_time(&self) -> bool {
+        self.overrides
+            .get(MESSAGE_TIMESTAMP_TYPE)
+            .is_some_and(|v| v.trim() == LOG_APPEND_TIME)
     }
 
     /// Every key with its effective value.

@@ -195,6 +195,42 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     }
 }
 
+/// Gives every batch of `batches` (whole v2 batches, back to back) the broker's
+/// append time, as Kafka does for a topic with `message.timestamp.type =
+/// LogAppendTime`: the timestamp-type bit of the attributes is set and the max
+/// timestamp becomes `now_ms`, which readers take as every record's timestamp;
+/// the records themselves are untouched. Each batch's CRC is checked before it
+/// is rewritten and recomputed after, so a damaged batch is refused rather
+/// than given a valid CRC. Nothing is changed unless every batch is valid.
+pub fn stamp_log_append_time(batches: &mut [u8], now_ms: i64) -> Result<(), BatchError> {
+    let mut found = Vec::new();
+    let mut position = 0;
+    while let Some(rest) = batches.get(position..).filter(|r| !r.is_empty()) {
+        let (header, size) = whole_batch(rest)?;
+        found.push((header.attributes, size));
+        position += size;
+    }
+    let mut start = 0;
+    for (attributes, size) in found {
+        let Some(batch) = batches.get_mut(start..start + size) else {
+            break;
+        };
+        put(batch, ATTRIBUTES_AT, &(attributes | 0x8).to_be_bytes());
+        put(batch, MAX_TIMESTAMP_AT, &now_ms.to_be_bytes());
+        let crc = compute_crc(batch);
+        put(batch, CRC_AT, &crc.to_be_bytes());
+        start += size;
+    }
+    Ok(())
+}
+
+/// Overwrites `field.len()` bytes of a validated batch at `at`.
+fn put(batch: &mut [u8], at: usize, field: &[u8]) {
+    if let Some(target) = batch.get_mut(at..at + field.len()) {
+        target.copy_from_slice(field);
+    }
+}
+
 /// The records section of a whole batch (what kafka-protocol's record decoder
 /// or a decompressor consumes).
 pub fn records_section(batch: &[u8]) -> &[u8] {

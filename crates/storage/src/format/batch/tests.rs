@@ -123,3 +123,32 @@ fn varints_decode_zigzag() {
     assert_eq!(read_varint(&[0xac, 0x02]), Some((150, 2)));
     assert_eq!(read_varint(&[0x80]), None);
 }
+
+#[test]
+fn log_append_time_stamps_every_batch_and_keeps_it_valid() {
+    let mut two = sample();
+    two.extend_from_slice(&sample());
+    stamp_log_append_time(&mut two, 77_000).unwrap();
+    let (first, size) = whole_batch(&two).unwrap();
+    let (second, _) = whole_batch(&two[size..]).unwrap();
+    for header in [first, second] {
+        assert!(header.is_log_append_time());
+        assert_eq!(header.max_timestamp, 77_000);
+        assert_eq!(header.compression(), 0, "the other attributes are kept");
+        assert_eq!(header.records_count, 3);
+    }
+    // The records (with their own timestamps) are as they were.
+    assert_eq!(records_section(&two[..size]), records_section(&sample()));
+
+    // A damaged batch is refused, and nothing is rewritten.
+    let mut damaged = sample();
+    damaged.extend_from_slice(&sample());
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    let before = damaged.clone();
+    assert!(matches!(
+        stamp_log_append_time(&mut damaged, 1),
+        Err(BatchError::CrcMismatch { .. })
+    ));
+    assert_eq!(damaged, before);
+}

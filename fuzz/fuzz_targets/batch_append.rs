@@ -2,13 +2,15 @@
 //! records field would offer them. Either the append is refused and the log is
 //! unchanged, or every byte is accepted and reads back exactly as sent
 //! (base offsets aside), with the high watermark advanced by the record count,
-//! and timestamp lookups over it answer with offsets in the log.
+//! and timestamp lookups over it answer with offsets in the log. Stamping the
+//! same bytes with a log append time either refuses them and changes nothing,
+//! or leaves only valid log-append-time batches.
 #![no_main]
 
 use std::path::Path;
 use std::sync::Arc;
 
-use ferrolog_storage::format::batch::whole_batch;
+use ferrolog_storage::format::batch::{stamp_log_append_time, whole_batch};
 use ferrolog_storage::io::{FileSystem, MemFileSystem};
 use ferrolog_storage::{Durability, LogConfig, PartitionId, Store, StoreOptions};
 use libfuzzer_sys::fuzz_target;
@@ -22,6 +24,19 @@ fuzz_target!(|data: &[u8]| {
     let store = Store::open(Path::new("/data"), options).expect("empty store opens");
     let config = LogConfig { durability: Durability::Never, ..LogConfig::default() };
     let partition = store.create_partition(PartitionId::new("fuzz", 0), config).expect("create");
+
+    let mut stamped = data.to_vec();
+    match stamp_log_append_time(&mut stamped, 5) {
+        Err(_) => assert_eq!(stamped, data, "a refused stamp changed bytes"),
+        Ok(()) => {
+            let mut rest = &stamped[..];
+            while !rest.is_empty() {
+                let (header, size) = whole_batch(rest).expect("a stamped batch stays valid");
+                assert!(header.is_log_append_time() && header.max_timestamp == 5);
+                rest = &rest[size..];
+            }
+        }
+    }
 
     match partition.append(data) {
         Err(_) => {

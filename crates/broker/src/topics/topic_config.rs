@@ -55,7 +55,7 @@ enum Served {
 
 /// The default a key is described with when the topic does not set it.
 #[derive(Clone, Copy, Debug)]
-enum Default_ {
+enum DefaultValue {
     Fixed(&'static str),
     /// From the broker's `[log]` section.
     Broker,
@@ -67,7 +67,7 @@ struct Spec {
     key: &'static str,
     kind: Kind,
     served: Served,
-    default: Default_,
+    default: DefaultValue,
 }
 
 const I32: i64 = i32::MAX as i64;
@@ -75,7 +75,7 @@ const I64: i64 = i64::MAX;
 const LONG_MAX: &str = "9223372036854775807";
 const NO_TIMESTAMP_CHECKS: &str = "record timestamps are not checked against the broker's clock";
 
-const fn spec(key: &'static str, kind: Kind, default: Default_) -> Spec {
+const fn spec(key: &'static str, kind: Kind, default: DefaultValue) -> Spec {
     Spec {
         key,
         kind,
@@ -95,7 +95,7 @@ const fn only(
         key,
         kind,
         served: Served::Only(served, why),
-        default: Default_::Fixed(default),
+        default: DefaultValue::Fixed(default),
     }
 }
 
@@ -118,12 +118,12 @@ const SPECS: &[Spec] = &[
     spec(
         "compression.gzip.level",
         Kind::Number { min: -1, max: 9 },
-        Default_::Fixed("-1"),
+        DefaultValue::Fixed("-1"),
     ),
     spec(
         "compression.lz4.level",
         Kind::Number { min: 1, max: 17 },
-        Default_::Fixed("9"),
+        DefaultValue::Fixed("9"),
     ),
     only(
         "compression.type",
@@ -138,58 +138,58 @@ const SPECS: &[Spec] = &[
             min: -131072,
             max: 22,
         },
-        Default_::Fixed("3"),
+        DefaultValue::Fixed("3"),
     ),
     spec(
         "delete.retention.ms",
         Kind::Number { min: 0, max: I64 },
-        Default_::Fixed("86400000"),
+        DefaultValue::Fixed("86400000"),
     ),
-    spec(DURABILITY, Kind::Durability, Default_::Broker),
+    spec(DURABILITY, Kind::Durability, DefaultValue::Broker),
     spec(
         "file.delete.delay.ms",
         Kind::Number { min: 0, max: I64 },
-        Default_::Fixed("60000"),
+        DefaultValue::Fixed("60000"),
     ),
     spec(
         FLUSH_MESSAGES,
         Kind::Number { min: 1, max: I64 },
-        Default_::Fixed(LONG_MAX),
+        DefaultValue::Fixed(LONG_MAX),
     ),
     spec(
         FLUSH_MS,
         Kind::Number { min: 0, max: I64 },
-        Default_::Fixed(LONG_MAX),
+        DefaultValue::Fixed(LONG_MAX),
     ),
     spec(
         "follower.replication.throttled.replicas",
         Kind::ReplicaList,
-        Default_::Fixed(""),
+        DefaultValue::Fixed(""),
     ),
     spec(
         INDEX_INTERVAL_BYTES,
         Kind::Number { min: 0, max: I32 },
-        Default_::Broker,
+        DefaultValue::Broker,
     ),
     spec(
         "leader.replication.throttled.replicas",
         Kind::ReplicaList,
-        Default_::Fixed(""),
+        DefaultValue::Fixed(""),
     ),
     spec(
         "local.retention.bytes",
         Kind::Number { min: -2, max: I64 },
-        Default_::Fixed("-2"),
+        DefaultValue::Fixed("-2"),
     ),
     spec(
         "local.retention.ms",
         Kind::Number { min: -2, max: I64 },
-        Default_::Fixed("-2"),
+        DefaultValue::Fixed("-2"),
     ),
     spec(
         "max.compaction.lag.ms",
         Kind::Number { min: 1, max: I64 },
-        Default_::Fixed(LONG_MAX),
+        DefaultValue::Fixed(LONG_MAX),
     ),
     spec(
         MAX_MESSAGE_BYTES,
@@ -197,17 +197,17 @@ const SPECS: &[Spec] = &[
             min: 0,
             max: u32::MAX as i64,
         },
-        Default_::Broker,
+        DefaultValue::Broker,
     ),
     spec(
         "message.downconversion.enable",
         Kind::Bool,
-        Default_::Fixed("true"),
+        DefaultValue::Fixed("true"),
     ),
     spec(
         "message.format.version",
         Kind::Text,
-        Default_::Fixed("3.0-IV1"),
+        DefaultValue::Fixed("3.0-IV1"),
     ),
     only(
         "message.timestamp.after.max.ms",
@@ -233,33 +233,33 @@ const SPECS: &[Spec] = &[
     spec(
         MESSAGE_TIMESTAMP_TYPE,
         Kind::OneOf(&["CreateTime", LOG_APPEND_TIME]),
-        Default_::Fixed("CreateTime"),
+        DefaultValue::Fixed("CreateTime"),
     ),
     spec(
         "min.cleanable.dirty.ratio",
         Kind::Ratio,
-        Default_::Fixed("0.5"),
+        DefaultValue::Fixed("0.5"),
     ),
     spec(
         "min.compaction.lag.ms",
         Kind::Number { min: 0, max: I64 },
-        Default_::Fixed("0"),
+        DefaultValue::Fixed("0"),
     ),
     spec(
         MIN_INSYNC_REPLICAS,
         Kind::Number { min: 1, max: I32 },
-        Default_::Fixed("1"),
+        DefaultValue::Fixed("1"),
     ),
-    spec("preallocate", Kind::Bool, Default_::Fixed("false")),
+    spec("preallocate", Kind::Bool, DefaultValue::Fixed("false")),
     spec(
         "remote.log.copy.disable",
         Kind::Bool,
-        Default_::Fixed("false"),
+        DefaultValue::Fixed("false"),
     ),
     spec(
         "remote.log.delete.on.disable",
         Kind::Bool,
-        Default_::Fixed("false"),
+        DefaultValue::Fixed("false"),
     ),
     only(
         "remote.storage.enable",
@@ -271,37 +271,37 @@ const SPECS: &[Spec] = &[
     spec(
         RETENTION_BYTES,
         Kind::Number { min: -1, max: I64 },
-        Default_::Broker,
+        DefaultValue::Broker,
     ),
     spec(
         RETENTION_MS,
         Kind::Number { min: -1, max: I64 },
-        Default_::Broker,
+        DefaultValue::Broker,
     ),
     spec(
         SEGMENT_BYTES,
         Kind::Number { min: 1, max: I64 },
-        Default_::Broker,
+        DefaultValue::Broker,
     ),
     spec(
         "segment.index.bytes",
         Kind::Number { min: 4, max: I32 },
-        Default_::Fixed("10485760"),
+        DefaultValue::Fixed("10485760"),
     ),
     spec(
         "segment.jitter.ms",
         Kind::Number { min: 0, max: I64 },
-        Default_::Fixed("0"),
+        DefaultValue::Fixed("0"),
     ),
     spec(
         SEGMENT_MS,
         Kind::Number { min: 1, max: I64 },
-        Default_::Broker,
+        DefaultValue::Broker,
     ),
     spec(
         "unclean.leader.election.enable",
         Kind::Bool,
-        Default_::Fixed("false"),
+        DefaultValue::Fixed("false"),
     ),
 ];
 
@@ -461,17 +461,17 @@ fn stricter(a: Durability, b: Durability) -> Durability {
 
 fn default_value(broker: &BrokerConfig, spec: &Spec) -> String {
     match (spec.default, spec.key) {
-        (Default_::Fixed(value), _) => value.to_string(),
-        (Default_::Broker, RETENTION_MS) => broker.log.retention_ms.to_string(),
-        (Default_::Broker, RETENTION_BYTES) => broker.log.retention_bytes.to_string(),
-        (Default_::Broker, SEGMENT_BYTES) => broker.log.segment_bytes.to_string(),
-        (Default_::Broker, SEGMENT_MS) => broker.log.segment_ms.to_string(),
-        (Default_::Broker, MAX_MESSAGE_BYTES) => broker.log.max_message_bytes.to_string(),
-        (Default_::Broker, DURABILITY) => broker.log.durability.clone(),
-        (Default_::Broker, INDEX_INTERVAL_BYTES) => {
+        (DefaultValue::Fixed(value), _) => value.to_string(),
+        (DefaultValue::Broker, RETENTION_MS) => broker.log.retention_ms.to_string(),
+        (DefaultValue::Broker, RETENTION_BYTES) => broker.log.retention_bytes.to_string(),
+        (DefaultValue::Broker, SEGMENT_BYTES) => broker.log.segment_bytes.to_string(),
+        (DefaultValue::Broker, SEGMENT_MS) => broker.log.segment_ms.to_string(),
+        (DefaultValue::Broker, MAX_MESSAGE_BYTES) => broker.log.max_message_bytes.to_string(),
+        (DefaultValue::Broker, DURABILITY) => broker.log.durability.clone(),
+        (DefaultValue::Broker, INDEX_INTERVAL_BYTES) => {
             LogConfig::default().index_interval_bytes.to_string()
         }
-        (Default_::Broker, _) => String::new(),
+        (DefaultValue::Broker, _) => String::new(),
     }
 }
 

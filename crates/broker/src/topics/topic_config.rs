@@ -72,6 +72,7 @@ struct Spec {
 
 const I32: i64 = i32::MAX as i64;
 const I64: i64 = i64::MAX;
+const U32: i64 = u32::MAX as i64;
 const LONG_MAX: &str = "9223372036854775807";
 const NO_TIMESTAMP_CHECKS: &str = "record timestamps are not checked against the broker's clock";
 
@@ -107,202 +108,45 @@ const fn only(
 /// unclean election, compaction tuning, compression levels used only when a
 /// broker re-compresses, index sizing, file deletion delay, preallocation).
 /// Values that would need what Ferrolog does not do are refused (`Served::Only`).
+#[rustfmt::skip]
 const SPECS: &[Spec] = &[
-    only(
-        CLEANUP_POLICY,
-        Kind::OneOf(&["delete", "compact", "compact,delete", "delete,compact"]),
-        &["delete"],
-        "delete",
-        "no log compaction yet",
-    ),
-    spec(
-        "compression.gzip.level",
-        Kind::Number { min: -1, max: 9 },
-        DefaultValue::Fixed("-1"),
-    ),
-    spec(
-        "compression.lz4.level",
-        Kind::Number { min: 1, max: 17 },
-        DefaultValue::Fixed("9"),
-    ),
-    only(
-        "compression.type",
-        Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
-        &["producer"],
-        "producer",
-        "batches are stored as the producer compressed them, never re-compressed",
-    ),
-    spec(
-        "compression.zstd.level",
-        Kind::Number {
-            min: -131072,
-            max: 22,
-        },
-        DefaultValue::Fixed("3"),
-    ),
-    spec(
-        "delete.retention.ms",
-        Kind::Number { min: 0, max: I64 },
-        DefaultValue::Fixed("86400000"),
-    ),
+    only(CLEANUP_POLICY, Kind::OneOf(&["delete", "compact", "compact,delete", "delete,compact"]), &["delete"], "delete", "no log compaction yet"),
+    spec("compression.gzip.level", Kind::Number { min: -1, max: 9 }, DefaultValue::Fixed("-1")),
+    spec("compression.lz4.level", Kind::Number { min: 1, max: 17 }, DefaultValue::Fixed("9")),
+    only("compression.type", Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), &["producer"], "producer", "batches are stored as the producer compressed them, never re-compressed"),
+    spec("compression.zstd.level", Kind::Number { min: -131072, max: 22 }, DefaultValue::Fixed("3")),
+    spec("delete.retention.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("86400000")),
     spec(DURABILITY, Kind::Durability, DefaultValue::Broker),
-    spec(
-        "file.delete.delay.ms",
-        Kind::Number { min: 0, max: I64 },
-        DefaultValue::Fixed("60000"),
-    ),
-    spec(
-        FLUSH_MESSAGES,
-        Kind::Number { min: 1, max: I64 },
-        DefaultValue::Fixed(LONG_MAX),
-    ),
-    spec(
-        FLUSH_MS,
-        Kind::Number { min: 0, max: I64 },
-        DefaultValue::Fixed(LONG_MAX),
-    ),
-    spec(
-        "follower.replication.throttled.replicas",
-        Kind::ReplicaList,
-        DefaultValue::Fixed(""),
-    ),
-    spec(
-        INDEX_INTERVAL_BYTES,
-        Kind::Number { min: 0, max: I32 },
-        DefaultValue::Broker,
-    ),
-    spec(
-        "leader.replication.throttled.replicas",
-        Kind::ReplicaList,
-        DefaultValue::Fixed(""),
-    ),
-    spec(
-        "local.retention.bytes",
-        Kind::Number { min: -2, max: I64 },
-        DefaultValue::Fixed("-2"),
-    ),
-    spec(
-        "local.retention.ms",
-        Kind::Number { min: -2, max: I64 },
-        DefaultValue::Fixed("-2"),
-    ),
-    spec(
-        "max.compaction.lag.ms",
-        Kind::Number { min: 1, max: I64 },
-        DefaultValue::Fixed(LONG_MAX),
-    ),
-    spec(
-        MAX_MESSAGE_BYTES,
-        Kind::Number {
-            min: 0,
-            max: u32::MAX as i64,
-        },
-        DefaultValue::Broker,
-    ),
-    spec(
-        "message.downconversion.enable",
-        Kind::Bool,
-        DefaultValue::Fixed("true"),
-    ),
-    spec(
-        "message.format.version",
-        Kind::Text,
-        DefaultValue::Fixed("3.0-IV1"),
-    ),
-    only(
-        "message.timestamp.after.max.ms",
-        Kind::Number { min: 0, max: I64 },
-        &[LONG_MAX],
-        LONG_MAX,
-        NO_TIMESTAMP_CHECKS,
-    ),
-    only(
-        "message.timestamp.before.max.ms",
-        Kind::Number { min: 0, max: I64 },
-        &[LONG_MAX],
-        LONG_MAX,
-        NO_TIMESTAMP_CHECKS,
-    ),
-    only(
-        "message.timestamp.difference.max.ms",
-        Kind::Number { min: 0, max: I64 },
-        &[LONG_MAX],
-        LONG_MAX,
-        NO_TIMESTAMP_CHECKS,
-    ),
-    spec(
-        MESSAGE_TIMESTAMP_TYPE,
-        Kind::OneOf(&["CreateTime", LOG_APPEND_TIME]),
-        DefaultValue::Fixed("CreateTime"),
-    ),
-    spec(
-        "min.cleanable.dirty.ratio",
-        Kind::Ratio,
-        DefaultValue::Fixed("0.5"),
-    ),
-    spec(
-        "min.compaction.lag.ms",
-        Kind::Number { min: 0, max: I64 },
-        DefaultValue::Fixed("0"),
-    ),
-    spec(
-        MIN_INSYNC_REPLICAS,
-        Kind::Number { min: 1, max: I32 },
-        DefaultValue::Fixed("1"),
-    ),
+    spec("file.delete.delay.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("60000")),
+    spec(FLUSH_MESSAGES, Kind::Number { min: 1, max: I64 }, DefaultValue::Fixed(LONG_MAX)),
+    spec(FLUSH_MS, Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed(LONG_MAX)),
+    spec("follower.replication.throttled.replicas", Kind::ReplicaList, DefaultValue::Fixed("")),
+    spec(INDEX_INTERVAL_BYTES, Kind::Number { min: 0, max: I32 }, DefaultValue::Broker),
+    spec("leader.replication.throttled.replicas", Kind::ReplicaList, DefaultValue::Fixed("")),
+    spec("local.retention.bytes", Kind::Number { min: -2, max: I64 }, DefaultValue::Fixed("-2")),
+    spec("local.retention.ms", Kind::Number { min: -2, max: I64 }, DefaultValue::Fixed("-2")),
+    spec("max.compaction.lag.ms", Kind::Number { min: 1, max: I64 }, DefaultValue::Fixed(LONG_MAX)),
+    spec(MAX_MESSAGE_BYTES, Kind::Number { min: 0, max: U32 }, DefaultValue::Broker),
+    spec("message.downconversion.enable", Kind::Bool, DefaultValue::Fixed("true")),
+    spec("message.format.version", Kind::Text, DefaultValue::Fixed("3.0-IV1")),
+    only("message.timestamp.after.max.ms", Kind::Number { min: 0, max: I64 }, &[LONG_MAX], LONG_MAX, NO_TIMESTAMP_CHECKS),
+    only("message.timestamp.before.max.ms", Kind::Number { min: 0, max: I64 }, &[LONG_MAX], LONG_MAX, NO_TIMESTAMP_CHECKS),
+    only("message.timestamp.difference.max.ms", Kind::Number { min: 0, max: I64 }, &[LONG_MAX], LONG_MAX, NO_TIMESTAMP_CHECKS),
+    spec(MESSAGE_TIMESTAMP_TYPE, Kind::OneOf(&["CreateTime", LOG_APPEND_TIME]), DefaultValue::Fixed("CreateTime")),
+    spec("min.cleanable.dirty.ratio", Kind::Ratio, DefaultValue::Fixed("0.5")),
+    spec("min.compaction.lag.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("0")),
+    spec(MIN_INSYNC_REPLICAS, Kind::Number { min: 1, max: I32 }, DefaultValue::Fixed("1")),
     spec("preallocate", Kind::Bool, DefaultValue::Fixed("false")),
-    spec(
-        "remote.log.copy.disable",
-        Kind::Bool,
-        DefaultValue::Fixed("false"),
-    ),
-    spec(
-        "remote.log.delete.on.disable",
-        Kind::Bool,
-        DefaultValue::Fixed("false"),
-    ),
-    only(
-        "remote.storage.enable",
-        Kind::Bool,
-        &["false"],
-        "false",
-        "no tiered storage",
-    ),
-    spec(
-        RETENTION_BYTES,
-        Kind::Number { min: -1, max: I64 },
-        DefaultValue::Broker,
-    ),
-    spec(
-        RETENTION_MS,
-        Kind::Number { min: -1, max: I64 },
-        DefaultValue::Broker,
-    ),
-    spec(
-        SEGMENT_BYTES,
-        Kind::Number { min: 1, max: I64 },
-        DefaultValue::Broker,
-    ),
-    spec(
-        "segment.index.bytes",
-        Kind::Number { min: 4, max: I32 },
-        DefaultValue::Fixed("10485760"),
-    ),
-    spec(
-        "segment.jitter.ms",
-        Kind::Number { min: 0, max: I64 },
-        DefaultValue::Fixed("0"),
-    ),
-    spec(
-        SEGMENT_MS,
-        Kind::Number { min: 1, max: I64 },
-        DefaultValue::Broker,
-    ),
-    spec(
-        "unclean.leader.election.enable",
-        Kind::Bool,
-        DefaultValue::Fixed("false"),
-    ),
+    spec("remote.log.copy.disable", Kind::Bool, DefaultValue::Fixed("false")),
+    spec("remote.log.delete.on.disable", Kind::Bool, DefaultValue::Fixed("false")),
+    only("remote.storage.enable", Kind::Bool, &["false"], "false", "no tiered storage"),
+    spec(RETENTION_BYTES, Kind::Number { min: -1, max: I64 }, DefaultValue::Broker),
+    spec(RETENTION_MS, Kind::Number { min: -1, max: I64 }, DefaultValue::Broker),
+    spec(SEGMENT_BYTES, Kind::Number { min: 1, max: I64 }, DefaultValue::Broker),
+    spec("segment.index.bytes", Kind::Number { min: 4, max: I32 }, DefaultValue::Fixed("10485760")),
+    spec("segment.jitter.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("0")),
+    spec(SEGMENT_MS, Kind::Number { min: 1, max: I64 }, DefaultValue::Broker),
+    spec("unclean.leader.election.enable", Kind::Bool, DefaultValue::Fixed("false")),
 ];
 
 fn spec_of(key: &str) -> Option<&'static Spec> {

@@ -22,6 +22,8 @@ const LOG_OVERHEAD_BYTES: usize = 12;
 /// The CRC-32C field; it covers everything from the attributes to the end.
 const CRC_POSITION: usize = 17;
 const ATTRIBUTES_POSITION: usize = 21;
+/// Where the header's max timestamp sits (the append time of a log-append-time batch).
+const MAX_TIMESTAMP_POSITION: usize = 35;
 const RECORD_COUNT_POSITION: usize = 57;
 /// The smallest encoded record: length, attributes, timestamp delta, offset
 /// delta, key length, value length, header count — one byte each.
@@ -149,6 +151,9 @@ pub fn decode_fetched(mut bytes: Bytes, from_offset: i64) -> Result<DecodedRecor
         let mut batch = bytes.split_to(batch_len);
         check_counts(&batch, position)?;
         next_offset = Some(batch_end_offset(&batch));
+        // kafka-protocol gives every record base + delta, but a log-append-time
+        // batch's records all carry the broker's time, its max timestamp.
+        let append_time = batch_max_timestamp(&batch);
         let set = RecordBatchDecoder::decode_with_custom_compression(
             &mut batch,
             Some(crate::decompress::decompress),
@@ -161,10 +166,15 @@ pub fn decode_fetched(mut bytes: Bytes, from_offset: i64) -> Result<DecodedRecor
             if r.control || r.offset < from_offset {
                 continue;
             }
+            let log_append_time = r.timestamp_type == TimestampType::LogAppend;
             out.push(ConsumedRecord {
                 offset: r.offset,
-                timestamp_ms: r.timestamp,
-                log_append_time: r.timestamp_type == TimestampType::LogAppend,
+                timestamp_ms: if log_append_time {
+                    append_time
+                } else {
+                    r.timestamp
+                },
+                log_append_time,
                 key: r.key,
                 value: r.value,
                 headers: r
@@ -239,6 +249,14 @@ fn batch_end_offset(batch: &[u8]) -> i64 {
         .and_then(|b| b.try_into().ok())
         .map_or(0, i32::from_be_bytes);
     base.saturating_add(i64::from(delta)).saturating_add(1)
+}
+
+/// The max timestamp of a batch's header (checked long enough by `check_counts`).
+fn batch_max_timestamp(batch: &[u8]) -> i64 {
+    batch
+        .get(MAX_TIMESTAMP_POSITION..MAX_TIMESTAMP_POSITION + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(-1, i64::from_be_bytes)
 }
 
 /// The length of the first batch if `bytes` holds all of it, else `None`.

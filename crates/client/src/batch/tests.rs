@@ -162,3 +162,34 @@ fn count_fetched_rejects_a_flipped_byte() {
     let err = count_fetched(&bytes, 0).expect_err("flipped byte");
     assert!(matches!(err, ClientError::InvalidBatch { .. }));
 }
+
+#[test]
+fn log_append_time_records_carry_the_batch_max_timestamp() {
+    // A batch as a LogAppendTime topic stores it: the producer's record
+    // timestamps (1000, 1005, 1010) stay in the records, the header says
+    // log append time and holds the broker's clock as its max timestamp.
+    for compression in [Compression::None, Compression::Gzip] {
+        let mut batch = encode_batch(&sample(), compression, ProducerStamp::NONE)
+            .expect("encode")
+            .to_vec();
+        let attributes =
+            i16::from_be_bytes([batch[ATTRIBUTES_POSITION], batch[ATTRIBUTES_POSITION + 1]]);
+        batch[ATTRIBUTES_POSITION..ATTRIBUTES_POSITION + 2]
+            .copy_from_slice(&(attributes | 0x8).to_be_bytes());
+        batch[MAX_TIMESTAMP_POSITION..MAX_TIMESTAMP_POSITION + 8]
+            .copy_from_slice(&77_000i64.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[ATTRIBUTES_POSITION..]);
+        batch[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+
+        let records = decode_batches(Bytes::from(batch), 0).expect("decode");
+        assert_eq!(records.len(), 3);
+        for r in &records {
+            assert!(r.log_append_time, "{compression:?}");
+            assert_eq!(
+                r.timestamp_ms, 77_000,
+                "{compression:?} offset {}",
+                r.offset
+            );
+        }
+    }
+}

@@ -189,9 +189,7 @@ async fn produce_partition(
 /// timestamp (`message.timestamp.type = LogAppendTime`), and that time. The
 /// one copy of the request's batches a topic pays for asking this.
 fn stamp_append_time(records: &Bytes) -> Result<(Bytes, i64), ferrolog_storage::BatchError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = crate::group::offsets::wall_clock_ms();
     let mut stamped = records.to_vec();
     ferrolog_storage::format::batch::stamp_log_append_time(&mut stamped, now)?;
     Ok((Bytes::from(stamped), now))

@@ -14,8 +14,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -227,6 +227,20 @@ func sameRecord(exp rec, got *kgo.Record) error {
 
 // ---- helpers ----
 
+// describeAfterAlter fails with the alter call's error or the first per-topic
+// one, and otherwise returns the topic's configs as they now are.
+func describeAfterAlter(ctx context.Context, adm *kadm.Client, topic string, rs kadm.AlterConfigsResponses, err error) (map[string]kadm.Config, error) {
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.Err != nil {
+			return nil, r.Err
+		}
+	}
+	return describeConfig(ctx, adm, topic)
+}
+
 func describeConfig(ctx context.Context, adm *kadm.Client, topic string) (map[string]kadm.Config, error) {
 	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
@@ -326,7 +340,6 @@ func newSessionSpy() *sessionSpy {
 }
 
 func (s *sessionSpy) OnBrokerE2E(meta kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {}
-
 
 func rawFetch(ctx context.Context, cl *kgo.Client, maxWait int32, maxBytes int32, topic string, parts map[int32]int64, partMax int32) (*kmsg.FetchResponse, time.Duration, error) {
 	req := kmsg.NewPtrFetchRequest()
@@ -515,15 +528,7 @@ func main() {
 			{Op: kadm.SetConfig, Name: "segment.ms", Value: kadm.StringPtr("7200000")},
 			{Op: kadm.DeleteConfig, Name: "retention.ms"},
 		}, adminTopic)
-		if err != nil {
-			return "", err
-		}
-		for _, r := range rs {
-			if r.Err != nil {
-				return "", r.Err
-			}
-		}
-		m, err := describeConfig(ctx, adm, adminTopic)
+		m, err := describeAfterAlter(ctx, adm, adminTopic, rs, err)
 		if err != nil {
 			return "", err
 		}
@@ -553,15 +558,7 @@ func main() {
 		rs, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{
 			{Name: "retention.bytes", Value: kadm.StringPtr("123456789")},
 		}, adminTopic)
-		if err != nil {
-			return "", err
-		}
-		for _, r := range rs {
-			if r.Err != nil {
-				return "", r.Err
-			}
-		}
-		m, err := describeConfig(ctx, adm, adminTopic)
+		m, err := describeAfterAlter(ctx, adm, adminTopic, rs, err)
 		if err != nil {
 			return "", err
 		}
@@ -688,8 +685,6 @@ func main() {
 		r2, _ := rs2.Lookup(adminTopic, 0)
 		return fmt.Sprintf("low watermark 5; past the end -> %v", r2.Err), nil
 	})
-
-
 
 	step("Fetch with a partition error answers at once (not after max_wait)", 40*time.Second, func(ctx context.Context) (string, error) {
 		type tc struct {
@@ -953,7 +948,6 @@ func main() {
 		return fmt.Sprintf("%d records verified (dense, in order), then %d late records after a long poll; %d fetch requests (%d after the first read), %d fetch write errors, largest fetch response %d bytes (FetchMaxBytes 65536)", n, m, atomic.LoadInt64(&fc.fetchReqs), atomic.LoadInt64(&fc.fetchReqs)-before, fc.fetchErrs, atomic.LoadInt64(&fc.maxRead)), nil
 	})
 	total = exp.total()
-
 
 	step("Fetch size limits (raw Fetch v12 walk: max_bytes 65536, partition_max_bytes 32768)", 20*time.Second, func(ctx context.Context) (string, error) {
 		next := map[int32]int64{0: 0, 1: 0, 2: 0}
@@ -1434,7 +1428,6 @@ func main() {
 		}
 		return fmt.Sprintf("fetched commits = ends; reset to %v; consumer started at %v and read %d (then committed)", reset, first, n), nil
 	})
-
 
 	step("kadm Lag (g1) + DeleteGroups (g2)", 15*time.Second, func(ctx context.Context) (string, error) {
 		lags, err := adm.Lag(ctx, group1)

@@ -73,6 +73,23 @@ public class Probe {
         return e;
     }
 
+    /**
+     * Runs a call that Kafka refuses with {@code expected} (as the cause of an
+     * ExecutionException) and says how long the refusal took. If the call gets
+     * through, what it returns is the failure's message.
+     */
+    static String refusedWith(Class<? extends Throwable> expected, Body call) throws Exception {
+        long t0 = System.nanoTime();
+        try {
+            throw new AssertionError("SUCCEEDED: " + call.run());
+        } catch (ExecutionException e) {
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            Throwable c = unwrap(e);
+            check(expected.isInstance(c), "after " + ms + " ms got " + describe(c) + " (Kafka: " + expected.getSimpleName() + ")");
+            return "after " + ms + " ms: " + describe(c);
+        }
+    }
+
     static void check(boolean cond, String msg) {
         if (!cond) throw new AssertionError(msg);
     }

@@ -1,0 +1,193 @@
+//! `tools/bench --compare OLD.json NEW.json` (tools/bench_compare.py): the
+//! verdicts follow a cell that moved against the rest of its run, not a host
+//! that got faster as a whole, and bad files get one line and exit 2.
+#![allow(clippy::unwrap_used)]
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn cell(
+    mode: &str,
+    partitions: u32,
+    acks: &str,
+    mb_s: f64,
+    steal_pct: f64,
+    cpu_s_per_gb: f64,
+) -> Value {
+    json!({
+        "mode": mode, "client": "ferrolog", "size": 1024, "partitions": partitions, "acks": acks,
+        "producers": 1, "mb_s": mb_s, "records_s": mb_s * 1e6 / 1024.0, "p99_ms": 2.0,
+        "steal_pct": steal_pct, "broker_cpu_s_per_gb": cpu_s_per_gb,
+    })
+}
+
+/// A run with the given limits and cells, as `tools/bench --json` writes it.
+fn results(commit: &str, dd_mb_s: f64, runs: Vec<Value>) -> Value {
+    json!({
+        "machine": {"commit": commit, "time": "2026-11-22T13:00:00+00:00", "cores": 2, "kernel": "test"},
+        "profile": "quick",
+        "limits": {
+            "dd_buffered": {"mb_s": dd_mb_s},
+            "fsync_write_64k": {"mb_s": 300.0},
+            "fsync_write_1M": {"mb_s": 900.0},
+            "fsync_latency_4k": {"p50_ms": 0.1, "p99_ms": 0.2, "p99_9_ms": 0.4},
+            "loopback_tcp": {"mb_s": 3500.0},
+        },
+        "runs": runs,
+    })
+}
+
+/// Five acks=1 produce cells (1 to 5 partitions) at 1000, 1100, ... MB/s and
+/// a consume cell, each multiplied by `scale`.
+fn acks1_cells(scale: f64) -> Vec<Value> {
+    let mut cells: Vec<Value> = (0..5)
+        .map(|n| {
+            cell(
+                "produce",
+                n + 1,
+                "1",
+                (1000.0 + 100.0 * f64::from(n)) * scale,
+                0.0,
+                0.8,
+            )
+        })
+        .collect();
+    cells.push(cell("consume-cache", 1, "-", 2000.0 * scale, 0.0, 0.3));
+    cells
+}
+
+fn compare(dir: &Path, old: &Value, new: &Value) -> Output {
+    let (old_path, new_path) = (dir.join("old.json"), dir.join("new.json"));
+    std::fs::write(&old_path, old.to_string()).unwrap();
+    std::fs::write(&new_path, new.to_string()).unwrap();
+    Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench"))
+        .arg("--compare")
+        .args([&old_path, &new_path])
+        .output()
+        .expect("python3 runs tools/bench")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn a_faster_host_is_drift_not_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = results("aaaaaaa", 1000.0, acks1_cells(1.0));
+    // Every cell 40% faster and the disk limit lower: the host, not the code.
+    let new = results("bbbbbbb", 700.0, acks1_cells(1.4));
+    let report = stdout(&compare(dir.path(), &old, &new));
+    assert!(report.contains("old: commit aaaaaaa"), "{report}");
+    assert!(report.contains("new: commit bbbbbbb"), "{report}");
+    assert!(
+        report.contains("dd +40.0%"),
+        "the drift of the dd-bound cells: {report}"
+    );
+    assert!(
+        report.contains("No cell moved beyond the noise."),
+        "{report}"
+    );
+    assert!(!report.contains("faster"), "{report}");
+}
+
+#[test]
+fn a_cell_that_moves_against_its_run_gets_a_verdict_unless_steal_explains_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old_runs = acks1_cells(1.0);
+    old_runs.push(cell("produce", 1, "all", 800.0, 0.0, 1.2));
+    old_runs.push(cell("produce@half-peak", 1, "all", 400.0, 0.0, 1.6));
+    let mut old_acks_all_4 = cell("produce", 1, "all", 800.0, 0.0, 1.3);
+    old_acks_all_4["producers"] = json!(4);
+    old_runs.push(old_acks_all_4);
+    let old = results("aaaaaaa", 1000.0, old_runs);
+
+    let mut new_runs = acks1_cells(1.1);
+    // The 1-partition cell halves while the others gain 10%: -55% against the drift.
+    new_runs[0]["mb_s"] = json!(500.0);
+    // The same fall with 12% steal in the cell: noted, not judged.
+    new_runs[1]["mb_s"] = json!(550.0); // 1100 before
+    new_runs[1]["steal_pct"] = json!(12.0);
+    // The fsync-bound cells have their own drift: both fell by a quarter, so neither is judged.
+    new_runs.push(cell("produce", 1, "all", 600.0, 0.0, 1.2));
+    new_runs.push(cell("produce@half-peak", 1, "all", 300.0, 0.0, 2.4));
+    let mut new_acks_all_4 = cell("produce", 1, "all", 600.0, 0.0, 1.3);
+    new_acks_all_4["producers"] = json!(4);
+    new_runs.push(new_acks_all_4);
+    let new = results("bbbbbbb", 1000.0, new_runs);
+
+    let report = stdout(&compare(dir.path(), &old, &new));
+    // The table's own columns: mode, client, size, partitions, acks, producers.
+    let row = |mode: &str, partitions: u32, acks: &str| {
+        let start = format!(
+            "{mode:<24}{:<13}{:>5}{partitions:>6}{acks:>5}{:>5}",
+            "ferrolog", 1024, 1
+        );
+        report
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no row {start:?}: {report}"))
+            .to_owned()
+    };
+    assert!(report.contains("dd +10.0%"), "{report}");
+    assert!(row("produce", 1, "1").ends_with("SLOWER -55%"), "{report}");
+    assert!(
+        row("produce", 2, "1").ends_with("(moved -55%, but steal 12%)"),
+        "{report}"
+    );
+    assert!(row("produce", 3, "1").ends_with("  "), "{report}");
+    assert!(report.contains("fsync 1M -25.0%"), "{report}");
+    assert!(!row("produce", 1, "all").contains("SLOWER"), "{report}");
+    // A half-peak cell's rate follows its peak; its CPU is still noted.
+    assert!(
+        row("produce@half-peak", 1, "all").ends_with("cpu/GB +50%"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "1 cell(s) moved beyond the noise:\n  produce ferrolog 1024 B 1p acks=1 x1: SLOWER -55%"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn files_that_are_not_bench_results_get_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = results("aaaaaaa", 1000.0, acks1_cells(1.0));
+    let mut no_throughput = good.clone();
+    no_throughput["runs"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("mb_s");
+    let cases = [
+        (json!([1, 2]), "not a tools/bench result"),
+        (no_throughput, "runs[1] is not a cell"),
+    ];
+    for (bad, expected) in cases {
+        let out = compare(dir.path(), &good, &bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("bench: ") && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
+    let missing = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench"))
+        .args(["--compare", "/nonexistent/old.json"])
+        .arg(dir.path().join("old.json"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No such file"));
+}

@@ -192,7 +192,7 @@ def compare_runs(old, new, old_limits, new_limits, title):
                      f"{num(a, 'broker_cpu_s_per_gb', 11, 2)}{num(b, 'broker_cpu_s_per_gb', 6, 2)}  {v}")
     for side, cells in (("old", before.keys() - after.keys()), ("new", after.keys() - before.keys())):
         if len(cells) > 5:
-            lines.append(f"  {len(cells)} cells only in {side} (a run of fewer stages, such as --latency-only?)")
+            lines.append(f"  {len(cells)} cells only in {side} (the other run had fewer stages, as --latency-only has, or an older matrix)")
         else:
             lines += [f"  only in {side}: {label(k)}" for k in sorted(cells, key=str)]
     return lines, moved

@@ -57,6 +57,25 @@ fn acks1_cells(scale: f64) -> Vec<Value> {
     cells
 }
 
+/// acks=all cells with one and four producers at `mb_s`, and the half-peak
+/// cell at half of it with `half_peak_cpu` broker CPU s/GB.
+fn acks_all_cells(mb_s: f64, half_peak_cpu: f64) -> Vec<Value> {
+    let mut four = cell("produce", 1, "all", mb_s, 0.0, 1.3);
+    four["producers"] = json!(4);
+    vec![
+        cell("produce", 1, "all", mb_s, 0.0, 1.2),
+        four,
+        cell(
+            "produce@half-peak",
+            1,
+            "all",
+            mb_s / 2.0,
+            0.0,
+            half_peak_cpu,
+        ),
+    ]
+}
+
 fn compare(dir: &Path, old: &Value, new: &Value) -> Output {
     let (old_path, new_path) = (dir.join("old.json"), dir.join("new.json"));
     std::fs::write(&old_path, old.to_string()).unwrap();
@@ -103,11 +122,7 @@ fn a_faster_host_is_drift_not_a_verdict() {
 fn a_cell_that_moves_against_its_run_gets_a_verdict_unless_steal_explains_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut old_runs = acks1_cells(1.0);
-    old_runs.push(cell("produce", 1, "all", 800.0, 0.0, 1.2));
-    old_runs.push(cell("produce@half-peak", 1, "all", 400.0, 0.0, 1.6));
-    let mut old_acks_all_4 = cell("produce", 1, "all", 800.0, 0.0, 1.3);
-    old_acks_all_4["producers"] = json!(4);
-    old_runs.push(old_acks_all_4);
+    old_runs.extend(acks_all_cells(800.0, 1.6));
     let old = results("aaaaaaa", 1000.0, old_runs);
 
     let mut new_runs = acks1_cells(1.1);
@@ -117,11 +132,7 @@ fn a_cell_that_moves_against_its_run_gets_a_verdict_unless_steal_explains_it() {
     new_runs[1]["mb_s"] = json!(550.0); // 1100 before
     new_runs[1]["steal_pct"] = json!(12.0);
     // The fsync-bound cells have their own drift: both fell by a quarter, so neither is judged.
-    new_runs.push(cell("produce", 1, "all", 600.0, 0.0, 1.2));
-    new_runs.push(cell("produce@half-peak", 1, "all", 300.0, 0.0, 2.4));
-    let mut new_acks_all_4 = cell("produce", 1, "all", 600.0, 0.0, 1.3);
-    new_acks_all_4["producers"] = json!(4);
-    new_runs.push(new_acks_all_4);
+    new_runs.extend(acks_all_cells(600.0, 2.4));
     let new = results("bbbbbbb", 1000.0, new_runs);
 
     let report = stdout(&compare(dir.path(), &old, &new));

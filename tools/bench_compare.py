@@ -90,9 +90,9 @@ def ratio(old, new):
     return f"{new / old:7.2f}" if old else "      -"
 
 
-def describe(label, results):
+def describe(which, results):
     m = results["machine"]
-    return (f"{label}: commit {m.get('commit') or '?'}, {m.get('time', '?')}, {results.get('profile', '?')} profile,"
+    return (f"{which}: commit {m.get('commit') or '?'}, {m.get('time', '?')}, {results.get('profile', '?')} profile,"
             f" {m.get('cores', '?')} cores, kernel {m.get('kernel', '?')}")
 
 

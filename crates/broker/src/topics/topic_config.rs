@@ -326,7 +326,7 @@ fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
 /// Checks one entry against its spec, then applies what the engine acts on.
 fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), TopicConfigError> {
     let spec = spec_of(key).ok_or_else(|| TopicConfigError::UnknownKey(key.to_string()))?;
-    check(spec, value)?;
+    let number = check(spec, value)?;
     if let Served::Only(served, why) = spec.served
         && !served.contains(&value.trim())
     {
@@ -336,25 +336,27 @@ fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), TopicConfigE
             why,
         });
     }
-    match key {
-        RETENTION_MS => log.retention_ms = optional_i64(parse_number(key, value)?),
-        RETENTION_BYTES => log.retention_bytes = optional_u64(parse_number(key, value)?),
-        SEGMENT_BYTES => log.segment_bytes_max = parse_number(key, value)?.unsigned_abs(),
-        SEGMENT_MS => log.segment_ms_max = parse_number(key, value)?,
-        MAX_MESSAGE_BYTES => log.max_batch_bytes = to_u32(key, value)?,
-        INDEX_INTERVAL_BYTES => log.index_interval_bytes = to_u32(key, value)?,
-        DURABILITY => log.durability = parse_durability(key, value)?,
+    // A number key's value was parsed and bounded by `check`: the spec's
+    // bounds are the engine's types' (`max.message.bytes` up to u32::MAX).
+    let to_u32 = |n: i64| {
+        u32::try_from(n).map_err(|_| invalid_value(key, value, "not a number in range".into()))
+    };
+    match (key, number) {
+        (RETENTION_MS, Some(n)) => log.retention_ms = optional_i64(n),
+        (RETENTION_BYTES, Some(n)) => log.retention_bytes = optional_u64(n),
+        (SEGMENT_BYTES, Some(n)) => log.segment_bytes_max = n.unsigned_abs(),
+        (SEGMENT_MS, Some(n)) => log.segment_ms_max = n,
+        (MAX_MESSAGE_BYTES, Some(n)) => log.max_batch_bytes = to_u32(n)?,
+        (INDEX_INTERVAL_BYTES, Some(n)) => log.index_interval_bytes = to_u32(n)?,
+        (DURABILITY, _) => log.durability = parse_durability(key, value)?,
         _ => {}
     }
     Ok(())
 }
 
-fn check(spec: &Spec, value: &str) -> Result<(), TopicConfigError> {
-    let invalid = |reason: String| TopicConfigError::InvalidValue {
-        key: spec.key.to_string(),
-        value: value.to_string(),
-        reason,
-    };
+/// Checks `value` against the spec's kind; returns the number for a number key.
+fn check(spec: &Spec, value: &str) -> Result<Option<i64>, TopicConfigError> {
+    let invalid = |reason: String| invalid_value(spec.key, value, reason);
     let trimmed = value.trim();
     match spec.kind {
         Kind::Number { min, max } => {
@@ -367,6 +369,7 @@ fn check(spec: &Spec, value: &str) -> Result<(), TopicConfigError> {
             if parsed > max {
                 return Err(invalid(format!("must be at most {max}")));
             }
+            return Ok(Some(parsed));
         }
         Kind::Bool => {
             if !trimmed.eq_ignore_ascii_case("true") && !trimmed.eq_ignore_ascii_case("false") {
@@ -405,36 +408,25 @@ fn check(spec: &Spec, value: &str) -> Result<(), TopicConfigError> {
             parse_durability(spec.key, value)?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
-fn parse_number(key: &str, value: &str) -> Result<i64, TopicConfigError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| TopicConfigError::InvalidValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            reason: "not a number in range".to_string(),
-        })
-}
-
-fn to_u32(key: &str, value: &str) -> Result<u32, TopicConfigError> {
-    u32::try_from(parse_number(key, value)?).map_err(|_| TopicConfigError::InvalidValue {
+fn invalid_value(key: &str, value: &str, reason: String) -> TopicConfigError {
+    TopicConfigError::InvalidValue {
         key: key.to_string(),
         value: value.to_string(),
-        reason: "not a number in range".to_string(),
-    })
+        reason,
+    }
 }
 
 fn parse_durability(key: &str, value: &str) -> Result<Durability, TopicConfigError> {
-    value
-        .parse::<Durability>()
-        .map_err(|_| TopicConfigError::InvalidValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            reason: "expected always, interval:<ms> or never".to_string(),
-        })
+    value.parse::<Durability>().map_err(|_| {
+        invalid_value(
+            key,
+            value,
+            "expected always, interval:<ms> or never".to_string(),
+        )
+    })
 }
 
 /// Kafka's -1 ("no limit") as `None`.

@@ -135,9 +135,10 @@ async fn produce_partition(
             broker.free_space.free_bytes(),
             broker.free_space.floor_bytes()
         );
-        let response = error_response(index, ResponseError::KafkaStorageError)
-            .with_error_message(Some(message.into()));
-        return (response, None);
+        return (
+            refused(index, ResponseError::KafkaStorageError, message),
+            None,
+        );
     }
     let records = match data.records {
         Some(records) if !records.is_empty() => records,
@@ -150,16 +151,16 @@ async fn produce_partition(
         let message = format!(
             "min.insync.replicas is {min_insync}, but this broker is the partition's only replica"
         );
-        let response = error_response(index, ResponseError::NotEnoughReplicas)
-            .with_error_message(Some(message.into()));
-        return (response, None);
+        return (
+            refused(index, ResponseError::NotEnoughReplicas, message),
+            None,
+        );
     }
     let (records, log_append_time) = if topic.config.log_append_time() {
         match stamp_append_time(&records) {
             Ok(stamped) => stamped,
             Err(e) => {
-                let response = error_response(index, ResponseError::CorruptMessage)
-                    .with_error_message(Some(e.to_string().into()));
+                let response = refused(index, ResponseError::CorruptMessage, e.to_string());
                 return (response, None);
             }
         }
@@ -178,8 +179,7 @@ async fn produce_partition(
         }
         Err(e) => {
             tracing::debug!(partition = ?handle.id, error = %errors::message(&e), "produce refused");
-            let response = error_response(index, errors::append_error(&e))
-                .with_error_message(Some(errors::message(&e).into()));
+            let response = refused(index, errors::append_error(&e), errors::message(&e));
             (response, None)
         }
     }
@@ -251,6 +251,11 @@ async fn wait_for_syncs(mut response: ProduceResponse, syncs: Vec<PendingSync>) 
         }
     }
     response
+}
+
+/// An error response that says why, for clients that log the message.
+fn refused(index: i32, code: ResponseError, message: String) -> PartitionProduceResponse {
+    error_response(index, code).with_error_message(Some(message.into()))
 }
 
 fn error_response(index: i32, code: ResponseError) -> PartitionProduceResponse {

@@ -190,9 +190,7 @@ pub fn frame(buf: &[u8]) -> Result<(BatchHeader, usize), BatchError> {
 
 /// Overwrites the base offset of the batch at `batch[0]`.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
-    if let Some(field) = batch.get_mut(BASE_OFFSET_AT..BASE_OFFSET_AT + 8) {
-        field.copy_from_slice(&base_offset.to_be_bytes());
-    }
+    put(batch, BASE_OFFSET_AT, &base_offset.to_be_bytes());
 }
 
 /// Gives every batch of `batches` (whole v2 batches, back to back) the broker's
@@ -217,18 +215,24 @@ pub fn stamp_log_append_time(batches: &mut [u8], now_ms: i64) -> Result<(), Batc
         };
         put(batch, ATTRIBUTES_AT, &(attributes | 0x8).to_be_bytes());
         put(batch, MAX_TIMESTAMP_AT, &now_ms.to_be_bytes());
-        let crc = compute_crc(batch);
-        put(batch, CRC_AT, &crc.to_be_bytes());
+        reseal(batch);
         start += size;
     }
     Ok(())
 }
 
-/// Overwrites `field.len()` bytes of a validated batch at `at`.
-fn put(batch: &mut [u8], at: usize, field: &[u8]) {
+/// Overwrites `field.len()` bytes of the batch at `batch[0]`, at `at` (nothing
+/// where the batch is shorter: callers write fields of batches they framed).
+pub(crate) fn put(batch: &mut [u8], at: usize, field: &[u8]) {
     if let Some(target) = batch.get_mut(at..at + field.len()) {
         target.copy_from_slice(field);
     }
+}
+
+/// Recomputes the CRC of the batch at `batch[0]` after its covered bytes changed.
+pub(crate) fn reseal(batch: &mut [u8]) {
+    let crc = compute_crc(batch);
+    put(batch, CRC_AT, &crc.to_be_bytes());
 }
 
 /// The records section of a whole batch (what kafka-protocol's record decoder

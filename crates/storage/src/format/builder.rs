@@ -1,6 +1,6 @@
 //! Encodes uncompressed v2 batches. The engine never builds batches (clients
 //! do); this exists for tests, benches and tools that need valid input.
-use super::batch::{ATTRIBUTES_AT, CRC_AT, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, compute_crc};
+use super::batch::{ATTRIBUTES_AT, HEADER_LEN, LENGTH_AT, LOG_OVERHEAD, MAGIC_V2, put, reseal};
 
 /// One record to encode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,12 +74,9 @@ pub fn encode_batch_into(out: &mut Vec<u8>, records: &[SimpleRecord<'_>]) {
         out.extend_from_slice(&body);
     }
     let length = (out.len() - start - LOG_OVERHEAD) as i32;
-    if let Some(field) = out.get_mut(start + 8..start + 12) {
-        field.copy_from_slice(&length.to_be_bytes());
-    }
-    let crc = compute_crc(out.get(start..).unwrap_or_default());
-    if let Some(field) = out.get_mut(start + CRC_AT..start + ATTRIBUTES_AT) {
-        field.copy_from_slice(&crc.to_be_bytes());
+    if let Some(batch) = out.get_mut(start..) {
+        put(batch, LENGTH_AT, &length.to_be_bytes());
+        reseal(batch);
     }
 }
 
@@ -87,11 +84,6 @@ pub fn encode_batch_into(out: &mut Vec<u8>, records: &[SimpleRecord<'_>]) {
 /// (e.g. to mark it compressed or log-append-time in tests; the records are
 /// left as they are).
 pub fn set_attributes(batch: &mut [u8], attributes: i16) {
-    if let Some(field) = batch.get_mut(ATTRIBUTES_AT..ATTRIBUTES_AT + 2) {
-        field.copy_from_slice(&attributes.to_be_bytes());
-    }
-    let crc = compute_crc(batch);
-    if let Some(field) = batch.get_mut(CRC_AT..ATTRIBUTES_AT) {
-        field.copy_from_slice(&crc.to_be_bytes());
-    }
+    put(batch, ATTRIBUTES_AT, &attributes.to_be_bytes());
+    reseal(batch);
 }

@@ -15,6 +15,7 @@ use crate::error::{ClientError, boxed};
 
 /// Bytes before the records in a v2 batch header (base offset .. record count).
 pub const BATCH_HEADER_BYTES: usize = 61;
+const BASE_OFFSET_POSITION: usize = 0;
 /// Position of the 4-byte batch length (after the 8-byte base offset).
 const LENGTH_POSITION: usize = 8;
 /// Bytes before the batch length field's counted region starts.
@@ -22,6 +23,7 @@ const LOG_OVERHEAD_BYTES: usize = 12;
 /// The CRC-32C field; it covers everything from the attributes to the end.
 const CRC_POSITION: usize = 17;
 const ATTRIBUTES_POSITION: usize = 21;
+const LAST_OFFSET_DELTA_POSITION: usize = 23;
 /// Where the header's max timestamp sits (the append time of a log-append-time batch).
 const MAX_TIMESTAMP_POSITION: usize = 35;
 const RECORD_COUNT_POSITION: usize = 57;
@@ -214,11 +216,7 @@ pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, Cli
             .get(position..position + batch_len)
             .unwrap_or_default();
         check_counts(batch, position)?;
-        let stored = u32::from_be_bytes(
-            batch[CRC_POSITION..ATTRIBUTES_POSITION]
-                .try_into()
-                .unwrap_or([0; 4]),
-        );
+        let stored = field(batch, CRC_POSITION).map_or(0, u32::from_be_bytes);
         let computed = crc32c::crc32c(&batch[ATTRIBUTES_POSITION..]);
         if stored != computed {
             return Err(ClientError::InvalidBatch {
@@ -228,7 +226,7 @@ pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, Cli
                 ),
             });
         }
-        let base = i64::from_be_bytes(batch[..8].try_into().unwrap_or([0; 8]));
+        let base = batch_base_offset(batch);
         let end = batch_end_offset(batch);
         count.records += u64::try_from(end - base.max(from_offset)).unwrap_or(0);
         count.bytes += batch_len as u64;
@@ -238,34 +236,32 @@ pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, Cli
     Ok(count)
 }
 
+/// The `N` bytes of a header field at `at`, if `bytes` reaches that far.
+fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+/// The base offset of a batch already length-checked by [`check_counts`].
+fn batch_base_offset(batch: &[u8]) -> i64 {
+    field(batch, BASE_OFFSET_POSITION).map_or(0, i64::from_be_bytes)
+}
+
 /// `base offset + last offset delta + 1` of a batch already length-checked by [`check_counts`].
 fn batch_end_offset(batch: &[u8]) -> i64 {
-    let base = batch
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, i64::from_be_bytes);
-    let delta = batch
-        .get(23..27)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, i32::from_be_bytes);
-    base.saturating_add(i64::from(delta)).saturating_add(1)
+    let delta = field(batch, LAST_OFFSET_DELTA_POSITION).map_or(0, i32::from_be_bytes);
+    batch_base_offset(batch)
+        .saturating_add(i64::from(delta))
+        .saturating_add(1)
 }
 
 /// The max timestamp of a batch's header (checked long enough by `check_counts`).
 fn batch_max_timestamp(batch: &[u8]) -> i64 {
-    batch
-        .get(MAX_TIMESTAMP_POSITION..MAX_TIMESTAMP_POSITION + 8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(-1, i64::from_be_bytes)
+    field(batch, MAX_TIMESTAMP_POSITION).map_or(-1, i64::from_be_bytes)
 }
 
 /// The length of the first batch if `bytes` holds all of it, else `None`.
 fn complete_batch_len(bytes: &[u8]) -> Option<usize> {
-    let len_field: [u8; 4] = bytes
-        .get(LENGTH_POSITION..LOG_OVERHEAD_BYTES)?
-        .try_into()
-        .ok()?;
-    let len = usize::try_from(i32::from_be_bytes(len_field)).ok()?;
+    let len = usize::try_from(i32::from_be_bytes(field(bytes, LENGTH_POSITION)?)).ok()?;
     let total = LOG_OVERHEAD_BYTES.checked_add(len)?;
     (bytes.len() >= total).then_some(total)
 }
@@ -280,12 +276,8 @@ fn check_counts(batch: &[u8], position: usize) -> Result<(), ClientError> {
             batch.len()
         )));
     }
-    let attributes =
-        i16::from_be_bytes([batch[ATTRIBUTES_POSITION], batch[ATTRIBUTES_POSITION + 1]]);
-    let count_field: [u8; 4] = batch[RECORD_COUNT_POSITION..BATCH_HEADER_BYTES]
-        .try_into()
-        .unwrap_or([0xff; 4]);
-    let count = i32::from_be_bytes(count_field);
+    let attributes = field(batch, ATTRIBUTES_POSITION).map_or(0, i16::from_be_bytes);
+    let count = field(batch, RECORD_COUNT_POSITION).map_or(-1, i32::from_be_bytes);
     let count =
         usize::try_from(count).map_err(|_| invalid(format!("negative record count {count}")))?;
     let records_len = batch.len() - BATCH_HEADER_BYTES;

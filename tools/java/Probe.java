@@ -1,3 +1,4 @@
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -96,32 +97,34 @@ public class Probe {
 
     static long now() { return System.currentTimeMillis(); }
 
-    static Properties adminProps() {
+    /** What every client here shares: the broker to bootstrap from and the request timeout. */
+    static Properties clientProps() {
         Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, BOOT);
+        p.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, BOOT);
+        p.put(CommonClientConfigs.REQUEST_TIMEOUT_MS_CONFIG, requestTimeoutMs);
+        return p;
+    }
+
+    static Properties adminProps() {
+        Properties p = clientProps();
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15000);
-        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, requestTimeoutMs);
         return p;
     }
 
     static Properties producerProps() {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, BOOT);
+        Properties p = clientProps();
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 15000);
-        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, requestTimeoutMs);
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, deliveryTimeoutMs);
         return p;
     }
 
     static Properties consumerProps(String group) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, BOOT);
+        Properties p = clientProps();
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15000);
-        p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, requestTimeoutMs);
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         if (group != null) p.put(ConsumerConfig.GROUP_ID_CONFIG, group);

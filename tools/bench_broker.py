@@ -25,7 +25,10 @@ with it, and a figure taken under heavy steal says so in its row.
 
 Every throughput is payload bytes (record values), as the peers' tools count them, and is
 compared with the matching limit from stage 1: acks=1 with buffered sequential write (dd),
-acks=all with fsync'd 1 MiB writes, consume with loopback TCP.
+acks=all with fsync'd 1 MiB writes, consume with loopback TCP. A produce cell is also
+compared with the same disk limit measured again right before it (`limit_near_mb_s`, the
+table's "beside" column), and each half-peak acks=all run with a 4 KiB fsync p99 taken right
+before it (`fsync_4k_p99_near_ms`; that run's target is this + 1 ms).
 """
 
 import json
@@ -38,7 +41,9 @@ import sys
 import tempfile
 import time
 
+import bench_limits
 import bench_rdkafka_c
+from bench_limits import free_port
 
 SIZES = [100, 1024]
 PARTITIONS = [1, 8]
@@ -218,13 +223,16 @@ def stop_process(proc, crash=False):
         proc.wait()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------- one cell each
+
+def beside_limit(broker, acks, produce):
+    """Runs `produce()` right after a short measurement of the disk limit the cell is held to
+    (tools/bench_limits.py: the disk's pace moves within a run) and records it in the cell."""
+    near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks))
+    r = produce()
+    r["limit_near_mb_s"] = near
+    return r
+
 
 def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_flight=IN_FLIGHT, batch=None):
     """`producers` concurrent `ferrolog perf produce` processes; records/s summed over the
@@ -312,7 +320,8 @@ def run_matrix(root, workdir, prof, limits):
                         n += 1
                         topic = f"p{n}-{size}b-{partitions}p-acks{acks}-{producers}w"
                         broker.create_topic(topic, partitions)
-                        r = perf_produce(broker, topic, size, acks, producers, small if size <= 100 else large)
+                        r = beside_limit(broker, acks, lambda: perf_produce(
+                            broker, topic, size, acks, producers, small if size <= 100 else large))
                         runs.append(cell("produce", "ferrolog", size, partitions, acks, producers, r))
                         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
                         if acks == "1" and producers == 1 and not latency_only:
@@ -342,7 +351,8 @@ def one_in_flight(broker, records):
     for mode, acks, batch in ONE_IN_FLIGHT:
         topic = f"one-in-flight-acks{acks}-{batch}"
         broker.create_topic(topic, 1)
-        r = perf_produce(broker, topic, 1024, acks, 1, records, in_flight=1, batch=batch)
+        r = beside_limit(broker, acks, lambda: perf_produce(broker, topic, 1024, acks, 1, records,
+                                                            in_flight=1, batch=batch))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
         broker.delete_topic(topic)
         out.append(cell(mode, "ferrolog", 1024, 1, acks, 1, r))
@@ -359,15 +369,21 @@ def latency_at_half_peak(broker, runs, records):
         for n in range(LATENCY_RUNS):
             topic = f"half-peak-acks{acks}-{n}"
             broker.create_topic(topic, 1)
-            r = perf_produce(broker, topic, 1024, acks, 1, max(records // 2, 1000), rate=rate)
+            # acks=all's target is the 4 KiB fsync p99 + 1 ms: take it beside each run too.
+            fsync_p99 = bench_limits.near_fsync_p99(broker.workdir) if acks == "all" else None
+            r = beside_limit(broker, acks, lambda: perf_produce(broker, topic, 1024, acks, 1,
+                                                                max(records // 2, 1000), rate=rate))
+            r["fsync_4k_p99_near_ms"] = fsync_p99
             log(f"{topic}: {r['records_s']:.0f} records/s (asked {rate:.0f}), p99 {r['p99_ms']:.2f} ms"
-                f" (round trip {r.get('round_trip_p99_ms', float('nan')):.2f} ms), steal {r['steal_pct'] or 0:.1f}%")
+                f" (round trip {r.get('round_trip_p99_ms', float('nan')):.2f} ms), steal {r['steal_pct'] or 0:.1f}%"
+                + (f", 4 KiB fsync p99 beside it {fsync_p99:.3f} ms" if fsync_p99 else ""))
             broker.delete_topic(topic)
             tries.append(r)
         tries.sort(key=lambda r: r["p99_ms"])
         median = dict(tries[len(tries) // 2])
         median["runs"] = [{k: r.get(k) for k in ("p50_ms", "p99_ms", "p99_9_ms", "round_trip_p99_ms", "steal_pct",
-                                                   "mb_s")} for r in tries]
+                                                   "mb_s", "limit_near_mb_s", "fsync_4k_p99_near_ms")}
+                          for r in tries]
         out.append(cell("produce@half-peak", "ferrolog", 1024, 1, acks, 1, median))
     return out
 
@@ -378,6 +394,7 @@ def rdkafka_cells(root, broker, small, large):
     for size, partitions, acks in cells:
         topic = f"rdkafka-{size}b-{partitions}p-acks{acks}"
         records = small if size <= 100 else large
+        near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks))
         found = rdkafka_perf(root, broker, topic, size, partitions, acks, records)
         if found is None:
             log("target/release/examples/rdkafka_perf not built: librdkafka rows skipped")
@@ -386,7 +403,7 @@ def rdkafka_cells(root, broker, small, large):
         cons = found.get("consume (from the first record)")
         if prod:
             out.append(cell("produce", "librdkafka", size, partitions, acks, 1,
-                            {**prod, "records": records}))
+                            {**prod, "records": records, "limit_near_mb_s": near}))
         if cons:
             out.append(cell("consume-cache", "librdkafka", size, partitions, "-", 1,
                             {**cons, "records": records}))
@@ -396,8 +413,8 @@ def rdkafka_cells(root, broker, small, large):
     for size, partitions, acks in cells if exe else []:
         topic = f"rdkafka-c-{size}b-{partitions}p-acks{acks}"
         broker.create_topic(topic, partitions)
-        r = bench_rdkafka_c.produce(exe, broker.addr, topic, size, partitions, acks,
-                                    small if size <= 100 else large, RUN_TIMEOUT_S)
+        r = beside_limit(broker, acks, lambda: bench_rdkafka_c.produce(
+            exe, broker.addr, topic, size, partitions, acks, small if size <= 100 else large, RUN_TIMEOUT_S))
         out.append(cell("produce", "librdkafka-c", size, partitions, acks, 1, r))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, client {r['client_cores']:.2f} cores")
         broker.delete_topic(topic)
@@ -488,11 +505,13 @@ def build(root):
 # ---------------------------------------------------------------- the table
 
 def limit_for(run, limits):
-    if run["mode"].startswith("produce"):
-        if run["acks"] == "all":
-            return "fsync 1M", limits["fsync_write_1M"]["mb_s"]
-        return "dd", limits["dd_buffered"]["mb_s"]
-    return "loopback", limits["loopback_tcp"]["mb_s"]
+    kind = bench_limits.kind_of(run["mode"], run["acks"])
+    return kind, limits[bench_limits.FULL_KEY[kind]]["mb_s"]
+
+
+def near_pct(r):
+    near = r.get("limit_near_mb_s")
+    return f"{100 * r['mb_s'] / near:5.1f}%" if near else " " * 6
 
 
 def steal(r):
@@ -502,10 +521,11 @@ def steal(r):
 
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
-          " scheduled send time; steal = CPU time the hypervisor took; % = of the matching limit)")
+          " scheduled send time; steal = CPU time the hypervisor took; % of limit = of the matching limit at the"
+          " start of the run; beside = of the same limit measured again right before the cell)")
     head = (f"{'mode':<24}{'client':<13}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
             f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}{'cpu s/GB':>9}{'steal':>7}"
-            f"  {'% of limit':<16}")
+            f"  {'% of limit':<16}{'beside':>7}")
     print(head)
     print("-" * len(head))
     for r in runs:
@@ -513,11 +533,12 @@ def print_table(runs, limits):
         num = lambda k, w: f"{r[k]:{w}.2f}" if k in r else " " * w
         print(f"{r['mode']:<24}{r['client']:<13}{r['size']:>5}{r['partitions']:>6}{r['acks']:>5}{r['producers']:>5}"
               f"{r['records_s']:>12.0f}{r['mb_s']:>9.1f}{num('p50_ms', 8)}{num('p99_ms', 8)}{num('p99_9_ms', 8)}"
-              f"{num('broker_cpu_s_per_gb', 9)}{steal(r)}  {100 * r['mb_s'] / limit:5.1f}% {name}")
+              f"{num('broker_cpu_s_per_gb', 9)}{steal(r)}  {100 * r['mb_s'] / limit:5.1f}% {name:<9} {near_pct(r)}")
     for r in runs:
         if "runs" in r:
-            each = ", ".join(f"{t['p99_ms']:.2f} (round trip {t['round_trip_p99_ms'] or 0:.2f}, steal {t['steal_pct'] or 0:.0f}%)"
-                             for t in r["runs"])
+            each = ", ".join(f"{t['p99_ms']:.2f} (round trip {t['round_trip_p99_ms'] or 0:.2f}, steal {t['steal_pct'] or 0:.0f}%"
+                             + (f", target {t['fsync_4k_p99_near_ms'] + 1:.2f}" if t.get("fsync_4k_p99_near_ms") else "")
+                             + ")" for t in r["runs"])
             print(f"  {r['mode']} acks={r['acks']}: p99 ms of each run: {each}")
     busy = [f"{r['client']} {r['size']} B {r['partitions']}p acks={r['acks']} {r['client_cores']:.2f}"
             for r in runs if r["client"].startswith("librdkafka") and r["mode"] == "produce" and "client_cores" in r]

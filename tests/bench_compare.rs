@@ -202,3 +202,43 @@ fn files_that_are_not_bench_results_get_one_line_and_exit_2() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("No such file"));
 }
+
+#[test]
+fn an_acks_all_cell_is_judged_against_its_limit_measured_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let beside = |mut cells: Vec<Value>, limits: [f64; 2]| {
+        for (cell, limit) in cells.iter_mut().zip(limits) {
+            cell["limit_near_mb_s"] = json!(limit);
+        }
+        cells
+    };
+    let mut old_runs = acks1_cells(1.0);
+    old_runs.extend(beside(acks_all_cells(800.0, 1.6), [900.0, 900.0]));
+    let old = results("aaaaaaa", 1000.0, old_runs);
+
+    // Both acks=all cells fall 40%. The disk beside the one-producer cell fell
+    // as much; beside the four-producer cell it did not.
+    let mut new_runs = acks1_cells(1.0);
+    new_runs.extend(beside(acks_all_cells(480.0, 1.6), [540.0, 900.0]));
+    let new = results("bbbbbbb", 1000.0, new_runs);
+
+    let report = stdout(&compare(dir.path(), &old, &new));
+    let row = |producers: u32| {
+        let start = format!(
+            "{:<24}{:<13}{:>5}{:>6}{:>5}{producers:>5}",
+            "produce", "ferrolog", 1024, 1, "all"
+        );
+        report
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no row {start:?}: {report}"))
+            .to_owned()
+    };
+    // The run-wide fsync drift is the median of the two: -40%, which alone
+    // would clear both. Beside-limits decide instead.
+    assert!(!row(1).contains("SLOWER"), "{report}");
+    assert!(
+        row(4).ends_with("SLOWER -40% (its limit beside it +0%)"),
+        "{report}"
+    );
+}

@@ -9,7 +9,11 @@ relative to the run-wide drift, the median change over the broker's cells
 measured against the same limit (dd, fsync'd writes or loopback), and a
 cell gets a verdict only when that relative change passes MOVED_PCT and neither run lost more than STEAL_PCT of the CPU to the
 hypervisor while it ran. Each throughput is also shown as a share of the
-limit its own run measured (the table's `% of limit`). Broker CPU per GB,
+limit its own run measured (the table's `% of limit`). A cell held to
+fsync'd writes (acks=all keeps within a few percent of that limit) whose two
+runs both measured the limit again right before it (`limit_near_mb_s`, since
+the disk's pace moves within a run) is judged against the change of that
+limit instead: its own disk, not the run's median. Broker CPU per GB,
 the least noisy figure the bench takes, gets its own note past
 CPU_MOVED_PCT. p99 latency, the peer's cells and the start-up stage are
 shown beside, without verdicts.
@@ -20,6 +24,7 @@ Reading two files is all it does: nothing is built, started or measured.
 import json
 
 from bench_broker import limit_for
+from bench_limits import FSYNC_1M
 
 # Three quick-profile runs of the same engine (the sixth, eighth and ninth
 # sessions') compared pairwise: relative to the drift, 90% of the cells
@@ -134,6 +139,16 @@ def drift(before, after, limits):
     return {kind: sorted(c)[len(c) // 2] for kind, c in changes.items()}
 
 
+def cell_drift(old, new, kind, run_drift):
+    """The drift a cell is judged against, and where it comes from: for a cell held to fsync'd
+    writes, the change of that limit measured beside it in both runs; otherwise the run-wide
+    drift of its kind."""
+    beside = change(old.get("limit_near_mb_s"), new.get("limit_near_mb_s"))
+    if kind == FSYNC_1M and beside is not None:
+        return beside, "beside"
+    return run_drift, "run"
+
+
 def verdict(old, new, run_drift):
     """'faster +N%' or 'SLOWER -N%' against the run-wide drift, a note in parentheses
     when steal forbids a verdict, and a broker CPU note; '' when nothing moved."""
@@ -183,7 +198,11 @@ def compare_runs(old, new, old_limits, new_limits, title):
         sa, sb = share(a, old_limits), share(b, new_limits)
         num = lambda r, f, w, p: f"{r[f]:{w}.{p}f}" if r.get(f) is not None else " " * w
         pct = lambda s, w: f"{s:{w}.1f}" if s is not None else " " * w
-        v = verdict(a, b, drifts.get(bound_by(a, new_limits), 0.0))
+        kind = bound_by(a, new_limits)
+        own, source = cell_drift(a, b, kind, drifts.get(kind, 0.0))
+        v = verdict(a, b, own)
+        if source == "beside" and v.startswith(("faster", "SLOWER", "(moved")):
+            v += f" (its limit beside it {own:+.0f}%)"
         if v.startswith(("faster", "SLOWER")):
             moved.append(f"{label(k)}: {v.split(',')[0]}")
         lines.append(f"{k[0]:<24}{k[1]:<13}{k[2]:>5}{k[3]:>6}{k[4]:>5}{k[5]:>5}"

@@ -204,29 +204,24 @@ fn files_that_are_not_bench_results_get_one_line_and_exit_2() {
 }
 
 #[test]
-fn an_acks_all_cell_is_judged_against_its_limit_measured_beside_it() {
+fn acks_all_cells_are_judged_against_their_disk_measured_beside_them() {
     let dir = tempfile::tempdir().unwrap();
-    let beside = |mut cells: Vec<Value>, limits: [f64; 2]| {
-        for (cell, limit) in cells.iter_mut().zip(limits) {
-            cell["limit_near_mb_s"] = json!(limit);
-        }
+    // Four acks=all cells, each with the fsync'd 1 MiB limit measured right
+    // before it.
+    let cells = |mb_s: f64, disk: f64| -> Vec<Value> {
+        let mut cells = acks1_cells(1.0);
+        cells.extend((1..=4).map(|partitions| {
+            let mut c = cell("produce", partitions, "all", mb_s, 0.0, 1.2);
+            c["limit_near_mb_s"] = json!(disk);
+            c
+        }));
         cells
     };
-    let mut old_runs = acks1_cells(1.0);
-    old_runs.extend(beside(acks_all_cells(800.0, 1.6), [900.0, 900.0]));
-    let old = results("aaaaaaa", 1000.0, old_runs);
-
-    // Both acks=all cells fall 40%. The disk beside the one-producer cell fell
-    // as much; beside the four-producer cell it did not.
-    let mut new_runs = acks1_cells(1.0);
-    new_runs.extend(beside(acks_all_cells(480.0, 1.6), [540.0, 900.0]));
-    let new = results("bbbbbbb", 1000.0, new_runs);
-
-    let report = stdout(&compare(dir.path(), &old, &new));
-    let row = |producers: u32| {
+    let old = results("aaaaaaa", 1000.0, cells(800.0, 900.0));
+    let row = |report: &str, partitions: u32| {
         let start = format!(
-            "{:<24}{:<13}{:>5}{:>6}{:>5}{producers:>5}",
-            "produce", "ferrolog", 1024, 1, "all"
+            "{:<24}{:<13}{:>5}{partitions:>6}{:>5}{:>5}",
+            "produce", "ferrolog", 1024, "all", 1
         );
         report
             .lines()
@@ -234,11 +229,32 @@ fn an_acks_all_cell_is_judged_against_its_limit_measured_beside_it() {
             .unwrap_or_else(|| panic!("no row {start:?}: {report}"))
             .to_owned()
     };
-    // The run-wide fsync drift is the median of the two: -40%, which alone
-    // would clear both. Beside-limits decide instead.
-    assert!(!row(1).contains("SLOWER"), "{report}");
+
+    // Every acks=all cell 40% slower while the disk beside them stayed: the
+    // group commit, not the host. Their own median (-40%) would hide it.
+    let same_disk = results("bbbbbbb", 1000.0, cells(480.0, 900.0));
+    let report = stdout(&compare(dir.path(), &old, &same_disk));
     assert!(
-        row(4).ends_with("SLOWER -40% (its limit beside it +0%)"),
+        report.contains("fsync 1M +0.0% (its limit measured beside the cells)"),
+        "{report}"
+    );
+    for partitions in 1..=4 {
+        assert!(
+            row(&report, partitions).ends_with("SLOWER -40%"),
+            "{report}"
+        );
+    }
+    assert!(
+        report.contains("4 cell(s) moved beyond the noise"),
+        "{report}"
+    );
+
+    // The same cells with the disk 40% slower beside each: drift, no verdict.
+    let slower_disk = results("ccccccc", 1000.0, cells(480.0, 540.0));
+    let report = stdout(&compare(dir.path(), &old, &slower_disk));
+    assert!(report.contains("fsync 1M -40.0%"), "{report}");
+    assert!(
+        report.contains("No cell moved beyond the noise."),
         "{report}"
     );
 }

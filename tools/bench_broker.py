@@ -37,13 +37,12 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
 import bench_limits
 import bench_rdkafka_c
-from bench_limits import free_port
+from bench_limits import free_port, log
 
 SIZES = [100, 1024]
 PARTITIONS = [1, 8]
@@ -59,10 +58,6 @@ ONE_IN_FLIGHT_MODE = "produce 1 in flight"
 ONE_IN_FLIGHT_1MB_MODE = "produce 1 in flight 1MB"
 ONE_IN_FLIGHT = [(ONE_IN_FLIGHT_MODE, "1", 256), (ONE_IN_FLIGHT_MODE, "all", 256),
                  (ONE_IN_FLIGHT_1MB_MODE, "all", 1000)]
-
-
-def log(msg):
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
 class Broker:

@@ -390,7 +390,9 @@ def rdkafka_cells(root, broker, small, large):
         topic = f"rdkafka-{size}b-{partitions}p-acks{acks}"
         records = small if size <= 100 else large
         near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks))
+        steal = StealMeter()
         found = rdkafka_perf(root, broker, topic, size, partitions, acks, records)
+        stolen = steal.share()  # over the produce and the consume: one process runs both
         if found is None:
             log("target/release/examples/rdkafka_perf not built: librdkafka rows skipped")
             return out
@@ -398,18 +400,20 @@ def rdkafka_cells(root, broker, small, large):
         cons = found.get("consume (from the first record)")
         if prod:
             out.append(cell("produce", "librdkafka", size, partitions, acks, 1,
-                            {**prod, "records": records, "limit_near_mb_s": near}))
+                            {**prod, "records": records, "limit_near_mb_s": near, "steal_pct": stolen}))
         if cons:
             out.append(cell("consume-cache", "librdkafka", size, partitions, "-", 1,
-                            {**cons, "records": records}))
+                            {**cons, "records": records, "steal_pct": stolen}))
         log(f"{topic}: {prod} / {cons}")
         broker.delete_topic(topic)
     exe = bench_rdkafka_c.build(root, log)
     for size, partitions, acks in cells if exe else []:
         topic = f"rdkafka-c-{size}b-{partitions}p-acks{acks}"
         broker.create_topic(topic, partitions)
+        steal = StealMeter()
         r = beside_limit(broker, acks, lambda: bench_rdkafka_c.produce(
             exe, broker.addr, topic, size, partitions, acks, small if size <= 100 else large, RUN_TIMEOUT_S))
+        r["steal_pct"] = steal.share()
         out.append(cell("produce", "librdkafka-c", size, partitions, acks, 1, r))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, client {r['client_cores']:.2f} cores")
         broker.delete_topic(topic)

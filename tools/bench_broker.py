@@ -508,9 +508,15 @@ def limit_for(run, limits):
     return kind, limits[bench_limits.FULL_KEY[kind]]["mb_s"]
 
 
+def near_share(run):
+    """The cell's MB/s as a percentage of its limit measured beside it, or None without one."""
+    near = run.get("limit_near_mb_s")
+    return 100.0 * run["mb_s"] / near if near else None
+
+
 def near_pct(r):
-    near = r.get("limit_near_mb_s")
-    return f"{100 * r['mb_s'] / near:5.1f}%" if near else " " * 6
+    share = near_share(r)
+    return f"{share:5.1f}%" if share is not None else " " * 6
 
 
 def steal(r):

@@ -29,7 +29,7 @@ Reading two files is all it does: nothing is built, started or measured.
 
 import json
 
-from bench_broker import limit_for
+from bench_broker import limit_for, near_share
 from bench_limits import FSYNC_1M
 
 # Three quick-profile runs of the same engine (the sixth, eighth and ninth
@@ -159,16 +159,10 @@ def drift(before, after, limits):
             beside = change(a.get("limit_near_mb_s"), after[k].get("limit_near_mb_s"))
             if kind == FSYNC_1M and beside is not None:
                 disk.append(beside)
-                if min(near_share(a), near_share(after[k])) >= DISK_BOUND_PCT:
+                if min(near_share(a) or 0.0, near_share(after[k]) or 0.0) >= DISK_BOUND_PCT:
                     bound.append(changes[kind][-1])
     enough = lambda c: median(c) if len(c) >= BESIDE_MIN else None
     return {kind: median(c) for kind, c in changes.items()}, enough(disk), enough(bound)
-
-
-def near_share(run):
-    """The cell's MB/s as a percentage of its limit measured beside it (0 without one)."""
-    near = run.get("limit_near_mb_s")
-    return 100.0 * run["mb_s"] / near if near else 0.0
 
 
 def verdict(old, new, run_drift):

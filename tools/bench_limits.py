@@ -45,13 +45,16 @@ def run(cmd, timeout, **kw):
     return res.stdout + res.stderr
 
 
-def ensure_tools(names):
+def ensure_tools(names, packages=None):
+    """Installs, from Debian's packages, each tool in `names` that is not on PATH; `packages`
+    names the package of a tool whose package is named otherwise (perf: linux-perf)."""
     missing = [n for n in names if shutil.which(n) is None]
     if not missing:
         return
-    log(f"installing {' '.join(missing)} from Debian's packages")
+    wanted = [(packages or {}).get(n, n) for n in missing]
+    log(f"installing {' '.join(wanted)} from Debian's packages")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq"] + missing, check=True, timeout=600,
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq"] + wanted, check=True, timeout=600,
                    stdout=subprocess.DEVNULL)
 
 

@@ -154,13 +154,13 @@ def drift(before, after, limits):
     for k, a in before.items():
         if (k in after and not k[0].endswith("@half-peak") and a["mb_s"]
                 and steal_of(a, after[k]) <= STEAL_PCT):
-            kind = bound_by(a, limits)
-            changes.setdefault(kind, []).append(change(a["mb_s"], after[k]["mb_s"]))
+            kind, moved = bound_by(a, limits), change(a["mb_s"], after[k]["mb_s"])
+            changes.setdefault(kind, []).append(moved)
             beside = change(a.get("limit_near_mb_s"), after[k].get("limit_near_mb_s"))
             if kind == FSYNC_1M and beside is not None:
                 disk.append(beside)
                 if min(near_share(a) or 0.0, near_share(after[k]) or 0.0) >= DISK_BOUND_PCT:
-                    bound.append(changes[kind][-1])
+                    bound.append(moved)
     enough = lambda c: median(c) if len(c) >= BESIDE_MIN else None
     return {kind: median(c) for kind, c in changes.items()}, enough(disk), enough(bound)
 

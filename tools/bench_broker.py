@@ -17,7 +17,8 @@ one cell's data):
   rdkafka   `tools/rdkafka_perf.rs` (librdkafka through the rdkafka crate, batching on)
             producing then consuming, and librdkafka's own `rdkafka_performance` producing
             (client `librdkafka-c`, tools/bench_rdkafka_c.py), so the figures do not only
-            flatter our own client.
+            flatter our own client. Their produce p50/p99 is the request round trip from
+            librdkafka's own statistics (tools/bench_rdkafka_stats.py).
 
 Every cell also records the CPU time the hypervisor stole from this machine while it ran
 (`steal` in /proc/stat, as a share of all CPU time): on a shared host, latency tails move
@@ -42,6 +43,7 @@ import time
 
 import bench_limits
 import bench_rdkafka_c
+import bench_rdkafka_stats
 from bench_limits import free_port, log
 
 SIZES = [100, 1024]
@@ -281,7 +283,8 @@ def rdkafka_perf(root, broker, topic, size, partitions, acks, records):
     if not os.path.exists(exe):
         return None
     res = subprocess.run([exe, "--bootstrap", broker.addr, "--topic", topic, "--partitions", str(partitions),
-                          "--records", str(records), "--record-bytes", str(size), "--acks", acks],
+                          "--records", str(records), "--record-bytes", str(size), "--acks", acks,
+                          "--stats-interval-ms", str(bench_rdkafka_stats.INTERVAL_MS)],
                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     if res.returncode != 0:
         raise RuntimeError(f"rdkafka_perf failed: {res.stderr.strip()[-400:]}")
@@ -294,6 +297,9 @@ def rdkafka_perf(root, broker, topic, size, partitions, acks, records):
             continue
         found[head.strip()] = {"records_s": float(m.group(1)), "mb_s": float(m.group(2)),
                                "client_cpu_s": float(m.group(3)), "client_cores": float(m.group(4))}
+    if "produce" in found:
+        seconds = records / found["produce"]["records_s"]
+        found["produce"].update(bench_rdkafka_stats.round_trip(res.stdout, seconds) or {})
     return found
 
 
@@ -526,7 +532,8 @@ def steal(r):
 
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
-          " scheduled send time; steal = CPU time the hypervisor took; % of limit = of the matching limit at the"
+          " scheduled send time; for librdkafka, the round trip from its own statistics, p50 and p99 only;"
+          " steal = CPU time the hypervisor took; % of limit = of the matching limit at the"
           " start of the run; beside = of the same limit measured again right before the cell)")
     head = (f"{'mode':<24}{'client':<13}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"
             f"{'records/s':>12}{'MB/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'p99.9':>8}{'cpu s/GB':>9}{'steal':>7}"
@@ -551,3 +558,8 @@ def print_table(runs, limits):
         print("  librdkafka-c = librdkafka's own examples/rdkafka_performance.c; librdkafka = through the rdkafka crate")
         print(f"  librdkafka's own CPU while producing, in cores (of {os.cpu_count()}, shared with the broker): "
               + ", ".join(busy))
+    deep = [f"{r['client']} {r['size']} B {r['partitions']}p acks={r['acks']} {r['in_flight_mean']:.1f}"
+            for r in runs if r.get("in_flight_mean") is not None]
+    if deep:
+        print("  librdkafka's produce requests in flight on its connection, on average (its round trip includes"
+              " the wait behind them; ferrolog perf keeps 4 a producer): " + ", ".join(deep))

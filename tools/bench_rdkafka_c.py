@@ -16,6 +16,8 @@ import re
 import resource
 import subprocess
 
+import bench_rdkafka_stats
+
 # Everything the rdkafka_perf example sets, so the two clients batch alike.
 CONFIG = {"linger.ms": "5", "batch.size": "1000000", "batch.num.messages": "100000",
           "queue.buffering.max.messages": "1000000", "queue.buffering.max.kbytes": "1048576"}
@@ -61,7 +63,7 @@ def produce(exe, addr, topic, size, partitions, acks, records, timeout_s):
     """Produces `records` of `size` bytes; returns records/s, MB/s and the tool's CPU time.
     Raises unless every record was delivered without failure."""
     cmd = [exe, "-P", "-t", topic, "-b", addr, "-s", str(size), "-c", str(records),
-           "-a", "-1" if acks == "all" else acks]
+           "-a", "-1" if acks == "all" else acks, "-T", str(bench_rdkafka_stats.INTERVAL_MS)]
     if partitions == 1:
         cmd += ["-p", "0"]
     for key, value in CONFIG.items():
@@ -78,4 +80,5 @@ def produce(exe, addr, topic, size, partitions, acks, records, timeout_s):
     seconds = ms / 1000
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"records": records, "seconds": seconds, "records_s": records / seconds,
-            "mb_s": records * size / 1e6 / seconds, "client_cpu_s": cpu, "client_cores": cpu / seconds}
+            "mb_s": records * size / 1e6 / seconds, "client_cpu_s": cpu, "client_cores": cpu / seconds,
+            **(bench_rdkafka_stats.round_trip(res.stdout, seconds) or {})}

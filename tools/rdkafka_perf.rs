@@ -1,23 +1,67 @@
 //! Throughput of a librdkafka client against a running broker: produce N
-//! records of B bytes (batching on), then consume them all back.
+//! records of B bytes (batching on), then consume them all back. Exits
+//! non-zero unless every record was delivered and read back.
+//!
+//! While producing, librdkafka's statistics are printed to stdout, one JSON
+//! object a line every `--stats-interval-ms`, as librdkafka's own
+//! `rdkafka_performance -T` prints them: tools/bench takes the produce round
+//! trip (`rtt`) from them (tools/bench_rdkafka_stats.py).
 //!
 //! cargo run --release --example rdkafka_perf -- \
 //!     [--bootstrap 127.0.0.1:9092] [--topic perf] [--partitions 1] [--records 1000000] \
 //!     [--record-bytes 100] [--acks 1] [--compression none] [--linger-ms 5] \
-//!     [--producer-set key=value]...
+//!     [--stats-interval-ms 250] [--producer-set key=value]...
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Sends between two non-blocking polls for delivery reports.
 const POLL_EVERY: usize = 1000;
+
+/// Counts delivery reports (a failed record must fail the run, not just slow
+/// it) and prints librdkafka's statistics as they come.
+#[derive(Debug, Default)]
+struct Delivery {
+    delivered: AtomicUsize,
+    failed: AtomicUsize,
+    first_error: Mutex<Option<String>>,
+    stats_printed: AtomicUsize,
+}
+
+impl ClientContext for Delivery {
+    fn stats_raw(&self, statistics: &[u8]) {
+        println!("{}", String::from_utf8_lossy(statistics));
+        self.stats_printed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl ProducerContext for Delivery {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = self.first_error.lock() {
+                    first.get_or_insert_with(|| error.to_string());
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Args {
@@ -29,6 +73,7 @@ struct Args {
     acks: String,
     compression: String,
     linger_ms: String,
+    stats_interval_ms: u64,
     /// Extra librdkafka producer properties, applied last.
     producer_set: Vec<(String, String)>,
 }
@@ -43,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
         acks: "1".into(),
         compression: "none".into(),
         linger_ms: "5".into(),
+        stats_interval_ms: 250,
         producer_set: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -60,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
             "--acks" => args.acks = value,
             "--compression" => args.compression = value,
             "--linger-ms" => args.linger_ms = value,
+            "--stats-interval-ms" => args.stats_interval_ms = number(&value)? as u64,
             "--producer-set" => {
                 let (k, v) = value
                     .split_once('=')
@@ -95,7 +142,7 @@ fn cpu_time() -> Duration {
     )
 }
 
-fn produce(args: &Args) -> Result<Duration, KafkaError> {
+fn produce(args: &Args) -> Result<Duration, Box<dyn std::error::Error>> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &args.bootstrap)
@@ -105,7 +152,8 @@ fn produce(args: &Args) -> Result<Duration, KafkaError> {
         .set("batch.size", "1000000")
         .set("batch.num.messages", "100000")
         .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576");
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("statistics.interval.ms", args.stats_interval_ms.to_string());
     for (key, value) in &args.producer_set {
         config.set(key, value);
     }
@@ -114,7 +162,7 @@ fn produce(args: &Args) -> Result<Duration, KafkaError> {
     // sends. With ThreadedProducer's extra polling thread, 5 M records of 100 B
     // took 6.9–7.1 s of client CPU against 5.7–6.2 s (docs/PERFORMANCE.md,
     // sixth session).
-    let producer: BaseProducer<DefaultProducerContext> = config.create()?;
+    let producer: BaseProducer<Delivery> = config.create_with_context(Delivery::default())?;
     let payload = vec![b'x'; args.record_bytes];
     let partitions = args.partitions.max(1);
     let started = Instant::now();
@@ -130,7 +178,7 @@ fn produce(args: &Args) -> Result<Duration, KafkaError> {
                     record = back;
                     producer.poll(Duration::from_millis(1));
                 }
-                Err((e, _)) => return Err(e),
+                Err((e, _)) => return Err(e.into()),
             }
         }
         if i % POLL_EVERY == 0 {
@@ -138,10 +186,32 @@ fn produce(args: &Args) -> Result<Duration, KafkaError> {
         }
     }
     producer.flush(Duration::from_secs(120))?;
-    Ok(started.elapsed())
+    let elapsed = started.elapsed();
+    let context = producer.context();
+    // The requests since the last statistics are in the next one: wait for it
+    // (outside the timed part), so the run's last window is not lost.
+    let printed = context.stats_printed.load(Ordering::Relaxed);
+    let give_up = Instant::now() + Duration::from_millis(4 * args.stats_interval_ms);
+    while context.stats_printed.load(Ordering::Relaxed) == printed && Instant::now() < give_up {
+        producer.poll(Duration::from_millis(10));
+    }
+    let (delivered, failed) = (
+        context.delivered.load(Ordering::Relaxed),
+        context.failed.load(Ordering::Relaxed),
+    );
+    if delivered != args.records {
+        let first = context.first_error.lock().ok().and_then(|e| e.clone());
+        return Err(format!(
+            "{delivered} of {} records delivered, {failed} failed (first: {})",
+            args.records,
+            first.as_deref().unwrap_or("none")
+        )
+        .into());
+    }
+    Ok(elapsed)
 }
 
-fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
+fn consume(args: &Args) -> Result<(Duration, usize), Box<dyn std::error::Error>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap)
         .set(
@@ -183,15 +253,12 @@ fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
                     eprintln!("{count} at {:?}", started.elapsed());
                 }
             }
-            Some(Err(e)) => return Err(e),
+            Some(Err(e)) => return Err(e.into()),
             None => {
                 eprintln!("no record for 10 s after {count}");
                 break;
             }
         }
-    }
-    if count < args.records {
-        eprintln!("consumed only {count} of {}", args.records);
     }
     if let Some((first_at, first_cpu)) = first_at {
         rate(
@@ -201,6 +268,9 @@ fn consume(args: &Args) -> Result<(Duration, usize), KafkaError> {
             first_at.elapsed(),
             cpu_time().saturating_sub(first_cpu),
         );
+    }
+    if count < args.records {
+        return Err(format!("consumed only {count} of {} records", args.records).into());
     }
     Ok((started.elapsed(), bytes))
 }

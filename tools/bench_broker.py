@@ -532,7 +532,8 @@ def steal(r):
 
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
-          " scheduled send time; for librdkafka, the round trip from its own statistics, p50 and p99 only;"
+          " scheduled send time; for librdkafka, the round trip in its own statistics, from the request's last byte"
+          " written, p50 and p99 only;"
           " steal = CPU time the hypervisor took; % of limit = of the matching limit at the"
           " start of the run; beside = of the same limit measured again right before the cell)")
     head = (f"{'mode':<24}{'client':<13}{'size':>5}{'parts':>6}{'acks':>5}{'prod':>5}"

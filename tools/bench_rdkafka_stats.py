@@ -4,11 +4,14 @@ Both librdkafka clients print librdkafka's statistics to stdout while they
 produce (`statistics.interval.ms`, one JSON object a line): `tools/rdkafka_perf.rs`
 from its stats callback, `rdkafka_performance` with `-T`. For each broker the
 object has `rtt`, the round trips of the requests answered since the previous
-object, from the request's last byte written to its response read (librdkafka's
-`rd_avg`, a histogram at two significant digits): the span `ferrolog perf`
-calls the round trip. librdkafka keeps many requests in flight on its one
-connection, and a broker answers a connection's requests in order, so this
-round trip includes the wait behind the requests sent before it.
+object (librdkafka's `rd_avg`, a histogram at two significant digits). It is not
+quite the span `ferrolog perf` calls the round trip:
+- its clock starts when librdkafka's write of the request's last byte returns,
+  where `ferrolog perf`'s starts before the first, so a large request's
+  transfer is partly outside it;
+- librdkafka keeps many requests in flight on its one connection, and a broker
+  answers a connection's requests in order, so it includes the wait behind the
+  requests sent before it (`in_flight_mean` tells how many there were).
 `rdkafka_perf` waits for the statistics after its last request;
 `rdkafka_performance` exits without them, so up to INTERVAL_MS at the end of
 its run goes uncounted (`rtt_requests` says how many requests were counted).

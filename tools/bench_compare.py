@@ -114,12 +114,18 @@ def describe(which, results):
             f" {m.get('cores', '?')} cores, kernel {m.get('kernel', '?')}")
 
 
+def matching_limit(run, limits):
+    """The name and MB/s of the limit the cell is measured against in `limits`
+    ('dd', 'fsync 1M', 'loopback'), or ('?', None) when that run has no such limit."""
+    try:
+        return limit_for(run, limits)
+    except (KeyError, TypeError):
+        return "?", None
+
+
 def share(run, limits):
     """The run's throughput as a percentage of its own run's matching limit, or None."""
-    try:
-        _, limit = limit_for(run, limits)
-    except (KeyError, TypeError):
-        return None
+    limit = matching_limit(run, limits)[1]
     return 100.0 * run["mb_s"] / limit if limit else None
 
 
@@ -128,12 +134,15 @@ def change(old, new):
     return 100.0 * (new - old) / old if old and new is not None else None
 
 
+def against(moved, drift):
+    """A change of `moved` percent, relative to a drift of `drift` percent that moved its
+    whole kind of cell: how far it went beyond the host's own change."""
+    return 100.0 * ((100.0 + moved) / (100.0 + drift) - 1.0)
+
+
 def bound_by(run, limits):
     """Which of the machine's limits the cell is measured against ('dd', 'fsync 1M', 'loopback')."""
-    try:
-        return limit_for(run, limits)[0]
-    except (KeyError, TypeError):
-        return "?"
+    return matching_limit(run, limits)[0]
 
 
 def steal_of(old, new):
@@ -175,7 +184,7 @@ def verdict(old, new, run_drift):
     moved = change(old["mb_s"], new["mb_s"])
     # A half-peak cell's rate is half of its own run's peak: the peak's row carries the verdict.
     if not old["mode"].endswith("@half-peak") and moved is not None:
-        relative = 100.0 * ((100.0 + moved) / (100.0 + run_drift) - 1.0)
+        relative = against(moved, run_drift)
         worst_steal = steal_of(old, new)
         if abs(relative) > MOVED_PCT:
             if worst_steal > STEAL_PCT:
@@ -208,7 +217,7 @@ def compare_runs(old, new, old_limits, new_limits, title):
              + ", ".join(f"{kind} {d:+.1f}%" for kind, d in sorted(drifts.items()))]
     if disk is not None:
         lines.append(f"  the fsync'd limit measured beside the {FSYNC_1M} cells moved {disk:+.1f}%")
-        if bound is not None and abs(100.0 * ((100.0 + bound) / (100.0 + disk) - 1.0)) > MOVED_PCT:
+        if bound is not None and abs(against(bound, disk)) > MOVED_PCT:
             lines.append(f"  WARNING: the {FSYNC_1M} cells the disk bounds moved {bound:+.1f}% while it moved"
                          f" {disk:+.1f}%: a change to the group commit would look like this (no verdicts; rerun them)")
     lines += [head, "-" * len(head)]

@@ -278,10 +278,7 @@ def perf_consume(broker, topic):
 RDKAFKA_RATE = re.compile(r"= ([\d.]+) records/s, ([\d.]+) MB/s; client cpu ([\d.]+) s \(([\d.]+) cores\)")
 
 
-def rdkafka_perf(root, broker, topic, size, partitions, acks, records):
-    exe = os.path.join(root, "target", "release", "examples", "rdkafka_perf")
-    if not os.path.exists(exe):
-        return None
+def rdkafka_perf(exe, broker, topic, size, partitions, acks, records):
     res = subprocess.run([exe, "--bootstrap", broker.addr, "--topic", topic, "--partitions", str(partitions),
                           "--records", str(records), "--record-bytes", str(size), "--acks", acks,
                           "--stats-interval-ms", str(bench_rdkafka_stats.INTERVAL_MS)],
@@ -392,16 +389,17 @@ def latency_at_half_peak(broker, runs, records):
 def rdkafka_cells(root, broker, small, large):
     out = []
     cells = [(size, partitions, acks) for size in SIZES for partitions, acks in [(1, "1"), (8, "1"), (1, "all")]]
+    perf_exe = os.path.join(root, "target", "release", "examples", "rdkafka_perf")
+    if not os.path.exists(perf_exe):
+        log("target/release/examples/rdkafka_perf not built: librdkafka rows skipped")
+        return out
     for size, partitions, acks in cells:
         topic = f"rdkafka-{size}b-{partitions}p-acks{acks}"
         records = small if size <= 100 else large
         near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks))
         steal = StealMeter()
-        found = rdkafka_perf(root, broker, topic, size, partitions, acks, records)
+        found = rdkafka_perf(perf_exe, broker, topic, size, partitions, acks, records)
         stolen = steal.share()  # over the produce and the consume: one process runs both
-        if found is None:
-            log("target/release/examples/rdkafka_perf not built: librdkafka rows skipped")
-            return out
         prod = found.get("produce")
         cons = found.get("consume (from the first record)")
         if prod:

@@ -11,22 +11,13 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+use ferrolog_wire::batch::{
+    ATTRIBUTES_AT, BASE_OFFSET_AT, COMPRESSION_MASK, CRC_AT, HEADER_LEN, LAST_OFFSET_DELTA_AT,
+    LENGTH_AT, LOG_OVERHEAD, MAX_TIMESTAMP_AT, RECORDS_COUNT_AT,
+};
+
 use crate::error::{ClientError, boxed};
 
-/// Bytes before the records in a v2 batch header (base offset .. record count).
-pub const BATCH_HEADER_BYTES: usize = 61;
-const BASE_OFFSET_POSITION: usize = 0;
-/// Position of the 4-byte batch length (after the 8-byte base offset).
-const LENGTH_POSITION: usize = 8;
-/// Bytes before the batch length field's counted region starts.
-const LOG_OVERHEAD_BYTES: usize = 12;
-/// The CRC-32C field; it covers everything from the attributes to the end.
-const CRC_POSITION: usize = 17;
-const ATTRIBUTES_POSITION: usize = 21;
-const LAST_OFFSET_DELTA_POSITION: usize = 23;
-/// Where the header's max timestamp sits (the append time of a log-append-time batch).
-const MAX_TIMESTAMP_POSITION: usize = 35;
-const RECORD_COUNT_POSITION: usize = 57;
 /// The smallest encoded record: length, attributes, timestamp delta, offset
 /// delta, key length, value length, header count — one byte each.
 const RECORD_BYTES_MIN: usize = 7;
@@ -84,9 +75,8 @@ pub fn encode_batch(
         .enumerate()
         .map(|(i, r)| to_record(i as i64, r, stamp))
         .collect();
-    let mut buf = BytesMut::with_capacity(
-        records.iter().map(record_size_hint).sum::<usize>() + BATCH_HEADER_BYTES,
-    );
+    let mut buf =
+        BytesMut::with_capacity(records.iter().map(record_size_hint).sum::<usize>() + HEADER_LEN);
     RecordBatchEncoder::encode(
         &mut buf,
         &records,
@@ -216,8 +206,8 @@ pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, Cli
             .get(position..position + batch_len)
             .unwrap_or_default();
         check_counts(batch, position)?;
-        let stored = field(batch, CRC_POSITION).map_or(0, u32::from_be_bytes);
-        let computed = crc32c::crc32c(&batch[ATTRIBUTES_POSITION..]);
+        let stored = field(batch, CRC_AT).map_or(0, u32::from_be_bytes);
+        let computed = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
         if stored != computed {
             return Err(ClientError::InvalidBatch {
                 position,
@@ -243,12 +233,12 @@ fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
 
 /// The base offset of a batch already length-checked by [`check_counts`].
 fn batch_base_offset(batch: &[u8]) -> i64 {
-    field(batch, BASE_OFFSET_POSITION).map_or(0, i64::from_be_bytes)
+    field(batch, BASE_OFFSET_AT).map_or(0, i64::from_be_bytes)
 }
 
 /// `base offset + last offset delta + 1` of a batch already length-checked by [`check_counts`].
 fn batch_end_offset(batch: &[u8]) -> i64 {
-    let delta = field(batch, LAST_OFFSET_DELTA_POSITION).map_or(0, i32::from_be_bytes);
+    let delta = field(batch, LAST_OFFSET_DELTA_AT).map_or(0, i32::from_be_bytes);
     batch_base_offset(batch)
         .saturating_add(i64::from(delta))
         .saturating_add(1)
@@ -256,13 +246,13 @@ fn batch_end_offset(batch: &[u8]) -> i64 {
 
 /// The max timestamp of a batch's header (checked long enough by `check_counts`).
 fn batch_max_timestamp(batch: &[u8]) -> i64 {
-    field(batch, MAX_TIMESTAMP_POSITION).map_or(-1, i64::from_be_bytes)
+    field(batch, MAX_TIMESTAMP_AT).map_or(-1, i64::from_be_bytes)
 }
 
 /// The length of the first batch if `bytes` holds all of it, else `None`.
 fn complete_batch_len(bytes: &[u8]) -> Option<usize> {
-    let len = usize::try_from(i32::from_be_bytes(field(bytes, LENGTH_POSITION)?)).ok()?;
-    let total = LOG_OVERHEAD_BYTES.checked_add(len)?;
+    let len = usize::try_from(i32::from_be_bytes(field(bytes, LENGTH_AT)?)).ok()?;
+    let total = LOG_OVERHEAD.checked_add(len)?;
     (bytes.len() >= total).then_some(total)
 }
 
@@ -270,18 +260,18 @@ fn complete_batch_len(bytes: &[u8]) -> Option<usize> {
 /// decoder reserves memory for that many records.
 fn check_counts(batch: &[u8], position: usize) -> Result<(), ClientError> {
     let invalid = |reason: String| ClientError::InvalidBatch { position, reason };
-    if batch.len() < BATCH_HEADER_BYTES {
+    if batch.len() < HEADER_LEN {
         return Err(invalid(format!(
             "{} bytes is shorter than a batch header",
             batch.len()
         )));
     }
-    let attributes = field(batch, ATTRIBUTES_POSITION).map_or(0, i16::from_be_bytes);
-    let count = field(batch, RECORD_COUNT_POSITION).map_or(-1, i32::from_be_bytes);
+    let attributes = field(batch, ATTRIBUTES_AT).map_or(0, i16::from_be_bytes);
+    let count = field(batch, RECORDS_COUNT_AT).map_or(-1, i32::from_be_bytes);
     let count =
         usize::try_from(count).map_err(|_| invalid(format!("negative record count {count}")))?;
-    let records_len = batch.len() - BATCH_HEADER_BYTES;
-    let compressed = attributes & 0x7 != 0;
+    let records_len = batch.len() - HEADER_LEN;
+    let compressed = attributes & COMPRESSION_MASK != 0;
     let plausible = if compressed {
         count <= COMPRESSED_RECORDS_MAX
     } else {

@@ -97,7 +97,7 @@ mod tests {
             ..Default::default()
         };
         let batch = encode_batch(&[record], compression, ProducerStamp::NONE).expect("encode");
-        batch.slice(crate::batch::BATCH_HEADER_BYTES..)
+        batch.slice(ferrolog_wire::batch::HEADER_LEN..)
     }
 
     #[test]

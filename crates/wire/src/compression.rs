@@ -26,7 +26,7 @@ pub enum Codec {
 impl Codec {
     /// The codec named by a batch's attributes, or `None` for the unused ids 5–7.
     pub fn from_attributes(attributes: i16) -> Option<Codec> {
-        match attributes & 0x07 {
+        match attributes & crate::batch::COMPRESSION_MASK {
             0 => Some(Codec::None),
             1 => Some(Codec::Gzip),
             2 => Some(Codec::Snappy),

@@ -19,7 +19,10 @@
 //! - [`walk`] — `walk`: checks a body against a schema, returns the bytes it covers.
 //! - [`cursor`] — `Cursor`: checked big-endian reads, for layouts read by hand.
 //! - [`compression`] — `decompress`: a batch's records section, with a ceiling on the output.
+//! - [`batch`] — the v2 RecordBatch header's field positions and attribute bits, the one
+//!   layout the storage engine and the client both read batches through.
 
+pub mod batch;
 pub mod compression;
 pub mod cursor;
 pub mod schema;

@@ -8,9 +8,6 @@
 
 use ferrolog_storage::format::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 
-/// Bytes before the records: the whole fixed header.
-pub const HEADER_BYTES: usize = HEADER_LEN;
-
 /// What idempotence needs to know about one batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchIdentity {
@@ -84,12 +81,12 @@ fn read_header(bytes: &[u8], position: usize) -> Result<BatchIdentity, BatchHead
         available: bytes.len(),
         needed,
     };
-    let header = BatchHeader::parse(bytes).map_err(|_| truncated(HEADER_BYTES))?;
+    let header = BatchHeader::parse(bytes).map_err(|_| truncated(HEADER_LEN))?;
     let length = header.batch_length;
     let size_bytes = usize::try_from(length)
         .ok()
         .and_then(|l| l.checked_add(LOG_OVERHEAD))
-        .filter(|size| *size >= HEADER_BYTES)
+        .filter(|size| *size >= HEADER_LEN)
         .ok_or(BatchHeaderError::BadLength { position, length })?;
     if bytes.len() < size_bytes {
         return Err(truncated(size_bytes));
@@ -122,8 +119,8 @@ pub(crate) mod tests {
         base_sequence: i32,
         records: i32,
     ) -> Vec<u8> {
-        let mut b = vec![0u8; HEADER_BYTES];
-        let length = i32::try_from(HEADER_BYTES - LOG_OVERHEAD).expect("small");
+        let mut b = vec![0u8; HEADER_LEN];
+        let length = i32::try_from(HEADER_LEN - LOG_OVERHEAD).expect("small");
         b[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
         b[MAGIC_AT] = 2;
         b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
@@ -159,7 +156,7 @@ pub(crate) mod tests {
     #[test]
     fn a_truncated_or_lying_header_is_an_error_not_a_panic() {
         let bytes = fake_batch(7, 2, 10, 5);
-        for cut in [1, 20, HEADER_BYTES - 1] {
+        for cut in [1, 20, HEADER_LEN - 1] {
             let got: Vec<_> = batch_identities(&bytes[..cut]).collect();
             assert!(matches!(
                 got.as_slice(),

@@ -1,4 +1,5 @@
 use super::*;
+use ferrolog_wire::batch::LOG_APPEND_TIME_FLAG;
 
 fn rec(key: &str, value: &str, headers: &[(&str, &str)], ts: i64) -> ProducerRecord {
     ProducerRecord {
@@ -172,14 +173,12 @@ fn log_append_time_records_carry_the_batch_max_timestamp() {
         let mut batch = encode_batch(&sample(), compression, ProducerStamp::NONE)
             .expect("encode")
             .to_vec();
-        let attributes =
-            i16::from_be_bytes([batch[ATTRIBUTES_POSITION], batch[ATTRIBUTES_POSITION + 1]]);
-        batch[ATTRIBUTES_POSITION..ATTRIBUTES_POSITION + 2]
-            .copy_from_slice(&(attributes | 0x8).to_be_bytes());
-        batch[MAX_TIMESTAMP_POSITION..MAX_TIMESTAMP_POSITION + 8]
-            .copy_from_slice(&77_000i64.to_be_bytes());
-        let crc = crc32c::crc32c(&batch[ATTRIBUTES_POSITION..]);
-        batch[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+        let attributes = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]);
+        batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2]
+            .copy_from_slice(&(attributes | LOG_APPEND_TIME_FLAG).to_be_bytes());
+        batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&77_000i64.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+        batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 
         let records = decode_batches(Bytes::from(batch), 0).expect("decode");
         assert_eq!(records.len(), 3);

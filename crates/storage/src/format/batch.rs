@@ -1,36 +1,18 @@
 //! Kafka v2 RecordBatch: the header view, validation and framing.
 //!
-//! ```text
-//! { base_offset i64 | batch_length i32 | partition_leader_epoch i32 | magic i8 (=2) | crc u32 |
-//!   attributes i16 | last_offset_delta i32 | base_timestamp i64 | max_timestamp i64 |
-//!   producer_id i64 | producer_epoch i16 | base_sequence i32 | records_count i32 | records ... }
-//! ```
-//! `batch_length` counts the bytes after itself; the CRC-32C covers
-//! `attributes` to the end. The base offset lies outside the CRC, which is
+//! The field positions and attribute bits are `ferrolog_wire::batch`'s (the
+//! layout is the same on the wire and on disk, and the client reads fetched
+//! batches through it too); they are re-exported here so the engine names
+//! one module for the format. The base offset lies outside the CRC, which is
 //! why the engine can assign offsets by patching it in place.
 use super::bytes_be::{i16_at, i32_at, i64_at, u32_at};
 use crate::error::BatchError;
-
-pub const BASE_OFFSET_AT: usize = 0;
-pub const LENGTH_AT: usize = 8;
-pub const LEADER_EPOCH_AT: usize = 12;
-pub const MAGIC_AT: usize = 16;
-pub const CRC_AT: usize = 17;
-pub const ATTRIBUTES_AT: usize = 21;
-pub const LAST_OFFSET_DELTA_AT: usize = 23;
-pub const BASE_TIMESTAMP_AT: usize = 27;
-pub const MAX_TIMESTAMP_AT: usize = 35;
-pub const PRODUCER_ID_AT: usize = 43;
-pub const PRODUCER_EPOCH_AT: usize = 51;
-pub const BASE_SEQUENCE_AT: usize = 53;
-pub const RECORDS_COUNT_AT: usize = 57;
-/// Size of the fixed header; the records section starts here.
-pub const HEADER_LEN: usize = 61;
-/// Bytes before `batch_length` counts: base offset and the length itself.
-pub const LOG_OVERHEAD: usize = 12;
-/// Smallest legal `batch_length`: a header with no records.
-pub const MIN_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
-pub const MAGIC_V2: i8 = 2;
+pub use ferrolog_wire::batch::{
+    ATTRIBUTES_AT, BASE_OFFSET_AT, BASE_SEQUENCE_AT, BASE_TIMESTAMP_AT, COMPRESSION_MASK,
+    CONTROL_FLAG, CRC_AT, HEADER_LEN, LAST_OFFSET_DELTA_AT, LEADER_EPOCH_AT, LENGTH_AT,
+    LOG_APPEND_TIME_FLAG, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT, MIN_LENGTH,
+    PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORDS_COUNT_AT, TRANSACTIONAL_FLAG,
+};
 
 /// The decoded fixed header of a v2 batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,20 +82,20 @@ impl BatchHeader {
 
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn compression(&self) -> u8 {
-        (self.attributes & 0x7) as u8
+        (self.attributes & COMPRESSION_MASK) as u8
     }
 
     /// True if the timestamps are broker append time (every record's timestamp is `max_timestamp`).
     pub fn is_log_append_time(&self) -> bool {
-        self.attributes & 0x8 != 0
+        self.attributes & LOG_APPEND_TIME_FLAG != 0
     }
 
     pub fn is_transactional(&self) -> bool {
-        self.attributes & 0x10 != 0
+        self.attributes & TRANSACTIONAL_FLAG != 0
     }
 
     pub fn is_control(&self) -> bool {
-        self.attributes & 0x20 != 0
+        self.attributes & CONTROL_FLAG != 0
     }
 }
 
@@ -213,7 +195,11 @@ pub fn stamp_log_append_time(batches: &mut [u8], now_ms: i64) -> Result<(), Batc
         let Some(batch) = batches.get_mut(start..start + size) else {
             break;
         };
-        put(batch, ATTRIBUTES_AT, &(attributes | 0x8).to_be_bytes());
+        put(
+            batch,
+            ATTRIBUTES_AT,
+            &(attributes | LOG_APPEND_TIME_FLAG).to_be_bytes(),
+        );
         put(batch, MAX_TIMESTAMP_AT, &now_ms.to_be_bytes());
         reseal(batch);
         start += size;

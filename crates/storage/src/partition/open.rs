@@ -141,30 +141,9 @@ fn load_trusted(
             (0, true)
         }
     };
-    let log = segment.log.clone();
-    let mut scanner = Scanner::new(log, ScanMode::Frame, start, segment.size_bytes);
-    loop {
-        match scanner.next_item().ctx(&segment.log_path, IoOp::Read)? {
-            ScanItem::Batch {
-                header,
-                position,
-                size,
-            } => {
-                if header.base_offset != segment.next_offset {
-                    let detail = format!(
-                        "batch base offset {} where {} was expected (below the recovery point)",
-                        header.base_offset, segment.next_offset
-                    );
-                    return Err(corruption(&segment.log_path, position, detail));
-                }
-                segment.record_batch(&header, position, size, config.index_interval_bytes);
-            }
-            ScanItem::End => break,
-            ScanItem::Damage { position, damage } => {
-                let detail = format!("{damage} in data below the recovery point");
-                return Err(corruption(&segment.log_path, position, detail));
-            }
-        }
+    if let Some((position, reason)) = walk_batches(segment, config, ScanMode::Frame, start)? {
+        let detail = format!("{reason}, below the recovery point");
+        return Err(corruption(&segment.log_path, position, detail));
     }
     // A missing or short index file is sane but incomplete: the walk above
     // rebuilt the rest in memory; keep it, or every later open walks again.
@@ -192,8 +171,23 @@ fn scan_untrusted(
     config: &LogConfig,
 ) -> Result<Option<(u64, String)>, StorageError> {
     segment.reset_indexes();
+    walk_batches(segment, config, ScanMode::Verify, 0)
+}
+
+/// Walks a segment's batches from byte `start` to its end, checking that
+/// each batch's base offset follows the one before and recording each in the
+/// indexes. Returns the first damage, (position, reason), or `None` if the
+/// walk reached the end. The two loaders differ only in the mode (headers
+/// framed, or every CRC checked), where the walk starts, and what damage
+/// means to them.
+fn walk_batches(
+    segment: &mut Segment,
+    config: &LogConfig,
+    mode: ScanMode,
+    start: u64,
+) -> Result<Option<(u64, String)>, StorageError> {
     let log = segment.log.clone();
-    let mut scanner = Scanner::new(log, ScanMode::Verify, 0, segment.size_bytes);
+    let mut scanner = Scanner::new(log, mode, start, segment.size_bytes);
     loop {
         match scanner.next_item().ctx(&segment.log_path, IoOp::Read)? {
             ScanItem::Batch {

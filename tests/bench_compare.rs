@@ -1,6 +1,8 @@
 //! `tools/bench --compare OLD.json NEW.json` (tools/bench_compare.py): the
 //! verdicts follow a cell that moved against the rest of its run, not a host
-//! that got faster as a whole, and bad files get one line and exit 2.
+//! that got faster as a whole, and bad files get one line and exit 2. The
+//! table of a run counts the cells that ran under more steal than a verdict
+//! allows.
 #![allow(clippy::unwrap_used)]
 use std::path::Path;
 use std::process::{Command, Output};
@@ -256,4 +258,52 @@ fn acks_all_cells_that_leave_their_disk_behind_get_a_warning_not_a_verdict() {
     );
     assert!(client_bound.contains("moved -40.0%"), "{client_bound}");
     assert!(!client_bound.contains(warning), "{client_bound}");
+}
+
+/// The table `tools/bench` prints for `run` (bench_broker.print_table).
+fn table(run: &Value) -> String {
+    let script = "import json, sys\n\
+                  sys.path.insert(0, 'tools')\n\
+                  import bench_broker\n\
+                  run = json.loads(sys.argv[1])\n\
+                  bench_broker.print_table(run['runs'], run['limits'])";
+    let out = Command::new("python3")
+        .args(["-c", script, &run.to_string()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_table_counts_the_cells_run_under_heavy_steal() {
+    let noisy = results(
+        "a",
+        1000.0,
+        vec![
+            cell("produce", 1, "1", 900.0, 12.0, 1.0),
+            cell("produce", 8, "1", 900.0, 1.0, 1.0),
+        ],
+    );
+    let printed = table(&noisy);
+    assert!(
+        printed.contains("steal: 1 of 2 cells lost more than 5% of the CPU")
+            && printed.contains("up to 12%"),
+        "{printed}"
+    );
+    let quiet = results(
+        "a",
+        1000.0,
+        vec![
+            cell("produce", 1, "1", 900.0, 5.0, 1.0),
+            cell("produce", 8, "1", 900.0, 1.0, 1.0),
+        ],
+    );
+    let printed = table(&quiet);
+    assert!(!printed.contains("steal:"), "{printed}");
 }

@@ -170,6 +170,11 @@ class Broker:
         return 0
 
 
+# Above this much steal, a cell's figures say more about the host than about the code: the
+# table's footer counts such cells, and --compare gives them no verdict.
+STEAL_PCT = 5.0
+
+
 class StealMeter:
     """CPU time stolen by the hypervisor between start and `share()`, as a % of all CPU time."""
 
@@ -528,6 +533,15 @@ def steal(r):
     return f"{share:6.1f}%" if share is not None else " " * 7
 
 
+def print_steal_footer(runs):
+    """One line when cells ran under more than STEAL_PCT steal: how many, and the worst."""
+    stolen = [r["steal_pct"] for r in runs if (r.get("steal_pct") or 0) > STEAL_PCT]
+    if stolen:
+        print(f"  steal: {len(stolen)} of {len(runs)} cells lost more than {STEAL_PCT:.0f}% of the CPU to the"
+              f" hypervisor (up to {max(stolen):.0f}%); their figures are the host's as much as Ferrolog's,"
+              " and --compare gives them no verdict: run again when the host is quieter")
+
+
 def print_table(runs, limits):
     print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
           " scheduled send time; for librdkafka, the round trip in its own statistics, from the request's last byte"
@@ -557,6 +571,7 @@ def print_table(runs, limits):
         print("  librdkafka-c = librdkafka's own examples/rdkafka_performance.c; librdkafka = through the rdkafka crate")
         print(f"  librdkafka's own CPU while producing, in cores (of {os.cpu_count()}, shared with the broker): "
               + ", ".join(busy))
+    print_steal_footer(runs)
     deep = [f"{r['client']} {r['size']} B {r['partitions']}p acks={r['acks']} {r['in_flight_mean']:.1f}"
             for r in runs if r.get("in_flight_mean") is not None]
     if deep:

@@ -29,7 +29,7 @@ Reading two files is all it does: nothing is built, started or measured.
 
 import json
 
-from bench_broker import limit_for, near_share
+from bench_broker import STEAL_PCT, limit_for, near_share
 from bench_limits import FSYNC_1M
 
 # Three quick-profile runs of the same engine (the sixth, eighth and ninth
@@ -37,9 +37,6 @@ from bench_limits import FSYNC_1M
 # stayed within 15-26% of each other, the farthest 38%. So a verdict is a
 # reason to run the cell again, not proof.
 MOVED_PCT = 30.0
-# Above this much steal in either run, a cell's change says more about the
-# host than about the code.
-STEAL_PCT = 5.0
 # Broker CPU per GB is less sensitive to the host than throughput, but not
 # immune (steal and cache misses): a note, not a verdict.
 CPU_MOVED_PCT = 25.0

@@ -5,9 +5,12 @@
 //! allows.
 #![allow(clippy::unwrap_used)]
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
+
+mod tools_support;
+use tools_support::{bench, python};
 
 fn cell(
     mode: &str,
@@ -82,12 +85,11 @@ fn compare(dir: &Path, old: &Value, new: &Value) -> Output {
     let (old_path, new_path) = (dir.join("old.json"), dir.join("new.json"));
     std::fs::write(&old_path, old.to_string()).unwrap();
     std::fs::write(&new_path, new.to_string()).unwrap();
-    Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench"))
-        .arg("--compare")
-        .args([&old_path, &new_path])
-        .output()
-        .expect("python3 runs tools/bench")
+    bench(&[
+        "--compare".as_ref(),
+        old_path.as_os_str(),
+        new_path.as_os_str(),
+    ])
 }
 
 fn stdout(out: &Output) -> String {
@@ -195,12 +197,12 @@ fn files_that_are_not_bench_results_get_one_line_and_exit_2() {
             "{stderr}"
         );
     }
-    let missing = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench"))
-        .args(["--compare", "/nonexistent/old.json"])
-        .arg(dir.path().join("old.json"))
-        .output()
-        .unwrap();
+    let old = dir.path().join("old.json");
+    let missing = bench(&[
+        "--compare".as_ref(),
+        "/nonexistent/old.json".as_ref(),
+        old.as_os_str(),
+    ]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("No such file"));
 }
@@ -262,22 +264,10 @@ fn acks_all_cells_that_leave_their_disk_behind_get_a_warning_not_a_verdict() {
 
 /// The table `tools/bench` prints for `run` (bench_broker.print_table).
 fn table(run: &Value) -> String {
-    let script = "import json, sys\n\
-                  sys.path.insert(0, 'tools')\n\
-                  import bench_broker\n\
+    let script = "import json, bench_broker\n\
                   run = json.loads(sys.argv[1])\n\
                   bench_broker.print_table(run['runs'], run['limits'])";
-    let out = Command::new("python3")
-        .args(["-c", script, &run.to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    python(script, &[&run.to_string()], "")
 }
 
 #[test]

@@ -1,16 +1,16 @@
 //! tools/bench_disk.py: a bench run's disk budget, checked before it starts,
 //! and the peak its work directory held, sampled while it ran.
 #![allow(clippy::unwrap_used)]
-use std::process::Command;
-
 use serde_json::Value;
+
+mod tools_support;
+use tools_support::python;
 
 /// Runs `body` (Python, with `tools/` importable and the profiles of
 /// `tools/bench` as `PROFILES`) and parses what it prints as JSON.
-fn python(body: &str, args: &[&str]) -> Value {
+fn run(body: &str, args: &[&str]) -> Value {
     let script = format!(
-        "import json, sys, importlib.machinery, importlib.util\n\
-         sys.path.insert(0, 'tools')\n\
+        "import json, importlib.machinery, importlib.util\n\
          import bench_disk\n\
          loader = importlib.machinery.SourceFileLoader('bench_main', 'tools/bench')\n\
          spec = importlib.util.spec_from_loader('bench_main', loader)\n\
@@ -19,26 +19,14 @@ fn python(body: &str, args: &[&str]) -> Value {
          PROFILES = bench_main.PROFILES\n\
          {body}"
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&python(&script, args, "")).unwrap()
 }
 
 const GIB: f64 = 1073741824.0;
 
 #[test]
 fn the_budget_holds_each_stages_largest_data_set() {
-    let got = python(
+    let got = run(
         "out = {}\n\
          for name, prof in PROFILES.items():\n\
          \x20   out[name] = {s: bench_disk.needed_bytes(prof, [s]) for s in ['limits', 'matrix', 'peer', 'startup']}\n\
@@ -75,7 +63,7 @@ fn the_budget_holds_each_stages_largest_data_set() {
 #[test]
 fn too_little_free_space_is_refused_with_both_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let got = python(
+    let got = run(
         "d = sys.argv[1]\n\
          print(json.dumps([bench_disk.shortfall(d, 5e9, free=2e9),\n\
          \x20                 bench_disk.shortfall(d, 5e9, free=5e9),\n\
@@ -96,7 +84,7 @@ fn too_little_free_space_is_refused_with_both_figures() {
 #[test]
 fn the_watch_keeps_the_peak_of_a_file_that_came_and_went() {
     let dir = tempfile::tempdir().unwrap();
-    let got = python(
+    let got = run(
         "import os, time\n\
          d = sys.argv[1]\n\
          os.makedirs(os.path.join(d, 'broker', 'topic-0'))\n\

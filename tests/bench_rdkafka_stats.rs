@@ -3,9 +3,10 @@
 //! non-empty windows, and merge windows so that one slow window's requests
 //! show in the run's p99 in proportion to their number.
 #![allow(clippy::unwrap_used)]
-use std::process::Command;
-
 use serde_json::{Value, json};
+
+mod tools_support;
+use tools_support::python;
 
 /// A window whose requests all took `us` microseconds.
 fn window(cnt: u64, us: u64) -> Value {
@@ -29,31 +30,9 @@ fn stats_line(bootstrap: Value, broker: Value) -> String {
 
 /// `bench_rdkafka_stats.round_trip(stdout, seconds)` as JSON (`null` for None).
 fn round_trip(stdout: &str, seconds: f64) -> Value {
-    let script = "import json, sys\n\
-                  sys.path.insert(0, 'tools')\n\
-                  import bench_rdkafka_stats\n\
+    let script = "import json, bench_rdkafka_stats\n\
                   print(json.dumps(bench_rdkafka_stats.round_trip(sys.stdin.read(), float(sys.argv[1]))))";
-    let mut child = Command::new("python3")
-        .args(["-c", script, &seconds.to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdout.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&python(script, &[&seconds.to_string()], stdout)).unwrap()
 }
 
 fn close(got: &Value, want: f64) -> bool {

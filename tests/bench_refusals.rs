@@ -2,17 +2,12 @@
 //! run that could only fail at its end (its JSON unwritable) or part way (its
 //! work directory unusable) stops at once with one line and exit 2.
 #![allow(clippy::unwrap_used)]
-use std::path::Path;
-use std::process::Command;
+mod tools_support;
+use tools_support::bench;
 
 /// Runs `tools/bench --limits-only ARGS`; returns its exit code and stderr.
-fn bench(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench"))
-        .arg("--limits-only")
-        .args(args)
-        .output()
-        .expect("python3 runs tools/bench");
+fn limits_only(args: &[&str]) -> (Option<i32>, String) {
+    let out = bench(&[&["--limits-only"], args].concat());
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -38,7 +33,7 @@ fn wrong_paths_stop_the_run_before_it_measures() {
         (&["--peer-iggy", json_is_dir], "no executable iggy-server"),
     ];
     for (args, says) in cases {
-        let (code, stderr) = bench(args);
+        let (code, stderr) = limits_only(args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(

@@ -34,10 +34,11 @@ def needed_bytes(prof, stages):
     """Bytes the work directory holds at most, for a profile and the stages a run will do
     (a subset of "limits", "matrix", "peer", "startup"), headroom included."""
     records = [(prof["records_small"], 100), (prof["records_large"], 1024)]
+    one_cell = max(n * (size + RECORD_OVERHEAD) for n, size in records)
     largest = {
         "limits": max(prof["dd_mib"], prof["fio_mib"]) * MIB,
-        "matrix": max(n * (size + RECORD_OVERHEAD) for n, size in records),
-        "peer": max(n * (size + RECORD_OVERHEAD) for n, size in records),
+        "matrix": one_cell,
+        "peer": one_cell,  # the peer's cells write the same records to its own log
         "startup": int(prof["startup_gb"] * 1e9 / 1024) * (1024 + RECORD_OVERHEAD),
     }
     return max(largest[s] for s in stages) + HEADROOM

@@ -272,28 +272,24 @@ fn table(run: &Value) -> String {
 
 #[test]
 fn the_table_counts_the_cells_run_under_heavy_steal() {
-    let noisy = results(
-        "a",
-        1000.0,
-        vec![
-            cell("produce", 1, "1", 900.0, 12.0, 1.0),
-            cell("produce", 8, "1", 900.0, 1.0, 1.0),
-        ],
-    );
-    let printed = table(&noisy);
+    // Two cells, the first under `steal` percent.
+    let printed = |steal: f64| {
+        table(&results(
+            "a",
+            1000.0,
+            vec![
+                cell("produce", 1, "1", 900.0, steal, 1.0),
+                cell("produce", 8, "1", 900.0, 1.0, 1.0),
+            ],
+        ))
+    };
+    let noisy = printed(12.0);
     assert!(
-        printed.contains("steal: 1 of 2 cells lost more than 5% of the CPU")
-            && printed.contains("up to 12%"),
-        "{printed}"
+        noisy.contains("steal: 1 of 2 cells lost more than 5% of the CPU")
+            && noisy.contains("up to 12%"),
+        "{noisy}"
     );
-    let quiet = results(
-        "a",
-        1000.0,
-        vec![
-            cell("produce", 1, "1", 900.0, 5.0, 1.0),
-            cell("produce", 8, "1", 900.0, 1.0, 1.0),
-        ],
-    );
-    let printed = table(&quiet);
-    assert!(!printed.contains("steal:"), "{printed}");
+    // Exactly the threshold is not counted.
+    let quiet = printed(5.0);
+    assert!(!quiet.contains("steal:"), "{quiet}");
 }

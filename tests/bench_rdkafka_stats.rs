@@ -61,25 +61,24 @@ fn only_the_brokers_windows_with_requests_are_counted() {
 
 #[test]
 fn a_slow_window_weighs_by_its_requests() {
+    // `fast` requests at 1 ms in one window, `slow` at 10 ms in the next.
+    let merged = |fast: u64, slow: u64| {
+        let stdout = [
+            stats_line(window(0, 0), window(fast, 1_000)),
+            stats_line(window(0, 0), window(slow, 10_000)),
+        ]
+        .join("\n");
+        round_trip(&stdout, 1.0)
+    };
     // 2% of the requests at 10 ms: the run's p99 is 10 ms and its p50 1 ms.
     // (Averaging the windows' p99 would give 1.18 ms; taking the worst
     // window's p50 would give 10.)
-    let stdout = [
-        stats_line(window(0, 0), window(980, 1_000)),
-        stats_line(window(0, 0), window(20, 10_000)),
-    ]
-    .join("\n");
-    let got = round_trip(&stdout, 1.0);
+    let got = merged(980, 20);
     assert!(close(&got["p50_ms"], 1.0), "{got}");
     assert!(close(&got["p99_ms"], 10.0), "{got}");
 
     // 0.5% of them: the run's p99 stays with the fast window.
-    let stdout = [
-        stats_line(window(0, 0), window(995, 1_000)),
-        stats_line(window(0, 0), window(5, 10_000)),
-    ]
-    .join("\n");
-    let got = round_trip(&stdout, 1.0);
+    let got = merged(995, 5);
     assert!(close(&got["p99_ms"], 1.0), "{got}");
 }
 

@@ -293,3 +293,38 @@ fn the_table_counts_the_cells_run_under_heavy_steal() {
     let quiet = printed(5.0);
     assert!(!quiet.contains("steal:"), "{quiet}");
 }
+
+#[test]
+fn the_table_counts_the_cells_and_half_peak_runs_measured_again() {
+    // A produce cell measured three times, and a half-peak row whose median
+    // run (kept in `runs` too) and one other run were measured twice.
+    let mut again = cell("produce", 1, "1", 900.0, 2.0, 1.0);
+    again["attempts_steal_pct"] = json!([20.0, 9.0, 2.0]);
+    let mut half = cell("produce@half-peak", 1, "1", 500.0, 1.0, 1.0);
+    half["attempts_steal_pct"] = json!([15.0, 1.0]);
+    half["round_trip_p99_ms"] = json!(1.0);
+    half["runs"] = json!([
+        {"p99_ms": 1.5, "round_trip_p99_ms": 1.0, "steal_pct": 0.0},
+        {"p99_ms": 2.0, "round_trip_p99_ms": 1.0, "steal_pct": 1.0, "attempts_steal_pct": [15.0, 1.0]},
+        {"p99_ms": 2.5, "round_trip_p99_ms": 1.0, "steal_pct": 3.0, "attempts_steal_pct": [7.0, 3.0]},
+    ]);
+    let printed = table(&results(
+        "a",
+        1000.0,
+        vec![again, half, cell("produce", 8, "1", 900.0, 1.0, 1.0)],
+    ));
+    assert!(
+        printed.contains("measured again: 3 cells or runs lost more than 5%")
+            && printed.contains("(4 more attempts)"),
+        "{printed}"
+    );
+    // Each kept attempt was quiet: no steal line.
+    assert!(!printed.contains("steal: "), "{printed}");
+    // Nothing measured again, no line.
+    let plain = table(&results(
+        "a",
+        1000.0,
+        vec![cell("produce", 1, "1", 900.0, 1.0, 1.0)],
+    ));
+    assert!(!plain.contains("measured again:"), "{plain}");
+}

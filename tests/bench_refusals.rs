@@ -1,6 +1,7 @@
 //! `tools/bench` checks the paths a run needs before it measures anything: a
 //! run that could only fail at its end (its JSON unwritable) or part way (its
-//! work directory unusable) stops at once with one line and exit 2.
+//! work directory unusable, its retry budget nonsense) stops at once with one
+//! line and exit 2.
 #![allow(clippy::unwrap_used)]
 mod tools_support;
 use tools_support::bench;
@@ -23,7 +24,7 @@ fn wrong_paths_stop_the_run_before_it_measures() {
     let missing_dir_json = dir.path().join("no-such-dir").join("out.json");
     let missing_dir_json = missing_dir_json.to_str().unwrap();
     let json_is_dir = dir.path().to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--workdir", file], "--workdir"),
         (
             &["--json", missing_dir_json],
@@ -31,6 +32,8 @@ fn wrong_paths_stop_the_run_before_it_measures() {
         ),
         (&["--json", json_is_dir], "is a directory"),
         (&["--peer-iggy", json_is_dir], "no executable iggy-server"),
+        (&["--retry-budget", "-5"], "from 0 to 86400"),
+        (&["--retry-budget", "abc"], "from 0 to 86400"),
     ];
     for (args, says) in cases {
         let (code, stderr) = limits_only(args);

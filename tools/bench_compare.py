@@ -29,8 +29,9 @@ Reading two files is all it does: nothing is built, started or measured.
 
 import json
 
-from bench_broker import STEAL_PCT, limit_for, near_share
+from bench_broker import limit_for, near_share
 from bench_limits import FSYNC_1M
+from bench_steal import STEAL_PCT
 
 # Three quick-profile runs of the same engine (the sixth, eighth and ninth
 # sessions') compared pairwise: relative to the drift, 90% of the cells

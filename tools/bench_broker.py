@@ -282,13 +282,18 @@ def rdkafka_perf(exe, broker, topic, size, partitions, acks, records):
 
 # ---------------------------------------------------------------- the matrix
 
-def fresh_topic(broker, topic, partitions):
-    """A reset for Retries.quietest: the topic deleted and created again, so an attempt
-    writes to an empty topic, as the first did, and a cell holds one attempt's data."""
+def on_fresh_topic(broker, retries, topic, partitions, measure):
+    """Creates `topic` and measures a cell on it through `retries.quietest`. Before another
+    attempt the topic is deleted and created again, so every attempt writes to an empty
+    topic, as the first did, and the cell holds one attempt's data (as tools/bench_disk.py
+    budgets it). The caller deletes the topic when done with it."""
+    broker.create_topic(topic, partitions)
+
     def reset():
         broker.delete_topic(topic)
         broker.create_topic(topic, partitions)
-    return reset
+
+    return retries.quietest(measure, topic, reset=reset)
 
 
 def run_matrix(root, workdir, prof, limits, retries):
@@ -306,10 +311,9 @@ def run_matrix(root, workdir, prof, limits, retries):
                     for producers in [1] if latency_only else PRODUCERS:
                         n += 1
                         topic = f"p{n}-{size}b-{partitions}p-acks{acks}-{producers}w"
-                        broker.create_topic(topic, partitions)
-                        r = retries.quietest(lambda: beside_limit(broker, acks, lambda: perf_produce(
-                            broker, topic, size, acks, producers, small if size <= 100 else large)),
-                            topic, reset=fresh_topic(broker, topic, partitions))
+                        r = on_fresh_topic(broker, retries, topic, partitions, lambda: beside_limit(
+                            broker, acks, lambda: perf_produce(
+                                broker, topic, size, acks, producers, small if size <= 100 else large)))
                         runs.append(cell("produce", "ferrolog", size, partitions, acks, producers, r))
                         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
                         if acks == "1" and producers == 1 and not latency_only:
@@ -342,10 +346,8 @@ def one_in_flight(broker, records, retries):
     out = []
     for mode, acks, batch in ONE_IN_FLIGHT:
         topic = f"one-in-flight-acks{acks}-{batch}"
-        broker.create_topic(topic, 1)
-        r = retries.quietest(lambda: beside_limit(broker, acks, lambda: perf_produce(
-            broker, topic, 1024, acks, 1, records, in_flight=1, batch=batch)),
-            topic, reset=fresh_topic(broker, topic, 1))
+        r = on_fresh_topic(broker, retries, topic, 1, lambda: beside_limit(broker, acks, lambda: perf_produce(
+            broker, topic, 1024, acks, 1, records, in_flight=1, batch=batch)))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
         broker.delete_topic(topic)
         out.append(cell(mode, "ferrolog", 1024, 1, acks, 1, r))
@@ -361,7 +363,6 @@ def latency_at_half_peak(broker, runs, records, retries):
         tries = []
         for n in range(LATENCY_RUNS):
             topic = f"half-peak-acks{acks}-{n}"
-            broker.create_topic(topic, 1)
 
             def measure():
                 # acks=all's target is the 4 KiB fsync p99 + 1 ms: take it beside each run too.
@@ -370,7 +371,7 @@ def latency_at_half_peak(broker, runs, records, retries):
                                                                     max(records // 2, 1000), rate=rate))
                 return dict(r, fsync_4k_p99_near_ms=fsync_p99)
 
-            r = retries.quietest(measure, topic, reset=fresh_topic(broker, topic, 1))
+            r = on_fresh_topic(broker, retries, topic, 1, measure)
             fsync_p99 = r["fsync_4k_p99_near_ms"]
             log(f"{topic}: {r['records_s']:.0f} records/s (asked {rate:.0f}), p99 {r['p99_ms']:.2f} ms"
                 f" (round trip {r.get('round_trip_p99_ms', float('nan')):.2f} ms), steal {r['steal_pct'] or 0:.1f}%"
@@ -422,7 +423,6 @@ def rdkafka_cells(root, broker, small, large, retries):
     exe = bench_rdkafka_c.build(root, log)
     for size, partitions, acks in cells if exe else []:
         topic = f"rdkafka-c-{size}b-{partitions}p-acks{acks}"
-        broker.create_topic(topic, partitions)
 
         def produce_c():
             # Steal over the produce alone, as the other cells count it, not over the
@@ -433,8 +433,7 @@ def rdkafka_cells(root, broker, small, large, retries):
             r["steal_pct"] = steal.share()
             return r
 
-        r = retries.quietest(lambda: beside_limit(broker, acks, produce_c), topic,
-                             reset=fresh_topic(broker, topic, partitions))
+        r = on_fresh_topic(broker, retries, topic, partitions, lambda: beside_limit(broker, acks, produce_c))
         out.append(cell("produce", "librdkafka-c", size, partitions, acks, 1, r))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, client {r['client_cores']:.2f} cores")
         broker.delete_topic(topic)

@@ -7,10 +7,11 @@ use serde_json::Value;
 mod tools_support;
 use tools_support::python;
 
-/// Runs `body` with `Retries` built over a fake clock, where each attempt
-/// takes `attempt_s` seconds and a pause takes its own length, and `cell(steal, mb_s)`
-/// returning a measure that yields the next of the given attempts. Prints
-/// `out` as JSON.
+/// Runs `body` and prints its `out` as JSON. In scope: `retries(budget_s,
+/// attempt_s)`, a `Retries` over a fake clock on which each attempt takes
+/// `attempt_s` seconds and a pause its own length; and `cells(r, attempts,
+/// resets)`, a measure returning the next of `attempts`, each a
+/// `(steal_pct, mb_s)`, with how many resets were recorded before it.
 fn run(body: &str) -> Value {
     let script = format!(
         "import json\n\

@@ -382,3 +382,6 @@ impl Group {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod simulation;

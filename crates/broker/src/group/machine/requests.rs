@@ -141,7 +141,7 @@ impl Group {
     }
 
     /// A static member restarted (same `group.instance.id`, no member id): it takes over the old
-    /// member's place and assignment under a new member id, and the old id is fenced. A settled
+    /// member's place and assignment under a new member id, and the old id is fenced. A stable
     /// group with unchanged subscriptions does not rebalance.
     fn replace_static_member(
         &mut self,
@@ -187,8 +187,11 @@ impl Group {
         if self.leader.as_deref() == Some(old_id) {
             self.leader = Some(new_id.clone());
         }
+        // Only a stable group keeps its assignment. During CompletingRebalance the leader may
+        // already be assigning to the old member id, so the new id would get nothing: rebalance,
+        // as Kafka does.
         match self.state {
-            GroupState::Stable | GroupState::CompletingRebalance if unchanged => {
+            GroupState::Stable if unchanged => {
                 let is_leader = self.leader.as_deref() == Some(new_id.as_str());
                 Outcome::Now(self.join_result_for(&new_id, is_leader))
             }

@@ -405,6 +405,53 @@ fn a_static_member_restart_keeps_its_assignment_without_rebalancing() {
     assert_eq!(group.heartbeat(&b, None, generation, 1002), Ok(()));
 }
 
+/// Found by the simulator: a static member restarted while its group waited for the leader's
+/// SyncGroup was told to keep an assignment that did not exist yet. As the leader it was told to
+/// skip assigning, and every member got an empty assignment. Kafka rebalances instead.
+#[test]
+fn a_static_member_restart_during_completing_rebalance_rebalances() {
+    let mut group = Group::new("g", config(100));
+    assert!(matches!(
+        group.join(join_req("", Some("i-1")), 0),
+        Outcome::Wait { .. }
+    ));
+    let b = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    assert_eq!(group.state(), GroupState::CompletingRebalance);
+    let generation = group.generation_id();
+    assert!(matches!(
+        group.sync(sync_req(&b, generation, vec![]), 100),
+        Outcome::Wait { .. }
+    ));
+
+    // Restart before anyone has an assignment: same instance id, no member id.
+    let outcome = group.join(join_req("", Some("i-1")), 200);
+    let Outcome::Wait { member_id: new_id } = outcome else {
+        panic!("expected a rebalance, got {outcome:?}")
+    };
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    let replies = group.take_replies();
+    assert!(
+        replies.contains(&Reply::Sync {
+            member_id: b.clone(),
+            result: SyncResult::error(ResponseError::RebalanceInProgress),
+        }),
+        "the parked SyncGroup learns of the rebalance: {replies:?}"
+    );
+
+    // Both rejoin; the next generation's leader assigns to the new id.
+    assert!(matches!(
+        group.join(join_req(&b, None), 300),
+        Outcome::Wait { .. }
+    ));
+    let joined = join_replies(&mut group);
+    assert_eq!(joined.len(), 2);
+    assert!(joined.iter().any(|(id, _)| *id == new_id));
+    settle(&mut group, 300);
+    assert_eq!(group.generation_id(), generation + 1);
+}
+
 #[test]
 fn a_static_member_that_times_out_is_removed() {
     let mut group = Group::new("g", config(0));

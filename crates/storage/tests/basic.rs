@@ -649,3 +649,45 @@ fn an_unclean_open_fsyncs_the_unflushed_tail_not_every_segment() {
     let store = mem_store(&after_power_loss);
     assert_eq!(store.partition(&id("t", 0)).unwrap().high_watermark(), end);
 }
+
+/// `index.interval.bytes=0` indexes every batch. Reopening books the last indexed batch again;
+/// it must not be indexed twice, or every later open finds the index out of order and rebuilds it.
+#[test]
+fn an_index_interval_of_zero_survives_reopening() {
+    let fs = MemFileSystem::new();
+    let every_batch = LogConfig {
+        index_interval_bytes: 0,
+        ..config(Durability::Never)
+    };
+    // Partitions found on disk open with the store's default config.
+    let open = || {
+        let options = StoreOptions {
+            default_config: every_batch.clone(),
+            ..mem_options(&fs)
+        };
+        Store::open(std::path::Path::new("/data"), options).unwrap()
+    };
+    {
+        let store = open();
+        let p = store
+            .create_partition(id("t", 0), every_batch.clone())
+            .unwrap();
+        for i in 0..3 {
+            p.append(&batch("x", 2, i)).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let index = std::path::Path::new("/data/t-0/00000000000000000000.index");
+    let first = fs.contents(index).unwrap();
+    assert_eq!(first.len(), 3 * 8, "one entry a batch");
+    for _ in 0..2 {
+        let store = open();
+        store.close().unwrap();
+        assert_eq!(fs.contents(index).unwrap(), first);
+    }
+    assert!(
+        ferrolog_storage::inspect::check_offset_index(&fs, index)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -183,3 +183,84 @@ fn the_background_thread_checkpoints_recovery_points_and_applies_retention() {
     let store = mem_store(&fs);
     assert_eq!(store.failed_partitions().len(), 1);
 }
+
+/// A log sink that takes 200 ms a line, as a full pipe or a stalled journald can.
+struct SlowLog;
+
+impl std::io::Write for SlowLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// After a failed fsync Linux may have marked the lost pages clean, so a second fsync succeeds
+/// for data that never reached the disk. A caller waiting for the failed one must get the
+/// error, not become the next leader and fsync again, even while the failure is being logged.
+#[test]
+fn a_failed_fsync_is_never_retried_by_a_waiting_caller() {
+    use ferrolog_storage::io::Fault;
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    p.append(&batch("a", 1, 1)).unwrap();
+    fs.set_sync_delay(Duration::from_millis(100));
+    fs.inject(Fault::FailSync {
+        path_contains: ".log".into(),
+    });
+    let syncs_before = fs.sync_count();
+    let leader = {
+        let p = Arc::clone(&p);
+        std::thread::spawn(move || {
+            let subscriber = tracing_subscriber::fmt().with_writer(|| SlowLog).finish();
+            tracing::subscriber::with_default(subscriber, || p.sync_to(0))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let waiter = p.sync_to(0);
+    assert!(leader.join().unwrap().is_err());
+    assert!(waiter.is_err(), "the waiter was told {waiter:?}");
+    assert_eq!(
+        fs.sync_count(),
+        syncs_before,
+        "nothing was fsynced after the failure"
+    );
+    assert!(p.append(&batch("b", 1, 2)).is_err());
+}
+
+/// An append racing `close` is either refused or made durable under the clean marker; it must
+/// never leave a checkpoint whose recovery point falls short of the log, which fails the open.
+#[test]
+fn an_append_racing_close_never_breaks_the_next_open() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    p.append(&batch("a", 1, 1)).unwrap();
+    fs.set_sync_delay(Duration::from_millis(300));
+    let closer = {
+        let p = Arc::clone(&p);
+        std::thread::spawn(move || p.close())
+    };
+    // The close is inside its first fsync by now.
+    std::thread::sleep(Duration::from_millis(100));
+    let raced = p.append(&batch("b", 1, 2));
+    closer.join().unwrap().unwrap();
+    assert!(
+        matches!(raced, Err(ferrolog_storage::StorageError::Closed)),
+        "an append during close got {raced:?}"
+    );
+    drop(p);
+    drop(store);
+    fs.set_sync_delay(Duration::ZERO);
+    let store = mem_store(&fs);
+    assert_eq!(store.failed_partitions(), vec![]);
+    assert_eq!(store.partition(&id("t", 0)).unwrap().high_watermark(), 1);
+}

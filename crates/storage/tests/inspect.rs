@@ -85,3 +85,17 @@ fn index_checks_catch_a_wrong_entry() {
     fs.set_contents(index, bytes);
     assert!(!inspect::check_offset_index(&fs, index).unwrap().is_empty());
 }
+
+/// The CRC does not cover a batch's base offset, so a damaged file can hold any value there;
+/// verifying it reports damage instead of overflowing.
+#[test]
+fn a_base_offset_at_the_top_of_the_range_is_damage_not_a_panic() {
+    let fs = MemFileSystem::new();
+    populated(&fs);
+    let log = Path::new("/data/t-0/00000000000000000000.log");
+    let mut bytes = fs.contents(log).unwrap();
+    bytes[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+    fs.set_contents(log, bytes);
+    let report = inspect::verify_data_dir(&fs, Path::new("/data")).unwrap();
+    assert!(!report.is_ok(), "{report:#?}");
+}

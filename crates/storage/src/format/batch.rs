@@ -76,8 +76,10 @@ impl BatchHeader {
         usize::try_from(self.batch_length).unwrap_or(0) + LOG_OVERHEAD
     }
 
+    /// Saturating: the CRC does not cover `base_offset`, so a damaged file can hold any value.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.

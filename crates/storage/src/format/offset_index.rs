@@ -36,6 +36,11 @@ pub fn entry_count(buf: &[u8]) -> usize {
     buf.len() / ENTRY_LEN
 }
 
+/// The last whole entry.
+pub fn last(buf: &[u8]) -> Option<OffsetIndexEntry> {
+    OffsetIndexEntry::decode_at(buf, entry_count(buf).checked_sub(1)?)
+}
+
 /// All entries, in file order.
 pub fn entries(buf: &[u8]) -> impl Iterator<Item = OffsetIndexEntry> + '_ {
     (0..entry_count(buf)).filter_map(|i| OffsetIndexEntry::decode_at(buf, i))

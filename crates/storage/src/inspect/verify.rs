@@ -187,7 +187,7 @@ fn verify_segment(
                 }
                 summary.batches += 1;
                 summary.records += u64::try_from(b.records_count()).unwrap_or(0);
-                summary.next_offset = b.last_offset() + 1;
+                summary.next_offset = b.last_offset().saturating_add(1);
                 summary.size_bytes = b.position + b.size;
                 summary.max_timestamp = summary.max_timestamp.max(Some(b.header.max_timestamp));
             }

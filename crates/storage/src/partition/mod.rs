@@ -190,14 +190,16 @@ impl Partition {
 
     fn refuse_writes(&self, reason: String, is_error: bool) {
         let mut failure = lock(&self.failure);
-        if failure.is_none() {
-            if is_error {
-                tracing::error!(partition = %self.id, %reason, "partition failed; refusing writes until reopened");
-            }
-            *failure = Some(reason);
+        let first = failure.is_none();
+        if first {
+            *failure = Some(reason.clone());
         }
+        // Refuse first, log after: a slow log sink must not hold the door open.
         self.failed.store(true, Ordering::Release);
         drop(failure);
+        if first && is_error {
+            tracing::error!(partition = %self.id, %reason, "partition failed; refusing writes until reopened");
+        }
         // Wake group-commit waiters so they see the failure.
         let _guard = lock(&self.sync);
         self.sync_done.notify_all();
@@ -234,19 +236,21 @@ impl Partition {
     /// fail with `Closed`. Idempotent. A failed partition gets no clean marker,
     /// so its next open runs recovery.
     pub fn close(&self) -> Result<(), StorageError> {
-        if lock(&self.state).closed {
-            return Ok(());
+        // Refuse appends before flushing, so none lands after the flush and leaves the clean
+        // marker claiming a recovery point short of the log's end (which fails the next open).
+        {
+            let mut state = lock(&self.state);
+            if state.closed {
+                return Ok(());
+            }
+            state.closed = true;
         }
-        let flushed = if self.is_failed() {
-            Err(self.failed_error())
-        } else {
-            self.flush()
-        };
-        let mut state = lock(&self.state);
-        state.closed = true;
-        drop(state);
-        flushed?;
-        self.write_checkpoint(true)
+        if self.is_failed() {
+            return Err(self.failed_error());
+        }
+        self.flush()?;
+        let clean = self.recovery_point() >= self.high_watermark();
+        self.write_checkpoint(clean)
     }
 
     /// Marks the partition deleted: later writes fail.

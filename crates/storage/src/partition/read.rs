@@ -301,7 +301,7 @@ fn whole_batches_prefix(buf: &[u8], offset: i64) -> (usize, i64) {
         match crate::format::batch::frame(rest) {
             Ok((header, size)) if size <= rest.len() => {
                 cut += size;
-                next_offset = header.last_offset() + 1;
+                next_offset = header.last_offset().saturating_add(1);
             }
             _ => break,
         }

@@ -28,7 +28,10 @@ impl Partition {
         }
         sync.in_progress = true;
         drop(sync);
-        let result = self.sync_now();
+        // A failure is published before this thread steps down as leader, so no waiter can
+        // take over and fsync again: after a failed fsync the kernel may have dropped the dirty
+        // pages and marked them clean, and a second fsync would report success for lost data.
+        let result = self.sync_now().map_err(|e| self.fail_with(e));
         let mut sync = lock(&self.sync);
         sync.in_progress = false;
         if let Ok(target) = result {
@@ -36,11 +39,15 @@ impl Partition {
         }
         self.sync_done.notify_all();
         drop(sync);
-        result.map(drop).map_err(|e| self.fail_with(e))
+        result.map(drop)
     }
 
     /// fsyncs everything written so far; returns the offset it covers up to (exclusive).
     fn sync_now(&self) -> Result<i64, StorageError> {
+        // Never fsync again after a failed one (see `sync_to`).
+        if self.is_failed() {
+            return Err(self.failed_error());
+        }
         let (target, mut files, dir_dirty) = {
             let mut state = lock(&self.state);
             let target = self.high_watermark();

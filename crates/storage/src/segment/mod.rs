@@ -240,10 +240,13 @@ impl Segment {
         }
         // A sealed segment's index only in its file (`owned()` is None)
         // never gets here: only the active segment and one being loaded take batches.
+        // The entry must be past the last one: after `adopt_indexes` the batch the last entry
+        // names is booked again, and an interval of 0 would otherwise index it twice.
         if self.bytes_since_index >= u64::from(index_interval_bytes)
             && let (Some(relative_offset), Ok(pos)) =
                 (self.relative(header.base_offset), u32::try_from(position))
             && let Some(offsets) = self.offset_index.owned()
+            && offset_index::last(offsets).is_none_or(|e| e.relative_offset < relative_offset)
         {
             OffsetIndexEntry {
                 relative_offset,
@@ -254,7 +257,7 @@ impl Segment {
             self.bytes_since_index = 0;
         }
         self.bytes_since_index += size;
-        self.next_offset = header.last_offset() + 1;
+        self.next_offset = header.last_offset().saturating_add(1);
     }
 
     /// Appends `(max timestamp so far, its batch's relative last offset)` to
@@ -318,9 +321,11 @@ impl Segment {
             .time_index
             .load(fs, || segment_path(dir, base, FileKind::TimeIndex))?;
         match time_index::last_before(times, target_ms) {
-            Some(entry) => {
-                self.position_for_offset(fs, self.base_offset + i64::from(entry.relative_offset))
-            }
+            Some(entry) => self.position_for_offset(
+                fs,
+                self.base_offset
+                    .saturating_add(i64::from(entry.relative_offset)),
+            ),
             None => Ok(0),
         }
     }
@@ -389,11 +394,13 @@ impl Segment {
     /// log; the caller then books the batches after the last offset-index
     /// entry with `record_batch`. Returns where those start: (position, offset).
     pub(crate) fn adopt_indexes(&mut self, offset_index: Bytes, time_index: Bytes) -> (u64, i64) {
-        let last_entry = offset_index::entries(&offset_index).last();
+        let last_entry = offset_index::last(&offset_index);
         let last_time = time_index::entries(&time_index).last();
         self.max_timestamp = last_time.map(|t| TimestampOffset {
             timestamp_ms: t.timestamp_ms,
-            offset: self.base_offset + i64::from(t.relative_offset),
+            offset: self
+                .base_offset
+                .saturating_add(i64::from(t.relative_offset)),
         });
         self.offset_index = IndexFile::adopt(offset_index);
         self.time_index = IndexFile::adopt(time_index);
@@ -401,7 +408,8 @@ impl Segment {
         let (position, offset) = last_entry.map_or((0, self.base_offset), |e| {
             (
                 u64::from(e.position),
-                self.base_offset + i64::from(e.relative_offset),
+                self.base_offset
+                    .saturating_add(i64::from(e.relative_offset)),
             )
         });
         self.next_offset = offset;

@@ -47,6 +47,9 @@ struct GroupSlot {
     group: Group,
     joins: HashMap<String, oneshot::Sender<JoinResult>>,
     syncs: HashMap<String, oneshot::Sender<SyncResult>>,
+    /// When the slot was made: how long a group that never had a member (every JoinGroup
+    /// refused, or a member id never claimed) has been idle.
+    created_ms: i64,
 }
 
 impl GroupSlot {
@@ -187,20 +190,18 @@ impl GroupCoordinator {
     }
 
     fn slot_or_create(&self, group_id: &str) -> Arc<Mutex<GroupSlot>> {
-        let mut map = self.map();
-        let slot = map.entry(group_id.to_owned()).or_insert_with(|| {
+        let new_slot = || {
             Arc::new(Mutex::new(GroupSlot {
                 group: Group::new(group_id, self.config.group.clone()),
                 joins: HashMap::new(),
                 syncs: HashMap::new(),
+                created_ms: self.now_ms(),
             }))
-        });
+        };
+        let mut map = self.map();
+        let slot = map.entry(group_id.to_owned()).or_insert_with(new_slot);
         if slot.lock().unwrap_or_else(relock).group.state() == GroupState::Dead {
-            *slot = Arc::new(Mutex::new(GroupSlot {
-                group: Group::new(group_id, self.config.group.clone()),
-                joins: HashMap::new(),
-                syncs: HashMap::new(),
-            }));
+            *slot = new_slot();
         }
         slot.clone()
     }
@@ -388,20 +389,26 @@ impl GroupCoordinator {
 
     /// DeleteGroups: only an empty group; its offsets go too (blocking).
     pub fn delete_group(&self, group_id: &str) -> Result<(), ResponseError> {
-        let slot = self.slot(group_id);
-        match &slot {
-            Some(slot) => slot.lock().unwrap_or_else(relock).group.mark_dead()?,
-            None if !self.offsets.has_group(group_id) => {
-                return Err(ResponseError::GroupIdNotFound);
+        // Checked before the map lock: the offsets lock is never taken under it.
+        let has_offsets = self.offsets.has_group(group_id);
+        {
+            // Marked dead and dropped under one map lock, before the slow tombstone writes: a
+            // JoinGroup arriving meanwhile creates a new group that nothing removes later (it
+            // used to be removed after the writes, stranding its parked requests).
+            let mut map = self.map();
+            match map.get(group_id).cloned() {
+                Some(slot) => {
+                    slot.lock().unwrap_or_else(relock).group.mark_dead()?;
+                    map.remove(group_id);
+                }
+                None if !has_offsets => return Err(ResponseError::GroupIdNotFound),
+                None => {}
             }
-            None => {}
         }
         self.offsets.delete_group(group_id).map_err(|e| {
             tracing::warn!(group = %group_id, error = %crate::errors::message(&e), "cannot delete group offsets");
             ResponseError::CoordinatorNotAvailable
-        })?;
-        self.map().remove(group_id);
-        Ok(())
+        })
     }
 
     /// The protocol type and members' metadata, for OffsetDelete's "still subscribed" check.
@@ -469,9 +476,8 @@ impl GroupCoordinator {
                 && s.group.is_empty()
                 && s.joins.is_empty()
                 && s.syncs.is_empty()
-                && s.group
-                    .empty_since_ms()
-                    .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.idle_group_ms)
+                && now_ms.saturating_sub(s.group.empty_since_ms().unwrap_or(s.created_ms))
+                    >= self.config.idle_group_ms
         };
         let candidates: Vec<String> = self
             .map()

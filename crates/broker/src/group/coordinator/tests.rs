@@ -224,6 +224,49 @@ async fn idle_empty_groups_without_offsets_are_forgotten() {
     assert_eq!(again.error, None, "a forgotten group id can be used again");
 }
 
+/// A JoinGroup refused on a new group id still makes a slot; it used to stay forever, listed
+/// as an Empty group, so anyone could grow the broker's memory with fresh group ids.
+#[tokio::test]
+async fn groups_that_never_had_a_member_are_forgotten() {
+    let (_dir, _store, c) = coordinator(1000);
+    for group in ["ghost-1", "ghost-2"] {
+        let refused = c
+            .join(
+                group,
+                JoinRequest {
+                    session_timeout_ms: 1,
+                    ..join_req("")
+                },
+            )
+            .await;
+        assert_eq!(refused.error, Some(ResponseError::InvalidSessionTimeout));
+    }
+    assert_eq!(c.list().len(), 2);
+    c.forget_idle_groups();
+    assert!(c.slot("ghost-1").is_none() && c.slot("ghost-2").is_none());
+    assert!(c.list().is_empty());
+}
+
+/// DeleteGroups drops the group before it writes the tombstones, so a JoinGroup that arrives
+/// afterwards gets a new group that stays.
+#[tokio::test]
+async fn a_group_joined_again_after_deletion_is_kept() {
+    let (_dir, _store, c) = coordinator(1000);
+    c.commit_offsets("g", vec![("t".into(), 0, offset(5))])
+        .expect("commit");
+    let (member, _) = single_member_group(&c, "g").await;
+    let leaving = [LeavingMember {
+        member_id: member,
+        group_instance_id: None,
+    }];
+    assert_eq!(c.leave("g", &leaving), Ok(vec![Ok(())]));
+    assert_eq!(c.delete_group("g"), Ok(()));
+    assert!(c.slot("g").is_none());
+    let (_member, generation) = single_member_group(&c, "g").await;
+    assert_eq!(generation, 1, "a new group");
+    assert_eq!(c.describe("g").map(|g| g.state), Some(GroupState::Stable));
+}
+
 #[tokio::test]
 async fn shutdown_answers_parked_requests_and_parks_nothing_more() {
     let (_dir, _store, c) = coordinator(1000);

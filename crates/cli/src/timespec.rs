@@ -89,12 +89,20 @@ fn millis(t: SystemTime) -> Result<i64, String> {
     i64::try_from(since.as_millis()).map_err(|_| "time out of range".to_owned())
 }
 
-/// Milliseconds since the epoch → RFC 3339 with milliseconds (UTC).
+/// Milliseconds since the epoch → RFC 3339 with milliseconds (UTC). A time RFC 3339 cannot
+/// write (before 1970, after 9999: any client can send one, and a damaged segment can hold
+/// one) prints as its number.
 pub fn format_ms(ms: i64) -> String {
-    match u64::try_from(ms) {
-        Ok(ms) => {
-            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-        }
+    use std::fmt::Write;
+    let Ok(unsigned) = u64::try_from(ms) else {
+        return ms.to_string();
+    };
+    let Some(time) = UNIX_EPOCH.checked_add(Duration::from_millis(unsigned)) else {
+        return ms.to_string();
+    };
+    let mut out = String::new();
+    match write!(out, "{}", humantime::format_rfc3339_millis(time)) {
+        Ok(()) => out,
         Err(_) => ms.to_string(),
     }
 }
@@ -169,5 +177,8 @@ mod tests {
     fn formats_milliseconds() {
         assert_eq!(format_ms(1500), "1970-01-01T00:00:01.500Z");
         assert_eq!(format_ms(-1), "-1");
+        // Past year 9999 humantime's Display fails; `to_string` used to panic on it.
+        assert_eq!(format_ms(300_000_000_000_000), "300000000000000");
+        assert_eq!(format_ms(i64::MAX), i64::MAX.to_string());
     }
 }

@@ -93,7 +93,17 @@ impl Connection {
             request_timeout,
             broken: false,
         };
-        conn.negotiate().await?;
+        // The handshake gets the same deadline as any request: a broker that accepts
+        // connections (its listen backlog does, even when stopped) but never answers must not
+        // hang the caller.
+        let timeout_ms = u64::try_from(request_timeout.as_millis()).unwrap_or(u64::MAX);
+        tokio::time::timeout(request_timeout, conn.negotiate())
+            .await
+            .map_err(|_| ClientError::RequestTimeout {
+                addr: addr.to_owned(),
+                api: ApiKey::ApiVersions,
+                timeout_ms,
+            })??;
         Ok(conn)
     }
 

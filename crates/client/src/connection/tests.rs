@@ -215,6 +215,31 @@ async fn silent_broker_times_out() {
     server.abort();
 }
 
+/// A stopped broker's listen backlog still completes the TCP handshake; the ApiVersions
+/// handshake must time out like any request instead of hanging the command.
+#[tokio::test]
+async fn a_broker_silent_from_the_start_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        read_request(&mut s).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let result = Connection::connect(&addr, "t", TIMEOUT, Duration::from_millis(200)).await;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::RequestTimeout {
+                api: ApiKey::ApiVersions,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    server.abort();
+}
+
 #[tokio::test]
 async fn an_http_server_is_named_as_such() {
     let result = against(|mut s| async move {

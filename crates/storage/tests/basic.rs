@@ -691,3 +691,29 @@ fn an_index_interval_of_zero_survives_reopening() {
             .is_empty()
     );
 }
+
+/// Topic names go up to 249 characters; `<topic>-<partition>.delete` can then pass the 255
+/// bytes a file name may have. Deleting such a partition failed with ENAMETOOLONG, and the
+/// broker could not finish the deletion at its next start.
+#[test]
+fn partitions_of_the_longest_topic_names_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let longest = "c".repeat(249);
+    let ids = [id(&longest, 0), id(&longest, 9999), id(&"d".repeat(247), 1)];
+    for partition in &ids {
+        let p = store
+            .create_partition(partition.clone(), config(Durability::Never))
+            .unwrap();
+        p.append(&batch("x", 1, 0)).unwrap();
+    }
+    for partition in &ids {
+        store.delete_partition(partition).unwrap();
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with(['c', 'd']))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -13,6 +13,28 @@ pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 pub const CHECKPOINT_FILE: &str = "partition.checkpoint";
 pub const TMP_SUFFIX: &str = "tmp";
 pub const DELETE_DIR_SUFFIX: &str = ".delete";
+
+/// The longest file name Linux file systems take (`NAME_MAX`).
+const NAME_MAX_BYTES: usize = 255;
+
+/// What a partition directory is renamed to while it is deleted: `<dir>.delete`, or, where that
+/// would pass `NAME_MAX` (topic names go up to 249 characters, and the partition number adds up
+/// to 11 more), the name cut to 239 bytes and made unique again with the CRC-32C of the whole
+/// name: `<cut name>~<crc as 8 hex digits>.delete`.
+pub fn deleting_dir_name(dir_name: &str) -> String {
+    if dir_name.len() + DELETE_DIR_SUFFIX.len() <= NAME_MAX_BYTES {
+        return format!("{dir_name}{DELETE_DIR_SUFFIX}");
+    }
+    let mut cut = NAME_MAX_BYTES - DELETE_DIR_SUFFIX.len() - "~00000000".len();
+    while !dir_name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let crc = crc32c::crc32c(dir_name.as_bytes());
+    format!(
+        "{}~{crc:08x}{DELETE_DIR_SUFFIX}",
+        dir_name.get(..cut).unwrap_or_default()
+    )
+}
 /// In the data directory: held with an exclusive `flock` by the open store.
 pub const LOCK_FILE: &str = ".lock";
 

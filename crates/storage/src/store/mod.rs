@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, IoOp, StorageError};
-use crate::format::names::{DELETE_DIR_SUFFIX, LOCK_FILE};
+use crate::format::names::{DELETE_DIR_SUFFIX, LOCK_FILE, deleting_dir_name};
 use crate::id::PartitionId;
 use crate::io::{FileSystem, StdFileSystem};
 use crate::partition::Partition;
@@ -203,7 +203,8 @@ impl Store {
     }
 
     /// Removes a partition and its directory (renamed to `<dir>.delete`
-    /// first, so a crash midway never leaves a half-deleted partition).
+    /// first, so a crash midway never leaves a half-deleted partition;
+    /// `deleting_dir_name` keeps that name within `NAME_MAX`).
     pub fn delete_partition(&self, id: &PartitionId) -> Result<(), StorageError> {
         self.check_open()?;
         let mut partitions = write(&self.shared.partitions);
@@ -215,10 +216,7 @@ impl Store {
         }
         let fs = self.shared.options.fs.as_ref();
         let dir = self.shared.dir.join(id.dir_name());
-        let doomed = self
-            .shared
-            .dir
-            .join(format!("{}{DELETE_DIR_SUFFIX}", id.dir_name()));
+        let doomed = self.shared.dir.join(deleting_dir_name(&id.dir_name()));
         fs.rename(&dir, &doomed).ctx(&dir, IoOp::Rename)?;
         fs.sync_dir(&self.shared.dir)
             .ctx(&self.shared.dir, IoOp::SyncDir)?;

@@ -1,6 +1,7 @@
 //! Metadata: the one broker, and the topics asked for (auto-created when the
 //! client and the broker both allow it).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -18,10 +19,14 @@ use crate::topics::{Topic, validate_topic_name};
 pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
     // Before v4 there is no flag and Kafka always auto-creates.
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    // Each topic asked for is answered once, as Kafka does: a small request naming one large
+    // topic thousands of times must not build a response thousands of times its size.
+    let mut asked = HashSet::new();
     let topics = match request.topics {
         // v0 has no null: an empty list means every topic.
         Some(list) if !(version == 0 && list.is_empty()) => list
             .into_iter()
+            .filter(|t| asked.insert((t.name.clone(), t.topic_id)))
             .map(|t| {
                 let has_id = !t.topic_id.is_nil();
                 match t.name {

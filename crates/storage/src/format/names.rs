@@ -35,6 +35,7 @@ pub fn deleting_dir_name(dir_name: &str) -> String {
         dir_name.get(..cut).unwrap_or_default()
     )
 }
+
 /// In the data directory: held with an exclusive `flock` by the open store.
 pub const LOCK_FILE: &str = ".lock";
 

@@ -86,6 +86,23 @@ impl Client {
         };
         own.or_else(inherited).cloned().unwrap_or_default()
     }
+
+    /// The coordinator gave it `member_id`: it holds that id from now on.
+    fn hold(&mut self, member_id: String) {
+        if !self.ids.contains(&member_id) {
+            self.ids.push(member_id.clone());
+        }
+        self.member_id = member_id;
+    }
+
+    /// An error that sends the client back to JoinGroup; after UNKNOWN_MEMBER_ID it joins
+    /// without an id.
+    fn rejoin_after(&mut self, error: ResponseError) {
+        if error == ResponseError::UnknownMemberId {
+            self.member_id.clear();
+        }
+        self.phase = Phase::Out;
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,10 +214,7 @@ impl Sim {
             Outcome::Wait { member_id } => {
                 self.park(&member_id, Parked::Join);
                 let client = &mut self.clients[c];
-                if !client.ids.contains(&member_id) {
-                    client.ids.push(member_id.clone());
-                }
-                client.member_id = member_id;
+                client.hold(member_id);
                 client.phase = Phase::Joining;
             }
         }
@@ -267,17 +281,11 @@ impl Sim {
         match result {
             Ok(()) => {}
             Err(ResponseError::FencedInstanceId) => panic!("live client {c} was fenced"),
-            Err(ResponseError::UnknownMemberId) => {
-                if matches!(client.phase, Phase::Stable { .. } | Phase::Joined { .. }) {
-                    client.member_id.clear();
-                    client.phase = Phase::Out;
-                }
+            // A client with a request parked waits for its answer instead.
+            Err(error) if matches!(client.phase, Phase::Stable { .. } | Phase::Joined { .. }) => {
+                client.rejoin_after(error)
             }
-            Err(_) => {
-                if matches!(client.phase, Phase::Stable { .. } | Phase::Joined { .. }) {
-                    client.phase = Phase::Out;
-                }
-            }
+            Err(_) => {}
         }
     }
 
@@ -349,16 +357,13 @@ impl Sim {
                     "joined generation {}",
                     result.generation_id
                 );
-                client.member_id = result.member_id.clone();
                 let is_leader = result.leader == result.member_id;
                 assert_eq!(
                     is_leader,
                     !result.members.is_empty(),
                     "only the leader gets the member list: {result:?}"
                 );
-                if !client.ids.contains(&result.member_id) {
-                    client.ids.push(result.member_id.clone());
-                }
+                client.hold(result.member_id.clone());
                 // A static leader that rejoined a settled group is told to keep the assignment:
                 // it syncs with none, as a follower does.
                 let members = (is_leader && !result.skip_assignment)
@@ -372,13 +377,11 @@ impl Sim {
                 client.member_id = result.member_id;
                 client.phase = Phase::Out;
             }
-            Some(ResponseError::UnknownMemberId) => {
-                client.member_id.clear();
-                client.phase = Phase::Out;
-            }
-            Some(ResponseError::RebalanceInProgress | ResponseError::IllegalGeneration) => {
-                client.phase = Phase::Out;
-            }
+            Some(
+                error @ (ResponseError::UnknownMemberId
+                | ResponseError::RebalanceInProgress
+                | ResponseError::IllegalGeneration),
+            ) => client.rejoin_after(error),
             Some(other) => panic!("client {c} got {other:?} from JoinGroup"),
         }
     }
@@ -401,13 +404,11 @@ impl Sim {
                     assignment: result.assignment,
                 };
             }
-            Some(ResponseError::UnknownMemberId) => {
-                client.member_id.clear();
-                client.phase = Phase::Out;
-            }
-            Some(ResponseError::RebalanceInProgress | ResponseError::IllegalGeneration) => {
-                client.phase = Phase::Out;
-            }
+            Some(
+                error @ (ResponseError::UnknownMemberId
+                | ResponseError::RebalanceInProgress
+                | ResponseError::IllegalGeneration),
+            ) => client.rejoin_after(error),
             Some(other) => panic!("client {c} got {other:?} from SyncGroup"),
         }
     }

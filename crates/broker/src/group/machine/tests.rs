@@ -361,16 +361,23 @@ fn incompatible_protocols_are_refused() {
     assert_eq!(result.error, Some(ResponseError::InconsistentGroupProtocol));
 }
 
-#[test]
-fn a_static_member_restart_keeps_its_assignment_without_rebalancing() {
+/// A static member (`i-1`) and a dynamic one past their first join phase, in
+/// CompletingRebalance; returns the group and the dynamic member's id.
+fn static_and_dynamic_joined() -> (Group, String) {
     let mut group = Group::new("g", config(100));
     assert!(matches!(
         group.join(join_req("", Some("i-1")), 0),
         Outcome::Wait { .. }
     ));
-    let b = join_new(&mut group, 0);
+    let dynamic = join_new(&mut group, 0);
     group.tick(100);
     join_replies(&mut group);
+    (group, dynamic)
+}
+
+#[test]
+fn a_static_member_restart_keeps_its_assignment_without_rebalancing() {
+    let (mut group, b) = static_and_dynamic_joined();
     settle(&mut group, 0);
     let generation = group.generation_id();
     let old_id = group
@@ -410,14 +417,7 @@ fn a_static_member_restart_keeps_its_assignment_without_rebalancing() {
 /// skip assigning, and every member got an empty assignment. Kafka rebalances instead.
 #[test]
 fn a_static_member_restart_during_completing_rebalance_rebalances() {
-    let mut group = Group::new("g", config(100));
-    assert!(matches!(
-        group.join(join_req("", Some("i-1")), 0),
-        Outcome::Wait { .. }
-    ));
-    let b = join_new(&mut group, 0);
-    group.tick(100);
-    join_replies(&mut group);
+    let (mut group, b) = static_and_dynamic_joined();
     assert_eq!(group.state(), GroupState::CompletingRebalance);
     let generation = group.generation_id();
     assert!(matches!(

@@ -96,14 +96,9 @@ impl Connection {
         // The handshake gets the same deadline as any request: a broker that accepts
         // connections (its listen backlog does, even when stopped) but never answers must not
         // hang the caller.
-        let timeout_ms = u64::try_from(request_timeout.as_millis()).unwrap_or(u64::MAX);
         tokio::time::timeout(request_timeout, conn.negotiate())
             .await
-            .map_err(|_| ClientError::RequestTimeout {
-                addr: addr.to_owned(),
-                api: ApiKey::ApiVersions,
-                timeout_ms,
-            })??;
+            .map_err(|_| conn.timed_out(ApiKey::ApiVersions))??;
         Ok(conn)
     }
 
@@ -178,15 +173,19 @@ impl Connection {
     ) -> Result<R::Response, ClientError> {
         let api = api_key::<R>()?;
         let correlation_id = self.write_request(request, api, version).await?;
-        let timeout_ms = self.request_timeout.as_millis() as u64;
         let frame = tokio::time::timeout(self.request_timeout, self.read_frame())
             .await
-            .map_err(|_| ClientError::RequestTimeout {
-                addr: self.addr.clone(),
-                api,
-                timeout_ms,
-            })??;
+            .map_err(|_| self.timed_out(api))??;
         self.decode_response::<R::Response>(frame, api, version, correlation_id)
+    }
+
+    /// No answer to `api` within the request timeout.
+    fn timed_out(&self, api: ApiKey) -> ClientError {
+        ClientError::RequestTimeout {
+            addr: self.addr.clone(),
+            api,
+            timeout_ms: u64::try_from(self.request_timeout.as_millis()).unwrap_or(u64::MAX),
+        }
     }
 
     async fn write_request<R: Request>(

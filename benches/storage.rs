@@ -1,4 +1,4 @@
-//! Storage hot paths: append under each durability policy, sequential read,
+//! Storage hot paths: the append's batch checks, append under each durability policy, sequential read,
 //! offset and timestamp lookup latency — plus, in a real `cargo bench` run,
 //! the append-vs-`dd` bandwidth comparison the storage issue sets as target.
 //!
@@ -263,9 +263,34 @@ fn dd_comparison() {
     );
 }
 
+/// What the append's checks cost per batch: the CRC-32C, and the walk of
+/// every record that the CRC cannot vouch for (`records::check`).
+fn bench_validate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("validate");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
+    for record_bytes in [100usize, 1024] {
+        let input = batch(1000, record_bytes, 0);
+        let (header, _) = ferrolog_storage::format::batch::whole_batch(&input).unwrap();
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        let crc = BenchmarkId::new("crc32c", format!("{record_bytes}B_x1000"));
+        group.bench_function(crc, |b| {
+            b.iter(|| ferrolog_storage::format::batch::compute_crc(black_box(&input)))
+        });
+        let walk = BenchmarkId::new("records", format!("{record_bytes}B_x1000"));
+        group.bench_function(walk, |b| {
+            b.iter(|| ferrolog_storage::format::batch::check_records(&header, black_box(&input)))
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     dd_comparison();
     let mut c = Criterion::default().configure_from_args();
+    bench_validate(&mut c);
     bench_append(&mut c);
     bench_read(&mut c);
     bench_lookup(&mut c);

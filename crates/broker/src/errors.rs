@@ -1,6 +1,6 @@
 //! The one place that turns engine and registry errors into Kafka error codes.
 
-use ferrolog_storage::StorageError;
+use ferrolog_storage::{BatchError, StorageError};
 use kafka_protocol::ResponseError;
 
 use crate::topics::{TopicConfigError, TopicError};
@@ -13,7 +13,14 @@ pub fn storage_error_code(error: &StorageError) -> i16 {
 /// Kafka error for a storage error.
 pub fn storage_error(error: &StorageError) -> ResponseError {
     match error {
-        StorageError::InvalidBatch { .. } => ResponseError::CorruptMessage,
+        // A damaged frame or CRC may be damage in transit, which clients retry
+        // (CORRUPT_MESSAGE is retriable); malformed records and an unknown
+        // codec are the client's own, which a retry would only repeat.
+        StorageError::InvalidBatch { source, .. } => match source {
+            BatchError::Records(_) => ResponseError::InvalidRecord,
+            BatchError::UnknownCompression { .. } => ResponseError::UnsupportedCompressionType,
+            _ => ResponseError::CorruptMessage,
+        },
         StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
@@ -85,6 +92,25 @@ mod tests {
         assert_eq!(
             storage_error_code(&big),
             ResponseError::MessageTooLarge.code()
+        );
+        let invalid = |source| StorageError::InvalidBatch {
+            position: 0,
+            source,
+        };
+        let crc = BatchError::CrcMismatch {
+            expected: 1,
+            actual: 2,
+        };
+        let records =
+            BatchError::Records(ferrolog_wire::records::RecordError::TooMany { announced: 1 });
+        let codec = BatchError::UnknownCompression { id: 5 };
+        assert_eq!(
+            [crc, records, codec].map(|e| storage_error(&invalid(e))),
+            [
+                ResponseError::CorruptMessage,
+                ResponseError::InvalidRecord,
+                ResponseError::UnsupportedCompressionType
+            ]
         );
     }
 

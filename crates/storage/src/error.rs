@@ -46,7 +46,11 @@ impl fmt::Display for IoOp {
     }
 }
 
-/// What is wrong with a record batch handed to `append` (→ CORRUPT_MESSAGE).
+/// What is wrong with a record batch handed to `append`: the broker answers
+/// CORRUPT_MESSAGE for a damaged frame or CRC (damage in transit, which a
+/// retry may not repeat), INVALID_RECORD for malformed records and
+/// UNSUPPORTED_COMPRESSION_TYPE for an unknown codec (a client's mistake,
+/// which a retry repeats).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
     #[error("no record batch in the input")]
@@ -64,6 +68,10 @@ pub enum BatchError {
         records_count: i32,
         last_offset_delta: i32,
     },
+    #[error("batch compression id {id} is not a codec (0-4)")]
+    UnknownCompression { id: i16 },
+    #[error("batch records are malformed: {0}")]
+    Records(#[from] ferrolog_wire::records::RecordError),
 }
 
 #[derive(Debug, thiserror::Error)]

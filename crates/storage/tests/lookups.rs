@@ -6,9 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use ferrolog_storage::format::batch::set_base_offset;
 use ferrolog_storage::format::builder::{SimpleRecord, encode_batch, set_attributes};
 use ferrolog_storage::io::MemFileSystem;
-use ferrolog_storage::{Durability, LogConfig, StorageError, TimestampOffset};
+use ferrolog_storage::{BatchError, Durability, LogConfig, StorageError, TimestampOffset};
 
 fn records_at(timestamps: &[i64]) -> Vec<u8> {
     let records: Vec<SimpleRecord<'_>> = timestamps
@@ -154,7 +155,9 @@ fn compressed_batches_answer_with_the_exact_record() {
 
 /// A batch whose records will not decompress, and a log-append-time batch
 /// (every record carries the batch's timestamp), answer with the batch: its
-/// first record at or after the log start, and its max timestamp.
+/// first record at or after the log start, and its max timestamp. The append
+/// refuses malformed records, so those are put in the segment as a file
+/// written before that check (or damaged behind a valid CRC) would hold them.
 #[test]
 fn undecodable_and_log_append_time_batches_answer_with_the_batch() {
     let fs = MemFileSystem::new();
@@ -162,29 +165,54 @@ fn undecodable_and_log_append_time_batches_answer_with_the_batch() {
     let p = store
         .create_partition(id("t", 0), config(Durability::Never))
         .unwrap();
-    p.append(&records_at(&[10, 11])).unwrap();
+    p.append(&records_at(&[10, 11])).unwrap(); // offsets 0..=1
     // Marked gzip, but the records are plain: they do not decompress.
     let mut not_gzip = records_at(&[20, 30, 40]);
     set_attributes(&mut not_gzip, 1);
-    p.append(&not_gzip).unwrap(); // offsets 2..=4
     let mut append_time = records_at(&[50, 50]);
     set_attributes(&mut append_time, 8);
-    p.append(&append_time).unwrap(); // 5..=6
+    // Records that end before the header's count.
+    let short = compressed(&records_at(&[60, 70, 80]), 0, |section| {
+        section[..section.len() / 2].to_vec()
+    });
+    assert!(matches!(
+        p.append(&not_gzip),
+        Err(StorageError::InvalidBatch {
+            source: BatchError::Records(_),
+            ..
+        })
+    ));
+    assert!(matches!(
+        p.append(&short),
+        Err(StorageError::InvalidBatch {
+            source: BatchError::Records(_),
+            ..
+        })
+    ));
+    drop(p);
+    drop(store);
+
+    let path = log_path("t-0", 0);
+    let mut log = fs.contents(&path).unwrap();
+    for (mut batch, base_offset) in [(not_gzip, 2), (append_time, 5), (short, 7)] {
+        set_base_offset(&mut batch, base_offset);
+        log.extend(batch);
+    }
+    fs.set_contents(&path, log);
+    let store = mem_store(&fs.crash());
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert_eq!(p.high_watermark(), 10);
     let found = p.offset_for_timestamp(35).unwrap().unwrap();
     assert_eq!((found.offset, found.timestamp_ms), (2, 40));
     let found = p.offset_for_timestamp(45).unwrap().unwrap();
     assert_eq!((found.offset, found.timestamp_ms), (5, 50));
-    let max = p.max_timestamp().unwrap().unwrap();
-    assert_eq!((max.offset, max.timestamp_ms), (5, 50));
-
-    // Records that end before the header's count (the append checks the
-    // header, not each record): the whole batch answers, nothing is skipped.
-    let short = compressed(&records_at(&[60, 70, 80]), 0, |section| {
-        section[..section.len() / 2].to_vec()
-    });
-    p.append(&short).unwrap(); // 7..=9
+    // The whole short batch answers, nothing is skipped.
     let found = p.offset_for_timestamp(75).unwrap().unwrap();
     assert_eq!((found.offset, found.timestamp_ms), (7, 80));
+    // Where the records cannot be read, the max is placed in its batch.
+    let max = p.max_timestamp().unwrap().unwrap();
+    assert!((7..=9).contains(&max.offset), "{max:?}");
+    assert_eq!(max.timestamp_ms, 80);
 }
 
 #[test]

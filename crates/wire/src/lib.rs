@@ -11,20 +11,22 @@
 //!
 //! The schemas themselves live next to their users: the request schemas in
 //! `ferrolog-broker`'s `bounds`, the response schemas in `ferrolog-client`'s
-//! `bounds`. This crate does no I/O; its only dependencies are the four
-//! codecs of [`compression`].
+//! `bounds`. This crate does no I/O; its dependencies are the four codecs of
+//! [`compression`] and `thiserror`.
 //!
 //! # Layout
 //! - [`schema`] — `Schema`, `Field` and `Kind`: a message layout per version.
 //! - [`walk`] — `walk`: checks a body against a schema, returns the bytes it covers.
 //! - [`cursor`] — `Cursor`: checked big-endian reads, for layouts read by hand.
 //! - [`compression`] — `decompress`: a batch's records section, with a ceiling on the output.
+//! - [`records`] — `check`: a batch's records section holds the records its header announces.
 //! - [`batch`] — the v2 RecordBatch header's field positions and attribute bits, the one
 //!   layout the storage engine and the client both read batches through.
 
 pub mod batch;
 pub mod compression;
 pub mod cursor;
+pub mod records;
 pub mod schema;
 pub mod walk;
 

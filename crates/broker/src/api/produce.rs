@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferrolog_storage::{Durability, Partition, StorageError};
+use ferrolog_storage::{Durability, Partition, StorageError, format};
+use ferrolog_wire::compression::Codec;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -28,7 +29,7 @@ struct PendingSync {
 pub async fn handle(
     broker: &Arc<Broker>,
     request: ProduceRequest,
-    _version: i16,
+    version: i16,
 ) -> Outcome<ProduceResponse> {
     let acks = request.acks;
     let general_error = if !matches!(acks, -1..=1) {
@@ -50,7 +51,7 @@ pub async fn handle(
                 .iter()
                 .map(|p| error_response(p.index, code))
                 .collect(),
-            None => produce_topic(broker, topic_data, acks, t, &mut syncs).await,
+            None => produce_topic(broker, topic_data, (acks, version), t, &mut syncs).await,
         };
         responses.push(
             TopicProduceResponse::default()
@@ -69,7 +70,7 @@ pub async fn handle(
 async fn produce_topic(
     broker: &Broker,
     topic_data: TopicProduceData,
-    acks: i16,
+    (acks, version): (i16, i16),
     topic_slot: usize,
     syncs: &mut Vec<PendingSync>,
 ) -> Vec<PartitionProduceResponse> {
@@ -88,7 +89,8 @@ async fn produce_topic(
         let response = match &topic {
             Err(code) => error_response(index, *code),
             Ok(topic) => {
-                let (response, sync) = produce_partition(broker, topic, data, acks).await;
+                let (response, sync) =
+                    produce_partition(broker, topic, data, (acks, version)).await;
                 if let Some((handle, last_offset)) = sync {
                     syncs.push(PendingSync {
                         topic: topic_slot,
@@ -109,7 +111,7 @@ async fn produce_partition(
     broker: &Broker,
     topic: &Topic,
     data: PartitionProduceData,
-    acks: i16,
+    (acks, version): (i16, i16),
 ) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
     let index = data.index;
     let Some(handle) = topic.partition(index) else {
@@ -144,6 +146,13 @@ async fn produce_partition(
         Some(records) if !records.is_empty() => records,
         _ => return (error_response(index, ResponseError::CorruptMessage), None),
     };
+    if version < ZSTD_MIN_VERSION && holds_zstd(&records) {
+        let message = format!("zstd batches need Produce v{ZSTD_MIN_VERSION} or later");
+        return (
+            refused(index, ResponseError::UnsupportedCompressionType, message),
+            None,
+        );
+    }
     let min_insync = topic.config.min_insync_replicas();
     if acks == -1 && min_insync > 1 {
         // As Kafka with fewer in-sync replicas than the topic asks for: refused
@@ -183,6 +192,23 @@ async fn produce_partition(
             (response, None)
         }
     }
+}
+
+/// As Kafka (KIP-110): a client that speaks Produce below v7 may not read
+/// zstd back, so it may not write it either.
+const ZSTD_MIN_VERSION: i16 = 7;
+
+/// Whether any batch of `records` is zstd-compressed (a malformed tail is
+/// left to the engine, which refuses it with its own error).
+fn holds_zstd(records: &[u8]) -> bool {
+    let mut rest = records;
+    while let Ok((header, size)) = format::batch::frame(rest) {
+        if Codec::from_attributes(header.attributes) == Some(Codec::Zstd) {
+            return true;
+        }
+        rest = rest.get(size..).unwrap_or_default();
+    }
+    false
 }
 
 /// A copy of `records` carrying the broker's clock as every record's

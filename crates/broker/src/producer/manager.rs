@@ -99,16 +99,19 @@ impl ProducerStates {
         partition: &Arc<Partition>,
         records: &[u8],
     ) -> Result<AppendInfo, AppendError> {
+        let transactional =
+            |b: &Result<BatchIdentity, _>| b.as_ref().is_ok_and(|b| b.transactional || b.control);
+        if batch_identities(records).any(|b| transactional(&b)) {
+            // Transactions are not served: never store batches whose markers
+            // cannot come, nor markers a client wrote itself (as Kafka refuses).
+            return Err(AppendError::Rejected(ResponseError::InvalidRecord));
+        }
         let mut batches = batch_identities(records);
         let first = match batches.next() {
             Some(Ok(first)) if first.is_idempotent() => first,
             // Plain batches, or malformed input that the engine will refuse with a typed error.
             _ => return Ok(partition.append(records)?),
         };
-        if first.transactional || first.control {
-            // Transactions are not served yet: never store batches whose markers cannot come.
-            return Err(AppendError::Rejected(ResponseError::InvalidRecord));
-        }
         if batches.next().is_some() {
             // As Kafka (Produce v3+): an idempotent produce carries exactly one batch per partition.
             return Err(AppendError::Rejected(ResponseError::InvalidRecord));

@@ -13,6 +13,8 @@ pub use ferrolog_wire::batch::{
     LOG_APPEND_TIME_FLAG, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT, MIN_LENGTH,
     PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORDS_COUNT_AT, TRANSACTIONAL_FLAG,
 };
+use ferrolog_wire::compression::Codec;
+use ferrolog_wire::records;
 
 /// The decoded fixed header of a v2 batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +152,19 @@ pub fn next_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
         });
     }
     Ok(BatchStep::Batch { header, size })
+}
+
+/// Checks that the records section of `batch` (whole, its header already
+/// checked by [`next_batch`]) holds the records the header announces, each
+/// well formed: what a reader relies on and the CRC cannot promise, since a
+/// client computes it over whatever it sends.
+pub fn check_records(header: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
+    let codec =
+        Codec::from_attributes(header.attributes).ok_or(BatchError::UnknownCompression {
+            id: header.attributes & COMPRESSION_MASK,
+        })?;
+    records::check(codec, records_section(batch), header.records_count)?;
+    Ok(())
 }
 
 /// Like [`next_batch`] but treats "need more" as a truncation error: for

@@ -98,8 +98,8 @@ fn batch_parts<'a>(
     Ok(parts)
 }
 
-/// Checks every batch of `input` (framing, magic, CRC, record count, size)
-/// before anything is written.
+/// Checks every batch of `input` (framing, magic, CRC, record count, size,
+/// and every record inside) before anything is written.
 fn validate(input: &[u8], max_batch_bytes: u32) -> Result<Validated, StorageError> {
     if input.is_empty() {
         return Err(StorageError::InvalidBatch {
@@ -121,6 +121,10 @@ fn validate(input: &[u8], max_batch_bytes: u32) -> Result<Validated, StorageErro
             });
         }
         let (header, size) = batch::whole_batch(rest)
+            .and_then(|(header, size)| {
+                batch::check_records(&header, rest.get(..size).unwrap_or_default())?;
+                Ok((header, size))
+            })
             .map_err(|source| StorageError::InvalidBatch { position, source })?;
         records += i64::from(header.records_count);
         max_timestamp = max_timestamp.max(header.max_timestamp);

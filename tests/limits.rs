@@ -255,3 +255,84 @@ async fn fetch_limits_let_only_the_first_partition_with_data_pass() {
         [(0, batch_len), (1, batch_len)]
     );
 }
+
+/// An ApiVersions v0 request frame whose body carries `padding` bytes after
+/// its (empty) fields, which the broker tolerates: a request of any size
+/// that costs nothing to decode.
+fn padded_api_versions(correlation_id: i32, padding: usize) -> Vec<u8> {
+    let mut frame = api_versions(correlation_id);
+    frame.resize(frame.len() + padding, 0);
+    let size = i32::try_from(frame.len() - 4).unwrap();
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    frame
+}
+
+/// A Metadata v1 request for `topics` topics with empty names: 2 bytes each
+/// on the wire, a 72-byte struct each decoded.
+fn metadata_of_empty_names(correlation_id: i32, topics: i32) -> Vec<u8> {
+    let mut frame = vec![0, 0, 0, 0];
+    frame.extend_from_slice(&3i16.to_be_bytes());
+    frame.extend_from_slice(&1i16.to_be_bytes());
+    frame.extend_from_slice(&correlation_id.to_be_bytes());
+    frame.extend_from_slice(&(-1i16).to_be_bytes());
+    frame.extend_from_slice(&topics.to_be_bytes());
+    for _ in 0..topics {
+        frame.extend_from_slice(&0i16.to_be_bytes());
+    }
+    let size = i32::try_from(frame.len() - 4).unwrap();
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    frame
+}
+
+#[tokio::test]
+async fn a_request_that_would_decode_past_the_limits_closes_its_connection() {
+    let broker = TestBroker::start_with(|c| {
+        c.max_request_bytes = 1 << 20;
+        c.in_flight_bytes_max = 1 << 20;
+    })
+    .await;
+    // 1,000 topics: 2 KB on the wire, about 128 KB decoded: answered.
+    let mut stream = connect(&broker).await;
+    stream
+        .write_all(&metadata_of_empty_names(1, 1000))
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut stream).await, Some(1));
+    // 200,000 topics: 400 KB on the wire, within the frame limit, but about
+    // 25 MB decoded.
+    stream
+        .write_all(&metadata_of_empty_names(2, 200_000))
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut stream).await, None);
+    assert!(served_again(&broker).await);
+}
+
+#[tokio::test]
+async fn a_frame_still_arriving_holds_its_size_of_the_broker_budget() {
+    const MIB: usize = 1 << 20;
+    let broker = TestBroker::start_with(|c| {
+        c.max_request_bytes = 4 << 20;
+        c.in_flight_bytes_max = 4 * MIB;
+    })
+    .await;
+    // A sends all of a 3 MiB frame but its last bytes.
+    let mut slow = connect(&broker).await;
+    let big = padded_api_versions(1, 3 * MIB);
+    let (head, tail) = big.split_at(big.len() - 10);
+    slow.write_all(head).await.unwrap();
+    // B's 2 MiB request does not fit beside A's 3 MiB while A's arrives...
+    let mut other = connect(&broker).await;
+    other
+        .write_all(&padded_api_versions(2, 2 * MIB))
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(500), read_response(&mut other)).await;
+    assert!(early.is_err(), "answered beside an arriving 3 MiB frame");
+    // ...and is answered once A's has been.
+    slow.write_all(tail).await.unwrap();
+    assert_eq!(read_response(&mut slow).await, Some(1));
+    assert_eq!(read_response(&mut other).await, Some(2));
+    // Everything held has come back.
+    assert!(served_again(&broker).await);
+}

@@ -242,8 +242,32 @@ pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsErr
     walked_bytes(api_key, version, body).map(|_| ())
 }
 
+/// What a decoded value takes in memory at most, per element the walk counts:
+/// `kafka-protocol`'s request structs take 40 to 112 bytes each (a topic of a
+/// Metadata request 72, a string 32), an unknown tagged field a map entry.
+pub const DECODED_ELEMENT_BYTES: usize = 128;
+
+/// The memory a request will hold once decoded: its bytes, which the decoded
+/// strings and records share, plus [`DECODED_ELEMENT_BYTES`] per element. A
+/// body that does not walk costs its bytes (the decoder never sees it).
+pub fn decoded_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> usize {
+    let elements = walked(api_key, version, body).map_or(0, |w| w.elements);
+    usize::try_from(elements)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(DECODED_ELEMENT_BYTES)
+        .saturating_add(body.len())
+}
+
 /// How many bytes of `body` the schema covers.
 fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
+    walked(api_key, version, body).map(|w| w.bytes)
+}
+
+fn walked(
+    api_key: ApiKey,
+    version: i16,
+    body: &[u8],
+) -> Result<ferrolog_wire::Walked, BoundsError> {
     // Fail closed: a body we cannot walk is never handed to the decoder,
     // which would size allocations from its counts.
     let Some(schema) = schema(api_key) else {

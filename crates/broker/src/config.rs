@@ -38,7 +38,8 @@ pub struct BrokerConfig {
     /// Bytes one connection may hold in flight: its unanswered requests plus
     /// the response each of its Fetches may produce. Reading stops at the limit.
     pub in_flight_bytes_per_connection_max: usize,
-    /// Bytes of unanswered requests across all connections.
+    /// Bytes of unanswered requests across all connections, at their decoded
+    /// size; frames over 64 KiB count from their length prefix on.
     pub in_flight_bytes_max: usize,
     /// Largest Fetch response; a Fetch's `max_bytes` above it is lowered to it
     /// (Kafka's `fetch.max.bytes`). One batch larger than it is still served.

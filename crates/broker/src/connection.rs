@@ -86,13 +86,20 @@ async fn read_loop(
     // starts waiting: idle means nothing arrived while we were listening.
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
+    // What the frame being read holds of the broker's in-flight budget.
+    let mut arriving = None;
     loop {
         while let Some(body) = frame::split_frame(&mut buf, broker.config.max_request_bytes)
             .map_err(|e| e.to_string())?
         {
             let request = frame::parse_request(body).map_err(|e| crate::errors::message(&e))?;
             tracing::trace!(%peer, api = ?request.api_key, version = request.version(), "request");
-            let held = in_flight.hold(&request).await;
+            let decoded_bytes =
+                crate::bounds::decoded_bytes(request.api_key, request.version(), &request.body);
+            let held = in_flight
+                .hold(&request, decoded_bytes, arriving.take())
+                .await
+                .map_err(|e| e.to_string())?;
             let reply = api::dispatch(broker, request, peer)
                 .await
                 .map_err(|e| crate::errors::message(&e))?;
@@ -100,6 +107,12 @@ async fn read_loop(
             if replies.send(reply).await.is_err() {
                 return Err("writer closed".into());
             }
+        }
+        if arriving.is_none()
+            && let Some(size) = frame::announced_size(&buf)
+            && size > READ_BUFFER_BYTES
+        {
+            arriving = Some(in_flight.hold_arriving(size).await);
         }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(READ_BUFFER_BYTES);

@@ -57,6 +57,13 @@ pub fn split_frame(buf: &mut BytesMut, max_bytes: u32) -> Result<Option<Bytes>, 
     Ok(Some(buf.split_to(size).freeze()))
 }
 
+/// The body size the frame at the front of `buf` announces, once its prefix
+/// has arrived (unchecked: [`split_frame`] judges it).
+pub fn announced_size(buf: &[u8]) -> Option<usize> {
+    let prefix: [u8; LENGTH_PREFIX_BYTES] = buf.get(..LENGTH_PREFIX_BYTES)?.try_into().ok()?;
+    usize::try_from(i32::from_be_bytes(prefix)).ok()
+}
+
 /// A request frame with its header decoded; `body` is the rest, still encoded.
 #[derive(Debug)]
 pub struct Request {

@@ -1,13 +1,20 @@
 //! What clients can make the broker hold, bounded: open connections (in
 //! total and per client IP), and bytes in flight.
 //!
-//! Per connection, a request holds its own bytes plus, for a Fetch, the
+//! Per connection, a request holds its decoded size (its bytes plus what its
+//! decoded elements take, `bounds::decoded_bytes`) plus, for a Fetch, the
 //! largest response it may produce (its `max_bytes`, capped at
 //! `fetch_response_bytes_max`) until its reply is encoded. Across the broker,
-//! only request bytes are counted: reserving every long-poll Fetch's whole
-//! `max_bytes` there would make idle consumers queue behind each other.
+//! only decoded request sizes are counted: reserving every long-poll Fetch's
+//! whole `max_bytes` there would make idle consumers queue behind each other.
+//! A frame still arriving holds its announced size from the broker's budget
+//! while it is read (above the 64 KiB every connection reads into anyway),
+//! so clients trickling in large frames cannot hold more than the budget. A
+//! request whose decoded size passes both the budget and `max_request_bytes`
+//! (thousands of tiny elements, each decoded into a hundred-byte struct)
+//! closes its connection.
 //!
-//!   request bytes held           <= in_flight_bytes_max
+//!   decoded request bytes held   <= in_flight_bytes_max
 //!   request + fetch bytes held   <= connections x in_flight_bytes_per_connection_max
 
 use std::collections::HashMap;
@@ -136,6 +143,10 @@ pub struct InFlight {
     connection_bytes_max: usize,
     broker: Arc<Semaphore>,
     broker_bytes_max: usize,
+    /// The most one request may take decoded: the larger of the broker's
+    /// budget and the largest frame, so a request the frame limit lets in is
+    /// refused only for what its decoding would add.
+    decoded_bytes_max: usize,
     fetch_response_bytes_max: usize,
 }
 
@@ -146,6 +157,17 @@ pub struct Held(
     #[allow(dead_code)] OwnedSemaphorePermit,
 );
 
+/// A request that would take more memory decoded than the broker lets all
+/// requests together hold, and more than its largest frame.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "request would take about {bytes} bytes decoded; the limit is {max} (the larger of in_flight_bytes_max and max_request_bytes)"
+)]
+pub struct OverBudget {
+    pub bytes: usize,
+    pub max: usize,
+}
+
 impl InFlight {
     pub fn new(limits: &Limits, config: &BrokerConfig) -> InFlight {
         InFlight {
@@ -153,32 +175,90 @@ impl InFlight {
             connection_bytes_max: config.in_flight_bytes_per_connection_max,
             broker: limits.in_flight.clone(),
             broker_bytes_max: limits.in_flight_bytes_max,
+            decoded_bytes_max: limits
+                .in_flight_bytes_max
+                .max(config.max_request_bytes as usize),
             fetch_response_bytes_max: config.fetch_response_bytes_max as usize,
         }
     }
 
-    /// Waits until `request` fits in both budgets (the connection stops
-    /// reading meanwhile, which pushes back on the client). A request larger
-    /// than a whole budget takes all of it rather than waiting forever.
-    pub async fn hold(&self, request: &Request) -> Held {
-        let request_bytes = request.body.len();
+    /// Waits until `request`, taking `decoded_bytes` once decoded, fits in
+    /// both budgets (the connection stops reading meanwhile, which pushes
+    /// back on the client). `reading` is what the frame held from the broker's
+    /// budget while it arrived. A request larger than a whole budget takes
+    /// all of it rather than waiting forever, so at most one such request is
+    /// held at a time; one that would decode past both the broker's budget
+    /// and the frame limit is refused.
+    pub async fn hold(
+        &self,
+        request: &Request,
+        decoded_bytes: usize,
+        reading: Option<OwnedSemaphorePermit>,
+    ) -> Result<Held, OverBudget> {
+        if decoded_bytes > self.decoded_bytes_max {
+            return Err(OverBudget {
+                bytes: decoded_bytes,
+                max: self.decoded_bytes_max,
+            });
+        }
         let for_connection = clamp(
-            request_bytes.saturating_add(self.response_reserve(request)),
+            decoded_bytes.saturating_add(self.response_reserve(request)),
             self.connection_bytes_max,
         );
-        let for_broker = clamp(request_bytes, self.broker_bytes_max);
+        let for_broker = clamp(decoded_bytes, self.broker_bytes_max);
         // Connection first: a client over its own budget waits without
-        // holding any of the shared one.
+        // taking any more of the shared one (its frame's share waits with it:
+        // the connection's budget comes back as its own earlier requests are
+        // answered, which need nothing more).
         let connection = self
             .connection
             .clone()
             .acquire_many_owned(for_connection)
             .await;
-        let broker = self.broker.clone().acquire_many_owned(for_broker).await;
+        let broker = self.broker_share(for_broker, reading).await;
         match (connection, broker) {
-            (Ok(c), Ok(b)) => Held(c, b),
+            (Ok(c), Ok(b)) => Ok(Held(c, b)),
             // The semaphores are never closed.
             _ => unreachable!("in-flight semaphores are never closed"),
+        }
+    }
+
+    /// `bytes` of the broker's budget, topping up what the frame held while
+    /// it arrived. Never waits while holding: if the rest is not free now, the
+    /// frame's share is given back and the whole is waited for in line, or
+    /// frames that each hold part of the budget and want more would wait on
+    /// one another for ever.
+    async fn broker_share(
+        &self,
+        bytes: u32,
+        reading: Option<OwnedSemaphorePermit>,
+    ) -> Result<OwnedSemaphorePermit, tokio::sync::AcquireError> {
+        let Some(mut reading) = reading else {
+            return self.broker.clone().acquire_many_owned(bytes).await;
+        };
+        let held = u32::try_from(reading.num_permits()).unwrap_or(u32::MAX);
+        let Some(more) = bytes.checked_sub(held).filter(|more| *more > 0) else {
+            return Ok(reading);
+        };
+        match self.broker.clone().try_acquire_many_owned(more) {
+            Ok(rest) => {
+                reading.merge(rest);
+                Ok(reading)
+            }
+            Err(_) => {
+                drop(reading);
+                self.broker.clone().acquire_many_owned(bytes).await
+            }
+        }
+    }
+
+    /// Holds `frame_bytes` of the broker's budget while a frame that large
+    /// arrives; a frame larger than the budget takes all of it.
+    pub async fn hold_arriving(&self, frame_bytes: usize) -> OwnedSemaphorePermit {
+        let bytes = clamp(frame_bytes, self.broker_bytes_max);
+        match self.broker.clone().acquire_many_owned(bytes).await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("in-flight semaphores are never closed"),
         }
     }
 
@@ -279,6 +359,80 @@ mod tests {
         assert!(b2.is_ok(), "a closed connection frees its place");
         drop((a2, b1, b2));
         assert_eq!(limits.open_connections(), 0);
+    }
+
+    fn metadata_request() -> Request {
+        Request {
+            api_key: ApiKey::Metadata,
+            header: kafka_protocol::messages::RequestHeader::default(),
+            body: bytes::Bytes::from_static(&[0; 10]),
+        }
+    }
+
+    fn budget(in_flight_bytes_max: usize, max_request_bytes: u32) -> (Arc<Limits>, InFlight) {
+        let config = BrokerConfig {
+            in_flight_bytes_max,
+            max_request_bytes,
+            ..BrokerConfig::default()
+        };
+        let limits = Limits::new(&config);
+        let in_flight = InFlight::new(&limits, &config);
+        (limits, in_flight)
+    }
+
+    #[tokio::test]
+    async fn a_request_decoding_past_both_limits_is_refused() {
+        let (limits, in_flight) = budget(1000, 2000);
+        let held = in_flight.hold(&metadata_request(), 2000, None).await;
+        assert!(held.is_ok(), "at the frame limit: takes the whole budget");
+        assert_eq!(limits.in_flight.available_permits(), 0);
+        drop(held);
+        let refused = in_flight.hold(&metadata_request(), 2001, None).await;
+        assert!(matches!(
+            refused,
+            Err(OverBudget {
+                bytes: 2001,
+                max: 2000
+            })
+        ));
+        assert_eq!(limits.in_flight.available_permits(), 1000);
+    }
+
+    #[tokio::test]
+    async fn a_frame_held_while_arriving_is_topped_up_or_given_back_to_wait_in_line() {
+        let (limits, in_flight) = budget(100, 100);
+        let in_flight = Arc::new(in_flight);
+        let available = || limits.in_flight.available_permits();
+        let reading = in_flight.hold_arriving(60).await;
+        assert_eq!(available(), 40);
+        let held = in_flight.hold(&metadata_request(), 80, Some(reading)).await;
+        assert_eq!(available(), 20, "topped up by what it lacked");
+        drop(held);
+        assert_eq!(available(), 100);
+
+        // Two frames that hold the whole budget between them and each want
+        // more: a frame that cannot top up gives its share back and waits in
+        // line, or the two would wait on each other for ever.
+        let first = in_flight.hold_arriving(60).await;
+        let second = in_flight.hold_arriving(40).await;
+        assert_eq!(available(), 0);
+        let hold = |reading, bytes| {
+            let in_flight = in_flight.clone();
+            tokio::spawn(async move {
+                let held = in_flight
+                    .hold(&metadata_request(), bytes, Some(reading))
+                    .await;
+                tokio::task::yield_now().await;
+                held.map(|_| ())
+            })
+        };
+        let (first, second) = (hold(first, 80), hold(second, 50));
+        let both = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            (first.await, second.await)
+        })
+        .await;
+        assert!(matches!(both, Ok((Ok(Ok(())), Ok(Ok(()))))), "{both:?}");
+        assert_eq!(available(), 100);
     }
 
     #[test]

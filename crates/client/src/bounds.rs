@@ -274,7 +274,9 @@ pub fn check(api: ApiKey, version: i16, body: &[u8]) -> Result<(), Refusal> {
 /// How many bytes of `body` the schema covers.
 fn walked_bytes(api: ApiKey, version: i16, body: &[u8]) -> Result<usize, Refusal> {
     let schema = schema(api, version).ok_or(Refusal::NoSchema)?;
-    ferrolog_wire::walk(&schema, version, body).map_err(Refusal::Malformed)
+    ferrolog_wire::walk(&schema, version, body)
+        .map(|walked| walked.bytes)
+        .map_err(Refusal::Malformed)
 }
 
 #[cfg(test)]

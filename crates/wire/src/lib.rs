@@ -32,4 +32,4 @@ pub mod walk;
 
 pub use cursor::{Cursor, Truncated};
 pub use schema::{Field, Kind, Schema};
-pub use walk::{WalkError, walk};
+pub use walk::{WalkError, Walked, walk};

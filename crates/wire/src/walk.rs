@@ -28,18 +28,32 @@ impl fmt::Display for WalkError {
 
 impl std::error::Error for WalkError {}
 
-/// Walks `body` as `schema` at `version`; returns how many bytes the schema
-/// covers. Bytes after the last field are left to the caller to judge (the
-/// decoders and Kafka tolerate them).
-pub fn walk(schema: &Schema, version: i16, body: &[u8]) -> Result<usize, WalkError> {
+/// What a walk found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Walked {
+    /// How many bytes the schema covers. Bytes after the last field are left
+    /// to the caller to judge (the decoders and Kafka tolerate them).
+    pub bytes: usize,
+    /// Array elements of struct or string type, and tagged fields: each one
+    /// a value the decoder will build, which can take a hundred times its
+    /// bytes on the wire (an empty topic name: 2 bytes in, 72 out).
+    pub elements: u64,
+}
+
+/// Walks `body` as `schema` at `version`.
+pub fn walk(schema: &Schema, version: i16, body: &[u8]) -> Result<Walked, WalkError> {
     let mut walker = Walker {
         body,
         position: 0,
         version,
         flexible: version >= schema.flexible_since,
+        elements: 0,
     };
     match walker.walk_struct(schema.fields) {
-        Ok(()) => Ok(walker.position),
+        Ok(()) => Ok(Walked {
+            bytes: walker.position,
+            elements: walker.elements,
+        }),
         Err(problem) => Err(WalkError {
             position: walker.position,
             problem,
@@ -52,16 +66,17 @@ struct Walker<'a> {
     position: usize,
     version: i16,
     flexible: bool,
+    elements: u64,
 }
 
-type Walked = Result<(), &'static str>;
+type Step = Result<(), &'static str>;
 
 impl Walker<'_> {
     fn remaining(&self) -> usize {
         self.body.len() - self.position
     }
 
-    fn skip(&mut self, bytes: usize) -> Walked {
+    fn skip(&mut self, bytes: usize) -> Step {
         if bytes > self.remaining() {
             return Err("field runs past the end of the frame");
         }
@@ -115,7 +130,7 @@ impl Walker<'_> {
         }
     }
 
-    fn walk_struct(&mut self, fields: &[Field]) -> Walked {
+    fn walk_struct(&mut self, fields: &[Field]) -> Step {
         let version = self.version;
         for field in fields.iter().filter(|f| f.in_order_at(version)) {
             self.walk_field(field.kind)?;
@@ -127,7 +142,7 @@ impl Walker<'_> {
         }
     }
 
-    fn walk_field(&mut self, kind: Kind) -> Walked {
+    fn walk_field(&mut self, kind: Kind) -> Step {
         match kind {
             Kind::I8 => self.skip(1),
             Kind::I16 => self.skip(2),
@@ -146,25 +161,28 @@ impl Walker<'_> {
                 let n = self.length(true)?.unwrap_or(0);
                 self.skip(n.checked_mul(4).ok_or("array too long")?)
             }
-            Kind::Strs => {
-                (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_field(Kind::Str))
-            }
+            Kind::Strs => (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| {
+                self.elements += 1;
+                self.walk_field(Kind::Str)
+            }),
             Kind::Struct(fields) => self.walk_struct(fields),
-            Kind::Structs(fields) => {
-                (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| self.walk_struct(fields))
-            }
+            Kind::Structs(fields) => (0..self.length(true)?.unwrap_or(0)).try_for_each(|_| {
+                self.elements += 1;
+                self.walk_struct(fields)
+            }),
         }
     }
 
     /// The tagged-field section of a struct with `fields`: a tag the schema
     /// knows is walked by its kind and must fill exactly its declared size;
     /// any other is skipped by its size.
-    fn walk_tagged_fields(&mut self, fields: &[Field]) -> Walked {
+    fn walk_tagged_fields(&mut self, fields: &[Field]) -> Step {
         let count = self.uvarint()?;
         if count > self.remaining() as u64 {
             return Err("more tagged fields than bytes");
         }
         for _ in 0..count {
+            self.elements += 1;
             let tag = self.uvarint()?;
             let size = usize::try_from(self.uvarint()?).map_err(|_| "tagged field too large")?;
             let known = fields

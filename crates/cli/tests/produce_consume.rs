@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestBroker, consume, ok, produce};
+use common::{TestBroker, consume, fails, ok, produce};
 
 #[test]
 fn round_trip_with_keys_and_headers() {
@@ -269,4 +269,105 @@ fn follow_stops_at_max_messages_and_acks_zero_still_lands() {
         consume(&broker, "fire", &["--exit-at-end", "--from", "1"]),
         ["y"]
     );
+}
+
+#[test]
+fn a_trickling_input_is_sent_while_it_still_flows() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let broker = TestBroker::start();
+    ok(broker.ferrolog().args(["topic", "create", "trickle"]));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "produce", "trickle"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn producer");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A line every 10 ms, never pausing as long as the 50 ms linger: the
+    // first lines must still reach the log while the input flows.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut written = 0usize;
+            let end = std::time::Instant::now() + common::TIMEOUT;
+            while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < end {
+                writeln!(stdin, "line {written}").expect("write");
+                stdin.flush().expect("flush");
+                written += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            written
+        })
+    };
+    // Five seconds: a hundred times the linger, and half the time the input
+    // takes to fill a default batch of 1,000 records (which would send it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut arrived = false;
+    while !arrived && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        arrived = !consume(&broker, "trickle", &[]).is_empty();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().expect("writer");
+    assert!(child.wait().expect("producer exits").success());
+    assert!(arrived, "nothing arrived while {written} lines flowed in");
+    assert_eq!(consume(&broker, "trickle", &[]).len(), written);
+}
+
+#[test]
+fn large_lines_are_batched_within_the_message_size_limit() {
+    let broker = TestBroker::start();
+    // 500 KiB then 600 KiB: together past the topic's 1 MiB max.message.bytes.
+    let first = "a".repeat(500 * 1024);
+    let second = "b".repeat(600 * 1024);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("large.txt");
+    std::fs::write(&file, format!("{first}\n{second}\n")).expect("write");
+    let out = ok(broker
+        .ferrolog()
+        .args(["produce", "large", "--partition", "0", "--file"])
+        .arg(&file));
+    assert!(out.contains("produced 2 records"), "{out}");
+    let got = consume(&broker, "large", &[]);
+    assert_eq!(got.len(), 2);
+    assert!(got[0] == first && got[1] == second);
+}
+
+#[test]
+fn a_failure_midway_reports_what_was_acknowledged() {
+    let broker = TestBroker::start();
+    let huge = "h".repeat(2 * 1024 * 1024);
+    let out = broker
+        .ferrolog()
+        .args(["produce", "midway", "--partition", "0"])
+        .write_stdin(format!("first\nsecond\n{huge}\nnever\n"))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("produced 2 records"), "{stdout}");
+    assert!(
+        stderr.contains("1 of the 3 records read were not acknowledged"),
+        "{stderr}"
+    );
+    assert_eq!(consume(&broker, "midway", &[]), ["first", "second"]);
+}
+
+#[test]
+fn an_unreadable_file_creates_no_topic() {
+    let broker = TestBroker::start();
+    let err = fails(broker.ferrolog().args([
+        "produce",
+        "never-made",
+        "--file",
+        "/nonexistent/input.txt",
+    ]));
+    assert!(err.contains("cannot open /nonexistent/input.txt"), "{err}");
+    let list = ok(broker.ferrolog().args(["topic", "list"]));
+    assert!(!list.contains("never-made"), "{list}");
 }

@@ -1,6 +1,7 @@
 //! `ferrolog produce`: one record per input line, batched per partition,
 //! partitioned by murmur2 of the key (round-robin without a key), summary at
-//! the end. Lines are sent as soon as input pauses, so interactive use works.
+//! the end (after a failure too). A line waits at most 50 ms for others to
+//! join its batch, so interactive use and a trickling pipe both work.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -33,9 +34,13 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 #[derive(Debug, Default)]
 struct PartitionState {
     pending: Vec<ProducerRecord>,
+    /// What the pending records take in a batch, overhead included.
     pending_bytes: usize,
+    /// Key and value bytes of the pending records (what the summary counts).
+    pending_payload_bytes: u64,
     next_sequence: i32,
     records: u64,
+    bytes: u64,
     first_offset: Option<i64>,
     last_offset: Option<i64>,
 }
@@ -48,9 +53,24 @@ struct Producer<'a> {
     identity: Option<ProducerIdentity>,
     partitions: BTreeMap<i32, PartitionState>,
     batch_records: usize,
+    /// When the oldest pending record has waited `LINGER`.
+    linger_until: Option<tokio::time::Instant>,
+    /// Records read from the input so far.
+    read: u64,
 }
 
 pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow::Result<ExitCode> {
+    // The input first: a file that cannot be read must not leave a new topic behind.
+    let (input, progress): (Box<dyn AsyncRead + Unpin + Send>, ProgressBar) = match &args.file {
+        Some(path) => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            (Box::new(file), progress_bar(len))
+        }
+        None => (Box::new(tokio::io::stdin()), ProgressBar::hidden()),
+    };
     let meta = client.topic_or_create(&args.topic).await?;
     let partition_count = meta.partitions.len() as u32;
     if let Some(p) = args.partition
@@ -77,21 +97,22 @@ pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow:
         identity,
         partitions: BTreeMap::new(),
         batch_records: args.batch_size as usize,
+        linger_until: None,
+        read: 0,
     };
-    let (input, progress): (Box<dyn AsyncRead + Unpin + Send>, ProgressBar) = match &args.file {
-        Some(path) => {
-            let file = tokio::fs::File::open(path)
-                .await
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-            (Box::new(file), progress_bar(len))
-        }
-        None => (Box::new(tokio::io::stdin()), ProgressBar::hidden()),
-    };
-    let (records, bytes) =
-        read_and_send(&args, &mut producer, input, &progress, partition_count).await?;
+    let sent = read_and_send(&args, &mut producer, input, &progress, partition_count).await;
     progress.finish_and_clear();
-    summary(global, &producer, records, bytes)?;
+    // What was acknowledged is reported either way: after a failure, the
+    // user learns where to resume.
+    summary(global, &producer)?;
+    let acknowledged = producer.acknowledged();
+    let read = producer.read;
+    sent.with_context(|| {
+        format!(
+            "{} of the {read} records read were not acknowledged",
+            read - acknowledged
+        )
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -108,19 +129,26 @@ fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
+/// Reads records and sends them. A record waits at most `LINGER` for others
+/// to join its batch, however the input flows.
 async fn read_and_send(
     args: &ProduceArgs,
     producer: &mut Producer<'_>,
     input: Box<dyn AsyncRead + Unpin + Send>,
     progress: &ProgressBar,
     partition_count: u32,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<()> {
     let mut reader = BufReader::with_capacity(256 * 1024, input);
     let mut line = Vec::new();
-    let (mut records, mut bytes, mut round_robin) = (0u64, 0u64, 0u32);
+    let mut round_robin = 0u32;
     loop {
         // read_until keeps partial input in `line` if the timeout cancels it, so retrying resumes.
-        let n = match tokio::time::timeout(LINGER, reader.read_until(b'\n', &mut line)).await {
+        let read = reader.read_until(b'\n', &mut line);
+        let read = match producer.linger_until {
+            Some(deadline) => tokio::time::timeout_at(deadline, read).await,
+            None => Ok(read.await),
+        };
+        let n = match read {
             Err(_) => {
                 producer.flush_all().await?;
                 continue;
@@ -133,9 +161,7 @@ async fn read_and_send(
         progress.inc(line.len() as u64);
         let record = to_record(args, &line);
         line.clear();
-        bytes += record.value.as_ref().map_or(0, |v| v.len() as u64)
-            + record.key.as_ref().map_or(0, |k| k.len() as u64);
-        records += 1;
+        producer.read += 1;
         let partition = match (args.partition, &record.key) {
             (Some(p), _) => p,
             (None, Some(key)) => partition_for_key(key, partition_count),
@@ -146,8 +172,7 @@ async fn read_and_send(
         };
         producer.add(partition, record).await?;
     }
-    producer.flush_all().await?;
-    Ok((records, bytes))
+    producer.flush_all().await
 }
 
 fn to_record(args: &ProduceArgs, raw: &[u8]) -> ProducerRecord {
@@ -185,13 +210,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 impl Producer<'_> {
+    /// Queues `record`; a batch it would push past `BATCH_BYTES_MAX` is sent
+    /// first, so a batch outgrows that only by holding a single large record.
     async fn add(&mut self, partition: i32, record: ProducerRecord) -> anyhow::Result<()> {
+        let size = batched_size(&record);
         let state = self.partitions.entry(partition).or_default();
-        state.pending_bytes +=
-            record.value.as_ref().map_or(0, Bytes::len) + record.key.as_ref().map_or(0, Bytes::len);
+        if !state.pending.is_empty() && state.pending_bytes + size > BATCH_BYTES_MAX {
+            self.flush(partition).await?;
+        }
+        let state = self.partitions.entry(partition).or_default();
+        state.pending_bytes += size;
+        state.pending_payload_bytes += payload_bytes(&record);
         state.pending.push(record);
         if state.pending.len() >= self.batch_records || state.pending_bytes >= BATCH_BYTES_MAX {
             self.flush(partition).await?;
+        }
+        if self.linger_until.is_none() && self.partitions.values().any(|s| !s.pending.is_empty()) {
+            self.linger_until = Some(tokio::time::Instant::now() + LINGER);
         }
         Ok(())
     }
@@ -201,7 +236,13 @@ impl Producer<'_> {
         for p in partitions {
             self.flush(p).await?;
         }
+        self.linger_until = None;
         Ok(())
+    }
+
+    /// Records the broker acknowledged (or, with acks=0, that were sent).
+    fn acknowledged(&self) -> u64 {
+        self.partitions.values().map(|s| s.records).sum()
     }
 
     async fn flush(&mut self, partition: i32) -> anyhow::Result<()> {
@@ -227,10 +268,29 @@ impl Producer<'_> {
             state.first_offset.get_or_insert(ack.base_offset);
             state.last_offset = Some(ack.base_offset + count as i64 - 1);
         }
+        state.bytes += state.pending_payload_bytes;
         state.pending.clear();
         state.pending_bytes = 0;
+        state.pending_payload_bytes = 0;
         Ok(())
     }
+}
+
+fn payload_bytes(record: &ProducerRecord) -> u64 {
+    (record.value.as_ref().map_or(0, Bytes::len) + record.key.as_ref().map_or(0, Bytes::len)) as u64
+}
+
+/// The most `record` takes in a v2 batch: key, value and headers, plus the
+/// record's own varints and attributes at their widest.
+fn batched_size(record: &ProducerRecord) -> usize {
+    const RECORD_OVERHEAD_MAX: usize = 1 + 5 + 10 + 5 + 5 + 5 + 5;
+    const HEADER_OVERHEAD_MAX: usize = 5 + 5;
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len) + HEADER_OVERHEAD_MAX)
+        .sum();
+    RECORD_OVERHEAD_MAX + payload_bytes(record) as usize + headers
 }
 
 /// Sends one batch, retrying (bounded) when the broker was unreachable or
@@ -265,12 +325,10 @@ fn retriable(e: &ClientError) -> bool {
     e.is_connection_error() || e.kafka_code().is_some_and(|c| c.is_retriable())
 }
 
-fn summary(
-    global: &Global,
-    producer: &Producer<'_>,
-    records: u64,
-    bytes: u64,
-) -> anyhow::Result<()> {
+/// What the broker acknowledged, per partition and in all.
+fn summary(global: &Global, producer: &Producer<'_>) -> anyhow::Result<()> {
+    let records = producer.acknowledged();
+    let bytes: u64 = producer.partitions.values().map(|s| s.bytes).sum();
     let parts: Vec<_> = producer
         .partitions
         .iter()

@@ -215,3 +215,45 @@ fn unknown_group_says_so() {
     let err = fails(broker.ferrolog().args(["group", "describe", "nobody"]));
     assert_eq!(err.trim(), "error: unknown group \"nobody\"");
 }
+
+#[test]
+fn ctrl_c_stops_a_group_follower_while_the_broker_is_down() {
+    use std::io::BufRead;
+
+    let mut broker = TestBroker::start();
+    produce(&broker, "down", &[], &["x"]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "consume", "down", "--group", "g"])
+        .arg("--follow")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn follower");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("x"));
+    broker.stop();
+    // Let it fail and start waiting the broker out, then press Ctrl-C.
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "Ctrl-C did not stop the follower: {status:?}"
+    );
+}

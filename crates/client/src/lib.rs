@@ -42,5 +42,6 @@ pub use client::{Client, ClientConfig, PartitionMetadata, TopicMetadata};
 pub use connection::Connection;
 pub use error::{ClientError, KafkaCode};
 pub use kafka_protocol::ResponseError;
+pub use kafka_protocol::messages::ApiKey;
 pub use kafka_protocol::records::Compression;
 pub use offsets::OffsetSpec;

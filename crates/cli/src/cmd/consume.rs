@@ -23,6 +23,8 @@ use crate::timespec::StartSpec;
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
 const FETCH_WAIT_MS: i32 = 500;
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+/// How long the final commit and LeaveGroup may take on the way out.
+const FAREWELL_WITHIN: Duration = Duration::from_secs(5);
 
 /// Where one partition is and where it stops.
 #[derive(Debug, Clone)]
@@ -42,6 +44,40 @@ struct Session<'a> {
     printed: u64,
     stdout: std::io::StdoutLock<'static>,
     line: Vec<u8>,
+    /// Turns true at Ctrl-C. One listener for the whole command: a signal
+    /// that came while no `ctrl_c()` future was polled (between retries while
+    /// the broker is down) would otherwise be lost, and Ctrl-C ignored.
+    interrupted: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The receiving end of one Ctrl-C listener that lives as long as the command.
+fn interrupt_listener() -> tokio::sync::watch::Receiver<bool> {
+    let (tell, interrupted) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tell.send_replace(true);
+        }
+    });
+    interrupted
+}
+
+/// Resolves once Ctrl-C has been pressed (at once if it already was).
+async fn interrupt(mut interrupted: tokio::sync::watch::Receiver<bool>) {
+    if interrupted.wait_for(|i| *i).await.is_err() {
+        // The listener is gone (it could not be installed): never resolve.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// An error a follower waits out: the broker is unreachable, or answered
+/// with a retriable code (NOT_COORDINATOR while a restarted broker loads its
+/// groups, say).
+fn recoverable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<ClientError>().is_some_and(|e| {
+            e.is_connection_error() || e.kafka_code().is_some_and(|code| code.is_retriable())
+        })
+    })
 }
 
 pub async fn run(global: &Global, client: &Client, args: ConsumeArgs) -> anyhow::Result<ExitCode> {
@@ -69,6 +105,7 @@ pub async fn run(global: &Global, client: &Client, args: ConsumeArgs) -> anyhow:
         printed: 0,
         stdout: std::io::stdout().lock(),
         line: Vec::with_capacity(4096),
+        interrupted: interrupt_listener(),
     };
     match &args.group {
         Some(group) => session.run_group(group).await?,
@@ -159,9 +196,10 @@ impl Session<'_> {
 
     async fn run_plain(&mut self) -> anyhow::Result<()> {
         while !self.done() {
+            let interrupted = self.interrupted.clone();
             let round = tokio::select! {
                 r = self.fetch_round() => r,
-                _ = tokio::signal::ctrl_c() => break,
+                () = interrupt(interrupted) => break,
             };
             if let Err(e) = round
                 && !self.outlive(&e).await
@@ -175,11 +213,7 @@ impl Session<'_> {
     /// While following, a lost broker is waited for (a second between tries)
     /// rather than ending the command. Returns false to give up with `e`.
     async fn outlive(&self, e: &anyhow::Error) -> bool {
-        let lost = e.chain().any(|c| {
-            c.downcast_ref::<ClientError>()
-                .is_some_and(ClientError::is_connection_error)
-        });
-        if !self.following() || !lost {
+        if !self.following() || !recoverable(e) {
             return false;
         }
         tracing::warn!("{}; retrying", crate::output::one_line(e));
@@ -191,33 +225,54 @@ impl Session<'_> {
         let mut member = self.join(group).await?;
         let mut last_heartbeat = Instant::now();
         let result = loop {
+            let interrupted = self.interrupted.clone();
             let step = tokio::select! {
                 r = self.group_step(&mut member, &mut last_heartbeat) => r,
-                _ = tokio::signal::ctrl_c() => break Ok(()),
+                () = interrupt(interrupted) => break Ok(()),
             };
             match step {
                 Ok(true) => {}
                 Ok(false) => break Ok(()),
-                Err(e) if self.outlive(&e).await => {
+                Err(e) => {
+                    let interrupted = self.interrupted.clone();
                     // The coordinator may have forgotten us: join afresh (a failure retries next round).
-                    match self.join(group).await {
-                        Ok(fresh) => member = fresh,
-                        Err(e) => tracing::warn!(
+                    let recovered = tokio::select! {
+                        r = async {
+                            if self.outlive(&e).await {
+                                Ok(self.join(group).await)
+                            } else {
+                                Err(e)
+                            }
+                        } => r,
+                        () = interrupt(interrupted) => break Ok(()),
+                    };
+                    match recovered {
+                        Ok(Ok(fresh)) => member = fresh,
+                        Ok(Err(e)) => tracing::warn!(
                             "cannot rejoin group {group} yet: {}",
                             crate::output::one_line(&e)
                         ),
+                        Err(e) => break Err(e),
                     }
                 }
-                Err(e) => break Err(e),
             }
         };
-        // Best effort on the way out: the reads are done; a failure here only
-        // means the group notices our departure at its session timeout.
-        if let Err(e) = self.commit_changes(&member, &BTreeMap::new()).await {
-            tracing::warn!("final commit failed: {e:#}");
-        }
-        if let Err(e) = member.leave().await {
-            tracing::warn!("leaving the group failed: {e}");
+        // Best effort on the way out, and brief (the broker may be the reason
+        // we stop): the reads are done; a failure here only means the group
+        // notices our departure at its session timeout.
+        let farewell = async {
+            if let Err(e) = self.commit_changes(&member, &BTreeMap::new()).await {
+                tracing::warn!("final commit failed: {e:#}");
+            }
+            if let Err(e) = member.leave().await {
+                tracing::warn!("leaving the group failed: {e}");
+            }
+        };
+        if tokio::time::timeout(FAREWELL_WITHIN, farewell)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the final commit and leave did not finish in time");
         }
         result
     }
@@ -422,5 +477,30 @@ impl Session<'_> {
             .context("cannot write to stdout")?;
         self.printed += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolog_client::ApiKey;
+
+    fn kafka(code: ResponseError) -> anyhow::Error {
+        let e = ClientError::check(ApiKey::Heartbeat, code.code(), String::new);
+        anyhow::Error::new(e.expect_err("an error code")).context("heartbeat")
+    }
+
+    #[test]
+    fn a_follower_waits_out_a_lost_or_moving_coordinator_but_not_a_refusal() {
+        assert!(recoverable(&kafka(ResponseError::NotCoordinator)));
+        assert!(recoverable(&kafka(
+            ResponseError::CoordinatorLoadInProgress
+        )));
+        assert!(recoverable(&kafka(ResponseError::CoordinatorNotAvailable)));
+        assert!(!recoverable(&kafka(
+            ResponseError::GroupAuthorizationFailed
+        )));
+        assert!(!recoverable(&kafka(ResponseError::InvalidSessionTimeout)));
+        assert!(!recoverable(&anyhow::anyhow!("cannot write output")));
     }
 }

@@ -147,7 +147,7 @@ fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Dec
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use std::io::Write;
 
@@ -159,7 +159,8 @@ mod tests {
         encoder.finish().unwrap()
     }
 
-    fn compressed(codec: Codec, data: &[u8]) -> Vec<u8> {
+    /// `data` compressed with `codec` by the codec crates' own encoders.
+    pub(crate) fn compressed(codec: Codec, data: &[u8]) -> Vec<u8> {
         match codec {
             Codec::None => data.to_vec(),
             Codec::Gzip => gzip(data),

@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used)]
-use std::io::Write;
-
 use super::*;
+use crate::compression::tests::compressed;
 
 fn varint(out: &mut Vec<u8>, value: i64) {
     let mut raw = ((value << 1) ^ (value >> 63)) as u64;
@@ -197,26 +196,6 @@ fn a_lying_header_count_ends_within_its_record() {
     b.extend_from_slice(&[0x00, 0x01]); // one header: key "", value null
     let result = check(Codec::None, &framed(&b), 1);
     assert!(result.is_err(), "{result:?}");
-}
-
-fn compressed(codec: Codec, data: &[u8]) -> Vec<u8> {
-    match codec {
-        Codec::None => data.to_vec(),
-        Codec::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        Codec::Snappy => snap::raw::Encoder::new().compress_vec(data).unwrap(),
-        Codec::Lz4 => {
-            let mut e = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
-            e.write_all(data).unwrap();
-            let (out, result) = e.finish();
-            result.unwrap();
-            out
-        }
-        Codec::Zstd => zstd::encode_all(data, 1).unwrap(),
-    }
 }
 
 #[test]

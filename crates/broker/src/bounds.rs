@@ -17,6 +17,8 @@ use ferrolog_wire::schema::{NO_FLEXIBLE_VERSION, all, between, since, until};
 use ferrolog_wire::{Field, Kind, Schema};
 use kafka_protocol::messages::ApiKey;
 
+use crate::frame::Request;
+
 use Kind::{Bytes, I8, I16, I32, I64, Int32s, Str, Strs, Structs, Uuid};
 
 const PRODUCE_PARTITION: &[Field] = &[all(I32), all(Bytes)];
@@ -226,7 +228,7 @@ pub(crate) fn schema(api_key: ApiKey) -> Option<Schema> {
 }
 
 /// A request body whose lengths do not fit in it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Copy, Debug, thiserror::Error)]
 #[error("{api_key:?} v{version} body is malformed at byte {position}: {problem}")]
 pub struct BoundsError {
     pub api_key: ApiKey,
@@ -247,23 +249,25 @@ pub fn check(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), BoundsErr
 /// Metadata request 72, a string 32), an unknown tagged field a map entry.
 pub const DECODED_ELEMENT_BYTES: usize = 128;
 
-/// The memory a request will hold once decoded: its bytes, which the decoded
+/// The memory `request` will hold once decoded: its bytes, which the decoded
 /// strings and records share, plus [`DECODED_ELEMENT_BYTES`] per element. A
 /// body that does not walk costs its bytes (the decoder never sees it).
-pub fn decoded_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> usize {
-    let elements = walked(api_key, version, body).map_or(0, |w| w.elements);
+pub fn decoded_bytes(request: &Request) -> usize {
+    let elements = request.walked.map_or(0, |w| w.elements);
     usize::try_from(elements)
         .unwrap_or(usize::MAX)
         .saturating_mul(DECODED_ELEMENT_BYTES)
-        .saturating_add(body.len())
+        .saturating_add(request.body.len())
 }
 
 /// How many bytes of `body` the schema covers.
 fn walked_bytes(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
-    walked(api_key, version, body).map(|w| w.bytes)
+    walk(api_key, version, body).map(|w| w.bytes)
 }
 
-fn walked(
+/// Walks `body` with the schema of `api_key` at `version`: what it covers
+/// and how many values the decoder will build from it.
+pub fn walk(
     api_key: ApiKey,
     version: i16,
     body: &[u8],

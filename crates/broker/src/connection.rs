@@ -94,8 +94,7 @@ async fn read_loop(
         {
             let request = frame::parse_request(body).map_err(|e| crate::errors::message(&e))?;
             tracing::trace!(%peer, api = ?request.api_key, version = request.version(), "request");
-            let decoded_bytes =
-                crate::bounds::decoded_bytes(request.api_key, request.version(), &request.body);
+            let decoded_bytes = crate::bounds::decoded_bytes(&request);
             let held = in_flight
                 .hold(&request, decoded_bytes, arriving.take())
                 .await

@@ -8,6 +8,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::bounds::BoundsError;
+
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
 /// api_key + api_version + correlation_id: the fixed start of every request header.
@@ -70,6 +72,9 @@ pub struct Request {
     pub api_key: ApiKey,
     pub header: RequestHeader,
     pub body: Bytes,
+    /// `body` walked with its schema, once: the in-flight budget charges
+    /// what it counts, and the decoder is handed only a body that walked.
+    pub walked: Result<ferrolog_wire::Walked, BoundsError>,
 }
 
 impl Request {
@@ -101,6 +106,7 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
         return Ok(Request {
             api_key,
             header,
+            walked: crate::bounds::walk(api_key, api_version, &[]),
             body: Bytes::new(),
         });
     }
@@ -114,6 +120,7 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
     Ok(Request {
         api_key,
         header,
+        walked: crate::bounds::walk(api_key, api_version, &frame),
         body: frame,
     })
 }

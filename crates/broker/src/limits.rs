@@ -362,10 +362,12 @@ mod tests {
     }
 
     fn metadata_request() -> Request {
+        let body = bytes::Bytes::from_static(&[0; 10]);
         Request {
             api_key: ApiKey::Metadata,
             header: kafka_protocol::messages::RequestHeader::default(),
-            body: bytes::Bytes::from_static(&[0; 10]),
+            walked: crate::bounds::walk(ApiKey::Metadata, 0, &body),
+            body,
         }
     }
 

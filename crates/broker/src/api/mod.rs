@@ -257,8 +257,8 @@ pub async fn dispatch(
 
 /// Decodes the request body for the request's version.
 fn decode<T: Decodable>(request: &Request) -> Result<T, DispatchError> {
-    // The decoder allocates from counts on the wire: check them first.
-    crate::bounds::check(request.api_key, request.version(), &request.body)?;
+    // The decoder allocates from counts on the wire: they were checked by the walk.
+    request.walked?;
     let mut body = request.body.clone();
     T::decode(&mut body, request.version()).map_err(|source| DispatchError::Decode {
         api_key: request.api_key,
@@ -303,7 +303,7 @@ fn decode_with_legacy<T: Decodable>(
     if request.version() >= first_decoded {
         return decode(request);
     }
-    crate::bounds::check(request.api_key, request.version(), &request.body)?;
+    request.walked?;
     legacy(&request.body, request.version()).map_err(|source| DispatchError::Decode {
         api_key: request.api_key,
         version: request.version(),

@@ -36,8 +36,6 @@ struct PartitionState {
     pending: Vec<ProducerRecord>,
     /// What the pending records take in a batch, overhead included.
     pending_bytes: usize,
-    /// Key and value bytes of the pending records (what the summary counts).
-    pending_payload_bytes: u64,
     next_sequence: i32,
     records: u64,
     bytes: u64,
@@ -220,7 +218,6 @@ impl Producer<'_> {
         }
         let state = self.partitions.entry(partition).or_default();
         state.pending_bytes += size;
-        state.pending_payload_bytes += payload_bytes(&record);
         state.pending.push(record);
         if state.pending.len() >= self.batch_records || state.pending_bytes >= BATCH_BYTES_MAX {
             self.flush(partition).await?;
@@ -268,10 +265,9 @@ impl Producer<'_> {
             state.first_offset.get_or_insert(ack.base_offset);
             state.last_offset = Some(ack.base_offset + count as i64 - 1);
         }
-        state.bytes += state.pending_payload_bytes;
+        state.bytes += state.pending.iter().map(payload_bytes).sum::<u64>();
         state.pending.clear();
         state.pending_bytes = 0;
-        state.pending_payload_bytes = 0;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! write or fsync fails exactly the produce requests it touches with
 //! KAFKA_STORAGE_ERROR, is never reported as success, leaves that partition
 //! refusing writes until the broker reopens it, and leaves every other
-//! partition working.
+//! partition working. A stalled disk under admin work holds up nothing else.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,6 +15,10 @@ use ferrolog_client::client::{Client, ClientConfig};
 use ferrolog_client::error::ClientError;
 use ferrolog_client::fetch::FetchSpec;
 use ferrolog_client::produce::Acks;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
@@ -185,4 +189,96 @@ async fn eio_on_fsync_fails_acks_all_and_refuses_later_writes() {
     );
     assert!(fetch(&client, "fsync", 1).await.2 > 0);
     broker.stop().await.expect("clean shutdown");
+}
+
+/// An admin call's Kafka error code, 0 for success.
+fn kafka_code(result: Result<(), ClientError>) -> i16 {
+    match result {
+        Ok(()) => 0,
+        Err(ClientError::Kafka { code, .. }) => code.code(),
+        Err(other) => panic!("admin request failed outside Kafka: {other}"),
+    }
+}
+
+/// Admin requests that create partitions, and so write and fsync.
+#[derive(Clone, Copy, Debug)]
+enum Creating {
+    CreateTopics,
+    CreatePartitions,
+    ProduceAutoCreate,
+    MetadataAutoCreate,
+}
+
+impl Creating {
+    /// Sends the request for `topic`; its error code.
+    async fn send(self, client: &Client, topic: &str) -> i16 {
+        let name = TopicName(StrBytes::from_string(topic.to_string()));
+        match self {
+            Creating::CreateTopics => kafka_code(client.create_topic(topic, 1, 1, &[]).await),
+            Creating::CreatePartitions => kafka_code(client.create_partitions(topic, 2).await),
+            Creating::ProduceAutoCreate => {
+                let partition = PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch("auto-created")));
+                let request = ProduceRequest::default()
+                    .with_acks(1)
+                    .with_timeout_ms(10_000)
+                    .with_topic_data(vec![
+                        TopicProduceData::default()
+                            .with_name(name)
+                            .with_partition_data(vec![partition]),
+                    ]);
+                let response = client.send_any(&request).await.unwrap();
+                response.responses[0].partition_responses[0].error_code
+            }
+            Creating::MetadataAutoCreate => {
+                let request = MetadataRequest::default()
+                    .with_allow_auto_topic_creation(true)
+                    .with_topics(Some(vec![
+                        MetadataRequestTopic::default().with_name(Some(name)),
+                    ]));
+                client.send_any(&request).await.unwrap().topics[0].error_code
+            }
+        }
+    }
+}
+
+/// Admin work runs off the runtime's workers: with a broker of one worker
+/// thread, a topic creation stalled on its fsync must not hold up a produce
+/// to another topic. (Before, it held the worker until the disk answered.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn admin_work_stalled_on_the_disk_holds_up_no_other_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = FaultyBroker::start(dir.path(), |_| {}).await;
+    let other = connect(&broker).await;
+    other.create_topic("other", 1, 1, &[]).await.unwrap();
+    other.create_topic("gated-grow", 1, 1, &[]).await.unwrap();
+    let cases = [
+        Creating::CreateTopics,
+        Creating::CreatePartitions,
+        Creating::ProduceAutoCreate,
+        Creating::MetadataAutoCreate,
+    ];
+    for (offset, creating) in (0..).zip(cases) {
+        let topic = match creating {
+            Creating::CreatePartitions => "gated-grow".to_string(),
+            _ => format!("gated-{offset}"),
+        };
+        let gate = broker.fs.hold(Op::Sync, &topic);
+        let client = connect(&broker).await;
+        let held = tokio::spawn(async move { creating.send(&client, &topic).await });
+        while gate.arrived() == 0 && !held.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let meanwhile = produce(&other, "other", 0, "meanwhile", Acks::All).await;
+        let answered_while_held = !gate.is_open();
+        gate.open();
+        assert!(
+            answered_while_held,
+            "{creating:?} stalled on an fsync held up a produce to another topic"
+        );
+        assert_eq!(meanwhile, Ok(offset));
+        assert_eq!(held.await.unwrap(), 0, "{creating:?} once the disk answers");
+    }
+    broker.stop().await.unwrap();
 }

@@ -1,10 +1,12 @@
 //! A fault-injecting `FileSystem` over the real one, and an in-process broker
 //! that runs on it: fail the next write or fsync of files whose path contains
-//! a pattern, as a failing disk would (EIO).
+//! a pattern, as a failing disk would (EIO), or hold such calls at a gate, as
+//! a stalled disk would.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrolog_broker::{BrokerConfig, Server, ServerOptions};
@@ -34,6 +36,58 @@ struct Rule {
 pub struct FaultyFs {
     rules: Arc<Mutex<Vec<Rule>>>,
     injected: Arc<Mutex<Vec<(Op, PathBuf)>>>,
+    gates: Arc<Mutex<Vec<Gate>>>,
+}
+
+/// Holds `op` calls on paths containing a pattern until it is opened, or
+/// until `HELD_MAX` passes, so that a test whose broker waits on it from a
+/// runtime worker (the defect it looks for) still ends.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    op: Op,
+    path_contains: String,
+    deadline: Instant,
+    state: Arc<(Mutex<GateState>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    open: bool,
+    arrived: usize,
+}
+
+impl Gate {
+    /// How long a gate holds at most.
+    pub const HELD_MAX: Duration = Duration::from_secs(10);
+
+    /// Calls that have reached the gate so far, held or not.
+    pub fn arrived(&self) -> usize {
+        self.state.0.lock().unwrap().arrived
+    }
+
+    /// Whether held calls have been let through (by `open` or the deadline).
+    pub fn is_open(&self) -> bool {
+        self.state.0.lock().unwrap().open || Instant::now() >= self.deadline
+    }
+
+    /// Lets every held call, and every later one, through.
+    pub fn open(&self) {
+        self.state.0.lock().unwrap().open = true;
+        self.state.1.notify_all();
+    }
+
+    fn pass(&self) {
+        let (lock, opened) = &*self.state;
+        let mut state = lock.lock().unwrap();
+        state.arrived += 1;
+        while !state.open {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = opened.wait_timeout(state, left).unwrap().0;
+        }
+    }
 }
 
 impl FaultyFs {
@@ -51,8 +105,31 @@ impl FaultyFs {
         self.injected.lock().unwrap().clone()
     }
 
+    /// Holds the `op` calls on paths containing `path_contains` until the
+    /// returned gate is opened.
+    pub fn hold(&self, op: Op, path_contains: &str) -> Gate {
+        let gate = Gate {
+            op,
+            path_contains: path_contains.into(),
+            deadline: Instant::now() + Gate::HELD_MAX,
+            state: Arc::default(),
+        };
+        self.gates.lock().unwrap().push(gate.clone());
+        gate
+    }
+
     fn check(&self, op: Op, path: &Path) -> std::io::Result<()> {
         let text = path.to_string_lossy();
+        let gate = self
+            .gates
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|g| g.op == op && text.contains(&g.path_contains))
+            .cloned();
+        if let Some(gate) = gate {
+            gate.pass();
+        }
         let mut rules = self.rules.lock().unwrap();
         let hit = rules
             .iter_mut()

@@ -1,14 +1,15 @@
-//! Topic administration: CreateTopics, DeleteTopics, DescribeConfigs,
-//! IncrementalAlterConfigs.
+//! Topic administration: CreateTopics, CreatePartitions, DeleteTopics,
+//! DescribeConfigs, IncrementalAlterConfigs.
 
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest,
+    ApiKey, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -65,6 +66,26 @@ impl Client {
         for t in &response.topics {
             let message = t.error_message.as_ref().map(|m| m.as_str());
             ClientError::check_msg(ApiKey::CreateTopics, t.error_code, message, || {
+                format!(" for {topic:?}")
+            })?;
+        }
+        self.invalidate(topic);
+        Ok(())
+    }
+
+    /// Grows `topic` to `count` partitions (a topic never shrinks).
+    pub async fn create_partitions(&self, topic: &str, count: i32) -> Result<(), ClientError> {
+        let request = CreatePartitionsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatePartitionsTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_count(count),
+            ]);
+        let response = self.send_any(&request).await?;
+        for t in &response.results {
+            let message = t.error_message.as_ref().map(|m| m.as_str());
+            ClientError::check_msg(ApiKey::CreatePartitions, t.error_code, message, || {
                 format!(" for {topic:?}")
             })?;
         }

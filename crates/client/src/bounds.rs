@@ -122,6 +122,9 @@ const CREATED_TOPIC: &[Field] = &[
 ];
 const CREATE_TOPICS: &[Field] = &[all(I32), all(Structs(CREATED_TOPIC))];
 
+const CREATE_PARTITIONS_RESULT: &[Field] = &[all(Str), all(I16), all(Str)];
+const CREATE_PARTITIONS: &[Field] = &[all(I32), all(Structs(CREATE_PARTITIONS_RESULT))];
+
 const DELETED_TOPIC: &[Field] = &[all(Str), all(I16), since(5, Str)];
 const DELETE_TOPICS: &[Field] = &[all(I32), all(Structs(DELETED_TOPIC))];
 
@@ -230,6 +233,7 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], RangeInclusive<i16>, i16)> {
         ApiKey::ListOffsets => (LIST_OFFSETS, 1..=7, 6),
         ApiKey::CreateTopics => (CREATE_TOPICS, 2..=7, 5),
         ApiKey::DeleteTopics => (DELETE_TOPICS, 1..=5, 4),
+        ApiKey::CreatePartitions => (CREATE_PARTITIONS, 0..=3, 2),
         ApiKey::DescribeConfigs => (DESCRIBE_CONFIGS, 1..=4, 4),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 0..=1, 1),
         ApiKey::InitProducerId => (INIT_PRODUCER_ID, 0..=4, 2),

@@ -4,6 +4,9 @@
 //! appends from one connection reach a partition in the order they were
 //! sent. Work that waits (a Fetch long poll, an fsync for acks=-1) is
 //! returned as `Reply::Later`, spawned, and answered in order by the writer.
+//! Admin work that touches the disk (creating, deleting and reconfiguring
+//! topics) runs on tokio's blocking pool through [`blocking`], awaited by the
+//! reader so the connection's order still holds.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -138,6 +141,11 @@ pub enum DispatchError {
         version: i16,
         source: anyhow::Error,
     },
+    #[error("{api_key:?} handler did not finish")]
+    Aborted {
+        api_key: ApiKey,
+        source: tokio::task::JoinError,
+    },
 }
 
 /// Handles one request from `peer`.
@@ -172,19 +180,30 @@ pub async fn dispatch(
             &request,
             list_offsets::handle(broker, decode(&request)?, version),
         ),
-        ApiKey::Metadata => now(
-            &request,
-            metadata::handle(broker, decode(&request)?, version),
-        ),
-        ApiKey::CreateTopics => now(
-            &request,
-            create_topics::handle(broker, decode(&request)?, version),
-        ),
-        ApiKey::DeleteTopics => now(
-            &request,
-            delete_topics::handle(broker, decode(&request)?, version),
-        ),
-        ApiKey::DeleteRecords => now(&request, delete_records::handle(broker, decode(&request)?)),
+        ApiKey::Metadata => {
+            let body = decode(&request)?;
+            let response = blocking(broker, api_key, move |b| metadata::handle(b, body, version));
+            now(&request, response.await?)
+        }
+        ApiKey::CreateTopics => {
+            let body = decode(&request)?;
+            let response = blocking(broker, api_key, move |b| {
+                create_topics::handle(b, body, version)
+            });
+            now(&request, response.await?)
+        }
+        ApiKey::DeleteTopics => {
+            let body = decode(&request)?;
+            let response = blocking(broker, api_key, move |b| {
+                delete_topics::handle(b, body, version)
+            });
+            now(&request, response.await?)
+        }
+        ApiKey::DeleteRecords => {
+            let body = decode(&request)?;
+            let response = blocking(broker, api_key, move |b| delete_records::handle(b, body));
+            now(&request, response.await?)
+        }
         ApiKey::DescribeConfigs => respond_with(
             &request,
             Outcome::Now(describe_configs::handle(
@@ -194,15 +213,23 @@ pub async fn dispatch(
             )),
             encode_describe_configs_frame,
         ),
-        ApiKey::AlterConfigs => now(&request, alter_configs::handle(broker, decode(&request)?)),
-        ApiKey::CreatePartitions => now(
-            &request,
-            create_partitions::handle(broker, decode(&request)?),
-        ),
-        ApiKey::IncrementalAlterConfigs => now(
-            &request,
-            incremental_alter_configs::handle(broker, decode(&request)?),
-        ),
+        ApiKey::AlterConfigs => {
+            let body = decode(&request)?;
+            let response = blocking(broker, api_key, move |b| alter_configs::handle(b, body));
+            now(&request, response.await?)
+        }
+        ApiKey::CreatePartitions => {
+            let body = decode(&request)?;
+            let response = blocking(broker, api_key, move |b| create_partitions::handle(b, body));
+            now(&request, response.await?)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let body = decode(&request)?;
+            let response = blocking(broker, api_key, move |b| {
+                incremental_alter_configs::handle(b, body)
+            });
+            now(&request, response.await?)
+        }
         ApiKey::DescribeCluster => now(
             &request,
             describe_cluster::handle(broker, decode(&request)?),
@@ -253,6 +280,21 @@ pub async fn dispatch(
         _ => return Err(DispatchError::Unsupported { api_key, version }),
     };
     Ok(reply)
+}
+
+/// Runs `work` on tokio's blocking pool and waits for it. Admin handlers
+/// create directories, write files and fsync, one topic after another, under
+/// the registry's std mutex: on a runtime worker, two of them would stall
+/// every connection of a two-core broker until they finished.
+pub(crate) async fn blocking<R: Send + 'static>(
+    broker: &Arc<Broker>,
+    api_key: ApiKey,
+    work: impl FnOnce(&Arc<Broker>) -> R + Send + 'static,
+) -> Result<R, DispatchError> {
+    let broker = Arc::clone(broker);
+    tokio::task::spawn_blocking(move || work(&broker))
+        .await
+        .map_err(|source| DispatchError::Aborted { api_key, source })
 }
 
 /// Decodes the request body for the request's version.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use ferrolog_storage::{Durability, Partition, StorageError, format};
 use ferrolog_wire::compression::Codec;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -68,7 +69,7 @@ pub async fn handle(
 }
 
 async fn produce_topic(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     topic_data: TopicProduceData,
     (acks, version): (i16, i16),
     topic_slot: usize,
@@ -77,10 +78,9 @@ async fn produce_topic(
     let name = topic_data.name.as_str();
     let topic = match validate_topic_name(name) {
         Err(_) => Err(ResponseError::InvalidTopicException),
-        Ok(()) => match broker.topics.get_or_auto_create(name, true) {
-            Ok(Some(topic)) => Ok(topic),
-            Ok(None) => Err(ResponseError::UnknownTopicOrPartition),
-            Err(e) => Err(errors::topic_error(&e)),
+        Ok(()) => match broker.topics.get(name) {
+            Some(topic) => Ok(topic),
+            None => auto_create(broker, name).await,
         },
     };
     let mut out = Vec::with_capacity(topic_data.partition_data.len());
@@ -105,6 +105,24 @@ async fn produce_topic(
         out.push(response);
     }
     out
+}
+
+/// The topic `name`, created if the broker allows it. Creating writes and
+/// fsyncs, so it runs on the blocking pool.
+async fn auto_create(broker: &Arc<Broker>, name: &str) -> Result<Arc<Topic>, ResponseError> {
+    let owned = name.to_string();
+    let created = super::blocking(broker, ApiKey::Produce, move |b| {
+        b.topics.get_or_auto_create(&owned, true)
+    });
+    match created.await {
+        Ok(Ok(Some(topic))) => Ok(topic),
+        Ok(Ok(None)) => Err(ResponseError::UnknownTopicOrPartition),
+        Ok(Err(e)) => Err(errors::topic_error(&e)),
+        Err(e) => {
+            tracing::error!(topic = name, error = %e, "auto-create did not finish");
+            Err(ResponseError::UnknownServerError)
+        }
+    }
 }
 
 async fn produce_partition(

@@ -323,23 +323,9 @@ impl GroupCoordinator {
         let mut s = slot.lock().unwrap_or_else(relock);
         let now_ms = self.now_ms();
         s.group.tick(now_ms);
-        let result = match s.group.state() {
-            GroupState::Empty | GroupState::Dead => {
-                if generation_id < 0 {
-                    Ok(())
-                } else {
-                    Err(ResponseError::UnknownMemberId)
-                }
-            }
-            GroupState::CompletingRebalance => s
-                .group
-                .validate_member(member_id, group_instance_id, generation_id)
-                .and(Err(ResponseError::RebalanceInProgress)),
-            GroupState::PreparingRebalance | GroupState::Stable => {
-                s.group
-                    .validate_member(member_id, group_instance_id, generation_id)
-            }
-        };
+        let result = s
+            .group
+            .check_commit(member_id, group_instance_id, generation_id, now_ms);
         s.deliver();
         result
     }

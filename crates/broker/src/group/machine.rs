@@ -292,6 +292,34 @@ impl Group {
         Ok(())
     }
 
+    /// OffsetCommit: who may commit now. A member of the current generation
+    /// may, except while the leader assigns (REBALANCE_IN_PROGRESS), and its
+    /// commit counts as a heartbeat, as in Kafka: a consumer that commits
+    /// often but heartbeats late must not be expired. Generation -1 is a
+    /// client that assigns partitions itself, allowed only without members.
+    pub fn check_commit(
+        &mut self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+        now_ms: i64,
+    ) -> Result<(), ResponseError> {
+        match self.state {
+            GroupState::Empty | GroupState::Dead if generation_id < 0 => Ok(()),
+            GroupState::Empty | GroupState::Dead => Err(ResponseError::UnknownMemberId),
+            GroupState::CompletingRebalance => self
+                .validate_member(member_id, group_instance_id, generation_id)
+                .and(Err(ResponseError::RebalanceInProgress)),
+            GroupState::PreparingRebalance | GroupState::Stable => {
+                self.validate_member(member_id, group_instance_id, generation_id)?;
+                if let Some(member) = self.members.get_mut(member_id) {
+                    member.touch(now_ms);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// A static member whose instance id now belongs to another member id has been replaced.
     fn check_static_fence(
         &self,

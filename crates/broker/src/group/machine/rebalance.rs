@@ -11,7 +11,7 @@ impl Group {
         match self.state {
             GroupState::PreparingRebalance | GroupState::Dead => return,
             GroupState::CompletingRebalance => {
-                self.fail_pending_syncs(ResponseError::RebalanceInProgress)
+                self.fail_pending_syncs(ResponseError::RebalanceInProgress, now_ms)
             }
             GroupState::Empty | GroupState::Stable => {}
         }
@@ -62,17 +62,28 @@ impl Group {
         }
     }
 
-    /// End the join phase: drop members that did not rejoin, bump the generation, pick the
-    /// protocol and leader, and answer every parked JoinGroup.
+    /// End the join phase: drop dynamic members that did not rejoin, bump the generation, pick
+    /// the protocol and leader, and answer every parked JoinGroup.
+    ///
+    /// Static members that did not rejoin keep their place, as in Kafka: a static member is
+    /// expected to restart under the same instance id and find its assignment; its session
+    /// timeout removes it if it does not come back.
     fn complete_join(&mut self, now_ms: i64) {
         let gone: Vec<String> = self
             .members
             .values()
-            .filter(|m| !m.awaiting_join)
+            .filter(|m| !m.awaiting_join && m.group_instance_id.is_none())
             .map(|m| m.member_id.clone())
             .collect();
         for member_id in gone {
             self.remove_member(&member_id);
+        }
+        if !self.members.is_empty() && !self.members.values().any(|m| m.awaiting_join) {
+            // Only static members are left and none rejoined: there is no one to lead the
+            // generation. Wait another rebalance timeout; their sessions end it if they never
+            // come back.
+            self.rebalance_deadline_ms = now_ms.saturating_add(self.max_rebalance_timeout_ms());
+            return;
         }
         self.pending_members.clear();
         self.initial_delay_limit_ms = None;
@@ -102,23 +113,32 @@ impl Group {
             .values()
             .next()
             .map(|m| m.protocol_type.clone());
-        let leader_still_here = self
+        // The leader must have rejoined: it is the one answered with the member list.
+        let leader_rejoined = self
             .leader
             .as_ref()
-            .is_some_and(|l| self.members.contains_key(l));
-        if !leader_still_here {
-            self.leader = self.members.keys().next().cloned();
+            .and_then(|l| self.members.get(l))
+            .is_some_and(|m| m.awaiting_join);
+        if !leader_rejoined {
+            self.leader = self
+                .members
+                .values()
+                .find(|m| m.awaiting_join)
+                .map(|m| m.member_id.clone());
         }
         self.state = GroupState::CompletingRebalance;
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for member_id in ids {
             let result = self.join_result_for(&member_id, false);
-            if let Some(member) = self.members.get_mut(&member_id) {
+            let Some(member) = self.members.get_mut(&member_id) else {
+                continue;
+            };
+            member.assignment = bytes::Bytes::new();
+            if member.awaiting_join {
                 member.awaiting_join = false;
-                member.assignment = bytes::Bytes::new();
                 member.touch(now_ms);
+                self.replies.push(Reply::Join { member_id, result });
             }
-            self.replies.push(Reply::Join { member_id, result });
         }
     }
 
@@ -173,9 +193,12 @@ impl Group {
         self.maybe_complete_join(now_ms);
     }
 
-    fn fail_pending_syncs(&mut self, error: ResponseError) {
+    /// Answers every parked SyncGroup with `error`; each member's session restarts with its
+    /// answer, as it was not expired while it waited.
+    fn fail_pending_syncs(&mut self, error: ResponseError, now_ms: i64) {
         for member in self.members.values_mut().filter(|m| m.awaiting_sync) {
             member.awaiting_sync = false;
+            member.touch(now_ms);
             let result = SyncResult::error(error);
             self.replies.push(Reply::Sync {
                 member_id: member.member_id.clone(),
@@ -189,10 +212,13 @@ impl Group {
     pub fn tick(&mut self, now_ms: i64) {
         self.pending_members
             .retain(|_, deadline_ms| *deadline_ms > now_ms);
+        // A member parked in JoinGroup or SyncGroup is waiting on the group, not silent: Kafka
+        // keeps it alive too. The rebalance deadline bounds the first wait; the leader, whose
+        // own session runs until it syncs, bounds the second.
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| !m.awaiting_join && m.session_deadline_ms <= now_ms)
+            .filter(|m| !m.awaiting_join && !m.awaiting_sync && m.session_deadline_ms <= now_ms)
             .map(|m| m.member_id.clone())
             .collect();
         let changed = !expired.is_empty();

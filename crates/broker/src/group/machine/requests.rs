@@ -238,7 +238,7 @@ impl Group {
                     member.awaiting_sync = true;
                 }
                 if self.leader.as_deref() == Some(req.member_id.as_str()) {
-                    self.apply_assignments(req.assignments);
+                    self.apply_assignments(req.assignments, now_ms);
                 }
                 Outcome::Wait {
                     member_id: req.member_id,
@@ -273,8 +273,9 @@ impl Group {
     }
 
     /// The leader's SyncGroup settles the generation: store every member's assignment (members
-    /// the leader left out get an empty one) and answer all parked SyncGroups.
-    fn apply_assignments(&mut self, assignments: Vec<(String, bytes::Bytes)>) {
+    /// the leader left out get an empty one) and answer all parked SyncGroups. A member's
+    /// session restarts with its answer: it was not expired while it waited.
+    fn apply_assignments(&mut self, assignments: Vec<(String, bytes::Bytes)>, now_ms: i64) {
         for member in self.members.values_mut() {
             member.assignment = bytes::Bytes::new();
         }
@@ -290,6 +291,7 @@ impl Group {
             .filter(|m| m.awaiting_sync)
             .map(|m| {
                 m.awaiting_sync = false;
+                m.touch(now_ms);
                 (m.member_id.clone(), m.assignment.clone())
             })
             .collect();

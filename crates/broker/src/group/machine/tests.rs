@@ -530,3 +530,146 @@ fn only_an_empty_group_can_be_deleted() {
     };
     assert_eq!(result.error, Some(ResponseError::CoordinatorNotAvailable));
 }
+
+/// Kafka keeps a static member that misses a rebalance: it is expected back
+/// under the same instance id, and only its session timeout removes it.
+#[test]
+fn a_static_member_that_misses_the_rebalance_deadline_keeps_its_place() {
+    let mut group = Group::new("g", config(100));
+    let mut restarting = join_req("", Some("i-1"));
+    restarting.session_timeout_ms = 60_000;
+    assert!(matches!(group.join(restarting, 0), Outcome::Wait { .. }));
+    let b = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    settle(&mut group, 100);
+    let static_id = group
+        .members()
+        .find(|m| m.group_instance_id.is_some())
+        .map(|m| m.member_id.clone())
+        .expect("static member");
+
+    // A new member joins and b rejoins; the static member is restarting and does not.
+    let c = join_new(&mut group, 1000);
+    assert!(matches!(
+        group.join(join_req(&b, None), 1000),
+        Outcome::Wait { .. }
+    ));
+    group.tick(1000 + i64::from(REBALANCE_MS));
+    let replies = join_replies(&mut group);
+    let mut answered: Vec<&str> = replies.iter().map(|(id, _)| id.as_str()).collect();
+    answered.sort_unstable();
+    let mut rejoined = vec![b.as_str(), c.as_str()];
+    rejoined.sort_unstable();
+    assert_eq!(
+        answered, rejoined,
+        "only members that rejoined are answered"
+    );
+    assert!(
+        group.member(&static_id).is_some(),
+        "the static member keeps its place"
+    );
+    let leader = group.leader().expect("leader").to_owned();
+    assert!(rejoined.contains(&leader.as_str()), "the leader rejoined");
+    let (_, led) = replies
+        .iter()
+        .find(|(id, _)| *id == leader)
+        .expect("leader answered");
+    assert_eq!(
+        led.members.len(),
+        3,
+        "the leader assigns to the static member too"
+    );
+
+    // Its session, not the rebalance, ends it.
+    group.tick(100 + 60_000);
+    assert!(group.member(&static_id).is_none());
+}
+
+/// A member parked in SyncGroup waits on the leader, not the other way
+/// round: its session must not run out while the leader assigns.
+#[test]
+fn a_member_awaiting_sync_is_not_expired_while_the_leader_assigns() {
+    let mut group = Group::new("g", config(100));
+    let a = join_new(&mut group, 0);
+    let b = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    let generation = group.generation_id();
+    let leader = group.leader().expect("leader").to_owned();
+    let follower = if leader == a { b } else { a };
+    assert!(matches!(
+        group.sync(sync_req(&follower, generation, vec![]), 100),
+        Outcome::Wait { .. }
+    ));
+    let late = 100 + i64::from(SESSION_MS) + 2000;
+    for now_ms in [6000, 11_000, late] {
+        assert_eq!(group.heartbeat(&leader, None, generation, now_ms), Ok(()));
+        group.tick(now_ms);
+    }
+    assert!(
+        group.member(&follower).is_some(),
+        "the parked follower is kept"
+    );
+    let assignments = vec![(follower.clone(), Bytes::from_static(b"p0"))];
+    assert!(matches!(
+        group.sync(sync_req(&leader, generation, assignments), late),
+        Outcome::Wait { .. }
+    ));
+    let synced = group.take_replies();
+    let answer = synced.iter().find_map(|r| match r {
+        Reply::Sync { member_id, result } if *member_id == follower => Some(result),
+        _ => None,
+    });
+    assert_eq!(
+        answer.map(|r| (r.error, r.assignment.clone())),
+        Some((None, Bytes::from_static(b"p0")))
+    );
+    // Answered, its session runs again from the answer.
+    group.tick(late + i64::from(SESSION_MS) - 1);
+    assert!(group.member(&follower).is_some());
+    assert_eq!(group.state(), GroupState::Stable);
+}
+
+/// Kafka counts an OffsetCommit from a member as a heartbeat.
+#[test]
+fn an_offset_commit_keeps_the_session_alive() {
+    let (mut group, ids) = stable_group(1);
+    let generation = group.generation_id();
+    let commit_ms = i64::from(SESSION_MS) - 1;
+    assert_eq!(
+        group.check_commit(&ids[0], None, generation, commit_ms),
+        Ok(())
+    );
+    group.tick(i64::from(SESSION_MS));
+    assert!(group.member(&ids[0]).is_some());
+    group.tick(commit_ms + i64::from(SESSION_MS));
+    assert!(group.member(&ids[0]).is_none());
+}
+
+#[test]
+fn offset_commits_are_checked_against_the_group_state() {
+    let mut group = Group::new("g", config(100));
+    assert_eq!(
+        group.check_commit("", None, -1, 0),
+        Ok(()),
+        "a self-assigning client"
+    );
+    assert_eq!(
+        group.check_commit("m", None, 1, 0),
+        Err(ResponseError::UnknownMemberId)
+    );
+    let a = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    let generation = group.generation_id();
+    assert_eq!(
+        group.check_commit(&a, None, generation, 100),
+        Err(ResponseError::RebalanceInProgress),
+        "the leader has not assigned yet"
+    );
+    assert_eq!(
+        group.check_commit(&a, None, generation + 1, 100),
+        Err(ResponseError::IllegalGeneration)
+    );
+}

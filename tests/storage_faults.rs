@@ -282,3 +282,71 @@ async fn admin_work_stalled_on_the_disk_holds_up_no_other_request() {
     }
     broker.stop().await.unwrap();
 }
+
+/// Partition directories in the data directory, by name.
+fn partition_dirs(dir: &std::path::Path, topic: &str) -> Vec<String> {
+    let prefix = format!("{topic}-");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    names.sort();
+    names
+}
+
+/// How many partitions the broker reports for `topic`, if it knows it.
+async fn partition_count(client: &Client, topic: &str) -> Option<usize> {
+    client
+        .refresh_topic(topic)
+        .await
+        .ok()
+        .map(|t| t.partitions.len())
+}
+
+/// A topic creation or growth that fails part way is undone: the client is
+/// told it failed, and neither the data directory nor the next start brings
+/// back what was made before the failure. Before, the registry kept the
+/// topic, so it reappeared after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_topic_creation_or_growth_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = FaultyBroker::start(dir.path(), |_| {}).await;
+    let client = connect(&broker).await;
+    client.create_topic("grown", 1, 1, &[]).await.unwrap();
+    // The third partition of each fails its first fsync.
+    broker.fs.fail_next(Op::Sync, "doomed-2", 1);
+    broker.fs.fail_next(Op::Sync, "grown-2", 1);
+    let created = kafka_code(client.create_topic("doomed", 4, 1, &[]).await);
+    let grown = kafka_code(client.create_partitions("grown", 4).await);
+    assert_eq!((created, grown), (KAFKA_STORAGE_ERROR, KAFKA_STORAGE_ERROR));
+    assert_eq!(broker.fs.injected().len(), 2);
+    assert_eq!(partition_dirs(dir.path(), "doomed"), Vec::<String>::new());
+    assert_eq!(partition_dirs(dir.path(), "grown"), vec!["grown-0"]);
+    assert_eq!(partition_count(&client, "doomed").await, None);
+    assert_eq!(partition_count(&client, "grown").await, Some(1));
+    broker.stop().await.unwrap();
+
+    let broker = FaultyBroker::start(dir.path(), |_| {}).await;
+    let client = connect(&broker).await;
+    assert_eq!(
+        partition_count(&client, "doomed").await,
+        None,
+        "after a restart"
+    );
+    assert_eq!(
+        partition_count(&client, "grown").await,
+        Some(1),
+        "after a restart"
+    );
+    assert_eq!(partition_dirs(dir.path(), "doomed"), Vec::<String>::new());
+    client.create_topic("doomed", 4, 1, &[]).await.unwrap();
+    client.create_partitions("grown", 4).await.unwrap();
+    assert_eq!(partition_count(&client, "doomed").await, Some(4));
+    assert_eq!(partition_count(&client, "grown").await, Some(4));
+    assert_eq!(
+        produce(&client, "doomed", 3, "works", Acks::All).await,
+        Ok(0)
+    );
+    broker.stop().await.unwrap();
+}

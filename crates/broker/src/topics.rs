@@ -435,7 +435,13 @@ impl TopicRegistry {
             partitions: Vec::new(),
         });
         self.persist_with(Some((name, &placeholder, partitions)))?;
-        let topic = Arc::new(self.build_topic(name, id, config, partitions, &[])?);
+        let topic = match self.build_topic(name, id, config, partitions, &[]) {
+            Ok(topic) => Arc::new(topic),
+            Err(e) => {
+                self.roll_back(name, 0..partitions);
+                return Err(e);
+            }
+        };
         self.topics
             .write()
             .unwrap_or_else(lock_err)
@@ -506,18 +512,48 @@ impl TopicRegistry {
             return Ok(());
         }
         self.persist_with(Some((name, &topic, count)))?;
-        let grown = self.build_topic(
+        let grown = match self.build_topic(
             name,
             topic.id,
             topic.config.clone(),
             count,
             &topic.partitions,
-        )?;
+        ) {
+            Ok(grown) => grown,
+            Err(e) => {
+                self.roll_back(name, current..count);
+                return Err(e);
+            }
+        };
         self.topics
             .write()
             .unwrap_or_else(lock_err)
             .insert(name.to_string(), Arc::new(grown));
         Ok(())
+    }
+
+    /// Undoes a creation or growth that failed part way (a full disk, a
+    /// failing fsync, no file descriptors left): the partitions `indexes` of
+    /// `name` that were created go, and the registry file is written again
+    /// from memory, which never held them. Otherwise the client would be told
+    /// the topic was not created while the next start brought it back. If
+    /// undoing fails too, the next start finds what is left, as after a crash.
+    fn roll_back(&self, name: &str, indexes: std::ops::Range<i32>) {
+        for partition in indexes {
+            let id = PartitionId {
+                topic: name.to_string(),
+                partition,
+            };
+            match self.store.delete_partition(&id) {
+                Ok(()) | Err(StorageError::UnknownPartition(_)) => {}
+                Err(e) => {
+                    tracing::error!(partition = ?id, error = %e, "cannot remove a partition of a failed topic change");
+                }
+            }
+        }
+        if let Err(e) = self.persist() {
+            tracing::error!(topic = name, error = %e, "cannot undo a failed topic change in the registry");
+        }
     }
 
     /// Replaces a topic's configs and applies them to its partitions.

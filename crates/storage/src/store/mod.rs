@@ -185,7 +185,18 @@ impl Store {
         if fs.exists(&dir) {
             return Err(StorageError::PartitionExists(id));
         }
-        let partition = Arc::new(Partition::create(Arc::clone(fs), dir, id.clone(), config)?);
+        let partition = match Partition::create(Arc::clone(fs), dir.clone(), id.clone(), config) {
+            Ok(partition) => Arc::new(partition),
+            Err(e) => {
+                // A half-made directory would be opened as a partition at the next start.
+                if let Err(cleanup) = fs.remove_dir_all(&dir)
+                    && fs.exists(&dir)
+                {
+                    tracing::warn!(dir = %dir.display(), error = %cleanup, "cannot remove a partition directory that failed to be created");
+                }
+                return Err(e);
+            }
+        };
         partition.attach_writeback(self.shared.writeback.clone());
         partitions.insert(id, Slot::Open(Arc::clone(&partition)));
         Ok(partition)

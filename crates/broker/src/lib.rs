@@ -5,6 +5,7 @@
 //! - `server`     — `Server`: bind, accept loop, clean shutdown.
 //! - `limits`     — connection counts and in-flight byte budgets.
 //! - `disk`       — the free-space floor below which produce is refused.
+//! - `open_files` — raises the process's open-file limit at start-up.
 //! - `connection` — one client: frames in, responses out in request order.
 //! - `frame`      — length-prefixed framing and request header decoding (pure).
 //! - `outbound`   — a connection's pending output: encoded bytes and shared record bytes, written with writev.
@@ -26,6 +27,7 @@ pub mod errors;
 pub mod frame;
 pub mod group;
 pub mod limits;
+pub mod open_files;
 pub mod outbound;
 pub mod producer;
 pub mod server;

@@ -60,6 +60,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(advertised) = args.advertised_listener {
         config.advertised_listener = Some(advertised);
     }
+    match ferrolog_broker::open_files::raise_to_hard_limit() {
+        Ok(Some(raised)) => {
+            tracing::info!(
+                from = raised.from,
+                to = raised.to,
+                "raised the open-file limit"
+            )
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

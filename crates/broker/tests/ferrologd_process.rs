@@ -59,3 +59,49 @@ fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
     assert!(rest.contains("clean shutdown complete"), "{rest}");
     assert!(dir.path().join("topics.json").exists());
 }
+
+/// The soft and hard "Max open files" of process `pid`.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let soft = fields.next().expect("soft").to_string();
+    let hard = fields.next().expect("hard").to_string();
+    (soft, hard)
+}
+
+/// Started under a low soft limit (a common 1024, here 256), the broker
+/// raises it to the hard limit: one open file per partition would otherwise
+/// cap it at a few hundred partitions and then refuse connections.
+#[test]
+fn ferrologd_raises_its_open_file_limit_to_the_hard_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The shell lowers its soft limit, then becomes the broker.
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -S -n 256 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_ferrologd"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ferrologd starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut log = String::new();
+    while !log.contains("address=") {
+        if lines.read_line(&mut log).expect("read log") == 0 {
+            panic!("ferrologd exited before listening: {log}");
+        }
+    }
+    let (soft, hard) = open_file_limits(child.id());
+    child.kill().expect("kill");
+    child.wait().expect("exits");
+    assert_ne!(
+        hard, "256",
+        "this test needs a hard open-file limit above 256"
+    );
+    assert_eq!(soft, hard, "soft limit raised to the hard one; log: {log}");
+}

@@ -279,6 +279,11 @@ async fn a_partition_error_is_answered_without_waiting_out_the_long_poll() {
         };
         assert_eq!(error(wrong.0), Some(expected), "{fetched:?}");
         assert_eq!(error(1), None, "{fetched:?}");
+        if expected == ResponseError::UnknownTopicOrPartition {
+            // No log, no offsets: Kafka's INVALID_HIGH_WATERMARK, not 0.
+            let unknown = fetched.iter().find(|p| p.partition == wrong.0).unwrap();
+            assert_eq!(unknown.high_watermark, -1, "{fetched:?}");
+        }
     }
 }
 

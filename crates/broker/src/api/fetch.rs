@@ -183,13 +183,24 @@ fn read_partition(wanted: &Wanted, response_bytes_left: usize, first: bool) -> P
     let empty = PartitionData::default()
         .with_partition_index(wanted.index)
         .with_records(Some(Bytes::new()));
+    // A partition with no readable log has no offsets: -1, as Kafka answers
+    // (its INVALID_HIGH_WATERMARK), not 0, which reads as "empty".
+    let unreadable = |code: ResponseError| {
+        PartitionData::default()
+            .with_partition_index(wanted.index)
+            .with_records(Some(Bytes::new()))
+            .with_error_code(code.code())
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+    };
     let handle = match &wanted.target {
         Ok(handle) => handle,
-        Err(code) => return empty.with_error_code(code.code()),
+        Err(code) => return unreadable(*code),
     };
     let partition = match &handle.state {
         Ok(p) => p,
-        Err(_) => return empty.with_error_code(ResponseError::KafkaStorageError.code()),
+        Err(_) => return unreadable(ResponseError::KafkaStorageError),
     };
     let budget = wanted.partition_max_bytes.min(response_bytes_left);
     if budget == 0 && !first {

@@ -44,7 +44,9 @@ pub fn append_error(error: &crate::producer::AppendError) -> ResponseError {
 /// Kafka error for a topic registry error.
 pub fn topic_error(error: &TopicError) -> ResponseError {
     match error {
-        TopicError::InvalidName { .. } => ResponseError::InvalidTopicException,
+        TopicError::InvalidName { .. } | TopicError::Collides { .. } => {
+            ResponseError::InvalidTopicException
+        }
         TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
         TopicError::Unknown(_) => ResponseError::UnknownTopicOrPartition,
         TopicError::InvalidPartitions { .. } => ResponseError::InvalidPartitions,

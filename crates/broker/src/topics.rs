@@ -70,6 +70,10 @@ pub enum TopicError {
     InvalidName { name: String, reason: &'static str },
     #[error("Topic '{0}' already exists.")]
     AlreadyExists(String),
+    /// Kafka's rule: '.' and '_' name the same metrics, so two names that
+    /// differ only there cannot both exist.
+    #[error("Topic '{name}' collides with existing topic: {existing}")]
+    Collides { name: String, existing: String },
     #[error("unknown topic {0}")]
     Unknown(String),
     #[error("invalid partition count {count}: {reason}")]
@@ -419,6 +423,7 @@ impl TopicRegistry {
         if self.get(name).is_some() {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
+        self.check_collision(name)?;
         if validate_only {
             return Ok(Arc::new(Topic {
                 name: name.to_string(),
@@ -530,6 +535,21 @@ impl TopicRegistry {
             .unwrap_or_else(lock_err)
             .insert(name.to_string(), Arc::new(grown));
         Ok(())
+    }
+
+    /// Refuses `name` if an existing topic differs from it only by '.'
+    /// against '_' (`a.b` and `a_b`), as Kafka does.
+    fn check_collision(&self, name: &str) -> Result<(), TopicError> {
+        let folded = |n: &str| n.replace('.', "_");
+        let wanted = folded(name);
+        let topics = self.topics.read().unwrap_or_else(lock_err);
+        match topics.keys().find(|existing| folded(existing) == wanted) {
+            Some(existing) => Err(TopicError::Collides {
+                name: name.to_string(),
+                existing: existing.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Undoes a creation or growth that failed part way (a full disk, a

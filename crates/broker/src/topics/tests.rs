@@ -293,3 +293,40 @@ fn a_deletion_the_registry_file_could_not_record_changes_nothing() {
     registry.finish_deletion("t").expect("finished");
     assert!(registry.pending_deletions().is_empty());
 }
+
+#[test]
+fn names_differing_only_by_dot_and_underscore_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, registry) = open(dir.path());
+    registry
+        .create("orders.v1", 1, TopicConfig::default(), false)
+        .expect("created");
+    registry
+        .create("x_y", 1, TopicConfig::default(), false)
+        .expect("created");
+    for (clash, existing_name) in [("orders_v1", "orders.v1"), ("x.y", "x_y")] {
+        let refused = registry.create(clash, 1, TopicConfig::default(), true);
+        assert!(
+            matches!(&refused, Err(TopicError::Collides { existing, .. }) if existing == existing_name),
+            "{refused:?}"
+        );
+        assert!(registry.get(clash).is_none());
+    }
+    let auto = registry.get_or_auto_create("orders_v1", true);
+    assert!(matches!(auto, Err(TopicError::Collides { .. })), "{auto:?}");
+    assert_eq!(
+        crate::errors::topic_error(&TopicError::Collides {
+            name: "a_b".into(),
+            existing: "a.b".into()
+        }),
+        kafka_protocol::ResponseError::InvalidTopicException
+    );
+    // A name that folds to itself is the same topic, not a collision.
+    assert!(matches!(
+        registry.create("orders.v1", 1, TopicConfig::default(), false),
+        Err(TopicError::AlreadyExists(_))
+    ));
+    registry
+        .create("orders-v1", 1, TopicConfig::default(), false)
+        .expect("'-' does not fold");
+}

@@ -75,8 +75,13 @@ fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
 fn assert_closed(stream: &mut TcpStream, what: &str) {
     let mut byte = [0u8; 1];
     let read = stream.read(&mut byte);
+    // A read timeout means the connection is still open, only silent.
+    let timed_out = matches!(&read, Err(e) if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ));
     assert!(
-        matches!(read, Ok(0) | Err(_)),
+        matches!(read, Ok(0) | Err(_)) && !timed_out,
         "{what}: connection should be closed, got {read:?}"
     );
 }
@@ -339,4 +344,62 @@ async fn a_client_gone_during_a_long_poll_frees_its_connection() {
         (open() == 0).then_some(())
     })
     .await;
+}
+
+/// A Produce v7 body with acks=0: one record for `partition` of `topic`.
+fn produce_acks_0(topic: &str, partition: i32) -> Vec<u8> {
+    use ferrolog_client::batch::{ProducerRecord, ProducerStamp, encode_batch};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use kafka_protocol::records::Compression;
+
+    let record = ProducerRecord {
+        value: Some(bytes::Bytes::from_static(b"fire and forget")),
+        ..ProducerRecord::default()
+    };
+    let batch = encode_batch(&[record], Compression::None, ProducerStamp::NONE).unwrap();
+    let request = ProduceRequest::default()
+        .with_acks(0)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(batch)),
+                ]),
+        ]);
+    let mut body = bytes::BytesMut::new();
+    request.encode(&mut body, 7).unwrap();
+    body.to_vec()
+}
+
+/// acks=0 gets no response, so a produce that fails closes its connection,
+/// as on Kafka: the client notices the disconnect and refreshes its
+/// metadata instead of writing on into a partition that refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_acks_0_produce_closes_its_connection() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "zero", 1, &[]).await;
+    let mut stream = connect(&broker);
+    // Appended: nothing is sent back, and the connection stays open.
+    stream
+        .write_all(&frame(0, 7, 1, &produce_acks_0("zero", 0)))
+        .unwrap();
+    stream.write_all(&frame(18, 0, 2, &[])).unwrap();
+    let answer = read_response(&mut stream).expect("still open after a good acks=0");
+    assert_eq!(
+        &answer[..4],
+        &2i32.to_be_bytes(),
+        "the ApiVersions answer, nothing before it"
+    );
+    // Partition 5 does not exist: the connection is closed, and the request behind it unanswered.
+    stream
+        .write_all(&frame(0, 7, 3, &produce_acks_0("zero", 5)))
+        .unwrap();
+    stream.write_all(&frame(18, 0, 4, &[])).ok();
+    assert_closed(&mut stream, "after a failed acks=0 produce");
+    assert_serving(&broker);
 }

@@ -141,6 +141,8 @@ pub enum DispatchError {
         version: i16,
         source: anyhow::Error,
     },
+    #[error(transparent)]
+    Unacknowledged(#[from] produce::Unacknowledged),
     #[error("{api_key:?} handler did not finish")]
     Aborted {
         api_key: ApiKey,
@@ -166,7 +168,7 @@ pub async fn dispatch(
     let reply = match api_key {
         ApiKey::Produce => respond(
             &request,
-            produce::handle(broker, decode(&request)?, version).await,
+            produce::handle(broker, decode(&request)?, version).await?,
         ),
         ApiKey::Fetch => {
             let fetch = crate::limits::cap_fetch(decode(&request)?, &broker.config);

@@ -27,11 +27,23 @@ struct PendingSync {
     last_offset: i64,
 }
 
+/// An acks=0 produce that was not (all) appended. Kafka sends no response to
+/// acks=0, so it closes the connection instead: the client sees the
+/// disconnect, refreshes its metadata, and does not go on writing into a
+/// partition that refuses it without ever learning why.
+#[derive(Debug, thiserror::Error)]
+#[error("acks=0 produce to {topic}-{partition} failed with {code:?}")]
+pub struct Unacknowledged {
+    pub topic: String,
+    pub partition: i32,
+    pub code: ResponseError,
+}
+
 pub async fn handle(
     broker: &Arc<Broker>,
     request: ProduceRequest,
     version: i16,
-) -> Outcome<ProduceResponse> {
+) -> Result<Outcome<ProduceResponse>, Unacknowledged> {
     let acks = request.acks;
     let general_error = if !matches!(acks, -1..=1) {
         Some(ResponseError::InvalidRequiredAcks)
@@ -61,11 +73,32 @@ pub async fn handle(
         );
     }
     let response = ProduceResponse::default().with_responses(responses);
-    match acks {
-        0 => Outcome::Nothing,
+    Ok(match acks {
+        0 => {
+            if let Some(failed) = first_failure(&response) {
+                return Err(failed);
+            }
+            Outcome::Nothing
+        }
         -1 if !syncs.is_empty() => Outcome::Later(Box::pin(wait_for_syncs(response, syncs))),
         _ => Outcome::Now(response),
-    }
+    })
+}
+
+/// The first partition of `response` that carries an error.
+fn first_failure(response: &ProduceResponse) -> Option<Unacknowledged> {
+    response.responses.iter().find_map(|topic| {
+        topic
+            .partition_responses
+            .iter()
+            .find(|p| p.error_code != 0)
+            .map(|p| Unacknowledged {
+                topic: topic.name.to_string(),
+                partition: p.index,
+                code: ResponseError::try_from_code(p.error_code)
+                    .unwrap_or(ResponseError::UnknownServerError),
+            })
+    })
 }
 
 async fn produce_topic(

@@ -296,7 +296,7 @@ fn a_deletion_the_registry_file_could_not_record_changes_nothing() {
 
 #[test]
 fn names_differing_only_by_dot_and_underscore_collide() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let (_store, registry) = open(dir.path());
     registry
         .create("orders.v1", 1, TopicConfig::default(), false)

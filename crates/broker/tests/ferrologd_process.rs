@@ -6,13 +6,20 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-#[test]
-fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrologd"))
+/// A broker started and listening, with its log so far.
+struct Started {
+    child: std::process::Child,
+    lines: BufReader<std::process::ChildStdout>,
+    log: String,
+    address: String,
+}
+
+/// Runs `command` (ferrologd, or a wrapper that execs it) on port 0 over
+/// `data_dir`, and reads its log until it says where it listens.
+fn start(mut command: Command, data_dir: &std::path::Path) -> Started {
+    let mut child = command
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .args(["--log-level", "info"])
+        .arg(data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -33,6 +40,25 @@ fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
                 .to_string();
         }
     };
+    Started {
+        child,
+        lines,
+        log,
+        address,
+    }
+}
+
+#[test]
+fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrologd"));
+    command.args(["--log-level", "info"]);
+    let Started {
+        mut child,
+        mut lines,
+        log,
+        address,
+    } = start(command, dir.path());
 
     // ApiVersions v0 round trip on the logged address.
     let mut stream = TcpStream::connect(&address).expect("connect to the logged address");
@@ -80,22 +106,11 @@ fn open_file_limits(pid: u32) -> (String, String) {
 fn ferrologd_raises_its_open_file_limit_to_the_hard_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The shell lowers its soft limit, then becomes the broker.
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .args(["-c", "ulimit -S -n 256 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_ferrologd"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ferrologd starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut log = String::new();
-    while !log.contains("address=") {
-        if lines.read_line(&mut log).expect("read log") == 0 {
-            panic!("ferrologd exited before listening: {log}");
-        }
-    }
+        .arg(env!("CARGO_BIN_EXE_ferrologd"));
+    let Started { mut child, log, .. } = start(command, dir.path());
     let (soft, hard) = open_file_limits(child.id());
     child.kill().expect("kill");
     child.wait().expect("exits");

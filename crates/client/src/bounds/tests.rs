@@ -284,6 +284,17 @@ fn admin_responses_walk() {
             .with_topics(vec![topic])
     });
 
+    use create_partitions_response::CreatePartitionsTopicResult;
+    accepts_every_version(ApiKey::CreatePartitions, |_| {
+        let result = CreatePartitionsTopicResult::default()
+            .with_name(name("t"))
+            .with_error_code(N16)
+            .with_error_message(Some(s("no")));
+        CreatePartitionsResponse::default()
+            .with_throttle_time_ms(N32)
+            .with_results(vec![result])
+    });
+
     use delete_topics_response::DeletableTopicResult;
     accepts_every_version(ApiKey::DeleteTopics, |v| {
         let result = DeletableTopicResult::default()
@@ -507,6 +518,8 @@ const HOSTILE: &[(ApiKey, i16, usize, Length)] = &[
     (ApiKey::ListOffsets, 7, 4, Length::Compact),
     (ApiKey::CreateTopics, 2, 4, Length::Wide),
     (ApiKey::CreateTopics, 7, 4, Length::Compact),
+    (ApiKey::CreatePartitions, 0, 4, Length::Wide),
+    (ApiKey::CreatePartitions, 3, 4, Length::Compact),
     (ApiKey::DeleteTopics, 1, 4, Length::Wide),
     (ApiKey::DeleteTopics, 5, 4, Length::Compact),
     (ApiKey::DescribeConfigs, 1, 4, Length::Wide),

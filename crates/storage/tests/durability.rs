@@ -10,6 +10,18 @@ use common::*;
 use ferrolog_storage::Durability;
 use ferrolog_storage::io::MemFileSystem;
 
+/// A store on `fs` with partition t-0 under `Durability::Never`, so that
+/// only an explicit `sync_to` or `close` fsyncs it.
+fn unsynced_partition(
+    fs: &MemFileSystem,
+) -> (ferrolog_storage::Store, Arc<ferrolog_storage::Partition>) {
+    let store = mem_store(fs);
+    let p = store
+        .create_partition(id("t", 0), config(Durability::Never))
+        .unwrap();
+    (store, p)
+}
+
 #[test]
 fn concurrent_always_appends_share_fsyncs_and_all_survive_power_loss() {
     let fs = MemFileSystem::new();
@@ -60,10 +72,7 @@ fn concurrent_always_appends_share_fsyncs_and_all_survive_power_loss() {
 #[test]
 fn sync_to_makes_earlier_appends_durable_under_never() {
     let fs = MemFileSystem::new();
-    let store = mem_store(&fs);
-    let p = store
-        .create_partition(id("t", 0), config(Durability::Never))
-        .unwrap();
+    let (store, p) = unsynced_partition(&fs);
     for i in 0..5 {
         p.append(&batch("x", 2, i)).unwrap();
     }
@@ -205,10 +214,7 @@ impl std::io::Write for SlowLog {
 fn a_failed_fsync_is_never_retried_by_a_waiting_caller() {
     use ferrolog_storage::io::Fault;
     let fs = MemFileSystem::new();
-    let store = mem_store(&fs);
-    let p = store
-        .create_partition(id("t", 0), config(Durability::Never))
-        .unwrap();
+    let (_store, p) = unsynced_partition(&fs);
     p.append(&batch("a", 1, 1)).unwrap();
     fs.set_sync_delay(Duration::from_millis(100));
     fs.inject(Fault::FailSync {
@@ -239,10 +245,7 @@ fn a_failed_fsync_is_never_retried_by_a_waiting_caller() {
 #[test]
 fn an_append_racing_close_never_breaks_the_next_open() {
     let fs = MemFileSystem::new();
-    let store = mem_store(&fs);
-    let p = store
-        .create_partition(id("t", 0), config(Durability::Never))
-        .unwrap();
+    let (store, p) = unsynced_partition(&fs);
     p.append(&batch("a", 1, 1)).unwrap();
     fs.set_sync_delay(Duration::from_millis(300));
     let closer = {

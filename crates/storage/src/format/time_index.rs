@@ -38,6 +38,11 @@ pub fn entry_count(buf: &[u8]) -> usize {
     buf.len() / ENTRY_LEN
 }
 
+/// The last whole entry.
+pub fn last(buf: &[u8]) -> Option<TimeIndexEntry> {
+    TimeIndexEntry::decode_at(buf, entry_count(buf).checked_sub(1)?)
+}
+
 pub fn entries(buf: &[u8]) -> impl Iterator<Item = TimeIndexEntry> + '_ {
     (0..entry_count(buf)).filter_map(|i| TimeIndexEntry::decode_at(buf, i))
 }
@@ -104,6 +109,19 @@ mod tests {
         assert_eq!(last_before(&buf, 200).unwrap().relative_offset, 10);
         assert_eq!(last_before(&buf, 201).unwrap().relative_offset, 20);
         assert_eq!(last_before(&buf, i64::MAX).unwrap().relative_offset, 40);
+    }
+
+    #[test]
+    fn last_is_the_last_whole_entry() {
+        let mut buf = index(&[(100, 10), (300, 40)]);
+        assert_eq!(last(&buf), entries(&buf).last());
+        buf.extend_from_slice(&[7; 5]);
+        assert_eq!(
+            last(&buf).map(|e| e.relative_offset),
+            Some(40),
+            "a torn tail is no entry"
+        );
+        assert_eq!(last(&[]), None);
     }
 
     #[test]

@@ -395,7 +395,7 @@ impl Segment {
     /// entry with `record_batch`. Returns where those start: (position, offset).
     pub(crate) fn adopt_indexes(&mut self, offset_index: Bytes, time_index: Bytes) -> (u64, i64) {
         let last_entry = offset_index::last(&offset_index);
-        let last_time = time_index::entries(&time_index).last();
+        let last_time = time_index::last(&time_index);
         self.max_timestamp = last_time.map(|t| TimestampOffset {
             timestamp_ms: t.timestamp_ms,
             offset: self

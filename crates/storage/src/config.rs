@@ -11,7 +11,9 @@ pub enum Durability {
     Always,
     /// fsync at least every `interval_ms` (done by the store's background thread).
     Interval { interval_ms: u64 },
-    /// No fsync on the write path (only at close and recovery); the OS writes back when it likes.
+    /// No fsync on the write path; the OS writes back when it likes. Only
+    /// rolled segments are fsynced (by the store's background thread, as
+    /// Kafka flushes at a roll), and everything at close and recovery.
     Never,
 }
 

@@ -55,6 +55,8 @@ struct State {
     unmappable: bool,
     /// Paths locked by live `lock_exclusive` guards.
     locks: Arc<Mutex<BTreeSet<PathBuf>>>,
+    /// One clone in every live handle (`open_file_count`).
+    handles: Arc<()>,
 }
 
 /// In-memory [`FileSystem`]. Clones share the same files.
@@ -69,6 +71,8 @@ struct MemFile {
     data: Arc<Mutex<FileData>>,
     state: Arc<Mutex<State>>,
     writable: bool,
+    /// Counts this handle while it lives, as a descriptor would.
+    _handle: Arc<()>,
 }
 
 /// Re-keys every entry below directory `from` to the same place below `to`.
@@ -123,6 +127,12 @@ impl MemFileSystem {
     /// never needs. Index files still map: a partition needs them to open.
     pub fn refuse_mappings(&self) {
         lock(&self.state).unmappable = true;
+    }
+
+    /// How many handles `open` returned are still alive: the file
+    /// descriptors a real file system would hold open.
+    pub fn open_file_count(&self) -> usize {
+        Arc::strong_count(&lock(&self.state).handles) - 1
     }
 
     /// How many `sync_data` calls succeeded so far (to test group commit).
@@ -362,6 +372,7 @@ impl FileSystem for MemFileSystem {
             data,
             state: Arc::clone(&self.state),
             writable: mode == OpenMode::ReadAppend,
+            _handle: Arc::clone(&state.handles),
         }))
     }
 

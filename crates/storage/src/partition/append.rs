@@ -8,6 +8,7 @@ use super::{AppendInfo, Partition, State};
 use crate::config::{Durability, LogConfig};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::format::batch::{self, BatchHeader};
+use crate::io::FileSystem;
 use crate::segment::{NamedFile, Segment};
 use crate::store::writeback;
 use crate::sync_util::now_ms;
@@ -38,15 +39,17 @@ fn unhinted_bytes(active: &Segment) -> u64 {
 }
 
 /// Claims the active segment's whole pages appended since writeback last started.
-fn claim_writeback(active: &mut Segment) -> Option<Writeback> {
+fn claim_writeback(fs: &dyn FileSystem, active: &mut Segment) -> Option<Writeback> {
     let len = unhinted_bytes(active);
     if len == 0 {
         return None;
     }
+    // The active segment always holds its file: this never opens one.
+    let file = active.log_file(fs).ok()?;
     let position = active.writeback_started_bytes;
     active.writeback_started_bytes = position + len;
     Some(Writeback {
-        file: (active.log_path.clone(), active.log.clone()),
+        file: (active.log_path.clone(), file),
         position,
         len,
     })
@@ -214,7 +217,11 @@ impl Partition {
             if self.check_writable(&state).is_err() {
                 return;
             }
-            state.segments.last_mut().and_then(claim_writeback)
+            let fs = self.fs.as_ref();
+            state
+                .segments
+                .last_mut()
+                .and_then(|active| claim_writeback(fs, active))
         };
         let Some(Writeback {
             file: (path, file),
@@ -255,11 +262,10 @@ impl Partition {
         let next_offset = patched_base_offsets(validated, base_offset, base_offset_fields);
         let parts = batch_parts(input, validated, base_offset_fields)?;
         let file_position = active.size_bytes;
-        if let Err(e) = active
-            .log
-            .append_vectored(&parts)
-            .ctx(&active.log_path, IoOp::Write)
-        {
+        if let Err(e) = active.log_file(self.fs.as_ref()).and_then(|log| {
+            log.append_vectored(&parts)
+                .ctx(&active.log_path, IoOp::Write)
+        }) {
             // Part of the input may be in the file now: never write after it.
             return Err(self.fail_with(e));
         }
@@ -336,10 +342,12 @@ impl Partition {
         // when it needs them, and the memory goes now.
         active.release_indexes();
         // The sealed segment's log and indexes are fsynced by the next sync,
-        // before the recovery point moves past them.
-        state
-            .unsynced
-            .push((active.log_path.clone(), active.log.clone()));
+        // before the recovery point moves past them. The segment lets go of
+        // its log's file; the sync holds it until then, so a write-back
+        // error is reported to the descriptor that wrote the bytes.
+        if let Some(log) = active.close_log() {
+            state.unsynced.push((active.log_path.clone(), log));
+        }
         state.unsynced.extend(index_files);
         let next = Segment::open(fs, &self.dir, self.high_watermark(), now)
             .map_err(|e| self.fail_with(e))?;

@@ -141,7 +141,7 @@ fn load_trusted(
             (0, true)
         }
     };
-    if let Some((position, reason)) = walk_batches(segment, config, ScanMode::Frame, start)? {
+    if let Some((position, reason)) = walk_batches(fs, segment, config, ScanMode::Frame, start)? {
         let detail = format!("{reason}, below the recovery point");
         return Err(corruption(&segment.log_path, position, detail));
     }
@@ -167,11 +167,12 @@ fn map_or_empty(fs: &dyn FileSystem, path: &Path) -> Result<Bytes, StorageError>
 /// Scans a segment batch by batch with CRC checks, rebuilding its indexes.
 /// Returns the first damage: (position, reason).
 fn scan_untrusted(
+    fs: &dyn FileSystem,
     segment: &mut Segment,
     config: &LogConfig,
 ) -> Result<Option<(u64, String)>, StorageError> {
     segment.reset_indexes();
-    walk_batches(segment, config, ScanMode::Verify, 0)
+    walk_batches(fs, segment, config, ScanMode::Verify, 0)
 }
 
 /// Walks a segment's batches from byte `start` to its end, checking that
@@ -181,12 +182,13 @@ fn scan_untrusted(
 /// framed, or every CRC checked), where the walk starts, and what damage
 /// means to them.
 fn walk_batches(
+    fs: &dyn FileSystem,
     segment: &mut Segment,
     config: &LogConfig,
     mode: ScanMode,
     start: u64,
 ) -> Result<Option<(u64, String)>, StorageError> {
-    let log = segment.log.clone();
+    let log = segment.log_file(fs)?;
     let mut scanner = Scanner::new(log, mode, start, segment.size_bytes);
     loop {
         match scanner.next_item().ctx(&segment.log_path, IoOp::Read)? {
@@ -229,8 +231,14 @@ impl Loader<'_> {
     /// so the open never holds more than two segments' mappings at a time.
     /// A scanned one keeps its rebuilt indexes until `finish_open` writes them.
     fn push(&mut self, segment: Segment) {
+        let (clean, recovery_point) = (self.clean, self.recovery_point);
         if let Some(previous) = self.segments.last_mut() {
             previous.release_indexes();
+            // Sealed: read through its mapping from now on. One past the
+            // recovery point keeps its file until `finish_open` syncs it.
+            if clean || previous.next_offset < recovery_point {
+                previous.close_log();
+            }
         }
         self.segments.push(segment);
     }
@@ -260,7 +268,7 @@ impl Loader<'_> {
             }
             self.report.scanned_segments += 1;
             self.report.scanned_bytes += segment.size_bytes;
-            if let Some((position, reason)) = scan_untrusted(&mut segment, self.config)? {
+            if let Some((position, reason)) = scan_untrusted(self.fs, &mut segment, self.config)? {
                 if segment.next_offset < self.recovery_point {
                     let detail = format!(
                         "{reason}; offsets from {} were fsynced (recovery point {})",
@@ -291,7 +299,7 @@ impl Loader<'_> {
             "recovery truncated the log to its last complete valid batch"
         );
         segment
-            .log
+            .log_file(self.fs)?
             .set_len(position)
             .ctx(&segment.log_path, IoOp::SetLen)?;
         segment.size_bytes = position;
@@ -438,11 +446,16 @@ impl Partition {
                     segment.write_indexes(self.fs.as_ref(), true)?;
                 }
                 if tail {
-                    files.push((segment.log_path.clone(), segment.log.clone()));
+                    files.push((
+                        segment.log_path.clone(),
+                        segment.log_file(self.fs.as_ref())?,
+                    ));
                 }
                 if i < sealed {
-                    // Rebuilt by the scan and now in the files: let go of them.
+                    // Rebuilt by the scan and now in the files: let go of
+                    // them, and of the log's file (`files` holds it until synced).
                     segment.release_indexes();
+                    segment.close_log();
                 }
             }
             drop(state);

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Partition, ReadResult, State};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::scan::{ScanItem, ScanMode, Scanner};
-use crate::segment::{IdleMaps, SegmentView, retire_idle_maps};
+use crate::segment::{IdleMaps, LogBytes, SegmentView, retire_idle_maps};
 use crate::sync_util::lock;
 
 /// What a lookup in one segment looks for.
@@ -162,7 +162,7 @@ impl Partition {
             Target::Timestamp(ts) => segment.position_for_timestamp(fs, ts)?,
         };
         segment.map_for_reads(fs, sealed, growing_len);
-        let (view, base_offset) = (segment.view(), segment.base_offset);
+        let (view, base_offset) = (segment.view(fs)?, segment.base_offset);
         let retired = retire_idle_maps(&mut state.segments, at);
         Ok(Some(ReadPlan {
             view,
@@ -201,12 +201,12 @@ fn read_segment(
 ) -> Result<Option<Chunk>, StorageError> {
     let view = &plan.view;
     let mut scanner = None;
-    let found = match &view.mapped {
+    let found = match &view.bytes {
         // Mapped: walk the headers in place, nothing is copied.
-        Some(_) => find_batch_mapped(view, plan.start_position, offset)?,
-        None => {
+        LogBytes::Mapped(_) => find_batch_mapped(view, plan.start_position, offset)?,
+        LogBytes::File(log) => {
             let scan = scanner.insert(Scanner::new(
-                view.log.clone(),
+                log.clone(),
                 ScanMode::Frame,
                 plan.start_position,
                 view.size_bytes,
@@ -231,16 +231,17 @@ fn read_segment(
         usize::try_from(start).map_err(too_big)?,
         usize::try_from(want).map_err(too_big)?,
     );
-    let bytes = if let Some(map) = &view.mapped {
-        map.slice(from..from + len)
-    } else if let Some(buffered) = scanner.as_ref().and_then(|s| s.buffered(start, want)) {
+    let buffered = scanner.as_ref().and_then(|s| s.buffered(start, want));
+    let bytes = match (&view.bytes, buffered) {
+        (LogBytes::Mapped(map), _) => map.slice(from..from + len),
         // Small reads: the header walk already brought these bytes in.
-        Bytes::copy_from_slice(buffered)
-    } else {
-        let mut buf = buffers::take(len);
-        crate::io::read_exact_at(view.log.as_ref(), buf.as_mut(), start)
-            .ctx(&view.log_path, IoOp::Read)?;
-        Bytes::from_owner(buf)
+        (LogBytes::File(_), Some(buffered)) => Bytes::copy_from_slice(buffered),
+        (LogBytes::File(log), None) => {
+            let mut buf = buffers::take(len);
+            crate::io::read_exact_at(log.as_ref(), buf.as_mut(), start)
+                .ctx(&view.log_path, IoOp::Read)?;
+            Bytes::from_owner(buf)
+        }
     };
     let (cut, next_offset) = whole_batches_prefix(&bytes, offset);
     let reached_end = start + cut as u64 == view.size_bytes;

@@ -52,8 +52,8 @@ impl Partition {
             let mut state = lock(&self.state);
             let target = self.high_watermark();
             let mut files = std::mem::take(&mut state.unsynced);
-            if let Some(active) = state.active() {
-                files.push((active.log_path.clone(), active.log.clone()));
+            if let Some(active) = state.segments.last_mut() {
+                files.push((active.log_path.clone(), active.log_file(self.fs.as_ref())?));
             }
             (target, files, std::mem::take(&mut state.dir_dirty))
         };
@@ -71,6 +71,12 @@ impl Partition {
     /// True if something was appended since the last fsync.
     pub fn has_unsynced(&self) -> bool {
         lock(&self.sync).synced_offset < self.high_watermark()
+    }
+
+    /// True if a segment was rolled since the last fsync: its files are
+    /// held open until a sync.
+    pub(crate) fn has_unsynced_rolls(&self) -> bool {
+        !lock(&self.state).unsynced.is_empty()
     }
 
     /// Wall-clock ms of the last fsync (0 if none yet).

@@ -11,7 +11,7 @@ use super::{Partition, TimestampOffset};
 use crate::error::{IoOp, StorageError};
 use crate::format::batch::{self, BatchHeader};
 use crate::scan::{ScanItem, ScanMode, Scanner};
-use crate::segment::SegmentView;
+use crate::segment::{LogBytes, SegmentView};
 use crate::sync_util::lock;
 
 impl Partition {
@@ -160,19 +160,22 @@ fn first_in_segment(
     wanted: impl Fn(&BatchHeader) -> bool,
     mut pick: impl FnMut(&BatchHeader, &[u8]) -> Option<TimestampOffset>,
 ) -> Result<Option<TimestampOffset>, StorageError> {
-    if view.mapped.is_some() {
-        for batch in view.mapped_batches(start).into_iter().flatten() {
-            let (_, header, bytes) = batch?;
-            if wanted(&header)
-                && let Some(found) = pick(&header, bytes)
-            {
-                return Ok(Some(found));
+    let log = match &view.bytes {
+        LogBytes::File(log) => log.clone(),
+        LogBytes::Mapped(_) => {
+            for batch in view.mapped_batches(start).into_iter().flatten() {
+                let (_, header, bytes) = batch?;
+                if wanted(&header)
+                    && let Some(found) = pick(&header, bytes)
+                {
+                    return Ok(Some(found));
+                }
             }
+            return Ok(None);
         }
-        return Ok(None);
-    }
+    };
     let io = |e| StorageError::io(&view.log_path, IoOp::Read, e);
-    let mut scanner = Scanner::new(view.log.clone(), ScanMode::Frame, start, view.size_bytes);
+    let mut scanner = Scanner::new(log, ScanMode::Frame, start, view.size_bytes);
     loop {
         match scanner.next_item().map_err(io)? {
             ScanItem::Batch {

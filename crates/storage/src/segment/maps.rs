@@ -6,7 +6,9 @@
 //! behind a bounded number of mapped segments, not the whole log in the
 //! broker's RSS, and a partition of thousands of segments holds a handful of
 //! the process's `vm.max_map_count` mappings (65,530 by default), not two or
-//! three per segment.
+//! three per segment. A sealed log that cannot be mapped is read through its
+//! file, opened again for those reads; the file is retired with the
+//! mappings, so idle sealed segments hold no descriptor either.
 use bytes::Bytes;
 
 use super::Segment;
@@ -20,7 +22,7 @@ pub(crate) const MAPPED_SEALED_MAX: usize = 4;
 static READ_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Notes a read or lookup in `segments[reading]` and takes away every
-/// mapping (log and indexes) of the sealed segments (not `reading`, not the
+/// mapping (log and indexes) and open log file of the sealed segments (not `reading`, not the
 /// active one) beyond the [`MAPPED_SEALED_MAX`] most recently read. The
 /// caller drops what is returned after releasing the partition lock:
 /// unmapping a large segment takes a while, and readers holding slices of a
@@ -37,7 +39,7 @@ pub(crate) fn retire_idle_maps(segments: &mut [Segment], reading: usize) -> Vec<
             .iter()
             .take(sealed)
             .enumerate()
-            .filter(|(_, s)| s.holds_mappings())
+            .filter(|(_, s)| s.holds_mappings() || s.holds_log_file())
     };
     // Every fetch comes through here: count before collecting anything.
     if sealed_mapped().count() <= MAPPED_SEALED_MAX {
@@ -58,6 +60,8 @@ pub(crate) fn retire_idle_maps(segments: &mut [Segment], reading: usize) -> Vec<
 /// unmaps them) after the partition lock is released.
 #[derive(Debug)]
 pub(crate) struct IdleMaps {
+    /// Opened again for reads because the log could not be mapped.
+    pub(super) _log_file: Option<std::sync::Arc<dyn crate::io::File>>,
     pub(super) _log: Option<LogMap>,
     pub(super) _offset_index: Option<Bytes>,
     pub(super) _time_index: Option<Bytes>,

@@ -28,7 +28,7 @@ mod view;
 use index::IndexFile;
 use maps::LogMap;
 pub(crate) use maps::{IdleMaps, retire_idle_maps};
-pub(crate) use view::SegmentView;
+pub(crate) use view::{LogBytes, SegmentView};
 
 /// An open file with its path (for error reports when it is synced later).
 pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
@@ -36,7 +36,13 @@ pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub(crate) base_offset: i64,
-    pub(crate) log: Arc<dyn File>,
+    /// The log's open file. The active segment always holds it; a sealed
+    /// one gives it up when sealed or loaded (`close_log`), is read through
+    /// its mapping, and opens the file again only when it cannot map
+    /// (`log_file`), until it goes idle. One descriptor per sealed segment
+    /// would let a topic with a tiny `segment.bytes` use up the process's
+    /// open-file limit.
+    log: Option<Arc<dyn File>>,
     pub(crate) log_path: PathBuf,
     pub(crate) size_bytes: u64,
     /// Position below which writeback was already started (`File::start_writeback`).
@@ -90,7 +96,7 @@ impl Segment {
         }
         Ok(Segment {
             base_offset,
-            log,
+            log: Some(log),
             log_path,
             size_bytes,
             writeback_started_bytes: size_bytes,
@@ -116,16 +122,41 @@ impl Segment {
         }
     }
 
-    pub(crate) fn view(&self) -> SegmentView {
-        SegmentView {
-            log: Arc::clone(&self.log),
-            mapped: self
-                .mapped
-                .as_ref()
-                .and_then(|m| m.published(self.size_bytes)),
+    /// The log's file, opened read-only again if the segment had closed it
+    /// (only a sealed one does: the active segment's stays open, so writes
+    /// never get a read-only file).
+    pub(crate) fn log_file(&mut self, fs: &dyn FileSystem) -> Result<Arc<dyn File>, StorageError> {
+        if let Some(log) = &self.log {
+            return Ok(Arc::clone(log));
+        }
+        let log = fs
+            .open(&self.log_path, OpenMode::Read)
+            .ctx(&self.log_path, IoOp::Open)?;
+        Ok(Arc::clone(self.log.insert(log)))
+    }
+
+    /// Lets go of the log's file, for a segment now sealed: it returns the
+    /// handle for a caller that still has to sync it.
+    pub(crate) fn close_log(&mut self) -> Option<Arc<dyn File>> {
+        self.log.take()
+    }
+
+    /// A view of the published log: its mapping if it has one, or else its
+    /// file (opened again if the segment had closed it).
+    pub(crate) fn view(&mut self, fs: &dyn FileSystem) -> Result<SegmentView, StorageError> {
+        let published = self
+            .mapped
+            .as_ref()
+            .and_then(|m| m.published(self.size_bytes));
+        let bytes = match published {
+            Some(mapped) => LogBytes::Mapped(mapped),
+            None => LogBytes::File(self.log_file(fs)?),
+        };
+        Ok(SegmentView {
+            bytes,
             log_path: self.log_path.clone(),
             size_bytes: self.size_bytes,
-        }
+        })
     }
 
     /// Maps the log for zero-copy reads, if it is not mapped far enough yet.
@@ -179,6 +210,11 @@ impl Segment {
         self.mapped.is_some() || self.offset_index.is_mapped() || self.time_index.is_mapped()
     }
 
+    /// Whether the segment holds its log's file open.
+    pub(crate) fn holds_log_file(&self) -> bool {
+        self.log.is_some()
+    }
+
     /// The index files this segment holds mapped now.
     pub(crate) fn mapped_index_paths(&self) -> Vec<PathBuf> {
         [
@@ -191,9 +227,11 @@ impl Segment {
         .collect()
     }
 
-    /// Takes away every mapping the segment holds, for the caller to drop.
+    /// Takes away every mapping the segment holds, and its log's file, for
+    /// the caller to drop. Only for a sealed segment.
     pub(crate) fn take_maps(&mut self) -> IdleMaps {
         IdleMaps {
+            _log_file: self.log.take(),
             _log: self.mapped.take(),
             _offset_index: self.offset_index.take_map(),
             _time_index: self.time_index.take_map(),

@@ -13,19 +13,28 @@ use crate::io::File;
 /// after it is released.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentView {
-    pub(crate) log: Arc<dyn File>,
-    /// The log's published bytes, mapped, if they are; reads then slice it.
-    pub(crate) mapped: Option<Bytes>,
+    pub(crate) bytes: LogBytes,
     pub(crate) log_path: PathBuf,
     /// Published length: only whole batches lie below it.
     pub(crate) size_bytes: u64,
+}
+
+/// Where a view's bytes are read from.
+#[derive(Debug, Clone)]
+pub(crate) enum LogBytes {
+    /// The published bytes, mapped: reads slice them.
+    Mapped(Bytes),
+    /// The log's file, for positioned reads (it could not be mapped).
+    File(Arc<dyn File>),
 }
 
 impl SegmentView {
     /// The batches of the mapped published bytes from `start`, in order:
     /// `(position, header, whole batch)`. `None` if the segment is not mapped.
     pub(crate) fn mapped_batches(&self, start: u64) -> Option<MappedBatches<'_>> {
-        let map = self.mapped.as_ref()?;
+        let LogBytes::Mapped(map) = &self.bytes else {
+            return None;
+        };
         Some(MappedBatches {
             view: self,
             map,

@@ -1,5 +1,6 @@
-//! The store's one background thread: interval fsyncs, recovery-point
-//! checkpoints and periodic retention for every open partition.
+//! The store's one background thread: interval fsyncs (and, under
+//! `never`, the fsync of rolled segments), recovery-point checkpoints and
+//! periodic retention for every open partition.
 use std::time::Duration;
 
 use super::{Shared, open_partitions};
@@ -37,7 +38,11 @@ pub(super) fn run(shared: &Shared) {
                     now.saturating_sub(partition.last_sync_ms())
                         >= i64::try_from(interval_ms).unwrap_or(i64::MAX)
                 }
-                Durability::Always | Durability::Never => false,
+                // A rolled segment is fsynced here, off the write path, as
+                // Kafka flushes at a roll: otherwise its files stay open
+                // until the partition closes (three descriptors a segment).
+                Durability::Never => partition.has_unsynced_rolls(),
+                Durability::Always => false,
             };
             if due && partition.has_unsynced() {
                 // A failure marks the partition failed and is logged there.

@@ -262,5 +262,11 @@ mod tests {
             no_partitions.validate(),
             Err(ConfigError::Invalid { .. })
         ));
+        let tiny_segments: BrokerConfig =
+            toml::from_str("[log]\nsegment_bytes = 1024").expect("parses");
+        assert!(matches!(
+            tiny_segments.validate(),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 }

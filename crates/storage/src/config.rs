@@ -9,7 +9,8 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 pub enum Durability {
     /// fsync before `append` returns; concurrent appends share one fsync.
     Always,
-    /// fsync at least every `interval_ms` (done by the store's background thread).
+    /// fsync at least every `interval_ms`, and soon after a segment rolls
+    /// (done by the store's background thread).
     Interval { interval_ms: u64 },
     /// No fsync on the write path; the OS writes back when it likes. Only
     /// rolled segments are fsynced (by the store's background thread, as

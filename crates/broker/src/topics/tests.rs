@@ -78,6 +78,13 @@ fn topic_configs_are_validated_and_translated() {
         rejected("segment.bytes", "lots"),
         Err(TopicConfigError::InvalidValue { .. })
     ));
+    // Kafka 4.0's floor (KIP-1030): one segment per tiny batch would let a
+    // producer decide how many files the broker holds.
+    assert!(matches!(
+        rejected("segment.bytes", "1048575"),
+        Err(TopicConfigError::InvalidValue { .. })
+    ));
+    assert!(rejected("segment.bytes", "1048576").is_ok());
     assert!(matches!(
         rejected("ferrolog.durability", "sometimes"),
         Err(TopicConfigError::InvalidValue { .. })

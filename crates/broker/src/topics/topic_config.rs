@@ -11,6 +11,8 @@ pub const RETENTION_MS: &str = "retention.ms";
 pub const RETENTION_BYTES: &str = "retention.bytes";
 pub const SEGMENT_BYTES: &str = "segment.bytes";
 pub const SEGMENT_MS: &str = "segment.ms";
+/// The smallest `segment.bytes`, topic or broker default.
+const SEGMENT_BYTES_MIN: i64 = 1 << 20;
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 pub const CLEANUP_POLICY: &str = "cleanup.policy";
 pub const DURABILITY: &str = "ferrolog.durability";
@@ -54,7 +56,7 @@ enum Served {
 }
 
 /// The default a key is described with when the topic does not set it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DefaultValue {
     Fixed(&'static str),
     /// From the broker's `[log]` section.
@@ -142,7 +144,9 @@ const SPECS: &[Spec] = &[
     only("remote.storage.enable", Kind::Bool, &["false"], "false", "no tiered storage"),
     spec(RETENTION_BYTES, Kind::Number { min: -1, max: I64 }, DefaultValue::Broker),
     spec(RETENTION_MS, Kind::Number { min: -1, max: I64 }, DefaultValue::Broker),
-    spec(SEGMENT_BYTES, Kind::Number { min: 1, max: I64 }, DefaultValue::Broker),
+    // At least 1 MiB, as since Kafka 4.0 (KIP-1030): each segment is three
+    // files, and a producer should not decide how many a partition makes.
+    spec(SEGMENT_BYTES, Kind::Number { min: SEGMENT_BYTES_MIN, max: I64 }, DefaultValue::Broker),
     spec("segment.index.bytes", Kind::Number { min: 4, max: I32 }, DefaultValue::Fixed("10485760")),
     spec("segment.jitter.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("0")),
     spec(SEGMENT_MS, Kind::Number { min: 1, max: I64 }, DefaultValue::Broker),
@@ -219,6 +223,10 @@ impl TopicConfig {
 
     /// The storage configuration these configs and the broker defaults give.
     pub fn to_log_config(&self, broker: &BrokerConfig) -> Result<LogConfig, TopicConfigError> {
+        // The broker's defaults obey the bounds a topic's own values do.
+        for spec in SPECS.iter().filter(|s| s.default == DefaultValue::Broker) {
+            validate(spec.key, &default_value(broker, spec))?;
+        }
         let mut log = LogConfig {
             segment_bytes_max: broker.log.segment_bytes,
             segment_ms_max: broker.log.segment_ms,

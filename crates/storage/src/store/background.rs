@@ -1,6 +1,6 @@
-//! The store's one background thread: interval fsyncs (and, under
-//! `never`, the fsync of rolled segments), recovery-point checkpoints and
-//! periodic retention for every open partition.
+//! The store's one background thread: interval fsyncs and the fsync of
+//! rolled segments, recovery-point checkpoints and periodic retention for
+//! every open partition.
 use std::time::Duration;
 
 use super::{Shared, open_partitions};
@@ -33,14 +33,16 @@ pub(super) fn run(shared: &Shared) {
             if partition.is_failed() {
                 continue;
             }
+            // A rolled segment is fsynced at the next tick, off the write
+            // path, as Kafka flushes at a roll: until then its three files
+            // stay open (the sync holds them), and without it they would
+            // stay open for a whole interval, or under `never` until close.
             let due = match partition.config().durability {
                 Durability::Interval { interval_ms } => {
-                    now.saturating_sub(partition.last_sync_ms())
-                        >= i64::try_from(interval_ms).unwrap_or(i64::MAX)
+                    partition.has_unsynced_rolls()
+                        || now.saturating_sub(partition.last_sync_ms())
+                            >= i64::try_from(interval_ms).unwrap_or(i64::MAX)
                 }
-                // A rolled segment is fsynced here, off the write path, as
-                // Kafka flushes at a roll: otherwise its files stay open
-                // until the partition closes (three descriptors a segment).
                 Durability::Never => partition.has_unsynced_rolls(),
                 Durability::Always => false,
             };

@@ -190,6 +190,16 @@ pub enum TopicCommand {
     /// Delete a topic and all its data
     #[command(after_help = "Example:\n  ferrolog topic delete orders")]
     Delete { name: String },
+    /// Grow a topic to more partitions (a topic never shrinks)
+    #[command(
+        after_help = "Example:\n  ferrolog topic grow orders --partitions 8\n\nRecords keep their partitions. Keys hash over the new count from then on,\nso later records with a key may land in another partition than earlier ones."
+    )]
+    Grow {
+        name: String,
+        /// The number of partitions in all, not how many to add
+        #[arg(long, short = 'p')]
+        partitions: i32,
+    },
     /// Set or remove topic configs
     #[command(
         after_help = "Example:\n  ferrolog topic alter-config orders --set retention.ms=3600000 --delete retention.bytes"

@@ -60,6 +60,45 @@ fn topic_lifecycle() {
 }
 
 #[test]
+fn a_topic_grows_keeps_its_records_and_never_shrinks() {
+    let broker = TestBroker::start();
+    ok(broker.ferrolog().args(["topic", "create", "g", "-p", "2"]));
+    produce(&broker, "g", &["--partition", "1"], &["a", "b"]);
+    let out = ok(broker
+        .ferrolog()
+        .args(["topic", "grow", "g", "--partitions", "5"]));
+    assert!(
+        out.contains("grew topic g from 2 to 5 partition(s)"),
+        "{out}"
+    );
+    produce(&broker, "g", &["--partition", "4"], &["c"]);
+    let json = ok(broker
+        .ferrolog()
+        .args(["topic", "describe", "g", "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
+    let ends: Vec<i64> = (0..5)
+        .map(|p| {
+            v["partitions"][p]["end_offset"]
+                .as_i64()
+                .expect("an offset")
+        })
+        .collect();
+    assert_eq!(ends, [0, 2, 0, 0, 1]);
+
+    for (count, why) in [("5", "the same count"), ("3", "fewer")] {
+        let err = fails(broker.ferrolog().args(["topic", "grow", "g", "-p", count]));
+        assert_eq!(
+            err.trim(),
+            "error: g already has 5 partition(s): --partitions must be more (a topic never shrinks)",
+            "{why}"
+        );
+    }
+    let err = fails(broker.ferrolog().args(["topic", "grow", "nope", "-p", "3"]));
+    assert!(err.contains("unknown topic \"nope\""), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
 fn creating_an_existing_topic_names_the_kafka_error() {
     let broker = TestBroker::start();
     ok(broker.ferrolog().args(["topic", "create", "dup"]));
@@ -174,7 +213,7 @@ fn out_of_range_partition_is_refused() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    let commands: [&[&str]; 18] = [
+    let commands: [&[&str]; 19] = [
         &[],
         &["topic"],
         &["group"],
@@ -187,6 +226,7 @@ fn every_command_has_help_with_an_example() {
         &["topic", "describe"],
         &["topic", "delete"],
         &["topic", "alter-config"],
+        &["topic", "grow"],
         &["group", "list"],
         &["group", "describe"],
         &["group", "reset-offsets"],

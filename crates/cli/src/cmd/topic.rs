@@ -1,4 +1,4 @@
-//! `ferrolog topic create|list|describe|delete|alter-config`.
+//! `ferrolog topic create|list|describe|delete|grow|alter-config`.
 
 use std::process::ExitCode;
 
@@ -42,6 +42,22 @@ pub async fn run(
             emit(global.output, &json!({"deleted": name}), || {
                 format!("deleted topic {name}")
             })?;
+        }
+        TopicCommand::Grow { name, partitions } => {
+            // Check first: a typo says "unknown topic", and a count that is
+            // not larger says what the topic has rather than a bare error code.
+            let now = client.refresh_topic(&name).await?.partitions.len();
+            if usize::try_from(partitions).map_or(true, |wanted| wanted <= now) {
+                anyhow::bail!(
+                    "{name} already has {now} partition(s): --partitions must be more (a topic never shrinks)"
+                );
+            }
+            client.create_partitions(&name, partitions).await?;
+            emit(
+                global.output,
+                &json!({"topic": name, "partitions": partitions, "was": now}),
+                || format!("grew topic {name} from {now} to {partitions} partition(s)"),
+            )?;
         }
         TopicCommand::AlterConfig { name, set, delete } => {
             if set.is_empty() && delete.is_empty() {

@@ -134,6 +134,10 @@ pub struct ProduceArgs {
     /// Records per batch (per partition)
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
+    /// How long a batch is retried while the broker is unreachable or
+    /// answers with a retriable error (Kafka's delivery.timeout.ms)
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub delivery_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]

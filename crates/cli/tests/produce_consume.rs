@@ -220,26 +220,7 @@ fn an_interactive_producer_outlives_a_broker_restart_without_duplicates() {
     use std::io::Write;
 
     let broker = TestBroker::start();
-    ok(broker.ferrolog().args(["topic", "create", "typed"]));
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
-        .args(["-b", &broker.bootstrap(), "produce", "typed"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn producer");
-    let mut stdin = child.stdin.take().expect("stdin");
-    writeln!(stdin, "one").expect("write");
-    stdin.flush().expect("flush");
-    // A line is sent as soon as input pauses; wait until it is in the log.
-    let deadline = std::time::Instant::now() + common::TIMEOUT;
-    while consume(&broker, "typed", &[]).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "first line never arrived"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let (child, mut stdin) = producer_with_one_line_in(&broker, "typed", &[]);
     let broker = broker.restart_same_port();
     writeln!(stdin, "two").expect("write");
     drop(stdin);
@@ -250,6 +231,83 @@ fn an_interactive_producer_outlives_a_broker_restart_without_duplicates() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(consume(&broker, "typed", &[]), ["one", "two"]);
+}
+
+/// A `ferrolog produce` on `topic` with `args`, fed "one" and left running
+/// once that line is in the log: the child and its open stdin.
+fn producer_with_one_line_in(
+    broker: &TestBroker,
+    topic: &str,
+    args: &[&str],
+) -> (std::process::Child, std::process::ChildStdin) {
+    use std::io::Write;
+
+    ok(broker.ferrolog().args(["topic", "create", topic]));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "produce", topic])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn producer");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "one").expect("write");
+    stdin.flush().expect("flush");
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
+    while consume(broker, topic, &[]).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first line never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, stdin)
+}
+
+#[test]
+fn a_producer_waits_out_a_broker_that_is_down_for_seconds() {
+    use std::io::Write;
+
+    let mut broker = TestBroker::start();
+    let (child, mut stdin) = producer_with_one_line_in(&broker, "patient", &[]);
+    // Down for longer than a quick restart: the line typed meanwhile is
+    // retried until the broker is back (within --delivery-timeout-ms).
+    broker.stop();
+    writeln!(stdin, "two").expect("write");
+    stdin.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let broker = broker.restart_same_port();
+    drop(stdin);
+    let out = child.wait_with_output().expect("producer exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("retrying"), "it did wait: {stderr}");
+    assert!(!stderr.contains('\x1b'), "no colour codes when redirected: {stderr}");
+    assert_eq!(consume(&broker, "patient", &[]), ["one", "two"]);
+}
+
+#[test]
+fn a_producer_gives_up_after_its_delivery_timeout() {
+    use std::io::Write;
+
+    let mut broker = TestBroker::start();
+    let (child, mut stdin) =
+        producer_with_one_line_in(&broker, "hopeless", &["--delivery-timeout-ms", "500"]);
+    broker.stop();
+    writeln!(stdin, "two").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("producer exits");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("produced 1 records"), "{stdout}");
+    assert!(
+        stderr.contains("1 of the 2 records read were not acknowledged"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -26,9 +26,9 @@ use crate::output;
 const BATCH_BYTES_MAX: usize = 512 * 1024;
 /// How long input may pause before pending records are sent anyway.
 const LINGER: Duration = Duration::from_millis(50);
-/// Tries per batch, and the pause between them (about 2 s in all).
-const SEND_ATTEMPTS: u32 = 8;
-const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+/// The pause before the first retry of a batch; it doubles up to the most.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Per-partition state: pending records, the next sequence, what was acknowledged.
 #[derive(Debug, Default)]
@@ -55,6 +55,8 @@ struct Producer<'a> {
     linger_until: Option<tokio::time::Instant>,
     /// Records read from the input so far.
     read: u64,
+    /// How long a batch may be retried (`--delivery-timeout-ms`).
+    delivery_timeout: Duration,
 }
 
 pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow::Result<ExitCode> {
@@ -97,6 +99,7 @@ pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow:
         batch_records: args.batch_size as usize,
         linger_until: None,
         read: 0,
+        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
     };
     let sent = read_and_send(&args, &mut producer, input, &progress, partition_count).await;
     progress.finish_and_clear();
@@ -258,7 +261,12 @@ impl Producer<'_> {
             });
         let batch = encode_batch(&state.pending, self.compression, stamp)?;
         let count = state.pending.len();
-        let ack = send_with_retry(self.client, &self.topic, partition, batch, self.acks).await?;
+        let target = Target {
+            topic: &self.topic,
+            partition,
+            acks: self.acks,
+        };
+        let ack = send_with_retry(self.client, &target, batch, self.delivery_timeout).await?;
         state.next_sequence = state.next_sequence.wrapping_add(count as i32);
         state.records += count as u64;
         if ack.base_offset >= 0 {
@@ -289,28 +297,41 @@ fn batched_size(record: &ProducerRecord) -> usize {
     RECORD_OVERHEAD_MAX + payload_bytes(record) as usize + headers
 }
 
-/// Sends one batch, retrying (bounded) when the broker was unreachable or
-/// answered with a retriable code. With the idempotent producer the broker
-/// drops a retried batch it already has; without it a retry may duplicate,
-/// as with any Kafka producer that retries.
+/// Where a batch goes.
+struct Target<'a> {
+    topic: &'a str,
+    partition: i32,
+    acks: Acks,
+}
+
+/// Sends one batch, retrying for up to `timeout` (with a growing pause)
+/// while the broker is unreachable or answers with a retriable code, so a
+/// broker restart does not fail a long-running pipe. With the idempotent
+/// producer the broker drops a retried batch it already has; without it a
+/// retry may duplicate, as with any Kafka producer that retries.
 async fn send_with_retry(
     client: &Client,
-    topic: &str,
-    partition: i32,
+    target: &Target<'_>,
     batch: Bytes,
-    acks: Acks,
+    timeout: Duration,
 ) -> anyhow::Result<ProduceAck> {
-    let mut attempt = 1;
+    let Target {
+        topic,
+        partition,
+        acks,
+    } = *target;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = RETRY_BACKOFF;
     loop {
         match client
             .produce(topic, partition, batch.clone(), acks, 30_000)
             .await
         {
             Ok(ack) => return Ok(ack),
-            Err(e) if attempt < SEND_ATTEMPTS && retriable(&e) => {
+            Err(e) if retriable(&e) && tokio::time::Instant::now() + backoff < deadline => {
                 tracing::warn!("produce to {topic}-{partition} failed ({e}); retrying");
-                attempt += 1;
-                tokio::time::sleep(RETRY_BACKOFF).await;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
             }
             Err(e) => return Err(e.into()),
         }

@@ -177,6 +177,27 @@ async fn commit(
     member: StrBytes,
     offset: i64,
 ) -> i16 {
+    let simple = Commit {
+        offset,
+        metadata: "meta",
+    };
+    commit_with(client, version, group, generation, member, simple).await
+}
+
+/// An offset to commit for partition 0 of "topic", with its metadata.
+struct Commit<'a> {
+    offset: i64,
+    metadata: &'a str,
+}
+
+async fn commit_with(
+    client: &mut RawClient,
+    version: i16,
+    group: &str,
+    generation: i32,
+    member: StrBytes,
+    Commit { offset, metadata }: Commit<'_>,
+) -> i16 {
     let request = OffsetCommitRequest::default()
         .with_group_id(s(group).into())
         .with_generation_id_or_member_epoch(generation)
@@ -188,7 +209,7 @@ async fn commit(
                     OffsetCommitRequestPartition::default()
                         .with_partition_index(0)
                         .with_committed_offset(offset)
-                        .with_committed_metadata(Some(s("meta"))),
+                        .with_committed_metadata(Some(s(metadata))),
                 ]),
         ]);
     let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, version, &request).await;
@@ -243,6 +264,55 @@ async fn committed(client: &mut RawClient, group: &str) -> (i64, Option<String>)
         partition.committed_offset,
         partition.metadata.as_ref().map(|m| m.as_str().to_owned()),
     )
+}
+
+/// As on Kafka, the empty group id is refused by the membership APIs but
+/// taken by OffsetCommit and OffsetFetch (a manually assigned consumer with
+/// `group_id=''`); and commit metadata is bounded in UTF-16 units, not bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_empty_group_id_commits_and_metadata_is_bounded_in_characters() {
+    const INVALID_GROUP_ID: i16 = 24;
+    const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+
+    let code = commit(&mut client, 2, "", -1, s(""), 7).await;
+    assert_eq!(code, 0, "OffsetCommit with the empty group id");
+    assert_eq!(
+        committed(&mut client, "").await,
+        (7, Some("meta".to_owned()))
+    );
+    let join: JoinGroupResponse = client
+        .call(ApiKey::JoinGroup, 5, &join_request("", s(""), None))
+        .await;
+    assert_eq!(join.error_code, INVALID_GROUP_ID, "JoinGroup");
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(s("").into())
+        .with_generation_id(1)
+        .with_member_id(s("m"));
+    let heartbeat: HeartbeatResponse = client.call(ApiKey::Heartbeat, 3, &heartbeat).await;
+    assert_eq!(heartbeat.error_code, INVALID_GROUP_ID, "Heartbeat");
+
+    // 3,000 two-byte characters: 6,000 bytes, within Kafka's 4,096.
+    let accented = "é".repeat(3000);
+    let wide = Commit {
+        offset: 8,
+        metadata: &accented,
+    };
+    let code = commit_with(&mut client, 8, "meta-group", -1, s(""), wide).await;
+    assert_eq!(code, 0, "3,000 characters of metadata");
+    assert_eq!(
+        committed(&mut client, "meta-group").await,
+        (8, Some(accented))
+    );
+    let long = "a".repeat(4097);
+    let too_long = Commit {
+        offset: 9,
+        metadata: &long,
+    };
+    let code = commit_with(&mut client, 8, "meta-group", -1, s(""), too_long).await;
+    assert_eq!(code, OFFSET_METADATA_TOO_LARGE, "4,097 characters");
 }
 
 /// Sarama commits with v1 unless told a retention time; Kafka 4.0 and

@@ -283,7 +283,10 @@ fn a_producer_waits_out_a_broker_that_is_down_for_seconds() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("retrying"), "it did wait: {stderr}");
-    assert!(!stderr.contains('\x1b'), "no colour codes when redirected: {stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes when redirected: {stderr}"
+    );
     assert_eq!(consume(&broker, "patient", &[]), ["one", "two"]);
 }
 

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::Outcome;
 use crate::broker::Broker;
-use crate::group::wire::{check_group_id, owned, result_code};
+use crate::group::wire::{check_stored_group_id, owned, result_code};
 
 pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Outcome<DeleteGroupsResponse> {
     let names: Vec<_> = request.groups_names;
@@ -18,7 +18,7 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Outcome<Del
         let ids: Vec<String> = names.iter().map(|n| owned(n)).collect();
         let results = tokio::task::spawn_blocking(move || {
             ids.iter()
-                .map(|id| check_group_id(id).and_then(|()| groups.delete_group(id)))
+                .map(|id| check_stored_group_id(id).and_then(|()| groups.delete_group(id)))
                 .collect::<Vec<_>>()
         })
         .await

@@ -5,7 +5,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use crate::broker::Broker;
-use crate::group::wire::{check_group_id, owned, str_bytes};
+use crate::group::wire::{check_stored_group_id, owned, str_bytes};
 
 pub fn handle(
     broker: &Broker,
@@ -22,7 +22,7 @@ pub fn handle(
 
 fn describe(broker: &Broker, group_id: &str, version: i16) -> DescribedGroup {
     let mut out = DescribedGroup::default().with_group_id(str_bytes(group_id).into());
-    if let Err(error) = check_group_id(group_id) {
+    if let Err(error) = check_stored_group_id(group_id) {
         out.error_code = error.code();
         return out;
     }

@@ -14,7 +14,7 @@ use super::Outcome;
 use crate::broker::Broker;
 use crate::group::offset_record::CommittedOffset;
 use crate::group::offsets::METADATA_BYTES_MAX;
-use crate::group::wire::{check_group_id, owned, owned_opt};
+use crate::group::wire::{check_stored_group_id, owned, owned_opt};
 
 /// Where one partition's answer goes, and the offset to write if it passed the checks.
 struct Slot {
@@ -34,7 +34,7 @@ pub fn handle(
         .as_ref()
         .filter(|_| version >= 7)
         .map(|s| s.as_str());
-    let member_check = check_group_id(&group_id).and_then(|()| {
+    let member_check = check_stored_group_id(&group_id).and_then(|()| {
         broker.groups.check_commit(
             &group_id,
             request.member_id.as_str(),
@@ -56,9 +56,12 @@ pub fn handle(
                     return Err(ResponseError::UnknownTopicOrPartition);
                 }
                 let metadata = owned_opt(p.committed_metadata.as_ref());
+                // Counted as Kafka counts (Java's String length, UTF-16
+                // units), not in bytes, so non-ASCII metadata is not refused
+                // early.
                 if metadata
                     .as_ref()
-                    .is_some_and(|m| m.len() > METADATA_BYTES_MAX)
+                    .is_some_and(|m| m.encode_utf16().count() > METADATA_BYTES_MAX)
                 {
                     return Err(ResponseError::OffsetMetadataTooLarge);
                 }

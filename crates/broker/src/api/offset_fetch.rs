@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::group::offset_record::CommittedOffset;
-use crate::group::wire::{check_group_id, owned, str_bytes};
+use crate::group::wire::{check_stored_group_id, owned, str_bytes};
 
 /// One partition's answer before it is put in a version's shape.
 struct Answer {
@@ -36,7 +36,7 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
         return response;
     }
     let group_id = owned(&request.group_id);
-    if let Err(error) = check_group_id(&group_id) {
+    if let Err(error) = check_stored_group_id(&group_id) {
         response.error_code = error.code();
         return response;
     }
@@ -72,7 +72,7 @@ fn group_answer(
     wanted: Option<Vec<(TopicName, Vec<i32>)>>,
 ) -> OffsetFetchResponseGroup {
     let mut group = OffsetFetchResponseGroup::default().with_group_id(str_bytes(&group_id).into());
-    if let Err(error) = check_group_id(&group_id) {
+    if let Err(error) = check_stored_group_id(&group_id) {
         group.error_code = error.code();
         return group;
     }

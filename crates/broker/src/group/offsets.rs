@@ -23,7 +23,8 @@ use crate::producer::batch::batch_identities;
 
 /// The internal topic; user topics of this name are refused by the topic registry.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-/// Kafka's `offset.metadata.max.bytes`.
+/// Kafka's `offset.metadata.max.bytes`, which Kafka compares with the
+/// metadata's length in UTF-16 units despite its name.
 pub const METADATA_BYTES_MAX: usize = 4096;
 /// Records per batch in the log, so a batch stays far below `max_batch_bytes`.
 const RECORDS_PER_BATCH_MAX: usize = 200;

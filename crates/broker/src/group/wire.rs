@@ -19,9 +19,21 @@ pub fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 
-/// An empty or oversized group id is INVALID_GROUP_ID.
+/// An empty or oversized group id is INVALID_GROUP_ID: for the membership
+/// APIs (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetDelete).
 pub fn check_group_id(group_id: &str) -> Result<(), ResponseError> {
-    if group_id.is_empty() || group_id.len() > GROUP_ID_BYTES_MAX {
+    if group_id.is_empty() {
+        return Err(ResponseError::InvalidGroupId);
+    }
+    check_stored_group_id(group_id)
+}
+
+/// Only an oversized group id is INVALID_GROUP_ID: for OffsetCommit,
+/// OffsetFetch, DescribeGroups and DeleteGroups, where Kafka takes the empty
+/// id (old clients commit under it with manual assignment, and kafka-python
+/// fails `commit()` on the error).
+pub fn check_stored_group_id(group_id: &str) -> Result<(), ResponseError> {
+    if group_id.len() > GROUP_ID_BYTES_MAX {
         return Err(ResponseError::InvalidGroupId);
     }
     Ok(())

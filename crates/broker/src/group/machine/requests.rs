@@ -107,8 +107,9 @@ impl Group {
         Outcome::Wait { member_id }
     }
 
-    /// A known member joins again: a no-op for an unchanged follower of a settled group,
-    /// otherwise (leader, changed subscription, ongoing rebalance) it takes part in a rebalance.
+    /// A known member joins again: a no-op when unchanged while the leader assigns, or for an
+    /// unchanged follower of a stable group; otherwise (leader of a stable group, changed
+    /// subscription, ongoing rebalance) it takes part in a rebalance.
     fn rejoin_known_member(&mut self, req: JoinRequest, now_ms: i64) -> Outcome<JoinResult> {
         let member_id = req.member_id.clone();
         let is_leader = self.leader.as_deref() == Some(member_id.as_str());
@@ -123,11 +124,18 @@ impl Group {
         member.session_timeout_ms = req.session_timeout_ms;
         member.rebalance_timeout_ms = req.rebalance_timeout_ms;
         member.touch(now_ms);
-        let settled = matches!(
-            self.state,
-            GroupState::Stable | GroupState::CompletingRebalance
-        );
-        if settled && unchanged && !is_leader {
+        // The same answer again rather than a new rebalance: for a member
+        // that lost its JoinGroup answer while the leader assigns (the
+        // leader too: it gets the member list again), and for an unchanged
+        // follower of a stable group. A stable group's leader rejoins to
+        // make the group rebalance (topic metadata changed), as on Kafka.
+        let answer_again = unchanged
+            && match self.state {
+                GroupState::CompletingRebalance => true,
+                GroupState::Stable => !is_leader,
+                GroupState::Empty | GroupState::PreparingRebalance | GroupState::Dead => false,
+            };
+        if answer_again {
             return Outcome::Now(self.join_result_for(&member_id, false));
         }
         // A duplicate join while parked replaces the parked request (the async layer answers

@@ -326,6 +326,39 @@ fn the_last_member_leaving_empties_the_group() {
 }
 
 #[test]
+fn a_join_repeated_while_the_leader_assigns_is_answered_again_without_a_rebalance() {
+    let mut group = Group::new("g", config(100));
+    let a = join_new(&mut group, 0);
+    let b = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    let generation = group.generation_id();
+    let leader = group.leader().map(str::to_owned).expect("leader");
+    let follower = if leader == a { b } else { a };
+    assert!(matches!(
+        group.sync(sync_req(&follower, generation, vec![]), 1),
+        Outcome::Wait { .. }
+    ));
+    // Both lost their JoinGroup answers (a timeout) and ask again, unchanged.
+    for (member, members_listed) in [(&leader, 2), (&follower, 0)] {
+        let Outcome::Now(again) = group.join(join_req(member, None), 2) else {
+            panic!("{member}: answered at once")
+        };
+        assert_eq!(again.error, None);
+        assert_eq!(again.generation_id, generation);
+        assert_eq!(again.leader, leader);
+        assert_eq!(again.members.len(), members_listed, "{member}");
+    }
+    assert_eq!(group.state(), GroupState::CompletingRebalance);
+    assert!(
+        group.take_replies().is_empty(),
+        "the parked sync still waits"
+    );
+    settle(&mut group, 3);
+    assert_eq!(group.generation_id(), generation);
+}
+
+#[test]
 fn a_pending_sync_fails_when_a_rebalance_starts() {
     let mut group = Group::new("g", config(100));
     let a = join_new(&mut group, 0);

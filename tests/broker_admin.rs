@@ -664,3 +664,77 @@ async fn log_append_time_topics_carry_the_brokers_clock() {
         "the producer's times (1000..1009) are gone"
     );
 }
+
+/// A Fetch long-polling a topic that is deleted and created again must not
+/// stay parked on the deleted partition: `TopicRegistry::delete` wakes it
+/// "so they see the topic is gone", and records appended to the new topic
+/// must reach it (or an error must send the client back to Metadata).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_fetch_sees_its_topic_deleted_and_created_again() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    const MAX_WAIT_MS: i32 = 10_000;
+    let broker = TestBroker::start().await;
+    create_topic(&broker, "reborn", 1, &[]).await;
+
+    let name = TopicName(StrBytes::from_static_str("reborn"));
+    let request = FetchRequest::default()
+        .with_max_wait_ms(MAX_WAIT_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default().with_topic(name).with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20),
+            ]),
+        ]);
+    let mut client = RawClient::connect(broker.addr).await;
+    let parked = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let response: FetchResponse = client.call(ApiKey::Fetch, 12, &request).await;
+        (started.elapsed(), response)
+    });
+    // Long enough for the empty read to park the fetch on the partition's notifier.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!parked.is_finished(), "the fetch is parked");
+
+    let admin = broker.admin();
+    let deleted = admin
+        .delete_topics(&["reborn"], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(deleted[0], Ok("reborn".to_string()));
+    create_topic(&broker, "reborn", 1, &[]).await;
+    let producer = broker.producer(&[]);
+    let delivery = producer
+        .send(
+            FutureRecord::<(), _>::to("reborn")
+                .payload("new")
+                .partition(0),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (delivery.partition, delivery.offset),
+        (0, 0),
+        "appended to the new topic"
+    );
+
+    let (elapsed, response) = parked.await.unwrap();
+    let answer = &response.responses[0].partitions[0];
+    let record_bytes = answer.records.as_ref().map_or(0, |r| r.len());
+    assert!(
+        elapsed < std::time::Duration::from_millis(5_000)
+            && (answer.error_code != 0 || record_bytes > 0),
+        "a fetch parked on the deleted topic answered after {elapsed:?} \
+         (max_wait_ms {MAX_WAIT_MS}) with error {} and {record_bytes} record bytes, \
+         high watermark {}",
+        answer.error_code,
+        answer.high_watermark,
+    );
+}

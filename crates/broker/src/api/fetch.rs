@@ -202,6 +202,11 @@ fn read_partition(wanted: &Wanted, response_bytes_left: usize, first: bool) -> P
         Ok(p) => p,
         Err(_) => return unreadable(ResponseError::KafkaStorageError),
     };
+    // Deleted while this fetch held it (a long poll): the topic is gone, or
+    // is another topic now; the client must refresh its metadata.
+    if partition.is_deleted() {
+        return unreadable(ResponseError::UnknownTopicOrPartition);
+    }
     let budget = wanted.partition_max_bytes.min(response_bytes_left);
     if budget == 0 && !first {
         let hw = partition.high_watermark();

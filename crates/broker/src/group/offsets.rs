@@ -221,12 +221,8 @@ impl OffsetStore {
 
     /// Delete every offset of `group` (DeleteGroups). Blocking.
     pub fn delete_group(&self, group: &str) -> Result<(), OffsetStoreError> {
-        let entries = self
-            .group_offsets(group)
-            .into_keys()
-            .map(|(topic, partition)| (topic, partition, None))
-            .collect();
-        self.commit(group, entries)
+        self.delete_where("deleting group offsets", |g, _, _| g == group)
+            .map(|_| ())
     }
 
     /// Drop offsets that `expired` says have outlived their retention. Blocking.
@@ -249,38 +245,51 @@ impl OffsetStore {
         )
     }
 
-    /// Deletes (with tombstones) the offsets `doomed(group, topic, value)` picks.
+    /// Deletes (with tombstones) the offsets `doomed(group, topic, value)` picks. Picked,
+    /// appended and applied under one lock, so a commit cannot land between the choice and
+    /// the tombstone and be wiped by it.
     fn delete_where(
         &self,
         why: &str,
         mut doomed: impl FnMut(&str, &str, &CommittedOffset) -> bool,
     ) -> Result<usize, OffsetStoreError> {
-        let doomed: Vec<(String, String, i32)> = {
-            let state = self.lock();
-            state
+        let (records, last_offset) = {
+            let mut state = self.lock();
+            let records: Vec<(OffsetKey, Option<CommittedOffset>)> = state
                 .groups
                 .iter()
                 .flat_map(|(group, offsets)| {
                     offsets.iter().map(move |(key, value)| (group, key, value))
                 })
                 .filter(|(group, (topic, _), value)| doomed(group, topic, value))
-                .map(|(group, (topic, partition), _)| (group.clone(), topic.clone(), *partition))
-                .collect()
+                .map(|(group, (topic, partition), _)| {
+                    let key = OffsetKey {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    (key, None)
+                })
+                .collect();
+            if records.is_empty() {
+                return Ok(0);
+            }
+            let last_offset = self.append(&records)?;
+            for (key, value) in &records {
+                state.apply(key.clone(), value.clone());
+            }
+            (records, last_offset)
         };
-        let count = doomed.len();
-        let mut by_group: BTreeMap<String, Vec<(String, i32, Option<CommittedOffset>)>> =
-            BTreeMap::new();
-        for (group, topic, partition) in doomed {
-            by_group
-                .entry(group)
-                .or_default()
-                .push((topic, partition, None));
+        let mut by_group: BTreeMap<&str, usize> = BTreeMap::new();
+        for (key, _) in &records {
+            *by_group.entry(key.group.as_str()).or_default() += 1;
         }
-        for (group, entries) in by_group {
-            tracing::info!(%group, offsets = entries.len(), "{why}");
-            self.commit(&group, entries)?;
+        for (group, offsets) in by_group {
+            tracing::info!(%group, offsets, "{why}");
         }
-        Ok(count)
+        self.sync(last_offset)?;
+        self.maybe_compact();
+        Ok(records.len())
     }
 
     /// Rewrite the live offsets at the end of the log and drop everything before them, once

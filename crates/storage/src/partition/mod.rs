@@ -107,6 +107,8 @@ pub struct Partition {
     writeback: OnceLock<(Sender<writeback::Request>, Weak<Partition>)>,
     /// Queued for the writeback thread and not yet taken: queue at most once.
     writeback_queued: AtomicBool,
+    /// Set by `Store::delete_partition`: this object is no longer any topic's.
+    deleted: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -152,6 +154,12 @@ impl Partition {
 
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Deleted by `Store::delete_partition`; a topic created again under the
+    /// same name has a new `Partition`.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
     }
 
     pub fn is_failed(&self) -> bool {
@@ -255,6 +263,7 @@ impl Partition {
 
     /// Marks the partition deleted: later writes fail.
     pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
         lock(&self.state).closed = true;
         // Asked for, not a failure: nothing to alarm an operator about.
         self.refuse_writes("partition deleted".to_owned(), false);

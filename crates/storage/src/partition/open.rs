@@ -513,6 +513,7 @@ impl Partition {
             recovery,
             writeback: OnceLock::new(),
             writeback_queued: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
         }
     }
 }

@@ -127,3 +127,84 @@ fn committed_offsets_survive_a_crash_and_a_clean_restart() {
     let (_store, offsets) = open(dir.path());
     assert_eq!(offsets.fetch("g", "t", 3).map(|c| c.offset), Some(43));
 }
+
+/// Expiry picks the offsets to drop under the state lock, releases it, and
+/// writes the tombstones later under a second one. An OffsetCommit that is
+/// appended and acknowledged in between is wiped by a tombstone meant for the
+/// old value, though the new value is not expired at all. The only code in
+/// that window is the `tracing::info!` before each group's tombstones, so a
+/// tracing layer makes the commit land there deterministically.
+#[test]
+fn a_commit_acknowledged_during_expiry_is_not_wiped() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    struct CommitInTheWindow {
+        offsets: Arc<OffsetStore>,
+        fired: Arc<AtomicBool>,
+    }
+    struct Message(String);
+    impl tracing::field::Visit for Message {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    impl<S: tracing::Subscriber> Layer<S> for CommitInTheWindow {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            if message.0.contains("expiring committed offsets")
+                && !self.fired.swap(true, Ordering::SeqCst)
+            {
+                // A consumer commits a fresh offset: appended, fsynced, acknowledged.
+                let fresh = CommittedOffset {
+                    offset: 100,
+                    leader_epoch: -1,
+                    metadata: Some("fresh".to_owned()),
+                    commit_timestamp_ms: wall_clock_ms(),
+                };
+                self.offsets
+                    .commit("g", vec![("t".into(), 0, Some(fresh))])
+                    .expect("the fresh commit is acknowledged");
+            }
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_store, offsets) = open(dir.path());
+    let offsets = Arc::new(offsets);
+    offsets
+        .commit("g", vec![("t".into(), 0, committed(5, "old"))])
+        .expect("commit");
+    let retention_ms = 60_000;
+    let expired =
+        |_: &str, c: &CommittedOffset| wall_clock_ms() - c.commit_timestamp_ms >= retention_ms;
+
+    let fired = Arc::new(AtomicBool::new(false));
+    let layer = CommitInTheWindow {
+        offsets: offsets.clone(),
+        fired: fired.clone(),
+    };
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let dropped =
+        tracing::subscriber::with_default(subscriber, || offsets.expire(expired)).expect("expire");
+    assert_eq!(dropped, 1, "the old offset was expired");
+    assert!(
+        fired.load(Ordering::SeqCst),
+        "offset 100 was committed and acknowledged during expiry"
+    );
+
+    let now = offsets.fetch("g", "t", 0).map(|c| c.offset);
+    let after_restart = replayed(&offsets)
+        .get("g")
+        .and_then(|g| g.get(&("t".to_owned(), 0)))
+        .map(|c| c.offset);
+    assert_eq!(
+        (now, after_restart),
+        (Some(100), Some(100)),
+        "the acknowledged commit of offset 100 (not expired: committed just now) survives, \
+         in memory and in the log"
+    );
+}

@@ -266,6 +266,60 @@ async fn committed(client: &mut RawClient, group: &str) -> (i64, Option<String>)
     )
 }
 
+/// While a group's first rebalance waits for members, no protocol is chosen and what they
+/// subscribe to is unknown: OffsetDelete refuses every topic, as Kafka does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_cannot_be_deleted_while_the_first_rebalance_waits() {
+    let broker = TestBroker::start_with(|c| c.groups.initial_rebalance_delay_ms = 3_000).await;
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    assert_eq!(commit(&mut client, 2, "waiting", -1, s(""), 5).await, 0);
+    let mut joiner = RawClient::connect(broker.addr).await;
+    // v3: no member-id round trip; the join parks for the initial delay.
+    let parked = tokio::spawn(async move {
+        let join = join_request("waiting", s(""), None);
+        let joined: JoinGroupResponse = joiner.call(ApiKey::JoinGroup, 3, &join).await;
+        joined.error_code
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while broker
+        .server
+        .groups
+        .describe("waiting")
+        .is_none_or(|g| g.members.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the join never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(s("waiting").into())
+        .with_topics(vec![
+            OffsetDeleteRequestTopic::default()
+                .with_name(s("topic").into())
+                .with_partitions(vec![
+                    OffsetDeleteRequestPartition::default().with_partition_index(0),
+                ]),
+        ]);
+    let refused: OffsetDeleteResponse = client.call(ApiKey::OffsetDelete, 0, &request).await;
+    assert_eq!(
+        refused.topics[0].partitions[0].error_code, 86,
+        "GROUP_SUBSCRIBED_TO_TOPIC"
+    );
+    assert_eq!(
+        parked.await.unwrap(),
+        0,
+        "the join completes after the delay"
+    );
+    assert_eq!(
+        committed(&mut client, "waiting").await.0,
+        5,
+        "the offset is kept"
+    );
+}
+
 /// As on Kafka, the empty group id is refused by the membership APIs but
 /// taken by OffsetCommit and OffsetFetch (a manually assigned consumer with
 /// `group_id=''`); and commit metadata is bounded in UTF-16 units, not bytes.

@@ -70,7 +70,8 @@ pub fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Outcome<Off
 }
 
 /// Topics the group's live members subscribe to: empty for an empty group; `None` (treat every
-/// topic as subscribed) when a member's subscription cannot be read.
+/// topic as subscribed, as Kafka does "to be safe") when a member's subscription cannot be
+/// read or no protocol is chosen yet.
 fn subscribed_topics(broker: &Broker, group_id: &str) -> Option<Vec<String>> {
     let Some((protocol_type, state, metadata)) = broker.groups.member_metadata(group_id) else {
         return Some(Vec::new());
@@ -82,7 +83,7 @@ fn subscribed_topics(broker: &Broker, group_id: &str) -> Option<Vec<String>> {
         return None;
     }
     let mut topics = Vec::new();
-    for bytes in metadata {
+    for bytes in metadata? {
         topics.extend(decode_subscription(bytes)?);
     }
     Some(topics)

@@ -398,18 +398,20 @@ impl GroupCoordinator {
     }
 
     /// The protocol type and members' metadata, for OffsetDelete's "still subscribed" check.
+    /// The metadata is `None` while no protocol is chosen (the first rebalance after the
+    /// group was empty): what the members subscribe to is not known yet.
     pub fn member_metadata(
         &self,
         group_id: &str,
-    ) -> Option<(String, GroupState, Vec<bytes::Bytes>)> {
+    ) -> Option<(String, GroupState, Option<Vec<bytes::Bytes>>)> {
         let slot = self.slot(group_id)?;
         let s = slot.lock().unwrap_or_else(relock);
-        let protocol = s.group.protocol_name().unwrap_or_default().to_owned();
-        let metadata = s
-            .group
-            .members()
-            .filter_map(|m| m.metadata_for(&protocol).cloned())
-            .collect();
+        let metadata = s.group.protocol_name().map(|protocol| {
+            s.group
+                .members()
+                .filter_map(|m| m.metadata_for(protocol).cloned())
+                .collect()
+        });
         Some((
             s.group.protocol_type().unwrap_or_default().to_owned(),
             s.group.state(),

@@ -178,14 +178,16 @@ async fn commit(
     offset: i64,
 ) -> i16 {
     let simple = Commit {
+        topic: "topic",
         offset,
         metadata: "meta",
     };
     commit_with(client, version, group, generation, member, simple).await
 }
 
-/// An offset to commit for partition 0 of "topic", with its metadata.
+/// An offset to commit for partition 0 of `topic`, with its metadata.
 struct Commit<'a> {
+    topic: &'a str,
     offset: i64,
     metadata: &'a str,
 }
@@ -196,7 +198,11 @@ async fn commit_with(
     group: &str,
     generation: i32,
     member: StrBytes,
-    Commit { offset, metadata }: Commit<'_>,
+    Commit {
+        topic,
+        offset,
+        metadata,
+    }: Commit<'_>,
 ) -> i16 {
     let request = OffsetCommitRequest::default()
         .with_group_id(s(group).into())
@@ -204,7 +210,7 @@ async fn commit_with(
         .with_member_id(member)
         .with_topics(vec![
             OffsetCommitRequestTopic::default()
-                .with_name(s("topic").into())
+                .with_name(s(topic).into())
                 .with_partitions(vec![
                     OffsetCommitRequestPartition::default()
                         .with_partition_index(0)
@@ -351,6 +357,7 @@ async fn the_empty_group_id_commits_and_metadata_is_bounded_in_characters() {
     // 3,000 two-byte characters: 6,000 bytes, within Kafka's 4,096.
     let accented = "é".repeat(3000);
     let wide = Commit {
+        topic: "topic",
         offset: 8,
         metadata: &accented,
     };
@@ -362,6 +369,7 @@ async fn the_empty_group_id_commits_and_metadata_is_bounded_in_characters() {
     );
     let long = "a".repeat(4097);
     let too_long = Commit {
+        topic: "topic",
         offset: 9,
         metadata: &long,
     };
@@ -451,6 +459,22 @@ async fn offsets_commit_fetch_describe_list_and_delete_at_old_and_new_versions()
     )
     .await;
     assert_eq!(stale, 22, "ILLEGAL_GENERATION");
+    // An unknown topic is answered before the member is checked, as on Kafka.
+    let nowhere = Commit {
+        topic: "no-such-topic",
+        offset: 1,
+        metadata: "",
+    };
+    let stale_and_unknown = commit_with(
+        &mut client,
+        9,
+        "offsets",
+        joined.generation_id + 7,
+        joined.member_id.clone(),
+        nowhere,
+    )
+    .await;
+    assert_eq!(stale_and_unknown, 3, "UNKNOWN_TOPIC_OR_PARTITION");
 
     for version in [1, 5, 7] {
         let request = OffsetFetchRequest::default()

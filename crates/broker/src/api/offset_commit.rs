@@ -47,14 +47,18 @@ pub fn handle(
     for (t, topic) in request.topics.iter().enumerate() {
         let known = broker.topics.get(topic.name.as_str());
         for p in &topic.partitions {
-            let commit = member_check.and_then(|()| {
-                if known
-                    .as_ref()
-                    .and_then(|k| k.partition(p.partition_index))
-                    .is_none()
-                {
-                    return Err(ResponseError::UnknownTopicOrPartition);
-                }
+            // As Kafka: unknown partitions are answered before the group
+            // is asked, then the member is checked, then the metadata.
+            let exists = known
+                .as_ref()
+                .and_then(|k| k.partition(p.partition_index))
+                .is_some();
+            let checked = if exists {
+                member_check
+            } else {
+                Err(ResponseError::UnknownTopicOrPartition)
+            };
+            let commit = checked.and_then(|()| {
                 let metadata = owned_opt(p.committed_metadata.as_ref());
                 // Counted as Kafka counts (Java's String length, UTF-16
                 // units), not in bytes, so non-ASCII metadata is not refused

@@ -8,6 +8,8 @@
 
 mod faults;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use faults::{FaultyBroker, Op};
 use ferrolog_client::batch::{ProducerRecord, ProducerStamp, encode_batch};
@@ -349,4 +351,72 @@ async fn a_failed_topic_creation_or_growth_leaves_nothing_behind() {
         Ok(0)
     );
     broker.stop().await.unwrap();
+}
+
+/// Commits `offset` for partition 0 of `topic` as group `group` (no member:
+/// a manually assigned consumer), on a connection of its own.
+async fn commit_alone(broker: &FaultyBroker, group: &str, topic: &str, offset: i64) -> i16 {
+    let client = connect(broker).await;
+    let coordinator = client.coordinator_connection(group).await.unwrap();
+    let committed = client
+        .commit_offsets(&coordinator, group, -1, "", topic, &[(0, offset)])
+        .await;
+    kafka_code(committed)
+}
+
+/// An OffsetCommit checked while its topic exists but written after a
+/// DeleteTopics of it must not outlive the topic: it would apply to a topic
+/// created again under the name, and its consumers would skip records.
+/// Another group's commit holds the offsets log (its write is held on the
+/// disk) while the commit and the deletion queue behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_racing_the_deletion_of_its_topic_does_not_outlive_it() {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Arc::new(FaultyBroker::start(dir.path(), |_| {}).await);
+    let admin = connect(&broker).await;
+    admin.create_topic("doomed", 1, 1, &[]).await.unwrap();
+    admin.create_topic("other", 1, 1, &[]).await.unwrap();
+    let gate = broker.fs.hold(Op::Write, "__consumer_offsets");
+    let holder = {
+        let broker = broker.clone();
+        tokio::spawn(async move { commit_alone(&broker, "holder", "other", 1).await })
+    };
+    while gate.arrived() == 0 && !holder.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let racer = {
+        let broker = broker.clone();
+        tokio::spawn(async move { commit_alone(&broker, "racer", "doomed", 42).await })
+    };
+    // Time for the racer's topic check to pass and its write to queue.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let deleting = {
+        let broker = broker.clone();
+        tokio::spawn(async move { connect(&broker).await.delete_topic("doomed").await })
+    };
+    while partition_count(&admin, "doomed").await.is_some() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(!gate.is_open(), "the racer's write still waits");
+    gate.open();
+    assert_eq!(holder.await.unwrap(), 0);
+    assert_eq!(racer.await.unwrap(), UNKNOWN_TOPIC_OR_PARTITION);
+    deleting.await.unwrap().unwrap();
+
+    admin.create_topic("doomed", 1, 1, &[]).await.unwrap();
+    let coordinator = admin.coordinator_connection("racer").await.unwrap();
+    let committed = admin
+        .committed_offsets(&coordinator, "racer", Some(("doomed", &[0])))
+        .await
+        .unwrap();
+    assert_eq!(
+        committed
+            .get(&("doomed".to_string(), 0))
+            .copied()
+            .unwrap_or(-1),
+        -1,
+        "no offset of the deleted topic applies to the new one"
+    );
+    Arc::into_inner(broker).unwrap().stop().await.unwrap();
 }

@@ -103,13 +103,35 @@ pub fn handle(
     if entries.is_empty() {
         return Outcome::Now(fill(response, &slots, None));
     }
+    // Each topic as it was checked: the write only goes ahead for a topic
+    // that is still this one (not deleted, nor created again) when it lands.
+    let checked: Vec<(String, uuid::Uuid)> = request
+        .topics
+        .iter()
+        .filter_map(|t| Some((owned(&t.name), broker.topics.get(t.name.as_str())?.id)))
+        .collect();
+    let names: Vec<String> = request.topics.iter().map(|t| owned(&t.name)).collect();
     let broker = broker.clone();
     Outcome::Later(Box::pin(async move {
         let groups = broker.groups.clone();
+        let topics = broker.clone();
+        let live = move |name: &str| {
+            let now = topics.topics.get(name).map(|t| t.id);
+            now.is_some() && checked.iter().any(|(n, id)| n == name && Some(*id) == now)
+        };
         let written =
-            tokio::task::spawn_blocking(move || groups.commit_offsets(&group_id, entries)).await;
+            tokio::task::spawn_blocking(move || groups.commit_offsets(&group_id, entries, live))
+                .await;
+        let mut slots = slots;
         let failure = match written {
-            Ok(Ok(())) => None,
+            Ok(Ok(refused)) => {
+                for slot in slots.iter_mut().filter(|s| s.commit.is_ok()) {
+                    if names.get(slot.topic).is_some_and(|n| refused.contains(n)) {
+                        slot.commit = Err(ResponseError::UnknownTopicOrPartition);
+                    }
+                }
+                None
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %crate::errors::message(&e), "offset commit failed");
                 Some(ResponseError::CoordinatorNotAvailable)

@@ -331,16 +331,19 @@ impl GroupCoordinator {
     }
 
     /// Commit offsets durably (blocking: call from `spawn_blocking`).
+    /// Commits the entries whose topic `live` still accepts (see
+    /// `OffsetStore::commit_live`); returns the topics refused.
     pub fn commit_offsets(
         &self,
         group_id: &str,
         entries: Vec<(String, i32, CommittedOffset)>,
-    ) -> Result<(), OffsetStoreError> {
+        live: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, OffsetStoreError> {
         let entries = entries
             .into_iter()
             .map(|(t, p, c)| (t, p, Some(c)))
             .collect();
-        self.offsets.commit(group_id, entries)
+        self.offsets.commit_live(group_id, entries, live)
     }
 
     pub fn describe(&self, group_id: &str) -> Option<GroupSummary> {

@@ -141,24 +141,41 @@ impl OffsetStore {
         group: &str,
         entries: Vec<(String, i32, Option<CommittedOffset>)>,
     ) -> Result<(), OffsetStoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let records: Vec<(OffsetKey, Option<CommittedOffset>)> = entries
-            .into_iter()
-            .map(|(topic, partition, value)| {
-                (
-                    OffsetKey {
-                        group: group.to_owned(),
-                        topic,
-                        partition,
-                    },
-                    value,
-                )
-            })
-            .collect();
+        self.commit_live(group, entries, |_| true).map(drop)
+    }
+
+    /// [`OffsetStore::commit`] of the entries whose topic `live` still accepts, asked under the
+    /// lock that dropping a deleted topic's offsets takes: an OffsetCommit checked before a
+    /// DeleteTopics and written after it would otherwise outlive the topic, and apply to one
+    /// created again under its name. Returns the topics refused.
+    pub fn commit_live(
+        &self,
+        group: &str,
+        entries: Vec<(String, i32, Option<CommittedOffset>)>,
+        live: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, OffsetStoreError> {
+        let mut refused = Vec::new();
         let last_offset = {
             let mut state = self.lock();
+            let mut records = Vec::with_capacity(entries.len());
+            for (topic, partition, value) in entries {
+                if live(&topic) {
+                    let group = group.to_owned();
+                    records.push((
+                        OffsetKey {
+                            group,
+                            topic,
+                            partition,
+                        },
+                        value,
+                    ));
+                } else if !refused.contains(&topic) {
+                    refused.push(topic);
+                }
+            }
+            if records.is_empty() {
+                return Ok(refused);
+            }
             let info = self.append(&records)?;
             for (key, value) in records {
                 state.apply(key, value);
@@ -167,7 +184,7 @@ impl OffsetStore {
         };
         self.sync(last_offset)?;
         self.maybe_compact();
-        Ok(())
+        Ok(refused)
     }
 
     fn append(

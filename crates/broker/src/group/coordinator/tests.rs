@@ -169,7 +169,7 @@ async fn only_empty_groups_are_deleted_and_their_offsets_go_with_them() {
     );
     let (member, _) = single_member_group(&c, "busy").await;
     assert_eq!(c.delete_group("busy"), Err(ResponseError::NonEmptyGroup));
-    c.commit_offsets("idle", vec![("t".into(), 0, offset(5))])
+    c.commit_offsets("idle", vec![("t".into(), 0, offset(5))], |_| true)
         .expect("commit");
     assert_eq!(c.describe("idle").map(|g| g.state), Some(GroupState::Empty));
     assert_eq!(c.delete_group("idle"), Ok(()));
@@ -193,9 +193,9 @@ async fn offsets_of_empty_groups_expire_and_active_groups_keep_theirs() {
     let (_dir, _store, c) = coordinator(0);
     let (member, generation) = single_member_group(&c, "active").await;
     assert_eq!(c.check_commit("active", &member, None, generation), Ok(()));
-    c.commit_offsets("active", vec![("t".into(), 0, offset(1))])
+    c.commit_offsets("active", vec![("t".into(), 0, offset(1))], |_| true)
         .expect("commit");
-    c.commit_offsets("abandoned", vec![("t".into(), 0, offset(2))])
+    c.commit_offsets("abandoned", vec![("t".into(), 0, offset(2))], |_| true)
         .expect("commit");
     assert_eq!(c.expire_offsets().expect("expire"), 1);
     assert_eq!(c.offsets().groups(), vec!["active".to_owned()]);
@@ -212,7 +212,7 @@ async fn idle_empty_groups_without_offsets_are_forgotten() {
         }];
         assert_eq!(c.leave(group, &leaving), Ok(vec![Ok(())]));
     }
-    c.commit_offsets("kept", vec![("t".into(), 0, offset(3))])
+    c.commit_offsets("kept", vec![("t".into(), 0, offset(3))], |_| true)
         .expect("commit");
     c.forget_idle_groups();
     assert!(
@@ -252,7 +252,7 @@ async fn groups_that_never_had_a_member_are_forgotten() {
 #[tokio::test]
 async fn a_group_joined_again_after_deletion_is_kept() {
     let (_dir, _store, c) = coordinator(1000);
-    c.commit_offsets("g", vec![("t".into(), 0, offset(5))])
+    c.commit_offsets("g", vec![("t".into(), 0, offset(5))], |_| true)
         .expect("commit");
     let (member, _) = single_member_group(&c, "g").await;
     let leaving = [LeavingMember {

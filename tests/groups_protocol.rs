@@ -272,6 +272,19 @@ async fn committed(client: &mut RawClient, group: &str) -> (i64, Option<String>)
     )
 }
 
+/// OffsetDelete of partition 0 of "topic" for `group`.
+fn offset_delete_request(group: &str) -> OffsetDeleteRequest {
+    OffsetDeleteRequest::default()
+        .with_group_id(s(group).into())
+        .with_topics(vec![
+            OffsetDeleteRequestTopic::default()
+                .with_name(s("topic").into())
+                .with_partitions(vec![
+                    OffsetDeleteRequestPartition::default().with_partition_index(0),
+                ]),
+        ])
+}
+
 /// While a group's first rebalance waits for members, no protocol is chosen and what they
 /// subscribe to is unknown: OffsetDelete refuses every topic, as Kafka does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,15 +313,7 @@ async fn offsets_cannot_be_deleted_while_the_first_rebalance_waits() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let request = OffsetDeleteRequest::default()
-        .with_group_id(s("waiting").into())
-        .with_topics(vec![
-            OffsetDeleteRequestTopic::default()
-                .with_name(s("topic").into())
-                .with_partitions(vec![
-                    OffsetDeleteRequestPartition::default().with_partition_index(0),
-                ]),
-        ]);
+    let request = offset_delete_request("waiting");
     let refused: OffsetDeleteResponse = client.call(ApiKey::OffsetDelete, 0, &request).await;
     assert_eq!(
         refused.topics[0].partitions[0].error_code, 86,
@@ -557,15 +562,7 @@ async fn offsets_commit_fetch_describe_list_and_delete_at_old_and_new_versions()
 
     // OffsetDelete is refused while a member is subscribed (raw metadata is not a subscription,
     // so every topic counts as subscribed), then allowed once the group is empty.
-    let request = OffsetDeleteRequest::default()
-        .with_group_id(s("offsets").into())
-        .with_topics(vec![
-            OffsetDeleteRequestTopic::default()
-                .with_name(s("topic").into())
-                .with_partitions(vec![
-                    OffsetDeleteRequestPartition::default().with_partition_index(0),
-                ]),
-        ]);
+    let request = offset_delete_request("offsets");
     let refused: OffsetDeleteResponse = client.call(ApiKey::OffsetDelete, 0, &request).await;
     assert_eq!(
         refused.topics[0].partitions[0].error_code, 86,

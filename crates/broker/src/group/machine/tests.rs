@@ -106,6 +106,25 @@ fn settle(group: &mut Group, now_ms: i64) {
     assert_eq!(group.state(), GroupState::Stable);
 }
 
+/// Two members joined and the join completed; the follower's SyncGroup is
+/// parked (sent at `synced_ms`) while the leader assigns. Returns the group,
+/// leader, follower and generation.
+fn leader_assigning(synced_ms: i64) -> (Group, String, String, i32) {
+    let mut group = Group::new("g", config(100));
+    let a = join_new(&mut group, 0);
+    let b = join_new(&mut group, 0);
+    group.tick(100);
+    join_replies(&mut group);
+    let generation = group.generation_id();
+    let leader = group.leader().map(str::to_owned).expect("leader");
+    let follower = if leader == a { b } else { a };
+    assert!(matches!(
+        group.sync(sync_req(&follower, generation, vec![]), synced_ms),
+        Outcome::Wait { .. }
+    ));
+    (group, leader, follower, generation)
+}
+
 #[test]
 fn first_join_requires_a_member_id_then_completes_a_generation() {
     let mut group = Group::new("g", config(0));
@@ -327,18 +346,7 @@ fn the_last_member_leaving_empties_the_group() {
 
 #[test]
 fn a_join_repeated_while_the_leader_assigns_is_answered_again_without_a_rebalance() {
-    let mut group = Group::new("g", config(100));
-    let a = join_new(&mut group, 0);
-    let b = join_new(&mut group, 0);
-    group.tick(100);
-    join_replies(&mut group);
-    let generation = group.generation_id();
-    let leader = group.leader().map(str::to_owned).expect("leader");
-    let follower = if leader == a { b } else { a };
-    assert!(matches!(
-        group.sync(sync_req(&follower, generation, vec![]), 1),
-        Outcome::Wait { .. }
-    ));
+    let (mut group, leader, follower, generation) = leader_assigning(1);
     // Both lost their JoinGroup answers (a timeout) and ask again, unchanged.
     for (member, members_listed) in [(&leader, 2), (&follower, 0)] {
         let Outcome::Now(again) = group.join(join_req(member, None), 2) else {
@@ -360,21 +368,7 @@ fn a_join_repeated_while_the_leader_assigns_is_answered_again_without_a_rebalanc
 
 #[test]
 fn a_pending_sync_fails_when_a_rebalance_starts() {
-    let mut group = Group::new("g", config(100));
-    let a = join_new(&mut group, 0);
-    let b = join_new(&mut group, 0);
-    group.tick(100);
-    join_replies(&mut group);
-    let follower = if group.leader() == Some(a.as_str()) {
-        b
-    } else {
-        a
-    };
-    let generation = group.generation_id();
-    assert!(matches!(
-        group.sync(sync_req(&follower, generation, vec![]), 1),
-        Outcome::Wait { .. }
-    ));
+    let (mut group, _, follower, _) = leader_assigning(1);
     join_new(&mut group, 2);
     let replies = group.take_replies();
     assert!(replies.iter().any(|r| matches!(
@@ -623,18 +617,7 @@ fn a_static_member_that_misses_the_rebalance_deadline_keeps_its_place() {
 /// round: its session must not run out while the leader assigns.
 #[test]
 fn a_member_awaiting_sync_is_not_expired_while_the_leader_assigns() {
-    let mut group = Group::new("g", config(100));
-    let a = join_new(&mut group, 0);
-    let b = join_new(&mut group, 0);
-    group.tick(100);
-    join_replies(&mut group);
-    let generation = group.generation_id();
-    let leader = group.leader().expect("leader").to_owned();
-    let follower = if leader == a { b } else { a };
-    assert!(matches!(
-        group.sync(sync_req(&follower, generation, vec![]), 100),
-        Outcome::Wait { .. }
-    ));
+    let (mut group, leader, follower, generation) = leader_assigning(100);
     let late = 100 + i64::from(SESSION_MS) + 2000;
     for now_ms in [6000, 11_000, late] {
         assert_eq!(group.heartbeat(&leader, None, generation, now_ms), Ok(()));

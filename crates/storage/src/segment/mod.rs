@@ -313,9 +313,7 @@ impl Segment {
         let Some(times) = self.time_index.held() else {
             return;
         };
-        let last = time_index::entry_count(times)
-            .checked_sub(1)
-            .and_then(|i| TimeIndexEntry::decode_at(times, i));
+        let last = time_index::last(times);
         if last.is_none_or(|l| {
             max.timestamp_ms > l.timestamp_ms && relative_offset > l.relative_offset
         }) && let Some(times) = self.time_index.owned()

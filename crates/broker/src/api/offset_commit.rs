@@ -44,8 +44,15 @@ pub fn handle(
     });
     let now_ms = broker.groups.now_ms();
     let mut slots = Vec::new();
-    for (t, topic) in request.topics.iter().enumerate() {
-        let known = broker.topics.get(topic.name.as_str());
+    let names: Vec<String> = request.topics.iter().map(|t| owned(&t.name)).collect();
+    // Each topic as it was checked: the write only goes ahead for a topic
+    // that is still this one (not deleted, nor created again) when it lands.
+    let mut checked: Vec<(String, uuid::Uuid)> = Vec::new();
+    for ((t, topic), name) in request.topics.iter().enumerate().zip(&names) {
+        let known = broker.topics.get(name);
+        if let Some(k) = &known {
+            checked.push((name.clone(), k.id));
+        }
         for p in &topic.partitions {
             // As Kafka: unknown partitions are answered before the group
             // is asked, then the member is checked, then the metadata.
@@ -96,28 +103,20 @@ pub fn handle(
     let entries: Vec<(String, i32, CommittedOffset)> = slots
         .iter()
         .filter_map(|s| {
-            let name = request.topics.get(s.topic).map(|t| owned(&t.name))?;
+            let name = names.get(s.topic)?.clone();
             s.commit.as_ref().ok().map(|c| (name, s.index, c.clone()))
         })
         .collect();
     if entries.is_empty() {
         return Outcome::Now(fill(response, &slots, None));
     }
-    // Each topic as it was checked: the write only goes ahead for a topic
-    // that is still this one (not deleted, nor created again) when it lands.
-    let checked: Vec<(String, uuid::Uuid)> = request
-        .topics
-        .iter()
-        .filter_map(|t| Some((owned(&t.name), broker.topics.get(t.name.as_str())?.id)))
-        .collect();
-    let names: Vec<String> = request.topics.iter().map(|t| owned(&t.name)).collect();
     let broker = broker.clone();
     Outcome::Later(Box::pin(async move {
         let groups = broker.groups.clone();
         let topics = broker.clone();
         let live = move |name: &str| {
             let now = topics.topics.get(name).map(|t| t.id);
-            now.is_some() && checked.iter().any(|(n, id)| n == name && Some(*id) == now)
+            checked.iter().any(|(n, id)| n == name && now == Some(*id))
         };
         let written =
             tokio::task::spawn_blocking(move || groups.commit_offsets(&group_id, entries, live))

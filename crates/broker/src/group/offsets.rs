@@ -155,8 +155,7 @@ impl OffsetStore {
         live: impl Fn(&str) -> bool,
     ) -> Result<Vec<String>, OffsetStoreError> {
         let mut refused = Vec::new();
-        let last_offset = {
-            let mut state = self.lock();
+        self.write(|_| {
             let mut records = Vec::with_capacity(entries.len());
             for (topic, partition, value) in entries {
                 if live(&topic) {
@@ -173,18 +172,33 @@ impl OffsetStore {
                     refused.push(topic);
                 }
             }
+            records
+        })?;
+        Ok(refused)
+    }
+
+    /// Appends the records `pick` chooses and applies them to memory, both
+    /// under the state lock `pick` runs under, so what it chose cannot
+    /// change before it is written; then fsyncs. Returns the records written.
+    fn write(
+        &self,
+        pick: impl FnOnce(&OffsetState) -> Vec<(OffsetKey, Option<CommittedOffset>)>,
+    ) -> Result<Vec<(OffsetKey, Option<CommittedOffset>)>, OffsetStoreError> {
+        let (records, last_offset) = {
+            let mut state = self.lock();
+            let records = pick(&state);
             if records.is_empty() {
-                return Ok(refused);
+                return Ok(records);
             }
-            let info = self.append(&records)?;
-            for (key, value) in records {
-                state.apply(key, value);
+            let last_offset = self.append(&records)?;
+            for (key, value) in &records {
+                state.apply(key.clone(), value.clone());
             }
-            info
+            (records, last_offset)
         };
         self.sync(last_offset)?;
         self.maybe_compact();
-        Ok(refused)
+        Ok(records)
     }
 
     fn append(
@@ -270,9 +284,8 @@ impl OffsetStore {
         why: &str,
         mut doomed: impl FnMut(&str, &str, &CommittedOffset) -> bool,
     ) -> Result<usize, OffsetStoreError> {
-        let (records, last_offset) = {
-            let mut state = self.lock();
-            let records: Vec<(OffsetKey, Option<CommittedOffset>)> = state
+        let records = self.write(|state| {
+            state
                 .groups
                 .iter()
                 .flat_map(|(group, offsets)| {
@@ -287,16 +300,8 @@ impl OffsetStore {
                     };
                     (key, None)
                 })
-                .collect();
-            if records.is_empty() {
-                return Ok(0);
-            }
-            let last_offset = self.append(&records)?;
-            for (key, value) in &records {
-                state.apply(key.clone(), value.clone());
-            }
-            (records, last_offset)
-        };
+                .collect()
+        })?;
         let mut by_group: BTreeMap<&str, usize> = BTreeMap::new();
         for (key, _) in &records {
             *by_group.entry(key.group.as_str()).or_default() += 1;
@@ -304,8 +309,6 @@ impl OffsetStore {
         for (group, offsets) in by_group {
             tracing::info!(%group, offsets, "{why}");
         }
-        self.sync(last_offset)?;
-        self.maybe_compact();
         Ok(records.len())
     }
 

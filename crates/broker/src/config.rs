@@ -189,8 +189,8 @@ impl BrokerConfig {
                 detail: "must be at least 1".into(),
             });
         }
-        crate::topics::TopicConfig::default()
-            .to_log_config(self)
+        crate::topics::check_broker_defaults(self)
+            .and_then(|()| crate::topics::TopicConfig::default().to_log_config(self))
             .map_err(|e| ConfigError::Invalid {
                 key: "log".into(),
                 detail: e.to_string(),

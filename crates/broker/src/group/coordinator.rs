@@ -330,9 +330,9 @@ impl GroupCoordinator {
         result
     }
 
-    /// Commit offsets durably (blocking: call from `spawn_blocking`).
-    /// Commits the entries whose topic `live` still accepts (see
-    /// `OffsetStore::commit_live`); returns the topics refused.
+    /// Commits durably the entries whose topic `live` still accepts (see
+    /// `OffsetStore::commit_live`); returns the topics refused. Blocking:
+    /// call from `spawn_blocking`.
     pub fn commit_offsets(
         &self,
         group_id: &str,

@@ -223,10 +223,6 @@ impl TopicConfig {
 
     /// The storage configuration these configs and the broker defaults give.
     pub fn to_log_config(&self, broker: &BrokerConfig) -> Result<LogConfig, TopicConfigError> {
-        // The broker's defaults obey the bounds a topic's own values do.
-        for spec in SPECS.iter().filter(|s| s.default == DefaultValue::Broker) {
-            validate(spec.key, &default_value(broker, spec))?;
-        }
         let mut log = LogConfig {
             segment_bytes_max: broker.log.segment_bytes,
             segment_ms_max: broker.log.segment_ms,
@@ -325,6 +321,15 @@ fn default_value(broker: &BrokerConfig, spec: &Spec) -> String {
         }
         (DefaultValue::Broker, _) => String::new(),
     }
+}
+
+/// The broker's `[log]` defaults obey the bounds a topic's own values do
+/// (checked once, at start-up, by `BrokerConfig::validate`).
+pub fn check_broker_defaults(broker: &BrokerConfig) -> Result<(), TopicConfigError> {
+    for spec in SPECS.iter().filter(|s| s.default == DefaultValue::Broker) {
+        validate(spec.key, &default_value(broker, spec))?;
+    }
+    Ok(())
 }
 
 fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {

@@ -261,12 +261,8 @@ impl Producer<'_> {
             });
         let batch = encode_batch(&state.pending, self.compression, stamp)?;
         let count = state.pending.len();
-        let target = Target {
-            topic: &self.topic,
-            partition,
-            acks: self.acks,
-        };
-        let ack = send_with_retry(self.client, &target, batch, self.delivery_timeout).await?;
+        let (topic, acks, timeout) = (&self.topic, self.acks, self.delivery_timeout);
+        let ack = send_with_retry(self.client, topic, partition, batch, acks, timeout).await?;
         state.next_sequence = state.next_sequence.wrapping_add(count as i32);
         state.records += count as u64;
         if ack.base_offset >= 0 {
@@ -297,13 +293,6 @@ fn batched_size(record: &ProducerRecord) -> usize {
     RECORD_OVERHEAD_MAX + payload_bytes(record) as usize + headers
 }
 
-/// Where a batch goes.
-struct Target<'a> {
-    topic: &'a str,
-    partition: i32,
-    acks: Acks,
-}
-
 /// Sends one batch, retrying for up to `timeout` (with a growing pause)
 /// while the broker is unreachable or answers with a retriable code, so a
 /// broker restart does not fail a long-running pipe. With the idempotent
@@ -311,15 +300,12 @@ struct Target<'a> {
 /// retry may duplicate, as with any Kafka producer that retries.
 async fn send_with_retry(
     client: &Client,
-    target: &Target<'_>,
+    topic: &str,
+    partition: i32,
     batch: Bytes,
+    acks: Acks,
     timeout: Duration,
 ) -> anyhow::Result<ProduceAck> {
-    let Target {
-        topic,
-        partition,
-        acks,
-    } = *target;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut backoff = RETRY_BACKOFF;
     loop {

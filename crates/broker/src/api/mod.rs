@@ -183,29 +183,24 @@ pub async fn dispatch(
             list_offsets::handle(broker, decode(&request)?, version),
         ),
         ApiKey::Metadata => {
-            let body = decode(&request)?;
-            let response = blocking(broker, api_key, move |b| metadata::handle(b, body, version));
-            now(&request, response.await?)
+            off_workers(&request, broker, move |b, body| {
+                metadata::handle(b, body, version)
+            })
+            .await?
         }
         ApiKey::CreateTopics => {
-            let body = decode(&request)?;
-            let response = blocking(broker, api_key, move |b| {
+            off_workers(&request, broker, move |b, body| {
                 create_topics::handle(b, body, version)
-            });
-            now(&request, response.await?)
+            })
+            .await?
         }
         ApiKey::DeleteTopics => {
-            let body = decode(&request)?;
-            let response = blocking(broker, api_key, move |b| {
+            off_workers(&request, broker, move |b, body| {
                 delete_topics::handle(b, body, version)
-            });
-            now(&request, response.await?)
+            })
+            .await?
         }
-        ApiKey::DeleteRecords => {
-            let body = decode(&request)?;
-            let response = blocking(broker, api_key, move |b| delete_records::handle(b, body));
-            now(&request, response.await?)
-        }
+        ApiKey::DeleteRecords => off_workers(&request, broker, delete_records::handle).await?,
         ApiKey::DescribeConfigs => respond_with(
             &request,
             Outcome::Now(describe_configs::handle(
@@ -215,22 +210,12 @@ pub async fn dispatch(
             )),
             encode_describe_configs_frame,
         ),
-        ApiKey::AlterConfigs => {
-            let body = decode(&request)?;
-            let response = blocking(broker, api_key, move |b| alter_configs::handle(b, body));
-            now(&request, response.await?)
-        }
+        ApiKey::AlterConfigs => off_workers(&request, broker, alter_configs::handle).await?,
         ApiKey::CreatePartitions => {
-            let body = decode(&request)?;
-            let response = blocking(broker, api_key, move |b| create_partitions::handle(b, body));
-            now(&request, response.await?)
+            off_workers(&request, broker, create_partitions::handle).await?
         }
         ApiKey::IncrementalAlterConfigs => {
-            let body = decode(&request)?;
-            let response = blocking(broker, api_key, move |b| {
-                incremental_alter_configs::handle(b, body)
-            });
-            now(&request, response.await?)
+            off_workers(&request, broker, incremental_alter_configs::handle).await?
         }
         ApiKey::DescribeCluster => now(
             &request,
@@ -297,6 +282,22 @@ pub(crate) async fn blocking<R: Send + 'static>(
     tokio::task::spawn_blocking(move || work(&broker))
         .await
         .map_err(|source| DispatchError::Aborted { api_key, source })
+}
+
+/// Decodes the request and answers it with `handle` run by [`blocking`]:
+/// for the admin handlers, which touch the disk.
+async fn off_workers<T, R>(
+    request: &Request,
+    broker: &Arc<Broker>,
+    handle: impl FnOnce(&Arc<Broker>, T) -> R + Send + 'static,
+) -> Result<Reply, DispatchError>
+where
+    T: Decodable + Send + 'static,
+    R: Encodable + Send + 'static,
+{
+    let body: T = decode(request)?;
+    let response = blocking(broker, request.api_key, move |b| handle(b, body)).await?;
+    Ok(now(request, response))
 }
 
 /// Decodes the request body for the request's version.

@@ -122,6 +122,43 @@ async fn every_join_group_version_forms_a_group() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_a_group_nobody_joined_is_an_unknown_member_at_every_version() {
+    // As Kafka: from v3 the answer is per member with no top-level error; before v3, the one
+    // member's error is the top-level one.
+    let broker = TestBroker::start().await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let member = |id: &str| {
+        kafka_protocol::messages::leave_group_request::MemberIdentity::default()
+            .with_member_id(s(id))
+    };
+    for version in 3..=5 {
+        let leave = LeaveGroupRequest::default()
+            .with_group_id(s("never-joined").into())
+            .with_members(vec![member("a"), member("b")]);
+        let left: LeaveGroupResponse = client.call(ApiKey::LeaveGroup, version, &leave).await;
+        let members: Vec<(String, i16)> = left
+            .members
+            .iter()
+            .map(|m| (m.member_id.to_string(), m.error_code))
+            .collect();
+        assert_eq!(
+            (left.error_code, members),
+            (0, vec![("a".to_owned(), 25), ("b".to_owned(), 25)]),
+            "LeaveGroup v{version}"
+        );
+    }
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(s("never-joined").into())
+        .with_member_id(s("a"));
+    let left: LeaveGroupResponse = client.call(ApiKey::LeaveGroup, 2, &leave).await;
+    assert_eq!(
+        (left.error_code, left.members.len()),
+        (25, 0),
+        "LeaveGroup v2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_leader_rejoining_at_v9_skips_assignment() {
     let broker = TestBroker::start().await;
     let mut client = RawClient::connect(broker.addr).await;

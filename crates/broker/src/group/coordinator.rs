@@ -294,13 +294,17 @@ impl GroupCoordinator {
         group_id: &str,
         leaving: &[LeavingMember],
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
-        let slot = self.slot(group_id).ok_or(ResponseError::UnknownMemberId)?;
+        // As in Kafka, a group nobody joined is a request whose every member is unknown, not a
+        // failed request: LeaveGroup v3+ answers it member by member.
+        let Some(slot) = self.slot(group_id) else {
+            return Ok(vec![Err(ResponseError::UnknownMemberId); leaving.len()]);
+        };
         let mut s = slot.lock().unwrap_or_else(relock);
         let now_ms = self.now_ms();
         s.group.tick(now_ms);
         let results = s.group.leave(leaving, now_ms);
         s.deliver();
-        Ok(results)
+        results
     }
 
     /// Check that a member may commit offsets for `group_id` now. A commit with generation -1

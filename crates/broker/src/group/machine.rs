@@ -274,6 +274,15 @@ impl Group {
         }
     }
 
+    /// A deleted group's slot outlives the deletion only for requests that already held it.
+    /// As in Kafka, they are told to find the coordinator again, and then meet a new group.
+    pub(super) fn check_not_dead(&self) -> Result<(), ResponseError> {
+        if self.state == GroupState::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        Ok(())
+    }
+
     /// Check who sends a generation-scoped request (Heartbeat, OffsetCommit): known member,
     /// not fenced, right generation.
     pub fn validate_member(
@@ -305,8 +314,9 @@ impl Group {
         now_ms: i64,
     ) -> Result<(), ResponseError> {
         match self.state {
-            GroupState::Empty | GroupState::Dead if generation_id < 0 => Ok(()),
-            GroupState::Empty | GroupState::Dead => Err(ResponseError::UnknownMemberId),
+            GroupState::Dead => self.check_not_dead(),
+            GroupState::Empty if generation_id < 0 => Ok(()),
+            GroupState::Empty => Err(ResponseError::UnknownMemberId),
             GroupState::CompletingRebalance => self
                 .validate_member(member_id, group_instance_id, generation_id)
                 .and(Err(ResponseError::RebalanceInProgress)),

@@ -36,9 +36,7 @@ impl Group {
     }
 
     fn check_join(&self, req: &JoinRequest) -> Result<(), ResponseError> {
-        if self.state == GroupState::Dead {
-            return Err(ResponseError::CoordinatorNotAvailable);
-        }
+        self.check_not_dead()?;
         let timeout_ms = req.session_timeout_ms;
         if timeout_ms < self.config.session_timeout_ms_min
             || timeout_ms > self.config.session_timeout_ms_max
@@ -256,6 +254,7 @@ impl Group {
     }
 
     fn check_sync(&self, req: &SyncRequest) -> Result<(), ResponseError> {
+        self.check_not_dead()?;
         self.check_static_fence(&req.member_id, req.group_instance_id.as_deref())?;
         if !self.members.contains_key(&req.member_id) {
             return Err(ResponseError::UnknownMemberId);
@@ -316,7 +315,8 @@ impl Group {
         generation_id: i32,
         now_ms: i64,
     ) -> Result<(), ResponseError> {
-        if matches!(self.state, GroupState::Empty | GroupState::Dead) {
+        self.check_not_dead()?;
+        if self.state == GroupState::Empty {
             return Err(ResponseError::UnknownMemberId);
         }
         self.validate_member(member_id, group_instance_id, generation_id)?;
@@ -334,7 +334,8 @@ impl Group {
         &mut self,
         leaving: &[LeavingMember],
         now_ms: i64,
-    ) -> Vec<Result<(), ResponseError>> {
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        self.check_not_dead()?;
         let mut changed = false;
         let results = leaving
             .iter()
@@ -347,7 +348,7 @@ impl Group {
         if changed {
             self.on_membership_change(now_ms);
         }
-        results
+        Ok(results)
     }
 
     fn leave_one(&mut self, leaving: &LeavingMember) -> Result<(), ResponseError> {

@@ -299,7 +299,10 @@ impl Sim {
             member_id: client.member_id.clone(),
             group_instance_id: client.instance.clone(),
         }];
-        let results = self.group.leave(&leaving, self.now_ms);
+        let results = self
+            .group
+            .leave(&leaving, self.now_ms)
+            .expect("nothing deletes this group");
         assert_eq!(results.len(), 1);
         if results[0] == Err(ResponseError::FencedInstanceId) {
             panic!("live client {c} was fenced on leaving");

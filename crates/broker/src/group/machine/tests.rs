@@ -316,7 +316,10 @@ fn leaving_in_batch_form_reports_each_member() {
         },
     ];
     let results = group.leave(&leaving, 10);
-    assert_eq!(results, vec![Ok(()), Err(ResponseError::UnknownMemberId)]);
+    assert_eq!(
+        results,
+        Ok(vec![Ok(()), Err(ResponseError::UnknownMemberId)])
+    );
     assert_eq!(group.state(), GroupState::PreparingRebalance);
     for id in &ids[1..] {
         assert!(matches!(
@@ -338,7 +341,7 @@ fn the_last_member_leaving_empties_the_group() {
         }],
         50,
     );
-    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(results, Ok(vec![Ok(())]));
     assert_eq!(group.state(), GroupState::Empty);
     assert_eq!(group.generation_id(), generation + 1);
     assert_eq!(group.empty_since_ms(), Some(50));
@@ -498,7 +501,7 @@ fn a_static_member_that_times_out_is_removed() {
         }],
         1,
     );
-    assert_eq!(results, vec![Err(ResponseError::UnknownMemberId)]);
+    assert_eq!(results, Ok(vec![Err(ResponseError::UnknownMemberId)]));
 }
 
 #[test]
@@ -517,7 +520,7 @@ fn leave_by_instance_id_removes_the_static_member() {
         }],
         1,
     );
-    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(results, Ok(vec![Ok(())]));
     assert_eq!(group.state(), GroupState::Empty);
 }
 
@@ -556,6 +559,28 @@ fn only_an_empty_group_can_be_deleted() {
         panic!()
     };
     assert_eq!(result.error, Some(ResponseError::CoordinatorNotAvailable));
+}
+
+#[test]
+fn a_request_holding_a_deleted_group_is_sent_to_find_the_coordinator_again() {
+    // Kafka answers COORDINATOR_NOT_AVAILABLE, so the client looks the coordinator up again
+    // and meets the group that replaced this one; UNKNOWN_MEMBER_ID would make a committing
+    // client give up its generation for a group that only just went away.
+    let mut group = Group::new("g", config(0));
+    assert_eq!(group.mark_dead(), Ok(()));
+    let unavailable = ResponseError::CoordinatorNotAvailable;
+    assert_eq!(group.heartbeat("m", None, 1, 0), Err(unavailable));
+    assert_eq!(group.check_commit("m", None, 1, 0), Err(unavailable));
+    assert_eq!(group.check_commit("", None, -1, 0), Err(unavailable));
+    let leaving = [LeavingMember {
+        member_id: "m".to_owned(),
+        group_instance_id: None,
+    }];
+    assert_eq!(group.leave(&leaving, 0), Err(unavailable));
+    let Outcome::Now(synced) = group.sync(sync_req("m", 1, Vec::new()), 0) else {
+        panic!("a sync to a deleted group is answered at once")
+    };
+    assert_eq!(synced.error, Some(ResponseError::CoordinatorNotAvailable));
 }
 
 /// Kafka keeps a static member that misses a rebalance: it is expected back

@@ -26,7 +26,13 @@ impl Group {
         {
             return Outcome::Now(JoinResult::error(error, &req.member_id));
         }
-        if !self.members.contains_key(&req.member_id) {
+        // As Kafka: a known member id that comes back with an instance id the group never
+        // registered (a dynamic member turned static) must join afresh to be registered.
+        let unregistered_instance = req
+            .group_instance_id
+            .as_ref()
+            .is_some_and(|instance| !self.static_members.contains_key(instance));
+        if !self.members.contains_key(&req.member_id) || unregistered_instance {
             return Outcome::Now(JoinResult::error(
                 ResponseError::UnknownMemberId,
                 &req.member_id,

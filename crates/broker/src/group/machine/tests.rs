@@ -714,3 +714,27 @@ fn offset_commits_are_checked_against_the_group_state() {
         Err(ResponseError::IllegalGeneration)
     );
 }
+
+#[test]
+fn a_dynamic_member_that_comes_back_with_an_instance_id_must_join_afresh() {
+    // Kafka answers UNKNOWN_MEMBER_ID, so the client drops its member id and joins as a static
+    // member; accepting it kept a member that thinks it is static but is not registered as one.
+    let (mut group, ids) = stable_group(2);
+    let generation = group.generation_id();
+    let Outcome::Now(answer) = group.join(join_req(&ids[0], Some("i-1")), 10) else {
+        panic!("answered at once")
+    };
+    assert_eq!(answer.error, Some(ResponseError::UnknownMemberId));
+    assert_eq!(
+        (group.state(), group.generation_id()),
+        (GroupState::Stable, generation),
+        "the group does not rebalance for it"
+    );
+    assert!(
+        matches!(
+            group.join(join_req("", Some("i-1")), 20),
+            Outcome::Wait { .. }
+        ),
+        "joining afresh as a static member is a join like any other"
+    );
+}

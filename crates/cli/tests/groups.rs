@@ -217,6 +217,36 @@ fn unknown_group_says_so() {
 }
 
 #[test]
+fn sigterm_stops_a_follower_and_it_leaves_its_group() {
+    // `kill`, `timeout` and service managers send SIGTERM. Killed outright, the member
+    // held its partitions until its session timed out, and the group could be neither
+    // reset nor deleted meanwhile.
+    let broker = TestBroker::start();
+    produce_numbered(&broker, "term", &numbered(3));
+    let mut follower = follower(&broker, "term", "term-group");
+    assert_eq!(follower.next_line(), "m0");
+    wait_for(&broker, "term-group", "a member", |v| {
+        v["members"].as_array().is_some_and(|m| m.len() == 1)
+    });
+    let status = follower.stop_with("TERM");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM stops the follower cleanly: {status:?}"
+    );
+    let out = broker
+        .ferrolog()
+        .args(["group", "describe", "term-group", "--output", "json"])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (v["state"].as_str(), v["members"].as_array().map(Vec::len)),
+        (Some("Empty"), Some(0)),
+        "the member left at once: {v}"
+    );
+}
+
+#[test]
 fn ctrl_c_stops_a_group_follower_while_the_broker_is_down() {
     use std::io::BufRead;
 

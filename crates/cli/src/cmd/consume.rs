@@ -44,24 +44,39 @@ struct Session<'a> {
     printed: u64,
     stdout: std::io::StdoutLock<'static>,
     line: Vec<u8>,
-    /// Turns true at Ctrl-C. One listener for the whole command: a signal
-    /// that came while no `ctrl_c()` future was polled (between retries while
-    /// the broker is down) would otherwise be lost, and Ctrl-C ignored.
+    /// Turns true at Ctrl-C or SIGTERM. One listener for the whole command: a
+    /// signal that came while no listener future was polled (between retries
+    /// while the broker is down) would otherwise be lost, and ignored.
     interrupted: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The receiving end of one Ctrl-C listener that lives as long as the command.
+/// The receiving end of one Ctrl-C and SIGTERM listener that lives as long as
+/// the command. SIGTERM (`kill`, `timeout`, a service manager) stops the
+/// consumer as Ctrl-C does, so it commits and leaves its group rather than
+/// holding its partitions until its session times out.
 fn interrupt_listener() -> tokio::sync::watch::Receiver<bool> {
     let (tell, interrupted) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if stop_signal().await {
             tell.send_replace(true);
         }
     });
     interrupted
 }
 
-/// Resolves once Ctrl-C has been pressed (at once if it already was).
+/// Waits for Ctrl-C or SIGTERM; false if neither listener could be installed.
+async fn stop_signal() -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            Ok(()) = tokio::signal::ctrl_c() => true,
+            _ = term.recv() => true,
+        },
+        Err(_) => tokio::signal::ctrl_c().await.is_ok(),
+    }
+}
+
+/// Resolves once Ctrl-C or SIGTERM came (at once if one already did).
 async fn interrupt(mut interrupted: tokio::sync::watch::Receiver<bool>) {
     if interrupted.wait_for(|i| *i).await.is_err() {
         // The listener is gone (it could not be installed): never resolve.

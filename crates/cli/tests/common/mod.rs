@@ -160,6 +160,25 @@ impl Background {
             .recv_timeout(TIMEOUT)
             .expect("a line from the background ferrolog in time")
     }
+
+    /// Sends `signal` (a name `kill` takes: TERM, INT) and waits, bounded by
+    /// `TIMEOUT`, for the process to exit; `None` if it did not.
+    #[allow(dead_code)] // not every test binary that includes this module stops one
+    pub fn stop_with(&mut self, signal: &str) -> Option<std::process::ExitStatus> {
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{signal}");
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
 }
 
 impl Drop for Background {

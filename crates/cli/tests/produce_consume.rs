@@ -291,6 +291,33 @@ fn a_producer_waits_out_a_broker_that_is_down_for_seconds() {
 }
 
 #[test]
+fn a_producer_started_before_its_broker_waits_for_it() {
+    use std::io::Write;
+
+    // The help promises retries while the broker is unreachable; the first
+    // contact failed at once with "cannot connect".
+    let mut broker = TestBroker::start();
+    broker.stop();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "produce", "early"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn producer");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "first").expect("write");
+    drop(stdin);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let broker = broker.restart_same_port();
+    let out = child.wait_with_output().expect("producer exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("retrying"), "it did wait: {stderr}");
+    assert_eq!(consume(&broker, "early", &[]), ["first"]);
+}
+
+#[test]
 fn a_producer_gives_up_after_its_delivery_timeout() {
     use std::io::Write;
 

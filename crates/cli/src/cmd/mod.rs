@@ -19,7 +19,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // Offline: never touches the network.
         Command::Inspect(args) => inspect::run(&global, &args),
-        Command::Produce(args) => produce::run(&global, &connect(&global).await?, args).await,
+        // Waits for an unreachable broker within its delivery timeout.
+        Command::Produce(args) => produce::run(&global, args).await,
         Command::Consume(args) => consume::run(&global, &connect(&global).await?, args).await,
         Command::Topic(command) => topic::run(&global, &connect(&global).await?, command).await,
         Command::Group(command) => group::run(&global, &connect(&global).await?, command).await,
@@ -28,12 +29,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn connect(global: &Global) -> anyhow::Result<Client> {
+    // The client's error already names the address and the cause.
+    Ok(Client::connect(client_config(global)?).await?)
+}
+
+pub fn client_config(global: &Global) -> anyhow::Result<ClientConfig> {
     let config = ClientConfig::new(global.bootstrap.clone());
     if config.bootstrap.is_empty() {
         anyhow::bail!("--bootstrap-server is empty; expected HOST:PORT");
     }
-    // The client's error already names the address and the cause.
-    Ok(Client::connect(config).await?)
+    Ok(config)
 }
 
 pub fn acks(a: AcksArg) -> Acks {

@@ -59,7 +59,7 @@ struct Producer<'a> {
     delivery_timeout: Duration,
 }
 
-pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<ExitCode> {
     // The input first: a file that cannot be read must not leave a new topic behind.
     let (input, progress): (Box<dyn AsyncRead + Unpin + Send>, ProgressBar) = match &args.file {
         Some(path) => {
@@ -71,7 +71,24 @@ pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow:
         }
         None => (Box::new(tokio::io::stdin()), ProgressBar::hidden()),
     };
-    let meta = client.topic_or_create(&args.topic).await?;
+    // A broker still starting (or restarting) is waited for, as for a batch; an
+    // error the broker answers, such as an unknown topic, is not.
+    let delivery_timeout = Duration::from_millis(args.delivery_timeout_ms);
+    let config = super::client_config(global)?;
+    let client = &with_retry(
+        "connecting",
+        delivery_timeout,
+        ClientError::is_connection_error,
+        || Client::connect(config.clone()),
+    )
+    .await?;
+    let meta = with_retry(
+        &format!("looking up {}", args.topic),
+        delivery_timeout,
+        ClientError::is_connection_error,
+        || client.topic_or_create(&args.topic),
+    )
+    .await?;
     let partition_count = meta.partitions.len() as u32;
     if let Some(p) = args.partition
         && !(0..partition_count as i32).contains(&p)
@@ -84,7 +101,13 @@ pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow:
     let identity = if args.no_idempotent {
         None
     } else {
-        client.init_producer_id().await?
+        with_retry(
+            "asking for a producer id",
+            delivery_timeout,
+            retriable,
+            || client.init_producer_id(),
+        )
+        .await?
     };
     if identity.is_none() && !args.no_idempotent {
         tracing::info!("the broker does not serve InitProducerId; producing without idempotence");
@@ -99,7 +122,7 @@ pub async fn run(global: &Global, client: &Client, args: ProduceArgs) -> anyhow:
         batch_records: args.batch_size as usize,
         linger_until: None,
         read: 0,
-        delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
+        delivery_timeout,
     };
     let sent = read_and_send(&args, &mut producer, input, &progress, partition_count).await;
     progress.finish_and_clear();
@@ -306,20 +329,35 @@ async fn send_with_retry(
     acks: Acks,
     timeout: Duration,
 ) -> anyhow::Result<ProduceAck> {
+    let what = format!("produce to {topic}-{partition}");
+    let send = || client.produce(topic, partition, batch.clone(), acks, 30_000);
+    Ok(with_retry(&what, timeout, retriable, send).await?)
+}
+
+/// Runs `op` until it succeeds, fails in a way `retry` does not accept, or
+/// `timeout` would pass during the next pause, which grows from
+/// `RETRY_BACKOFF` to `RETRY_BACKOFF_MAX`.
+async fn with_retry<T, Op, Fut>(
+    what: &str,
+    timeout: Duration,
+    retry: fn(&ClientError) -> bool,
+    mut op: Op,
+) -> Result<T, ClientError>
+where
+    Op: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     let mut backoff = RETRY_BACKOFF;
     loop {
-        match client
-            .produce(topic, partition, batch.clone(), acks, 30_000)
-            .await
-        {
-            Ok(ack) => return Ok(ack),
-            Err(e) if retriable(&e) && tokio::time::Instant::now() + backoff < deadline => {
-                tracing::warn!("produce to {topic}-{partition} failed ({e}); retrying");
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(e) if retry(&e) && tokio::time::Instant::now() + backoff < deadline => {
+                tracing::warn!("{what} failed ({e}); retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
 }

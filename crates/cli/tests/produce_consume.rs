@@ -456,6 +456,22 @@ fn an_unreadable_file_creates_no_topic() {
         "/nonexistent/input.txt",
     ]));
     assert!(err.contains("cannot open /nonexistent/input.txt"), "{err}");
+    // A directory opens but cannot be read: it said "0 of the 0 records read were not
+    // acknowledged: cannot read input: Is a directory", after creating the topic.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["produce", "never-made", "--file"])
+            .arg(dir.path()),
+    );
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: cannot read {}: it is a directory",
+            dir.path().display()
+        )
+    );
     let list = ok(broker.ferrolog().args(["topic", "list"]));
     assert!(!list.contains("never-made"), "{list}");
 }

@@ -66,8 +66,14 @@ pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<ExitCode>
             let file = tokio::fs::File::open(path)
                 .await
                 .with_context(|| format!("cannot open {}", path.display()))?;
-            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-            (Box::new(file), progress_bar(len))
+            let metadata = file
+                .metadata()
+                .await
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if metadata.is_dir() {
+                anyhow::bail!("cannot read {}: it is a directory", path.display());
+            }
+            (Box::new(file), progress_bar(metadata.len()))
         }
         None => (Box::new(tokio::io::stdin()), ProgressBar::hidden()),
     };
@@ -129,14 +135,16 @@ pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<ExitCode>
     // What was acknowledged is reported either way: after a failure, the
     // user learns where to resume.
     summary(global, &producer)?;
-    let acknowledged = producer.acknowledged();
-    let read = producer.read;
-    sent.with_context(|| {
-        format!(
-            "{} of the {read} records read were not acknowledged",
-            read - acknowledged
-        )
-    })?;
+    let unacknowledged = producer.read - producer.acknowledged();
+    if unacknowledged == 0 {
+        // Nothing read was lost (the input itself failed, say): the error alone says it.
+        sent?;
+    } else {
+        let read = producer.read;
+        sent.with_context(|| {
+            format!("{unacknowledged} of the {read} records read were not acknowledged")
+        })?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -35,13 +35,34 @@ pub struct ListedOffset {
     pub timestamp_ms: i64,
 }
 
+/// One partition's answer: its offset, or the error the broker gave for it.
+pub type PartitionOffset = (i32, Result<ListedOffset, KafkaCode>);
+
+/// One partition's `(earliest, latest)`, or the error the broker gave for it.
+pub type PartitionRange = (i32, Result<(i64, i64), KafkaCode>);
+
 impl Client {
-    /// Looks up offsets of several partitions of one topic, grouped by leader.
+    /// Looks up offsets of several partitions of one topic, grouped by leader;
+    /// fails on the first partition the broker answers with an error.
     pub async fn list_offsets(
         &self,
         topic: &str,
         partitions: &[(i32, OffsetSpec)],
     ) -> Result<Vec<ListedOffset>, ClientError> {
+        self.list_offsets_each(topic, partitions)
+            .await?
+            .into_iter()
+            .map(|(partition, listed)| listed.map_err(|code| listed_error(topic, partition, code)))
+            .collect()
+    }
+
+    /// Like `list_offsets`, with each partition's own answer, so one failed
+    /// partition (a log the broker could not load) does not hide the others.
+    pub async fn list_offsets_each(
+        &self,
+        topic: &str,
+        partitions: &[(i32, OffsetSpec)],
+    ) -> Result<Vec<PartitionOffset>, ClientError> {
         let mut by_leader: std::collections::BTreeMap<i32, Vec<(i32, OffsetSpec)>> =
             Default::default();
         for &(partition, spec) in partitions {
@@ -71,50 +92,65 @@ impl Client {
             let conn = self.broker_connection(leader).await?;
             let response = conn.lock().await.send(&request).await?;
             for p in response.topics.iter().flat_map(|t| t.partitions.iter()) {
-                if let Some(code) = KafkaCode::from_code(p.error_code) {
-                    self.invalidate(topic);
-                    return Err(ClientError::Kafka {
-                        api: ApiKey::ListOffsets,
-                        code,
-                        context: format!(" for {topic}-{}", p.partition_index),
-                        message: None,
-                    });
-                }
-                out.push(ListedOffset {
-                    partition: p.partition_index,
-                    offset: p.offset,
-                    timestamp_ms: p.timestamp,
-                });
+                let listed = match KafkaCode::from_code(p.error_code) {
+                    Some(code) => {
+                        self.invalidate(topic);
+                        Err(code)
+                    }
+                    None => Ok(ListedOffset {
+                        partition: p.partition_index,
+                        offset: p.offset,
+                        timestamp_ms: p.timestamp,
+                    }),
+                };
+                out.push((p.partition_index, listed));
             }
         }
-        out.sort_by_key(|o| o.partition);
+        out.sort_by_key(|o| o.0);
         Ok(out)
     }
 
     /// `(earliest, latest)` of every partition of `topic`.
     pub async fn offset_range(&self, topic: &str) -> Result<Vec<(i32, i64, i64)>, ClientError> {
+        self.offset_range_each(topic)
+            .await?
+            .into_iter()
+            .map(|(partition, range)| {
+                let (earliest, latest) =
+                    range.map_err(|code| listed_error(topic, partition, code))?;
+                Ok((partition, earliest, latest))
+            })
+            .collect()
+    }
+
+    /// `(earliest, latest)` of every partition of `topic`, each with its own answer.
+    pub async fn offset_range_each(&self, topic: &str) -> Result<Vec<PartitionRange>, ClientError> {
         let meta = self.topic(topic).await?;
-        let ids: Vec<i32> = meta.partitions.iter().map(|p| p.partition).collect();
+        let ask = |spec| {
+            meta.partitions
+                .iter()
+                .map(|p| (p.partition, spec))
+                .collect::<Vec<_>>()
+        };
         let earliest = self
-            .list_offsets(
-                topic,
-                &ids.iter()
-                    .map(|&p| (p, OffsetSpec::Earliest))
-                    .collect::<Vec<_>>(),
-            )
+            .list_offsets_each(topic, &ask(OffsetSpec::Earliest))
             .await?;
         let latest = self
-            .list_offsets(
-                topic,
-                &ids.iter()
-                    .map(|&p| (p, OffsetSpec::Latest))
-                    .collect::<Vec<_>>(),
-            )
+            .list_offsets_each(topic, &ask(OffsetSpec::Latest))
             .await?;
         Ok(earliest
-            .iter()
-            .zip(latest.iter())
-            .map(|(e, l)| (e.partition, e.offset, l.offset))
+            .into_iter()
+            .zip(latest)
+            .map(|((partition, e), (_, l))| (partition, e.and_then(|e| Ok((e.offset, l?.offset)))))
             .collect())
+    }
+}
+
+fn listed_error(topic: &str, partition: i32, code: KafkaCode) -> ClientError {
+    ClientError::Kafka {
+        api: ApiKey::ListOffsets,
+        code,
+        context: format!(" for {topic}-{partition}"),
+        message: None,
     }
 }

@@ -124,15 +124,25 @@ const LOG_SHAPING: [&str; 7] = [
 
 async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Result<()> {
     let meta = client.refresh_topic(name).await?;
-    let ranges = client.offset_range(name).await?;
+    // Each partition with its own answer: one the broker could not load shows
+    // its error, and the healthy ones are still described.
+    let ranges = client.offset_range_each(name).await?;
     let configs = client.describe_topic_configs(name).await?;
     let partitions: Vec<_> = meta
         .partitions
         .iter()
         .map(|p| {
-            let (start, end) = ranges.iter().find(|r| r.0 == p.partition).map_or((-1, -1), |r| (r.1, r.2));
-            json!({"partition": p.partition, "leader": p.leader, "replicas": p.replicas, "isr": p.isr,
-                   "start_offset": start, "end_offset": end, "records": end - start})
+            let mut row = json!({"partition": p.partition, "leader": p.leader, "replicas": p.replicas, "isr": p.isr});
+            match ranges.iter().find(|r| r.0 == p.partition).map(|r| r.1) {
+                Some(Ok((start, end))) => {
+                    row["start_offset"] = json!(start);
+                    row["end_offset"] = json!(end);
+                    row["records"] = json!(end - start);
+                }
+                Some(Err(code)) => row["error"] = json!(code.to_string()),
+                None => row["error"] = json!("no answer"),
+            }
+            row
         })
         .collect();
     let config_json: serde_json::Map<_, _> = configs
@@ -144,7 +154,11 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
         let rows: Vec<Vec<String>> = partitions
             .iter()
             .map(|p| {
-                [
+                let cell = |k: &str| match &p[k] {
+                    serde_json::Value::Null => "-".to_owned(),
+                    v => v.to_string(),
+                };
+                let mut row: Vec<String> = [
                     "partition",
                     "leader",
                     "start_offset",
@@ -152,8 +166,12 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
                     "records",
                 ]
                 .iter()
-                .map(|k| p[*k].to_string())
-                .collect()
+                .map(|k| cell(k))
+                .collect();
+                if let Some(error) = p["error"].as_str() {
+                    row.push(error.to_owned());
+                }
+                row
             })
             .collect();
         let mut text = format!(
@@ -161,10 +179,11 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
             meta.topic_id,
             meta.partitions.len()
         );
-        text.push_str(&table(
-            &["PARTITION", "LEADER", "START", "END", "RECORDS"],
-            &rows,
-        ));
+        let mut header = vec!["PARTITION", "LEADER", "START", "END", "RECORDS"];
+        if partitions.iter().any(|p| p["error"].is_string()) {
+            header.push("ERROR");
+        }
+        text.push_str(&table(&header, &rows));
         // Kafka describes every topic config; the table keeps the ones set on
         // the topic and the ones that shape its log, and JSON has them all.
         let shown: Vec<_> = configs

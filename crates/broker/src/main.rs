@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            tracing::error!("{}", ferrolog_storage::error::chain_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

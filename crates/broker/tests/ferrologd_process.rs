@@ -86,6 +86,32 @@ fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
     assert!(dir.path().join("topics.json").exists());
 }
 
+#[test]
+fn a_second_ferrologd_on_one_data_directory_says_why_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Started { mut child, .. } =
+        start(Command::new(env!("CARGO_BIN_EXE_ferrologd")), dir.path());
+    let second = Command::new(env!("CARGO_BIN_EXE_ferrologd"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("a second ferrologd runs");
+    child.kill().ok();
+    child.wait().ok();
+    assert!(!second.status.success());
+    let log = String::from_utf8_lossy(&second.stdout);
+    let error = log
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("an error line: {log}"));
+    assert!(
+        error.contains("is another ferrologd using this data directory?"),
+        "{error}"
+    );
+    // The cause was printed twice: "...(os error 11): Resource temporarily unavailable (os error 11)".
+    assert_eq!(error.matches("(os error 11)").count(), 1, "{error}");
+}
+
 /// The soft and hard "Max open files" of process `pid`.
 fn open_file_limits(pid: u32) -> (String, String) {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");

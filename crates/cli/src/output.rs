@@ -9,18 +9,7 @@ use crate::args::Output;
 /// One line from an error chain, skipping causes their parent already quotes
 /// (the client's errors include their source in their own message).
 pub fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
+    ferrolog_storage::error::chain_line(err.as_ref())
 }
 
 /// A closed pipe (`ferrolog consume t | head`) is a normal way to stop.

@@ -144,3 +144,39 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|source| StorageError::io(path, op, source))
     }
 }
+
+/// An error and its causes on one line, skipping a cause whose text the line
+/// already holds: `StorageError::Io` (like the client's errors) quotes its
+/// source in its own message and also reports it as the source, so a plain
+/// walk of the chain printed it twice.
+pub fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    for cause in std::iter::successors(Some(err), |e| e.source()) {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_source_is_not_repeated() {
+        let err = StorageError::io(
+            "/data/.lock",
+            IoOp::Lock,
+            std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        );
+        let line = chain_line(&err);
+        assert_eq!(line.matches("operation would block").count(), 1, "{line}");
+        assert!(line.starts_with("cannot lock"), "{line}");
+    }
+}

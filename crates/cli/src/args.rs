@@ -264,7 +264,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PerfCommand {
-    /// Produce generated records as fast as acknowledgements allow
+    /// Produce generated records as fast as acknowledgements allow, or at --rate
     #[command(
         after_help = "Example:\n  ferrolog perf produce bench --records 1000000 --record-size 100 --batch-size 1000 --acks 1"
     )]
@@ -286,7 +286,8 @@ pub struct PerfProduceArgs {
     /// Value size in bytes
     #[arg(long, default_value_t = 100)]
     pub record_size: usize,
-    /// Records per batch
+    /// Records per batch (the last batch of --records holds the rest; at a
+    /// low --rate a batch holds at most a tenth of a second of it)
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
     /// Produce requests in flight (one connection each)
@@ -296,10 +297,10 @@ pub struct PerfProduceArgs {
     pub acks: AcksArg,
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
-    /// Send at this many records/s instead of as fast as possible (open loop:
-    /// latency counts from each request's scheduled send time, so a stall is
-    /// not hidden by the requests it delayed; the round trip alone is
-    /// reported beside it)
+    /// Send at this many records/s in all, across the connections, instead
+    /// of as fast as possible (open loop: latency counts from each request's
+    /// scheduled send time, so a stall is not hidden by the requests it
+    /// delayed; the round trip alone is reported beside it)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: Option<u64>,
 }

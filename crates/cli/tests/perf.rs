@@ -105,3 +105,85 @@ fn perf_produce_at_a_rate_reports_the_round_trip_beside_the_scheduled_latency() 
         "closed loop: one histogram: {v}"
     );
 }
+
+/// The records in every partition of `topic`, from `topic describe`'s end offsets.
+fn end_offsets_sum(broker: &TestBroker, topic: &str) -> i64 {
+    let out = ok(broker
+        .ferrolog()
+        .args(["topic", "describe", topic, "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    v["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["end_offset"].as_i64().expect("end offset"))
+        .sum()
+}
+
+/// `perf produce --output json` with `args` after the topic.
+fn perf_produce_json(broker: &TestBroker, topic: &str, args: &[&str]) -> serde_json::Value {
+    let out = ok(broker
+        .ferrolog()
+        .args(["perf", "produce", topic, "--output", "json"])
+        .args(args));
+    serde_json::from_str(out.trim()).expect("json")
+}
+
+#[test]
+fn perf_produce_writes_exactly_the_records_asked_with_a_shorter_last_batch() {
+    let broker = TestBroker::start();
+    // (records, batch size, produce requests)
+    for (topic, records, batch, requests) in [
+        ("ten", "10", "1000", 1),
+        ("ten-by-three", "10", "3", 4),
+        ("fifteen-hundred", "1500", "1000", 2),
+    ] {
+        ok(broker
+            .ferrolog()
+            .args(["topic", "create", topic, "--partitions", "2"]));
+        let v = perf_produce_json(
+            &broker,
+            topic,
+            &[
+                "--records",
+                records,
+                "--batch-size",
+                batch,
+                "--record-size",
+                "10",
+            ],
+        );
+        let asked: i64 = records.parse().expect("number");
+        assert_eq!(v["records"], asked, "{topic}: {v}");
+        assert_eq!(v["bytes"], asked * 10, "{topic}: {v}");
+        assert_eq!(v["requests"], requests, "{topic}: {v}");
+        assert_eq!(end_offsets_sum(&broker, topic), asked, "{topic}");
+    }
+}
+
+#[test]
+fn perf_produce_at_a_rate_keeps_to_the_rate_and_stops_at_the_duration() {
+    let broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "slow", "--partitions", "1"]));
+    // Default batch size (1000) and 4 connections: a batch of 1000 at 200
+    // records/s would be due every 5 s, so the run must send smaller ones.
+    let started = std::time::Instant::now();
+    let v = perf_produce_json(&broker, "slow", &["--rate", "200", "--duration", "2s"]);
+    let wall = started.elapsed();
+    let records = v["records"].as_i64().expect("records");
+    // 2 s at 200 records/s, plus a generous allowance for one batch.
+    assert!(records > 0 && records <= 2 * 200 + 200, "{v}");
+    assert!(wall < std::time::Duration::from_secs(15), "{wall:?}: {v}");
+    assert_eq!(end_offsets_sum(&broker, "slow"), records);
+
+    // A count is paced too: 5 records at 10/s are due over 0.4 s, not sent at once.
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "five", "--partitions", "1"]));
+    let v = perf_produce_json(&broker, "five", &["--records", "5", "--rate", "10"]);
+    assert_eq!(v["records"], 5, "{v}");
+    assert!(v["seconds"].as_f64().is_some_and(|s| s >= 0.35), "{v}");
+    assert_eq!(end_offsets_sum(&broker, "five"), 5);
+}

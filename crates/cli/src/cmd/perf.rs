@@ -2,9 +2,10 @@
 //! and latency percentiles (HdrHistogram) of each request, with a progress
 //! line on a terminal. Bounded by a record count or a duration.
 //!
-//! The producer encodes one batch per run and sends it again and again (the
-//! broker assigns offsets), so it measures the broker and the network, not
-//! this client's encoder — as Kafka's own producer-perf-test reuses payloads.
+//! The producer encodes one batch per run (two when the last batch of
+//! `--records` is shorter) and sends it again and again (the broker assigns
+//! offsets), so it measures the broker and the network, not this client's
+//! encoder — as Kafka's own producer-perf-test reuses payloads.
 //! The consumer likewise checks each batch's CRC-32C and counts records from
 //! the batch headers instead of decoding every record.
 //!
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ferrolog_client::batch::{count_fetched, encode_batch};
 use ferrolog_client::fetch::FetchSpec;
+use ferrolog_client::produce::Acks;
 use ferrolog_client::{Client, ClientConfig, OffsetSpec, ProducerRecord, ProducerStamp};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -76,13 +78,17 @@ struct Schedule {
 }
 
 impl Schedule {
+    fn due(&self, n: u64) -> Instant {
+        self.started + self.batch_interval.mul_f64(n as f64)
+    }
+
     /// Waits until batch `n` is due; returns when its latency starts. A
     /// worker behind schedule counts from the due time, so a request held up
     /// behind a slow one still reports the wait (no coordinated omission). A
     /// worker that had to sleep counts from when it woke: tokio's timer fires
     /// up to a millisecond late, and that is this tool's delay, not the broker's.
     async fn wait_for(&self, n: u64) -> Instant {
-        let due = self.started + self.batch_interval.mul_f64(n as f64);
+        let due = self.due(n);
         if Instant::now() >= due {
             return due;
         }
@@ -96,73 +102,156 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
     Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
 }
 
+/// With `--rate`, at least this many batches a second: a batch holds at most
+/// a tenth of a second of the rate (at least one record). A batch of
+/// `--batch-size` at a low rate would be due seconds after the one before,
+/// so a run would overshoot its `--duration` by that much and send each few
+/// seconds' records in one burst. At the rates tools/bench asks for (10,000
+/// records/s and up) the batch keeps its full `--batch-size`.
+const RATE_BATCHES_PER_SEC_MIN: u64 = 10;
+
+/// Records per batch: `--batch-size`, cut down at a low `--rate`.
+fn records_per_batch(batch_size: u32, rate: Option<u64>) -> u64 {
+    let size = u64::from(batch_size);
+    match rate {
+        Some(rate) => size.min((rate / RATE_BATCHES_PER_SEC_MIN).max(1)),
+        None => size,
+    }
+}
+
+/// `records` cut into batches of `per_batch`: how many batches, and how many
+/// records the last one holds (`per_batch` when it divides, fewer otherwise).
+fn split_records(records: u64, per_batch: u64) -> (u64, u64) {
+    let batches = records.div_ceil(per_batch);
+    let before_last = batches.saturating_sub(1) * per_batch;
+    (batches, records - before_last)
+}
+
+/// One encoded batch, sent again and again.
+#[derive(Debug, Clone)]
+struct Payload {
+    batch: Bytes,
+    records: u64,
+    /// Value bytes in the batch: what the report counts as bytes.
+    value_bytes: u64,
+}
+
+impl Payload {
+    fn encode(records: u64, args: &PerfProduceArgs) -> anyhow::Result<Self> {
+        let value = Bytes::from(vec![b'x'; args.record_size]);
+        let timestamp_ms = super::now_ms();
+        let batch: Vec<ProducerRecord> = (0..records)
+            .map(|_| ProducerRecord {
+                key: None,
+                value: Some(value.clone()),
+                headers: vec![],
+                timestamp_ms,
+            })
+            .collect();
+        Ok(Self {
+            batch: encode_batch(
+                &batch,
+                super::compression(args.compression),
+                ProducerStamp::NONE,
+            )?,
+            records,
+            value_bytes: records * args.record_size as u64,
+        })
+    }
+}
+
+/// The batches of a run: `count` of them (unbounded with `--duration`), each
+/// `full` but the last, which holds the rest of `--records`.
+#[derive(Debug)]
+struct Plan {
+    full: Payload,
+    last: Payload,
+    count: u64,
+}
+
+impl Plan {
+    fn new(args: &PerfProduceArgs) -> anyhow::Result<Self> {
+        let per_batch = records_per_batch(args.batch_size, args.rate);
+        let full = Payload::encode(per_batch, args)?;
+        let (count, last_records) = match args.duration {
+            Some(_) => (u64::MAX, per_batch),
+            None => split_records(args.records, per_batch),
+        };
+        let last = if last_records == per_batch || last_records == 0 {
+            full.clone()
+        } else {
+            Payload::encode(last_records, args)?
+        };
+        Ok(Self { full, last, count })
+    }
+
+    /// Batch `n`, or `None` past the end of a `--records` run.
+    fn batch(&self, n: u64) -> Option<&Payload> {
+        match (n + 1).cmp(&self.count) {
+            std::cmp::Ordering::Less => Some(&self.full),
+            std::cmp::Ordering::Equal => Some(&self.last),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+}
+
+/// What the producer workers share.
+#[derive(Debug)]
+struct Load {
+    plan: Plan,
+    /// The next batch number to claim: each worker takes one at a time.
+    next_batch: AtomicU64,
+    progress: Arc<Progress>,
+    topic: String,
+    partitions: i32,
+    acks: Acks,
+    schedule: Option<Schedule>,
+    deadline: Option<Instant>,
+}
+
+impl Load {
+    /// Claims the next batch; `None` when the run is over. With `--rate` and
+    /// `--duration`, a batch due at or after the deadline is not sent, so no
+    /// worker sleeps past the end of the run.
+    fn claim(&self) -> Option<(u64, &Payload)> {
+        let n = self.next_batch.fetch_add(1, Ordering::Relaxed);
+        let payload = self.plan.batch(n)?;
+        let starts = self.schedule.map_or_else(Instant::now, |s| s.due(n));
+        match self.deadline {
+            Some(deadline) if starts >= deadline => None,
+            _ => Some((n, payload)),
+        }
+    }
+}
+
 async fn produce(global: &Global, args: PerfProduceArgs) -> anyhow::Result<()> {
     let first = super::connect(global).await?;
     let partitions = first.topic_or_create(&args.topic).await?.partitions.len() as i32;
-    let batch_records = args.batch_size as u64;
-    let value = Bytes::from(vec![b'x'; args.record_size]);
-    let records: Vec<ProducerRecord> = (0..batch_records)
-        .map(|_| ProducerRecord {
-            key: None,
-            value: Some(value.clone()),
-            headers: vec![],
-            timestamp_ms: super::now_ms(),
-        })
-        .collect();
-    let batch = encode_batch(
-        &records,
-        super::compression(args.compression),
-        ProducerStamp::NONE,
-    )?;
-    let batches_total = match args.duration {
-        Some(_) => u64::MAX,
-        None => args.records.div_ceil(batch_records),
-    };
-    let deadline = args.duration.map(|d| Instant::now() + d);
-    let next_batch = Arc::new(AtomicU64::new(0));
-    let progress = Arc::new(Progress::default());
+    let plan = Plan::new(&args)?;
     let started = Instant::now();
-    let ticker = spawn_progress_line(Arc::clone(&progress), started);
+    let load = Arc::new(Load {
+        schedule: args.rate.map(|rate| Schedule {
+            started,
+            batch_interval: Duration::from_secs_f64(plan.full.records as f64 / rate as f64),
+        }),
+        plan,
+        next_batch: AtomicU64::new(0),
+        progress: Arc::new(Progress::default()),
+        topic: args.topic.clone(),
+        partitions,
+        acks: super::acks(args.acks),
+        deadline: args.duration.map(|d| started + d),
+    });
+    let ticker = spawn_progress_line(Arc::clone(&load.progress), started);
     let mut workers = Vec::new();
     for worker in 0..args.concurrency {
         // One client (so one connection) per worker: requests on a connection go one at a time.
         let client = Client::connect(ClientConfig::new(global.bootstrap.clone())).await?;
-        let (batch, next_batch, progress, topic) = (
-            batch.clone(),
-            Arc::clone(&next_batch),
-            Arc::clone(&progress),
-            args.topic.clone(),
-        );
-        let acks = super::acks(args.acks);
-        let value_bytes = batch_records * args.record_size as u64;
-        let schedule = args.rate.map(|rate| Schedule {
-            started,
-            batch_interval: Duration::from_secs_f64(batch_records as f64 / rate as f64),
-        });
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Latencies::new()?;
-            loop {
-                let n = next_batch.fetch_add(1, Ordering::Relaxed);
-                if n >= batches_total || deadline.is_some_and(|d| Instant::now() >= d) {
-                    return anyhow::Ok(latencies);
-                }
-                let partition = ((n + u64::from(worker)) % partitions as u64) as i32;
-                let due = match &schedule {
-                    Some(s) => s.wait_for(n).await,
-                    None => Instant::now(),
-                };
-                let sent = Instant::now();
-                client
-                    .produce(&topic, partition, batch.clone(), acks, 30_000)
-                    .await?;
-                let done = Instant::now();
-                let micros = |from: Instant| (done - from).as_micros() as u64;
-                latencies.scheduled.saturating_record(micros(due));
-                latencies.round_trip.saturating_record(micros(sent));
-                progress.records.fetch_add(batch_records, Ordering::Relaxed);
-                progress.bytes.fetch_add(value_bytes, Ordering::Relaxed);
-            }
-        }));
+        workers.push(tokio::spawn(produce_worker(
+            client,
+            worker,
+            Arc::clone(&load),
+        )));
     }
     let mut latencies = Latencies::new()?;
     for w in workers {
@@ -173,11 +262,45 @@ async fn produce(global: &Global, args: PerfProduceArgs) -> anyhow::Result<()> {
     report(
         global,
         "produce",
-        &progress,
+        &load.progress,
         started.elapsed(),
         &latencies.scheduled,
         round_trip,
     )
+}
+
+/// Sends the batches it claims, one request at a time, until the run is over.
+async fn produce_worker(client: Client, worker: u32, load: Arc<Load>) -> anyhow::Result<Latencies> {
+    let mut latencies = Latencies::new()?;
+    while let Some((n, payload)) = load.claim() {
+        let partition = ((n + u64::from(worker)) % load.partitions as u64) as i32;
+        let due = match &load.schedule {
+            Some(s) => s.wait_for(n).await,
+            None => Instant::now(),
+        };
+        let sent = Instant::now();
+        client
+            .produce(
+                &load.topic,
+                partition,
+                payload.batch.clone(),
+                load.acks,
+                30_000,
+            )
+            .await?;
+        let done = Instant::now();
+        let micros = |from: Instant| (done - from).as_micros() as u64;
+        latencies.scheduled.saturating_record(micros(due));
+        latencies.round_trip.saturating_record(micros(sent));
+        let progress = &load.progress;
+        progress
+            .records
+            .fetch_add(payload.records, Ordering::Relaxed);
+        progress
+            .bytes
+            .fetch_add(payload.value_bytes, Ordering::Relaxed);
+    }
+    Ok(latencies)
 }
 
 async fn consume(global: &Global, args: PerfConsumeArgs) -> anyhow::Result<()> {
@@ -355,4 +478,26 @@ fn percentiles_line(hist: &Histogram<u64>) -> String {
         quantile_ms(hist, 0.999),
         hist.max() as f64 / 1000.0
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_low_rate_cuts_the_batch_to_a_tenth_of_a_second() {
+        assert_eq!(records_per_batch(1000, None), 1000);
+        assert_eq!(records_per_batch(1000, Some(200)), 20);
+        assert_eq!(records_per_batch(1000, Some(5)), 1);
+        assert_eq!(records_per_batch(1000, Some(50_000)), 1000);
+    }
+
+    #[test]
+    fn the_last_batch_holds_the_rest_of_the_records() {
+        assert_eq!(split_records(10, 1000), (1, 10));
+        assert_eq!(split_records(10, 3), (4, 1));
+        assert_eq!(split_records(1500, 1000), (2, 500));
+        assert_eq!(split_records(2000, 1000), (2, 1000));
+        assert_eq!(split_records(0, 1000), (0, 0));
+    }
 }

@@ -308,7 +308,8 @@ pub struct PerfProduceArgs {
 #[derive(Debug, Args)]
 pub struct PerfConsumeArgs {
     pub topic: String,
-    /// Stop after this many records (default: at the end of every partition)
+    /// Stop after this many records, or sooner at the end of every partition
+    /// (default: at the end of every partition)
     #[arg(long)]
     pub records: Option<u64>,
     /// Bytes per fetch response (Kafka's `fetch.max.bytes`)

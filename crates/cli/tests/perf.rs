@@ -187,3 +187,34 @@ fn perf_produce_at_a_rate_keeps_to_the_rate_and_stops_at_the_duration() {
     assert!(v["seconds"].as_f64().is_some_and(|s| s >= 0.35), "{v}");
     assert_eq!(end_offsets_sum(&broker, "five"), 5);
 }
+
+#[test]
+fn perf_consume_stops_after_the_records_asked() {
+    let broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "prog", "--partitions", "2"]));
+    let v = perf_produce_json(
+        &broker,
+        "prog",
+        &["--records", "6000", "--record-size", "10"],
+    );
+    assert_eq!(v["records"], 6000);
+    for (asked, counted) in [(100, 100), (1500, 1500), (10_000, 6000)] {
+        let out = ok(broker.ferrolog().args([
+            "perf",
+            "consume",
+            "prog",
+            "--records",
+            &asked.to_string(),
+            "--output",
+            "json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+        assert_eq!(v["records"], counted, "--records {asked}: {v}");
+    }
+    let text = ok(broker
+        .ferrolog()
+        .args(["perf", "consume", "prog", "--records", "100"]));
+    assert!(text.starts_with("consume: 100 records,"), "{text}");
+}

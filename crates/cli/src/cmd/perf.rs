@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrolog_client::batch::{count_fetched, encode_batch};
-use ferrolog_client::fetch::FetchSpec;
+use ferrolog_client::fetch::{FetchSpec, FetchedPartition};
 use ferrolog_client::produce::Acks;
 use ferrolog_client::{Client, ClientConfig, OffsetSpec, ProducerRecord, ProducerStamp};
 use hdrhistogram::Histogram;
@@ -335,24 +335,24 @@ async fn consume(global: &Global, args: PerfConsumeArgs) -> anyhow::Result<()> {
         if pending.is_empty() {
             break;
         }
-        fetch_once(&client, &args, pending, &mut cursors, &progress, &mut hist).await?;
+        let left = target.saturating_sub(progress.records.load(Ordering::Relaxed));
+        let fetched = fetch_once(&client, &args, pending, &mut hist).await?;
+        count_partitions(&args.topic, fetched, &mut cursors, &progress, left)?;
     }
     ticker.abort();
     report(global, "consume", &progress, started.elapsed(), &hist, None)
 }
 
 /// One fetch to the leader of the first unfinished partition, with every
-/// unfinished partition it leads; counts what came back and advances cursors.
+/// unfinished partition it leads.
 async fn fetch_once(
     client: &Client,
     args: &PerfConsumeArgs,
     pending: Vec<(i32, i64)>,
-    cursors: &mut [(i32, i64, i64)],
-    progress: &Progress,
     hist: &mut Histogram<u64>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<FetchedPartition>> {
     let Some(&(first, _)) = pending.first() else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let leader = client.leader(&args.topic, first).await?;
     let mut led = Vec::with_capacity(pending.len());
@@ -372,27 +372,52 @@ async fn fetch_once(
     let sent = Instant::now();
     let fetched = client.fetch(leader, &spec).await?;
     hist.saturating_record(sent.elapsed().as_micros() as u64);
+    Ok(fetched)
+}
+
+/// Counts what a fetch brought, at most `left` records (`--records` may end
+/// the run inside a batch), and advances the cursors past it.
+fn count_partitions(
+    topic: &str,
+    fetched: Vec<FetchedPartition>,
+    cursors: &mut [(i32, i64, i64)],
+    progress: &Progress,
+    mut left: u64,
+) -> anyhow::Result<()> {
     for f in fetched {
+        if left == 0 {
+            break;
+        }
         if let Some(code) = f.error {
-            anyhow::bail!("fetch from {}-{} failed: {code}", args.topic, f.partition);
+            anyhow::bail!("fetch from {topic}-{} failed: {code}", f.partition);
         }
         let Some(cursor) = cursors.iter_mut().find(|c| c.0 == f.partition) else {
             continue;
         };
-        progress
-            .bytes
-            .fetch_add(f.records.len() as u64, Ordering::Relaxed);
         // CRC-checked and counted from the batch headers: this measures
         // the broker, not this client's record decoder.
         let counted = count_fetched(&f.records, cursor.1)?;
-        progress
-            .records
-            .fetch_add(counted.records, Ordering::Relaxed);
+        let taken = counted.records.min(left);
+        left -= taken;
+        let bytes = bytes_taken(f.records.len() as u64, taken, counted.records);
+        progress.records.fetch_add(taken, Ordering::Relaxed);
+        progress.bytes.fetch_add(bytes, Ordering::Relaxed);
         if let Some(next) = counted.next_offset {
             cursor.1 = cursor.1.max(next);
         }
     }
     Ok(())
+}
+
+/// The share of `len` fetched bytes that carried `taken` of the `counted`
+/// records: all of them, unless `--records` ended the run inside this
+/// fetch, so MB/s and records/s describe the same records.
+fn bytes_taken(len: u64, taken: u64, counted: u64) -> u64 {
+    if taken >= counted {
+        return len;
+    }
+    let share = u128::from(len) * u128::from(taken) / u128::from(counted);
+    u64::try_from(share).unwrap_or(len)
 }
 
 /// A once-a-second progress line on stderr, only on a terminal.
@@ -499,5 +524,14 @@ mod tests {
         assert_eq!(split_records(1500, 1000), (2, 500));
         assert_eq!(split_records(2000, 1000), (2, 1000));
         assert_eq!(split_records(0, 1000), (0, 0));
+    }
+
+    #[test]
+    fn bytes_are_counted_for_the_records_taken() {
+        assert_eq!(bytes_taken(1000, 10, 10), 1000);
+        assert_eq!(bytes_taken(1000, 1, 4), 250);
+        assert_eq!(bytes_taken(1000, 0, 4), 0);
+        // A trailing partial batch: no record counted, its bytes still arrived.
+        assert_eq!(bytes_taken(1000, 0, 0), 1000);
     }
 }

@@ -53,7 +53,7 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Consume records and print them as they arrive
     #[command(
-        after_help = "Examples:\n  ferrolog consume orders --from beginning\n  ferrolog consume orders --from -1h --format '{partition}/{offset} {key}={value}'\n  ferrolog consume orders --group billing --follow"
+        after_help = "Examples:\n  ferrolog consume orders --from beginning\n  ferrolog consume orders --from -1h --format '{partition}/{offset} {key}={value}'\n  ferrolog consume orders --group billing --follow\n\nWith --output json, one object per record: topic, partition, offset, timestamp,\nkey, value, and headers as a list of {\"key\", \"value\"} in record order (a key may repeat)."
     )]
     Consume(ConsumeArgs),
     /// Create, list, describe, delete topics and change their configs

@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use serde_json::Value;
+use bytes::Bytes;
+use serde_json::{Value, json};
 
 use crate::args::Output;
 
@@ -44,6 +45,18 @@ pub fn json_bytes(bytes: Option<&[u8]>) -> Value {
     })
 }
 
+/// Record headers in JSON: a list of `{"key": .., "value": ..}` in record
+/// order, not an object, because Kafka allows a key to repeat and an object
+/// would keep only one of them.
+pub fn json_headers(headers: &[(String, Option<Bytes>)]) -> Value {
+    Value::Array(
+        headers
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": json_bytes(v.as_deref())}))
+            .collect(),
+    )
+}
+
 /// Left-aligned columns for text tables.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -77,6 +90,19 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         let err = anyhow::Error::new(io).context("cannot connect to h:1: refused");
         assert_eq!(one_line(&err), "cannot connect to h:1: refused");
+    }
+
+    #[test]
+    fn headers_keep_repeated_keys_in_order() {
+        let headers = [
+            ("a".to_owned(), Some(Bytes::from_static(b"1"))),
+            ("b".to_owned(), None),
+            ("a".to_owned(), Some(Bytes::from_static(b"2"))),
+        ];
+        assert_eq!(
+            json_headers(&headers),
+            json!([{"key": "a", "value": "1"}, {"key": "b", "value": null}, {"key": "a", "value": "2"}])
+        );
     }
 
     #[test]

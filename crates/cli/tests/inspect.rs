@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TestBroker, fails, ferrolog_offline, ok, produce};
+use common::{RawRecord, TestBroker, fails, ferrolog_offline, foreign_batch, ok, produce};
 
 /// Has a running broker write three batches (none, gzip, zstd; 3 keyed records
 /// each) to `orders-0`, stops it cleanly and returns (data dir guard, partition dir).
@@ -71,7 +71,46 @@ fn segment_dump_lists_every_batch_and_decodes_records() {
     assert_eq!(batches[1]["compression"], "gzip");
     assert_eq!(batches[2]["records"][2]["offset"], 8);
     assert_eq!(batches[2]["records"][2]["key"], "k22");
-    assert_eq!(batches[2]["records"][0]["headers"]["h"], "x");
+    assert_eq!(
+        batches[2]["records"][0]["headers"],
+        serde_json::json!([{"key": "h", "value": "x"}])
+    );
+}
+
+/// `inspect --records --output json` of `records` written as one batch to a
+/// segment file of its own.
+fn inspect_records(records: &[RawRecord<'_>]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("00000000000000000000.log");
+    std::fs::write(&log, foreign_batch(records, 1_000)).expect("write");
+    let json = ok(ferrolog_offline()
+        .args(["inspect", "--records", "--output", "json"])
+        .arg(&log));
+    let batch = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .find(|v| v.get("base_offset").is_some())
+        .expect("a batch");
+    batch["records"][0].clone()
+}
+
+#[test]
+fn repeated_header_keys_are_all_shown_in_order() {
+    let headers: &[(&str, Option<&[u8]>)] =
+        &[("a", Some(b"1")), ("b", Some(b"x")), ("a", Some(b"2"))];
+    let record = inspect_records(&[RawRecord {
+        key: None,
+        value: Some(b"v"),
+        headers,
+    }]);
+    assert_eq!(
+        record["headers"],
+        serde_json::json!([
+            {"key": "a", "value": "1"},
+            {"key": "b", "value": "x"},
+            {"key": "a", "value": "2"}
+        ])
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestBroker, consume, fails, ok, produce};
+use common::{RawRecord, TestBroker, consume, fails, foreign_batch, ok, produce, produce_raw};
 
 #[test]
 fn round_trip_with_keys_and_headers() {
@@ -73,8 +73,72 @@ fn json_output_carries_every_field() {
     assert_eq!(v["offset"], 0);
     assert_eq!(v["key"], "k");
     assert_eq!(v["value"], "hello");
-    assert_eq!(v["headers"]["h"], "1");
+    assert_eq!(
+        v["headers"],
+        serde_json::json!([{"key": "h", "value": "1"}])
+    );
     assert!(v["timestamp"].as_i64().is_some_and(|t| t > 0));
+}
+
+/// Kafka allows a header key to repeat and keeps the order: every header
+/// reaches the log, and both outputs show all of them.
+#[test]
+fn repeated_header_keys_are_kept_in_order() {
+    let broker = TestBroker::start();
+    produce(
+        &broker,
+        "dup",
+        &["-H", "a=1", "-H", "b=x", "-H", "a=2"],
+        &["v1"],
+    );
+    assert_eq!(
+        consume(&broker, "dup", &["--format", "{headers}"]),
+        ["a=1,b=x,a=2"]
+    );
+    let json = ok(broker
+        .ferrolog()
+        .args(["consume", "dup", "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    assert_eq!(
+        v["headers"],
+        serde_json::json!([
+            {"key": "a", "value": "1"},
+            {"key": "b", "value": "x"},
+            {"key": "a", "value": "2"}
+        ])
+    );
+}
+
+/// The same, for a record another client wrote (not the CLI's own encoder).
+#[test]
+fn repeated_header_keys_from_another_client_are_all_shown() {
+    let broker = TestBroker::start();
+    let headers: &[(&str, Option<&[u8]>)] = &[("a", Some(b"1")), ("a", None), ("a", Some(b"2"))];
+    let batch = foreign_batch(
+        &[RawRecord {
+            key: None,
+            value: Some(b"v"),
+            headers,
+        }],
+        1_000,
+    );
+    produce_raw(&broker, "foreign", batch);
+    assert_eq!(
+        consume(&broker, "foreign", &["--format", "{headers}"]),
+        ["a=1,a=,a=2"]
+    );
+    let json = ok(broker
+        .ferrolog()
+        .args(["consume", "foreign", "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    assert_eq!(
+        v["headers"],
+        serde_json::json!([
+            {"key": "a", "value": "1"},
+            {"key": "a", "value": null},
+            {"key": "a", "value": "2"}
+        ])
+    );
 }
 
 #[test]

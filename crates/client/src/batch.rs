@@ -1,19 +1,20 @@
-//! Record batches: building v2 batches to produce (compression is done by
-//! kafka-protocol's encoder, CRC-32C included) and decoding fetched ones.
-//! Fetched bytes are untrusted: counts are checked against lengths before the
-//! decoder allocates from them, and a trailing partial batch (a broker may cut
-//! a fetch at `max_bytes`) is left for the next fetch, not treated as damage.
+//! Record batches: building v2 batches to produce and decoding fetched ones.
+//! The batch header is laid out through `ferrolog_wire::batch`, the records
+//! through [`record`] (which keeps repeated header keys, as Kafka does), and
+//! compression is kafka-protocol's. Fetched bytes are untrusted: counts are
+//! checked against lengths before anything is allocated from them, and a
+//! trailing partial batch (a broker may cut a fetch at `max_bytes`) is left
+//! for the next fetch, not treated as damage.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::records::Compression;
 
 use ferrolog_wire::batch::{
-    ATTRIBUTES_AT, BASE_OFFSET_AT, COMPRESSION_MASK, CRC_AT, HEADER_LEN, LAST_OFFSET_DELTA_AT,
-    LENGTH_AT, LOG_OVERHEAD, MAX_TIMESTAMP_AT, RECORDS_COUNT_AT,
+    ATTRIBUTES_AT, BASE_OFFSET_AT, BASE_SEQUENCE_AT, BASE_TIMESTAMP_AT, COMPRESSION_MASK,
+    CONTROL_FLAG, CRC_AT, HEADER_LEN, LAST_OFFSET_DELTA_AT, LEADER_EPOCH_AT, LENGTH_AT,
+    LOG_APPEND_TIME_FLAG, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT, PRODUCER_EPOCH_AT,
+    PRODUCER_ID_AT, RECORDS_COUNT_AT,
 };
 
 use crate::error::{ClientError, boxed};
@@ -64,58 +65,99 @@ pub struct ConsumedRecord {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
-/// Encodes `records` as ONE v2 batch (offsets 0..n, to be assigned by the broker).
+/// Encodes `records` as ONE v2 batch (offsets 0..n, to be assigned by the
+/// broker); no records give no bytes.
 pub fn encode_batch(
     records: &[ProducerRecord],
     compression: Compression,
     stamp: ProducerStamp,
 ) -> Result<Bytes, ClientError> {
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| to_record(i as i64, r, stamp))
-        .collect();
-    let mut buf =
-        BytesMut::with_capacity(records.iter().map(record_size_hint).sum::<usize>() + HEADER_LEN);
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| ClientError::BatchEncode { source: boxed(e) })?;
-    Ok(buf.freeze())
+    let encode_error = |reason: String| ClientError::BatchEncode {
+        source: boxed(anyhow::anyhow!(reason)),
+    };
+    let (Some(base_timestamp), Some(max_timestamp)) = (
+        records.iter().map(|r| r.timestamp_ms).min(),
+        records.iter().map(|r| r.timestamp_ms).max(),
+    ) else {
+        return Ok(Bytes::new());
+    };
+    let count = i32::try_from(records.len())
+        .map_err(|_| encode_error(format!("{} records in one batch", records.len())))?;
+    let mut section = BytesMut::with_capacity(records.iter().map(record_size_hint).sum());
+    for (delta, r) in (0i64..).zip(records) {
+        record::encode(&mut section, r, delta, base_timestamp).map_err(encode_error)?;
+    }
+    let mut batch = BytesMut::with_capacity(HEADER_LEN + section.len());
+    batch.resize(HEADER_LEN, 0);
+    compress(&section, compression, &mut batch)
+        .map_err(|e| ClientError::BatchEncode { source: boxed(e) })?;
+    let length = i32::try_from(batch.len() - LOG_OVERHEAD)
+        .map_err(|_| encode_error(format!("a batch of {} bytes", batch.len())))?;
+    let header = BatchHeader {
+        length,
+        attributes: compression as i16,
+        last_offset_delta: count - 1,
+        base_timestamp,
+        max_timestamp,
+        stamp,
+        count,
+    };
+    header.write(&mut batch);
+    Ok(batch.freeze())
 }
 
-fn record_size_hint(r: &Record) -> usize {
+/// The header fields a producer sets; the base offset is left 0 for the
+/// broker to assign, the leader epoch -1 as clients send it.
+struct BatchHeader {
+    length: i32,
+    attributes: i16,
+    last_offset_delta: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    stamp: ProducerStamp,
+    count: i32,
+}
+
+impl BatchHeader {
+    /// Fills the first `HEADER_LEN` bytes of `batch`, the CRC last: it covers
+    /// the attributes and everything after them.
+    fn write(&self, batch: &mut [u8]) {
+        let mut put = |at: usize, bytes: &[u8]| batch[at..at + bytes.len()].copy_from_slice(bytes);
+        put(BASE_OFFSET_AT, &0i64.to_be_bytes());
+        put(LENGTH_AT, &self.length.to_be_bytes());
+        put(LEADER_EPOCH_AT, &(-1i32).to_be_bytes());
+        put(MAGIC_AT, &MAGIC_V2.to_be_bytes());
+        put(ATTRIBUTES_AT, &self.attributes.to_be_bytes());
+        put(LAST_OFFSET_DELTA_AT, &self.last_offset_delta.to_be_bytes());
+        put(BASE_TIMESTAMP_AT, &self.base_timestamp.to_be_bytes());
+        put(MAX_TIMESTAMP_AT, &self.max_timestamp.to_be_bytes());
+        put(PRODUCER_ID_AT, &self.stamp.producer_id.to_be_bytes());
+        put(PRODUCER_EPOCH_AT, &self.stamp.producer_epoch.to_be_bytes());
+        put(BASE_SEQUENCE_AT, &self.stamp.base_sequence.to_be_bytes());
+        put(RECORDS_COUNT_AT, &self.count.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+        batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+fn record_size_hint(r: &ProducerRecord) -> usize {
     16 + r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len)
 }
 
-fn to_record(offset: i64, r: &ProducerRecord, stamp: ProducerStamp) -> Record {
-    let headers: IndexMap<StrBytes, Option<Bytes>> = r
-        .headers
-        .iter()
-        .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
-        .collect();
-    Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: stamp.producer_id,
-        producer_epoch: stamp.producer_epoch,
-        timestamp_type: TimestampType::Creation,
-        offset,
-        // The encoder keeps records in one batch while `offset - sequence` is
-        // constant and derives the batch's base sequence from the first record.
-        sequence: stamp.base_sequence.wrapping_add(offset as i32),
-        timestamp: r.timestamp_ms,
-        key: r.key.clone(),
-        value: r.value.clone(),
-        headers,
+/// Appends the records `section` to `out`, compressed with kafka-protocol's codecs.
+fn compress(section: &[u8], compression: Compression, out: &mut BytesMut) -> anyhow::Result<()> {
+    let copy = |buf: &mut BytesMut| {
+        buf.put_slice(section);
+        Ok(())
+    };
+    match compression {
+        Compression::None => out.put_slice(section),
+        Compression::Gzip => <Gzip as Compressor<BytesMut>>::compress(out, copy)?,
+        Compression::Snappy => <Snappy as Compressor<BytesMut>>::compress(out, copy)?,
+        Compression::Lz4 => <Lz4 as Compressor<BytesMut>>::compress(out, copy)?,
+        Compression::Zstd => <Zstd as Compressor<BytesMut>>::compress(out, copy)?,
     }
+    Ok(())
 }
 
 /// Decodes every complete batch in `bytes` (a Fetch response's records),
@@ -140,48 +182,71 @@ pub fn decode_fetched(mut bytes: Bytes, from_offset: i64) -> Result<DecodedRecor
     let mut next_offset = None;
     let mut position = 0usize;
     while let Some(batch_len) = complete_batch_len(&bytes) {
-        let mut batch = bytes.split_to(batch_len);
+        let batch = bytes.split_to(batch_len);
         check_counts(&batch, position)?;
+        check_crc(&batch, position)?;
         next_offset = Some(batch_end_offset(&batch));
-        // kafka-protocol gives every record base + delta, but a log-append-time
-        // batch's records all carry the broker's time, its max timestamp.
-        let append_time = batch_max_timestamp(&batch);
-        let set = RecordBatchDecoder::decode_with_custom_compression(
-            &mut batch,
-            Some(crate::decompress::decompress),
-        )
-        .map_err(|e| ClientError::InvalidBatch {
-            position,
-            reason: e.to_string(),
-        })?;
-        for r in set.records {
-            if r.control || r.offset < from_offset {
-                continue;
-            }
-            let log_append_time = r.timestamp_type == TimestampType::LogAppend;
-            out.push(ConsumedRecord {
-                offset: r.offset,
-                timestamp_ms: if log_append_time {
-                    append_time
-                } else {
-                    r.timestamp
-                },
-                log_append_time,
-                key: r.key,
-                value: r.value,
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v))
-                    .collect(),
-            });
-        }
+        decode_batch(batch, from_offset, &mut out)
+            .map_err(|reason| ClientError::InvalidBatch { position, reason })?;
         position += batch_len;
     }
     Ok(DecodedRecords {
         records: out,
         next_offset,
     })
+}
+
+/// Appends the records of one CRC-checked `batch` at or after `from_offset`
+/// to `out`; a control batch (transaction markers) holds none to show.
+fn decode_batch(
+    batch: Bytes,
+    from_offset: i64,
+    out: &mut Vec<ConsumedRecord>,
+) -> Result<(), String> {
+    let magic = batch.get(MAGIC_AT).map_or(-1, |&m| m as i8);
+    if magic != MAGIC_V2 {
+        return Err(format!("magic {magic} is not a v2 batch"));
+    }
+    let attributes = field(&batch, ATTRIBUTES_AT).map_or(0, i16::from_be_bytes);
+    if attributes & CONTROL_FLAG != 0 {
+        return Ok(());
+    }
+    let compression = match attributes & COMPRESSION_MASK {
+        0 => Compression::None,
+        1 => Compression::Gzip,
+        2 => Compression::Snappy,
+        3 => Compression::Lz4,
+        4 => Compression::Zstd,
+        other => return Err(format!("unknown compression codec {other}")),
+    };
+    let count = field(&batch, RECORDS_COUNT_AT).map_or(0, i32::from_be_bytes);
+    let base_offset = batch_base_offset(&batch);
+    let base_timestamp = field(&batch, BASE_TIMESTAMP_AT).map_or(-1, i64::from_be_bytes);
+    // A log-append-time batch's records all carry the broker's time, its max timestamp.
+    let log_append_time = attributes & LOG_APPEND_TIME_FLAG != 0;
+    let append_time = batch_max_timestamp(&batch);
+    let mut section = crate::decompress::decompress(&mut batch.slice(HEADER_LEN..), compression)
+        .map_err(|e| e.to_string())?;
+    for _ in 0..count {
+        let r = record::decode(&mut section)?;
+        let offset = base_offset.wrapping_add(r.offset_delta);
+        if offset < from_offset {
+            continue;
+        }
+        out.push(ConsumedRecord {
+            offset,
+            timestamp_ms: if log_append_time {
+                append_time
+            } else {
+                base_timestamp.wrapping_add(r.timestamp_delta)
+            },
+            log_append_time,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        });
+    }
+    Ok(())
 }
 
 /// What a fetch held, counted from the batch headers.
@@ -206,16 +271,7 @@ pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, Cli
             .get(position..position + batch_len)
             .unwrap_or_default();
         check_counts(batch, position)?;
-        let stored = field(batch, CRC_AT).map_or(0, u32::from_be_bytes);
-        let computed = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
-        if stored != computed {
-            return Err(ClientError::InvalidBatch {
-                position,
-                reason: format!(
-                    "CRC-32C {computed:#010x} does not match the stored {stored:#010x}"
-                ),
-            });
-        }
+        check_crc(batch, position)?;
         let base = batch_base_offset(batch);
         let end = batch_end_offset(batch);
         count.records += u64::try_from(end - base.max(from_offset)).unwrap_or(0);
@@ -224,6 +280,20 @@ pub fn count_fetched(bytes: &[u8], from_offset: i64) -> Result<FetchedCount, Cli
         position += batch_len;
     }
     Ok(count)
+}
+
+/// The batch's CRC-32C (of its attributes onwards) against the stored one,
+/// for a batch already length-checked by [`check_counts`].
+fn check_crc(batch: &[u8], position: usize) -> Result<(), ClientError> {
+    let stored = field(batch, CRC_AT).map_or(0, u32::from_be_bytes);
+    let computed = crc32c::crc32c(batch.get(ATTRIBUTES_AT..).unwrap_or_default());
+    if stored != computed {
+        return Err(ClientError::InvalidBatch {
+            position,
+            reason: format!("CRC-32C {computed:#010x} does not match the stored {stored:#010x}"),
+        });
+    }
+    Ok(())
 }
 
 /// The `N` bytes of a header field at `at`, if `bytes` reaches that far.
@@ -284,6 +354,8 @@ fn check_counts(batch: &[u8], position: usize) -> Result<(), ClientError> {
     }
     Ok(())
 }
+
+mod record;
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Decompression of fetched batches for `kafka-protocol`'s record decoder:
+//! Decompression of fetched batches for the record decoder in `batch`:
 //! the codecs with a ceiling on the output (`ferrolog_wire::compression`),
 //! then a walk of every record (`ferrolog_wire::records`) before the decoder
 //! allocates from the counts and lengths they announce.
@@ -12,8 +12,8 @@ use kafka_protocol::records::Compression;
 /// the broker stores nothing larger.
 pub use ferrolog_wire::records::DECOMPRESSED_BYTES_MAX;
 
-/// The decompressor handed to `RecordBatchDecoder::decode_with_custom_compression`
-/// (called for uncompressed batches too): decompresses, then checks that
+/// A batch's records section as the record decoder reads it (uncompressed
+/// batches pass through here too): decompresses, then checks that
 /// every record is well formed (a header count that fits its record, say)
 /// before the decoder allocates room for what it announces.
 pub fn decompress(records: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {

@@ -15,7 +15,7 @@
 //! - [`group`] — group membership (FindCoordinator, Join/Sync/Heartbeat/Leave) and committed offsets.
 //! - [`group_admin`] — ListGroups, DescribeGroups, DeleteGroups.
 //! - [`assignment`] — the "consumer" protocol's subscription/assignment payloads and the range assignor.
-//! - [`batch`] — building v2 record batches and decoding fetched ones.
+//! - [`batch`] — building v2 record batches and decoding fetched ones (headers as a list: keys may repeat).
 //! - [`decompress`] — codecs for fetched batches, with a ceiling on the decompressed size.
 //! - [`partitioner`] — murmur2, exactly as Kafka's Java client computes it.
 //! - [`simple`] — one-call `send_records` / `read_records` for tests and tools.

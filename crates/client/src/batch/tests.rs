@@ -192,3 +192,86 @@ fn log_append_time_records_carry_the_batch_max_timestamp() {
         }
     }
 }
+
+#[test]
+fn repeated_header_keys_round_trip_in_order() {
+    let record = rec("k", "v", &[("a", "1"), ("b", "x"), ("a", "2")], 1_000);
+    for compression in [Compression::None, Compression::Zstd] {
+        let bytes = encode_batch(
+            std::slice::from_ref(&record),
+            compression,
+            ProducerStamp::NONE,
+        )
+        .expect("encode");
+        let out = decode_batches(bytes, 0).expect("decode");
+        assert_eq!(out[0].headers, record.headers, "{compression:?}");
+    }
+}
+
+/// Without repeated header keys, a batch is byte for byte what
+/// kafka-protocol's encoder (this crate's encoder before) writes.
+#[test]
+fn batches_match_kafka_protocols_encoder() {
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let stamp = ProducerStamp {
+        producer_id: 9,
+        producer_epoch: 2,
+        base_sequence: 40,
+    };
+    for compression in [Compression::None, Compression::Gzip, Compression::Lz4] {
+        let theirs: Vec<Record> = (0i64..)
+            .zip(sample())
+            .map(|(offset, r)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: stamp.producer_id,
+                producer_epoch: stamp.producer_epoch,
+                timestamp_type: TimestampType::Creation,
+                offset,
+                sequence: stamp.base_sequence + offset as i32,
+                timestamp: r.timestamp_ms,
+                key: r.key,
+                value: r.value,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (StrBytes::from_string(k), v))
+                    .collect::<IndexMap<_, _>>(),
+            })
+            .collect();
+        let mut expected = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
+        RecordBatchEncoder::encode(&mut expected, &theirs, &options).expect("encode");
+        let ours = encode_batch(&sample(), compression, stamp).expect("encode");
+        assert_eq!(ours, expected.freeze(), "{compression:?}");
+    }
+}
+
+#[test]
+fn kafka_protocols_decoder_reads_our_batches() {
+    use kafka_protocol::records::RecordBatchDecoder;
+    let mut bytes =
+        encode_batch(&sample(), Compression::Snappy, ProducerStamp::NONE).expect("encode");
+    let set = RecordBatchDecoder::decode(&mut bytes).expect("decode");
+    assert_eq!(set.records.len(), 3);
+    assert_eq!(set.records[1].value.as_deref(), Some(&b"world"[..]));
+    assert_eq!(set.records[2].timestamp, 1_010);
+}
+
+#[test]
+fn a_header_count_past_the_record_is_invalid() {
+    let mut section = BytesMut::new();
+    record::encode(&mut section, &rec("k", "v", &[], 0), 0, 0).expect("encode");
+    // The last byte is the header count (0): claim 50 headers instead.
+    let last = section.len() - 1;
+    section[last] = 100; // zig-zag 50
+    let err = record::decode(&mut section.freeze()).expect_err("invalid");
+    assert!(err.contains("50 headers"), "{err}");
+}

@@ -1,8 +1,8 @@
 //! `ferrolog inspect PATH`: offline dump and verification of a stopped
 //! broker's files. Every byte is parsed by `ferrolog_storage`'s own format
 //! and inspect code — this module only chooses what to call and prints it.
-//! Records inside a batch (`--records`) are decoded by kafka-protocol's
-//! decoder through the client crate, which also decompresses them.
+//! Records inside a batch (`--records`) are decoded by the client crate's
+//! batch decoder, which also decompresses them.
 //!
 //! - `segment` — a `.log` file: every batch, optionally its records.
 //! - `index` — a `.index` / `.timeindex` file: entries, checked against the segment.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::codec_name;
 use crate::args::{Global, Output};
-use crate::output::json_bytes;
+use crate::output::{json_bytes, json_headers};
 use crate::timespec::format_ms;
 
 /// Prints every batch; returns whether the segment is free of damage.
@@ -159,7 +159,7 @@ fn print_batch(
     Ok(())
 }
 
-/// The batch's records as JSON values, decoded (and decompressed) by kafka-protocol.
+/// The batch's records as JSON values, decoded (and decompressed) by the client crate.
 fn batch_records(b: &BatchInfo) -> Result<Value, String> {
     if !b.crc_ok {
         return Err("CRC mismatch: the records cannot be trusted".into());
@@ -170,10 +170,9 @@ fn batch_records(b: &BatchInfo) -> Result<Value, String> {
         records
             .iter()
             .map(|r| {
-                let headers: serde_json::Map<String, Value> =
-                    r.headers.iter().map(|(k, v)| (k.clone(), json_bytes(v.as_deref()))).collect();
                 json!({"offset": r.offset, "timestamp": r.timestamp_ms, "time": format_ms(r.timestamp_ms),
-                       "key": json_bytes(r.key.as_deref()), "value": json_bytes(r.value.as_deref()), "headers": headers})
+                       "key": json_bytes(r.key.as_deref()), "value": json_bytes(r.value.as_deref()),
+                       "headers": json_headers(&r.headers)})
             })
             .collect(),
     ))

@@ -53,7 +53,7 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Consume records and print them as they arrive
     #[command(
-        after_help = "Examples:\n  ferrolog consume orders --from beginning\n  ferrolog consume orders --from -1h --format '{partition}/{offset} {key}={value}'\n  ferrolog consume orders --group billing --follow\n\nWith --output json, one object per record: topic, partition, offset, timestamp,\nkey, value, and headers as a list of {\"key\", \"value\"} in record order (a key may repeat)."
+        after_help = "Examples:\n  ferrolog consume orders --from beginning\n  ferrolog consume orders --from -1h --format '{partition}/{offset} {key}={value}'\n  ferrolog consume orders --group billing --follow\n\nWith --output json, one object per record: topic, partition, offset, timestamp,\nkey, value, and headers as a list of {\"key\", \"value\"} in record order (a key may repeat).\nA key, value or header value that is not UTF-8 comes base64-encoded as key_base64 /\nvalue_base64 in place of key / value; a null one stays null."
     )]
     Consume(ConsumeArgs),
     /// Create, list, describe, delete topics and change their configs
@@ -70,7 +70,7 @@ pub enum Command {
     Group(GroupCommand),
     /// Dump and verify a stopped broker's files (offline, no broker needed)
     #[command(
-        after_help = "Examples:\n  ferrolog inspect data/orders-0/00000000000000000000.log --records\n  ferrolog inspect data/orders-0/00000000000000000000.index\n  ferrolog inspect data            # verify every partition; non-zero exit on damage"
+        after_help = "Examples:\n  ferrolog inspect data/orders-0/00000000000000000000.log --records\n  ferrolog inspect data/orders-0/00000000000000000000.index\n  ferrolog inspect data            # verify every partition; non-zero exit on damage\n\nRecords in JSON (--records --output json) have the fields of `consume --output json`:\nbytes that are not UTF-8 come as key_base64 / value_base64; text output shows them as base64:..."
     )]
     Inspect(InspectArgs),
     /// Load generators printing throughput and latency percentiles

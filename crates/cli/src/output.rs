@@ -2,8 +2,11 @@
 
 use std::io::Write;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use serde_json::{Value, json};
+use ferrolog_client::ConsumedRecord;
+use serde_json::{Map, Value};
 
 use crate::args::Output;
 
@@ -38,21 +41,43 @@ pub fn emit(mode: Output, json: &Value, text: impl FnOnce() -> String) -> anyhow
     Ok(())
 }
 
-/// Bytes shown in JSON: UTF-8 as is, anything else lossily.
-pub fn json_bytes(bytes: Option<&[u8]>) -> Value {
-    bytes.map_or(Value::Null, |b| {
-        Value::String(String::from_utf8_lossy(b).into_owned())
-    })
+/// Adds a record's key, value and headers to `fields` (a JSON object).
+pub fn json_record(mut fields: Value, record: &ConsumedRecord) -> Value {
+    if let Some(obj) = fields.as_object_mut() {
+        put_bytes(obj, "key", record.key.as_deref());
+        put_bytes(obj, "value", record.value.as_deref());
+        obj.insert("headers".into(), json_headers(&record.headers));
+    }
+    fields
+}
+
+/// Puts `bytes` in `obj`: under `name` as a string when they are UTF-8 (null
+/// when absent), else base64 (standard, padded) under `{name}_base64` and no
+/// `name` at all. A JSON string holds text only, and a lossy one could not be
+/// turned back into the bytes; leaving `name` out keeps a binary value from
+/// reading as a null one.
+fn put_bytes(obj: &mut Map<String, Value>, name: &str, bytes: Option<&[u8]>) {
+    let (field, value) = match bytes.map(|b| (b, std::str::from_utf8(b))) {
+        None => (name.to_owned(), Value::Null),
+        Some((_, Ok(text))) => (name.to_owned(), Value::String(text.to_owned())),
+        Some((raw, Err(_))) => (format!("{name}_base64"), Value::String(BASE64.encode(raw))),
+    };
+    obj.insert(field, value);
 }
 
 /// Record headers in JSON: a list of `{"key": .., "value": ..}` in record
 /// order, not an object, because Kafka allows a key to repeat and an object
 /// would keep only one of them.
-pub fn json_headers(headers: &[(String, Option<Bytes>)]) -> Value {
+fn json_headers(headers: &[(String, Option<Bytes>)]) -> Value {
     Value::Array(
         headers
             .iter()
-            .map(|(k, v)| json!({"key": k, "value": json_bytes(v.as_deref())}))
+            .map(|(k, v)| {
+                let mut header = Map::new();
+                header.insert("key".into(), Value::String(k.clone()));
+                put_bytes(&mut header, "value", v.as_deref());
+                Value::Object(header)
+            })
             .collect(),
     )
 }
@@ -83,6 +108,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -102,6 +129,23 @@ mod tests {
         assert_eq!(
             json_headers(&headers),
             json!([{"key": "a", "value": "1"}, {"key": "b", "value": null}, {"key": "a", "value": "2"}])
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_base64_beside_the_text_field() {
+        let record = ConsumedRecord {
+            offset: 0,
+            timestamp_ms: 0,
+            log_append_time: false,
+            key: None,
+            value: Some(Bytes::from_static(b"\xff\xfe\x00bin")),
+            headers: vec![("h".into(), Some(Bytes::from_static(b"\xc0")))],
+        };
+        assert_eq!(
+            json_record(json!({"offset": 0}), &record),
+            json!({"offset": 0, "key": null, "value_base64": "//4AYmlu",
+                   "headers": [{"key": "h", "value_base64": "wA=="}]})
         );
     }
 

@@ -95,6 +95,23 @@ fn inspect_records(records: &[RawRecord<'_>]) -> serde_json::Value {
 }
 
 #[test]
+fn bytes_that_are_not_utf8_come_back_whole() {
+    let headers: &[(&str, Option<&[u8]>)] = &[("h", Some(b"\xc0"))];
+    let record = inspect_records(&[RawRecord {
+        key: Some(b"plain"),
+        value: Some(b"\xff\xfe\x00bin"),
+        headers,
+    }]);
+    assert_eq!(record["value_base64"], "//4AYmlu", "{record}");
+    assert!(record.get("value").is_none(), "{record}");
+    assert_eq!(record["key"], "plain");
+    assert_eq!(
+        record["headers"],
+        serde_json::json!([{"key": "h", "value_base64": "wA=="}])
+    );
+}
+
+#[test]
 fn repeated_header_keys_are_all_shown_in_order() {
     let headers: &[(&str, Option<&[u8]>)] =
         &[("a", Some(b"1")), ("b", Some(b"x")), ("a", Some(b"2"))];

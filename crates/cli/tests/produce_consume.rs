@@ -141,6 +141,37 @@ fn repeated_header_keys_from_another_client_are_all_shown() {
     );
 }
 
+/// Keys, values and header values that are not UTF-8 come back byte for
+/// byte from the JSON output (base64 in a `_base64` field); text stays text.
+#[test]
+fn json_output_keeps_bytes_that_are_not_utf8() {
+    let broker = TestBroker::start();
+    let headers: &[(&str, Option<&[u8]>)] = &[("bin", Some(b"\x80\x00")), ("txt", Some(b"ok"))];
+    let batch = foreign_batch(
+        &[RawRecord {
+            key: Some(b"k\xc3"),
+            value: Some(b"\xff\xfe\x00bin"),
+            headers,
+        }],
+        1_000,
+    );
+    produce_raw(&broker, "binary", batch);
+    let json = ok(broker
+        .ferrolog()
+        .args(["consume", "binary", "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    assert_eq!(v["value_base64"], "//4AYmlu", "{v}");
+    assert_eq!(v["key_base64"], "a8M=", "{v}");
+    assert!(v.get("value").is_none() && v.get("key").is_none(), "{v}");
+    assert_eq!(
+        v["headers"],
+        serde_json::json!([
+            {"key": "bin", "value_base64": "gAA="},
+            {"key": "txt", "value": "ok"}
+        ])
+    );
+}
+
 #[test]
 fn every_compression_round_trips() {
     let broker = TestBroker::start();

@@ -16,7 +16,7 @@ use ferrolog_client::{Client, ClientError, ConsumedRecord, KafkaCode, OffsetSpec
 use serde_json::json;
 
 use crate::args::{ConsumeArgs, Global, Output};
-use crate::output::{json_bytes, json_headers};
+use crate::output::json_record;
 use crate::template::Template;
 use crate::timespec::StartSpec;
 
@@ -473,11 +473,11 @@ impl Session<'_> {
                     .render(&self.args.topic, partition, record, &mut self.line)
             }
             Output::Json => {
-                let value = json!({
+                let fields = json!({
                     "topic": self.args.topic, "partition": partition, "offset": record.offset,
-                    "timestamp": record.timestamp_ms, "key": json_bytes(record.key.as_deref()),
-                    "value": json_bytes(record.value.as_deref()), "headers": json_headers(&record.headers),
+                    "timestamp": record.timestamp_ms,
                 });
+                let value = json_record(fields, record);
                 serde_json::to_writer(&mut self.line, &value)?;
             }
         }

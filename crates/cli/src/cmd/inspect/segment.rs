@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::codec_name;
 use crate::args::{Global, Output};
-use crate::output::{json_bytes, json_headers};
+use crate::output::json_record;
 use crate::timespec::format_ms;
 
 /// Prints every batch; returns whether the segment is free of damage.
@@ -147,7 +147,11 @@ fn print_batch(
                         writeln!(
                             out,
                             "    offset {} time {} key {} value {} headers {}",
-                            r["offset"], r["time"], r["key"], r["value"], r["headers"]
+                            r["offset"],
+                            r["time"],
+                            shown(&r, "key"),
+                            shown(&r, "value"),
+                            r["headers"]
                         )?;
                     }
                 }
@@ -157,6 +161,15 @@ fn print_batch(
         }
     }
     Ok(())
+}
+
+/// A key or value of a record from [`batch_records`] for the text dump:
+/// quoted text, or `base64:…` for bytes that are not UTF-8.
+fn shown(record: &Value, name: &str) -> String {
+    match record.get(format!("{name}_base64")).and_then(Value::as_str) {
+        Some(encoded) => format!("base64:{encoded}"),
+        None => record[name].to_string(),
+    }
 }
 
 /// The batch's records as JSON values, decoded (and decompressed) by the client crate.
@@ -170,9 +183,9 @@ fn batch_records(b: &BatchInfo) -> Result<Value, String> {
         records
             .iter()
             .map(|r| {
-                json!({"offset": r.offset, "timestamp": r.timestamp_ms, "time": format_ms(r.timestamp_ms),
-                       "key": json_bytes(r.key.as_deref()), "value": json_bytes(r.value.as_deref()),
-                       "headers": json_headers(&r.headers)})
+                let fields = json!({"offset": r.offset, "timestamp": r.timestamp_ms,
+                                    "time": format_ms(r.timestamp_ms)});
+                json_record(fields, r)
             })
             .collect(),
     ))

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ferrolog_broker::{BrokerConfig, Server};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
 /// A single-binary, Kafka-compatible commit log broker.
 #[derive(Debug, Parser)]
@@ -23,14 +24,25 @@ struct Args {
     /// Address given to clients [default: the bound address].
     #[arg(long, value_name = "HOST:PORT")]
     advertised_listener: Option<String>,
-    /// Log filter, e.g. info, debug, ferrolog_broker=trace.
+    /// Log filter: a level (trace, debug, info, warn, error, off) and/or
+    /// TARGET=LEVEL, comma-separated, e.g. warn,ferrolog_broker=debug.
     #[arg(long, default_value = "info", env = "FERROLOG_LOG")]
     log_level: String,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match log_filter(&args.log_level) {
+        Ok(filter) => filter,
+        Err(e) => {
+            // No logger yet, and none should start: a usage error like clap's.
+            eprintln!(
+                "error: invalid --log-level (or FERROLOG_LOG) {:?}: {e}",
+                args.log_level
+            );
+            return ExitCode::from(2);
+        }
+    };
     // Colour only on a terminal, so log files and tests read plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::fmt()
@@ -44,6 +56,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `--log-level` filter, refused rather than replaced when it would not
+/// do what it says: a syntax error, or a bare word that is not a level
+/// (tracing reads `lol` as a target to trace, so every other line, the
+/// listen address included, would vanish). A target is named as TARGET=LEVEL.
+fn log_filter(spec: &str) -> Result<EnvFilter, String> {
+    if spec.trim().is_empty() {
+        return Err("the filter is empty".into());
+    }
+    let bare_non_level = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains(['=', '[']))
+        .find(|d| d.parse::<LevelFilter>().is_err());
+    if let Some(word) = bare_non_level {
+        return Err(format!(
+            "{word:?} is not a level (trace, debug, info, warn, error, off); name a target as TARGET=LEVEL"
+        ));
+    }
+    EnvFilter::try_new(spec).map_err(|e| e.to_string())
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -107,4 +140,32 @@ async fn shutdown_signal() {
         tracing::error!(error = %e, "cannot listen for SIGINT");
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters_are_levels_or_target_equals_level() {
+        for good in [
+            "info",
+            "WARN",
+            "warn,ferrolog_broker=debug",
+            "ferrolog_storage=trace",
+            "off",
+        ] {
+            assert!(log_filter(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            " ",
+            "lol",
+            "info,lol",
+            "nonsense=[",
+            "ferrolog_broker=loud",
+        ] {
+            assert!(log_filter(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -146,3 +146,53 @@ fn ferrologd_raises_its_open_file_limit_to_the_hard_limit() {
     );
     assert_eq!(soft, hard, "soft limit raised to the hard one; log: {log}");
 }
+
+/// A `--log-level` that does not parse, or a bare word that is not a level
+/// (tracing reads `lol` as a target, which silences every other line, the
+/// listen address included), stops the broker before it starts: one line on
+/// stderr and exit 2.
+#[test]
+fn ferrologd_refuses_a_log_filter_it_would_misread() {
+    for filter in ["nonsense=[", "lol", "info,lol"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrologd"))
+            .args([
+                "--log-level",
+                filter,
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env_remove("FERROLOG_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ferrologd starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().expect("kill");
+                child.wait().expect("exits");
+                panic!("ferrologd --log-level {filter:?} started instead of refusing");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .expect("read stderr");
+        assert_eq!(status.code(), Some(2), "{filter:?}: {err}");
+        assert!(
+            err.starts_with("error: invalid --log-level"),
+            "{filter:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{filter:?}: {err}");
+    }
+}

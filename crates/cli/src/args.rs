@@ -108,7 +108,7 @@ pub struct ProduceArgs {
     #[arg(long, short = 'f')]
     pub file: Option<PathBuf>,
     /// Split each line at the first SEP: the key before it, the value after
-    #[arg(long, value_name = "SEP")]
+    #[arg(long, value_name = "SEP", value_parser = parse_separator)]
     pub key_separator: Option<String>,
     /// Use this key for every record
     #[arg(long, short = 'k', conflicts_with = "key_separator")]
@@ -126,10 +126,10 @@ pub struct ProduceArgs {
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
     /// Use an idempotent producer when the broker supports it (the default)
-    #[arg(long, overrides_with = "no_idempotent")]
+    #[arg(long, conflicts_with = "no_idempotent")]
     pub idempotent: bool,
     /// Do not use an idempotent producer
-    #[arg(long, overrides_with = "idempotent")]
+    #[arg(long)]
     pub no_idempotent: bool,
     /// Records per batch (per partition)
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -163,10 +163,32 @@ pub struct ConsumeArgs {
     /// Keep waiting for new records
     #[arg(long, short = 'F')]
     pub follow: bool,
-    /// Output template: {topic} {partition} {offset} {timestamp} {time} {key} {value} {headers};
-    /// \n \t escapes; a newline follows each record
-    #[arg(long, default_value = "{value}")]
-    pub format: String,
+    /// Output template for text output [default: {value}]: {topic} {partition} {offset}
+    /// {timestamp} {time} {key} {value} {headers}; \n \t escapes; a newline follows each record
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// What `consume` prints of a record without `--format`.
+pub const FORMAT_DEFAULT: &str = "{value}";
+
+impl Cli {
+    /// Refuses what clap's attributes cannot express: a flag that the value
+    /// of another would make it ignore. An error like clap's own.
+    pub fn check(&self) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        if let Command::Consume(args) = &self.command
+            && args.format.is_some()
+            && self.global.output == Output::Json
+        {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--format cannot be used with --output json, which prints every field; \
+                 --format shapes text output",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +342,17 @@ pub struct PerfConsumeArgs {
     /// pipe moving: a much larger one waits on more socket-buffer round trips
     #[arg(long, default_value_t = 1024 * 1024)]
     pub partition_fetch_bytes: i32,
+}
+
+/// A `--key-separator`: an empty one would split nothing, so every record
+/// would silently go without a key.
+fn parse_separator(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err(
+            "the separator is empty; leave --key-separator out for records without keys".into(),
+        );
+    }
+    Ok(s.to_owned())
 }
 
 /// `key=value` → `(key, value)`; the value may itself contain `=`.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestBroker, fails, ferrolog_offline, ok, produce};
+use common::{TestBroker, consume, fails, ferrolog_offline, ok, produce};
 
 #[test]
 fn topic_lifecycle() {
@@ -217,6 +217,55 @@ fn bad_flag_values_show_what_is_accepted() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// Flags that contradict each other, or that would be ignored, are refused
+/// with one line and exit 2 instead of one of them silently winning.
+#[test]
+fn conflicting_or_ignored_flags_are_refused() {
+    let broker = TestBroker::start();
+    produce(&broker, "c", &[], &["x"]);
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["produce", "c", "--idempotent", "--no-idempotent"],
+            "'--idempotent' cannot be used with '--no-idempotent'",
+        ),
+        (
+            &["consume", "c", "--output", "json", "--format", "{value}"],
+            "--format cannot be used with --output json",
+        ),
+        (
+            &["produce", "c", "--key-separator", ""],
+            "invalid value '' for '--key-separator <SEP>'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = broker
+            .ferrolog()
+            .args(args)
+            .write_stdin("k:v\n")
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // Each flag alone, and --format with text output, still work.
+    assert_eq!(
+        consume(&broker, "c", &["--output", "text", "--format", "<{value}>"]),
+        ["<x>"]
+    );
+    produce(
+        &broker,
+        "c",
+        &["--no-idempotent", "--key-separator", ":"],
+        &["k:v"],
+    );
+    assert_eq!(
+        consume(&broker, "c", &["--format", "{key}={value}"]),
+        ["=x", "k=v"]
+    );
 }
 
 #[test]

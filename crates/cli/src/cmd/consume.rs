@@ -15,7 +15,7 @@ use ferrolog_client::group::{GroupMember, HeartbeatOutcome, MemberTimeouts};
 use ferrolog_client::{Client, ClientError, ConsumedRecord, KafkaCode, OffsetSpec, ResponseError};
 use serde_json::json;
 
-use crate::args::{ConsumeArgs, Global, Output};
+use crate::args::{ConsumeArgs, FORMAT_DEFAULT, Global, Output};
 use crate::output::json_record;
 use crate::template::Template;
 use crate::timespec::StartSpec;
@@ -96,8 +96,8 @@ fn recoverable(e: &anyhow::Error) -> bool {
 }
 
 pub async fn run(global: &Global, client: &Client, args: ConsumeArgs) -> anyhow::Result<ExitCode> {
-    let template =
-        Template::parse(&args.format).map_err(|e| anyhow::anyhow!("invalid --format: {e}"))?;
+    let format = args.format.as_deref().unwrap_or(FORMAT_DEFAULT);
+    let template = Template::parse(format).map_err(|e| anyhow::anyhow!("invalid --format: {e}"))?;
     let meta = client.topic(&args.topic).await?;
     if let Some(p) = args.partition
         && !meta.partitions.iter().any(|m| m.partition == p)

@@ -258,7 +258,7 @@ pub enum GroupCommand {
         #[arg(long, short = 't')]
         topic: String,
         /// earliest | latest | OFFSET | RFC 3339 time | relative time like -1h
-        #[arg(long, allow_hyphen_values = true, value_parser = crate::timespec::parse_start)]
+        #[arg(long, allow_hyphen_values = true, value_parser = crate::timespec::parse_reset_to)]
         to: crate::timespec::StartSpec,
         /// Only this partition
         #[arg(long, short = 'p')]

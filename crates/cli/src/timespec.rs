@@ -13,15 +13,31 @@ pub enum StartSpec {
     TimestampMs(i64),
 }
 
-const ACCEPTED: &str = "expected beginning, end, an offset, an RFC 3339 time (2024-05-01T12:00:00Z) or a relative time (-1h)";
+/// What `--from` accepts, in the words of its help.
+const ACCEPTED_FROM: &str = "expected beginning, end, an offset, an RFC 3339 time (2024-05-01T12:00:00Z) or a relative time (-1h)";
+/// What `reset-offsets --to` accepts, in the words of its help (Kafka's
+/// tool says earliest and latest); beginning and end are accepted as well.
+const ACCEPTED_TO: &str = "expected earliest, latest, an offset, an RFC 3339 time (2024-05-01T12:00:00Z) or a relative time (-1h)";
 
-/// Parses against the current time.
+/// Parses a `--from` against the current time.
 pub fn parse_start(s: &str) -> Result<StartSpec, String> {
     parse_start_at(s, SystemTime::now())
 }
 
-/// Parses `s` with relative times counted back from `now`.
+/// Parses a `reset-offsets --to` against the current time: the same
+/// positions as `--from`, its errors naming them as `--to`'s help does.
+pub fn parse_reset_to(s: &str) -> Result<StartSpec, String> {
+    parse_with(s, SystemTime::now(), ACCEPTED_TO)
+}
+
+/// Parses a `--from` with relative times counted back from `now`.
 pub fn parse_start_at(s: &str, now: SystemTime) -> Result<StartSpec, String> {
+    parse_with(s, now, ACCEPTED_FROM)
+}
+
+/// Parses `s` with relative times counted back from `now`; an error ends
+/// with `accepted`, what the flag's help says it takes.
+fn parse_with(s: &str, now: SystemTime, accepted: &str) -> Result<StartSpec, String> {
     let s = s.trim();
     match s {
         "beginning" | "earliest" | "start" => return Ok(StartSpec::Beginning),
@@ -32,11 +48,11 @@ pub fn parse_start_at(s: &str, now: SystemTime) -> Result<StartSpec, String> {
         return if offset >= 0 {
             Ok(StartSpec::Offset(offset))
         } else {
-            Err(format!("negative offset {offset}: {ACCEPTED}"))
+            Err(format!("negative offset {offset}: {accepted}"))
         };
     }
     if let Some(ago) = s.strip_prefix('-') {
-        let ago = humantime::parse_duration(ago).map_err(|e| format!("{s:?}: {e}; {ACCEPTED}"))?;
+        let ago = humantime::parse_duration(ago).map_err(|e| format!("{s:?}: {e}; {accepted}"))?;
         let at = now
             .checked_sub(ago)
             .ok_or_else(|| format!("{s:?} is before 1970"))?;
@@ -44,7 +60,7 @@ pub fn parse_start_at(s: &str, now: SystemTime) -> Result<StartSpec, String> {
     }
     parse_rfc3339(s)
         .map(StartSpec::TimestampMs)
-        .map_err(|e| format!("{s:?}: {e}; {ACCEPTED}"))
+        .map_err(|e| format!("{s:?}: {e}; {accepted}"))
 }
 
 /// RFC 3339 with `Z` or a `±HH:MM` offset (humantime only knows `Z`).
@@ -119,6 +135,18 @@ mod tests {
         assert_eq!(parse_start("42"), Ok(StartSpec::Offset(42)));
         assert!(parse_start("-5").is_err());
         assert!(matches!(parse_start("tomorrow"), Err(e) if e.contains("expected beginning")));
+    }
+
+    #[test]
+    fn reset_targets_take_both_names_and_errors_say_earliest_latest() {
+        assert_eq!(parse_reset_to("earliest"), Ok(StartSpec::Beginning));
+        assert_eq!(parse_reset_to("beginning"), Ok(StartSpec::Beginning));
+        assert_eq!(parse_reset_to("latest"), Ok(StartSpec::End));
+        assert_eq!(parse_reset_to("end"), Ok(StartSpec::End));
+        assert!(
+            matches!(parse_reset_to("bogus"), Err(e) if e.contains("expected earliest, latest"))
+        );
+        assert!(matches!(parse_reset_to("-3"), Err(e) if e.contains("expected earliest, latest")));
     }
 
     #[test]

@@ -187,7 +187,7 @@ fn unknown_topic_says_so() {
 
 #[test]
 fn bad_flag_values_show_what_is_accepted() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["produce", "t", "--acks", "2"],
             "[possible values: 0, 1, all]",
@@ -199,6 +199,18 @@ fn bad_flag_values_show_what_is_accepted() {
         (
             &["consume", "t", "--from", "yesterday"],
             "expected beginning, end, an offset",
+        ),
+        (
+            &[
+                "group",
+                "reset-offsets",
+                "g",
+                "--topic",
+                "t",
+                "--to",
+                "bogus",
+            ],
+            "expected earliest, latest, an offset",
         ),
         (
             &["--output", "xml", "topic", "list"],

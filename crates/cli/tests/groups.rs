@@ -156,6 +156,42 @@ fn reset_offsets_plans_then_changes_what_is_read() {
     );
 }
 
+/// As Kafka's tool: an offset past the end is clamped to the end, and a
+/// warning on stderr names the partition, the offset asked for and the one applied.
+#[test]
+fn reset_offsets_past_the_end_warns_and_clamps() {
+    let broker = TestBroker::start();
+    produce_numbered(&broker, "short", &numbered(3));
+    assert_eq!(
+        consume(&broker, "short", &["--group", "clamp", "-n", "1"]).len(),
+        1
+    );
+    for execute in [false, true] {
+        let mut cmd = broker.ferrolog();
+        cmd.args([
+            "group",
+            "reset-offsets",
+            "clamp",
+            "-t",
+            "short",
+            "--to",
+            "100",
+        ]);
+        if execute {
+            cmd.arg("--execute");
+        }
+        let out = cmd.output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(
+            err.trim(),
+            "warning: short-0: offset 100 is past the end of the partition (3); using 3"
+        );
+    }
+    let v = describe_json(&broker, "clamp");
+    assert_eq!(v["total_lag"], 0, "{v}");
+}
+
 #[test]
 fn reset_offsets_refuses_while_members_are_active() {
     let broker = TestBroker::start();

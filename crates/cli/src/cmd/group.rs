@@ -269,7 +269,8 @@ async fn reset(
     })
 }
 
-/// The new offset per partition; an explicit offset is clamped into the partition's range.
+/// The new offset per partition; an explicit offset is clamped into the
+/// partition's range, with a warning on stderr (see [`clamp_target`]).
 async fn resolve_targets(
     client: &Client,
     topic: &str,
@@ -308,7 +309,13 @@ async fn resolve_targets(
             let target = match to {
                 StartSpec::Beginning => lo,
                 StartSpec::End => hi,
-                StartSpec::Offset(o) => o.clamp(lo, hi.max(lo)),
+                StartSpec::Offset(o) => {
+                    let (applied, warning) = clamp_target(topic, p, o, (lo, hi));
+                    if let Some(warning) = warning {
+                        eprintln!("warning: {warning}");
+                    }
+                    applied
+                }
                 StartSpec::TimestampMs(_) => {
                     by_time.get(&p).copied().filter(|&o| o >= 0).unwrap_or(hi)
                 }
@@ -316,4 +323,51 @@ async fn resolve_targets(
             (p, target)
         })
         .collect())
+}
+
+/// An explicit `--to` offset outside the partition's `lo..=hi` is clamped
+/// into it, as Kafka's `kafka-consumer-groups.sh` does. Returns the offset
+/// applied and, when it is not the one asked for, a warning that says so:
+/// a reset that lands somewhere else than asked must not pass unnoticed.
+fn clamp_target(
+    topic: &str,
+    partition: i32,
+    requested: i64,
+    (lo, hi): (i64, i64),
+) -> (i64, Option<String>) {
+    let hi = hi.max(lo);
+    let applied = requested.clamp(lo, hi);
+    let warning = match requested {
+        r if r > hi => Some(format!(
+            "{topic}-{partition}: offset {requested} is past the end of the partition ({hi}); using {applied}"
+        )),
+        r if r < lo => Some(format!(
+            "{topic}-{partition}: offset {requested} is below the log start ({lo}); using {applied}"
+        )),
+        _ => None,
+    };
+    (applied, warning)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_outside_the_partition_are_clamped_with_a_warning() {
+        assert_eq!(clamp_target("t", 0, 2, (0, 3)), (2, None));
+        assert_eq!(clamp_target("t", 0, 3, (0, 3)), (3, None));
+        let (applied, warning) = clamp_target("t", 1, 100, (0, 3));
+        assert_eq!(applied, 3);
+        assert_eq!(
+            warning.as_deref(),
+            Some("t-1: offset 100 is past the end of the partition (3); using 3")
+        );
+        let (applied, warning) = clamp_target("t", 2, 1, (5, 9));
+        assert_eq!(applied, 5);
+        assert_eq!(
+            warning.as_deref(),
+            Some("t-2: offset 1 is below the log start (5); using 5")
+        );
+    }
 }

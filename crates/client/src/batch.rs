@@ -16,6 +16,7 @@ use ferrolog_wire::batch::{
     LOG_APPEND_TIME_FLAG, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT, PRODUCER_EPOCH_AT,
     PRODUCER_ID_AT, RECORDS_COUNT_AT,
 };
+use ferrolog_wire::compression::Codec;
 
 use crate::error::{ClientError, boxed};
 
@@ -211,21 +212,19 @@ fn decode_batch(
     if attributes & CONTROL_FLAG != 0 {
         return Ok(());
     }
-    let compression = match attributes & COMPRESSION_MASK {
-        0 => Compression::None,
-        1 => Compression::Gzip,
-        2 => Compression::Snappy,
-        3 => Compression::Lz4,
-        4 => Compression::Zstd,
-        other => return Err(format!("unknown compression codec {other}")),
-    };
+    let codec = Codec::from_attributes(attributes).ok_or_else(|| {
+        format!(
+            "unknown compression codec {}",
+            attributes & COMPRESSION_MASK
+        )
+    })?;
     let count = field(&batch, RECORDS_COUNT_AT).map_or(0, i32::from_be_bytes);
     let base_offset = batch_base_offset(&batch);
     let base_timestamp = field(&batch, BASE_TIMESTAMP_AT).map_or(-1, i64::from_be_bytes);
     // A log-append-time batch's records all carry the broker's time, its max timestamp.
     let log_append_time = attributes & LOG_APPEND_TIME_FLAG != 0;
     let append_time = batch_max_timestamp(&batch);
-    let mut section = crate::decompress::decompress(&mut batch.slice(HEADER_LEN..), compression)
+    let mut section = crate::decompress::decompress(&mut batch.slice(HEADER_LEN..), codec)
         .map_err(|e| e.to_string())?;
     for _ in 0..count {
         let r = record::decode(&mut section)?;

@@ -6,7 +6,6 @@
 use bytes::Bytes;
 use ferrolog_wire::compression::{self, Codec};
 use ferrolog_wire::records;
-use kafka_protocol::records::Compression;
 
 /// The most one batch may decompress to (the response frame limit as well):
 /// the broker stores nothing larger.
@@ -16,32 +15,38 @@ pub use ferrolog_wire::records::DECOMPRESSED_BYTES_MAX;
 /// batches pass through here too): decompresses, then checks that
 /// every record is well formed (a header count that fits its record, say)
 /// before the decoder allocates room for what it announces.
-pub fn decompress(records: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {
-    let out = decompress_limited(records, compression, DECOMPRESSED_BYTES_MAX)?;
+pub fn decompress(records: &mut Bytes, codec: Codec) -> anyhow::Result<Bytes> {
+    let out = decompress_limited(records, codec, DECOMPRESSED_BYTES_MAX)?;
     records::check_all(&out)?;
     Ok(out)
 }
 
 pub(crate) fn decompress_limited(
     records: &mut Bytes,
-    compression: Compression,
+    codec: Codec,
     limit: usize,
 ) -> anyhow::Result<Bytes> {
     let input = std::mem::take(records);
-    let codec = match compression {
-        Compression::None => return Ok(input),
-        Compression::Gzip => Codec::Gzip,
-        Compression::Snappy => Codec::Snappy,
-        Compression::Lz4 => Codec::Lz4,
-        Compression::Zstd => Codec::Zstd,
-    };
+    if codec == Codec::None {
+        return Ok(input);
+    }
     Ok(compression::decompress(codec, &input, limit)?.into())
 }
 
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::records::Compression;
+
     use super::*;
     use crate::batch::{ProducerRecord, ProducerStamp, encode_batch};
+
+    /// Each codec as the encoder names it and as a batch's attributes do.
+    const CODECS: [(Compression, Codec); 4] = [
+        (Compression::Gzip, Codec::Gzip),
+        (Compression::Snappy, Codec::Snappy),
+        (Compression::Lz4, Codec::Lz4),
+        (Compression::Zstd, Codec::Zstd),
+    ];
 
     /// The records section of a batch kafka-protocol compressed.
     fn compressed_records(compression: Compression, value_len: usize) -> Bytes {
@@ -55,28 +60,18 @@ mod tests {
 
     #[test]
     fn reads_what_kafka_protocol_writes() {
-        for compression in [
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for (compression, codec) in CODECS {
             let mut records = compressed_records(compression, 100_000);
-            let out = decompress(&mut records, compression).expect("decompress");
+            let out = decompress(&mut records, codec).expect("decompress");
             assert!(out.len() > 100_000, "{compression:?}: {}", out.len());
         }
     }
 
     #[test]
     fn output_over_the_limit_is_refused() {
-        for compression in [
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for (compression, codec) in CODECS {
             let mut records = compressed_records(compression, 100_000);
-            let result = decompress_limited(&mut records, compression, 10_000);
+            let result = decompress_limited(&mut records, codec, 10_000);
             assert!(
                 matches!(result, Err(ref e) if e.to_string().contains("more than 10000 bytes")),
                 "{compression:?}: {result:?}"
@@ -92,7 +87,7 @@ mod tests {
         ];
         let mut bytes = vec![(record.len() as u8) << 1];
         bytes.extend_from_slice(&record);
-        let result = decompress(&mut Bytes::from(bytes), Compression::None);
+        let result = decompress(&mut Bytes::from(bytes), Codec::None);
         assert!(
             matches!(result, Err(ref e) if e.to_string().contains("header key")),
             "{result:?}"
@@ -101,13 +96,13 @@ mod tests {
         let honest = [0x00, 0x00, 0x00, 0x01, 0x02, b'v', 0x02, 0x02, b'h', 0x01];
         let mut bytes = vec![(honest.len() as u8) << 1];
         bytes.extend_from_slice(&honest);
-        decompress(&mut Bytes::from(bytes), Compression::None).expect("honest record");
+        decompress(&mut Bytes::from(bytes), Codec::None).expect("honest record");
     }
 
     #[test]
     fn truncated_framed_snappy_is_an_error() {
         let mut records = compressed_records(Compression::Snappy, 1000);
         let mut cut = records.split_to(records.len() - 3);
-        assert!(decompress(&mut cut, Compression::Snappy).is_err());
+        assert!(decompress(&mut cut, Codec::Snappy).is_err());
     }
 }

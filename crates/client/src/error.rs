@@ -174,6 +174,13 @@ impl ClientError {
         )
     }
 
+    /// Worth trying again: the broker was unreachable, or answered with a
+    /// code Kafka marks retriable (NOT_COORDINATOR while a restarted broker
+    /// loads its groups, KAFKA_STORAGE_ERROR below the free-space floor).
+    pub fn is_retriable(&self) -> bool {
+        self.is_connection_error() || self.kafka_code().is_some_and(|c| c.is_retriable())
+    }
+
     /// The Kafka error code, when the broker answered with one.
     pub fn kafka_code(&self) -> Option<ResponseError> {
         match self {

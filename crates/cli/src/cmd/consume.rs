@@ -89,9 +89,8 @@ async fn interrupt(mut interrupted: tokio::sync::watch::Receiver<bool>) {
 /// groups, say).
 fn recoverable(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<ClientError>().is_some_and(|e| {
-            e.is_connection_error() || e.kafka_code().is_some_and(|code| code.is_retriable())
-        })
+        c.downcast_ref::<ClientError>()
+            .is_some_and(ClientError::is_retriable)
     })
 }
 

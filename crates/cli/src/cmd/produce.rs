@@ -110,7 +110,7 @@ pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<ExitCode>
         with_retry(
             "asking for a producer id",
             delivery_timeout,
-            retriable,
+            ClientError::is_retriable,
             || client.init_producer_id(),
         )
         .await?
@@ -339,7 +339,7 @@ async fn send_with_retry(
 ) -> anyhow::Result<ProduceAck> {
     let what = format!("produce to {topic}-{partition}");
     let send = || client.produce(topic, partition, batch.clone(), acks, 30_000);
-    Ok(with_retry(&what, timeout, retriable, send).await?)
+    Ok(with_retry(&what, timeout, ClientError::is_retriable, send).await?)
 }
 
 /// Runs `op` until it succeeds, fails in a way `retry` does not accept, or
@@ -368,10 +368,6 @@ where
             Err(e) => return Err(e),
         }
     }
-}
-
-fn retriable(e: &ClientError) -> bool {
-    e.is_connection_error() || e.kafka_code().is_some_and(|c| c.is_retriable())
 }
 
 /// What the broker acknowledged, per partition and in all.

@@ -255,60 +255,23 @@ pub struct RawRecord<'a> {
 }
 
 /// An uncompressed v2 batch of `records` (base offset 0, no producer id),
-/// encoded here rather than by the client crate, so that a test of the
-/// reading side does not lean on the writing side it also tests.
+/// encoded by the storage engine's test builder rather than by the client
+/// crate, so that a test of the reading side does not lean on the writing
+/// side it also tests.
 pub fn foreign_batch(records: &[RawRecord<'_>], timestamp_ms: i64) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, value: i64) {
-        let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-        while raw >= 0x80 {
-            out.push((raw as u8 & 0x7f) | 0x80);
-            raw >>= 7;
-        }
-        out.push(raw as u8);
-    }
-    fn bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-        match b {
-            None => varint(out, -1),
-            Some(b) => {
-                varint(out, b.len() as i64);
-                out.extend_from_slice(b);
-            }
-        }
-    }
-    let mut section = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        let mut body = vec![0u8]; // attributes
-        varint(&mut body, 0); // timestamp delta
-        varint(&mut body, i as i64); // offset delta
-        bytes(&mut body, r.key);
-        bytes(&mut body, r.value);
-        varint(&mut body, r.headers.len() as i64);
-        for (k, v) in r.headers {
-            bytes(&mut body, Some(k.as_bytes()));
-            bytes(&mut body, *v);
-        }
-        varint(&mut section, body.len() as i64);
-        section.extend_from_slice(&body);
-    }
-    let count = records.len() as i32;
-    let mut batch = Vec::new();
-    batch.extend_from_slice(&0i64.to_be_bytes()); // base offset
-    batch.extend_from_slice(&((49 + section.len()) as i32).to_be_bytes()); // length after itself
-    batch.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
-    batch.push(2); // magic
-    batch.extend_from_slice(&0u32.to_be_bytes()); // CRC, sealed below
-    batch.extend_from_slice(&0i16.to_be_bytes()); // attributes
-    batch.extend_from_slice(&(count - 1).to_be_bytes()); // last offset delta
-    batch.extend_from_slice(&timestamp_ms.to_be_bytes()); // base timestamp
-    batch.extend_from_slice(&timestamp_ms.to_be_bytes()); // max timestamp
-    batch.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    batch.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    batch.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-    batch.extend_from_slice(&count.to_be_bytes());
-    batch.extend_from_slice(&section);
-    // Rewriting the attributes as they are computes the CRC.
-    ferrolog_storage::format::builder::set_attributes(&mut batch, 0);
-    batch
+    use ferrolog_storage::format::builder::{SimpleRecord, encode_batch_with_headers};
+    let records: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let record = SimpleRecord {
+                timestamp_ms,
+                key: r.key,
+                value: r.value,
+            };
+            (record, r.headers)
+        })
+        .collect();
+    encode_batch_with_headers(&records)
 }
 
 /// Appends `batch` as it is to partition 0 of `topic` (created if need be),

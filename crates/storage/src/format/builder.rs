@@ -29,6 +29,9 @@ fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
+/// A record's headers, in order; a key may repeat, as Kafka allows.
+pub type Headers<'a> = &'a [(&'a str, Option<&'a [u8]>)];
+
 /// Encodes `records` as one uncompressed batch with base offset 0, producer
 /// id -1 and a valid CRC. Empty `records` gives an (invalid) empty batch.
 pub fn encode_batch(records: &[SimpleRecord<'_>]) -> Vec<u8> {
@@ -39,11 +42,26 @@ pub fn encode_batch(records: &[SimpleRecord<'_>]) -> Vec<u8> {
 
 /// Appends one encoded batch to `out` (see [`encode_batch`]).
 pub fn encode_batch_into(out: &mut Vec<u8>, records: &[SimpleRecord<'_>]) {
+    encode_into(out, records, |r| (*r, &[]));
+}
+
+/// Like [`encode_batch`], each record with its headers.
+pub fn encode_batch_with_headers(records: &[(SimpleRecord<'_>, Headers<'_>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(&mut out, records, |&(record, headers)| (record, headers));
+    out
+}
+
+fn encode_into<'a, T>(
+    out: &mut Vec<u8>,
+    records: &'a [T],
+    parts: impl Fn(&'a T) -> (SimpleRecord<'a>, Headers<'a>),
+) {
     let start = out.len();
-    let base_ts = records.first().map_or(0, |r| r.timestamp_ms);
+    let base_ts = records.first().map_or(0, |r| parts(r).0.timestamp_ms);
     let max_ts = records
         .iter()
-        .map(|r| r.timestamp_ms)
+        .map(|r| parts(r).0.timestamp_ms)
         .max()
         .unwrap_or(base_ts);
     let count = records.len() as i32;
@@ -62,14 +80,18 @@ pub fn encode_batch_into(out: &mut Vec<u8>, records: &[SimpleRecord<'_>]) {
     out.extend_from_slice(&count.to_be_bytes());
     debug_assert_eq!(out.len() - start, HEADER_LEN);
     let mut body = Vec::new();
-    for (i, record) in records.iter().enumerate() {
+    for (i, (record, headers)) in records.iter().map(parts).enumerate() {
         body.clear();
         body.push(0); // record attributes
         put_varint(&mut body, record.timestamp_ms - base_ts);
         put_varint(&mut body, i as i64);
         put_bytes(&mut body, record.key);
         put_bytes(&mut body, record.value);
-        put_varint(&mut body, 0); // header count
+        put_varint(&mut body, headers.len() as i64);
+        for (key, value) in headers {
+            put_bytes(&mut body, Some(key.as_bytes()));
+            put_bytes(&mut body, *value);
+        }
         put_varint(out, body.len() as i64);
         out.extend_from_slice(&body);
     }

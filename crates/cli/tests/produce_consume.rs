@@ -61,14 +61,21 @@ fn keys_land_where_kafka_would_put_them() {
     assert_eq!(lines, ["0"]);
 }
 
+/// `topic`'s one record, as `consume --output json` prints it.
+fn only_json_record(broker: &TestBroker, topic: &str) -> serde_json::Value {
+    let json = ok(broker
+        .ferrolog()
+        .args(["consume", topic, "--output", "json"]));
+    serde_json::from_str(json.trim()).expect("one JSON line")
+}
+
 #[test]
 fn json_output_carries_every_field() {
     let broker = TestBroker::start();
     produce(&broker, "j", &["--key", "k", "-H", "h=1"], &["hello"]);
     let lines = consume(&broker, "j", &[]);
     assert_eq!(lines, ["hello"]);
-    let json = ok(broker.ferrolog().args(["consume", "j", "--output", "json"]));
-    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    let v = only_json_record(&broker, "j");
     assert_eq!(v["topic"], "j");
     assert_eq!(v["offset"], 0);
     assert_eq!(v["key"], "k");
@@ -95,10 +102,7 @@ fn repeated_header_keys_are_kept_in_order() {
         consume(&broker, "dup", &["--format", "{headers}"]),
         ["a=1,b=x,a=2"]
     );
-    let json = ok(broker
-        .ferrolog()
-        .args(["consume", "dup", "--output", "json"]));
-    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    let v = only_json_record(&broker, "dup");
     assert_eq!(
         v["headers"],
         serde_json::json!([
@@ -127,10 +131,7 @@ fn repeated_header_keys_from_another_client_are_all_shown() {
         consume(&broker, "foreign", &["--format", "{headers}"]),
         ["a=1,a=,a=2"]
     );
-    let json = ok(broker
-        .ferrolog()
-        .args(["consume", "foreign", "--output", "json"]));
-    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    let v = only_json_record(&broker, "foreign");
     assert_eq!(
         v["headers"],
         serde_json::json!([
@@ -156,10 +157,7 @@ fn json_output_keeps_bytes_that_are_not_utf8() {
         1_000,
     );
     produce_raw(&broker, "binary", batch);
-    let json = ok(broker
-        .ferrolog()
-        .args(["consume", "binary", "--output", "json"]));
-    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json line");
+    let v = only_json_record(&broker, "binary");
     assert_eq!(v["value_base64"], "//4AYmlu", "{v}");
     assert_eq!(v["key_base64"], "a8M=", "{v}");
     assert!(v.get("value").is_none() && v.get("key").is_none(), "{v}");

@@ -16,6 +16,17 @@ pub fn one_line(err: &anyhow::Error) -> String {
     ferrolog_storage::error::chain_line(err.as_ref())
 }
 
+/// `n` and `noun`, plural unless `n` is one: "1 record", "3 batches".
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    if n == N::from(1) {
+        format!("1 {noun}")
+    } else if noun.ends_with("ch") || noun.ends_with('s') {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A closed pipe (`ferrolog consume t | head`) is a normal way to stop.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -111,6 +122,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn counts_are_plural_unless_one() {
+        assert_eq!(count(1u64, "record"), "1 record");
+        assert_eq!(count(0usize, "record"), "0 records");
+        assert_eq!(count(2i32, "batch"), "2 batches");
+        assert_eq!(count(-1i64, "partition"), "-1 partitions");
+    }
 
     #[test]
     fn one_line_drops_repeated_causes() {

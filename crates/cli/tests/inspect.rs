@@ -177,7 +177,7 @@ fn clean_directories_and_indexes_verify() {
     let data_dir = part.parent().expect("data dir");
     let text = ok(ferrolog_offline().arg("inspect").arg(data_dir));
     assert!(
-        text.contains("orders-0: 1 segment(s), 3 batches, 9 records, offsets 0..9: ok"),
+        text.contains("orders-0: 1 segment, 3 batches, 9 records, offsets 0..9: ok"),
         "{text}"
     );
     assert!(text.contains("0 damaged"), "{text}");

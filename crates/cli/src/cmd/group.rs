@@ -8,7 +8,7 @@ use ferrolog_client::{Client, OffsetSpec};
 use serde_json::json;
 
 use crate::args::{Global, GroupCommand};
-use crate::output::{emit, table};
+use crate::output::{count, emit, table};
 use crate::timespec::StartSpec;
 
 pub async fn run(
@@ -150,10 +150,10 @@ fn describe_text(described: &DescribedGroup, rows: &[LagRow], total: i64) -> Str
         &described.protocol
     };
     let mut text = format!(
-        "group {}: {} ({} member(s), protocol {protocol})\n",
+        "group {}: {} ({}, protocol {protocol})\n",
         described.group,
         described.state,
-        described.members.len()
+        count(described.members.len(), "member")
     );
     let member_rows: Vec<Vec<String>> = described
         .members
@@ -224,8 +224,8 @@ async fn reset(
     let described = client.describe_group(&coordinator, group).await?;
     if !described.members.is_empty() {
         anyhow::bail!(
-            "group {group:?} has {} active member(s) (state {}); stop its consumers before resetting offsets",
-            described.members.len(),
+            "group {group:?} has {} (state {}); stop its consumers before resetting offsets",
+            count(described.members.len(), "active member"),
             described.state
         );
     }

@@ -30,7 +30,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 
 use crate::args::{Global, PerfCommand, PerfConsumeArgs, PerfProduceArgs};
-use crate::output::emit;
+use crate::output::{count, emit};
 
 pub async fn run(global: &Global, command: PerfCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -466,12 +466,13 @@ fn report(
     }
     emit(global.output, &json, || {
         let mut text = format!(
-            "{what}: {records} records, {:.1} MB in {secs:.2} s: {:.0} records/s, {:.1} MB/s\n\
-             request latency ms ({} requests): {}",
+            "{what}: {}, {:.1} MB in {secs:.2} s: {:.0} records/s, {:.1} MB/s\n\
+             request latency ms ({}): {}",
+            count(records, "record"),
             bytes as f64 / 1e6,
             records as f64 / secs,
             bytes as f64 / 1e6 / secs,
-            hist.len(),
+            count(hist.len(), "request"),
             percentiles_line(hist),
         );
         if let Some(rt) = round_trip {

@@ -142,7 +142,11 @@ pub async fn run(global: &Global, args: ProduceArgs) -> anyhow::Result<ExitCode>
     } else {
         let read = producer.read;
         sent.with_context(|| {
-            format!("{unacknowledged} of the {read} records read were not acknowledged")
+            format!(
+                "{unacknowledged} of the {} read {} not acknowledged",
+                output::count(read, "record"),
+                if unacknowledged == 1 { "was" } else { "were" }
+            )
         })?;
     }
     Ok(ExitCode::SUCCESS)
@@ -384,18 +388,20 @@ fn summary(global: &Global, producer: &Producer<'_>) -> anyhow::Result<()> {
         json!({"topic": producer.topic, "records": records, "bytes": bytes, "partitions": parts});
     output::emit(global.output, &json, || {
         let mut text = format!(
-            "produced {records} records ({bytes} bytes) to {}",
+            "produced {} ({}) to {}",
+            output::count(records, "record"),
+            output::count(bytes, "byte"),
             producer.topic
         );
         for (p, s) in producer.partitions.iter().filter(|(_, s)| s.records > 0) {
             match (s.first_offset, s.last_offset) {
                 (Some(first), Some(last)) => text.push_str(&format!(
-                    "\n  partition {p}: {} records, offsets {first}..={last}",
-                    s.records
+                    "\n  partition {p}: {}, offsets {first}..={last}",
+                    output::count(s.records, "record")
                 )),
                 _ => text.push_str(&format!(
-                    "\n  partition {p}: {} records (acks=0: offsets unknown)",
-                    s.records
+                    "\n  partition {p}: {} (acks=0: offsets unknown)",
+                    output::count(s.records, "record")
                 )),
             }
         }

@@ -7,7 +7,7 @@ use ferrolog_client::admin::ConfigChange;
 use serde_json::json;
 
 use crate::args::{Global, TopicCommand};
-use crate::output::{emit, table};
+use crate::output::{count, emit, table};
 
 pub async fn run(
     global: &Global,
@@ -30,7 +30,12 @@ pub async fn run(
             emit(
                 global.output,
                 &json!({"created": name, "partitions": partitions}),
-                || format!("created topic {name} with {partitions} partition(s)"),
+                || {
+                    format!(
+                        "created topic {name} with {}",
+                        count(partitions, "partition")
+                    )
+                },
             )?;
         }
         TopicCommand::List => list(global, client).await?,
@@ -49,14 +54,20 @@ pub async fn run(
             let now = client.refresh_topic(&name).await?.partitions.len();
             if usize::try_from(partitions).map_or(true, |wanted| wanted <= now) {
                 anyhow::bail!(
-                    "{name} already has {now} partition(s): --partitions must be more (a topic never shrinks)"
+                    "{name} already has {}: --partitions must be more (a topic never shrinks)",
+                    count(now, "partition")
                 );
             }
             client.create_partitions(&name, partitions).await?;
             emit(
                 global.output,
                 &json!({"topic": name, "partitions": partitions, "was": now}),
-                || format!("grew topic {name} from {now} to {partitions} partition(s)"),
+                || {
+                    format!(
+                        "grew topic {name} from {now} to {}",
+                        count(partitions, "partition")
+                    )
+                },
             )?;
         }
         TopicCommand::AlterConfig { name, set, delete } => {
@@ -82,7 +93,7 @@ pub async fn run(
             emit(
                 global.output,
                 &json!({"topic": name, "set": set_json, "deleted": delete}),
-                || format!("updated {} config(s) of {name}", changes.len()),
+                || format!("updated {} of {name}", count(changes.len(), "config")),
             )?;
         }
     }
@@ -175,9 +186,9 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
             })
             .collect();
         let mut text = format!(
-            "topic {name} (id {}), {} partition(s)\n",
+            "topic {name} (id {}), {}\n",
             meta.topic_id,
-            meta.partitions.len()
+            count(meta.partitions.len(), "partition")
         );
         let mut header = vec!["PARTITION", "LEADER", "START", "END", "RECORDS"];
         if partitions.iter().any(|p| p["error"].is_string()) {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::codec_name;
 use crate::args::{Global, Output};
-use crate::output::json_record;
+use crate::output::{count, json_record};
 use crate::timespec::format_ms;
 
 /// Prints every batch; returns whether the segment is free of damage.
@@ -78,7 +78,9 @@ pub fn dump(
         )?,
         Output::Text => writeln!(
             out,
-            "{batches} batches, {records} records, {}",
+            "{}, {}, {}",
+            count(batches, "batch"),
+            count(records, "record"),
             if ok {
                 "all CRCs ok".to_owned()
             } else {

@@ -9,6 +9,7 @@ use ferrolog_storage::io::FileSystem;
 use serde_json::json;
 
 use crate::args::{Global, Output};
+use crate::output::count;
 
 pub fn partition(global: &Global, fs: &dyn FileSystem, dir: &Path) -> anyhow::Result<bool> {
     let report = inspect::verify_partition(fs, dir)?;
@@ -60,8 +61,10 @@ fn print(global: &Global, reports: &[PartitionReport]) -> anyhow::Result<bool> {
                 let verdict = if r.is_ok() { "ok" } else { "DAMAGED" };
                 writeln!(
                     out,
-                    "{name}: {} segment(s), {batches} batches, {records} records, offsets {start}..{end}: {verdict}",
-                    r.segments.len()
+                    "{name}: {}, {}, {}, offsets {start}..{end}: {verdict}",
+                    count(r.segments.len(), "segment"),
+                    count(batches, "batch"),
+                    count(records, "record"),
                 )?;
                 for p in &r.problems {
                     let at = p
@@ -80,8 +83,8 @@ fn print(global: &Global, reports: &[PartitionReport]) -> anyhow::Result<bool> {
     if global.output == Output::Text {
         writeln!(
             out,
-            "verified {} partition(s): {} ok, {damaged} damaged",
-            reports.len(),
+            "verified {}: {} ok, {damaged} damaged",
+            count(reports.len(), "partition"),
             reports.len() - damaged
         )?;
     }

@@ -191,6 +191,12 @@ impl Session<'_> {
             let position = match (committed.get(&p), self.args.from) {
                 (Some(&c), _) => c,
                 (None, StartSpec::End) => end,
+                // Past the end, a fetch would fail when following, and
+                // without following the read would end before it began:
+                // either way the user is told the range at once.
+                (None, StartSpec::Offset(o)) if o > end => {
+                    return Err(self.out_of_range(p, o).await);
+                }
                 (None, StartSpec::Offset(o)) => o,
                 // -1: no record at or after the timestamp, so start at the end.
                 (None, _) => looked_up
@@ -447,11 +453,7 @@ impl Session<'_> {
         if code.0 != ResponseError::OffsetOutOfRange {
             anyhow::bail!("fetch from {topic}-{partition} at offset {at} failed: {code}");
         }
-        let range = self.client.offset_range(&topic).await?;
-        let (start, end) = range
-            .iter()
-            .find(|r| r.0 == partition)
-            .map_or((-1, -1), |r| (r.1, r.2));
+        let (start, end) = self.range_of(partition).await?;
         if self.args.group.is_some() && at < start {
             tracing::warn!(
                 "{topic}-{partition}: committed offset {at} is below the log start {start}; starting there"
@@ -459,9 +461,23 @@ impl Session<'_> {
             self.cursors[idx].position = start;
             return Ok(());
         }
-        anyhow::bail!(
-            "offset {at} is out of range for {topic}-{partition}, which holds offsets {start}..{end}"
-        )
+        Err(out_of_range(&topic, partition, at, start, end))
+    }
+
+    /// The offsets `partition` holds, as (log start, end).
+    async fn range_of(&self, partition: i32) -> anyhow::Result<(i64, i64)> {
+        let range = self.client.offset_range(&self.args.topic).await?;
+        Ok(range
+            .iter()
+            .find(|r| r.0 == partition)
+            .map_or((-1, -1), |r| (r.1, r.2)))
+    }
+
+    async fn out_of_range(&self, partition: i32, at: i64) -> anyhow::Error {
+        match self.range_of(partition).await {
+            Ok((start, end)) => out_of_range(&self.args.topic, partition, at, start, end),
+            Err(e) => e,
+        }
     }
 
     fn print(&mut self, partition: i32, record: &ConsumedRecord) -> anyhow::Result<()> {
@@ -487,6 +503,12 @@ impl Session<'_> {
         self.printed += 1;
         Ok(())
     }
+}
+
+fn out_of_range(topic: &str, partition: i32, at: i64, start: i64, end: i64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "offset {at} is out of range for {topic}-{partition}, which holds offsets {start}..{end}"
+    )
 }
 
 #[cfg(test)]

@@ -94,22 +94,8 @@ fn a_topic_grows_keeps_its_records_and_never_shrinks() {
 
 #[test]
 fn describe_shows_the_healthy_partitions_beside_a_failed_one() {
-    // A log cut short below what was fsynced fails its partition at the next start. Describe
-    // failed whole with "ListOffsets for damaged-0 failed: KAFKA_STORAGE_ERROR".
-    let mut broker = TestBroker::start();
-    ok(broker
-        .ferrolog()
-        .args(["topic", "create", "damaged", "--partitions", "2"]));
-    produce(&broker, "damaged", &["--partition", "0"], &["a", "b"]);
-    produce(&broker, "damaged", &["--partition", "1"], &["c"]);
-    broker.stop();
-    let log = broker
-        .data_dir()
-        .join("damaged-0")
-        .join("00000000000000000000.log");
-    let bytes = std::fs::read(&log).expect("partition 0's log");
-    std::fs::write(&log, &bytes[..bytes.len() - 10]).expect("cut it short");
-    let broker = broker.restart();
+    // Describe failed whole with "ListOffsets for damaged-0 failed: KAFKA_STORAGE_ERROR".
+    let broker = with_a_failed_partition();
     let out = ok(broker
         .ferrolog()
         .args(["topic", "describe", "damaged", "--output", "json"]));
@@ -129,6 +115,56 @@ fn describe_shows_the_healthy_partitions_beside_a_failed_one() {
             .any(|l| l.starts_with("0 ") && l.ends_with("KAFKA_STORAGE_ERROR")),
         "{text}"
     );
+}
+
+#[test]
+fn consume_reads_the_healthy_partitions_and_fails_naming_the_failed_one() {
+    // It failed whole, printing nothing: "ListOffsets for damaged-0 failed: KAFKA_STORAGE_ERROR".
+    let broker = with_a_failed_partition();
+    let out = broker
+        .ferrolog()
+        .args(["consume", "damaged"])
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(stdout, "c\n");
+    assert!(
+        stderr.trim_end().ends_with(
+            "error: 1 partition of damaged could not be read: damaged-0: KAFKA_STORAGE_ERROR"
+        ),
+        "{stderr}"
+    );
+    // Asked for alone, the failed partition is an error with nothing read.
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["consume", "damaged", "--partition", "0"]),
+    );
+    assert!(err.contains("damaged-0: KAFKA_STORAGE_ERROR"), "{err}");
+}
+
+/// A broker whose topic "damaged" has partition 0 failed (its log was cut
+/// short below what was fsynced, which fails it at start-up) and partition 1
+/// holding one record, "c".
+fn with_a_failed_partition() -> TestBroker {
+    let mut broker = TestBroker::start();
+    ok(broker
+        .ferrolog()
+        .args(["topic", "create", "damaged", "--partitions", "2"]));
+    produce(&broker, "damaged", &["--partition", "0"], &["a", "b"]);
+    produce(&broker, "damaged", &["--partition", "1"], &["c"]);
+    broker.stop();
+    let log = broker
+        .data_dir()
+        .join("damaged-0")
+        .join("00000000000000000000.log");
+    let bytes = std::fs::read(&log).expect("partition 0's log");
+    std::fs::write(&log, &bytes[..bytes.len() - 10]).expect("cut it short");
+    broker.restart()
 }
 
 #[test]

@@ -48,6 +48,10 @@ struct Session<'a> {
     /// signal that came while no listener future was polled (between retries
     /// while the broker is down) would otherwise be lost, and ignored.
     interrupted: tokio::sync::watch::Receiver<bool>,
+    /// Partitions the broker could not serve when reading started (a damaged
+    /// log, say), each as "topic-partition: error". Outside a group the
+    /// others are read, and the command then fails naming these.
+    unreadable: Vec<String>,
 }
 
 /// The receiving end of one Ctrl-C and SIGTERM listener that lives as long as
@@ -120,6 +124,7 @@ pub async fn run(global: &Global, client: &Client, args: ConsumeArgs) -> anyhow:
         stdout: std::io::stdout().lock(),
         line: Vec::with_capacity(4096),
         interrupted: interrupt_listener(),
+        unreadable: Vec::new(),
     };
     match &args.group {
         Some(group) => session.run_group(group).await?,
@@ -129,7 +134,17 @@ pub async fn run(global: &Global, client: &Client, args: ConsumeArgs) -> anyhow:
                 None => meta.partitions.iter().map(|p| p.partition).collect(),
             };
             session.cursors = session.start_cursors(&partitions, &BTreeMap::new()).await?;
-            session.run_plain().await?;
+            if !session.cursors.is_empty() {
+                session.run_plain().await?;
+            }
+            if !session.unreadable.is_empty() {
+                anyhow::bail!(
+                    "{} of {} could not be read: {}",
+                    crate::output::count(session.unreadable.len(), "partition"),
+                    args.topic,
+                    session.unreadable.join("; ")
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -150,8 +165,11 @@ impl Session<'_> {
     }
 
     /// Positions from committed offsets where present, else from `--from`.
+    /// Outside a group, a partition the broker cannot serve gets no cursor
+    /// and is noted in `unreadable`; in a group it fails the command, as
+    /// the group expects its assignment read.
     async fn start_cursors(
-        &self,
+        &mut self,
         partitions: &[i32],
         committed: &BTreeMap<i32, i64>,
     ) -> anyhow::Result<Vec<Cursor>> {
@@ -160,13 +178,34 @@ impl Session<'_> {
             .iter()
             .map(|&p| (p, OffsetSpec::Latest))
             .collect();
-        let ends: BTreeMap<i32, i64> = self
-            .client
-            .list_offsets(topic, &lookups)
-            .await?
+        let ends: BTreeMap<i32, i64> = if self.args.group.is_some() {
+            self.client
+                .list_offsets(topic, &lookups)
+                .await?
+                .iter()
+                .map(|o| (o.partition, o.offset))
+                .collect()
+        } else {
+            let mut ends = BTreeMap::new();
+            for (p, listed) in self.client.list_offsets_each(topic, &lookups).await? {
+                match listed {
+                    Ok(o) => {
+                        ends.insert(p, o.offset);
+                    }
+                    Err(code) => {
+                        tracing::warn!("{topic}-{p} cannot be read: {code}; reading the others");
+                        self.unreadable.push(format!("{topic}-{p}: {code}"));
+                    }
+                }
+            }
+            ends
+        };
+        let partitions: Vec<i32> = partitions
             .iter()
-            .map(|o| (o.partition, o.offset))
+            .copied()
+            .filter(|p| ends.contains_key(p))
             .collect();
+        let partitions = &partitions[..];
         let starts = match self.args.from {
             StartSpec::Beginning => Some(OffsetSpec::Earliest),
             StartSpec::TimestampMs(ms) => Some(OffsetSpec::Timestamp(ms)),

@@ -717,3 +717,40 @@ fn partitions_of_the_longest_topic_names_can_be_deleted() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn creating_a_partition_does_not_stop_lookups_of_the_others() {
+    // Creation used to hold the partition map's write lock through its
+    // directory I/O, so every produce and fetch of every partition waited
+    // on one topic's fsyncs.
+    let fs = MemFileSystem::new();
+    let store = std::sync::Arc::new(mem_store(&fs));
+    store
+        .create_partition(id("busy", 0), LogConfig::default())
+        .unwrap();
+    let (stalled, release) = fs.stall_dir_creation("new-0");
+    let creating = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || store.create_partition(id("new", 0), LogConfig::default()))
+    };
+    stalled.recv().unwrap();
+    let (looked_up, on_looked_up) = std::sync::mpsc::channel();
+    {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || {
+            let busy = store.partition(&id("busy", 0)).is_ok();
+            // Not there until its creation is done, and not creatable twice.
+            let new = store.partition(&id("new", 0)).is_err();
+            let twice = store
+                .create_partition(id("new", 0), LogConfig::default())
+                .is_err();
+            looked_up.send((busy, new, twice)).ok();
+        });
+    }
+    // A generous bound: this is a deadlock check, not a timing one.
+    let answer = on_looked_up.recv_timeout(std::time::Duration::from_secs(20));
+    drop(release);
+    assert_eq!(answer, Ok((true, true, true)));
+    creating.join().unwrap().unwrap();
+    store.partition(&id("new", 0)).unwrap();
+}

@@ -10,6 +10,7 @@
 //! to a 512-byte boundary chosen at random — what a real disk may leave.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -53,10 +54,20 @@ struct State {
     sync_delay: std::time::Duration,
     /// `map` and `map_growing` of segment logs fail (see `refuse_mappings`).
     unmappable: bool,
+    /// Directory creations that wait for the test (`stall_dir_creation`).
+    stalls: Vec<Stall>,
     /// Paths locked by live `lock_exclusive` guards.
     locks: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// One clone in every live handle (`open_file_count`).
     handles: Arc<()>,
+}
+
+/// A `create_dir_all` that stops midway until the test lets it go.
+#[derive(Debug)]
+struct Stall {
+    path_contains: String,
+    reached: Sender<()>,
+    release: Receiver<()>,
 }
 
 /// In-memory [`FileSystem`]. Clones share the same files.
@@ -119,6 +130,21 @@ impl MemFileSystem {
     /// flush (to test that concurrent appends share fsyncs).
     pub fn set_sync_delay(&self, delay: std::time::Duration) {
         lock(&self.state).sync_delay = delay;
+    }
+
+    /// Makes the next `create_dir_all` of a path containing `path_contains`
+    /// stop, holding whatever locks its caller holds, until the test lets it
+    /// go: it sends on the returned receiver's channel once it has stopped,
+    /// and goes on when the returned sender sends or is dropped.
+    pub fn stall_dir_creation(&self, path_contains: &str) -> (Receiver<()>, Sender<()>) {
+        let (reached, on_reached) = channel();
+        let (release, on_release) = channel();
+        lock(&self.state).stalls.push(Stall {
+            path_contains: path_contains.to_owned(),
+            reached,
+            release: on_release,
+        });
+        (on_reached, release)
     }
 
     /// Makes every `map` and `map_growing` of a segment log (`.log`) fail,
@@ -444,6 +470,20 @@ impl FileSystem for MemFileSystem {
     }
 
     fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        let stall = {
+            let mut state = lock(&self.state);
+            let text = path.to_string_lossy();
+            let at = state
+                .stalls
+                .iter()
+                .position(|s| text.contains(&s.path_contains));
+            at.map(|i| state.stalls.remove(i))
+        };
+        if let Some(stall) = stall {
+            // Errors mean the test stopped caring: go on either way.
+            stall.reached.send(()).ok();
+            stall.release.recv().ok();
+        }
         let mut state = lock(&self.state);
         for ancestor in path.ancestors() {
             if !ancestor.as_os_str().is_empty() {

@@ -1,7 +1,7 @@
 //! A whole data directory: one sub-directory per partition, opened and
 //! recovered together, plus the background thread that runs interval fsyncs,
 //! checkpoints and retention, and the writeback thread.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
@@ -60,9 +60,12 @@ struct Shared {
     options: StoreOptions,
     /// Read on every lookup, written only by create/delete: a RwLock so
     /// lookups of different partitions never wait on each other. Nothing
-    /// does I/O while holding the write side except create/delete's own
-    /// directory operations.
+    /// does I/O while holding either side: a creation's or deletion's
+    /// directory fsyncs would stall every produce and fetch behind them.
     partitions: RwLock<BTreeMap<PartitionId, Slot>>,
+    /// Partitions being created, outside the map until their directory is
+    /// made: taken after `partitions` when both are, never the other way.
+    creating: Mutex<BTreeSet<PartitionId>>,
     stop: Mutex<bool>,
     stop_signal: Condvar,
     closed: AtomicBool,
@@ -79,6 +82,19 @@ pub struct Store {
     writeback: Mutex<Option<JoinHandle<()>>>,
     /// Held until the store is closed or dropped.
     dir_lock: Mutex<Option<crate::io::LockGuard>>,
+}
+
+/// A partition id held in `Shared::creating` until dropped, so a creation
+/// that fails part way frees its name.
+struct Reservation<'a> {
+    creating: &'a Mutex<BTreeSet<PartitionId>>,
+    id: PartitionId,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        lock(self.creating).remove(&self.id);
+    }
 }
 
 impl Store {
@@ -132,6 +148,7 @@ impl Store {
             dir: data_dir.to_owned(),
             options,
             partitions: RwLock::new(partitions),
+            creating: Mutex::new(BTreeSet::new()),
             stop: Mutex::new(false),
             stop_signal: Condvar::new(),
             closed: AtomicBool::new(false),
@@ -176,10 +193,28 @@ impl Store {
         if !PartitionId::is_valid_topic(&id.topic) || id.partition < 0 {
             return Err(StorageError::InvalidPartitionId(id));
         }
-        let mut partitions = write(&self.shared.partitions);
-        if partitions.contains_key(&id) {
-            return Err(StorageError::PartitionExists(id));
+        {
+            let partitions = read(&self.shared.partitions);
+            if partitions.contains_key(&id) || !lock(&self.shared.creating).insert(id.clone()) {
+                return Err(StorageError::PartitionExists(id));
+            }
         }
+        let reserved = Reservation {
+            creating: &self.shared.creating,
+            id: id.clone(),
+        };
+        let partition = self.create_reserved(id.clone(), config)?;
+        write(&self.shared.partitions).insert(id, Slot::Open(Arc::clone(&partition)));
+        drop(reserved);
+        Ok(partition)
+    }
+
+    /// Makes the directory of a partition reserved in `creating`.
+    fn create_reserved(
+        &self,
+        id: PartitionId,
+        config: LogConfig,
+    ) -> Result<Arc<Partition>, StorageError> {
         let dir = self.shared.dir.join(id.dir_name());
         let fs = &self.shared.options.fs;
         if fs.exists(&dir) {
@@ -198,7 +233,6 @@ impl Store {
             }
         };
         partition.attach_writeback(self.shared.writeback.clone());
-        partitions.insert(id, Slot::Open(Arc::clone(&partition)));
         Ok(partition)
     }
 
@@ -218,20 +252,21 @@ impl Store {
     /// `deleting_dir_name` keeps that name within `NAME_MAX`).
     pub fn delete_partition(&self, id: &PartitionId) -> Result<(), StorageError> {
         self.check_open()?;
-        let mut partitions = write(&self.shared.partitions);
-        let slot = partitions
+        let slot = write(&self.shared.partitions)
             .remove(id)
             .ok_or_else(|| StorageError::UnknownPartition(id.clone()))?;
         if let Slot::Open(p) = &slot {
             p.mark_deleted();
         }
+        // Out of the map, the partition can be created afresh while its
+        // directory is renamed away; `create_partition` refuses while the
+        // old directory is still there.
         let fs = self.shared.options.fs.as_ref();
         let dir = self.shared.dir.join(id.dir_name());
         let doomed = self.shared.dir.join(deleting_dir_name(&id.dir_name()));
         fs.rename(&dir, &doomed).ctx(&dir, IoOp::Rename)?;
         fs.sync_dir(&self.shared.dir)
             .ctx(&self.shared.dir, IoOp::SyncDir)?;
-        drop(partitions);
         fs.remove_dir_all(&doomed).ctx(&doomed, IoOp::Remove)
     }
 

@@ -239,6 +239,31 @@ pub enum TopicCommand {
         #[arg(long, value_name = "KEY")]
         delete: Vec<String>,
     },
+    /// Delete the records below an offset, for good (moves the log start)
+    #[command(
+        after_help = "Examples:\n  ferrolog topic delete-records orders --before 1000 --partition 0\n  ferrolog topic delete-records orders --before end\n\nConsumers and groups positioned below the new start continue from it."
+    )]
+    DeleteRecords {
+        name: String,
+        /// OFFSET, or `end` for everything written so far
+        #[arg(long, value_name = "OFFSET|end", value_parser = parse_before)]
+        before: i64,
+        /// Only this partition (all of them if left out)
+        #[arg(long, short = 'p')]
+        partition: Option<i32>,
+    },
+}
+
+/// An offset to delete records below, with `end` as Kafka's -1 (the high watermark).
+fn parse_before(s: &str) -> Result<i64, String> {
+    match s {
+        "end" => Ok(-1),
+        _ => s
+            .parse::<i64>()
+            .ok()
+            .filter(|&o| o >= 0)
+            .ok_or_else(|| format!("{s:?} is neither an offset (0 or more) nor `end`")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -343,7 +343,7 @@ fn out_of_range_partition_is_refused() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    let commands: [&[&str]; 19] = [
+    let commands: [&[&str]; 20] = [
         &[],
         &["topic"],
         &["group"],
@@ -356,6 +356,7 @@ fn every_command_has_help_with_an_example() {
         &["topic", "describe"],
         &["topic", "delete"],
         &["topic", "alter-config"],
+        &["topic", "delete-records"],
         &["topic", "grow"],
         &["group", "list"],
         &["group", "describe"],
@@ -508,4 +509,51 @@ fn a_hostile_server_gets_one_line_and_a_non_zero_exit() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn delete_records_moves_the_log_start_and_readers_below_it_go_on_from_there() {
+    let broker = TestBroker::start();
+    produce(&broker, "trim", &[], &["a", "b", "c", "d", "e"]);
+    let out = ok(broker
+        .ferrolog()
+        .args(["topic", "delete-records", "trim", "--before", "3"]));
+    assert_eq!(out.trim(), "trim-0: records now start at 3");
+    assert_eq!(consume(&broker, "trim", &[]), ["d", "e"]);
+    // A reader below the new start (a tail that retention overtook) went
+    // on failing: "offset 1 is out of range for trim-0, which holds offsets 3..5".
+    let out = broker
+        .ferrolog()
+        .args(["consume", "trim", "--from", "1"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "d\ne\n");
+    assert!(
+        stderr.contains("trim-0: offset 1 is below the log start 3"),
+        "{stderr}"
+    );
+    // Past the end is the broker's refusal, named per partition.
+    let err = fails(
+        broker
+            .ferrolog()
+            .args(["topic", "delete-records", "trim", "--before", "9"]),
+    );
+    assert_eq!(
+        err.trim(),
+        "error: could not delete records of trim-0: OFFSET_OUT_OF_RANGE"
+    );
+    let err =
+        fails(
+            broker
+                .ferrolog()
+                .args(["topic", "delete-records", "trim", "--before", "soon"]),
+        );
+    assert!(err.contains("neither an offset"), "{err}");
+    let out = ok(broker
+        .ferrolog()
+        .args(["topic", "delete-records", "trim", "--before", "end"]));
+    assert_eq!(out.trim(), "trim-0: records now start at 5");
+    assert!(consume(&broker, "trim", &["--from", "beginning"]).is_empty());
 }

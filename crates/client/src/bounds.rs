@@ -128,6 +128,10 @@ const CREATE_PARTITIONS: &[Field] = &[all(I32), all(Structs(CREATE_PARTITIONS_RE
 const DELETED_TOPIC: &[Field] = &[all(Str), all(I16), since(5, Str)];
 const DELETE_TOPICS: &[Field] = &[all(I32), all(Structs(DELETED_TOPIC))];
 
+const DELETED_RECORDS_PARTITION: &[Field] = &[all(I32), all(I64), all(I16)];
+const DELETED_RECORDS_TOPIC: &[Field] = &[all(Str), all(Structs(DELETED_RECORDS_PARTITION))];
+const DELETE_RECORDS: &[Field] = &[all(I32), all(Structs(DELETED_RECORDS_TOPIC))];
+
 const CONFIG_SYNONYM: &[Field] = &[all(Str), all(Str), all(I8)];
 const DESCRIBED_CONFIG: &[Field] = &[
     all(Str),
@@ -234,6 +238,7 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], RangeInclusive<i16>, i16)> {
         ApiKey::CreateTopics => (CREATE_TOPICS, 2..=7, 5),
         ApiKey::DeleteTopics => (DELETE_TOPICS, 1..=5, 4),
         ApiKey::CreatePartitions => (CREATE_PARTITIONS, 0..=3, 2),
+        ApiKey::DeleteRecords => (DELETE_RECORDS, 0..=2, 2),
         ApiKey::DescribeConfigs => (DESCRIBE_CONFIGS, 1..=4, 4),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 0..=1, 1),
         ApiKey::InitProducerId => (INIT_PRODUCER_ID, 0..=4, 2),

@@ -1,8 +1,11 @@
 //! ListOffsets: a partition's earliest or latest offset, or the first offset
 //! whose timestamp is at or after a given time.
 
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, ListOffsetsRequest};
+use kafka_protocol::messages::{ApiKey, BrokerId, DeleteRecordsRequest, ListOffsetsRequest};
 
 use crate::client::{Client, topic_name};
 use crate::error::{ClientError, KafkaCode};
@@ -143,6 +146,59 @@ impl Client {
             .zip(latest)
             .map(|((partition, e), (_, l))| (partition, e.and_then(|e| Ok((e.offset, l?.offset)))))
             .collect())
+    }
+}
+
+impl Client {
+    /// Deletes the records of each `(partition, offset)` of `topic` below
+    /// `offset` (-1: the high watermark) by moving the log start there, as
+    /// `kafka-delete-records.sh` does. Returns each partition's new log
+    /// start, or the error the broker gave for it.
+    pub async fn delete_records(
+        &self,
+        topic: &str,
+        before: &[(i32, i64)],
+    ) -> Result<Vec<(i32, Result<i64, KafkaCode>)>, ClientError> {
+        let mut by_leader: std::collections::BTreeMap<i32, Vec<(i32, i64)>> = Default::default();
+        for &(partition, offset) in before {
+            by_leader
+                .entry(self.leader(topic, partition).await?)
+                .or_default()
+                .push((partition, offset));
+        }
+        let mut out = Vec::with_capacity(before.len());
+        for (leader, parts) in by_leader {
+            let request = DeleteRecordsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topics(vec![
+                    DeleteRecordsTopic::default()
+                        .with_name(topic_name(topic))
+                        .with_partitions(
+                            parts
+                                .iter()
+                                .map(|&(p, offset)| {
+                                    DeleteRecordsPartition::default()
+                                        .with_partition_index(p)
+                                        .with_offset(offset)
+                                })
+                                .collect(),
+                        ),
+                ]);
+            let conn = self.broker_connection(leader).await?;
+            let response = conn.lock().await.send(&request).await?;
+            for p in response.topics.iter().flat_map(|t| t.partitions.iter()) {
+                let start = match KafkaCode::from_code(p.error_code) {
+                    Some(code) => {
+                        self.invalidate(topic);
+                        Err(code)
+                    }
+                    None => Ok(p.low_watermark),
+                };
+                out.push((p.partition_index, start));
+            }
+        }
+        out.sort_by_key(|o| o.0);
+        Ok(out)
     }
 }
 

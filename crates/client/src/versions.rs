@@ -16,6 +16,7 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::CreateTopics => (2, 7),
         ApiKey::DeleteTopics => (1, 5),
         ApiKey::CreatePartitions => (0, 3),
+        ApiKey::DeleteRecords => (0, 2),
         ApiKey::DescribeConfigs => (1, 4),
         ApiKey::IncrementalAlterConfigs => (0, 1),
         ApiKey::InitProducerId => (0, 4),

@@ -482,9 +482,11 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// A group whose committed offset fell below the log start (retention)
-    /// restarts at the log start, as Kafka's `auto.offset.reset=earliest`;
-    /// anything else is reported with the partition's actual range.
+    /// A reader below the log start (retention or DeleteRecords removed the
+    /// records ahead of it, or a group's committed offset is that old) goes
+    /// on from the log start, as with Kafka's `auto.offset.reset=earliest`:
+    /// a tail must not die because a segment aged out under it. Anything
+    /// else is reported with the partition's actual range.
     async fn fetch_failed(&mut self, idx: usize, code: KafkaCode) -> anyhow::Result<()> {
         let topic = self.args.topic.clone();
         self.client.invalidate(&topic);
@@ -493,9 +495,9 @@ impl Session<'_> {
             anyhow::bail!("fetch from {topic}-{partition} at offset {at} failed: {code}");
         }
         let (start, end) = self.range_of(partition).await?;
-        if self.args.group.is_some() && at < start {
+        if at < start {
             tracing::warn!(
-                "{topic}-{partition}: committed offset {at} is below the log start {start}; starting there"
+                "{topic}-{partition}: offset {at} is below the log start {start} (its records were deleted); going on from there"
             );
             self.cursors[idx].position = start;
             return Ok(());

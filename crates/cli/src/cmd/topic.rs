@@ -1,4 +1,4 @@
-//! `ferrolog topic create|list|describe|delete|grow|alter-config`.
+//! `ferrolog topic create|list|describe|delete|grow|alter-config|delete-records`.
 
 use std::process::ExitCode;
 
@@ -70,6 +70,11 @@ pub async fn run(
                 },
             )?;
         }
+        TopicCommand::DeleteRecords {
+            name,
+            before,
+            partition,
+        } => delete_records(global, client, &name, before, partition).await?,
         TopicCommand::AlterConfig { name, set, delete } => {
             if set.is_empty() && delete.is_empty() {
                 anyhow::bail!("nothing to change: give --set KEY=VALUE and/or --delete KEY");
@@ -224,4 +229,47 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
         }
         text
     })
+}
+
+async fn delete_records(
+    global: &Global,
+    client: &Client,
+    name: &str,
+    before: i64,
+    partition: Option<i32>,
+) -> anyhow::Result<()> {
+    let meta = client.refresh_topic(name).await?;
+    let partitions: Vec<i32> = match partition {
+        Some(p) if !meta.partitions.iter().any(|m| m.partition == p) => anyhow::bail!(
+            "topic {name:?} has {}; --partition {p} does not exist",
+            count(meta.partitions.len(), "partition")
+        ),
+        Some(p) => vec![p],
+        None => meta.partitions.iter().map(|m| m.partition).collect(),
+    };
+    let asked: Vec<(i32, i64)> = partitions.iter().map(|&p| (p, before)).collect();
+    let results = client.delete_records(name, &asked).await?;
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(p, r)| r.as_ref().err().map(|code| format!("{name}-{p}: {code}")))
+        .collect();
+    let json = json!({"topic": name, "partitions": results.iter().map(|(p, r)| match r {
+        Ok(start) => json!({"partition": p, "log_start": start}),
+        Err(code) => json!({"partition": p, "error": code.to_string()}),
+    }).collect::<Vec<_>>()});
+    emit(global.output, &json, || {
+        results
+            .iter()
+            .filter_map(|(p, r)| {
+                r.as_ref()
+                    .ok()
+                    .map(|start| format!("{name}-{p}: records now start at {start}"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    if !failed.is_empty() {
+        anyhow::bail!("could not delete records of {}", failed.join("; "));
+    }
+    Ok(())
 }

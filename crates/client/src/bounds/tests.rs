@@ -306,6 +306,22 @@ fn admin_responses_walk() {
             .with_responses(vec![result])
     });
 
+    use delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+    accepts_every_version(ApiKey::DeleteRecords, |v| {
+        let partition = DeleteRecordsPartitionResult::default()
+            .with_partition_index(N32)
+            .with_low_watermark(7)
+            .with_error_code(N16)
+            .with_unknown_tagged_fields(unknown_tags(v, 2));
+        DeleteRecordsResponse::default()
+            .with_throttle_time_ms(N32)
+            .with_topics(vec![
+                DeleteRecordsTopicResult::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![partition]),
+            ])
+    });
+
     use describe_configs_response::{
         DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
     };
@@ -522,6 +538,8 @@ const HOSTILE: &[(ApiKey, i16, usize, Length)] = &[
     (ApiKey::CreatePartitions, 3, 4, Length::Compact),
     (ApiKey::DeleteTopics, 1, 4, Length::Wide),
     (ApiKey::DeleteTopics, 5, 4, Length::Compact),
+    (ApiKey::DeleteRecords, 0, 4, Length::Wide),
+    (ApiKey::DeleteRecords, 2, 4, Length::Compact),
     (ApiKey::DescribeConfigs, 1, 4, Length::Wide),
     (ApiKey::DescribeConfigs, 4, 4, Length::Compact),
     (ApiKey::IncrementalAlterConfigs, 0, 4, Length::Wide),

@@ -10,7 +10,7 @@
 //! - [`client`] — bootstrap, the metadata cache (leader per partition) and a connection per broker.
 //! - [`produce`] — Produce and InitProducerId.
 //! - [`fetch`] — Fetch.
-//! - [`offsets`] — ListOffsets (earliest, latest, by timestamp).
+//! - [`offsets`] — ListOffsets (earliest, latest, by timestamp) and DeleteRecords (moving the log start).
 //! - [`admin`] — CreateTopics, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs.
 //! - [`group`] — group membership (FindCoordinator, Join/Sync/Heartbeat/Leave) and committed offsets.
 //! - [`group_admin`] — ListGroups, DescribeGroups, DeleteGroups.

@@ -1,5 +1,6 @@
 //! ListOffsets: a partition's earliest or latest offset, or the first offset
-//! whose timestamp is at or after a given time.
+//! whose timestamp is at or after a given time. DeleteRecords: moving a
+//! partition's earliest offset (its log start) forward.
 
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,

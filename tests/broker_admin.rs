@@ -149,6 +149,30 @@ async fn configs_are_described_altered_and_applied() {
         value: "1".into(),
     }];
     assert!(client.alter_topic_configs("cfg", &unknown).await.is_err());
+    // A key named twice, here set and deleted, was applied in order ("updated
+    // 2 configs", the last one winning); Kafka refuses the request.
+    let twice = [
+        ConfigChange::Set {
+            name: "retention.ms".into(),
+            value: "1".into(),
+        },
+        ConfigChange::Delete {
+            name: "retention.ms".into(),
+        },
+    ];
+    let refused = client.alter_topic_configs("cfg", &twice).await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("INVALID_REQUEST")
+            && e.to_string().contains("duplicate config keys: retention.ms")),
+        "{refused:?}"
+    );
+    let entries = client.describe_topic_configs("cfg").await.unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.name == "retention.ms" && e.is_default),
+        "nothing of the refused request applied"
+    );
 }
 
 /// Kafka's own topic configs, as provisioning scripts and `kafka-topics.sh`

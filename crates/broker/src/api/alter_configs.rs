@@ -44,6 +44,12 @@ fn replace(
             "only topic configs can be altered".into(),
         ));
     }
+    check_keys(
+        resource
+            .configs
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.is_some())),
+    )?;
     let map: BTreeMap<String, String> = resource
         .configs
         .iter()
@@ -60,6 +66,61 @@ fn replace(
         .map_err(|e| reject(&e))
 }
 
+/// Refuses a resource that names a key twice (which of two values, or a set
+/// and a delete, would win is the client's mistake to hear about, not an
+/// order to guess at) or sets one to null, as Kafka does. Takes each entry's
+/// key and whether it carries the value its operation needs.
+pub(super) fn check_keys<'a>(
+    entries: impl Iterator<Item = (&'a str, bool)>,
+) -> Result<(), (ResponseError, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut repeated = std::collections::BTreeSet::new();
+    for (key, has_value) in entries {
+        if !has_value {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("Null value not supported for : {key}"),
+            ));
+        }
+        if !seen.insert(key) {
+            repeated.insert(key);
+        }
+    }
+    if repeated.is_empty() {
+        Ok(())
+    } else {
+        let keys: Vec<&str> = repeated.into_iter().collect();
+        Err((
+            ResponseError::InvalidRequest,
+            format!("Error due to duplicate config keys: {}", keys.join(", ")),
+        ))
+    }
+}
+
 fn reject(error: &TopicError) -> (ResponseError, String) {
     (errors::topic_error(error), errors::message(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_named_twice_or_set_to_null_is_an_invalid_request() {
+        assert_eq!(check_keys([("a", true), ("b", true)].into_iter()), Ok(()));
+        assert_eq!(
+            check_keys([("a", true), ("b", true), ("a", true), ("b", true)].into_iter()),
+            Err((
+                ResponseError::InvalidRequest,
+                "Error due to duplicate config keys: a, b".to_owned()
+            ))
+        );
+        assert_eq!(
+            check_keys([("a", false)].into_iter()),
+            Err((
+                ResponseError::InvalidRequest,
+                "Null value not supported for : a".to_owned()
+            ))
+        );
+    }
 }

@@ -56,6 +56,12 @@ fn alter(
             format!("unknown topic {name}"),
         )
     })?;
+    super::alter_configs::check_keys(resource.configs.iter().map(|c| {
+        (
+            c.name.as_str(),
+            c.config_operation != OP_SET || c.value.is_some(),
+        )
+    }))?;
     let mut config = topic.config.clone();
     for entry in &resource.configs {
         let key = entry.name.as_str();

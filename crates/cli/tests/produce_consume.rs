@@ -568,3 +568,39 @@ fn an_unreadable_file_creates_no_topic() {
     let list = ok(broker.ferrolog().args(["topic", "list"]));
     assert!(!list.contains("never-made"), "{list}");
 }
+
+#[test]
+fn a_refusal_retried_until_the_deadline_is_logged_once() {
+    // NOT_ENOUGH_REPLICAS is retriable, as in Kafka; it used to print one
+    // WARN line per retry, a line a second for the whole delivery timeout.
+    let broker = TestBroker::start();
+    ok(broker.ferrolog().args([
+        "topic",
+        "create",
+        "needs-two",
+        "--config",
+        "min.insync.replicas=2",
+    ]));
+    let out = broker
+        .ferrolog()
+        .args(["produce", "needs-two", "--acks", "all"])
+        .args(["--delivery-timeout-ms", "2500"])
+        .write_stdin("x\n")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let retries: Vec<&str> = stderr.lines().filter(|l| l.contains("retrying")).collect();
+    assert_eq!(retries.len(), 1, "{stderr}");
+    assert!(retries[0].contains("NOT_ENOUGH_REPLICAS"), "{stderr}");
+    assert!(
+        retries[0].contains("retrying for up to 2s 500ms"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with(
+            "min.insync.replicas is 2, but this broker is the partition's only replica)"
+        ),
+        "{stderr}"
+    );
+}

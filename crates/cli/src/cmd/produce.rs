@@ -348,7 +348,9 @@ async fn send_with_retry(
 
 /// Runs `op` until it succeeds, fails in a way `retry` does not accept, or
 /// `timeout` would pass during the next pause, which grows from
-/// `RETRY_BACKOFF` to `RETRY_BACKOFF_MAX`.
+/// `RETRY_BACKOFF` to `RETRY_BACKOFF_MAX`. A failure is logged once, and
+/// again only if it changes: a line a second for half a minute says nothing
+/// the first did not.
 async fn with_retry<T, Op, Fut>(
     what: &str,
     timeout: Duration,
@@ -361,11 +363,21 @@ where
 {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut backoff = RETRY_BACKOFF;
+    let mut last_logged = None;
     loop {
         match op().await {
             Ok(value) => return Ok(value),
             Err(e) if retry(&e) && tokio::time::Instant::now() + backoff < deadline => {
-                tracing::warn!("{what} failed ({e}); retrying");
+                let said = e.to_string();
+                if last_logged.as_ref() == Some(&said) {
+                    tracing::debug!("{what} failed ({said}); retrying");
+                } else {
+                    tracing::warn!(
+                        "{what} failed ({said}); retrying for up to {} (--delivery-timeout-ms)",
+                        humantime::format_duration(timeout)
+                    );
+                    last_logged = Some(said);
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
             }

@@ -19,7 +19,8 @@
 //! - [`walk`] — `walk`: checks a body against a schema, returns the bytes it covers.
 //! - [`cursor`] — `Cursor`: checked big-endian reads, for layouts read by hand.
 //! - [`compression`] — `decompress`: a batch's records section, with a ceiling on the output.
-//! - [`records`] — `check`: a batch's records section holds the records its header announces.
+//! - [`records`] — `check`: a batch's records section holds the records its header announces;
+//!   `Records`: the same walk over a section in memory, yielding each record as a view.
 //! - [`batch`] — the v2 RecordBatch header's field positions and attribute bits, the one
 //!   layout the storage engine and the client both read batches through.
 

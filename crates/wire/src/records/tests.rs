@@ -2,7 +2,7 @@
 use super::*;
 use crate::compression::tests::compressed;
 
-fn varint(out: &mut Vec<u8>, value: i64) {
+pub(super) fn varint(out: &mut Vec<u8>, value: i64) {
     let mut raw = ((value << 1) ^ (value >> 63)) as u64;
     while raw >= 0x80 {
         out.push((raw as u8) | 0x80);
@@ -11,7 +11,7 @@ fn varint(out: &mut Vec<u8>, value: i64) {
     out.push(raw as u8);
 }
 
-fn bytes(out: &mut Vec<u8>, field: Option<&[u8]>) {
+pub(super) fn bytes(out: &mut Vec<u8>, field: Option<&[u8]>) {
     match field {
         None => varint(out, -1),
         Some(b) => {
@@ -22,7 +22,7 @@ fn bytes(out: &mut Vec<u8>, field: Option<&[u8]>) {
 }
 
 /// One record's body (after its length), as a producer writes it.
-fn body(
+pub(super) fn body(
     offset_delta: i64,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
@@ -41,7 +41,7 @@ fn body(
     out
 }
 
-fn framed(body: &[u8]) -> Vec<u8> {
+pub(super) fn framed(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     varint(&mut out, body.len() as i64);
     out.extend_from_slice(body);
@@ -49,7 +49,7 @@ fn framed(body: &[u8]) -> Vec<u8> {
 }
 
 /// `n` good records: keys, a null key, a null value, headers.
-fn section(n: i64) -> Vec<u8> {
+pub(super) fn section(n: i64) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..n {
         let key = (i % 3 != 1).then_some(&b"key"[..]);

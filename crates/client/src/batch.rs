@@ -17,6 +17,7 @@ use ferrolog_wire::batch::{
     PRODUCER_ID_AT, RECORDS_COUNT_AT,
 };
 use ferrolog_wire::compression::Codec;
+use ferrolog_wire::records::RecordError;
 
 use crate::error::{ClientError, boxed};
 
@@ -224,12 +225,17 @@ fn decode_batch(
     // A log-append-time batch's records all carry the broker's time, its max timestamp.
     let log_append_time = attributes & LOG_APPEND_TIME_FLAG != 0;
     let append_time = batch_max_timestamp(&batch);
-    let mut section = crate::decompress::decompress(&mut batch.slice(HEADER_LEN..), codec)
+    let section = crate::decompress::decompress(&mut batch.slice(HEADER_LEN..), codec)
         .map_err(|e| e.to_string())?;
-    for _ in 0..count {
-        let r = record::decode(&mut section)?;
+    // The header's count says how many records the batch holds: any past it
+    // are checked (a malformed one fails the batch) but not returned.
+    let announced = u32::try_from(count).unwrap_or(0);
+    let mut found: u32 = 0;
+    for r in record::decode(&section) {
+        let r = r.map_err(|e| e.to_string())?;
+        found = found.saturating_add(1);
         let offset = base_offset.wrapping_add(r.offset_delta);
-        if offset < from_offset {
+        if found > announced || offset < from_offset {
             continue;
         }
         out.push(ConsumedRecord {
@@ -244,6 +250,10 @@ fn decode_batch(
             value: r.value,
             headers: r.headers,
         });
+    }
+    if found < announced {
+        let announced = i64::from(count);
+        return Err(RecordError::TooFew { announced, found }.to_string());
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
-//! One record of a v2 batch's records section, encoded and decoded here
-//! rather than by kafka-protocol: its `Record` keeps headers in a map, which
-//! drops all but the last of a repeated key. Kafka allows repeated header
-//! keys and keeps their order, so headers stay a list end to end.
+//! One record of a v2 batch's records section, encoded here and decoded from
+//! `ferrolog_wire::records`' walk rather than by kafka-protocol: its `Record`
+//! keeps headers in a map, which drops all but the last of a repeated key.
+//! Kafka allows repeated header keys and keeps their order, so headers stay a
+//! list end to end.
 //!
 //! ```text
 //! record: { length varint | attributes i8 | timestamp_delta varlong | offset_delta varint |
@@ -10,7 +11,8 @@
 //! ```
 //! Varints are zig-zag; a key or value length of -1 is null; a header key is never null.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use ferrolog_wire::records::{Record, RecordError, Records};
 
 use super::ProducerRecord;
 
@@ -88,94 +90,30 @@ fn put_varint(out: &mut BytesMut, value: i64) {
     out.put_u8(raw as u8);
 }
 
-/// Takes one record off the front of `section` (decompressed).
-pub(super) fn decode(section: &mut Bytes) -> Result<RawRecord, String> {
-    let len = read_length(section, "record length", 0)?;
-    let mut body = take(section, len, "record")?;
-    if !body.has_remaining() {
-        return Err("record is cut short: no attributes".into());
-    }
-    body.advance(1); // attributes: none are defined for records
-    let timestamp_delta = read_varint(&mut body, "timestamp delta")?;
-    let offset_delta = read_varint(&mut body, "offset delta")?;
-    let key = read_bytes(&mut body, "key")?;
-    let value = read_bytes(&mut body, "value")?;
-    let count = read_length(&mut body, "header count", 0)?;
-    // Each header takes at least two bytes: a lying count fails here, before
-    // the list is sized from it.
-    if count > body.remaining() / 2 {
-        return Err(format!(
-            "{count} headers cannot fit in the record's {} remaining bytes",
-            body.remaining()
-        ));
-    }
-    let mut headers = Vec::with_capacity(count);
-    for _ in 0..count {
-        let key = read_bytes(&mut body, "header key")?.ok_or("a header key is null")?;
+/// The records of a decompressed `section`, in order, each walked and checked
+/// by `ferrolog_wire::records` (the broker's check of a produced batch) as it
+/// is read: the counts and lengths a record announces are proved by its bytes
+/// before anything is sized from them. Keys and values are slices of
+/// `section`, not copies. An error ends the records.
+pub(super) fn decode(section: &Bytes) -> impl Iterator<Item = Result<RawRecord, RecordError>> + '_ {
+    Records::new(section).map(|record| record.map(|view| owned(section, &view)))
+}
+
+/// `view`, a record of `section`, with its bytes as `Bytes` sharing `section`'s.
+fn owned(section: &Bytes, view: &Record<'_>) -> RawRecord {
+    let share = |bytes: &[u8]| section.slice_ref(bytes);
+    let mut headers = Vec::with_capacity(view.header_count());
+    for (key, value) in view.headers() {
         // Kafka's Java client reads header keys as UTF-8 with replacement,
         // so a key that is not UTF-8 reads as it would there.
-        let key = String::from_utf8_lossy(&key).into_owned();
-        headers.push((key, read_bytes(&mut body, "header value")?));
+        let key = String::from_utf8_lossy(key).into_owned();
+        headers.push((key, value.map(share)));
     }
-    if body.has_remaining() {
-        return Err(format!(
-            "record declares {len} bytes but its fields end {} bytes earlier",
-            body.remaining()
-        ));
-    }
-    Ok(RawRecord {
-        timestamp_delta,
-        offset_delta,
-        key,
-        value,
+    RawRecord {
+        timestamp_delta: view.timestamp_delta,
+        offset_delta: view.offset_delta,
+        key: view.key.map(share),
+        value: view.value.map(share),
         headers,
-    })
-}
-
-/// A zig-zag varint of up to 10 bytes (a varlong; varints are its 5-byte subset).
-fn read_varint(buf: &mut Bytes, field: &str) -> Result<i64, String> {
-    let mut raw = 0u64;
-    for shift in (0..70).step_by(7) {
-        if !buf.has_remaining() {
-            return Err(format!("record is cut short in its {field}"));
-        }
-        let byte = buf.get_u8();
-        raw |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
-        }
     }
-    Err(format!("record's {field} is a varint longer than 10 bytes"))
-}
-
-/// A length or count no smaller than `min` and no larger than an i32.
-fn read_length(buf: &mut Bytes, field: &str, min: i64) -> Result<usize, String> {
-    let value = read_varint(buf, field)?;
-    if value < min || value > i64::from(i32::MAX) {
-        return Err(format!("record has an invalid {field}: {value}"));
-    }
-    Ok(usize::try_from(value).unwrap_or(0))
-}
-
-/// A length-prefixed byte string, `None` for length -1.
-fn read_bytes(buf: &mut Bytes, field: &str) -> Result<Option<Bytes>, String> {
-    let len = read_varint(buf, field)?;
-    if len == -1 {
-        return Ok(None);
-    }
-    let len = usize::try_from(len)
-        .ok()
-        .filter(|&l| l <= i32::MAX as usize)
-        .ok_or_else(|| format!("record has an invalid {field} length: {len}"))?;
-    take(buf, len, field).map(Some)
-}
-
-fn take(buf: &mut Bytes, len: usize, field: &str) -> Result<Bytes, String> {
-    if buf.remaining() < len {
-        return Err(format!(
-            "record's {field} of {len} bytes runs past the {} that remain",
-            buf.remaining()
-        ));
-    }
-    Ok(buf.split_to(len))
 }

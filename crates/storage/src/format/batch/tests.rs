@@ -116,15 +116,6 @@ fn record_timestamps_walk_the_records() {
 }
 
 #[test]
-fn varints_decode_zigzag() {
-    assert_eq!(read_varint(&[0x00]), Some((0, 1)));
-    assert_eq!(read_varint(&[0x01]), Some((-1, 1)));
-    assert_eq!(read_varint(&[0x02]), Some((1, 1)));
-    assert_eq!(read_varint(&[0xac, 0x02]), Some((150, 2)));
-    assert_eq!(read_varint(&[0x80]), None);
-}
-
-#[test]
 fn log_append_time_stamps_every_batch_and_keeps_it_valid() {
     let mut two = sample();
     two.extend_from_slice(&sample());

@@ -219,8 +219,9 @@ fn plain_records<'a>(header: &BatchHeader, bytes: &'a [u8]) -> Option<Cow<'a, [u
 }
 
 /// Each record of a plain records section as (timestamp, offset), in order,
-/// up to the first that does not parse or claims an offset outside its batch
-/// (the append checks a batch's header, not each record inside it).
+/// up to the first that does not parse or claims an offset outside its batch.
+/// The broker checks every record before an append, but the engine's own
+/// API takes batches on their header's word, and a log can be damaged on disk.
 fn record_times<'a>(
     header: &'a BatchHeader,
     plain: &'a [u8],

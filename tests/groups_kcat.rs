@@ -23,6 +23,10 @@ struct Kcat {
 impl Kcat {
     fn start(broker: &TestBroker, group: &str, topic: &str) -> Kcat {
         let mut child = Command::new("kcat")
+            // `cargo test` puts the build's bundled librdkafka (rdkafka-sys)
+            // on LD_LIBRARY_PATH, which the system kcat would load instead of
+            // its own: this test is about the librdkafka kcat ships with.
+            .env_remove("LD_LIBRARY_PATH")
             .args([
                 "-b",
                 &broker.bootstrap(),

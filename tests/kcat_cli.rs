@@ -17,6 +17,10 @@ async fn kcat(broker: &TestBroker, args: &[&str], input: &str) -> Output {
     let input = input.to_string();
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new("kcat")
+            // `cargo test` puts the build's bundled librdkafka (rdkafka-sys)
+            // on LD_LIBRARY_PATH, which the system kcat would load instead of
+            // its own: these tests are about the librdkafka kcat ships with.
+            .env_remove("LD_LIBRARY_PATH")
             .args(&all)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,9 +1,11 @@
 //! confluent-kafka (Python over librdkafka, as most Python services use
 //! Kafka) against a real in-process broker: `tools/confluent_kafka_smoke.py`
 //! covers admin create and describe-configs, an idempotent lz4 producer with
-//! keys and correlation-id headers, a group that commits, a second consumer
-//! that resumes, replay from a timestamp, and lag from committed offsets and
-//! watermarks. tools/test installs the client.
+//! keys and correlation-id headers (its batches fetched raw to check they are
+//! stored lz4: librdkafka before 2.11.1 falls back to uncompressed silently),
+//! a group that commits, a second consumer that resumes, replay from a
+//! timestamp, and lag from committed offsets and watermarks. tools/test
+//! installs the client.
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
@@ -28,6 +30,11 @@ async fn confluent_kafka_produces_consumes_resumes_and_replays() {
     )
     .await;
     assert!(run.stdout.contains("confluent-kafka OK"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("records stored as lz4"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.contains("replayed 10 from a timestamp"),
         "{}",

@@ -1,8 +1,9 @@
 //! A request frame body as the broker's reader gets it: header parse, the
 //! bounds walk, then the codec crate's decoder (the broker's own readers for
-//! OffsetCommit v0–1 and DescribeConfigs v0). Run with `-malloc_limit_mb`
-//! (tools/fuzz does): any allocation sized from an unchecked wire count is a
-//! crash, so this finds every API whose bounds schema is missing or wrong.
+//! Produce v0–2, OffsetCommit v0–1 and DescribeConfigs v0). Run with
+//! `-malloc_limit_mb` (tools/fuzz does): any allocation sized from an
+//! unchecked wire count is a crash, so this finds every API whose bounds
+//! schema is missing or wrong.
 #![no_main]
 
 use bytes::Bytes;
@@ -22,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     // Whatever the decoder says is fine; aborting or over-allocating is not.
+    if request.api_key == ApiKey::Produce {
+        let _decoded = api::decode_produce(&request);
+        return;
+    }
     if request.api_key == ApiKey::OffsetCommit {
         let _decoded = api::decode_offset_commit(&request);
         return;

@@ -258,6 +258,29 @@ pub async fn create_topic(
     }
 }
 
+/// Every batch stored in `topic` as `(codec, records)`, partition by
+/// partition in offset order, read from the broker's own partitions: what
+/// was written to disk, not what a client says it sent. Codecs: 0 none,
+/// 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+pub fn stored_batches(broker: &TestBroker, topic: &str) -> Vec<(u8, i32)> {
+    use ferrolog_storage::format::batch;
+    let topic = broker.server.topics.get(topic).expect("topic exists");
+    let mut batches = Vec::new();
+    for handle in &topic.partitions {
+        let partition = handle.state.as_ref().expect("partition open");
+        let read = partition
+            .read(partition.log_start_offset(), 64 << 20)
+            .expect("read");
+        let mut rest = &read.records[..];
+        while !rest.is_empty() {
+            let (header, size) = batch::frame(rest).expect("a whole stored batch");
+            batches.push((header.compression(), header.records_count));
+            rest = &rest[size..];
+        }
+    }
+    batches
+}
+
 /// Polls `check` until it returns `Some`; panics after `limit` with `what`.
 pub async fn eventually_within<T>(
     limit: Duration,

@@ -27,7 +27,12 @@ const PRODUCE_TOPIC: &[Field] = &[
     since(13, Uuid),
     all(Structs(PRODUCE_PARTITION)),
 ];
-const PRODUCE: &[Field] = &[all(Str), all(I16), all(I32), all(Structs(PRODUCE_TOPIC))];
+const PRODUCE: &[Field] = &[
+    since(3, Str),
+    all(I16),
+    all(I32),
+    all(Structs(PRODUCE_TOPIC)),
+];
 
 const FETCH_PARTITION: &[Field] = &[
     all(I32),

@@ -46,12 +46,14 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod primitives;
 pub mod produce;
+pub mod produce_v0;
 pub mod sync_group;
 
 /// The API versions this broker serves — and advertises in ApiVersions.
 /// Nothing is listed that is not handled below.
 pub const SERVED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 12),
+    // v0–2 so that librdkafka before 2.11.1 compresses (see produce_v0).
+    (ApiKey::Produce, 0, 12),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
@@ -166,9 +168,10 @@ pub async fn dispatch(
         _ => return Err(DispatchError::Unsupported { api_key, version }),
     }
     let reply = match api_key {
-        ApiKey::Produce => respond(
+        ApiKey::Produce => respond_with(
             &request,
-            produce::handle(broker, decode(&request)?, version).await?,
+            produce::handle(broker, decode_produce(&request)?, version).await?,
+            encode_produce_frame,
         ),
         ApiKey::Fetch => {
             let fetch = crate::limits::cap_fetch(decode(&request)?, &broker.config);
@@ -312,6 +315,18 @@ fn decode<T: Decodable>(request: &Request) -> Result<T, DispatchError> {
     })
 }
 
+/// A Produce request of any served version: v0–2, which `kafka-protocol`
+/// does not decode, are decoded as the v3 body they are short of. Public so
+/// the request fuzz target decodes it exactly as the broker does.
+pub fn decode_produce(
+    request: &Request,
+) -> Result<kafka_protocol::messages::ProduceRequest, DispatchError> {
+    let first = produce_v0::FIRST_DECODED_VERSION;
+    decode_with_legacy(request, first, |body, _| {
+        Decodable::decode(&mut produce_v0::widen(body), first)
+    })
+}
+
 /// An OffsetCommit request of any served version: v0–1, which
 /// `kafka-protocol` does not decode, are read by `offset_commit_v0`. Public
 /// so the request fuzz target decodes it exactly as the broker does.
@@ -369,6 +384,22 @@ fn encode_describe_configs_frame(
     }
     frame::encode_response_by(out.buf(), correlation_id, header_version, |body| {
         describe_configs_v0::write_body(body, &response)
+    })
+}
+
+/// Produce v0–2 responses are written by hand, the rest by the crate.
+fn encode_produce_frame(
+    out: &mut Outbound,
+    correlation_id: i32,
+    header_version: i16,
+    response: kafka_protocol::messages::ProduceResponse,
+    version: i16,
+) -> anyhow::Result<()> {
+    if version >= produce_v0::FIRST_DECODED_VERSION {
+        return encode_frame(out, correlation_id, header_version, response, version);
+    }
+    frame::encode_response_by(out.buf(), correlation_id, header_version, |body| {
+        produce_v0::write_body(body, &response, version)
     })
 }
 

@@ -13,7 +13,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::Outcome;
+use super::{Outcome, produce_v0};
 use crate::broker::Broker;
 use crate::errors;
 use crate::producer::AppendError;
@@ -180,6 +180,14 @@ async fn produce_partition(
             );
         }
     };
+    let records = match accepted_records(data.records, version) {
+        Ok(records) => records,
+        Err(Refusal(code, message)) => {
+            // Responses below v8 carry no message: the log does.
+            tracing::debug!(partition = ?handle.id, version, ?code, message, "produce refused");
+            return (refused(index, code, message), None);
+        }
+    };
     if broker.free_space.below_floor() {
         // Retriable (librdkafka and the Java client retry it): the producer
         // backs off and succeeds once retention or the operator frees space.
@@ -190,17 +198,6 @@ async fn produce_partition(
         );
         return (
             refused(index, ResponseError::KafkaStorageError, message),
-            None,
-        );
-    }
-    let records = match data.records {
-        Some(records) if !records.is_empty() => records,
-        _ => return (error_response(index, ResponseError::CorruptMessage), None),
-    };
-    if version < ZSTD_MIN_VERSION && holds_zstd(&records) {
-        let message = format!("zstd batches need Produce v{ZSTD_MIN_VERSION} or later");
-        return (
-            refused(index, ResponseError::UnsupportedCompressionType, message),
             None,
         );
     }
@@ -243,6 +240,43 @@ async fn produce_partition(
             (response, None)
         }
     }
+}
+
+/// Why a partition's records are refused before the append: the code and
+/// the message the client is sent.
+#[derive(Debug)]
+struct Refusal(ResponseError, String);
+
+/// A partition's records, or why they are refused for what they are: none at
+/// all, a message format this broker does not store, or a codec the
+/// request's version may not carry. Checked before free space and replicas,
+/// as Kafka checks them before the append: a retriable refusal would only
+/// have the client retry into this permanent one.
+fn accepted_records(records: Option<Bytes>, version: i16) -> Result<Bytes, Refusal> {
+    let records = match records {
+        Some(records) if !records.is_empty() => records,
+        _ => {
+            let message = "no records for the partition".to_owned();
+            return Err(Refusal(ResponseError::CorruptMessage, message));
+        }
+    };
+    if version < produce_v0::FIRST_DECODED_VERSION
+        && let Some(magic) = produce_v0::legacy_magic(&records)
+    {
+        // UNSUPPORTED_FOR_MESSAGE_FORMAT, "the message format version on the
+        // broker does not support the request", is what is true: the log
+        // holds v2 batches only and nothing converts older messages. Not
+        // retriable, so the client fails the records at once.
+        let message = format!(
+            "magic {magic} messages are not stored: this broker keeps magic 2 record batches only"
+        );
+        return Err(Refusal(ResponseError::UnsupportedForMessageFormat, message));
+    }
+    if version < ZSTD_MIN_VERSION && holds_zstd(&records) {
+        let message = format!("zstd batches need Produce v{ZSTD_MIN_VERSION} or later");
+        return Err(Refusal(ResponseError::UnsupportedCompressionType, message));
+    }
+    Ok(records)
 }
 
 /// As Kafka (KIP-110): a client that speaks Produce below v7 may not read

@@ -52,6 +52,20 @@ fn produce_requests_of_every_served_version_walk() {
         .with_acks(-1)
         .with_topic_data(vec![topic.clone(), topic]);
     accepts_every_served_version(ApiKey::Produce, &request, 3..=12);
+    // `kafka-protocol` writes v3 and later only: v0–2 are v3 without its
+    // leading transactional id (null here, i16 -1).
+    let mut v3 = BytesMut::new();
+    request.encode(&mut v3, 3).expect("Produce v3 encodes");
+    let v0 = &v3[2..];
+    for version in 0..=2 {
+        let walked = walked_bytes(ApiKey::Produce, version, v0);
+        assert!(
+            matches!(walked, Ok(n) if n == v0.len()),
+            "Produce v{version}: {walked:?}"
+        );
+        let cut = check(ApiKey::Produce, version, &v0[..v0.len() - 1]);
+        assert!(cut.is_err(), "Produce v{version} cut short must fail");
+    }
 }
 
 #[test]

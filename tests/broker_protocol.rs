@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::TestBroker;
+use common::{TestBroker, assert_closed};
 
 /// A request frame with a v1 header (client id "t").
 fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
@@ -70,20 +70,6 @@ fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
     stream.read_exact(&mut body).ok()?;
     Some(body)
-}
-
-fn assert_closed(stream: &mut TcpStream, what: &str) {
-    let mut byte = [0u8; 1];
-    let read = stream.read(&mut byte);
-    // A read timeout means the connection is still open, only silent.
-    let timed_out = matches!(&read, Err(e) if matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    ));
-    assert!(
-        matches!(read, Ok(0) | Err(_)) && !timed_out,
-        "{what}: connection should be closed, got {read:?}"
-    );
 }
 
 /// ApiVersions v0 on a fresh connection still works.

@@ -351,3 +351,19 @@ pub async fn run_client_script(
     );
     run
 }
+
+/// Asserts that the broker closed `stream`: a read returns end of stream or a
+/// reset. A read timeout means the connection is still open, only silent.
+pub fn assert_closed(stream: &mut std::net::TcpStream, what: &str) {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    let read = stream.read(&mut byte);
+    let timed_out = matches!(&read, Err(e) if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ));
+    assert!(
+        matches!(read, Ok(0) | Err(_)) && !timed_out,
+        "{what}: connection should be closed, got {read:?}"
+    );
+}

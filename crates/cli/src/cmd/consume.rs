@@ -178,28 +178,21 @@ impl Session<'_> {
             .iter()
             .map(|&p| (p, OffsetSpec::Latest))
             .collect();
-        let ends: BTreeMap<i32, i64> = if self.args.group.is_some() {
-            self.client
-                .list_offsets(topic, &lookups)
-                .await?
-                .iter()
-                .map(|o| (o.partition, o.offset))
-                .collect()
-        } else {
-            let mut ends = BTreeMap::new();
-            for (p, listed) in self.client.list_offsets_each(topic, &lookups).await? {
-                match listed {
-                    Ok(o) => {
-                        ends.insert(p, o.offset);
-                    }
-                    Err(code) => {
-                        tracing::warn!("{topic}-{p} cannot be read: {code}; reading the others");
-                        self.unreadable.push(format!("{topic}-{p}: {code}"));
-                    }
+        let mut ends = BTreeMap::new();
+        for (p, listed) in self.client.list_offsets_each(topic, &lookups).await? {
+            match listed {
+                Ok(o) => {
+                    ends.insert(p, o.offset);
+                }
+                Err(code) if self.args.group.is_some() => {
+                    anyhow::bail!("ListOffsets for {topic}-{p} failed: {code}")
+                }
+                Err(code) => {
+                    tracing::warn!("{topic}-{p} cannot be read: {code}; reading the others");
+                    self.unreadable.push(format!("{topic}-{p}: {code}"));
                 }
             }
-            ends
-        };
+        }
         let partitions: Vec<i32> = partitions
             .iter()
             .copied()

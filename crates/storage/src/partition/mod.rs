@@ -102,6 +102,9 @@ pub struct Partition {
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
     recovery: Option<RecoveryReport>,
+    /// Segments whose index files the open found inconsistent with their
+    /// log and rebuilt, among those it trusted (`rebuilt_index_count`).
+    indexes_rebuilt_at_open: usize,
     /// The store's writeback thread and this partition (weakly, to queue
     /// itself there), set once by the store; without it no hint is given.
     writeback: OnceLock<(Sender<writeback::Request>, Weak<Partition>)>,
@@ -174,6 +177,14 @@ impl Partition {
     /// What recovery found when this partition was opened (None for a clean open or a new partition).
     pub fn recovery_report(&self) -> Option<&RecoveryReport> {
         self.recovery.as_ref()
+    }
+
+    /// How many segments' index files the open that made this partition
+    /// found inconsistent with their log and rebuilt, after a clean shutdown
+    /// as after a crash (`recovery_report` covers crash recovery only).
+    /// Segments that recovery scans are rebuilt whole and not counted here.
+    pub fn rebuilt_index_count(&self) -> usize {
+        self.indexes_rebuilt_at_open
     }
 
     /// Number of segments (for tests and metrics).

@@ -409,8 +409,9 @@ impl Partition {
             // Only the active segment rolls by age; the sealed ones need no date.
             active.date_from_file(fs.as_ref(), now_ms());
         }
+        let rebuilt = report.rebuilt_indexes;
         let recovery = (!clean).then_some(report);
-        let partition = Partition::assemble(
+        let mut partition = Partition::assemble(
             fs,
             dir,
             id,
@@ -420,6 +421,7 @@ impl Partition {
             recovery_point,
             recovery,
         );
+        partition.indexes_rebuilt_at_open = rebuilt;
         partition.finish_open(clean, recovery_point)?;
         Ok(partition)
     }
@@ -511,6 +513,7 @@ impl Partition {
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
             recovery,
+            indexes_rebuilt_at_open: 0,
             writeback: OnceLock::new(),
             writeback_queued: AtomicBool::new(false),
             deleted: AtomicBool::new(false),

@@ -48,19 +48,34 @@ pub fn entries(buf: &[u8]) -> impl Iterator<Item = OffsetIndexEntry> + '_ {
 
 /// The last entry whose relative offset is <= `relative_offset` (binary search).
 pub fn floor(buf: &[u8], relative_offset: u32) -> Option<OffsetIndexEntry> {
+    around(buf, relative_offset).0
+}
+
+/// The last entry whose relative offset is <= `relative_offset` and the
+/// entry after it (binary search). The batch holding that offset starts at
+/// or after the first's position (0 without one) and ends at or before the
+/// second's (the log's end without one).
+pub fn around(
+    buf: &[u8],
+    relative_offset: u32,
+) -> (Option<OffsetIndexEntry>, Option<OffsetIndexEntry>) {
     let (mut lo, mut hi) = (0usize, entry_count(buf));
     // Invariant: entries [0, lo) are <= target, entries [hi, n) are > target.
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let entry = OffsetIndexEntry::decode_at(buf, mid)?;
+        let Some(entry) = OffsetIndexEntry::decode_at(buf, mid) else {
+            break;
+        };
         if entry.relative_offset <= relative_offset {
             lo = mid + 1
         } else {
             hi = mid
         }
     }
-    lo.checked_sub(1)
-        .and_then(|i| OffsetIndexEntry::decode_at(buf, i))
+    let below = lo
+        .checked_sub(1)
+        .and_then(|i| OffsetIndexEntry::decode_at(buf, i));
+    (below, OffsetIndexEntry::decode_at(buf, lo))
 }
 
 /// Why an index file cannot be trusted (it is then rebuilt from the log).
@@ -114,6 +129,23 @@ mod tests {
         assert_eq!(floor(&buf, 1000).unwrap().position, 250);
         assert_eq!(floor(&index(&[(5, 40)]), 4), None);
         assert_eq!(floor(&[], 4), None);
+    }
+
+    #[test]
+    fn around_brackets_the_target() {
+        let buf = index(&[(0, 0), (10, 100), (20, 250)]);
+        let at = |r| {
+            let (below, above) = around(&buf, r);
+            (below.map(|e| e.position), above.map(|e| e.position))
+        };
+        assert_eq!(at(0), (Some(0), Some(100)));
+        assert_eq!(at(15), (Some(100), Some(250)));
+        assert_eq!(at(20), (Some(250), None));
+        assert_eq!(
+            around(&index(&[(5, 40)]), 4),
+            (None, OffsetIndexEntry::decode_at(&index(&[(5, 40)]), 0))
+        );
+        assert_eq!(around(&[], 4), (None, None));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Open, in order: list the directory (dropping temp files and orphan
 //! indexes), read the checkpoint, drop segments wholly below the log start,
 //! then load segments. Segments before the recovery point are trusted: their
-//! index is sanity-checked (rebuilt if bad) and only the batches after its
-//! last entry are walked by header. With no clean-shutdown marker, the
+//! indexes are checked, in themselves and at their last entries against the
+//! log (rebuilt if bad), and only the batches after the offset index's last
+//! entry are walked by header. With no clean-shutdown marker, the
 //! segment holding the recovery point and all later ones are scanned batch
 //! by batch with CRCs; the log is cut at the first damage, later segments
 //! are deleted, and indexes are rebuilt. Damage below the recovery point is
@@ -25,12 +26,12 @@ use bytes::Bytes;
 use super::{Partition, State, SyncState};
 use crate::config::LogConfig;
 use crate::error::{IoContext, IoOp, StorageError};
+use crate::format::Checkpoint;
 use crate::format::names::{self, CHECKPOINT_FILE, FileKind, TMP_SUFFIX};
-use crate::format::{Checkpoint, offset_index, time_index};
 use crate::id::PartitionId;
 use crate::io::FileSystem;
 use crate::scan::{ScanItem, ScanMode, Scanner};
-use crate::segment::Segment;
+use crate::segment::{Segment, check_indexes};
 use crate::sync_util::now_ms;
 
 /// What recovery did when a partition was opened without a clean-shutdown marker.
@@ -111,8 +112,10 @@ fn corruption(path: &Path, position: u64, detail: String) -> StorageError {
 }
 
 /// Loads a segment whose data is trusted (before the recovery point or
-/// after a clean shutdown): adopt its indexes if they are sane, then walk
-/// the headers after the last index entry. Any damage is corruption.
+/// after a clean shutdown): adopt its indexes if they pass the check against
+/// the log (`segment::check_indexes`), else rebuild them; then walk the
+/// headers after the last index entry. Any damage to the log is corruption.
+/// Returns whether the indexes were rebuilt.
 fn load_trusted(
     fs: &dyn FileSystem,
     segment: &mut Segment,
@@ -120,21 +123,19 @@ fn load_trusted(
 ) -> Result<bool, StorageError> {
     let index = map_or_empty(fs, &segment.path(FileKind::OffsetIndex))?;
     let times = map_or_empty(fs, &segment.path(FileKind::TimeIndex))?;
-    let sane = offset_index::check(&index, segment.size_bytes)
-        .and_then(|()| time_index::check(&times))
-        .and_then(|()| {
-            // Every write of offset entries also writes the time index's
-            // final entry, so entries without a time index mean a lost file.
-            if times.is_empty() && !index.is_empty() {
-                Err("time index empty but offset index is not".to_owned())
-            } else {
-                Ok(())
-            }
-        });
-    let (start, rebuilt) = match sane {
+    let log = segment.log_file(fs)?;
+    let verdict = check_indexes(
+        &log,
+        segment.size_bytes,
+        segment.base_offset,
+        &index,
+        &times,
+    )
+    .ctx(&segment.log_path, IoOp::Read)?;
+    let (start, rebuilt) = match verdict {
         Ok(()) => (segment.adopt_indexes(index, times).0, false),
         Err(reason) => {
-            tracing::warn!(segment = %segment.log_path.display(), %reason, "index inconsistent; rebuilding from the log");
+            tracing::warn!(segment = %segment.log_path.display(), %reason, "index inconsistent with the log; rebuilding from the log");
             // Unmap before the rebuild rewrites the files.
             drop((index, times));
             segment.reset_indexes();

@@ -6,6 +6,7 @@
 //! none and maps its index files only while lookups need them (`index`).
 //! After a crash indexes are rebuilt from the log, which is the only authority.
 //!
+//! - `check`: a trusted segment's index files checked against its log at open.
 //! - `index`: one index file as the segment holds it (in memory, mapped, or only in the file).
 //! - `maps`: the mappings segments hold and the retirement of idle ones.
 //! - `view`: a read-only view of a segment's log used outside the partition lock.
@@ -21,10 +22,12 @@ use crate::format::{OffsetIndexEntry, TimeIndexEntry, offset_index, time_index};
 use crate::io::{File, FileSystem, OpenMode};
 use crate::partition::TimestampOffset;
 
+mod check;
 mod index;
 mod maps;
 mod view;
 
+pub(crate) use check::check_indexes;
 use index::IndexFile;
 use maps::LogMap;
 pub(crate) use maps::{IdleMaps, retire_idle_maps};

@@ -326,3 +326,48 @@ fn a_crash_reopen_adopts_the_trusted_segments_indexes() {
     assert_eq!(after, before);
     assert_answers_follow_the_log(&p, &segments, "undamaged, after a crash");
 }
+
+/// After a crash the segments from the recovery point on are scanned and
+/// their indexes rebuilt; the files must be rewritten even where the rebuilt
+/// index has no entries until its final time entry (a segment smaller than
+/// the index interval), or the old files, damage and all, stay.
+#[test]
+fn a_scanned_segment_gets_its_index_files_rewritten_without_offset_entries() {
+    let fs = MemFileSystem::new();
+    {
+        let store = open(&fs);
+        let p = store.create_partition(id("t", 0), config()).unwrap();
+        for i in 0..BATCHES {
+            p.append(&batch("x", 2, first_ms(i))).unwrap();
+        }
+        // Index files written, recovery point still 0 on disk: the next
+        // open scans every segment.
+        p.flush().unwrap();
+    }
+    let segments = inspect::verify_partition(&fs, Path::new("/data/t-0"))
+        .unwrap()
+        .segments;
+    let path = time_index_of(&segments[peak_segment(&segments)]);
+    damage_last_entry(&fs, &path, Damage::TimestampTooLarge);
+    // An index interval larger than a segment, as Kafka's default 4 KiB.
+    let store = open_with(
+        &fs,
+        LogConfig {
+            index_interval_bytes: 4096,
+            ..config()
+        },
+    );
+    let p = store.partition(&id("t", 0)).unwrap();
+    assert_eq!(
+        p.recovery_report().unwrap().scanned_segments,
+        segments.len()
+    );
+    assert_eq!(
+        inspect::check_time_index(&fs, &path).unwrap(),
+        Vec::<String>::new()
+    );
+    let entries = inspect::time_index_entries(&fs, &path).unwrap().0;
+    let last = entries.last().unwrap();
+    assert_eq!(last.timestamp_ms, PEAK_MAX_MS);
+    assert_answers_follow_the_log(&p, &segments, "scanned");
+}

@@ -224,17 +224,25 @@ struct Loader<'a> {
     clean: bool,
     report: RecoveryReport,
     segments: Vec<Segment>,
+    /// The last segment pushed was scanned (its indexes rebuilt in memory).
+    last_scanned: bool,
 }
 
 impl Loader<'_> {
-    /// Adds the next segment. The previous one is sealed: it lets go of its
-    /// index mappings now (its files hold every entry once loaded trusted),
-    /// so the open never holds more than two segments' mappings at a time.
-    /// A scanned one keeps its rebuilt indexes until `finish_open` writes them.
-    fn push(&mut self, segment: Segment) {
+    /// Adds the next segment, `scanned` or loaded trusted. The previous one
+    /// is sealed: if it was loaded trusted, it lets go of its index mappings
+    /// now (its files hold every entry), so the open never holds more than
+    /// two segments' mappings at a time. A scanned one keeps its rebuilt
+    /// indexes, even empty ones (a segment smaller than the index interval),
+    /// until `finish_open` writes them over the files: released while empty,
+    /// they left the old files in place, entries and all.
+    fn push(&mut self, segment: Segment, scanned: bool) {
         let (clean, recovery_point) = (self.clean, self.recovery_point);
+        let previous_scanned = std::mem::replace(&mut self.last_scanned, scanned);
         if let Some(previous) = self.segments.last_mut() {
-            previous.release_indexes();
+            if !previous_scanned {
+                previous.release_indexes();
+            }
             // Sealed: read through its mapping from now on. One past the
             // recovery point keeps its file until `finish_open` syncs it.
             if clean || previous.next_offset < recovery_point {
@@ -264,7 +272,7 @@ impl Loader<'_> {
                 if load_trusted(self.fs, &mut segment, self.config)? {
                     self.report.rebuilt_indexes += 1;
                 }
-                self.push(segment);
+                self.push(segment, false);
                 continue;
             }
             self.report.scanned_segments += 1;
@@ -278,11 +286,11 @@ impl Loader<'_> {
                     return Err(corruption(&segment.log_path, position, detail));
                 }
                 self.truncate(&mut segment, position, reason)?;
-                self.push(segment);
+                self.push(segment, true);
                 self.drop_from(bases.get(i + 1..).unwrap_or_default())?;
                 return Ok(());
             }
-            self.push(segment);
+            self.push(segment, true);
         }
         Ok(())
     }
@@ -379,6 +387,7 @@ impl Partition {
             clean,
             report: RecoveryReport::default(),
             segments: Vec::new(),
+            last_scanned: false,
         };
         loader.load(&bases, recover_from)?;
         let Loader {

@@ -6,8 +6,9 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use ferrolog_storage::inspect::{self, SegmentEntry};
-use ferrolog_storage::io::MemFileSystem;
+use ferrolog_storage::inspect::{self, ProblemKind, SegmentEntry};
+use ferrolog_storage::io::{FileSystem, MemFileSystem};
+use ferrolog_storage::{Store, StoreOptions};
 
 fn populated(fs: &MemFileSystem) {
     let store = mem_store(fs);
@@ -98,4 +99,126 @@ fn a_base_offset_at_the_top_of_the_range_is_damage_not_a_panic() {
     fs.set_contents(log, bytes);
     let report = inspect::verify_data_dir(&fs, Path::new("/data")).unwrap();
     assert!(!report.is_ok(), "{report:#?}");
+}
+
+/// Replaces the time index entry `i` of `path` (counted from the end if negative).
+fn set_time_entry(fs: &MemFileSystem, path: &Path, i: isize, timestamp_ms: i64, relative: u32) {
+    let mut bytes = fs.contents(path).unwrap();
+    let count = (bytes.len() / 12) as isize;
+    let at = (if i < 0 { count + i } else { i }) as usize * 12;
+    bytes[at..at + 8].copy_from_slice(&timestamp_ms.to_be_bytes());
+    bytes[at + 8..at + 12].copy_from_slice(&relative.to_be_bytes());
+    fs.set_contents(path, bytes);
+}
+
+/// Opens the store (a partition found on disk takes the store's default
+/// config, here the one `populated` wrote with) and closes it.
+fn reopen(fs: &MemFileSystem) {
+    let options = StoreOptions {
+        default_config: small_segments(400),
+        ..mem_options(fs)
+    };
+    Store::open(Path::new("/data"), options)
+        .unwrap()
+        .close()
+        .unwrap();
+}
+
+fn time_entries(fs: &MemFileSystem, path: &Path) -> Vec<(i64, u32)> {
+    inspect::time_index_entries(fs, path)
+        .unwrap()
+        .0
+        .iter()
+        .map(|e| (e.timestamp_ms, e.relative_offset))
+        .collect()
+}
+
+/// "Repairable on open" holds for an index problem only where the open's
+/// check against the log (which compares an index's last entry with the
+/// log, not every entry) makes it rebuild the index. A wrong entry before the
+/// last is a stale index the open adopts: inspect says so and how to have it
+/// rebuilt, and doing that repairs it.
+#[test]
+fn an_index_problem_is_repairable_on_open_only_where_the_open_rebuilds_the_index() {
+    let fs = MemFileSystem::new();
+    populated(&fs);
+    let times = Path::new("/data/t-0/00000000000000000000.timeindex");
+    let original = fs.contents(times).unwrap();
+    let entries = time_entries(&fs, times);
+    assert!(entries.len() >= 2, "{entries:?}");
+    let verify = || inspect::verify_partition(&fs, Path::new("/data/t-0")).unwrap();
+
+    // The last entry: the open's check sees it, and the open rebuilds the index.
+    let (ts, relative) = entries[entries.len() - 1];
+    set_time_entry(&fs, times, -1, ts + 1000, relative);
+    let report = verify();
+    assert!(!report.problems.is_empty());
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::Repairable),
+        "{report:#?}"
+    );
+    reopen(&fs);
+    assert_eq!(fs.contents(times).unwrap(), original);
+    assert!(verify().is_ok());
+
+    // The first entry, still in order but naming the first record of its
+    // batch: the open adopts the index, so inspect must not call it repairable.
+    let (ts, relative) = entries[0];
+    set_time_entry(&fs, times, 0, ts, relative - 1);
+    let report = verify();
+    assert!(!report.problems.is_empty());
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::StaleIndex),
+        "{report:#?}"
+    );
+    assert!(!report.is_recoverable());
+    reopen(&fs);
+    assert_eq!(
+        verify().problems.len(),
+        report.problems.len(),
+        "the open left it"
+    );
+    // What inspect advises: remove the segment's two index files.
+    fs.remove_file(times).unwrap();
+    fs.remove_file(Path::new("/data/t-0/00000000000000000000.index"))
+        .unwrap();
+    reopen(&fs);
+    assert_eq!(fs.contents(times).unwrap(), original);
+    assert!(verify().is_ok(), "{:#?}", verify());
+}
+
+/// After a crash the open scans the segments from the one holding the
+/// recovery point on and rebuilds their indexes, whatever their entries.
+#[test]
+fn an_index_problem_in_a_segment_recovery_scans_is_repairable_on_open() {
+    let fs = MemFileSystem::new();
+    let store = mem_store(&fs);
+    let p = store
+        .create_partition(id("t", 0), small_segments(400))
+        .unwrap();
+    for i in 0..12 {
+        p.append(&batch("v", 2, 1000 + i)).unwrap();
+    }
+    // A crash: no clean-shutdown marker and the recovery point still at 0,
+    // so the open scans every segment.
+    p.flush().unwrap();
+    drop(p);
+    drop(store);
+    let times = Path::new("/data/t-0/00000000000000000000.timeindex");
+    let (ts, relative) = time_entries(&fs, times)[0];
+    set_time_entry(&fs, times, 0, ts, relative - 1);
+    let report = inspect::verify_partition(&fs, Path::new("/data/t-0")).unwrap();
+    assert!(!report.is_ok());
+    assert!(report.is_recoverable(), "{report:#?}");
+    // With the default index interval, larger than these segments: the
+    // rebuilt indexes have no entry until the final time entry is written.
+    mem_store(&fs).close().unwrap();
+    let report = inspect::verify_partition(&fs, Path::new("/data/t-0")).unwrap();
+    assert!(report.is_ok(), "{report:#?}");
 }

@@ -20,7 +20,8 @@ use crate::scan::{ScanItem, ScanMode, Scanner};
 mod verify;
 
 pub use verify::{
-    DataDirReport, PartitionReport, Problem, SegmentSummary, verify_data_dir, verify_partition,
+    DataDirReport, PartitionReport, Problem, ProblemKind, SegmentSummary, verify_data_dir,
+    verify_partition,
 };
 
 /// One batch as found in a segment file.

@@ -29,6 +29,7 @@ mod retention;
 mod sync;
 mod timestamp;
 
+pub(crate) use open::first_scanned;
 pub use open::{RecoveryReport, TruncatedTail};
 pub use retention::RetentionReport;
 

@@ -215,6 +215,15 @@ fn walk_batches(
     }
 }
 
+/// Where an open without a clean-shutdown marker starts scanning: the
+/// segment holding the recovery point (given the segments' base offsets, in
+/// order). The segments before it are trusted.
+pub(crate) fn first_scanned(bases: &[i64], recovery_point: i64) -> usize {
+    bases
+        .partition_point(|&b| b <= recovery_point)
+        .saturating_sub(1)
+}
+
 /// The progress of loading one directory.
 struct Loader<'a> {
     fs: &'a dyn FileSystem,
@@ -376,9 +385,7 @@ impl Partition {
             }
             bases.push(log_start);
         }
-        let recover_from = bases
-            .partition_point(|&b| b <= recovery_point)
-            .saturating_sub(1);
+        let recover_from = first_scanned(&bases, recovery_point);
         let mut loader = Loader {
             fs: fs.as_ref(),
             dir: &dir,

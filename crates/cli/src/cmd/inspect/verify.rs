@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use ferrolog_storage::inspect::{self, PartitionReport};
+use ferrolog_storage::inspect::{self, PartitionReport, ProblemKind};
 use ferrolog_storage::io::FileSystem;
 use serde_json::json;
 
@@ -45,7 +45,8 @@ fn print(global: &Global, reports: &[PartitionReport]) -> anyhow::Result<bool> {
         match global.output {
             Output::Json => {
                 let problems: Vec<_> = r.problems.iter().map(|p| json!({
-                    "path": p.path.display().to_string(), "position": p.position, "detail": p.detail, "repairable": p.repairable,
+                    "path": p.path.display().to_string(), "position": p.position, "detail": p.detail,
+                    "repairable": p.repairable(), "kind": kind_name(p.kind),
                 })).collect();
                 writeln!(
                     out,
@@ -70,10 +71,12 @@ fn print(global: &Global, reports: &[PartitionReport]) -> anyhow::Result<bool> {
                     let at = p
                         .position
                         .map_or_else(String::new, |pos| format!(" at byte {pos}"));
-                    let kind = if p.repairable {
-                        "repairable on open"
-                    } else {
-                        "data damaged"
+                    let kind = match p.kind {
+                        ProblemKind::Repairable => "repairable on open",
+                        ProblemKind::StaleIndex => {
+                            "stale index, not checked on open: remove this segment's .index and .timeindex to have them rebuilt"
+                        }
+                        ProblemKind::DataDamaged => "data damaged",
                     };
                     writeln!(out, "  {}{at}: {} ({kind})", p.path.display(), p.detail)?;
                 }
@@ -90,4 +93,13 @@ fn print(global: &Global, reports: &[PartitionReport]) -> anyhow::Result<bool> {
     }
     out.flush()?;
     Ok(damaged == 0)
+}
+
+/// A problem's kind in JSON output.
+fn kind_name(kind: ProblemKind) -> &'static str {
+    match kind {
+        ProblemKind::Repairable => "repairable",
+        ProblemKind::StaleIndex => "stale_index",
+        ProblemKind::DataDamaged => "data_damaged",
+    }
 }

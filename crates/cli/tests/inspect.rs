@@ -208,3 +208,83 @@ fn inspect_rejects_what_it_cannot_read() {
     let err = fails(ferrolog_offline().arg("inspect").arg(dir.path()));
     assert!(err.contains("holds no partition directories"), "{err}");
 }
+
+/// Writes `work-0/<name>` in a new temporary directory: one single-record
+/// batch for each of `base_offsets`, stamped with that base offset.
+fn segment_with_offsets(name: &str, base_offsets: &[i64]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let part = dir.path().join("work-0");
+    std::fs::create_dir(&part).expect("mkdir");
+    let mut bytes = Vec::new();
+    for &base in base_offsets {
+        let record = RawRecord {
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+        };
+        let mut batch = foreign_batch(&[record], 1_000);
+        ferrolog_storage::format::batch::set_base_offset(&mut batch, base);
+        bytes.extend_from_slice(&batch);
+    }
+    let log = part.join(name);
+    std::fs::write(&log, bytes).expect("write");
+    (dir, log)
+}
+
+/// `inspect PATH` run to its end: (exit code, stdout).
+fn inspect_exit(path: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = ferrolog_offline()
+        .arg("inspect")
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(out.stdout).expect("utf-8 stdout");
+    (out.status.code(), text)
+}
+
+/// A batch's base offset is outside its CRC, so every CRC can be fine in a
+/// segment whose offsets go backwards or do not start at its file name's
+/// offset. The dump of the one file reports it as the partition's
+/// verification does, and exits 1 like it.
+#[test]
+fn a_segment_whose_offsets_do_not_follow_on_is_damaged() {
+    let (_dir, log) = segment_with_offsets("00000000000000000000.log", &[0, 1, 2, 3]);
+    let (code, text) = inspect_exit(&log, &[]);
+    assert_eq!(code, Some(0), "{text}");
+
+    let (_dir, log) = segment_with_offsets("00000000000000000000.log", &[0, 1, 0, 3]);
+    let (code, text) = inspect_exit(&log, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("batch base offset 0 where 2 was expected"),
+        "{text}"
+    );
+    assert!(text.contains("DAMAGED"), "{text}");
+    let (code, json) = inspect_exit(&log, &["--output", "json"]);
+    assert_eq!(code, Some(1), "{json}");
+    let third: serde_json::Value = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .filter(|v| v.get("base_offset").is_some())
+        .nth(2)
+        .expect("a third batch");
+    assert_eq!(third["offset_ok"], false, "{json}");
+    assert_eq!(third["expected_base_offset"], 2, "{json}");
+    let partition = log.parent().expect("partition dir");
+    let (code, text) = inspect_exit(partition, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("batch base offset 0 where 2 was expected"),
+        "{text}"
+    );
+
+    // The file name says the segment starts at offset 5.
+    let (_dir, log) = segment_with_offsets("00000000000000000005.log", &[0, 1, 2, 3]);
+    let (code, text) = inspect_exit(&log, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("batch base offset 0 where 5 was expected"),
+        "{text}"
+    );
+}

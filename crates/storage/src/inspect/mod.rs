@@ -38,6 +38,10 @@ pub struct BatchInfo {
     pub count_ok: bool,
     /// The whole batch bytes, if asked for with [`SegmentBatches::with_bytes`].
     pub bytes: Option<Bytes>,
+    /// The base offset the batch should have: the previous batch's last
+    /// offset + 1, or for the first batch the base offset in the file's
+    /// name (None if the file is not named like a segment).
+    pub expected_base_offset: Option<i64>,
 }
 
 impl BatchInfo {
@@ -57,6 +61,19 @@ impl BatchInfo {
     pub fn is_valid(&self) -> bool {
         self.crc_ok && self.count_ok
     }
+
+    /// Why the base offset does not follow on from the batch before (or the
+    /// file name), if it does not. The CRC does not cover the base offset,
+    /// so only this catches a damaged one.
+    pub fn offset_problem(&self) -> Option<String> {
+        let expected = self.expected_base_offset?;
+        (self.base_offset() != expected).then(|| {
+            format!(
+                "batch base offset {} where {expected} was expected",
+                self.base_offset()
+            )
+        })
+    }
 }
 
 /// What the walk over a segment yields.
@@ -73,8 +90,9 @@ pub enum SegmentEntry {
     },
 }
 
-/// Iterator over the batches of one `.log` file. A batch with a bad CRC is
-/// reported and the walk continues; framing damage ends the walk.
+/// Iterator over the batches of one `.log` file. A batch with a bad CRC or
+/// an unexpected base offset is reported and the walk continues; framing
+/// damage ends the walk.
 #[derive(Debug)]
 pub struct SegmentBatches {
     path: PathBuf,
@@ -82,6 +100,8 @@ pub struct SegmentBatches {
     end: u64,
     with_bytes: bool,
     done: bool,
+    /// The next batch's expected base offset.
+    next_offset: Option<i64>,
 }
 
 impl SegmentBatches {
@@ -116,6 +136,9 @@ impl SegmentBatches {
                 let count_ok = header.records_count >= 1
                     && i64::from(header.last_offset_delta) == i64::from(header.records_count) - 1;
                 let bytes = self.with_bytes.then(|| Bytes::copy_from_slice(bytes));
+                let expected_base_offset = self
+                    .next_offset
+                    .replace(header.last_offset().saturating_add(1));
                 Ok(Some(SegmentEntry::Batch(BatchInfo {
                     position,
                     size,
@@ -123,6 +146,7 @@ impl SegmentBatches {
                     crc_ok,
                     count_ok,
                     bytes,
+                    expected_base_offset,
                 })))
             }
         }
@@ -150,18 +174,23 @@ fn open_read(fs: &dyn FileSystem, path: &Path) -> Result<(Arc<dyn File>, u64), S
     Ok((file, len))
 }
 
-/// Walks the batches of a segment `.log` file.
+/// Walks the batches of a segment `.log` file. Where the file is named like
+/// a segment, its first batch is expected at the offset in the name.
 pub fn segment_batches(
     fs: &dyn FileSystem,
     log_path: &Path,
 ) -> Result<SegmentBatches, StorageError> {
     let (file, end) = open_read(fs, log_path)?;
+    let named_base = classify(log_path)
+        .filter(|(_, kind)| *kind == FileKind::Log)
+        .map(|(base, _)| base);
     Ok(SegmentBatches {
         path: log_path.to_owned(),
         scanner: Scanner::new(file, ScanMode::Frame, 0, end),
         end,
         with_bytes: false,
         done: false,
+        next_offset: named_base,
     })
 }
 

@@ -235,12 +235,7 @@ impl SegmentToVerify<'_> {
             let below = summary.next_offset < recovery_point;
             match entry? {
                 SegmentEntry::Batch(b) => {
-                    if b.base_offset() != summary.next_offset {
-                        let detail = format!(
-                            "batch base offset {} where {} was expected",
-                            b.base_offset(),
-                            summary.next_offset
-                        );
+                    if let Some(detail) = b.offset_problem() {
                         problems.push(problem(&path, Some(b.position), detail, damage_kind(below)));
                     }
                     if !b.is_valid() {

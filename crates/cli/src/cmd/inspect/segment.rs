@@ -1,5 +1,7 @@
 //! Dump of one segment `.log` file: each batch's header fields, position,
-//! size and CRC verdict, and with `--records` the records themselves.
+//! size and CRC verdict, base offsets that do not follow on (checked by the
+//! storage crate's walk, as the partition's verification checks them), and
+//! with `--records` the records themselves.
 
 use std::io::Write;
 use std::path::Path;
@@ -46,8 +48,12 @@ pub fn dump(
             SegmentEntry::Batch(b) => {
                 batches += 1;
                 records += u64::try_from(b.records_count()).unwrap_or(0);
-                bad += u64::from(!b.is_valid());
+                let offset_problem = b.offset_problem();
+                bad += u64::from(!b.is_valid() || offset_problem.is_some());
                 print_batch(global.output, &mut out, &b, with_records)?;
+                if let (Some(detail), Output::Text) = (offset_problem, global.output) {
+                    writeln!(out, "DAMAGE at byte {}: {detail}", b.position)?;
+                }
             }
             SegmentEntry::Damage {
                 position,
@@ -112,6 +118,7 @@ fn print_batch(
                 "record_count": h.records_count, "first_timestamp": h.base_timestamp, "max_timestamp": h.max_timestamp,
                 "producer_id": h.producer_id, "producer_epoch": h.producer_epoch, "base_sequence": h.base_sequence,
                 "compression": codec_name(b.compression()), "crc_ok": b.crc_ok, "count_ok": b.count_ok,
+                "expected_base_offset": b.expected_base_offset, "offset_ok": b.offset_problem().is_none(),
                 "transactional": h.is_transactional(), "control": h.is_control(),
             });
             if let (Some(records), Some(obj)) = (records, v.as_object_mut()) {

@@ -222,3 +222,31 @@ fn an_index_problem_in_a_segment_recovery_scans_is_repairable_on_open() {
     let report = inspect::verify_partition(&fs, Path::new("/data/t-0")).unwrap();
     assert!(report.is_ok(), "{report:#?}");
 }
+
+/// An index checked against a log whose fsynced data is damaged disagrees
+/// with it because of that damage: no rebuilt index repairs it, so its
+/// problems are reported as the log's are, not as a stale index.
+#[test]
+fn index_problems_against_a_damaged_log_are_that_damage() {
+    let fs = MemFileSystem::new();
+    populated(&fs);
+    let log = log_path("t-0", 0);
+    let mut bytes = fs.contents(&log).unwrap();
+    // The second batch's base offset (outside the CRC); the offset index has an entry for it.
+    let second = 12 + i32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    bytes[second..second + 8].copy_from_slice(&7i64.to_be_bytes());
+    fs.set_contents(&log, bytes);
+    let report = inspect::verify_partition(&fs, Path::new("/data/t-0")).unwrap();
+    let index = Path::new("/data/t-0/00000000000000000000.index");
+    assert!(
+        report.problems.iter().any(|p| p.path == index),
+        "{report:#?}"
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::DataDamaged),
+        "{report:#?}"
+    );
+}

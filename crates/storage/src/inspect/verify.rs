@@ -210,8 +210,14 @@ impl SegmentToVerify<'_> {
         fs: &dyn FileSystem,
         problems: &mut Vec<Problem>,
     ) -> Result<SegmentSummary, StorageError> {
+        let before = problems.len();
         let summary = self.verify_log(fs, problems)?;
-        self.verify_indexes(fs, problems)?;
+        let log_damaged = problems
+            .get(before..)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p.kind == ProblemKind::DataDamaged);
+        self.verify_indexes(fs, problems, log_damaged)?;
         Ok(summary)
     }
 
@@ -270,11 +276,14 @@ impl SegmentToVerify<'_> {
 
     /// Checks both indexes against the log, entry by entry. Their problems
     /// are repaired on open if the open rebuilds the indexes: always for a
-    /// segment it scans, for a trusted one if they fail its check.
+    /// segment it scans, for a trusted one if they fail its check. Against
+    /// a log whose fsynced data is damaged they are that damage, which no
+    /// index rebuilt from that log repairs.
     fn verify_indexes(
         &self,
         fs: &dyn FileSystem,
         problems: &mut Vec<Problem>,
+        log_damaged: bool,
     ) -> Result<(), StorageError> {
         type Check = fn(&dyn FileSystem, &Path) -> Result<Vec<String>, StorageError>;
         let mut found = Vec::new();
@@ -294,7 +303,13 @@ impl SegmentToVerify<'_> {
         if found.is_empty() {
             return Ok(());
         }
-        let kind = if !self.trusted || self.open_rebuilds_indexes(fs)? {
+        let kind = if log_damaged {
+            found = found
+                .into_iter()
+                .map(|(path, d)| (path, format!("{d}, checked against a damaged log")))
+                .collect();
+            ProblemKind::DataDamaged
+        } else if !self.trusted || self.open_rebuilds_indexes(fs)? {
             ProblemKind::Repairable
         } else {
             ProblemKind::StaleIndex

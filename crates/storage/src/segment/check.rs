@@ -1,21 +1,22 @@
 //! A trusted segment's index files checked against its log before an open
 //! adopts them (FORMAT.md §7); an open rebuilds indexes that fail.
 //!
-//! An open after a clean shutdown must not read the logs (10 GB in 100
-//! segments opens in milliseconds), so beyond the files' own shape and
-//! order (`offset_index::check`, `time_index::check`) only the two entries
-//! an open acts on are compared with the batches they name, a few batch
-//! headers each:
+//! An open after a clean shutdown must not read the logs (the storage
+//! engine opens 10 GB in 100 segments in a few milliseconds), so beyond the
+//! files' own shape and order (`offset_index::check`, `time_index::check`)
+//! only the two entries an open acts on are compared with the batches they
+//! name, a few batch headers each:
 //!
 //! - the offset index's last entry, where the open's walk of the log's tail
 //!   starts: a batch must start at its position with its offset;
 //! - the time index's last entry `(T, R)`, which becomes the segment's max
 //!   timestamp (retention, ListOffsets -3, timestamp lookups): the batch
-//!   holding `base + R`, reached through the offset index and a walk of at
-//!   most one index interval of headers, must end at `base + R` and carry
-//!   max timestamp `T` (in a log-append-time batch the broker's stamp, which
-//!   is what the index was built from), and the batches walked before it must
-//!   all be below `T` (it is the first batch to reach `T`).
+//!   holding `base + R`, reached through the offset index and a walk of the
+//!   headers between two of its entries (about one index interval; from the
+//!   log's start if no entry is at or below `R`), must end at `base + R`
+//!   and carry max timestamp `T` (in a log-append-time batch the broker's
+//!   stamp, which is what the index was built from), and the batches walked
+//!   before it must all be below `T` (it is the first batch to reach `T`).
 //!
 //! The order of the entries bounds every other entry by the last one: all
 //! lie inside the segment, at or below its max timestamp. They are not

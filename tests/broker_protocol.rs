@@ -9,21 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{TestBroker, assert_closed};
-
-/// A request frame with a v1 header (client id "t").
-fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
-    let mut inner = Vec::new();
-    inner.extend_from_slice(&api_key.to_be_bytes());
-    inner.extend_from_slice(&version.to_be_bytes());
-    inner.extend_from_slice(&correlation_id.to_be_bytes());
-    inner.extend_from_slice(&1i16.to_be_bytes());
-    inner.push(b't');
-    inner.extend_from_slice(body);
-    let mut out = (inner.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&inner);
-    out
-}
+use common::{TestBroker, assert_closed, connect, frame};
 
 /// A Fetch v4 body for partition 0 of `topic` from offset 0 (min_bytes 1).
 fn fetch_v4(topic: &str, max_wait_ms: i32, max_bytes: i32, partition_max_bytes: i32) -> Vec<u8> {
@@ -53,14 +39,6 @@ async fn stop_promptly(broker: &mut TestBroker) {
         "shutdown took {:?}",
         started.elapsed()
     );
-}
-
-fn connect(broker: &TestBroker) -> TcpStream {
-    let stream = TcpStream::connect(broker.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
 }
 
 /// Reads one response frame; `None` if the broker closed the connection.

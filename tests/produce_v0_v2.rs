@@ -9,33 +9,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
-use common::TestBroker;
+use common::{TestBroker, connect, frame};
 
 const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
-
-/// A request frame with a v1 header (client id "t").
-fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
-    let mut inner = Vec::new();
-    inner.extend_from_slice(&api_key.to_be_bytes());
-    inner.extend_from_slice(&version.to_be_bytes());
-    inner.extend_from_slice(&correlation_id.to_be_bytes());
-    inner.extend_from_slice(&1i16.to_be_bytes());
-    inner.push(b't');
-    inner.extend_from_slice(body);
-    let mut out = i32::try_from(inner.len()).unwrap().to_be_bytes().to_vec();
-    out.extend_from_slice(&inner);
-    out
-}
-
-fn connect(broker: &TestBroker) -> TcpStream {
-    let stream = TcpStream::connect(broker.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-}
 
 /// Sends one request and reads its response body (after the correlation
 /// id, which is checked); `None` if the broker closed the connection.

@@ -367,3 +367,27 @@ pub fn assert_closed(stream: &mut std::net::TcpStream, what: &str) {
         "{what}: connection should be closed, got {read:?}"
     );
 }
+
+/// A request frame with a v1 header (client id "t"), for tests that speak
+/// the wire protocol by hand.
+pub fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut inner = Vec::new();
+    inner.extend_from_slice(&api_key.to_be_bytes());
+    inner.extend_from_slice(&version.to_be_bytes());
+    inner.extend_from_slice(&correlation_id.to_be_bytes());
+    inner.extend_from_slice(&1i16.to_be_bytes());
+    inner.push(b't');
+    inner.extend_from_slice(body);
+    let mut out = i32::try_from(inner.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(&inner);
+    out
+}
+
+/// A plain TCP connection to `broker`, reads timing out after 10 s.
+pub fn connect(broker: &TestBroker) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(broker.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}

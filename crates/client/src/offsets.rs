@@ -67,16 +67,8 @@ impl Client {
         topic: &str,
         partitions: &[(i32, OffsetSpec)],
     ) -> Result<Vec<PartitionOffset>, ClientError> {
-        let mut by_leader: std::collections::BTreeMap<i32, Vec<(i32, OffsetSpec)>> =
-            Default::default();
-        for &(partition, spec) in partitions {
-            by_leader
-                .entry(self.leader(topic, partition).await?)
-                .or_default()
-                .push((partition, spec));
-        }
         let mut out = Vec::with_capacity(partitions.len());
-        for (leader, parts) in by_leader {
+        for (leader, parts) in self.by_leader(topic, partitions).await? {
             let request = ListOffsetsRequest::default()
                 .with_replica_id(BrokerId(-1))
                 .with_topics(vec![
@@ -160,15 +152,8 @@ impl Client {
         topic: &str,
         before: &[(i32, i64)],
     ) -> Result<Vec<(i32, Result<i64, KafkaCode>)>, ClientError> {
-        let mut by_leader: std::collections::BTreeMap<i32, Vec<(i32, i64)>> = Default::default();
-        for &(partition, offset) in before {
-            by_leader
-                .entry(self.leader(topic, partition).await?)
-                .or_default()
-                .push((partition, offset));
-        }
         let mut out = Vec::with_capacity(before.len());
-        for (leader, parts) in by_leader {
+        for (leader, parts) in self.by_leader(topic, before).await? {
             let request = DeleteRecordsRequest::default()
                 .with_timeout_ms(30_000)
                 .with_topics(vec![
@@ -200,6 +185,25 @@ impl Client {
         }
         out.sort_by_key(|o| o.0);
         Ok(out)
+    }
+}
+
+impl Client {
+    /// `(partition, T)` pairs of `topic` grouped by their leader's node id:
+    /// each group is one request to that broker.
+    async fn by_leader<T: Copy>(
+        &self,
+        topic: &str,
+        partitions: &[(i32, T)],
+    ) -> Result<std::collections::BTreeMap<i32, Vec<(i32, T)>>, ClientError> {
+        let mut groups: std::collections::BTreeMap<i32, Vec<(i32, T)>> = Default::default();
+        for &(partition, value) in partitions {
+            groups
+                .entry(self.leader(topic, partition).await?)
+                .or_default()
+                .push((partition, value));
+        }
+        Ok(groups)
     }
 }
 

@@ -10,7 +10,13 @@ use ferrolog_storage::inspect::{self, ProblemKind, SegmentEntry};
 use ferrolog_storage::io::{FileSystem, MemFileSystem};
 use ferrolog_storage::{Store, StoreOptions};
 
+/// Partition t-0 in small segments, written and shut down cleanly.
 fn populated(fs: &MemFileSystem) {
+    populated_open(fs).0.close().unwrap();
+}
+
+/// Partition t-0 in small segments, still open: 12 batches of 2 records.
+fn populated_open(fs: &MemFileSystem) -> (Store, std::sync::Arc<ferrolog_storage::Partition>) {
     let store = mem_store(fs);
     let p = store
         .create_partition(id("t", 0), small_segments(400))
@@ -18,7 +24,7 @@ fn populated(fs: &MemFileSystem) {
     for i in 0..12 {
         p.append(&batch("v", 2, 1000 + i)).unwrap();
     }
-    store.close().unwrap();
+    (store, p)
 }
 
 #[test]
@@ -198,13 +204,7 @@ fn an_index_problem_is_repairable_on_open_only_where_the_open_rebuilds_the_index
 #[test]
 fn an_index_problem_in_a_segment_recovery_scans_is_repairable_on_open() {
     let fs = MemFileSystem::new();
-    let store = mem_store(&fs);
-    let p = store
-        .create_partition(id("t", 0), small_segments(400))
-        .unwrap();
-    for i in 0..12 {
-        p.append(&batch("v", 2, 1000 + i)).unwrap();
-    }
+    let (store, p) = populated_open(&fs);
     // A crash: no clean-shutdown marker and the recovery point still at 0,
     // so the open scans every segment.
     p.flush().unwrap();

@@ -85,25 +85,27 @@ pub fn check(buf: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// A time index file of `(timestamp, relative offset)` entries, for tests.
+#[cfg(test)]
+pub(crate) fn encode_entries(entries: &[(i64, u32)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &(timestamp_ms, relative_offset) in entries {
+        TimeIndexEntry {
+            timestamp_ms,
+            relative_offset,
+        }
+        .encode(&mut out);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn index(entries: &[(i64, u32)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for &(timestamp_ms, relative_offset) in entries {
-            TimeIndexEntry {
-                timestamp_ms,
-                relative_offset,
-            }
-            .encode(&mut out);
-        }
-        out
-    }
-
     #[test]
     fn last_before_is_strict() {
-        let buf = index(&[(100, 10), (200, 20), (300, 40)]);
+        let buf = encode_entries(&[(100, 10), (200, 20), (300, 40)]);
         assert_eq!(last_before(&buf, 100), None);
         assert_eq!(last_before(&buf, 101).unwrap().relative_offset, 10);
         assert_eq!(last_before(&buf, 200).unwrap().relative_offset, 10);
@@ -113,7 +115,7 @@ mod tests {
 
     #[test]
     fn last_is_the_last_whole_entry() {
-        let mut buf = index(&[(100, 10), (300, 40)]);
+        let mut buf = encode_entries(&[(100, 10), (300, 40)]);
         assert_eq!(last(&buf), entries(&buf).last());
         buf.extend_from_slice(&[7; 5]);
         assert_eq!(
@@ -126,10 +128,10 @@ mod tests {
 
     #[test]
     fn check_rejects_backwards_entries() {
-        assert!(check(&index(&[(100, 10), (200, 20)])).is_ok());
-        assert!(check(&index(&[(200, 10), (100, 20)])).is_err());
-        assert!(check(&index(&[(100, 10), (200, 10)])).is_err());
-        assert!(check(&index(&[(100, 10), (100, 20)])).is_err());
+        assert!(check(&encode_entries(&[(100, 10), (200, 20)])).is_ok());
+        assert!(check(&encode_entries(&[(200, 10), (100, 20)])).is_err());
+        assert!(check(&encode_entries(&[(100, 10), (200, 10)])).is_err());
+        assert!(check(&encode_entries(&[(100, 10), (100, 20)])).is_err());
         assert!(check(&[0u8; 13]).is_err());
     }
 }

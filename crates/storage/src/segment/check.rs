@@ -211,25 +211,20 @@ mod tests {
         (file, bytes.len() as u64, offsets)
     }
 
-    fn times(entries: &[(i64, u32)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for &(timestamp_ms, relative_offset) in entries {
-            TimeIndexEntry {
-                timestamp_ms,
-                relative_offset,
-            }
-            .encode(&mut out);
-        }
-        out
-    }
-
     fn check(
         max_timestamps: &[i64],
         offsets: Option<&[u8]>,
         entries: &[(i64, u32)],
     ) -> Result<(), String> {
         let (file, len, own) = log(max_timestamps);
-        check_indexes(&file, len, BASE, offsets.unwrap_or(&own), &times(entries)).unwrap()
+        check_indexes(
+            &file,
+            len,
+            BASE,
+            offsets.unwrap_or(&own),
+            &time_index::encode_entries(entries),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -274,12 +269,26 @@ mod tests {
         let mut moved = offsets.clone();
         let at = moved.len() - 1;
         moved[at] += 1;
-        let verdict = check_indexes(&file, len, BASE, &moved, &times(&[(3, 5)])).unwrap();
+        let verdict = check_indexes(
+            &file,
+            len,
+            BASE,
+            &moved,
+            &time_index::encode_entries(&[(3, 5)]),
+        )
+        .unwrap();
         assert!(verdict.is_err_and(|e| e.contains("where no batch starts")));
         let mut renumbered = offsets;
         let at = renumbered.len() - 5;
         renumbered[at] += 1;
-        let verdict = check_indexes(&file, len, BASE, &renumbered, &times(&[(3, 5)])).unwrap();
+        let verdict = check_indexes(
+            &file,
+            len,
+            BASE,
+            &renumbered,
+            &time_index::encode_entries(&[(3, 5)]),
+        )
+        .unwrap();
         assert!(verdict.is_err_and(|e| e.contains("where the batch starts at offset 104")));
         let verdict = check_indexes(&file, len, BASE, &[0; 8], &[]).unwrap();
         assert!(verdict.is_err_and(|e| e.contains("time index empty")));

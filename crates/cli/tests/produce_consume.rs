@@ -98,19 +98,23 @@ fn repeated_header_keys_are_kept_in_order() {
         &["-H", "a=1", "-H", "b=x", "-H", "a=2"],
         &["v1"],
     );
-    assert_eq!(
-        consume(&broker, "dup", &["--format", "{headers}"]),
-        ["a=1,b=x,a=2"]
-    );
-    let v = only_json_record(&broker, "dup");
-    assert_eq!(
-        v["headers"],
+    shows_headers(
+        &broker,
+        "dup",
+        "a=1,b=x,a=2",
         serde_json::json!([
             {"key": "a", "value": "1"},
             {"key": "b", "value": "x"},
             {"key": "a", "value": "2"}
-        ])
+        ]),
     );
+}
+
+/// The only record of `topic` shows `text` under `--format {headers}` and
+/// `json` as its JSON `headers`.
+fn shows_headers(broker: &TestBroker, topic: &str, text: &str, json: serde_json::Value) {
+    assert_eq!(consume(broker, topic, &["--format", "{headers}"]), [text]);
+    assert_eq!(only_json_record(broker, topic)["headers"], json);
 }
 
 /// The same, for a record another client wrote (not the CLI's own encoder).
@@ -127,18 +131,15 @@ fn repeated_header_keys_from_another_client_are_all_shown() {
         1_000,
     );
     produce_raw(&broker, "foreign", batch);
-    assert_eq!(
-        consume(&broker, "foreign", &["--format", "{headers}"]),
-        ["a=1,a=,a=2"]
-    );
-    let v = only_json_record(&broker, "foreign");
-    assert_eq!(
-        v["headers"],
+    shows_headers(
+        &broker,
+        "foreign",
+        "a=1,a=,a=2",
         serde_json::json!([
             {"key": "a", "value": "1"},
             {"key": "a", "value": null},
             {"key": "a", "value": "2"}
-        ])
+        ]),
     );
 }
 

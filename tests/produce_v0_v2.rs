@@ -13,6 +13,7 @@ use std::net::TcpStream;
 use common::{TestBroker, connect, frame};
 
 const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
+const INVALID_RECORD: i16 = 87;
 
 /// Sends one request and reads its response body (after the correlation
 /// id, which is checked); `None` if the broker closed the connection.
@@ -204,6 +205,48 @@ async fn old_message_sets_are_refused_per_partition_and_never_stored() {
     assert_eq!(common::stored_batches(&broker, "legacy"), [(0, 1)]);
     let partition0 = broker.server.topics.get("legacy").unwrap().partitions[0].clone();
     assert_eq!(partition0.state.as_ref().unwrap().high_watermark(), 0);
+}
+
+/// Records no retry can fix do not create the topic they name, as Kafka
+/// checks them before it looks the topic up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_set_does_not_create_its_topic() {
+    let broker = TestBroker::start().await;
+    let mut stream = connect(&broker);
+    let set = legacy_message_set(0, b"old");
+    let body = produce_body(1, "never-made", &[(0, &set)]);
+    let response = call(&mut stream, 0, 0, &body).expect("answered");
+    assert_eq!(
+        parse_answers(0, &response),
+        [(
+            "never-made".to_string(),
+            answer(0, 0, UNSUPPORTED_FOR_MESSAGE_FORMAT, -1)
+        )]
+    );
+    assert!(broker.server.topics.get("never-made").is_none());
+}
+
+/// From v3 a client has promised magic 2 batches: an older message set is
+/// INVALID_RECORD (as Kafka's `ProduceRequest.validateRecords`), which
+/// clients do not retry, rather than the retriable CORRUPT_MESSAGE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_message_set_in_a_v3_request_is_an_invalid_record() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "legacy3", 1, &[]).await;
+    let mut stream = connect(&broker);
+    for magic in [0, 1] {
+        let set = legacy_message_set(magic, b"old");
+        // v3 is v2's body after a null transactional id, and answers in v2's layout.
+        let mut body = (-1i16).to_be_bytes().to_vec();
+        body.extend_from_slice(&produce_body(1, "legacy3", &[(0, &set)]));
+        let response = call(&mut stream, 0, 3, &body).expect("answered");
+        assert_eq!(
+            parse_answers(2, &response),
+            [("legacy3".to_string(), answer(2, 0, INVALID_RECORD, -1))],
+            "magic {magic}"
+        );
+    }
+    assert_eq!(common::stored_batches(&broker, "legacy3"), []);
 }
 
 /// Kafka 0.11 to 3.9 stored v2 batches that came in v0–2 requests (they check

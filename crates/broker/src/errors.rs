@@ -14,10 +14,13 @@ pub fn storage_error_code(error: &StorageError) -> i16 {
 pub fn storage_error(error: &StorageError) -> ResponseError {
     match error {
         // A damaged frame or CRC may be damage in transit, which clients retry
-        // (CORRUPT_MESSAGE is retriable); malformed records and an unknown
+        // (CORRUPT_MESSAGE is retriable); malformed records, a record count
+        // that disagrees with the offsets, nothing at all and an unknown
         // codec are the client's own, which a retry would only repeat.
         StorageError::InvalidBatch { source, .. } => match source {
-            BatchError::Records(_) => ResponseError::InvalidRecord,
+            BatchError::Records(_) | BatchError::RecordCountMismatch { .. } | BatchError::Empty => {
+                ResponseError::InvalidRecord
+            }
             BatchError::UnknownCompression { .. } => ResponseError::UnsupportedCompressionType,
             _ => ResponseError::CorruptMessage,
         },
@@ -106,12 +109,18 @@ mod tests {
         let records =
             BatchError::Records(ferrolog_wire::records::RecordError::TooMany { announced: 1 });
         let codec = BatchError::UnknownCompression { id: 5 };
+        let count = BatchError::RecordCountMismatch {
+            records_count: 2,
+            last_offset_delta: 0,
+        };
         assert_eq!(
-            [crc, records, codec].map(|e| storage_error(&invalid(e))),
+            [crc, records, codec, count, BatchError::Empty].map(|e| storage_error(&invalid(e))),
             [
                 ResponseError::CorruptMessage,
                 ResponseError::InvalidRecord,
-                ResponseError::UnsupportedCompressionType
+                ResponseError::UnsupportedCompressionType,
+                ResponseError::InvalidRecord,
+                ResponseError::InvalidRecord,
             ]
         );
     }

@@ -9,7 +9,7 @@ use ferrolog_storage::{Durability, Partition, StorageError, format};
 use ferrolog_wire::compression::Codec;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
@@ -108,22 +108,42 @@ async fn produce_topic(
     topic_slot: usize,
     syncs: &mut Vec<PendingSync>,
 ) -> Vec<PartitionProduceResponse> {
+    // The records are judged first, as Kafka validates them before it looks
+    // at the topic: records no retry can fix must not create a topic either.
+    let checked: Vec<(i32, Result<Bytes, Refusal>)> = topic_data
+        .partition_data
+        .into_iter()
+        .map(|data| (data.index, accepted_records(data.records, version)))
+        .collect();
     let name = topic_data.name.as_str();
-    let topic = match validate_topic_name(name) {
-        Err(_) => Err(ResponseError::InvalidTopicException),
-        Ok(()) => match broker.topics.get(name) {
-            Some(topic) => Ok(topic),
-            None => auto_create(broker, name).await,
-        },
-    };
-    let mut out = Vec::with_capacity(topic_data.partition_data.len());
-    for (p, data) in topic_data.partition_data.into_iter().enumerate() {
-        let index = data.index;
-        let response = match &topic {
+    let mut topic = None;
+    let mut out = Vec::with_capacity(checked.len());
+    for (p, (index, records)) in checked.into_iter().enumerate() {
+        let records = match records {
+            Ok(records) => records,
+            Err(Refusal(code, message)) => {
+                // Responses below v8 carry no message: the log does.
+                tracing::debug!(
+                    topic = name,
+                    partition = index,
+                    version,
+                    ?code,
+                    message,
+                    "produce refused"
+                );
+                out.push(refused(index, code, message));
+                continue;
+            }
+        };
+        let resolved = match topic.take() {
+            Some(resolved) => resolved,
+            None => resolve_topic(broker, name).await,
+        };
+        let response = match &resolved {
             Err(code) => error_response(index, *code),
-            Ok(topic) => {
+            Ok(resolved) => {
                 let (response, sync) =
-                    produce_partition(broker, topic, data, (acks, version)).await;
+                    produce_partition(broker, resolved, index, records, acks).await;
                 if let Some((handle, last_offset)) = sync {
                     syncs.push(PendingSync {
                         topic: topic_slot,
@@ -135,9 +155,21 @@ async fn produce_topic(
                 response
             }
         };
+        topic = Some(resolved);
         out.push(response);
     }
     out
+}
+
+/// The topic `name`: found, auto-created, or why neither.
+async fn resolve_topic(broker: &Arc<Broker>, name: &str) -> Result<Arc<Topic>, ResponseError> {
+    match validate_topic_name(name) {
+        Err(_) => Err(ResponseError::InvalidTopicException),
+        Ok(()) => match broker.topics.get(name) {
+            Some(topic) => Ok(topic),
+            None => auto_create(broker, name).await,
+        },
+    }
 }
 
 /// The topic `name`, created if the broker allows it. Creating writes and
@@ -161,10 +193,10 @@ async fn auto_create(broker: &Arc<Broker>, name: &str) -> Result<Arc<Topic>, Res
 async fn produce_partition(
     broker: &Broker,
     topic: &Topic,
-    data: PartitionProduceData,
-    (acks, version): (i16, i16),
+    index: i32,
+    records: Bytes,
+    acks: i16,
 ) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
-    let index = data.index;
     let Some(handle) = topic.partition(index) else {
         return (
             error_response(index, ResponseError::UnknownTopicOrPartition),
@@ -178,14 +210,6 @@ async fn produce_partition(
                 error_response(index, ResponseError::KafkaStorageError),
                 None,
             );
-        }
-    };
-    let records = match accepted_records(data.records, version) {
-        Ok(records) => records,
-        Err(Refusal(code, message)) => {
-            // Responses below v8 carry no message: the log does.
-            tracing::debug!(partition = ?handle.id, version, ?code, message, "produce refused");
-            return (refused(index, code, message), None);
         }
     };
     if broker.free_space.below_floor() {
@@ -256,13 +280,25 @@ fn accepted_records(records: Option<Bytes>, version: i16) -> Result<Bytes, Refus
     let records = match records {
         Some(records) if !records.is_empty() => records,
         _ => {
+            // As Kafka: INVALID_RECORD, not retriable, since a retry would
+            // send the same nothing again.
             let message = "no records for the partition".to_owned();
-            return Err(Refusal(ResponseError::CorruptMessage, message));
+            return Err(Refusal(ResponseError::InvalidRecord, message));
         }
     };
-    if version < produce_v0::FIRST_DECODED_VERSION
-        && let Some(magic) = produce_v0::legacy_magic(&records)
+    let legacy = produce_v0::legacy_magic(&records);
+    if version >= MAGIC_V2_ONLY_FROM
+        && let Some(magic) = legacy
     {
+        // A client that speaks Produce v3+ has promised magic 2 batches;
+        // Kafka answers the broken promise with INVALID_RECORD. The frame
+        // check alone would call it CORRUPT_MESSAGE, which clients retry.
+        let message = format!(
+            "Produce v{version} requests may carry magic 2 record batches only, not magic {magic}"
+        );
+        return Err(Refusal(ResponseError::InvalidRecord, message));
+    }
+    if let Some(magic) = legacy {
         // UNSUPPORTED_FOR_MESSAGE_FORMAT, "the message format version on the
         // broker does not support the request", is what is true: the log
         // holds v2 batches only and nothing converts older messages. Not
@@ -278,6 +314,10 @@ fn accepted_records(records: Option<Bytes>, version: i16) -> Result<Bytes, Refus
     }
     Ok(records)
 }
+
+/// The first Produce version whose batches must be magic 2 (Kafka's
+/// `ProduceRequest.validateRecords`).
+const MAGIC_V2_ONLY_FROM: i16 = 3;
 
 /// As Kafka (KIP-110): a client that speaks Produce below v7 may not read
 /// zstd back, so it may not write it either.

@@ -762,3 +762,30 @@ async fn a_parked_fetch_sees_its_topic_deleted_and_created_again() {
         answer.high_watermark,
     );
 }
+
+/// `[log] retention_check_interval_ms` sets how often retention runs: at
+/// 100 ms, segments past `retention.ms` go within a second, where the
+/// default pass would leave them for up to five minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_runs_at_the_configured_interval() {
+    let broker = TestBroker::start_with(|c| c.log.retention_check_interval_ms = 100).await;
+    let configs = [("segment.ms", "1"), ("retention.ms", "1")];
+    create_topic(&broker, "aging", 1, &configs).await;
+    let producer = broker.producer(&[]);
+    for value in ["a", "b", "c"] {
+        // Each record after the first finds its segment older than
+        // segment.ms and starts a new one.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        producer
+            .send(FutureRecord::<(), str>::to("aging").payload(value), TIMEOUT)
+            .await
+            .expect("delivered");
+    }
+    let topic = broker.server.topics.get("aging").expect("topic");
+    let partition = topic.partitions[0].state.as_ref().expect("open").clone();
+    // Only the active segment, holding offset 2, outlives the pass.
+    common::eventually_within(std::time::Duration::from_secs(10), "retention", || {
+        (partition.log_start_offset() == 2).then_some(())
+    })
+    .await;
+}

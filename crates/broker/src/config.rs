@@ -78,6 +78,10 @@ pub struct LogDefaults {
     /// appended bytes (a hint, like RocksDB's `bytes_per_sync`); 0 = leave it
     /// to the kernel. Not a durability setting: only fsync is.
     pub writeback_bytes: u64,
+    /// How often retention looks for segments to delete
+    /// (`log.retention.check.interval.ms`): a segment past `retention.ms`
+    /// stays on disk until the next look.
+    pub retention_check_interval_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -119,6 +123,7 @@ impl Default for LogDefaults {
             max_message_bytes: log.max_batch_bytes,
             durability: log.durability.to_string(),
             writeback_bytes: log.writeback_bytes,
+            retention_check_interval_ms: 300_000,
         }
     }
 }
@@ -182,6 +187,10 @@ impl BrokerConfig {
                 u64::from(self.fetch_response_bytes_max),
             ),
             ("free_space_check_ms", self.free_space_check_ms),
+            (
+                "log.retention_check_interval_ms",
+                self.log.retention_check_interval_ms,
+            ),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Invalid {
@@ -224,6 +233,7 @@ mod tests {
             max_message_bytes = 1000
             durability = "always"
             writeback_bytes = 0
+            retention_check_interval_ms = 1000
             [groups]
         "#;
         let config: BrokerConfig = toml::from_str(text).expect("parses");
@@ -237,6 +247,7 @@ mod tests {
             (3, 4, 10)
         );
         assert_eq!(config.log.durability, "always");
+        assert_eq!(config.log.retention_check_interval_ms, 1000);
         // The writeback hint reaches every topic's log config; 0 turns it off.
         let log = crate::topics::TopicConfig::default()
             .to_log_config(&config)
@@ -260,6 +271,12 @@ mod tests {
         let no_partitions: BrokerConfig = toml::from_str("default_partitions = 0").expect("parses");
         assert!(matches!(
             no_partitions.validate(),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let never_checked: BrokerConfig =
+            toml::from_str("[log]\nretention_check_interval_ms = 0").expect("parses");
+        assert!(matches!(
+            never_checked.validate(),
             Err(ConfigError::Invalid { .. })
         ));
         let tiny_segments: BrokerConfig =

@@ -249,6 +249,7 @@ fn open_store(config: &BrokerConfig, options: StoreOptions) -> Result<Opened, Se
         .map_err(TopicError::Config)?;
     let options = StoreOptions {
         default_config,
+        retention_check_interval_ms: Some(config.log.retention_check_interval_ms),
         ..options
     };
     let store = Store::open(&config.data_dir, options).map_err(|source| ServerError::Store {

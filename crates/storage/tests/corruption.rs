@@ -192,3 +192,76 @@ fn a_missing_middle_segment_fails_the_partition() {
         store.partition_ids()
     );
 }
+
+/// The operator's way back from a failed partition (DURABILITY.md §3): with
+/// the store closed, removing `partition.checkpoint` has the next open treat
+/// every segment as unflushed and cut at the first damage, as it cuts a torn
+/// tail after a crash; everything before the damage is kept and served.
+#[test]
+fn removing_the_checkpoint_cuts_a_failed_partition_at_its_first_damage() {
+    let s = setup(2, 1);
+    let sealed = log_path("c-0", 0);
+    let mut bytes = s.fs.contents(&sealed).unwrap();
+    let in_first = batch_offsets(&bytes);
+    assert!(in_first.len() >= 2, "{in_first:?}");
+    let damaged_base = in_first.last().unwrap().0;
+    // The last batch cut short, as a lost write of fsynced data leaves it.
+    bytes.truncate(bytes.len() - 10);
+    s.fs.set_contents(&sealed, bytes);
+    let store = mem_store(&s.fs);
+    assert_eq!(store.failed_partitions().len(), 1);
+    drop(store);
+
+    let checkpoint = std::path::Path::new("/data/c-0/partition.checkpoint");
+    ferrolog_storage::io::FileSystem::remove_file(&s.fs, checkpoint).unwrap();
+    let store = mem_store(&s.fs);
+    assert!(store.failed_partitions().is_empty());
+    let p = store.partition(&id("c", 0)).unwrap();
+    assert_eq!(p.high_watermark(), damaged_base);
+    let kept = p.read(0, usize::MAX).unwrap();
+    assert_eq!(batch_offsets(&kept.records), in_first[..in_first.len() - 1]);
+    // The later segments are gone, not left behind to fail the next open.
+    let logs = ferrolog_storage::io::FileSystem::read_dir(&s.fs, std::path::Path::new("/data/c-0"))
+        .unwrap()
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .count();
+    assert_eq!(logs, 1);
+    assert_eq!(
+        p.append(&batch("after", 1, 0)).unwrap().base_offset,
+        damaged_base
+    );
+    drop(store);
+    // Cut for good: the next open is an ordinary one.
+    let store = mem_store(&s.fs);
+    assert_eq!(
+        store.partition(&id("c", 0)).unwrap().high_watermark(),
+        damaged_base + 1
+    );
+}
+
+/// The other way back (DURABILITY.md §3): deleting the damaged segment and
+/// every one before it keeps what follows the damage; the log then starts
+/// at the next segment, as after retention.
+#[test]
+fn deleting_the_segments_up_to_the_damage_keeps_what_follows() {
+    let s = setup(2, 1);
+    let sealed = log_path("c-0", 0);
+    let bytes = s.fs.contents(&sealed).unwrap();
+    s.fs.set_contents(&sealed, bytes[..bytes.len() - 10].to_vec());
+    let store = mem_store(&s.fs);
+    assert_eq!(store.failed_partitions().len(), 1);
+    drop(store);
+    let end = s.first_offset + s.per_batch * s.batches.len() as i64;
+    for ext in ["log", "index", "timeindex"] {
+        let path = sealed.with_extension(ext);
+        ferrolog_storage::io::FileSystem::remove_file(&s.fs, &path).unwrap();
+    }
+    let store = mem_store(&s.fs);
+    assert!(store.failed_partitions().is_empty());
+    let p = store.partition(&id("c", 0)).unwrap();
+    let first = batch_offsets(&p.read(p.log_start_offset(), usize::MAX).unwrap().records);
+    assert_eq!(first.first().unwrap().0, p.log_start_offset());
+    assert!(p.log_start_offset() > 0);
+    assert_eq!(p.high_watermark(), end);
+}

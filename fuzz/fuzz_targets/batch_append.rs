@@ -22,8 +22,13 @@ fuzz_target!(|data: &[u8]| {
         ..StoreOptions::default()
     };
     let store = Store::open(Path::new("/data"), options).expect("empty store opens");
-    let config = LogConfig { durability: Durability::Never, ..LogConfig::default() };
-    let partition = store.create_partition(PartitionId::new("fuzz", 0), config).expect("create");
+    let config = LogConfig {
+        durability: Durability::Never,
+        ..LogConfig::default()
+    };
+    let partition = store
+        .create_partition(PartitionId::new("fuzz", 0), config)
+        .expect("create");
 
     let mut stamped = data.to_vec();
     match stamp_log_append_time(&mut stamped, 5) {
@@ -40,9 +45,16 @@ fuzz_target!(|data: &[u8]| {
 
     match partition.append(data) {
         Err(_) => {
-            assert_eq!(partition.high_watermark(), 0, "a refused append moved the log");
+            assert_eq!(
+                partition.high_watermark(),
+                0,
+                "a refused append moved the log"
+            );
             let read = partition.read(0, 1 << 20).expect("read of an empty log");
-            assert!(read.records.is_empty(), "a refused append left bytes behind");
+            assert!(
+                read.records.is_empty(),
+                "a refused append left bytes behind"
+            );
         }
         Ok(info) => {
             let mut records = 0i64;
@@ -60,7 +72,11 @@ fuzz_target!(|data: &[u8]| {
             let (mut got, mut sent) = (&read.records[..], data);
             while !sent.is_empty() {
                 let (_, size) = whole_batch(sent).expect("whole");
-                assert_eq!(&got[8..size], &sent[8..size], "batch bytes changed on the way through");
+                assert_eq!(
+                    &got[8..size],
+                    &sent[8..size],
+                    "batch bytes changed on the way through"
+                );
                 got = &got[size..];
                 sent = &sent[size..];
             }
@@ -69,9 +85,16 @@ fuzz_target!(|data: &[u8]| {
             let in_log = |offset: i64| (0..records).contains(&offset);
             if let Some(max) = partition.max_timestamp().expect("max timestamp") {
                 assert!(in_log(max.offset), "max timestamp at {max:?} of {records}");
-                for target in [i64::MIN, max.timestamp_ms.saturating_sub(1), max.timestamp_ms] {
+                for target in [
+                    i64::MIN,
+                    max.timestamp_ms.saturating_sub(1),
+                    max.timestamp_ms,
+                ] {
                     if let Some(found) = partition.offset_for_timestamp(target).expect("lookup") {
-                        assert!(in_log(found.offset), "{target} found {found:?} of {records}");
+                        assert!(
+                            in_log(found.offset),
+                            "{target} found {found:?} of {records}"
+                        );
                     }
                 }
             }

@@ -17,22 +17,34 @@ use libfuzzer_sys::fuzz_target;
 
 fn batch(i: u8) -> Vec<u8> {
     let value = vec![i; 1 + usize::from(i) % 40];
-    encode_batch(&[SimpleRecord { timestamp_ms: 1_000 + i64::from(i), key: None, value: Some(&value) }])
+    encode_batch(&[SimpleRecord {
+        timestamp_ms: 1_000 + i64::from(i),
+        key: None,
+        value: Some(&value),
+    }])
 }
 
 fn options(fs: &MemFileSystem) -> StoreOptions {
-    StoreOptions { fs: Arc::new(fs.clone()) as Arc<dyn FileSystem>, ..StoreOptions::default() }
+    StoreOptions {
+        fs: Arc::new(fs.clone()) as Arc<dyn FileSystem>,
+        ..StoreOptions::default()
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&shape, damage)) = data.split_first() else { return };
+    let Some((&shape, damage)) = data.split_first() else {
+        return;
+    };
     let (flushed, unflushed) = (1 + shape % 4, shape / 4 % 4);
     let fs = MemFileSystem::new();
     let id = PartitionId::new("fuzz", 0);
     let log = PathBuf::from("/data/fuzz-0/00000000000000000000.log");
     {
         let store = Store::open(Path::new("/data"), options(&fs)).expect("open");
-        let config = LogConfig { durability: Durability::Never, ..LogConfig::default() };
+        let config = LogConfig {
+            durability: Durability::Never,
+            ..LogConfig::default()
+        };
         let partition = store.create_partition(id.clone(), config).expect("create");
         for i in 0..flushed {
             partition.append(&batch(i)).expect("append");
@@ -52,7 +64,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut bytes = fs.contents(&log).expect("log exists");
     let tail_len = bytes.len() - durable_len;
-    let (op, payload) = damage.split_first().map_or((0, &[][..]), |(op, rest)| (*op, rest));
+    let (op, payload) = damage
+        .split_first()
+        .map_or((0, &[][..]), |(op, rest)| (*op, rest));
     match op % 3 {
         0 => bytes.extend_from_slice(payload), // garbage appended
         1 => {
@@ -70,13 +84,19 @@ fuzz_target!(|data: &[u8]| {
     fs.set_contents(&log, bytes);
 
     let store = Store::open(Path::new("/data"), options(&fs)).expect("store opens");
-    let partition = store.partition(&id).expect("damage after the recovery point never fails the partition");
+    let partition = store
+        .partition(&id)
+        .expect("damage after the recovery point never fails the partition");
     let hw = partition.high_watermark();
-    assert!(hw >= i64::from(flushed), "recovery lost flushed batches: hw {hw}");
+    assert!(
+        hw >= i64::from(flushed),
+        "recovery lost flushed batches: hw {hw}"
+    );
     let read = partition.read(0, 1 << 20).expect("read");
     let (mut rest, mut next) = (&read.records[..], 0i64);
     while !rest.is_empty() {
-        let (header, size) = whole_batch(rest).expect("recovered log holds only whole, valid batches");
+        let (header, size) =
+            whole_batch(rest).expect("recovered log holds only whole, valid batches");
         assert_eq!(header.base_offset, next, "offsets are dense");
         next = header.last_offset() + 1;
         rest = &rest[size..];

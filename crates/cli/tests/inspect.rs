@@ -169,6 +169,12 @@ fn flipped_byte_is_reported_and_exits_non_zero() {
         "{text}"
     );
     assert!(text.contains(&format!("at byte {first_len}")), "{text}");
+    // The way back, naming this partition's checkpoint.
+    let checkpoint = part.join("partition.checkpoint");
+    assert!(
+        text.contains(&format!("remove {} to cut", checkpoint.display())),
+        "{text}"
+    );
 }
 
 #[test]

@@ -80,6 +80,18 @@ fn print(global: &Global, reports: &[PartitionReport]) -> anyhow::Result<bool> {
                     };
                     writeln!(out, "  {}{at}: {} ({kind})", p.path.display(), p.detail)?;
                 }
+                if r.problems
+                    .iter()
+                    .any(|p| p.kind == ProblemKind::DataDamaged)
+                {
+                    // The broker keeps such a partition failed rather than
+                    // choose what to drop; the operator chooses.
+                    writeln!(
+                        out,
+                        "  to repair (broker stopped, directory copied first): remove {} to cut the log at the first damage, or delete the segments up to the damage to keep what follows (docs/DURABILITY.md, \"Getting a failed partition back\")",
+                        r.dir.join("partition.checkpoint").display()
+                    )?;
+                }
             }
         }
     }

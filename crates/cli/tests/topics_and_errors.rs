@@ -56,6 +56,44 @@ fn topic_lifecycle() {
     assert!(err.contains("unknown topic \"t1\""), "{err}");
 }
 
+/// A `min.insync.replicas` above the topic's replica count is accepted (as
+/// Kafka accepts it) but said at once: every acks=all produce would fail.
+#[test]
+fn a_min_insync_above_the_replicas_is_warned_about_where_it_is_set() {
+    let broker = TestBroker::start();
+    let stderr = |args: &[&str]| {
+        let out = broker.ferrolog().args(args).output().expect("runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let warning = "min.insync.replicas=2 is more than isr's 1 replica: every acks=all produce to it will fail with NOT_ENOUGH_REPLICAS";
+    let created = stderr(&[
+        "topic",
+        "create",
+        "isr",
+        "--config",
+        "min.insync.replicas=2",
+    ]);
+    assert!(created.contains(warning), "{created}");
+    let altered = stderr(&[
+        "topic",
+        "alter-config",
+        "isr",
+        "--set",
+        "min.insync.replicas=2",
+    ]);
+    assert!(altered.contains(warning), "{altered}");
+    // One replica is enough for 1; nothing to say.
+    let fine = stderr(&[
+        "topic",
+        "alter-config",
+        "isr",
+        "--set",
+        "min.insync.replicas=1",
+    ]);
+    assert!(!fine.contains("NOT_ENOUGH_REPLICAS"), "{fine}");
+}
+
 #[test]
 fn a_topic_grows_keeps_its_records_and_never_shrinks() {
     let broker = TestBroker::start();

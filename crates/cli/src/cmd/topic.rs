@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use ferrolog_client::Client;
 use ferrolog_client::admin::ConfigChange;
+use ferrolog_client::client::TopicMetadata;
 use serde_json::json;
 
 use crate::args::{Global, TopicCommand};
@@ -27,6 +28,10 @@ pub async fn run(
             client
                 .create_topic(&name, partitions, replication_factor, &configs)
                 .await?;
+            if min_insync(&configs).is_some() {
+                let topic = client.refresh_topic(&name).await?;
+                warn_if_acks_all_cannot_succeed(&topic, &configs);
+            }
             emit(
                 global.output,
                 &json!({"created": name, "partitions": partitions}),
@@ -79,7 +84,7 @@ pub async fn run(
             if set.is_empty() && delete.is_empty() {
                 anyhow::bail!("nothing to change: give --set KEY=VALUE and/or --delete KEY");
             }
-            client.refresh_topic(&name).await?;
+            let topic = client.refresh_topic(&name).await?;
             let mut changes: Vec<ConfigChange> = set
                 .iter()
                 .map(|(k, v)| ConfigChange::Set {
@@ -93,6 +98,7 @@ pub async fn run(
                     .map(|k| ConfigChange::Delete { name: k.clone() }),
             );
             client.alter_topic_configs(&name, &changes).await?;
+            warn_if_acks_all_cannot_succeed(&topic, &set);
             let set_json: serde_json::Map<_, _> =
                 set.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             emit(
@@ -103,6 +109,38 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `min.insync.replicas` among `configs`, if set to a number.
+fn min_insync(configs: &[(String, String)]) -> Option<i64> {
+    configs
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "min.insync.replicas")
+        .and_then(|(_, value)| value.trim().parse().ok())
+}
+
+/// Kafka accepts a `min.insync.replicas` above a topic's replica count, and
+/// then refuses every acks=all produce with NOT_ENOUGH_REPLICAS, which
+/// producers retry until they time out. Said once here instead, where the
+/// setting is made; a single-node broker always has one replica.
+fn warn_if_acks_all_cannot_succeed(topic: &TopicMetadata, configs: &[(String, String)]) {
+    let Some(wanted) = min_insync(configs) else {
+        return;
+    };
+    let replicas = topic
+        .partitions
+        .iter()
+        .map(|p| p.replicas.len())
+        .min()
+        .unwrap_or(0);
+    if replicas > 0 && usize::try_from(wanted).is_ok_and(|wanted| wanted > replicas) {
+        tracing::warn!(
+            "min.insync.replicas={wanted} is more than {}'s {}: every acks=all produce to it will fail with NOT_ENOUGH_REPLICAS",
+            topic.name,
+            count(replicas, "replica")
+        );
+    }
 }
 
 async fn list(global: &Global, client: &Client) -> anyhow::Result<()> {

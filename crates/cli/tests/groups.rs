@@ -1,58 +1,13 @@
 //! Consumer groups through the CLI: resume from committed offsets (also across
-//! a broker restart), describe with lag, reset-offsets (plan, execute, refusal
-//! while members are active), two CLIs splitting partitions, list and delete.
+//! a broker restart), describe with lag, two CLIs splitting partitions, list
+//! and delete. `reset-offsets` has its own file, `group_reset.rs`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Background, TestBroker, consume, fails, ok, produce};
-
-fn numbered(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("m{i}")).collect()
-}
-
-fn produce_numbered(broker: &TestBroker, topic: &str, lines: &[String]) {
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    produce(broker, topic, &[], &refs);
-}
-
-fn describe_json(broker: &TestBroker, group: &str) -> serde_json::Value {
-    let out = ok(broker
-        .ferrolog()
-        .args(["group", "describe", group, "--output", "json"]));
-    serde_json::from_str(out.trim()).expect("json")
-}
-
-/// A `ferrolog consume --group --follow` in the background (killed on drop).
-fn follower(broker: &TestBroker, topic: &str, group: &str) -> Background {
-    Background::start(broker, &["consume", topic, "--group", group, "--follow"])
-}
-
-/// Polls `describe` until `check` holds (bounded).
-fn wait_for(
-    broker: &TestBroker,
-    group: &str,
-    what: &str,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = broker
-            .ferrolog()
-            .args(["group", "describe", group, "--output", "json"])
-            .output()
-            .expect("runs");
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            if check(&v) {
-                return v;
-            }
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::groups::{describe_json, follower, numbered, produce_numbered, wait_for};
+use common::{TestBroker, consume, fails, ok, produce};
 
 #[test]
 fn group_resumes_from_committed_offsets_and_shows_lag() {
@@ -89,128 +44,6 @@ fn group_resumes_from_committed_offsets_and_shows_lag() {
     ok(broker.ferrolog().args(["group", "delete", "g1"]));
     let list = ok(broker.ferrolog().args(["group", "list"]));
     assert!(!list.lines().any(|l| l.starts_with("g1 ")), "{list}");
-}
-
-#[test]
-fn reset_offsets_plans_then_changes_what_is_read() {
-    let broker = TestBroker::start();
-    let lines = numbered(10);
-    produce_numbered(&broker, "r-topic", &lines);
-    assert_eq!(consume(&broker, "r-topic", &["--group", "r1"]).len(), 10);
-
-    // Without --execute nothing changes.
-    let plan = ok(broker.ferrolog().args([
-        "group",
-        "reset-offsets",
-        "r1",
-        "--topic",
-        "r-topic",
-        "--to",
-        "earliest",
-    ]));
-    assert!(plan.contains("dry run"), "{plan}");
-    assert!(consume(&broker, "r-topic", &["--group", "r1"]).is_empty());
-
-    ok(broker.ferrolog().args([
-        "group",
-        "reset-offsets",
-        "r1",
-        "--topic",
-        "r-topic",
-        "--to",
-        "earliest",
-        "--execute",
-    ]));
-    assert_eq!(consume(&broker, "r-topic", &["--group", "r1"]), lines);
-
-    ok(broker.ferrolog().args([
-        "group",
-        "reset-offsets",
-        "r1",
-        "-t",
-        "r-topic",
-        "--to",
-        "7",
-        "--execute",
-    ]));
-    assert_eq!(consume(&broker, "r-topic", &["--group", "r1"]), lines[7..]);
-
-    let json = ok(broker.ferrolog().args([
-        "group",
-        "reset-offsets",
-        "r1",
-        "-t",
-        "r-topic",
-        "--to",
-        "-1h",
-        "--execute",
-        "--output",
-        "json",
-    ]));
-    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
-    assert_eq!(v["plan"][0]["current"], 10);
-    assert_eq!(v["plan"][0]["new"], 0);
-    assert_eq!(
-        consume(&broker, "r-topic", &["--group", "r1", "-n", "1"]),
-        ["m0"]
-    );
-}
-
-/// As Kafka's tool: an offset past the end is clamped to the end, and a
-/// warning on stderr names the partition, the offset asked for and the one applied.
-#[test]
-fn reset_offsets_past_the_end_warns_and_clamps() {
-    let broker = TestBroker::start();
-    produce_numbered(&broker, "short", &numbered(3));
-    assert_eq!(
-        consume(&broker, "short", &["--group", "clamp", "-n", "1"]).len(),
-        1
-    );
-    for execute in [false, true] {
-        let mut cmd = broker.ferrolog();
-        cmd.args([
-            "group",
-            "reset-offsets",
-            "clamp",
-            "-t",
-            "short",
-            "--to",
-            "100",
-        ]);
-        if execute {
-            cmd.arg("--execute");
-        }
-        let out = cmd.output().expect("runs");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{err}");
-        assert_eq!(
-            err.trim(),
-            "warning: short-0: offset 100 is past the end of the partition (3); using 3"
-        );
-    }
-    let v = describe_json(&broker, "clamp");
-    assert_eq!(v["total_lag"], 0, "{v}");
-}
-
-#[test]
-fn reset_offsets_refuses_while_members_are_active() {
-    let broker = TestBroker::start();
-    produce_numbered(&broker, "busy", &numbered(3));
-    let _follower = follower(&broker, "busy", "busy-group");
-    wait_for(&broker, "busy-group", "a member", |v| {
-        v["members"].as_array().is_some_and(|m| m.len() == 1)
-    });
-    let err = fails(broker.ferrolog().args([
-        "group",
-        "reset-offsets",
-        "busy-group",
-        "-t",
-        "busy",
-        "--to",
-        "earliest",
-        "--execute",
-    ]));
-    assert!(err.contains("1 active member ("), "{err}");
 }
 
 #[test]

@@ -14,6 +14,8 @@ use ferrolog_broker::{BrokerConfig, Server};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+pub mod groups;
+
 /// Every CLI run in the tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -1,0 +1,51 @@
+//! Helpers of the consumer-group tests (`groups.rs`, `group_reset.rs`).
+
+use std::time::{Duration, Instant};
+
+use super::{Background, TestBroker, ok, produce};
+
+pub fn numbered(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("m{i}")).collect()
+}
+
+pub fn produce_numbered(broker: &TestBroker, topic: &str, lines: &[String]) {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    produce(broker, topic, &[], &refs);
+}
+
+pub fn describe_json(broker: &TestBroker, group: &str) -> serde_json::Value {
+    let out = ok(broker
+        .ferrolog()
+        .args(["group", "describe", group, "--output", "json"]));
+    serde_json::from_str(out.trim()).expect("json")
+}
+
+/// A `ferrolog consume --group --follow` in the background (killed on drop).
+pub fn follower(broker: &TestBroker, topic: &str, group: &str) -> Background {
+    Background::start(broker, &["consume", topic, "--group", group, "--follow"])
+}
+
+/// Polls `describe` until `check` holds (bounded).
+pub fn wait_for(
+    broker: &TestBroker,
+    group: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = broker
+            .ferrolog()
+            .args(["group", "describe", group, "--output", "json"])
+            .output()
+            .expect("runs");
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            if check(&v) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -51,6 +51,15 @@ fn parse_with(s: &str, now: SystemTime, accepted: &str) -> Result<StartSpec, Str
             Err(format!("negative offset {offset}: {accepted}"))
         };
     }
+    // Digits that do not fit an i64 are still an offset, not a malformed time.
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(if s.starts_with('-') {
+            format!("negative offset {s}: {accepted}")
+        } else {
+            format!("offset {digits} is too large (the largest is {})", i64::MAX)
+        });
+    }
     if let Some(ago) = s.strip_prefix('-') {
         let ago = humantime::parse_duration(ago).map_err(|e| format!("{s:?}: {e}; {accepted}"))?;
         let at = now
@@ -147,6 +156,31 @@ mod tests {
             matches!(parse_reset_to("bogus"), Err(e) if e.contains("expected earliest, latest"))
         );
         assert!(matches!(parse_reset_to("-3"), Err(e) if e.contains("expected earliest, latest")));
+    }
+
+    #[test]
+    fn digits_beyond_i64_are_an_offset_too_large() {
+        assert_eq!(
+            parse_reset_to("99999999999999999999"),
+            Err(
+                "offset 99999999999999999999 is too large (the largest is 9223372036854775807)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            parse_start("+99999999999999999999"),
+            Err(
+                "offset 99999999999999999999 is too large (the largest is 9223372036854775807)"
+                    .into()
+            )
+        );
+        assert!(
+            matches!(parse_start("-99999999999999999999"), Err(e) if e.starts_with("negative offset"))
+        );
+        assert_eq!(
+            parse_start("9223372036854775807"),
+            Ok(StartSpec::Offset(i64::MAX))
+        );
     }
 
     #[test]

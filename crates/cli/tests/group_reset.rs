@@ -128,3 +128,22 @@ fn reset_offsets_refuses_while_members_are_active() {
     ]));
     assert!(err.contains("1 active member ("), "{err}");
 }
+
+#[test]
+fn reset_offsets_to_an_offset_beyond_i64_says_so() {
+    let broker = TestBroker::start();
+    let err = fails(broker.ferrolog().args([
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "t",
+        "--to",
+        "99999999999999999999",
+    ]));
+    assert_eq!(
+        err.trim(),
+        "error: invalid value '99999999999999999999' for '--to <TO>': \
+         offset 99999999999999999999 is too large (the largest is 9223372036854775807)"
+    );
+}

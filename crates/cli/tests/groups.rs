@@ -156,3 +156,25 @@ fn ctrl_c_stops_a_group_follower_while_the_broker_is_down() {
         "Ctrl-C did not stop the follower: {status:?}"
     );
 }
+
+/// `list` shows the protocol type ("consumer"), which is not what `describe`
+/// calls the protocol (the assignor, "range").
+#[test]
+fn group_list_names_the_protocol_type_column_for_what_it_holds() {
+    let broker = TestBroker::start();
+    produce_numbered(&broker, "lt", &numbered(1));
+    consume(&broker, "lt", &["--group", "lg"]);
+    let list = ok(broker.ferrolog().args(["group", "list"]));
+    let header: Vec<&str> = list
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["GROUP", "STATE", "PROTOCOL-TYPE"], "{list}");
+    let json = ok(broker
+        .ferrolog()
+        .args(["group", "list", "--output", "json"]));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
+    assert_eq!(v[0]["protocol_type"], "consumer", "{v}");
+}

@@ -53,7 +53,10 @@ async fn list(global: &Global, client: &Client) -> anyhow::Result<()> {
             .iter()
             .map(|g| vec![g.group.clone(), g.state.clone(), g.protocol_type.clone()])
             .collect();
-        table(&["GROUP", "STATE", "PROTOCOL"], &rows)
+        // The protocol type (consumer, connect), not PROTOCOL: `describe` uses that word for the
+        // assignor (range), as DescribeGroups does. Not TYPE either: Kafka's tools show the group
+        // type (Classic, Consumer) under TYPE.
+        table(&["GROUP", "STATE", "PROTOCOL-TYPE"], &rows)
     })
 }
 

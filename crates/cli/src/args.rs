@@ -272,7 +272,9 @@ pub enum GroupCommand {
     #[command(after_help = "Example:\n  ferrolog group list")]
     List,
     /// Members, assignments, committed and end offsets, and lag
-    #[command(after_help = "Example:\n  ferrolog group describe billing")]
+    #[command(
+        after_help = "Example:\n  ferrolog group describe billing\n\nLAG is END - COMMITTED. It is negative when the committed offset is past the end\n(a bad commit, or a topic created again under a running consumer), and then left out of the total lag."
+    )]
     Describe { group: String },
     /// Move a group's committed offsets (shows the plan unless --execute)
     #[command(

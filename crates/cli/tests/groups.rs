@@ -6,7 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::groups::{describe_json, follower, numbered, produce_numbered, wait_for};
+use common::groups::{
+    commit, describe_json, follower, numbered, produce_numbered, topic_with, wait_for,
+};
 use common::{TestBroker, consume, fails, ok, produce};
 
 #[test]
@@ -177,4 +179,29 @@ fn group_list_names_the_protocol_type_column_for_what_it_holds() {
         .args(["group", "list", "--output", "json"]));
     let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
     assert_eq!(v[0]["protocol_type"], "consumer", "{v}");
+}
+
+/// A committed offset past the end is a mistake to notice: the lag is shown
+/// negative, as Kafka's tool shows it, and is left out of the total.
+#[test]
+fn describe_shows_a_negative_lag_for_an_offset_past_the_end() {
+    let broker = TestBroker::start();
+    topic_with(&broker, "neg", &[3, 5]);
+    commit(&broker, "ng", "neg", &[(0, 99_999), (1, 2)]);
+    let v = describe_json(&broker, "ng");
+    assert_eq!(v["offsets"][0]["lag"], -99_996, "{v}");
+    assert_eq!(v["offsets"][1]["lag"], 3, "{v}");
+    assert_eq!(v["total_lag"], 3, "{v}");
+    let text = ok(broker.ferrolog().args(["group", "describe", "ng"]));
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("neg ") && l.contains("99999"))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(row, ["neg", "0", "99999", "3", "-99996", "-"], "{text}");
+    assert!(
+        text.ends_with("total lag: 3 (leaves out 1 partition committed past the end)\n"),
+        "{text}"
+    );
 }

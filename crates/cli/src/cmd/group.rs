@@ -70,9 +70,27 @@ struct LagRow {
 }
 
 impl LagRow {
+    /// Negative when the committed offset is past the end (a bad commit, or a
+    /// topic created again under a running consumer): shown as it is, as Kafka's tool
+    /// does, since a lag of 0 would hide the mistake.
     fn lag(&self) -> Option<i64> {
-        self.committed.map(|c| (self.end - c).max(0))
+        self.committed.map(|c| self.end.saturating_sub(c))
     }
+}
+
+/// The records the group has still to read: negative lags are left out, as
+/// they would hide as much real lag elsewhere. Returns the total and how many
+/// partitions were left out.
+fn total_lag(rows: &[LagRow]) -> (i64, usize) {
+    let (mut total, mut past_end) = (0i64, 0);
+    for lag in rows.iter().filter_map(LagRow::lag) {
+        if lag < 0 {
+            past_end += 1;
+        } else {
+            total = total.saturating_add(lag);
+        }
+    }
+    (total, past_end)
 }
 
 async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Result<()> {
@@ -94,7 +112,7 @@ async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Resu
         anyhow::bail!("unknown group {group:?}");
     }
     let rows = lag_rows(client, &committed, &owners).await?;
-    let total: i64 = rows.iter().filter_map(LagRow::lag).sum();
+    let (total, past_end) = total_lag(&rows);
     let members: Vec<_> = described
         .members
         .iter()
@@ -113,7 +131,7 @@ async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Resu
     let json = json!({"group": group, "state": described.state, "protocol": described.protocol,
                       "members": members, "offsets": offsets, "total_lag": total});
     emit(global.output, &json, || {
-        describe_text(&described, &rows, total)
+        describe_text(&described, &rows, (total, past_end))
     })
 }
 
@@ -146,7 +164,11 @@ async fn lag_rows(
     Ok(rows)
 }
 
-fn describe_text(described: &DescribedGroup, rows: &[LagRow], total: i64) -> String {
+fn describe_text(
+    described: &DescribedGroup,
+    rows: &[LagRow],
+    (total, past_end): (i64, usize),
+) -> String {
     let protocol = if described.protocol.is_empty() {
         "-"
     } else {
@@ -202,6 +224,12 @@ fn describe_text(described: &DescribedGroup, rows: &[LagRow], total: i64) -> Str
         &offset_rows,
     ));
     text.push_str(&format!("total lag: {total}"));
+    if past_end > 0 {
+        text.push_str(&format!(
+            " (leaves out {} committed past the end)",
+            count(past_end, "partition")
+        ));
+    }
     text
 }
 
@@ -355,6 +383,27 @@ fn clamp_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_lags_show_and_stay_out_of_the_total() {
+        let row = |committed: Option<i64>, end: i64| LagRow {
+            topic: "t".into(),
+            partition: 0,
+            committed,
+            end,
+            owner: None,
+        };
+        let rows = [
+            row(Some(99_999), 991),
+            row(Some(2), 5),
+            row(None, 7),
+            row(Some(4), 4),
+        ];
+        assert_eq!(rows[0].lag(), Some(-99_008));
+        assert_eq!(rows[2].lag(), None);
+        assert_eq!(total_lag(&rows), (3, 1));
+        assert_eq!(row(Some(i64::MIN), i64::MAX).lag(), Some(i64::MAX));
+    }
 
     #[test]
     fn targets_outside_the_partition_are_clamped_with_a_warning() {

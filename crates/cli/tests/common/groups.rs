@@ -49,3 +49,44 @@ pub fn wait_for(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Commits `offsets` of `topic` for `group` as an admin would (outside any
+/// generation), so a test can set any offset, even one past the end.
+pub fn commit(broker: &TestBroker, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    use ferrolog_client::{Client, ClientConfig};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = Client::connect(ClientConfig::new(broker.bootstrap()))
+            .await
+            .expect("connect");
+        let coordinator = client
+            .coordinator_connection(group)
+            .await
+            .expect("coordinator");
+        client
+            .commit_offsets(&coordinator, group, -1, "", topic, offsets)
+            .await
+            .expect("commit");
+    });
+}
+
+/// A topic of `partitions` partitions with `counts[p]` records in partition p.
+pub fn topic_with(broker: &TestBroker, topic: &str, counts: &[usize]) {
+    ok(broker.ferrolog().args([
+        "topic",
+        "create",
+        topic,
+        "--partitions",
+        &counts.len().to_string(),
+    ]));
+    for (p, &n) in counts.iter().enumerate() {
+        let lines = numbered(n);
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        if n > 0 {
+            produce(broker, topic, &["--partition", &p.to_string()], &refs);
+        }
+    }
+}

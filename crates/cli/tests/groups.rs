@@ -205,3 +205,95 @@ fn describe_shows_a_negative_lag_for_an_offset_past_the_end() {
         "{text}"
     );
 }
+
+#[test]
+fn deleting_an_unknown_group_says_so() {
+    let broker = TestBroker::start();
+    let err = fails(broker.ferrolog().args(["group", "delete", "nobody"]));
+    assert_eq!(err.trim(), "error: unknown group \"nobody\"");
+}
+
+#[test]
+fn deleting_a_group_with_members_names_them() {
+    let broker = TestBroker::start();
+    produce_numbered(&broker, "del", &numbered(1));
+    let _follower = follower(&broker, "del", "del-group");
+    wait_for(&broker, "del-group", "a member", |v| {
+        v["members"].as_array().is_some_and(|m| m.len() == 1)
+    });
+    let err = fails(broker.ferrolog().args(["group", "delete", "del-group"]));
+    assert_eq!(
+        err.trim(),
+        "error: group \"del-group\" has 1 active member; stop it before deleting the group"
+    );
+}
+
+/// `consume --group` joins with the range assignor only; a group whose
+/// members chose another cannot take it, and the error says which.
+#[test]
+fn consume_into_a_group_of_another_assignor_names_both() {
+    use bytes::Bytes;
+    use ferrolog_client::{Client, ClientConfig};
+    use kafka_protocol::messages::JoinGroupRequest;
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::protocol::StrBytes;
+
+    let broker = TestBroker::start();
+    produce_numbered(&broker, "mix", &numbered(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = Client::connect(ClientConfig::new(broker.bootstrap()))
+            .await
+            .expect("connect");
+        let coordinator = client
+            .coordinator_connection("mixg")
+            .await
+            .expect("coordinator");
+        let s = |v: &str| StrBytes::from_string(v.to_owned());
+        let subscription =
+            ferrolog_client::assignment::encode_subscription(&["mix".to_owned()]).expect("meta");
+        let join = |member: StrBytes| {
+            JoinGroupRequest::default()
+                .with_group_id(s("mixg").into())
+                .with_session_timeout_ms(60_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_member_id(member)
+                .with_protocol_type(s("consumer"))
+                .with_protocols(vec![
+                    JoinGroupRequestProtocol::default()
+                        .with_name(s("cooperative-sticky"))
+                        .with_metadata(Bytes::clone(&subscription)),
+                ])
+        };
+        let first = coordinator
+            .lock()
+            .await
+            .send(&join(s("")))
+            .await
+            .expect("join");
+        // From JoinGroup v4 the first join only hands out a member id.
+        if first.error_code != 0 {
+            let joined = coordinator
+                .lock()
+                .await
+                .send(&join(first.member_id))
+                .await
+                .expect("join");
+            assert_eq!(joined.error_code, 0);
+        }
+        // The member holds the group (60 s session) while the CLI tries to join it.
+        let err = fails(
+            broker
+                .ferrolog()
+                .args(["consume", "mix", "--group", "mixg"]),
+        );
+        assert_eq!(
+            err.trim(),
+            "error: cannot join group \"mixg\": its members use the cooperative-sticky \
+             assignor and this client speaks only range"
+        );
+    });
+}

@@ -140,6 +140,26 @@ pub enum ClientError {
         partition: i32,
         partition_count: usize,
     },
+    /// The coordinator knows nothing of the group: GROUP_ID_NOT_FOUND, or what
+    /// DescribeGroups before v6 says instead (Dead, no members, no offsets).
+    #[error("unknown group {group:?}")]
+    UnknownGroup { group: String },
+    /// DeleteGroups refused with NON_EMPTY_GROUP; `members` is how many the
+    /// group had when asked right after (`None` if that failed).
+    #[error("{}", not_empty(group, *members))]
+    GroupNotEmpty {
+        group: String,
+        members: Option<usize>,
+    },
+    /// JoinGroup refused with INCONSISTENT_GROUP_PROTOCOL: the members speak
+    /// no assignor (or protocol type) in common with this client. `theirs` is
+    /// what DescribeGroups said right after, empty where it did not say.
+    #[error("{}", mismatch(group, theirs, ours))]
+    GroupProtocolMismatch {
+        group: String,
+        theirs: GroupProtocol,
+        ours: &'static str,
+    },
     #[error("no leader for {topic}-{partition}")]
     NoLeader { topic: String, partition: i32 },
     #[error("broker id {node_id} is not in the cluster metadata")]
@@ -157,6 +177,42 @@ pub enum ClientError {
     },
     #[error("{0}")]
     Protocol(String),
+}
+
+/// A group's protocol type (`consumer`, `connect`) and chosen protocol (the
+/// assignor of a consumer group: `range`, `cooperative-sticky`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupProtocol {
+    pub protocol_type: String,
+    pub protocol: String,
+}
+
+fn not_empty(group: &str, members: Option<usize>) -> String {
+    match members {
+        Some(1) => {
+            format!("group {group:?} has 1 active member; stop it before deleting the group")
+        }
+        Some(n) if n > 1 => {
+            format!("group {group:?} has {n} active members; stop them before deleting the group")
+        }
+        // Gone between the refusal and the count: say what the broker said.
+        _ => format!("group {group:?} has active members; stop them before deleting the group"),
+    }
+}
+
+fn mismatch(group: &str, theirs: &GroupProtocol, ours: &str) -> String {
+    let why = match (theirs.protocol_type.as_str(), theirs.protocol.as_str()) {
+        (kind, _) if !kind.is_empty() && kind != "consumer" => {
+            format!("its members are not consumers (protocol type {kind})")
+        }
+        (_, "") => {
+            format!("its members use no assignor this client speaks (it speaks only {ours})")
+        }
+        (_, assignor) => {
+            format!("its members use the {assignor} assignor and this client speaks only {ours}")
+        }
+    };
+    format!("cannot join group {group:?}: {why}")
 }
 
 impl ClientError {
@@ -185,6 +241,8 @@ impl ClientError {
     pub fn kafka_code(&self) -> Option<ResponseError> {
         match self {
             Self::Kafka { code, .. } => Some(code.0),
+            Self::GroupNotEmpty { .. } => Some(ResponseError::NonEmptyGroup),
+            Self::GroupProtocolMismatch { .. } => Some(ResponseError::InconsistentGroupProtocol),
             _ => None,
         }
     }
@@ -260,6 +318,54 @@ mod tests {
             err.to_string(),
             "malformed Metadata v12 response from 127.0.0.1:9092: \
              length larger than the rest of the frame at byte 4"
+        );
+    }
+
+    #[test]
+    fn group_errors_read_as_sentences() {
+        let not_empty = |members| {
+            ClientError::GroupNotEmpty {
+                group: "g".into(),
+                members,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            not_empty(Some(1)),
+            "group \"g\" has 1 active member; stop it before deleting the group"
+        );
+        assert_eq!(
+            not_empty(Some(3)),
+            "group \"g\" has 3 active members; stop them before deleting the group"
+        );
+        assert_eq!(
+            not_empty(None),
+            "group \"g\" has active members; stop them before deleting the group"
+        );
+        let mismatch = |protocol_type: &str, protocol: &str| {
+            ClientError::GroupProtocolMismatch {
+                group: "g".into(),
+                theirs: GroupProtocol {
+                    protocol_type: protocol_type.into(),
+                    protocol: protocol.into(),
+                },
+                ours: "range",
+            }
+            .to_string()
+        };
+        assert_eq!(
+            mismatch("consumer", "cooperative-sticky"),
+            "cannot join group \"g\": its members use the cooperative-sticky assignor \
+             and this client speaks only range"
+        );
+        assert_eq!(
+            mismatch("connect", "sessioned"),
+            "cannot join group \"g\": its members are not consumers (protocol type connect)"
+        );
+        assert_eq!(
+            mismatch("", ""),
+            "cannot join group \"g\": its members use no assignor this client speaks \
+             (it speaks only range)"
         );
     }
 

@@ -21,7 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::assignment::{self, Assignment};
 use crate::client::{Client, SharedConnection, topic_name};
-use crate::error::{ClientError, KafkaCode};
+use crate::error::{ClientError, GroupProtocol, KafkaCode};
 
 const PROTOCOL_TYPE: &str = "consumer";
 const ASSIGNOR: &str = "range";
@@ -221,6 +221,9 @@ impl GroupMember {
                     continue;
                 }
                 Some(ResponseError::RebalanceInProgress) => continue,
+                Some(ResponseError::InconsistentGroupProtocol) => {
+                    return Err(self.protocol_mismatch(client).await);
+                }
                 Some(_) => ClientError::check(ApiKey::JoinGroup, join.error_code, || {
                     format!(" for group {:?}", self.group)
                 })?,
@@ -255,6 +258,24 @@ impl GroupMember {
             "group {:?} did not settle after 20 rebalances",
             self.group
         )))
+    }
+
+    /// Why the group refused this member's protocol, in the group's own
+    /// terms: what DescribeGroups says its members chose.
+    async fn protocol_mismatch(&self, client: &Client) -> ClientError {
+        let theirs = client
+            .describe_group(&self.coordinator, &self.group)
+            .await
+            .map(|g| GroupProtocol {
+                protocol_type: g.protocol_type,
+                protocol: g.protocol,
+            })
+            .unwrap_or_default();
+        ClientError::GroupProtocolMismatch {
+            group: self.group.clone(),
+            theirs,
+            ours: ASSIGNOR,
+        }
     }
 
     async fn send_sync(

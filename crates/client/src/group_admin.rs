@@ -1,6 +1,7 @@
 //! Group administration: ListGroups, DescribeGroups, DeleteGroups.
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest,
 };
@@ -71,6 +72,11 @@ impl Client {
         let g = response.groups.into_iter().next().ok_or_else(|| {
             ClientError::Protocol(format!("DescribeGroups returned nothing for {group:?}"))
         })?;
+        if g.error_code == ResponseError::GroupIdNotFound.code() {
+            return Err(ClientError::UnknownGroup {
+                group: group.to_owned(),
+            });
+        }
         let message = g.error_message.as_ref().map(|m| m.as_str());
         ClientError::check_msg(ApiKey::DescribeGroups, g.error_code, message, || {
             format!(" for group {group:?}")
@@ -104,9 +110,24 @@ impl Client {
         let request = DeleteGroupsRequest::default().with_groups_names(vec![gid(group)]);
         let response = coordinator.lock().await.send(&request).await?;
         for r in &response.results {
-            ClientError::check(ApiKey::DeleteGroups, r.error_code, || {
-                format!(" for group {group:?}")
-            })?;
+            match ResponseError::try_from_code(r.error_code) {
+                Some(ResponseError::GroupIdNotFound) => {
+                    return Err(ClientError::UnknownGroup {
+                        group: group.to_owned(),
+                    });
+                }
+                Some(ResponseError::NonEmptyGroup) => {
+                    // The refusal does not say how many: ask, so the error can.
+                    let described = self.describe_group(coordinator, group).await;
+                    return Err(ClientError::GroupNotEmpty {
+                        group: group.to_owned(),
+                        members: described.ok().map(|g| g.members.len()),
+                    });
+                }
+                _ => ClientError::check(ApiKey::DeleteGroups, r.error_code, || {
+                    format!(" for group {group:?}")
+                })?,
+            }
         }
         Ok(())
     }

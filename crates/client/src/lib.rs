@@ -40,7 +40,7 @@ pub mod versions;
 pub use batch::{ConsumedRecord, DecodedRecords, ProducerRecord, ProducerStamp};
 pub use client::{Client, ClientConfig, PartitionMetadata, TopicMetadata};
 pub use connection::Connection;
-pub use error::{ClientError, KafkaCode};
+pub use error::{ClientError, GroupProtocol, KafkaCode};
 pub use kafka_protocol::ResponseError;
 pub use kafka_protocol::messages::ApiKey;
 pub use kafka_protocol::records::Compression;

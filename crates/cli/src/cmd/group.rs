@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use ferrolog_client::group_admin::DescribedGroup;
-use ferrolog_client::{Client, OffsetSpec};
+use ferrolog_client::{Client, ClientError, OffsetSpec};
 use serde_json::json;
 
 use crate::args::{Global, GroupCommand};
@@ -109,7 +109,10 @@ async fn describe(global: &Global, client: &Client, group: &str) -> anyhow::Resu
         && described.members.is_empty()
         && matches!(described.state.as_str(), "Dead" | "")
     {
-        anyhow::bail!("unknown group {group:?}");
+        return Err(ClientError::UnknownGroup {
+            group: group.to_owned(),
+        }
+        .into());
     }
     let rows = lag_rows(client, &committed, &owners).await?;
     let (total, past_end) = total_lag(&rows);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -278,17 +278,31 @@ pub enum GroupCommand {
     Describe { group: String },
     /// Move a group's committed offsets (shows the plan unless --execute)
     #[command(
-        after_help = "Examples:\n  ferrolog group reset-offsets billing --topic orders --to earliest\n  ferrolog group reset-offsets billing --topic orders --to -2h --execute"
+        group(ArgGroup::new("scope").required(true).args(["topic", "all_topics"])),
+        group(ArgGroup::new("target").required(true).args(["to", "shift_by", "to_current"])),
+        after_help = "Examples:\n  ferrolog group reset-offsets billing --topic orders --to earliest\n  ferrolog group reset-offsets billing --topic orders --to -2h --execute\n  ferrolog group reset-offsets billing --all-topics --shift-by -100 --execute\n\nOne of --topic and --all-topics, and one of --to, --shift-by and --to-current.\nAn offset outside a partition (--to OFFSET, --shift-by) is clamped into it, with a warning."
     )]
     ResetOffsets {
         group: String,
+        /// The topic to reset
         #[arg(long, short = 't')]
-        topic: String,
+        topic: Option<String>,
+        /// Every topic the group has committed offsets for
+        #[arg(long)]
+        all_topics: bool,
         /// earliest | latest | OFFSET | RFC 3339 time | relative time like -1h
         #[arg(long, allow_hyphen_values = true, value_parser = crate::timespec::parse_reset_to)]
-        to: crate::timespec::StartSpec,
-        /// Only this partition
-        #[arg(long, short = 'p')]
+        to: Option<crate::timespec::StartSpec>,
+        /// Move each committed offset by N (negative: back); refused for a
+        /// partition without a committed offset
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
+        shift_by: Option<i64>,
+        /// Keep each committed offset (the end where there is none): with the
+        /// dry run, shows them; with --execute, commits them
+        #[arg(long)]
+        to_current: bool,
+        /// Only this partition (of --topic)
+        #[arg(long, short = 'p', conflicts_with = "all_topics")]
         partition: Option<i32>,
         /// Show the plan without applying it (the default)
         #[arg(long, conflicts_with = "execute")]

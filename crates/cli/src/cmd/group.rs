@@ -9,7 +9,10 @@ use serde_json::json;
 
 use crate::args::{Global, GroupCommand};
 use crate::output::{count, emit, table};
-use crate::timespec::StartSpec;
+
+mod reset;
+
+use reset::{Scope, Target};
 
 pub async fn run(
     global: &Global,
@@ -22,12 +25,25 @@ pub async fn run(
         GroupCommand::ResetOffsets {
             group,
             topic,
+            all_topics: _,
             to,
+            shift_by,
+            to_current: _,
             partition,
             dry_run: _,
             execute,
         } => {
-            reset(global, client, &group, &topic, to, partition, execute).await?;
+            // clap lets exactly one scope and one target through.
+            let scope = match topic {
+                Some(topic) => Scope::Topic { topic, partition },
+                None => Scope::AllTopics,
+            };
+            let target = match (to, shift_by) {
+                (Some(to), _) => Target::To(to),
+                (None, Some(n)) => Target::ShiftBy(n),
+                (None, None) => Target::Current,
+            };
+            reset::reset(global, client, &group, (scope, target), execute).await?;
         }
         GroupCommand::Delete { group } => {
             let coordinator = client.coordinator_connection(&group).await?;
@@ -236,153 +252,6 @@ fn describe_text(
     text
 }
 
-async fn reset(
-    global: &Global,
-    client: &Client,
-    group: &str,
-    topic: &str,
-    to: StartSpec,
-    partition: Option<i32>,
-    execute: bool,
-) -> anyhow::Result<()> {
-    let meta = client.refresh_topic(topic).await?;
-    let partitions: Vec<i32> = match partition {
-        Some(p) if meta.partitions.iter().any(|m| m.partition == p) => vec![p],
-        Some(p) => anyhow::bail!(
-            "topic {topic:?} has {} partitions; --partition {p} does not exist",
-            meta.partitions.len()
-        ),
-        None => meta.partitions.iter().map(|p| p.partition).collect(),
-    };
-    let coordinator = client.coordinator_connection(group).await?;
-    let described = client.describe_group(&coordinator, group).await?;
-    if !described.members.is_empty() {
-        anyhow::bail!(
-            "group {group:?} has {} (state {}); stop its consumers before resetting offsets",
-            count(described.members.len(), "active member"),
-            described.state
-        );
-    }
-    let committed = client
-        .committed_offsets(&coordinator, group, Some((topic, &partitions)))
-        .await?;
-    let targets = resolve_targets(client, topic, &partitions, to).await?;
-    let plan: Vec<_> = partitions.iter().map(|&p| json!({
-        "partition": p, "current": committed.get(&(topic.to_owned(), p)), "new": targets.get(&p),
-    })).collect();
-    if execute {
-        let offsets: Vec<(i32, i64)> = targets.iter().map(|(&p, &o)| (p, o)).collect();
-        client
-            .commit_offsets(&coordinator, group, -1, "", topic, &offsets)
-            .await?;
-    }
-    let json = json!({"group": group, "topic": topic, "executed": execute, "plan": plan});
-    emit(global.output, &json, || {
-        let rows: Vec<Vec<String>> = plan
-            .iter()
-            .map(|r| {
-                vec![
-                    topic.to_owned(),
-                    r["partition"].to_string(),
-                    if r["current"].is_null() {
-                        "-".into()
-                    } else {
-                        r["current"].to_string()
-                    },
-                    r["new"].to_string(),
-                ]
-            })
-            .collect();
-        let mut text = table(&["TOPIC", "PARTITION", "CURRENT", "NEW"], &rows);
-        text.push_str(if execute {
-            "offsets reset"
-        } else {
-            "dry run: nothing changed (add --execute to apply)"
-        });
-        text
-    })
-}
-
-/// The new offset per partition; an explicit offset is clamped into the
-/// partition's range, with a warning on stderr (see [`clamp_target`]).
-async fn resolve_targets(
-    client: &Client,
-    topic: &str,
-    partitions: &[i32],
-    to: StartSpec,
-) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let lookup = |spec: OffsetSpec| partitions.iter().map(|&p| (p, spec)).collect::<Vec<_>>();
-    let earliest: BTreeMap<i32, i64> = client
-        .list_offsets(topic, &lookup(OffsetSpec::Earliest))
-        .await?
-        .iter()
-        .map(|o| (o.partition, o.offset))
-        .collect();
-    let latest: BTreeMap<i32, i64> = client
-        .list_offsets(topic, &lookup(OffsetSpec::Latest))
-        .await?
-        .iter()
-        .map(|o| (o.partition, o.offset))
-        .collect();
-    let by_time: BTreeMap<i32, i64> = match to {
-        StartSpec::TimestampMs(ms) => client
-            .list_offsets(topic, &lookup(OffsetSpec::Timestamp(ms)))
-            .await?
-            .iter()
-            .map(|o| (o.partition, o.offset))
-            .collect(),
-        _ => BTreeMap::new(),
-    };
-    Ok(partitions
-        .iter()
-        .map(|&p| {
-            let (lo, hi) = (
-                earliest.get(&p).copied().unwrap_or(0),
-                latest.get(&p).copied().unwrap_or(0),
-            );
-            let target = match to {
-                StartSpec::Beginning => lo,
-                StartSpec::End => hi,
-                StartSpec::Offset(o) => {
-                    let (applied, warning) = clamp_target(topic, p, o, (lo, hi));
-                    if let Some(warning) = warning {
-                        eprintln!("warning: {warning}");
-                    }
-                    applied
-                }
-                StartSpec::TimestampMs(_) => {
-                    by_time.get(&p).copied().filter(|&o| o >= 0).unwrap_or(hi)
-                }
-            };
-            (p, target)
-        })
-        .collect())
-}
-
-/// An explicit `--to` offset outside the partition's `lo..=hi` is clamped
-/// into it, as Kafka's `kafka-consumer-groups.sh` does. Returns the offset
-/// applied and, when it is not the one asked for, a warning that says so:
-/// a reset that lands somewhere else than asked must not pass unnoticed.
-fn clamp_target(
-    topic: &str,
-    partition: i32,
-    requested: i64,
-    (lo, hi): (i64, i64),
-) -> (i64, Option<String>) {
-    let hi = hi.max(lo);
-    let applied = requested.clamp(lo, hi);
-    let warning = match requested {
-        r if r > hi => Some(format!(
-            "{topic}-{partition}: offset {requested} is past the end of the partition ({hi}); using {applied}"
-        )),
-        r if r < lo => Some(format!(
-            "{topic}-{partition}: offset {requested} is below the log start ({lo}); using {applied}"
-        )),
-        _ => None,
-    };
-    (applied, warning)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,23 +275,5 @@ mod tests {
         assert_eq!(rows[2].lag(), None);
         assert_eq!(total_lag(&rows), (3, 1));
         assert_eq!(row(Some(i64::MIN), i64::MAX).lag(), Some(i64::MAX));
-    }
-
-    #[test]
-    fn targets_outside_the_partition_are_clamped_with_a_warning() {
-        assert_eq!(clamp_target("t", 0, 2, (0, 3)), (2, None));
-        assert_eq!(clamp_target("t", 0, 3, (0, 3)), (3, None));
-        let (applied, warning) = clamp_target("t", 1, 100, (0, 3));
-        assert_eq!(applied, 3);
-        assert_eq!(
-            warning.as_deref(),
-            Some("t-1: offset 100 is past the end of the partition (3); using 3")
-        );
-        let (applied, warning) = clamp_target("t", 2, 1, (5, 9));
-        assert_eq!(applied, 5);
-        assert_eq!(
-            warning.as_deref(),
-            Some("t-2: offset 1 is below the log start (5); using 5")
-        );
     }
 }

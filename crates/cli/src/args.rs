@@ -173,10 +173,30 @@ pub struct ConsumeArgs {
 pub const FORMAT_DEFAULT: &str = "{value}";
 
 impl Cli {
+    /// Parses the process's arguments and checks them (see `check`).
+    pub fn parse_checked() -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches()?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        cli.check(&matches)?;
+        Ok(cli)
+    }
+
     /// Refuses what clap's attributes cannot express: a flag that the value
     /// of another would make it ignore. An error like clap's own.
-    pub fn check(&self) -> Result<(), clap::Error> {
+    fn check(&self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
         use clap::CommandFactory;
+        // Only a typed address is refused: FERROLOG_BOOTSTRAP is exported
+        // for every command, and inspect has no reason to mind it.
+        if let Command::Inspect(_) = &self.command
+            && matches.value_source("bootstrap") == Some(clap::parser::ValueSource::CommandLine)
+        {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--bootstrap-server cannot be used with inspect, which reads files and never \
+                 contacts a broker",
+            ));
+        }
         if let Command::Consume(args) = &self.command
             && args.format.is_some()
             && self.global.output == Output::Json
@@ -323,6 +343,12 @@ pub struct InspectArgs {
     /// Also decode each record (key, value, headers), decompressing as needed
     #[arg(long)]
     pub records: bool,
+    // Takes the global `--bootstrap-server`'s place, hidden, so that
+    // inspect's help does not offer an option it never uses (clap does not
+    // propagate a global argument to a command that has one of that id).
+    // Given anyway, it is refused in `Cli::check`. Never read.
+    #[arg(short = 'b', long = "bootstrap-server", id = "bootstrap", hide = true)]
+    pub unused_bootstrap: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,10 +17,8 @@ mod timespec;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse().and_then(|cli| cli.check().map(|()| cli)) {
+    let cli = match args::Cli::parse_checked() {
         Ok(cli) => cli,
         Err(e) => return clap_error(&e),
     };

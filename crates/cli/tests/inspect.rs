@@ -294,3 +294,32 @@ fn a_segment_whose_offsets_do_not_follow_on_is_damaged() {
         "{text}"
     );
 }
+
+/// `inspect` reads files and never contacts a broker: its help does not
+/// offer `--bootstrap-server`, and an address given on the command line (on
+/// either side of `inspect`) is refused rather than silently unused. One
+/// exported in FERROLOG_BOOTSTRAP, as for every other command, is no error.
+#[test]
+fn inspect_offers_and_takes_no_broker_address() {
+    let help = ok(ferrolog_offline().args(["inspect", "--help"]));
+    assert!(!help.contains("bootstrap"), "{help}");
+    assert!(help.contains("--output"), "{help}");
+
+    let (_dir, log) = segment_with_offsets("00000000000000000000.log", &[0, 1]);
+    for args in [
+        ["inspect", "-b", "127.0.0.1:1"],
+        ["-b", "127.0.0.1:1", "inspect"],
+        ["inspect", "--bootstrap-server", "127.0.0.1:1"],
+    ] {
+        let err = fails(ferrolog_offline().args(args).arg(&log));
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains("inspect") && err.contains("bootstrap"),
+            "{args:?}: {err}"
+        );
+    }
+    ok(ferrolog_offline()
+        .env("FERROLOG_BOOTSTRAP", "127.0.0.1:1")
+        .arg("inspect")
+        .arg(&log));
+}

@@ -218,9 +218,12 @@ pub enum TopicCommand {
         after_help = "Example:\n  ferrolog topic create orders --partitions 4 --config retention.ms=86400000"
     )]
     Create {
+        /// Topic to create (ASCII letters, digits, '.', '_' and '-')
         name: String,
+        /// Number of partitions
         #[arg(long, short = 'p', default_value_t = 1)]
         partitions: i32,
+        /// Copies of each partition (a single Ferrolog broker serves 1)
         #[arg(long, short = 'r', default_value_t = 1)]
         replication_factor: i16,
         /// Topic config (repeatable)
@@ -232,15 +235,22 @@ pub enum TopicCommand {
     List,
     /// Show partitions (leader, start and end offsets) and configs
     #[command(after_help = "Example:\n  ferrolog topic describe orders")]
-    Describe { name: String },
+    Describe {
+        /// Topic to describe
+        name: String,
+    },
     /// Delete a topic and all its data
     #[command(after_help = "Example:\n  ferrolog topic delete orders")]
-    Delete { name: String },
+    Delete {
+        /// Topic to delete
+        name: String,
+    },
     /// Grow a topic to more partitions (a topic never shrinks)
     #[command(
         after_help = "Example:\n  ferrolog topic grow orders --partitions 8\n\nRecords keep their partitions. Keys hash over the new count from then on,\nso later records with a key may land in another partition than earlier ones."
     )]
     Grow {
+        /// Topic to grow
         name: String,
         /// The number of partitions in all, not how many to add
         #[arg(long, short = 'p')]
@@ -251,6 +261,7 @@ pub enum TopicCommand {
         after_help = "Example:\n  ferrolog topic alter-config orders --set retention.ms=3600000 --delete retention.bytes"
     )]
     AlterConfig {
+        /// Topic whose configs change
         name: String,
         /// Set a config (repeatable)
         #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
@@ -264,6 +275,7 @@ pub enum TopicCommand {
         after_help = "Examples:\n  ferrolog topic delete-records orders --before 1000 --partition 0\n  ferrolog topic delete-records orders --before end\n\nConsumers and groups positioned below the new start continue from it."
     )]
     DeleteRecords {
+        /// Topic to delete records from
         name: String,
         /// OFFSET, or `end` for everything written so far
         #[arg(long, value_name = "OFFSET|end", value_parser = parse_before)]
@@ -295,7 +307,10 @@ pub enum GroupCommand {
     #[command(
         after_help = "Example:\n  ferrolog group describe billing\n\nLAG is END - COMMITTED. It is negative when the committed offset is past the end\n(a bad commit, or a topic created again under a running consumer), and then left out of the total lag."
     )]
-    Describe { group: String },
+    Describe {
+        /// Group to describe
+        group: String,
+    },
     /// Move a group's committed offsets (shows the plan unless --execute)
     #[command(
         group(ArgGroup::new("scope").required(true).args(["topic", "all_topics"])),
@@ -303,8 +318,9 @@ pub enum GroupCommand {
         after_help = "Examples:\n  ferrolog group reset-offsets billing --topic orders --to earliest\n  ferrolog group reset-offsets billing --topic orders --to -2h --execute\n  ferrolog group reset-offsets billing --all-topics --shift-by -100 --execute\n\nOne of --topic and --all-topics, and one of --to, --shift-by and --to-current.\nAn offset outside a partition (--to OFFSET, --shift-by) is clamped into it, with a warning."
     )]
     ResetOffsets {
+        /// Group whose committed offsets move (it must have no active members)
         group: String,
-        /// The topic to reset
+        /// Topic whose offsets move
         #[arg(long, short = 't')]
         topic: Option<String>,
         /// Every topic the group has committed offsets for
@@ -333,7 +349,10 @@ pub enum GroupCommand {
     },
     /// Delete a group and its committed offsets
     #[command(after_help = "Example:\n  ferrolog group delete billing")]
-    Delete { group: String },
+    Delete {
+        /// Group to delete
+        group: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -365,6 +384,7 @@ pub enum PerfCommand {
 
 #[derive(Debug, Args)]
 pub struct PerfProduceArgs {
+    /// Topic to produce to (auto-created if the broker allows it)
     pub topic: String,
     /// Records to send (ignored with --duration)
     #[arg(long, default_value_t = 100_000)]
@@ -382,8 +402,10 @@ pub struct PerfProduceArgs {
     /// Produce requests in flight (one connection each)
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
+    /// Acknowledgement to wait for
     #[arg(long, value_enum, default_value_t = AcksArg::One)]
     pub acks: AcksArg,
+    /// Compression of record batches
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
     /// Send at this many records/s in all, across the connections, instead
@@ -396,6 +418,7 @@ pub struct PerfProduceArgs {
 
 #[derive(Debug, Args)]
 pub struct PerfConsumeArgs {
+    /// Topic to consume (from the beginning)
     pub topic: String,
     /// Stop after this many records, or sooner at the end of every partition
     /// (default: at the end of every partition)
@@ -438,6 +461,26 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every command, positionals included, says what it
+    /// is in `--help`: an argument listed bare leaves the user guessing.
+    #[test]
+    fn every_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && !arg.is_hide_set() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "ferrolog", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Consume records and print them as they arrive
     #[command(
-        after_help = "Examples:\n  ferrolog consume orders --from beginning\n  ferrolog consume orders --from -1h --format '{partition}/{offset} {key}={value}'\n  ferrolog consume orders --group billing --follow\n\nWith --output json, one object per record: topic, partition, offset, timestamp,\nkey, value, and headers as a list of {\"key\", \"value\"} in record order (a key may repeat).\nA key, value or header value that is not UTF-8 comes base64-encoded as key_base64 /\nvalue_base64 in place of key / value; a null one stays null."
+        after_help = "Examples:\n  ferrolog consume orders --from beginning\n  ferrolog consume orders --from -1h --format '{partition}/{offset} {key}={value}'\n  ferrolog consume orders --group billing --follow\n\nText output writes {key} and {value} raw, byte for byte. {headers} is k=v,k=v with\n\\, = and , inside a key or value escaped by a \\, and control characters and bytes\nthat are not UTF-8 as \\xNN (a null header value shows as an empty one).\n\nWith --output json (the lossless form), one object per record: topic, partition, offset, timestamp,\nkey, value, and headers as a list of {\"key\", \"value\"} in record order (a key may repeat).\nA key, value or header value that is not UTF-8 comes base64-encoded as key_base64 /\nvalue_base64 in place of key / value; a null one stays null."
     )]
     Consume(ConsumeArgs),
     /// Create, list, describe, delete topics and change their configs

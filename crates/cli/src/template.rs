@@ -2,6 +2,11 @@
 //! `{offset}`, `{timestamp}` (ms), `{time}` (RFC 3339), `{key}`, `{value}`,
 //! `{headers}` (`k=v,k=v`), escapes `\n` `\t` `\\`, and `{{`/`}}` for braces.
 //! Parsed once, rendered per record into raw bytes (values need not be UTF-8).
+//!
+//! `{key}` and `{value}` are written raw, byte for byte, as kcat and Kafka's
+//! console consumer write them: users pipe payloads on. `{headers}` packs
+//! many keys and values between its own separators, so it is escaped (see
+//! `push_escaped`) to stay splittable; `--output json` is the lossless form.
 
 use ferrolog_client::ConsumedRecord;
 
@@ -98,14 +103,50 @@ impl Template {
                         if i > 0 {
                             out.push(b',');
                         }
-                        out.extend_from_slice(k.as_bytes());
+                        push_escaped(out, k.as_bytes());
                         out.push(b'=');
-                        out.extend_from_slice(v.as_deref().unwrap_or_default());
+                        push_escaped(out, v.as_deref().unwrap_or_default());
                     }
                 }
             }
         }
     }
+}
+
+/// Appends a header key or value so that `{headers}` splits back apart at
+/// its unescaped `,` and `=`, and writes no control or stray bytes to a
+/// terminal: `\`, `=` and `,` get a `\` before them, a control character or
+/// a byte that is not part of valid UTF-8 becomes `\xNN` (each byte of it),
+/// and other text is kept as it is.
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' | '=' | ',' => push_char(out, c, Some('\\')),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for &b in c.encode_utf8(&mut buf).as_bytes() {
+                        push_hex(out, b);
+                    }
+                }
+                c => push_char(out, c, None),
+            }
+        }
+        for &b in chunk.invalid() {
+            push_hex(out, b);
+        }
+    }
+}
+
+/// `\xNN`, lower-case hex.
+fn push_hex(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(&[
+        b'\\',
+        b'x',
+        HEX[usize::from(b >> 4)],
+        HEX[usize::from(b & 0x0f)],
+    ]);
 }
 
 fn push_char(out: &mut Vec<u8>, c: char, prefix: Option<char>) {
@@ -171,6 +212,29 @@ mod tests {
         assert_eq!(render("{time}"), b"1970-01-01T00:00:01.500Z");
         assert_eq!(render("{key}={value}"), b"k=v\xff");
         assert_eq!(render("[{headers}]"), b"[a=1,b=]");
+    }
+
+    #[test]
+    fn header_keys_and_values_are_escaped_but_key_and_value_are_raw() {
+        let mut record = record();
+        record.key = Some(Bytes::from_static(b"a=b,\x00"));
+        record.value = Some(Bytes::from_static(b"\\\x1b"));
+        record.headers = vec![
+            (
+                "k=,\\".into(),
+                Some(Bytes::from_static(b"\xc3\xa9\xc3\t\x7f\xc2\x85")),
+            ),
+            ("n".into(), None),
+        ];
+        let mut out = Vec::new();
+        Template::parse("{key}|{value}|{headers}")
+            .expect("parse")
+            .render("t", 0, &record, &mut out);
+        // é stays; the lone \xc3, the tab, DEL and the C1 control NEL (U+0085) do not.
+        assert_eq!(
+            out,
+            b"a=b,\x00|\\\x1b|k\\=\\,\\\\=\xc3\xa9\\xc3\\x09\\x7f\\xc2\\x85,n="
+        );
     }
 
     #[test]

@@ -143,6 +143,40 @@ fn repeated_header_keys_from_another_client_are_all_shown() {
     );
 }
 
+/// `{headers}` in a `--format` can be split back apart and never writes
+/// control or stray bytes to a terminal: `\`, `=` and `,` inside a header
+/// key or value are escaped with a `\`, and a byte that is not printable
+/// (a control character, or not part of valid UTF-8) as `\xNN`. Printable
+/// text outside ASCII stays as it is.
+#[test]
+fn text_headers_escape_separators_and_unprintable_bytes() {
+    let broker = TestBroker::start();
+    let headers: &[(&str, Option<&[u8]>)] = &[
+        ("k=1,x", Some(b"a=b,c")),
+        ("back\\slash", Some(b"\xff\x00\n\x1b[31m")),
+        ("caf\u{e9}", Some("\u{fc}ber".as_bytes())),
+    ];
+    let batch = foreign_batch(
+        &[RawRecord {
+            key: None,
+            value: Some(b"v"),
+            headers,
+        }],
+        1_000,
+    );
+    produce_raw(&broker, "escaped", batch);
+    shows_headers(
+        &broker,
+        "escaped",
+        "k\\=1\\,x=a\\=b\\,c,back\\\\slash=\\xff\\x00\\x0a\\x1b[31m,caf\u{e9}=\u{fc}ber",
+        serde_json::json!([
+            {"key": "k=1,x", "value": "a=b,c"},
+            {"key": "back\\slash", "value_base64": "/wAKG1szMW0="},
+            {"key": "caf\u{e9}", "value": "\u{fc}ber"}
+        ]),
+    );
+}
+
 /// Keys, values and header values that are not UTF-8 come back byte for
 /// byte from the JSON output (base64 in a `_base64` field); text stays text.
 #[test]

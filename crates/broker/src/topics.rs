@@ -28,8 +28,6 @@ pub use topic_config::{ConfigEntry, TopicConfig, TopicConfigError, check_broker_
 
 /// File name of the registry inside the data directory.
 pub const REGISTRY_FILE: &str = "topics.json";
-/// Kafka's limit on topic name length.
-const TOPIC_NAME_LEN_MAX: usize = 249;
 /// Upper bound on partitions per topic: a limit on everything, and far above
 /// what one node serves well.
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
@@ -134,31 +132,17 @@ pub struct TopicRegistry {
     deleting: Mutex<BTreeMap<String, TopicRecord>>,
 }
 
-/// Checks a topic name as Kafka does.
+/// Checks a topic name: Kafka's rule (one function with the client's
+/// check, so the two cannot drift), and the name the broker keeps committed
+/// offsets under, which no topic may take.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
-    let invalid = |reason| {
-        Err(TopicError::InvalidName {
-            name: name.to_string(),
-            reason,
-        })
+    let invalid = |reason| TopicError::InvalidName {
+        name: name.to_owned(),
+        reason,
     };
-    if name.is_empty() {
-        return invalid("empty");
-    }
-    if name == "." || name == ".." {
-        return invalid("'.' and '..' are not allowed");
-    }
+    ferrolog_wire::topic_name::check(name).map_err(|e| invalid(e.reason))?;
     if name == crate::group::offsets::OFFSETS_TOPIC {
-        return invalid("reserved for the broker's committed offsets");
-    }
-    if name.len() > TOPIC_NAME_LEN_MAX {
-        return invalid("longer than 249 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+        return Err(invalid("reserved for the broker's committed offsets"));
     }
     Ok(())
 }

@@ -489,16 +489,48 @@ fn produce_reports_refused_topics_at_once() {
         started.elapsed() < std::time::Duration::from_secs(2),
         "waited for a topic that cannot appear"
     );
+}
 
+/// Every command that names a topic says what is wrong with an invalid name,
+/// in the words `topic create` uses, rather than a bare
+/// INVALID_TOPIC_EXCEPTION (a Metadata response carries no message) or an
+/// "unknown topic" that sends the user looking for a typo.
+#[test]
+fn commands_naming_an_invalid_topic_say_why() {
     let broker = TestBroker::start();
-    let err = fails(
-        broker
-            .ferrolog()
-            .args(["produce", "bad name!"])
-            .write_stdin("x\n"),
-    );
-    assert!(err.contains("INVALID_TOPIC_EXCEPTION"), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let bad = "bad name!";
+    let commands: &[&[&str]] = &[
+        &["produce", bad],
+        &["consume", bad],
+        &["topic", "create", bad],
+        &["topic", "describe", bad],
+        &["topic", "delete", bad],
+        &["topic", "grow", bad, "--partitions", "2"],
+        &["topic", "alter-config", bad, "--set", "retention.ms=1"],
+        &["topic", "delete-records", bad, "--before", "1"],
+        &[
+            "group",
+            "reset-offsets",
+            "g",
+            "--topic",
+            bad,
+            "--to",
+            "earliest",
+        ],
+        &["perf", "produce", bad, "--records", "1"],
+        &["perf", "consume", bad],
+    ];
+    for args in commands {
+        let err = fails(broker.ferrolog().args(*args).write_stdin("x\n"));
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("invalid topic name \"bad name!\": only ASCII letters, digits, '.', '_' and '-' are allowed"),
+            "{args:?}: {err}"
+        );
+    }
+    let long = "x".repeat(250);
+    let err = fails(broker.ferrolog().args(["consume", &long]));
+    assert!(err.contains("longer than 249 characters"), "{err}");
 }
 
 /// A server on 127.0.0.1:0 that answers every request with an ApiVersions

@@ -1,5 +1,8 @@
 //! Topic administration: CreateTopics, CreatePartitions, DeleteTopics,
-//! DescribeConfigs, IncrementalAlterConfigs.
+//! DescribeConfigs, IncrementalAlterConfigs. A topic name is checked
+//! against Kafka's rule before it is sent, since most of these responses
+//! give a bare error code; CreateTopics is the exception, as the broker's
+//! answer says why it refused the name.
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -75,6 +78,7 @@ impl Client {
 
     /// Grows `topic` to `count` partitions (a topic never shrinks).
     pub async fn create_partitions(&self, topic: &str, count: i32) -> Result<(), ClientError> {
+        ferrolog_wire::topic_name::check(topic)?;
         let request = CreatePartitionsRequest::default()
             .with_timeout_ms(30_000)
             .with_topics(vec![
@@ -95,6 +99,7 @@ impl Client {
 
     /// Deletes `topic`.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), ClientError> {
+        ferrolog_wire::topic_name::check(topic)?;
         let request = DeleteTopicsRequest::default()
             .with_timeout_ms(30_000)
             .with_topic_names(vec![topic_name(topic)]);
@@ -114,6 +119,7 @@ impl Client {
         &self,
         topic: &str,
     ) -> Result<Vec<ConfigEntry>, ClientError> {
+        ferrolog_wire::topic_name::check(topic)?;
         let request = DescribeConfigsRequest::default().with_resources(vec![
             DescribeConfigsResource::default()
                 .with_resource_type(RESOURCE_TOPIC)
@@ -147,6 +153,7 @@ impl Client {
         topic: &str,
         changes: &[ConfigChange],
     ) -> Result<(), ClientError> {
+        ferrolog_wire::topic_name::check(topic)?;
         let configs = changes
             .iter()
             .map(|c| match c {

@@ -153,6 +153,9 @@ impl Client {
         topics: Option<&[&str]>,
         auto_create: bool,
     ) -> Result<ClusterMetadata, ClientError> {
+        for name in topics.unwrap_or_default() {
+            ferrolog_wire::topic_name::check(name)?;
+        }
         let request = MetadataRequest::default()
             .with_topics(topics.map(|names| {
                 names

@@ -132,6 +132,10 @@ pub enum ClientError {
     },
     #[error("unknown topic {topic:?}")]
     UnknownTopic { topic: String },
+    /// Refused before sending: the broker would answer a Metadata request
+    /// with INVALID_TOPIC_EXCEPTION alone, which does not say why.
+    #[error(transparent)]
+    InvalidTopicName(#[from] ferrolog_wire::topic_name::InvalidTopicName),
     #[error(
         "topic {topic:?} has {partition_count} partitions; partition {partition} does not exist"
     )]

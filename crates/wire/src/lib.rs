@@ -1,5 +1,5 @@
 //! Kafka wire-format guards, shared by the broker (requests) and the client
-//! (responses).
+//! (responses), and Kafka's rule for topic names.
 //!
 //! `kafka-protocol`'s decoders size allocations from the wire
 //! (`Vec::with_capacity(n)` for an array count, a zeroed buffer for a string),
@@ -23,12 +23,15 @@
 //!   `Records`: the same walk over a section in memory, yielding each record as a view.
 //! - [`batch`] — the v2 RecordBatch header's field positions and attribute bits, the one
 //!   layout the storage engine and the client both read batches through.
+//! - [`topic_name`] — `check`: Kafka's rule for topic names, which the broker enforces and
+//!   the client checks before it sends a name.
 
 pub mod batch;
 pub mod compression;
 pub mod cursor;
 pub mod records;
 pub mod schema;
+pub mod topic_name;
 pub mod walk;
 
 pub use cursor::{Cursor, Truncated};

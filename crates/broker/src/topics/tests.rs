@@ -36,6 +36,7 @@ fn topic_names_are_checked_as_kafka_does() {
         "slash/name",
         "ünïcode",
         &"x".repeat(250),
+        "__consumer_offsets",
     ] {
         assert!(
             matches!(

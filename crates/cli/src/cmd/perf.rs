@@ -25,7 +25,7 @@ use bytes::Bytes;
 use ferrolog_client::batch::{count_fetched, encode_batch};
 use ferrolog_client::fetch::{FetchSpec, FetchedPartition};
 use ferrolog_client::produce::Acks;
-use ferrolog_client::{Client, ClientConfig, OffsetSpec, ProducerRecord, ProducerStamp};
+use ferrolog_client::{Client, OffsetSpec, ProducerRecord, ProducerStamp};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
@@ -246,7 +246,7 @@ async fn produce(global: &Global, args: PerfProduceArgs) -> anyhow::Result<()> {
     let mut workers = Vec::new();
     for worker in 0..args.concurrency {
         // One client (so one connection) per worker: requests on a connection go one at a time.
-        let client = Client::connect(ClientConfig::new(global.bootstrap.clone())).await?;
+        let client = super::connect(global).await?;
         workers.push(tokio::spawn(produce_worker(
             client,
             worker,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::groups::{
     commit, describe_json, follower, numbered, produce_numbered, topic_with, wait_for,
+    with_coordinator,
 };
 use common::{TestBroker, consume, fails, ok, produce};
 
@@ -233,25 +234,14 @@ fn deleting_a_group_with_members_names_them() {
 #[test]
 fn consume_into_a_group_of_another_assignor_names_both() {
     use bytes::Bytes;
-    use ferrolog_client::{Client, ClientConfig};
     use kafka_protocol::messages::JoinGroupRequest;
     use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
     use kafka_protocol::protocol::StrBytes;
 
     let broker = TestBroker::start();
     produce_numbered(&broker, "mix", &numbered(1));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = Client::connect(ClientConfig::new(broker.bootstrap()))
-            .await
-            .expect("connect");
-        let coordinator = client
-            .coordinator_connection("mixg")
-            .await
-            .expect("coordinator");
+    let broker = &broker;
+    with_coordinator(broker, "mixg", |_client, coordinator| async move {
         let s = |v: &str| StrBytes::from_string(v.to_owned());
         let subscription =
             ferrolog_client::assignment::encode_subscription(&["mix".to_owned()]).expect("meta");

@@ -50,9 +50,13 @@ pub fn wait_for(
     }
 }
 
-/// Commits `offsets` of `topic` for `group` as an admin would (outside any
-/// generation), so a test can set any offset, even one past the end.
-pub fn commit(broker: &TestBroker, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+/// Runs `body` with a client of `broker` and its connection to `group`'s
+/// coordinator, on a runtime of its own (these tests are synchronous).
+pub fn with_coordinator<F, Fut>(broker: &TestBroker, group: &str, body: F)
+where
+    F: FnOnce(ferrolog_client::Client, ferrolog_client::client::SharedConnection) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     use ferrolog_client::{Client, ClientConfig};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,6 +70,14 @@ pub fn commit(broker: &TestBroker, group: &str, topic: &str, offsets: &[(i32, i6
             .coordinator_connection(group)
             .await
             .expect("coordinator");
+        body(client, coordinator).await;
+    });
+}
+
+/// Commits `offsets` of `topic` for `group` as an admin would (outside any
+/// generation), so a test can set any offset, even one past the end.
+pub fn commit(broker: &TestBroker, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    with_coordinator(broker, group, |client, coordinator| async move {
         client
             .commit_offsets(&coordinator, group, -1, "", topic, offsets)
             .await

@@ -361,6 +361,19 @@ fn an_interactive_producer_outlives_a_broker_restart_without_duplicates() {
     assert_eq!(consume(&broker, "typed", &[]), ["one", "two"]);
 }
 
+/// `ferrolog produce TOPIC ARGS` against `broker`, reading lines from a
+/// pipe the test writes, with its stdout and stderr kept for the asserts.
+fn spawn_producer(broker: &TestBroker, topic: &str, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
+        .args(["-b", &broker.bootstrap(), "produce", topic])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn producer")
+}
+
 /// A `ferrolog produce` on `topic` with `args`, fed "one" and left running
 /// once that line is in the log: the child and its open stdin.
 fn producer_with_one_line_in(
@@ -371,14 +384,7 @@ fn producer_with_one_line_in(
     use std::io::Write;
 
     ok(broker.ferrolog().args(["topic", "create", topic]));
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
-        .args(["-b", &broker.bootstrap(), "produce", topic])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn producer");
+    let mut child = spawn_producer(broker, topic, args);
     let mut stdin = child.stdin.take().expect("stdin");
     writeln!(stdin, "one").expect("write");
     stdin.flush().expect("flush");
@@ -426,13 +432,7 @@ fn a_producer_started_before_its_broker_waits_for_it() {
     // contact failed at once with "cannot connect".
     let mut broker = TestBroker::start();
     broker.stop();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrolog"))
-        .args(["-b", &broker.bootstrap(), "produce", "early"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn producer");
+    let mut child = spawn_producer(&broker, "early", &[]);
     let mut stdin = child.stdin.take().expect("stdin");
     writeln!(stdin, "first").expect("write");
     drop(stdin);

@@ -159,6 +159,30 @@ async fn leaving_a_group_nobody_joined_is_an_unknown_member_at_every_version() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_of_a_group_that_does_not_exist_is_refused_as_kafka_refuses_it() {
+    // A member's commit reaching a coordinator that has no such group (a commit after the
+    // group was deleted, or sent to the wrong coordinator): Kafka answers ILLEGAL_GENERATION
+    // before v9 and GROUP_ID_NOT_FOUND from v9, and stores nothing.
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    for (version, code) in [(2, 22), (8, 22), (9, 69)] {
+        let refused = commit(&mut client, version, "nobody", 4, s("m-1"), 5).await;
+        assert_eq!(refused, code, "OffsetCommit v{version}");
+    }
+    assert_eq!(
+        committed(&mut client, "nobody").await.0,
+        -1,
+        "nothing stored"
+    );
+    // Once the group holds offsets it exists, empty: a member id is unknown to it.
+    assert_eq!(commit(&mut client, 9, "nobody", -1, s(""), 5).await, 0);
+    let refused = commit(&mut client, 9, "nobody", 4, s("m-1"), 6).await;
+    assert_eq!(refused, 25, "UNKNOWN_MEMBER_ID");
+    assert_eq!(committed(&mut client, "nobody").await.0, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_leader_rejoining_at_v9_skips_assignment() {
     let broker = TestBroker::start().await;
     let mut client = RawClient::connect(broker.addr).await;

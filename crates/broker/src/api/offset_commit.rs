@@ -40,6 +40,7 @@ pub fn handle(
             request.member_id.as_str(),
             instance,
             request.generation_id_or_member_epoch,
+            version,
         )
     });
     let now_ms = broker.groups.now_ms();

@@ -307,21 +307,30 @@ impl GroupCoordinator {
         results
     }
 
-    /// Check that a member may commit offsets for `group_id` now. A commit with generation -1
-    /// and no member id comes from a client that manages partitions itself; it is allowed only
-    /// while the group has no members.
+    /// Check that a member may commit offsets for `group_id` now, answering an
+    /// OffsetCommit of `version`. A commit with generation -1 and no member id comes from
+    /// a client that manages partitions itself; it is allowed only while the group has no
+    /// members.
     pub fn check_commit(
         &self,
         group_id: &str,
         member_id: &str,
         group_instance_id: Option<&str>,
         generation_id: i32,
+        version: i16,
     ) -> Result<(), ResponseError> {
         let Some(slot) = self.slot(group_id) else {
             return if generation_id < 0 {
                 Ok(())
-            } else {
+            } else if self.offsets.has_group(group_id) {
+                // A group known only by its offsets is an empty group, which has no members.
                 Err(ResponseError::UnknownMemberId)
+            } else if version >= 9 {
+                // A generation of a group that does not exist: Kafka names the missing
+                // group from v9 on, and before it answers as to a stale generation.
+                Err(ResponseError::GroupIdNotFound)
+            } else {
+                Err(ResponseError::IllegalGeneration)
             };
         };
         let mut s = slot.lock().unwrap_or_else(relock);

@@ -139,22 +139,35 @@ async fn wait_until_parked(c: &GroupCoordinator, group: &str, member: &str) {
 async fn commits_are_checked_against_membership_and_generation() {
     let (_dir, _store, c) = coordinator(1000);
     assert_eq!(
-        c.check_commit("standalone", "", None, -1),
+        c.check_commit("standalone", "", None, -1, 9),
         Ok(()),
         "a simple consumer may commit to an unknown group"
     );
     assert_eq!(
-        c.check_commit("standalone", "m", None, 3),
-        Err(ResponseError::UnknownMemberId)
+        c.check_commit("standalone", "m", None, 3, 8),
+        Err(ResponseError::IllegalGeneration),
+        "a generation of a group that does not exist is stale, before v9"
+    );
+    assert_eq!(
+        c.check_commit("standalone", "m", None, 3, 9),
+        Err(ResponseError::GroupIdNotFound),
+        "and a missing group from v9 on"
+    );
+    c.commit_offsets("idle", vec![("t".into(), 0, offset(5))], |_| true)
+        .expect("commit");
+    assert_eq!(
+        c.check_commit("idle", "m", None, 3, 9),
+        Err(ResponseError::UnknownMemberId),
+        "a group known by its offsets exists, empty"
     );
     let (member, generation) = single_member_group(&c, "g").await;
-    assert_eq!(c.check_commit("g", &member, None, generation), Ok(()));
+    assert_eq!(c.check_commit("g", &member, None, generation, 9), Ok(()));
     assert_eq!(
-        c.check_commit("g", &member, None, generation - 1),
+        c.check_commit("g", &member, None, generation - 1, 9),
         Err(ResponseError::IllegalGeneration)
     );
     assert_eq!(
-        c.check_commit("g", "", None, -1),
+        c.check_commit("g", "", None, -1, 9),
         Err(ResponseError::UnknownMemberId),
         "not while the group has members"
     );
@@ -192,7 +205,10 @@ async fn only_empty_groups_are_deleted_and_their_offsets_go_with_them() {
 async fn offsets_of_empty_groups_expire_and_active_groups_keep_theirs() {
     let (_dir, _store, c) = coordinator(0);
     let (member, generation) = single_member_group(&c, "active").await;
-    assert_eq!(c.check_commit("active", &member, None, generation), Ok(()));
+    assert_eq!(
+        c.check_commit("active", &member, None, generation, 9),
+        Ok(())
+    );
     c.commit_offsets("active", vec![("t".into(), 0, offset(1))], |_| true)
         .expect("commit");
     c.commit_offsets("abandoned", vec![("t".into(), 0, offset(2))], |_| true)

@@ -245,6 +245,7 @@ impl ClientError {
     pub fn kafka_code(&self) -> Option<ResponseError> {
         match self {
             Self::Kafka { code, .. } => Some(code.0),
+            Self::UnknownGroup { .. } => Some(ResponseError::GroupIdNotFound),
             Self::GroupNotEmpty { .. } => Some(ResponseError::NonEmptyGroup),
             Self::GroupProtocolMismatch { .. } => Some(ResponseError::InconsistentGroupProtocol),
             _ => None,
@@ -307,6 +308,26 @@ mod tests {
             Some("UNKNOWN_ERROR_CODE_9999")
         );
         assert!(KafkaCode::from_code(0).is_none());
+    }
+
+    #[test]
+    fn typed_group_errors_keep_their_kafka_code() {
+        let group = || "g".to_owned();
+        let codes = [
+            ClientError::UnknownGroup { group: group() }.kafka_code(),
+            ClientError::GroupNotEmpty {
+                group: group(),
+                members: Some(1),
+            }
+            .kafka_code(),
+        ];
+        assert_eq!(
+            codes,
+            [
+                Some(ResponseError::GroupIdNotFound),
+                Some(ResponseError::NonEmptyGroup)
+            ]
+        );
     }
 
     #[test]

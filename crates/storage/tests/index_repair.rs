@@ -219,6 +219,68 @@ fn a_damaged_last_offset_index_entry_is_rebuilt_not_fatal() {
     }
 }
 
+/// A clean open checks a sealed offset index at its last entry only (FORMAT.md
+/// §7), so damage further in reaches the reads. It must still never change
+/// what a read returns: an entry that names a batch under a smaller offset
+/// than its own sends the walk past the records asked for, which would skip
+/// them silently, and one whose position lands inside a batch would look like
+/// damage to the log and fail the partition.
+#[test]
+fn a_damaged_middle_offset_index_entry_never_changes_a_read() {
+    // Entry 1 of the second segment; the file's own order still holds after each.
+    let damages = [
+        ("an offset inside the batch before", 0, -1i64),
+        ("a position inside its batch", 4, 1),
+    ];
+    let ts = |offset: i64| first_ms(offset / 2) + offset % 2;
+    for ((how, field_at, delta), mapped) in
+        damages.into_iter().flat_map(|d| [(d, true), (d, false)])
+    {
+        let how = format!("{how}, {}", if mapped { "mapped" } else { "read" });
+        let fs = MemFileSystem::new();
+        let segments = write_partition(&fs, true);
+        if !mapped {
+            fs.refuse_mappings();
+        }
+        let path = segments[1].path.with_extension("index");
+        let mut bytes = fs.contents(&path).unwrap();
+        assert!(bytes.len() >= 3 * 8, "{how}: want a middle entry");
+        let at = 8 + field_at;
+        let value = i64::from(u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()));
+        let damaged = u32::try_from(value + delta).unwrap();
+        bytes[at..at + 4].copy_from_slice(&damaged.to_be_bytes());
+        fs.set_contents(&path, bytes);
+
+        let store = open(&fs);
+        let p = store.partition(&id("t", 0)).unwrap();
+        assert_eq!(
+            p.rebuilt_index_count(),
+            0,
+            "{how}: the open does not see it"
+        );
+        for offset in 0..2 * BATCHES {
+            let records = p.read(offset, 1).map(|r| r.records);
+            let base_offset = records
+                .as_ref()
+                .map(|r| i64::from_be_bytes(r[..8].try_into().unwrap()));
+            assert_eq!(
+                base_offset.as_ref().ok(),
+                Some(&(offset - offset % 2)),
+                "{how}: read at {offset}: {records:?}"
+            );
+        }
+        for target in (0..2 * BATCHES).map(ts) {
+            let first = (0..2 * BATCHES).find(|&o| ts(o) >= target).unwrap();
+            assert_eq!(
+                p.offset_for_timestamp(target).unwrap().map(|t| t.offset),
+                Some(first),
+                "{how}: the first record at or after {target}"
+            );
+        }
+        assert!(!p.is_failed(), "{how}");
+    }
+}
+
 /// Each kind of consistent index must be adopted as it is: the check at open
 /// must not mistake one for damage (a rebuild walks the whole segment).
 #[test]

@@ -7,12 +7,15 @@
 //! reads into recycled buffers do the same job. A sealed segment's index
 //! files are mapped only by a lookup that needs them; every mapping a
 //! sealed segment holds is retired together once it goes idle.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::{Bytes, BytesMut};
 
 use super::{Partition, ReadResult, State};
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::scan::{ScanItem, ScanMode, Scanner};
-use crate::segment::{IdleMaps, LogBytes, SegmentView, retire_idle_maps};
+use crate::segment::{IdleMaps, LogBytes, SegmentView, WalkStart, retire_idle_maps};
 use crate::sync_util::lock;
 
 /// What a lookup in one segment looks for.
@@ -29,9 +32,43 @@ pub(super) enum Target {
 pub(super) struct ReadPlan {
     pub(super) view: SegmentView,
     pub(super) base_offset: i64,
-    pub(super) start_position: u64,
+    /// Where the index says to walk from; see [`ReadPlan::walk_from`].
+    start: WalkStart,
+    /// The segment's mark that its offset index disagrees with its log.
+    index_disagrees: Arc<AtomicBool>,
     /// Mappings of idle segments, dropped with the plan, outside the lock.
     _retired: Vec<IdleMaps>,
+}
+
+impl ReadPlan {
+    /// The position to walk the log from: the index's, once the batch there
+    /// is seen to be the one its entry names. An entry that names a batch
+    /// under a smaller offset than its own would start the walk past the
+    /// records asked for and skip them without a trace, and one whose
+    /// position lands inside a batch would read as damage to the log. Index
+    /// files are derived data, so either way the walk starts at the
+    /// segment's start instead (once, with a warning, then for every later
+    /// lookup in the segment: a clean open checks only an index's last entry).
+    pub(super) fn walk_from(&self) -> u64 {
+        let WalkStart {
+            position,
+            base_offset,
+        } = self.start;
+        if position == 0 {
+            return 0;
+        }
+        let found = self.view.batch_header_at(position).map(|h| h.base_offset);
+        if found == Some(base_offset) {
+            return position;
+        }
+        if !self.index_disagrees.swap(true, Ordering::AcqRel) {
+            let index = self.view.log_path.with_extension("index");
+            tracing::warn!(index = %index.display(), position, expected_offset = base_offset, ?found,
+                "offset index disagrees with the log; lookups in this segment walk it from its start \
+                 (stop the broker and remove the .index file to have it rebuilt from the log)");
+        }
+        0
+    }
 }
 
 /// Whole batches cut from one segment.
@@ -157,17 +194,19 @@ impl Partition {
         let Some(segment) = state.segments.get_mut(at) else {
             return Ok(None);
         };
-        let start_position = match target {
+        let start = match target {
             Target::Offset(offset) => segment.position_for_offset(fs, offset)?,
             Target::Timestamp(ts) => segment.position_for_timestamp(fs, ts)?,
         };
         segment.map_for_reads(fs, sealed, growing_len);
         let (view, base_offset) = (segment.view(fs)?, segment.base_offset);
+        let index_disagrees = segment.index_disagrees();
         let retired = retire_idle_maps(&mut state.segments, at);
         Ok(Some(ReadPlan {
             view,
             base_offset,
-            start_position,
+            start,
+            index_disagrees,
             _retired: retired,
         }))
     }
@@ -200,15 +239,16 @@ fn read_segment(
     must_take_one: bool,
 ) -> Result<Option<Chunk>, StorageError> {
     let view = &plan.view;
+    let start_position = plan.walk_from();
     let mut scanner = None;
     let found = match &view.bytes {
         // Mapped: walk the headers in place, nothing is copied.
-        LogBytes::Mapped(_) => find_batch_mapped(view, plan.start_position, offset)?,
+        LogBytes::Mapped(_) => find_batch_mapped(view, start_position, offset)?,
         LogBytes::File(log) => {
             let scan = scanner.insert(Scanner::new(
                 log.clone(),
                 ScanMode::Frame,
-                plan.start_position,
+                start_position,
                 view.size_bytes,
             ));
             find_batch(scan, view, offset)?

@@ -33,7 +33,7 @@ impl Partition {
             let Some(plan) = self.plan_timestamp(timestamp_ms, log_start, after)? else {
                 break;
             };
-            let (view, start) = (&plan.view, plan.start_position);
+            let (view, start) = (&plan.view, plan.walk_from());
             if let Some(found) = find_in_segment(view, start, timestamp_ms, log_start)? {
                 return Ok(Some(found));
             }
@@ -76,7 +76,7 @@ impl Partition {
         let found = match plan {
             Some(plan) => first_in_segment(
                 &plan.view,
-                plan.start_position,
+                plan.walk_from(),
                 |header| header.last_offset() >= shallow.offset,
                 |header, bytes| {
                     // An index that disagrees with the log: keep what it said.

@@ -12,6 +12,7 @@
 //! - `view`: a read-only view of a segment's log used outside the partition lock.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
@@ -35,6 +36,15 @@ pub(crate) use view::{LogBytes, SegmentView};
 
 /// An open file with its path (for error reports when it is synced later).
 pub(crate) type NamedFile = (PathBuf, Arc<dyn File>);
+
+/// Where a walk of the log for a lookup starts: a batch's position and the
+/// base offset the offset index says the batch there has. Position 0 is the
+/// segment's start and comes from no index entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WalkStart {
+    pub(crate) position: u64,
+    pub(crate) base_offset: i64,
+}
 
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -70,6 +80,10 @@ pub(crate) struct Segment {
     map_growing_failed: bool,
     /// When a read last planned on this segment (a process-wide sequence).
     last_read: u64,
+    /// A lookup found the offset index naming a batch the log does not hold
+    /// where it says (damage a clean open does not look for: it checks the
+    /// last entry only). Lookups then walk from the segment's start.
+    index_disagrees: Arc<AtomicBool>,
 }
 
 impl Segment {
@@ -113,6 +127,7 @@ impl Segment {
             map_failed: false,
             map_growing_failed: false,
             last_read: 0,
+            index_disagrees: Arc::default(),
         })
     }
 
@@ -329,22 +344,39 @@ impl Segment {
         }
     }
 
-    /// Byte position of the batch to start scanning from to find `offset`.
-    /// Maps the offset index of a sealed segment if it is not mapped yet.
+    /// The batch to start scanning from to find `offset`. Maps the offset
+    /// index of a sealed segment if it is not mapped yet.
     pub(crate) fn position_for_offset(
         &mut self,
         fs: &dyn FileSystem,
         offset: i64,
-    ) -> Result<u64, StorageError> {
+    ) -> Result<WalkStart, StorageError> {
+        let start = WalkStart {
+            position: 0,
+            base_offset: self.base_offset,
+        };
         let relative = match offset.checked_sub(self.base_offset) {
             Some(r) if r > 0 => u32::try_from(r).unwrap_or(u32::MAX),
-            _ => return Ok(0),
+            _ => return Ok(start),
         };
+        if self.index_disagrees.load(Ordering::Acquire) {
+            return Ok(start);
+        }
         let (dir, base) = (crate::io::parent_dir(&self.log_path), self.base_offset);
         let offsets = self
             .offset_index
             .load(fs, || segment_path(dir, base, FileKind::OffsetIndex))?;
-        Ok(offset_index::floor(offsets, relative).map_or(0, |e| u64::from(e.position)))
+        Ok(
+            offset_index::floor(offsets, relative).map_or(start, |e| WalkStart {
+                position: u64::from(e.position),
+                base_offset: base.saturating_add(i64::from(e.relative_offset)),
+            }),
+        )
+    }
+
+    /// Set by a lookup that found the offset index disagreeing with the log.
+    pub(crate) fn index_disagrees(&self) -> Arc<AtomicBool> {
+        self.index_disagrees.clone()
     }
 
     /// Byte position to start scanning from to find the first batch with
@@ -354,7 +386,7 @@ impl Segment {
         &mut self,
         fs: &dyn FileSystem,
         target_ms: i64,
-    ) -> Result<u64, StorageError> {
+    ) -> Result<WalkStart, StorageError> {
         let (dir, base) = (crate::io::parent_dir(&self.log_path), self.base_offset);
         let times = self
             .time_index
@@ -365,7 +397,10 @@ impl Segment {
                 self.base_offset
                     .saturating_add(i64::from(entry.relative_offset)),
             ),
-            None => Ok(0),
+            None => Ok(WalkStart {
+                position: 0,
+                base_offset: self.base_offset,
+            }),
         }
     }
 
@@ -525,7 +560,12 @@ mod tests {
         let mut found_in_memory = Vec::new();
         for &(batch_offset, batch_position) in &starts {
             for o in [batch_offset, batch_offset + 1] {
-                let found = s.position_for_offset(&fs, o).unwrap();
+                let start = s.position_for_offset(&fs, o).unwrap();
+                assert!(
+                    starts.contains(&(start.base_offset, start.position)),
+                    "offset {o}: the start names the batch at its position: {start:?}"
+                );
+                let found = start.position;
                 assert!(
                     found <= batch_position,
                     "offset {o}: index points past its batch"
@@ -537,7 +577,7 @@ mod tests {
                 found_in_memory.push(found);
             }
         }
-        assert_eq!(s.position_for_offset(&fs, 0).unwrap(), 0);
+        assert_eq!(s.position_for_offset(&fs, 0).unwrap().position, 0);
         assert_eq!(
             s.max_timestamp,
             Some(TimestampOffset {
@@ -553,7 +593,7 @@ mod tests {
         let mapped: Vec<u64> = starts
             .iter()
             .flat_map(|&(o, _)| [o, o + 1])
-            .map(|o| s.position_for_offset(&fs, o).unwrap())
+            .map(|o| s.position_for_offset(&fs, o).unwrap().position)
             .collect();
         assert_eq!(mapped, found_in_memory);
         assert_eq!(s.mapped_index_paths(), vec![s.path(FileKind::OffsetIndex)]);
@@ -585,9 +625,9 @@ mod tests {
                 s.release_indexes();
                 assert!(!s.holds_mappings());
             }
-            let mut at = |ts| s.position_for_timestamp(&fs, ts).unwrap();
+            let mut at = |ts| s.position_for_timestamp(&fs, ts).unwrap().position;
             let (at_60, at_61, at_91) = (at(60), at(61), at(91));
-            let mut of = |o| s.position_for_offset(&fs, o).unwrap();
+            let mut of = |o| s.position_for_offset(&fs, o).unwrap().position;
             assert_eq!(at_60, 0);
             assert_eq!(at_61, of(102));
             assert!(of(102) > 0);

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::error::StorageError;
 use crate::format::batch::BatchHeader;
 use crate::io::File;
+use crate::scan::{ScanItem, ScanMode, Scanner};
 
 /// A read-only view of a segment taken under the partition lock and used
 /// after it is released.
@@ -40,6 +41,24 @@ impl SegmentView {
             map,
             at: usize::try_from(start).unwrap_or(usize::MAX),
         })
+    }
+
+    /// The header of the batch at `position`, if a whole batch is framed there.
+    pub(crate) fn batch_header_at(&self, position: u64) -> Option<BatchHeader> {
+        match &self.bytes {
+            LogBytes::Mapped(_) => {
+                let first = self.mapped_batches(position)?.next()?;
+                first.ok().map(|(_, header, _)| header)
+            }
+            LogBytes::File(log) => {
+                let mut scanner =
+                    Scanner::new(log.clone(), ScanMode::Frame, position, self.size_bytes);
+                match scanner.next_item() {
+                    Ok(ScanItem::Batch { header, .. }) => Some(header),
+                    _ => None,
+                }
+            }
+        }
     }
 
     /// Damage found in published bytes. They were validated on append or

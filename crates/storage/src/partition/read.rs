@@ -65,7 +65,7 @@ impl ReadPlan {
             let index = self.view.log_path.with_extension("index");
             tracing::warn!(index = %index.display(), position, expected_offset = base_offset, ?found,
                 "offset index disagrees with the log; lookups in this segment walk it from its start \
-                 (stop the broker and remove the .index file to have it rebuilt from the log)");
+                 (stop the broker and remove the segment's .index and .timeindex to have them rebuilt from the log)");
         }
         0
     }

@@ -128,6 +128,10 @@ impl Default for LogDefaults {
     }
 }
 
+/// The smallest `max_request_bytes` accepted: 64 KiB, room for any
+/// client's ApiVersions, Metadata and group requests.
+pub const MAX_REQUEST_BYTES_MIN: u32 = 64 * 1024;
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -161,12 +165,33 @@ impl BrokerConfig {
     /// Checks the values serde cannot check, so a bad file fails at start-up
     /// rather than at the first topic creation.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.default_partitions < 1 {
-            return Err(ConfigError::Invalid {
-                key: "default_partitions".into(),
-                detail: "must be at least 1".into(),
-            });
+        let invalid = |key: &str, detail: String| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                detail,
+            })
+        };
+        if self.node_id < 0 {
+            // Clients read a negative leader id as "no leader" (Kafka: node.id >= 0).
+            return invalid("node_id", "must be at least 0".into());
         }
+        let partitions_max = crate::topics::PARTITIONS_PER_TOPIC_MAX;
+        if !(1..=partitions_max).contains(&self.default_partitions) {
+            // Above the cap every auto-creation would fail, long after start-up.
+            return invalid(
+                "default_partitions",
+                format!("must be from 1 to {partitions_max}"),
+            );
+        }
+        if self.max_request_bytes < MAX_REQUEST_BYTES_MIN {
+            // Below this the broker cannot take even a client's first requests
+            // (ApiVersions, Metadata) and closes every connection.
+            return invalid(
+                "max_request_bytes",
+                format!("must be at least {MAX_REQUEST_BYTES_MIN}"),
+            );
+        }
+        self.groups.validate()?;
         if self.max_in_flight_per_connection == 0 {
             return Err(ConfigError::Invalid {
                 key: "max_in_flight_per_connection".into(),
@@ -285,5 +310,51 @@ mod tests {
             tiny_segments.validate(),
             Err(ConfigError::Invalid { .. })
         ));
+    }
+
+    /// Each of these used to start a broker that then failed its users: offsets
+    /// wiped within a minute, every connection closed, every auto-creation
+    /// refused, clients finding no leader, no member able to join.
+    #[test]
+    fn values_that_would_break_a_running_broker_are_refused_by_name() {
+        for (toml, key) in [
+            (
+                "[groups]\noffsets_retention_minutes = 0",
+                "groups.offsets_retention_minutes",
+            ),
+            (
+                "[groups]\noffsets_retention_minutes = -1",
+                "groups.offsets_retention_minutes",
+            ),
+            (
+                "[groups]\nmin_session_timeout_ms = 0",
+                "groups.min_session_timeout_ms",
+            ),
+            (
+                "[groups]\nmin_session_timeout_ms = 9000\nmax_session_timeout_ms = 8000",
+                "groups.max_session_timeout_ms",
+            ),
+            ("max_request_bytes = 0", "max_request_bytes"),
+            ("max_request_bytes = 65535", "max_request_bytes"),
+            ("default_partitions = 10001", "default_partitions"),
+            ("node_id = -3", "node_id"),
+        ] {
+            let config: BrokerConfig = toml::from_str(toml).expect("parses");
+            match config.validate() {
+                Err(ConfigError::Invalid { key: refused, .. }) => {
+                    assert_eq!(refused, key, "{toml}")
+                }
+                other => panic!("{toml}: {other:?}"),
+            }
+        }
+        for toml in [
+            "[groups]\noffsets_retention_minutes = 1",
+            "max_request_bytes = 65536",
+            "default_partitions = 10000",
+            "node_id = 0",
+        ] {
+            let config: BrokerConfig = toml::from_str(toml).expect("parses");
+            assert!(config.validate().is_ok(), "{toml}");
+        }
     }
 }

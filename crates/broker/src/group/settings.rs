@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::coordinator::CoordinatorConfig;
 use super::machine::GroupConfig;
+use crate::config::ConfigError;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +33,32 @@ impl Default for GroupSettings {
 }
 
 impl GroupSettings {
+    /// Refuses what serde cannot: values that would quietly break every group.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, detail: &str| {
+            Err(ConfigError::Invalid {
+                key: format!("groups.{key}"),
+                detail: detail.into(),
+            })
+        };
+        if self.offsets_retention_minutes < 1 {
+            // 0 or less would expire every empty group's committed offsets at
+            // the next expiry pass (Kafka: offsets.retention.minutes >= 1).
+            return invalid("offsets_retention_minutes", "must be at least 1");
+        }
+        if self.min_session_timeout_ms < 1 {
+            return invalid("min_session_timeout_ms", "must be at least 1");
+        }
+        if self.max_session_timeout_ms < self.min_session_timeout_ms {
+            // No session timeout would be accepted: every JoinGroup refused.
+            return invalid(
+                "max_session_timeout_ms",
+                "must be at least min_session_timeout_ms",
+            );
+        }
+        Ok(())
+    }
+
     pub fn coordinator_config(&self) -> CoordinatorConfig {
         CoordinatorConfig {
             group: GroupConfig {

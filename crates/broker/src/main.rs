@@ -25,8 +25,9 @@ struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     advertised_listener: Option<String>,
     /// Log filter: a level (trace, debug, info, warn, error, off) and/or
-    /// TARGET=LEVEL, comma-separated, e.g. warn,ferrolog_broker=debug.
-    #[arg(long, default_value = "info", env = "FERROLOG_LOG")]
+    /// TARGET=LEVEL, comma-separated, e.g. warn,ferrolog_broker=debug (targets
+    /// not named log at info unless a level is given).
+    #[arg(long, default_value = DEFAULT_LOG_LEVEL, env = "FERROLOG_LOG")]
     log_level: String,
 }
 
@@ -52,7 +53,15 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{}", ferrolog_storage::error::chain_line(e.as_ref()));
+            let line = ferrolog_storage::error::chain_line(e.as_ref());
+            // The one line that says why the broker stopped is shown whatever
+            // the filter: with this target filtered out (`off`, or
+            // `ferrologd=off`) it goes to stderr instead.
+            if tracing::enabled!(tracing::Level::ERROR) {
+                tracing::error!("{line}");
+            } else {
+                eprintln!("error: {line}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -62,6 +71,9 @@ fn main() -> ExitCode {
 /// do what it says: a syntax error, or a bare word that is not a level
 /// (tracing reads `lol` as a target to trace, so every other line, the
 /// listen address included, would vanish). A target is named as TARGET=LEVEL.
+/// A filter that names no level for everything else (`ferrolog_broker=debug`)
+/// keeps the default `info` for it: tracing would silence every other
+/// target, recovery's warnings and the reason a start failed among them.
 fn log_filter(spec: &str) -> Result<EnvFilter, String> {
     if spec.trim().is_empty() {
         return Err("the filter is empty".into());
@@ -76,8 +88,19 @@ fn log_filter(spec: &str) -> Result<EnvFilter, String> {
             "{word:?} is not a level (trace, debug, info, warn, error, off); name a target as TARGET=LEVEL"
         ));
     }
+    let names_a_level = spec
+        .split(',')
+        .any(|d| d.trim().parse::<LevelFilter>().is_ok());
+    let spec = if names_a_level {
+        spec.to_owned()
+    } else {
+        format!("{DEFAULT_LOG_LEVEL},{spec}")
+    };
     EnvFilter::try_new(spec).map_err(|e| e.to_string())
 }
+
+/// The level of every target a `--log-level` does not name.
+const DEFAULT_LOG_LEVEL: &str = "info";
 
 fn run(args: Args) -> anyhow::Result<()> {
     let mut config = match &args.config {

@@ -112,6 +112,51 @@ fn a_second_ferrologd_on_one_data_directory_says_why_once() {
     assert_eq!(error.matches("(os error 11)").count(), 1, "{error}");
 }
 
+/// Why the broker could not start is said once, whatever `--log-level` says:
+/// a filter that names only one target used to silence every other one, this
+/// line included, and the broker exited 1 with no output at all.
+#[test]
+fn a_failed_start_says_why_under_any_log_filter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Started { mut child, .. } =
+        start(Command::new(env!("CARGO_BIN_EXE_ferrologd")), dir.path());
+    let mut seen = Vec::new();
+    for filter in ["ferrolog_broker=debug", "off", "info,ferrologd=off"] {
+        let second = Command::new(env!("CARGO_BIN_EXE_ferrologd"))
+            .args([
+                "--log-level",
+                filter,
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env_remove("FERROLOG_LOG")
+            .output()
+            .expect("a second ferrologd runs");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&second.stdout),
+            String::from_utf8_lossy(&second.stderr)
+        );
+        seen.push((
+            filter,
+            second.status.code(),
+            out.matches("is another ferrologd").count(),
+        ));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(
+        seen,
+        [
+            ("ferrolog_broker=debug", Some(1), 1),
+            ("off", Some(1), 1),
+            ("info,ferrologd=off", Some(1), 1)
+        ]
+    );
+}
+
 /// The soft and hard "Max open files" of process `pid`.
 fn open_file_limits(pid: u32) -> (String, String) {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");

@@ -21,8 +21,10 @@ pub enum IoOp {
     ReadDir,
     CreateDir,
     Map,
-    /// Taking the data directory's exclusive lock (`WouldBlock`: another store has it).
+    /// Taking the data directory's exclusive lock: opening `.lock` or locking it.
     Lock,
+    /// The lock is held by another process (`WouldBlock` past the wait).
+    LockHeld,
 }
 
 impl fmt::Display for IoOp {
@@ -40,7 +42,8 @@ impl fmt::Display for IoOp {
             IoOp::ReadDir => "list directory",
             IoOp::CreateDir => "create directory",
             IoOp::Map => "map",
-            IoOp::Lock => "lock (is another ferrologd using this data directory?)",
+            IoOp::Lock => "lock",
+            IoOp::LockHeld => "lock (is another ferrologd using this data directory?)",
         };
         f.write_str(name)
     }
@@ -172,7 +175,7 @@ mod tests {
     fn a_quoted_source_is_not_repeated() {
         let err = StorageError::io(
             "/data/.lock",
-            IoOp::Lock,
+            IoOp::LockHeld,
             std::io::Error::from(std::io::ErrorKind::WouldBlock),
         );
         let line = chain_line(&err);

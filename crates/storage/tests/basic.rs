@@ -347,7 +347,7 @@ fn a_data_directory_is_opened_by_one_store_at_a_time() {
         matches!(
             second,
             Err(StorageError::Io {
-                op: ferrolog_storage::IoOp::Lock,
+                op: ferrolog_storage::IoOp::LockHeld,
                 ..
             })
         ),
@@ -355,6 +355,27 @@ fn a_data_directory_is_opened_by_one_store_at_a_time() {
     );
     drop(first);
     Store::open(dir.path(), StoreOptions::default()).unwrap();
+}
+
+/// A data directory that cannot be opened for other reasons says so, not
+/// that another broker holds it.
+#[test]
+fn a_data_directory_that_cannot_be_used_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let line = |r: Result<Store, StorageError>| {
+        ferrolog_storage::error::chain_line(&r.err().expect("refused"))
+    };
+    let not_a_dir = line(Store::open(&file, StoreOptions::default()));
+    assert!(not_a_dir.contains("not a directory"), "{not_a_dir}");
+    // `.lock` that cannot be opened for writing (here a directory; for an
+    // operator, permissions or a read-only mount).
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join(".lock")).unwrap();
+    let unlockable = line(Store::open(&data, StoreOptions::default()));
+    assert!(unlockable.starts_with("cannot lock"), "{unlockable}");
+    assert!(!unlockable.contains("another ferrologd"), "{unlockable}");
 }
 
 #[test]

@@ -103,10 +103,27 @@ impl Store {
     /// the others are unaffected.
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StorageError> {
         let fs = Arc::clone(&options.fs);
-        fs.create_dir_all(data_dir).ctx(data_dir, IoOp::CreateDir)?;
+        fs.create_dir_all(data_dir).map_err(|e| {
+            // "File exists" would not say that the path names a file.
+            let e = match e.kind() {
+                std::io::ErrorKind::AlreadyExists if !fs.is_dir(data_dir) => {
+                    std::io::Error::from(std::io::ErrorKind::NotADirectory)
+                }
+                _ => e,
+            };
+            StorageError::io(data_dir, IoOp::CreateDir, e)
+        })?;
         // Two stores on one directory would both append and recover: refuse.
         let lock_file = data_dir.join(LOCK_FILE);
-        let dir_lock = lock_data_dir(fs.as_ref(), &lock_file).ctx(&lock_file, IoOp::Lock)?;
+        let dir_lock = lock_data_dir(fs.as_ref(), &lock_file).map_err(|e| {
+            // Only a lock another process holds is worth that hint; a file
+            // that cannot be created (permissions, a read-only mount) is not.
+            let op = match e.kind() {
+                std::io::ErrorKind::WouldBlock => IoOp::LockHeld,
+                _ => IoOp::Lock,
+            };
+            StorageError::io(&lock_file, op, e)
+        })?;
         let (writeback_sender, writeback_requests) = channel();
         let mut partitions = BTreeMap::new();
         let mut entries = fs.read_dir(data_dir).ctx(data_dir, IoOp::ReadDir)?;

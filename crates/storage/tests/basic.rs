@@ -364,8 +364,9 @@ fn a_data_directory_that_cannot_be_used_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    let line = |r: Result<Store, StorageError>| {
-        ferrolog_storage::error::chain_line(&r.err().expect("refused"))
+    let line = |r: Result<Store, StorageError>| match r {
+        Ok(_) => panic!("opened"),
+        Err(e) => ferrolog_storage::error::chain_line(&e),
     };
     let not_a_dir = line(Store::open(&file, StoreOptions::default()));
     assert!(not_a_dir.contains("not a directory"), "{not_a_dir}");

@@ -182,6 +182,47 @@ async fn a_generation_of_a_group_that_does_not_exist_is_refused_as_kafka_refuses
     assert_eq!(committed(&mut client, "nobody").await.0, 5);
 }
 
+/// A group nobody joined, known only by its commits (a consumer that assigns
+/// itself partitions, or a reset by a tool), has no protocol type, as Kafka
+/// answers: admin clients call it a simple consumer group. One that members
+/// joined keeps "consumer" once they leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_known_only_by_its_offsets_has_no_protocol_type() {
+    let broker = TestBroker::start().await;
+    common::create_topic(&broker, "topic", 1, &[]).await;
+    let mut client = RawClient::connect(broker.addr).await;
+    assert_eq!(commit(&mut client, 9, "simple", -1, s(""), 3).await, 0);
+    let joined = join_and_sync(&mut client, "joined", 5, None).await;
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(s("joined").into())
+        .with_member_id(joined.member_id.clone());
+    let left: LeaveGroupResponse = client.call(ApiKey::LeaveGroup, 2, &leave).await;
+    assert_eq!(left.error_code, 0);
+    let listed: ListGroupsResponse = client
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    let mut types: Vec<(String, String)> = listed
+        .groups
+        .iter()
+        .map(|g| (g.group_id.to_string(), g.protocol_type.to_string()))
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            ("joined".to_owned(), "consumer".to_owned()),
+            ("simple".to_owned(), String::new())
+        ]
+    );
+    let request = DescribeGroupsRequest::default().with_groups(vec![s("simple").into()]);
+    let described: DescribeGroupsResponse = client.call(ApiKey::DescribeGroups, 5, &request).await;
+    let group = &described.groups[0];
+    assert_eq!(
+        (group.group_state.as_str(), group.protocol_type.as_str()),
+        ("Empty", "")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_leader_rejoining_at_v9_skips_assignment() {
     let broker = TestBroker::start().await;

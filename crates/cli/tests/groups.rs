@@ -182,6 +182,33 @@ fn group_list_names_the_protocol_type_column_for_what_it_holds() {
     assert_eq!(v[0]["protocol_type"], "consumer", "{v}");
 }
 
+/// A group given offsets by a reset, which no member ever joined, has no
+/// protocol type: the column shows `-` rather than a blank a script would
+/// not see as a field.
+#[test]
+fn group_list_shows_a_dash_for_a_group_that_only_has_offsets() {
+    let broker = TestBroker::start();
+    produce_numbered(&broker, "only", &numbered(2));
+    ok(broker.ferrolog().args([
+        "group",
+        "reset-offsets",
+        "set-by-tool",
+        "--topic",
+        "only",
+        "--to",
+        "earliest",
+        "--execute",
+    ]));
+    let list = ok(broker.ferrolog().args(["group", "list"]));
+    let row: Vec<&str> = list
+        .lines()
+        .find(|l| l.starts_with("set-by-tool"))
+        .unwrap_or_else(|| panic!("no row: {list}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row, ["set-by-tool", "Empty", "-"], "{list}");
+}
+
 /// A committed offset past the end is a mistake to notice: the lag is shown
 /// negative, as Kafka's tool shows it, and is left out of the total.
 #[test]

@@ -508,12 +508,16 @@ impl GroupCoordinator {
     }
 }
 
+/// A group known only by its committed offsets: no member ever joined it
+/// here (or none since the broker started, as membership is not kept across
+/// restarts), so it has no protocol type, as Kafka answers for a group that
+/// only commits (a "simple" consumer group to admin clients).
 fn empty_summary(group_id: &str) -> GroupSummary {
     GroupSummary {
         group_id: group_id.to_owned(),
         state: GroupState::Empty,
         generation_id: 0,
-        protocol_type: "consumer".to_owned(),
+        protocol_type: String::new(),
         protocol_name: String::new(),
         members: Vec::new(),
     }

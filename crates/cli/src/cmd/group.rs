@@ -67,7 +67,14 @@ async fn list(global: &Global, client: &Client) -> anyhow::Result<()> {
     emit(global.output, &json, || {
         let rows: Vec<Vec<String>> = groups
             .iter()
-            .map(|g| vec![g.group.clone(), g.state.clone(), g.protocol_type.clone()])
+            .map(|g| {
+                // A group that only commits (no member ever joined) has none.
+                let protocol_type = match g.protocol_type.as_str() {
+                    "" => "-".to_owned(),
+                    named => named.to_owned(),
+                };
+                vec![g.group.clone(), g.state.clone(), protocol_type]
+            })
             .collect();
         // The protocol type (consumer, connect), not PROTOCOL: `describe` uses that word for the
         // assignor (range), as DescribeGroups does. Not TYPE either: Kafka's tools show the group

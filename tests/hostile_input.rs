@@ -311,7 +311,7 @@ fn huge_declared_counts() -> Vec<Case> {
         frame(&v0_metadata),
         Expect::ErrorOrClose,
     ));
-    let keys: [(ApiKey, i16); 10] = [
+    let keys: [(ApiKey, i16); 12] = [
         (ApiKey::Metadata, 1),
         (ApiKey::Metadata, 4),
         (ApiKey::Produce, 3),
@@ -322,6 +322,9 @@ fn huge_declared_counts() -> Vec<Case> {
         (ApiKey::DeleteTopics, 1),
         (ApiKey::DescribeConfigs, 0),
         (ApiKey::DescribeConfigs, 1),
+        // v0 is decoded as v1 by the broker, not by the crate (api/describe_log_dirs.rs).
+        (ApiKey::DescribeLogDirs, 0),
+        (ApiKey::DescribeLogDirs, 1),
     ];
     for (key, version) in keys {
         for count in [i32::MAX, 0x033c_0c00, 1 << 24] {
@@ -345,6 +348,7 @@ fn huge_declared_counts() -> Vec<Case> {
         (ApiKey::Fetch, 12),
         (ApiKey::CreateTopics, 5),
         (ApiKey::ApiVersions, 3),
+        (ApiKey::DescribeLogDirs, 2),
     ] {
         let mut body = header_v1(key as i16, version, 1);
         body.put_u8(0); // no tagged fields in the header

@@ -1,7 +1,8 @@
 //! kafka-python (a pure-Python Kafka client, with its own protocol code)
 //! against a real in-process broker: `tools/kafka_python_smoke.py` covers
 //! admin, produce with its codecs, assignment, offsets by time, and a
-//! consumer group that commits and resumes. tools/test installs the client.
+//! consumer group that commits and resumes, and the partitions' sizes from
+//! `describe_log_dirs()`. tools/test installs the client.
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
@@ -31,4 +32,18 @@ async fn kafka_python_produces_consumes_and_resumes_a_group() {
         "{}",
         run.stdout
     );
+    // DescribeLogDirs v0: the sizes it got are the topic's segment files.
+    let (topic, reported) = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("log dir sizes: "))
+        .and_then(|l| l.split_once(' '))
+        .unwrap_or_else(|| panic!("no sizes line: {}", run.stdout));
+    let on_disk: u64 = (0..2)
+        .flat_map(|p| std::fs::read_dir(broker.data_dir().join(format!("{topic}-{p}"))).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum();
+    assert_eq!(reported.parse::<u64>().unwrap(), on_disk, "{}", run.stdout);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """kafka-python against a running ferrologd: admin, produce (each codec it has
 built in), consume by assignment, offsets by time, a consumer group that
-commits and a second member of it that resumes. Exits non-zero on failure.
+commits and a second member of it that resumes, and the partitions' sizes
+(describe_log_dirs). Exits non-zero on failure.
 
     python3 tools/kafka_python_smoke.py 127.0.0.1:9092
 """
@@ -61,4 +62,17 @@ second = group_consumer()
 resumed = [m.value for m in second]
 second.close()
 assert sorted(resumed) == sorted(f"late-{i}".encode() for i in range(10)), resumed
+# Partition sizes as kafka-log-dirs.sh reads them (DescribeLogDirs v0, the only
+# version kafka-python sends): one data directory, both partitions of the topic
+# with bytes in them, and not the broker's committed-offsets partition. The
+# test compares the total with the segment files on disk.
+(error, log_dir, dir_topics), = admin.describe_log_dirs().log_dirs
+assert error == 0 and log_dir.startswith("/"), (error, log_dir)
+sizes = {(name, p[0]): p[1] for name, parts in dir_topics for p in parts}
+mine = {p: size for (name, p), size in sizes.items() if name == topic}
+assert sorted(mine) == [0, 1] and all(size > 0 for size in mine.values()), sizes
+assert not any(name == "__consumer_offsets" for name, _ in sizes), sizes
+print("log dir sizes:", topic, sum(mine.values()))
+admin.close()
+
 print("kafka-python OK:", len(got), "records,", end, "; group resumed with", len(resumed))

@@ -1,6 +1,6 @@
 //! A request frame body as the broker's reader gets it: header parse, the
 //! bounds walk, then the codec crate's decoder (the broker's own readers for
-//! Produce v0–2, OffsetCommit v0–1 and DescribeConfigs v0). Run with
+//! Produce v0–2, OffsetCommit v0–1, DescribeConfigs v0 and DescribeLogDirs v0). Run with
 //! `-malloc_limit_mb` (tools/fuzz does): any allocation sized from an
 //! unchecked wire count is a crash, so this finds every API whose bounds
 //! schema is missing or wrong.
@@ -33,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if request.api_key == ApiKey::DescribeConfigs {
         let _decoded = api::decode_describe_configs(&request);
+        return;
+    }
+    if request.api_key == ApiKey::DescribeLogDirs {
+        let _decoded = api::decode_describe_log_dirs(&request);
         return;
     }
     if bounds::check(request.api_key, version, &request.body).is_err() {

@@ -121,6 +121,9 @@ const INCREMENTAL_CONFIG: &[Field] = &[all(Str), all(I8), all(Str)];
 const INCREMENTAL_RESOURCE: &[Field] = &[all(I8), all(Str), all(Structs(INCREMENTAL_CONFIG))];
 const INCREMENTAL_ALTER_CONFIGS: &[Field] = &[all(Structs(INCREMENTAL_RESOURCE)), all(I8)];
 
+const LOG_DIR_TOPIC: &[Field] = &[all(Str), all(Int32s)];
+const DESCRIBE_LOG_DIRS: &[Field] = &[all(Structs(LOG_DIR_TOPIC))];
+
 const DESCRIBE_CLUSTER: &[Field] = &[all(I8), since(1, I8), since(2, I8)];
 
 // Consumer groups and the idempotent producer.
@@ -212,6 +215,7 @@ pub(crate) fn schema(api_key: ApiKey) -> Option<Schema> {
         ApiKey::CreatePartitions => (CREATE_PARTITIONS, 2),
         ApiKey::IncrementalAlterConfigs => (INCREMENTAL_ALTER_CONFIGS, 1),
         ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
+        ApiKey::DescribeLogDirs => (DESCRIBE_LOG_DIRS, 2),
         ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
         ApiKey::JoinGroup => (JOIN_GROUP, 6),
         ApiKey::SyncGroup => (SYNC_GROUP, 4),

@@ -5,7 +5,9 @@
 //! space). Writes resume at the first sample above the floor, with no restart.
 //!
 //! Sampled rather than measured per request: a `statvfs` per produce would
-//! cost a syscall on the hot path for a value that moves slowly.
+//! cost a syscall on the hot path for a value that moves slowly. The admin
+//! answer that reports the volume (DescribeLogDirs v4) measures it when
+//! asked instead, through the same probe: it is rare, and must be current.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +18,25 @@ use std::time::Duration;
 pub trait FreeSpaceProbe: Send + Sync + std::fmt::Debug {
     /// Bytes an unprivileged writer can still use on the file system holding `dir`.
     fn free_bytes(&self, dir: &Path) -> std::io::Result<u64>;
+
+    /// The file system holding `dir`: its size, when the probe knows it
+    /// (a test's dial knows only free space), and its usable bytes.
+    fn volume(&self, dir: &Path) -> std::io::Result<Volume> {
+        Ok(Volume {
+            total_bytes: None,
+            usable_bytes: self.free_bytes(dir)?,
+        })
+    }
+}
+
+/// The size and usable space of a file system, as Kafka's DescribeLogDirs
+/// reports them (`FileStore::getTotalSpace`, `getUsableSpace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volume {
+    pub total_bytes: Option<u64>,
+    /// What [`FreeSpaceProbe::free_bytes`] reports: blocks available to
+    /// unprivileged users, not the root reserve.
+    pub usable_bytes: u64,
 }
 
 /// The real probe: `statvfs(2)`, counting blocks available to unprivileged users.
@@ -24,18 +45,30 @@ pub struct Statvfs;
 
 impl FreeSpaceProbe for Statvfs {
     fn free_bytes(&self, dir: &Path) -> std::io::Result<u64> {
+        self.volume(dir).map(|v| v.usable_bytes)
+    }
+
+    fn volume(&self, dir: &Path) -> std::io::Result<Volume> {
         let stat = rustix::fs::statvfs(dir)?;
         #[allow(
             clippy::unnecessary_cast,
             reason = "f_frsize is c_long or c_uint depending on the target"
         )]
-        Ok(stat.f_bavail.saturating_mul(stat.f_frsize as u64))
+        let block_bytes = stat.f_frsize as u64;
+        Ok(Volume {
+            total_bytes: Some(stat.f_blocks.saturating_mul(block_bytes)),
+            usable_bytes: stat.f_bavail.saturating_mul(block_bytes),
+        })
     }
 }
 
 /// The latest sample, shared by the sampler thread and every produce.
 #[derive(Debug)]
 pub struct FreeSpace {
+    /// The data directory and the probe that measures it, kept for
+    /// [`FreeSpace::volume`].
+    dir: PathBuf,
+    probe: Arc<dyn FreeSpaceProbe>,
     floor_bytes: u64,
     free_bytes: AtomicU64,
     below_floor: AtomicBool,
@@ -51,6 +84,8 @@ impl FreeSpace {
         probe: Arc<dyn FreeSpaceProbe>,
     ) -> Arc<FreeSpace> {
         let space = Arc::new(FreeSpace {
+            dir: dir.clone(),
+            probe: Arc::clone(&probe),
             floor_bytes,
             free_bytes: AtomicU64::new(u64::MAX),
             below_floor: AtomicBool::new(false),
@@ -83,6 +118,12 @@ impl FreeSpace {
 
     pub fn floor_bytes(&self) -> u64 {
         self.floor_bytes
+    }
+
+    /// The data directory's file system measured now (one `statvfs`), not
+    /// the last sample: the sampler does not run when the floor is off.
+    pub fn volume(&self) -> std::io::Result<Volume> {
+        self.probe.volume(&self.dir)
     }
 
     fn sample(&self, dir: &Path, probe: &dyn FreeSpaceProbe) {
@@ -166,6 +207,27 @@ mod tests {
             Statvfs
                 .free_bytes(Path::new("."))
                 .is_ok_and(|free| free > 0)
+        );
+    }
+
+    #[test]
+    fn the_volume_is_measured_when_asked_even_with_the_floor_off() {
+        let space = FreeSpace::start(PathBuf::from("."), 0, 5, Arc::new(Statvfs));
+        let volume = space.volume().expect("statvfs works here");
+        let total = volume.total_bytes.expect("statvfs knows the size");
+        assert!(
+            volume.usable_bytes > 0 && volume.usable_bytes <= total,
+            "{volume:?}"
+        );
+        // A probe that knows only free space reports no total.
+        let dial = Arc::new(Scripted(Mutex::new(7)));
+        let space = FreeSpace::start(PathBuf::from("."), 0, 5, dial);
+        assert_eq!(
+            space.volume().ok(),
+            Some(Volume {
+                total_bytes: None,
+                usable_bytes: 7
+            })
         );
     }
 }

@@ -30,6 +30,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_configs_v0;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -66,6 +67,8 @@ pub const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    // v0 for kafka-python (see describe_log_dirs); kafka-protocol starts at v1.
+    (ApiKey::DescribeLogDirs, 0, 4),
     // Consumer groups and the idempotent producer (group/, producer/).
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::JoinGroup, 0, 9),
@@ -220,6 +223,20 @@ pub async fn dispatch(
         ApiKey::IncrementalAlterConfigs => {
             off_workers(&request, broker, incremental_alter_configs::handle).await?
         }
+        ApiKey::DescribeLogDirs => {
+            let body = decode_describe_log_dirs(&request)?;
+            // Off the workers: it takes every partition's lock in turn and,
+            // from v4, makes a statvfs.
+            let response = blocking(broker, api_key, move |b| {
+                describe_log_dirs::handle(b, body, version)
+            })
+            .await?;
+            respond_with(
+                &request,
+                Outcome::Now(response),
+                encode_describe_log_dirs_frame,
+            )
+        }
         ApiKey::DescribeCluster => now(
             &request,
             describe_cluster::handle(broker, decode(&request)?),
@@ -352,6 +369,18 @@ pub fn decode_describe_configs(
     })
 }
 
+/// A DescribeLogDirs request of any served version: v0, which
+/// `kafka-protocol` does not decode, is v1's bytes. Public so the request
+/// fuzz target decodes it exactly as the broker does.
+pub fn decode_describe_log_dirs(
+    request: &Request,
+) -> Result<kafka_protocol::messages::DescribeLogDirsRequest, DispatchError> {
+    let first = describe_log_dirs::FIRST_DECODED_VERSION;
+    decode_with_legacy(request, first, |mut body, _| {
+        Decodable::decode(&mut body, first)
+    })
+}
+
 /// Decodes a request of an API whose oldest served versions `kafka-protocol`
 /// no longer reads: from `first_decoded` on with the crate, below it with
 /// `legacy` (given the body and version), after the same bounds walk.
@@ -412,6 +441,18 @@ fn encode_offset_commit_frame(
     version: i16,
 ) -> anyhow::Result<()> {
     let version = version.max(offset_commit_v0::FIRST_DECODED_VERSION);
+    encode_frame(out, correlation_id, header_version, response, version)
+}
+
+/// DescribeLogDirs v0 responses are v1's bytes; `kafka-protocol` writes v1+ only.
+fn encode_describe_log_dirs_frame(
+    out: &mut Outbound,
+    correlation_id: i32,
+    header_version: i16,
+    response: kafka_protocol::messages::DescribeLogDirsResponse,
+    version: i16,
+) -> anyhow::Result<()> {
+    let version = version.max(describe_log_dirs::FIRST_DECODED_VERSION);
     encode_frame(out, correlation_id, header_version, response, version)
 }
 

@@ -187,6 +187,24 @@ fn admin_requests_of_every_served_version_walk() {
         .with_assignments(Some(vec![assignment]));
     let request = CreatePartitionsRequest::default().with_topics(vec![topic]);
     accepts_every_served_version(ApiKey::CreatePartitions, &request, 0..=3);
+
+    let topic = describe_log_dirs_request::DescribableLogDirTopic::default()
+        .with_topic(name("t"))
+        .with_partitions(vec![0, 2]);
+    let some = DescribeLogDirsRequest::default().with_topics(Some(vec![topic.clone(), topic]));
+    accepts_every_served_version(ApiKey::DescribeLogDirs, &some, 1..=4);
+    let all = DescribeLogDirsRequest::default().with_topics(None);
+    accepts_every_served_version(ApiKey::DescribeLogDirs, &all, 1..=4);
+    // `kafka-protocol` writes v1 and later only: v0 is v1's bytes.
+    let mut v1 = BytesMut::new();
+    some.encode(&mut v1, 1).expect("DescribeLogDirs v1 encodes");
+    let walked = walked_bytes(ApiKey::DescribeLogDirs, 0, &v1);
+    assert!(
+        matches!(walked, Ok(n) if n == v1.len()),
+        "DescribeLogDirs v0: {walked:?}"
+    );
+    let cut = check(ApiKey::DescribeLogDirs, 0, &v1[..v1.len() - 1]);
+    assert!(cut.is_err(), "DescribeLogDirs v0 cut short must fail");
 }
 
 #[test]

@@ -27,6 +27,22 @@ pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> S
     }
 }
 
+/// `bytes` for people, in binary units with one decimal: "512 B", "12.3 MiB".
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // Past 1023.95 the value would print as "1024.0": move up a unit first.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS.get(unit).copied().unwrap_or("EiB"))
+}
+
 /// A closed pipe (`ferrolog consume t | head`) is a normal way to stop.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -166,6 +182,22 @@ mod tests {
             json!({"offset": 0, "key": null, "value_base64": "//4AYmlu",
                    "headers": [{"key": "h", "value_base64": "wA=="}]})
         );
+    }
+
+    #[test]
+    fn sizes_read_in_binary_units_with_one_decimal() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (12_897_485, "12.3 MiB"),
+            (1024 * 1024 - 1, "1.0 MiB"),
+            (5 << 30, "5.0 GiB"),
+            (u64::MAX, "16.0 EiB"),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(human_bytes(bytes), text, "{bytes}");
+        }
     }
 
     #[test]

@@ -226,6 +226,17 @@ const DESCRIBE_GROUPS: &[Field] = &[since(1, I32), all(Structs(DESCRIBED_GROUP))
 const DELETED_GROUP: &[Field] = &[all(Str), all(I16)];
 const DELETE_GROUPS: &[Field] = &[all(I32), all(Structs(DELETED_GROUP))];
 
+const LOG_DIR_PARTITION: &[Field] = &[all(I32), all(I64), all(I64), all(I8)];
+const LOG_DIR_TOPIC: &[Field] = &[all(Str), all(Structs(LOG_DIR_PARTITION))];
+const LOG_DIR: &[Field] = &[
+    all(I16),
+    all(Str),
+    all(Structs(LOG_DIR_TOPIC)),
+    since(4, I64),
+    since(4, I64),
+];
+const DESCRIBE_LOG_DIRS: &[Field] = &[all(I32), since(3, I16), all(Structs(LOG_DIR))];
+
 /// The response schema of `api`, the versions it describes and the first
 /// flexible version.
 fn layout(api: ApiKey) -> Option<(&'static [Field], RangeInclusive<i16>, i16)> {
@@ -252,6 +263,7 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], RangeInclusive<i16>, i16)> {
         ApiKey::ListGroups => (LIST_GROUPS, 0..=4, 3),
         ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 0..=5, 5),
         ApiKey::DeleteGroups => (DELETE_GROUPS, 0..=2, 2),
+        ApiKey::DescribeLogDirs => (DESCRIBE_LOG_DIRS, 1..=4, 2),
         _ => return None,
     })
 }

@@ -12,6 +12,7 @@
 //! - [`fetch`] — Fetch.
 //! - [`offsets`] — ListOffsets (earliest, latest, by timestamp) and DeleteRecords (moving the log start).
 //! - [`admin`] — CreateTopics, DeleteTopics, DescribeConfigs, IncrementalAlterConfigs.
+//! - [`log_dirs`] — DescribeLogDirs: each partition's bytes on disk, asked of its leader.
 //! - [`group`] — group membership (FindCoordinator, Join/Sync/Heartbeat/Leave) and committed offsets.
 //! - [`group_admin`] — ListGroups, DescribeGroups, DeleteGroups.
 //! - [`assignment`] — the "consumer" protocol's subscription/assignment payloads and the range assignor.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod fetch;
 pub mod group;
 pub mod group_admin;
+pub mod log_dirs;
 pub mod offsets;
 pub mod partitioner;
 pub mod produce;

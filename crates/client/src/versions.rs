@@ -30,6 +30,8 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::ListGroups => (0, 4),
         ApiKey::DescribeGroups => (0, 5),
         ApiKey::DeleteGroups => (0, 2),
+        // v0 is v1's bytes, which `kafka-protocol` does not write.
+        ApiKey::DescribeLogDirs => (1, 4),
         _ => return None,
     };
     Some(range)

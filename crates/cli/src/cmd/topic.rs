@@ -2,13 +2,14 @@
 
 use std::process::ExitCode;
 
-use ferrolog_client::Client;
-use ferrolog_client::admin::ConfigChange;
+use ferrolog_client::admin::{ConfigChange, ConfigEntry};
 use ferrolog_client::client::TopicMetadata;
+use ferrolog_client::log_dirs::PartitionSizes;
+use ferrolog_client::{Client, ClientError};
 use serde_json::json;
 
 use crate::args::{Global, TopicCommand};
-use crate::output::{count, emit, table};
+use crate::output::{count, emit, human_bytes, table};
 
 pub async fn run(
     global: &Global,
@@ -147,22 +148,77 @@ async fn list(global: &Global, client: &Client) -> anyhow::Result<()> {
     let cluster = client.metadata(None).await?;
     let topics: Vec<_> = cluster
         .topics
-        .iter()
+        .into_iter()
         .filter(|t| !t.partitions.is_empty())
         .collect();
+    // One DescribeLogDirs per leader covers every topic.
+    let sizes = sizes_if_served(client, &topics).await?;
+    let total = |t: &TopicMetadata| sizes.as_ref().and_then(|s| topic_bytes(s, t));
     let json = json!(
         topics
             .iter()
-            .map(|t| json!({"name": t.name, "partitions": t.partitions.len()}))
+            .map(|t| {
+                let mut row = json!({"name": t.name, "partitions": t.partitions.len()});
+                if let Some(bytes) = total(t) {
+                    row["size_bytes"] = json!(bytes);
+                }
+                row
+            })
             .collect::<Vec<_>>()
     );
     emit(global.output, &json, || {
         let rows: Vec<Vec<String>> = topics
             .iter()
-            .map(|t| vec![t.name.clone(), t.partitions.len().to_string()])
+            .map(|t| {
+                let mut row = vec![t.name.clone(), t.partitions.len().to_string()];
+                if sizes.is_some() {
+                    row.push(total(t).map_or_else(|| "-".to_owned(), human_bytes));
+                }
+                row
+            })
             .collect();
-        table(&["TOPIC", "PARTITIONS"], &rows)
+        let mut header = vec!["TOPIC", "PARTITIONS"];
+        if sizes.is_some() {
+            header.push("SIZE");
+        }
+        table(&header, &rows)
     })
+}
+
+/// The bytes of every partition of `topic`, or `None` if one is unknown.
+fn topic_bytes(sizes: &PartitionSizes, topic: &TopicMetadata) -> Option<u64> {
+    topic
+        .partitions
+        .iter()
+        .map(|p| sizes.bytes.get(&(topic.name.clone(), p.partition)))
+        .sum::<Option<u64>>()
+}
+
+/// Partition sizes (DescribeLogDirs), or `None` when the broker does not
+/// serve it (older brokers) or refuses it (ACLs): the size column is then
+/// left out, and the rest of the command goes on. A log directory that
+/// answers with an error is said on stderr; its partitions show no size.
+async fn sizes_if_served(
+    client: &Client,
+    topics: &[TopicMetadata],
+) -> anyhow::Result<Option<PartitionSizes>> {
+    let sizes = match client.partition_sizes(topics).await {
+        Ok(sizes) => sizes,
+        Err(e @ (ClientError::UnsupportedVersion { .. } | ClientError::Kafka { .. })) => {
+            tracing::debug!("no partition sizes: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for dir in &sizes.failed_dirs {
+        tracing::warn!(
+            "no sizes from log directory {} of broker {}: {}",
+            dir.log_dir,
+            dir.node_id,
+            dir.code
+        );
+    }
+    Ok(Some(sizes))
 }
 
 /// Configs the text of `topic describe` shows even at their defaults.
@@ -182,6 +238,12 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
     // its error, and the healthy ones are still described.
     let ranges = client.offset_range_each(name).await?;
     let configs = client.describe_topic_configs(name).await?;
+    let sizes = sizes_if_served(client, std::slice::from_ref(&meta)).await?;
+    let size = |partition: i32| {
+        sizes
+            .as_ref()
+            .and_then(|s| s.bytes.get(&(name.to_owned(), partition)).copied())
+    };
     let partitions: Vec<_> = meta
         .partitions
         .iter()
@@ -196,6 +258,9 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
                 Some(Err(code)) => row["error"] = json!(code.to_string()),
                 None => row["error"] = json!("no answer"),
             }
+            if let Some(bytes) = size(p.partition) {
+                row["size_bytes"] = json!(bytes);
+            }
             row
         })
         .collect();
@@ -205,68 +270,87 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
         .collect();
     let json = json!({"name": name, "topic_id": meta.topic_id.to_string(), "partitions": partitions, "configs": config_json});
     emit(global.output, &json, || {
-        let rows: Vec<Vec<String>> = partitions
-            .iter()
-            .map(|p| {
-                let cell = |k: &str| match &p[k] {
-                    serde_json::Value::Null => "-".to_owned(),
-                    v => v.to_string(),
-                };
-                let mut row: Vec<String> = [
-                    "partition",
-                    "leader",
-                    "start_offset",
-                    "end_offset",
-                    "records",
-                ]
-                .iter()
-                .map(|k| cell(k))
-                .collect();
-                if let Some(error) = p["error"].as_str() {
-                    row.push(error.to_owned());
-                }
-                row
-            })
-            .collect();
         let mut text = format!(
             "topic {name} (id {}), {}\n",
             meta.topic_id,
             count(meta.partitions.len(), "partition")
         );
-        let mut header = vec!["PARTITION", "LEADER", "START", "END", "RECORDS"];
-        if partitions.iter().any(|p| p["error"].is_string()) {
-            header.push("ERROR");
-        }
-        text.push_str(&table(&header, &rows));
-        // Kafka describes every topic config; the table keeps the ones set on
-        // the topic and the ones that shape its log, and JSON has them all.
-        let shown: Vec<_> = configs
-            .iter()
-            .filter(|c| !c.is_default || LOG_SHAPING.contains(&c.name.as_str()))
-            .collect();
-        if !shown.is_empty() {
-            let rows: Vec<Vec<String>> = shown
-                .iter()
-                .map(|c| {
-                    let source = if c.is_default { "default" } else { "topic" };
-                    vec![
-                        c.name.clone(),
-                        c.value.clone().unwrap_or_else(|| "-".into()),
-                        source.into(),
-                    ]
-                })
-                .collect();
-            text.push('\n');
-            text.push_str(&table(&["CONFIG", "VALUE", "SOURCE"], &rows));
-            let rest = configs.len() - shown.len();
-            if rest > 0 {
-                text.push_str(&format!(
-                    "({rest} more at their defaults: --output json lists them)\n"
-                ));
-            }
-        }
+        text.push_str(&partition_table(&partitions, sizes.is_some()));
+        text.push_str(&config_table(&configs));
         text
     })
+}
+
+/// The partitions of `topic describe` (their JSON rows) as a text table;
+/// SIZE only when the broker gave sizes.
+fn partition_table(partitions: &[serde_json::Value], show_size: bool) -> String {
+    let rows: Vec<Vec<String>> = partitions
+        .iter()
+        .map(|p| {
+            let cell = |k: &str| match &p[k] {
+                serde_json::Value::Null => "-".to_owned(),
+                v => v.to_string(),
+            };
+            let mut row: Vec<String> = [
+                "partition",
+                "leader",
+                "start_offset",
+                "end_offset",
+                "records",
+            ]
+            .iter()
+            .map(|k| cell(k))
+            .collect();
+            if show_size {
+                let bytes = p["size_bytes"].as_u64();
+                row.push(bytes.map_or_else(|| "-".to_owned(), human_bytes));
+            }
+            if let Some(error) = p["error"].as_str() {
+                row.push(error.to_owned());
+            }
+            row
+        })
+        .collect();
+    let mut header = vec!["PARTITION", "LEADER", "START", "END", "RECORDS"];
+    if show_size {
+        header.push("SIZE");
+    }
+    if partitions.iter().any(|p| p["error"].is_string()) {
+        header.push("ERROR");
+    }
+    table(&header, &rows)
+}
+
+/// Kafka describes every topic config; the table keeps the ones set on the
+/// topic and the ones that shape its log, and JSON has them all.
+fn config_table(configs: &[ConfigEntry]) -> String {
+    let shown: Vec<_> = configs
+        .iter()
+        .filter(|c| !c.is_default || LOG_SHAPING.contains(&c.name.as_str()))
+        .collect();
+    if shown.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|c| {
+            let source = if c.is_default { "default" } else { "topic" };
+            vec![
+                c.name.clone(),
+                c.value.clone().unwrap_or_else(|| "-".into()),
+                source.into(),
+            ]
+        })
+        .collect();
+    let mut text = String::from("\n");
+    text.push_str(&table(&["CONFIG", "VALUE", "SOURCE"], &rows));
+    let rest = configs.len() - shown.len();
+    if rest > 0 {
+        text.push_str(&format!(
+            "({rest} more at their defaults: --output json lists them)\n"
+        ));
+    }
+    text
 }
 
 async fn delete_records(

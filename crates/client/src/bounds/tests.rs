@@ -374,6 +374,35 @@ fn admin_responses_walk() {
 }
 
 #[test]
+fn describe_log_dirs_responses_walk() {
+    use describe_log_dirs_response::{
+        DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+    };
+    accepts_every_version(ApiKey::DescribeLogDirs, |v| {
+        let partition = DescribeLogDirsPartition::default()
+            .with_partition_index(N32)
+            .with_partition_size(N64)
+            .with_offset_lag(N64)
+            .with_is_future_key(true)
+            .with_unknown_tagged_fields(unknown_tags(v, 2));
+        let topic = DescribeLogDirsTopic::default()
+            .with_name(name("t"))
+            .with_partitions(vec![partition.clone(), partition]);
+        let dir = DescribeLogDirsResult::default()
+            .with_error_code(N16)
+            .with_log_dir(s("/data"))
+            .with_topics(vec![topic])
+            .with_total_bytes(from(v, 4, N64, -1))
+            .with_usable_bytes(from(v, 4, N64, -1));
+        DescribeLogDirsResponse::default()
+            .with_throttle_time_ms(N32)
+            .with_error_code(from(v, 3, N16, 0))
+            .with_results(vec![dir])
+            .with_unknown_tagged_fields(unknown_tags(v, 2))
+    });
+}
+
+#[test]
 fn group_responses_walk() {
     accepts_every_version(ApiKey::FindCoordinator, |v| {
         FindCoordinatorResponse::default()
@@ -564,6 +593,8 @@ const HOSTILE: &[(ApiKey, i16, usize, Length)] = &[
     (ApiKey::DescribeGroups, 5, 4, Length::Compact),
     (ApiKey::DeleteGroups, 0, 4, Length::Wide),
     (ApiKey::DeleteGroups, 2, 4, Length::Compact),
+    (ApiKey::DescribeLogDirs, 1, 4, Length::Wide),
+    (ApiKey::DescribeLogDirs, 4, 6, Length::Compact),
 ];
 
 #[test]

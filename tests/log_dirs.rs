@@ -1,9 +1,9 @@
 //! DescribeLogDirs against a real broker: each partition's size is the bytes
 //! produced to it, as its segment `.log` files hold them on disk, growing
 //! with appends and shrinking when DeleteRecords removes whole segments; the
-//! v0 that kafka-python sends is v1's bytes; a failed partition takes the
-//! data directory offline in the answer, as an I/O error takes a Kafka log
-//! dir offline.
+//! v0 that kafka-python sends is v1's bytes; a failed partition is left out
+//! while the directory answers for the others (Kafka, which takes a whole log
+//! dir offline at an I/O error, answers KAFKA_STORAGE_ERROR for it instead).
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod common;
@@ -17,7 +17,6 @@ use ferrolog_client::batch::encode_batch;
 use ferrolog_client::produce::Acks;
 use ferrolog_client::{Client, ClientConfig, Compression, ProducerRecord, ProducerStamp};
 use groups_support::{RawClient, TestBroker, get_str};
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::{
     ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName,
@@ -234,10 +233,10 @@ async fn v0_is_answered_in_its_own_layout() {
     assert!(!v0.has_remaining(), "nothing after the last partition");
 }
 
-/// A partition that fails to open takes the directory offline in the
-/// answer, as Kafka answers for a log dir it took offline at an I/O error.
+/// A partition that fails to open is left out, and the directory still
+/// answers for the others: one damaged partition must not hide every size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_partition_answers_kafka_storage_error_for_the_directory() {
+async fn a_failed_partition_is_left_out_and_the_others_are_sized() {
     let broker = TestBroker::start().await;
     let client = Client::connect(ClientConfig::new(broker.bootstrap()))
         .await
@@ -260,12 +259,24 @@ async fn a_failed_partition_answers_kafka_storage_error_for_the_directory() {
         let [result] = &response.results[..] else {
             panic!("one data directory: {response:?}")
         };
+        assert_eq!(result.error_code, 0, "v{version}");
+        let described: Vec<(String, Vec<i32>)> = result
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions = t.partitions.iter().map(|p| p.partition_index).collect();
+                (t.name.to_string(), partitions)
+            })
+            .collect();
         assert_eq!(
-            result.error_code,
-            ResponseError::KafkaStorageError.code(),
+            described,
+            [("damaged".to_owned(), vec![1])],
+            "v{version}: {result:?}"
+        );
+        assert!(
+            result.topics[0].partitions[0].partition_size > 0,
             "v{version}"
         );
-        assert!(result.topics.is_empty(), "v{version}: {result:?}");
         assert_eq!(response.error_code, 0, "the request itself is fine");
     }
 }

@@ -11,11 +11,10 @@
 //!
 //! Kafka takes a whole log directory offline at its first I/O error, and then
 //! answers KAFKA_STORAGE_ERROR for the directory, with no topics. Here a
-//! failure stops one partition only, but the answer keeps Kafka's meaning,
-//! "every partition in a directory that answers is being served": while any
-//! partition of the data directory is failed, the directory answers
-//! KAFKA_STORAGE_ERROR. The other partitions are still served; Metadata and
-//! the other APIs name the failed one.
+//! failure stops one partition only and the others are still served, so the
+//! directory answers for them and a failed partition is left out, as one not
+//! served from it: one damaged partition must not hide every size from the
+//! tools that poll this. Metadata and the other APIs name the failed one.
 //!
 //! v0 is v1 byte for byte both ways (v1 only answers before throttling);
 //! `kafka-protocol` reads and writes from v1, so v0 is decoded and encoded as
@@ -25,8 +24,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use ferrolog_storage::{PartitionId, StorageError, Store};
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
@@ -52,11 +49,6 @@ pub fn handle(
 ) -> DescribeLogDirsResponse {
     let log_dir = absolute(broker.store.data_dir());
     let mut result = DescribeLogDirsResult::default().with_log_dir(StrBytes::from_string(log_dir));
-    if let Some(failed) = first_failed_partition(&broker.store) {
-        tracing::warn!(partition = %failed, "DescribeLogDirs: the data directory answers KAFKA_STORAGE_ERROR while a partition in it is failed");
-        result = result.with_error_code(ResponseError::KafkaStorageError.code());
-        return DescribeLogDirsResponse::default().with_results(vec![result]);
-    }
     let wanted = wanted(request);
     let mut topics: Vec<_> = broker
         .topics
@@ -97,8 +89,9 @@ fn describe(topic: &Topic, wanted: &Wanted) -> Option<DescribeLogDirsTopic> {
         .partitions
         .iter()
         .filter(|handle| asked(handle.id.partition))
-        // A partition that failed is answered for the whole directory (above).
+        // A failed partition is not served from the directory: left out.
         .filter_map(|handle| handle.state.as_ref().ok().map(|p| (handle, p)))
+        .filter(|(_, partition)| !partition.is_failed())
         .map(|(handle, partition)| {
             DescribeLogDirsPartition::default()
                 .with_partition_index(handle.id.partition)
@@ -112,18 +105,6 @@ fn describe(topic: &Topic, wanted: &Wanted) -> Option<DescribeLogDirsTopic> {
         DescribeLogDirsTopic::default()
             .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
             .with_partitions(partitions)
-    })
-}
-
-/// A partition of the store that failed to open or has failed since, if
-/// any. A partition being deleted also refuses writes, but is not a failure.
-fn first_failed_partition(store: &Store) -> Option<PartitionId> {
-    let ids: BTreeSet<PartitionId> = store.partition_ids().into_iter().collect();
-    ids.into_iter().find(|id| match store.partition(id) {
-        Ok(partition) => partition.is_failed() && !partition.is_deleted(),
-        // Deleted between the listing and the look-up.
-        Err(StorageError::UnknownPartition(_)) => false,
-        Err(_) => true,
     })
 }
 

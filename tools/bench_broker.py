@@ -26,7 +26,9 @@ with it. A cell that lost more than 5% is measured again after a pause, within t
 retry budget, and keeps its attempt with the least steal (tools/bench_steal.py); a figure
 still taken under heavy steal says so in its row.
 
-Every throughput is payload bytes (record values), as the peers' tools count them, and is
+Every produce throughput is payload bytes (record values), as the peers' tools count them;
+`ferrolog perf consume` counts the record batches it fetched, headers included, which is
+about 1% more than the values at 1 KiB and 10% more at 100 B. Each throughput is
 compared with the matching limit from stage 1: acks=1 with buffered sequential write (dd),
 acks=all with fsync'd 1 MiB writes, consume with loopback TCP. A produce cell is also
 compared with the same disk limit measured again right before it (`limit_near_mb_s`, the
@@ -588,7 +590,7 @@ def print_steal_footer(runs):
 
 
 def print_table(runs, limits):
-    print("\nBroker (payload bytes; latency = produce request round trip, or at half peak from each request's"
+    print("\nBroker (produce: payload bytes; ferrolog consume: fetched batch bytes, ~1% over the values at 1 KiB; latency = produce request round trip, or at half peak from each request's"
           " scheduled send time; for librdkafka, the round trip in its own statistics, from the request's last byte"
           " written, p50 and p99 only;"
           " steal = CPU time the hypervisor took; % of limit = of the matching limit at the"

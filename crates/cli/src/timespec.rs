@@ -103,6 +103,10 @@ fn split_offset(s: &str) -> Result<(&str, i64), String> {
     let minutes: i64 = tail[4..6]
         .parse()
         .map_err(|_| format!("bad UTC offset {tail:?}"))?;
+    // RFC 3339's time-numoffset: hours 00-23, minutes 00-59.
+    if hours > 23 || minutes > 59 {
+        return Err(format!("bad UTC offset {tail:?}"));
+    }
     let sign = if bytes[0] == b'-' { -1 } else { 1 };
     Ok((base, sign * (hours * 3600 + minutes * 60)))
 }
@@ -201,6 +205,20 @@ mod tests {
             parse_start("2024-05-01T12:00:00-02:30"),
             parse_start("2024-05-01T14:30:00Z")
         );
+        assert_eq!(
+            parse_start("2024-05-01T12:00:00+23:59"),
+            parse_start("2024-05-01T12:01:00+00:00").map(|s| match s {
+                StartSpec::TimestampMs(ms) => StartSpec::TimestampMs(ms - 86_400_000),
+                other => other,
+            })
+        );
+        for out_of_range in ["2024-05-01T12:00:00+25:00", "2024-05-01T12:00:00-00:60"] {
+            assert_eq!(
+                parse_start(out_of_range).map_err(|e| e.contains("bad UTC offset")),
+                Err(true),
+                "{out_of_range}"
+            );
+        }
     }
 
     #[test]

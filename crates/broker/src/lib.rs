@@ -11,6 +11,7 @@
 //! - `outbound`   — a connection's pending output: encoded bytes and shared record bytes, written with writev.
 //! - `bounds`     — checks request lengths fit the frame before the body is decoded.
 //! - `api`        — dispatch (one arm per API key) and one module per Kafka API.
+//! - `repeated`   — entries a request names more than once, found for the APIs to answer once.
 //! - `broker`     — `Broker`, the shared state every handler sees.
 //! - `topics`     — the topic registry: names, ids, partitions, configs, persisted.
 //! - `errors`     — the one mapping from engine and registry errors to Kafka codes.
@@ -30,6 +31,7 @@ pub mod limits;
 pub mod open_files;
 pub mod outbound;
 pub mod producer;
+pub mod repeated;
 pub mod server;
 pub mod topics;
 

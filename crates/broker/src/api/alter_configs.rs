@@ -12,17 +12,28 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe_configs::RESOURCE_TOPIC;
 use crate::broker::Broker;
 use crate::errors;
+use crate::repeated::{Occurrence, occurrences};
 use crate::topics::{TopicConfig, TopicError};
 
 pub fn handle(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let keys: Vec<_> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .collect();
     let responses = request
         .resources
         .into_iter()
-        .map(|resource| {
+        .zip(occurrences(&keys))
+        .map(|(resource, occurrence)| {
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match replace(broker, &resource, request.validate_only) {
+            let outcome = match occurrence {
+                Occurrence::Only => replace(broker, &resource, request.validate_only),
+                Occurrence::First | Occurrence::Again => Err(named_twice()),
+            };
+            match outcome {
                 Ok(()) => response,
                 Err((code, message)) => response
                     .with_error_code(code.code())
@@ -64,6 +75,17 @@ fn replace(
         .topics
         .set_config(resource.resource_name.as_str(), config, validate_only)
         .map_err(|e| reject(&e))
+}
+
+/// Every entry of a resource listed twice is refused, and none is applied:
+/// Kafka's broker refuses them before forwarding the rest to its controller
+/// (ConfigAdminManager.preprocess), for AlterConfigs and
+/// IncrementalAlterConfigs alike.
+pub(super) fn named_twice() -> (ResponseError, String) {
+    (
+        ResponseError::InvalidRequest,
+        "Each resource must appear at most once.".to_owned(),
+    )
 }
 
 /// Refuses a resource that names a key twice (which of two values, or a set

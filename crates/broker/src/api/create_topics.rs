@@ -1,6 +1,6 @@
 //! CreateTopics: one node, so replication factor 1 (or -1, "default").
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::errors;
+use crate::repeated::{Occurrence, occurrences};
 use crate::topics::{TopicConfig, TopicConfigError, TopicError};
 
 /// `config_source` of a value set on the topic (Kafka's DYNAMIC_TOPIC_CONFIG).
@@ -20,31 +21,26 @@ const SOURCE_TOPIC: i8 = 1;
 /// `config_source` of a broker default (Kafka's DEFAULT_CONFIG).
 const SOURCE_DEFAULT: i8 = 5;
 
+/// A name listed more than once is answered once, refused, and none of its
+/// entries is created (ControllerApis.createTopics); the others are created.
 pub fn handle(
     broker: &Arc<Broker>,
     request: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<_> = request
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.clone()))
-        .map(|t| t.name.clone())
-        .collect();
+    let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
     let results = request
         .topics
         .into_iter()
-        .map(|topic| {
-            if duplicates.contains(&topic.name) {
-                let result = CreatableTopicResult::default().with_name(topic.name.clone());
-                return failed(
-                    result,
-                    ResponseError::InvalidRequest,
-                    "topic listed more than once".into(),
-                );
-            }
-            create_one(broker, topic, request.validate_only, version)
+        .zip(occurrences(&names))
+        .filter_map(|(topic, occurrence)| match occurrence {
+            Occurrence::Only => Some(create_one(broker, topic, request.validate_only, version)),
+            Occurrence::First => Some(failed(
+                CreatableTopicResult::default().with_name(topic.name),
+                ResponseError::InvalidRequest,
+                "Duplicate topic name.".into(),
+            )),
+            Occurrence::Again => None,
         })
         .collect();
     CreateTopicsResponse::default().with_topics(results)

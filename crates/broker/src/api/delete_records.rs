@@ -1,6 +1,7 @@
 //! DeleteRecords: move a partition's log start offset forward (-1 = to the
 //! high watermark).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -12,16 +13,18 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::broker::Broker;
 use crate::errors;
+use crate::repeated::merge_by_key;
 use crate::topics::Topic;
 
+/// Kafka keys the request by partition: one listed twice is answered once,
+/// and the offset listed last is the one applied (KafkaApis
+/// handleDeleteRecordsRequest builds a map); a topic listed twice is one.
 pub fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let topics = request
-        .topics
+    let topics = merge_by_key(request.topics.into_iter().map(|t| (t.name, t.partitions)))
         .into_iter()
-        .map(|t| {
-            let topic = broker.topics.get(&t.name);
-            let partitions = t
-                .partitions
+        .map(|(name, wanted)| {
+            let topic = broker.topics.get(&name);
+            let partitions = last_of_each(wanted)
                 .iter()
                 .map(|p| match &topic {
                     Some(topic) => delete_before(topic, p),
@@ -29,11 +32,27 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteReco
                 })
                 .collect();
             DeleteRecordsTopicResult::default()
-                .with_name(t.name)
+                .with_name(name)
                 .with_partitions(partitions)
         })
         .collect();
     DeleteRecordsResponse::default().with_topics(topics)
+}
+
+/// One entry per partition, where it first appears, with the last offset given for it.
+fn last_of_each(wanted: Vec<DeleteRecordsPartition>) -> Vec<DeleteRecordsPartition> {
+    let mut kept: Vec<DeleteRecordsPartition> = Vec::with_capacity(wanted.len());
+    let mut position: HashMap<i32, usize> = HashMap::with_capacity(wanted.len());
+    for partition in wanted {
+        match position.get(&partition.partition_index) {
+            Some(&at) => kept[at].offset = partition.offset,
+            None => {
+                position.insert(partition.partition_index, kept.len());
+                kept.push(partition);
+            }
+        }
+    }
+    kept
 }
 
 fn delete_before(topic: &Topic, wanted: &DeleteRecordsPartition) -> DeleteRecordsPartitionResult {

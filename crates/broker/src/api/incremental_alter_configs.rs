@@ -8,9 +8,11 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::alter_configs::named_twice;
 use super::describe_configs::RESOURCE_TOPIC;
 use crate::broker::Broker;
 use crate::errors;
+use crate::repeated::{Occurrence, occurrences};
 use crate::topics::TopicError;
 
 const OP_SET: i8 = 0;
@@ -20,14 +22,24 @@ pub fn handle(
     broker: &Arc<Broker>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let keys: Vec<_> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .collect();
     let responses = request
         .resources
         .into_iter()
-        .map(|resource| {
+        .zip(occurrences(&keys))
+        .map(|(resource, occurrence)| {
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match alter(broker, &resource, request.validate_only) {
+            let outcome = match occurrence {
+                Occurrence::Only => alter(broker, &resource, request.validate_only),
+                Occurrence::First | Occurrence::Again => Err(named_twice()),
+            };
+            match outcome {
                 Ok(()) => response,
                 Err((code, message)) => response
                     .with_error_code(code.code())

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
 use crate::errors;
+use crate::repeated::{Occurrence, merge_by_key, occurrences};
 use crate::topics::Topic;
 
 const LATEST: i64 = -1;
@@ -23,26 +24,36 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
+/// A partition listed twice is answered once, with INVALID_REQUEST (Kafka's
+/// ReplicaManager.fetchOffset, from the request's `duplicatePartitions`); a
+/// topic listed twice is answered as one, as Kafka groups its answers by topic.
 pub fn handle(
     broker: &Arc<Broker>,
     request: ListOffsetsRequest,
     version: i16,
 ) -> ListOffsetsResponse {
-    let topics = request
-        .topics
+    let topics = merge_by_key(request.topics.into_iter().map(|t| (t.name, t.partitions)))
         .into_iter()
-        .map(|t| {
-            let topic = broker.topics.get(&t.name);
-            let partitions = t
-                .partitions
+        .map(|(name, wanted)| {
+            let topic = broker.topics.get(&name);
+            let indexes: Vec<i32> = wanted.iter().map(|p| p.partition_index).collect();
+            let partitions = wanted
                 .iter()
-                .map(|p| match &topic {
-                    None => error(p.partition_index, ResponseError::UnknownTopicOrPartition),
-                    Some(topic) => lookup(topic, p, version),
+                .zip(occurrences(&indexes))
+                .filter_map(|(p, occurrence)| match (occurrence, &topic) {
+                    (Occurrence::Again, _) => None,
+                    (Occurrence::First, _) => {
+                        Some(error(p.partition_index, ResponseError::InvalidRequest))
+                    }
+                    (Occurrence::Only, None) => Some(error(
+                        p.partition_index,
+                        ResponseError::UnknownTopicOrPartition,
+                    )),
+                    (Occurrence::Only, Some(topic)) => Some(lookup(topic, p, version)),
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
-                .with_name(t.name)
+                .with_name(name)
                 .with_partitions(partitions)
         })
         .collect();

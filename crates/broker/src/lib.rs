@@ -12,6 +12,7 @@
 //! - `bounds`     — checks request lengths fit the frame before the body is decoded.
 //! - `api`        — dispatch (one arm per API key) and one module per Kafka API.
 //! - `repeated`   — entries a request names more than once, found for the APIs to answer once.
+//! - `authorized_operations` — the operations bitfield answered when a client asks (no authorizer: all).
 //! - `broker`     — `Broker`, the shared state every handler sees.
 //! - `topics`     — the topic registry: names, ids, partitions, configs, persisted.
 //! - `errors`     — the one mapping from engine and registry errors to Kafka codes.
@@ -19,6 +20,7 @@
 //! - `producer`   — the idempotent producer: producer ids and per-partition sequence state.
 
 pub mod api;
+pub mod authorized_operations;
 pub mod bounds;
 pub mod broker;
 pub mod config;

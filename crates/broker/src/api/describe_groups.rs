@@ -4,6 +4,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
+use crate::authorized_operations::Resource;
 use crate::broker::Broker;
 use crate::group::wire::{check_stored_group_id, owned, str_bytes};
 
@@ -12,10 +13,19 @@ pub fn handle(
     request: DescribeGroupsRequest,
     version: i16,
 ) -> DescribeGroupsResponse {
+    // Kafka fills in the operations of every group described without an
+    // error (an unknown one, described as Dead, included), from v3.
+    let operations = Resource::Group.answer(version >= 3 && request.include_authorized_operations);
     let groups = request
         .groups
         .iter()
-        .map(|id| describe(broker, &owned(id), version))
+        .map(|id| {
+            let mut group = describe(broker, &owned(id), version);
+            if group.error_code == 0 {
+                group.authorized_operations = operations;
+            }
+            group
+        })
         .collect();
     DescribeGroupsResponse::default().with_groups(groups)
 }

@@ -12,6 +12,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::authorized_operations::Resource;
 use crate::broker::Broker;
 use crate::errors;
 use crate::topics::{Topic, validate_topic_name};
@@ -19,6 +20,9 @@ use crate::topics::{Topic, validate_topic_name};
 pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
     // Before v4 there is no flag and Kafka always auto-creates.
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    // Only v8+ carries the flags (v8–10 for the cluster's): the decoder reads false before.
+    let topic_ops = Resource::Topic.answer(request.include_topic_authorized_operations);
+    let cluster_ops = Resource::Cluster.answer(request.include_cluster_authorized_operations);
     // Each topic asked for is answered once, as Kafka does: a small request naming one large
     // topic thousands of times must not build a response thousands of times its size.
     let mut asked = HashSet::new();
@@ -36,9 +40,9 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
                     // An id wins over a name: the Java client sends its id with
                     // the name "" (the field's default), not null, and Kafka
                     // ignores the name.
-                    _ if has_id => by_id(broker, t.topic_id),
-                    Some(name) => by_name(broker, name, allow_auto_create),
-                    None => by_id(broker, t.topic_id),
+                    _ if has_id => by_id(broker, t.topic_id, topic_ops),
+                    Some(name) => by_name(broker, name, allow_auto_create, topic_ops),
+                    None => by_id(broker, t.topic_id, topic_ops),
                 }
             })
             .collect(),
@@ -46,7 +50,7 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
             .topics
             .all()
             .iter()
-            .map(|t| describe(broker, t))
+            .map(|t| describe(broker, t).with_topic_authorized_operations(topic_ops))
             .collect(),
     };
     let node = MetadataResponseBroker::default()
@@ -60,19 +64,28 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
         )))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_topics(topics)
+        .with_cluster_authorized_operations(cluster_ops)
 }
 
-fn by_name(broker: &Broker, name: TopicName, allow_auto_create: bool) -> MetadataResponseTopic {
+/// A topic asked for by name. Kafka answers its operations even when it is
+/// unknown (the name is the resource, whether or not a topic holds it).
+fn by_name(
+    broker: &Broker,
+    name: TopicName,
+    allow_auto_create: bool,
+    operations: i32,
+) -> MetadataResponseTopic {
     let error = |code: ResponseError| {
         MetadataResponseTopic::default()
             .with_name(Some(name.clone()))
             .with_error_code(code.code())
+            .with_topic_authorized_operations(operations)
     };
     if validate_topic_name(&name).is_err() {
         return error(ResponseError::InvalidTopicException);
     }
     match broker.topics.get_or_auto_create(&name, allow_auto_create) {
-        Ok(Some(topic)) => describe(broker, &topic),
+        Ok(Some(topic)) => describe(broker, &topic).with_topic_authorized_operations(operations),
         Ok(None) => error(ResponseError::UnknownTopicOrPartition),
         Err(e) => {
             tracing::warn!(topic = %name.as_str(), error = %errors::message(&e), "auto-create failed");
@@ -88,9 +101,11 @@ fn invalid(name: Option<TopicName>, id: Uuid) -> MetadataResponseTopic {
         .with_error_code(ResponseError::InvalidRequest.code())
 }
 
-fn by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {
+/// A topic asked for by id: an unknown id names no resource, and Kafka
+/// answers it without operations.
+fn by_id(broker: &Broker, id: Uuid, operations: i32) -> MetadataResponseTopic {
     match broker.topics.get_by_id(id) {
-        Some(topic) => describe(broker, &topic),
+        Some(topic) => describe(broker, &topic).with_topic_authorized_operations(operations),
         None => MetadataResponseTopic::default()
             .with_topic_id(id)
             .with_error_code(ResponseError::UnknownTopicId.code()),

@@ -416,19 +416,7 @@ async fn alter_configs_refuse_a_resource_named_twice() {
     let answers: Vec<(String, (i16, Option<String>))> = response
         .responses
         .iter()
-        .map(|r| {
-            (
-                r.resource_name.to_string(),
-                (
-                    r.error_code,
-                    // A success's message is "" or null, either of which Kafka clients read as none.
-                    r.error_message
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .filter(|m| !m.is_empty()),
-                ),
-            )
-        })
+        .map(|r| config_answer(&r.resource_name, r.error_code, r.error_message.as_ref()))
         .collect();
     assert_eq!(
         answers,
@@ -456,19 +444,7 @@ async fn alter_configs_refuse_a_resource_named_twice() {
     let answers: Vec<(String, (i16, Option<String>))> = response
         .responses
         .iter()
-        .map(|r| {
-            (
-                r.resource_name.to_string(),
-                (
-                    r.error_code,
-                    // A success's message is "" or null, either of which Kafka clients read as none.
-                    r.error_message
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .filter(|m| !m.is_empty()),
-                ),
-            )
-        })
+        .map(|r| config_answer(&r.resource_name, r.error_code, r.error_message.as_ref()))
         .collect();
     assert_eq!(
         answers,
@@ -511,4 +487,15 @@ async fn alter_configs_refuse_a_resource_named_twice() {
         ],
         "only the resource named once is altered"
     );
+}
+
+/// One resource's answer to an alter-configs request: its name, code and message.
+fn config_answer(
+    name: &StrBytes,
+    code: i16,
+    message: Option<&StrBytes>,
+) -> (String, (i16, Option<String>)) {
+    // A success's message is "" or null, either of which Kafka clients read as none.
+    let message = message.map(|m| m.to_string()).filter(|m| !m.is_empty());
+    (name.to_string(), (code, message))
 }

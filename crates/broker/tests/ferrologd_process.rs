@@ -86,16 +86,23 @@ fn ferrologd_serves_on_port_0_and_stops_cleanly_on_sigterm() {
     assert!(dir.path().join("topics.json").exists());
 }
 
+/// Runs a ferrologd on `dir`, which another one holds, to its exit.
+fn second_ferrologd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrologd"))
+        .args(args)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_remove("FERROLOG_LOG")
+        .output()
+        .expect("a second ferrologd runs")
+}
+
 #[test]
 fn a_second_ferrologd_on_one_data_directory_says_why_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Started { mut child, .. } =
         start(Command::new(env!("CARGO_BIN_EXE_ferrologd")), dir.path());
-    let second = Command::new(env!("CARGO_BIN_EXE_ferrologd"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .expect("a second ferrologd runs");
+    let second = second_ferrologd(dir.path(), &[]);
     child.kill().ok();
     child.wait().ok();
     assert!(!second.status.success());
@@ -122,18 +129,7 @@ fn a_failed_start_says_why_under_any_log_filter() {
         start(Command::new(env!("CARGO_BIN_EXE_ferrologd")), dir.path());
     let mut seen = Vec::new();
     for filter in ["ferrolog_broker=debug", "off", "info,ferrologd=off"] {
-        let second = Command::new(env!("CARGO_BIN_EXE_ferrologd"))
-            .args([
-                "--log-level",
-                filter,
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .env_remove("FERROLOG_LOG")
-            .output()
-            .expect("a second ferrologd runs");
+        let second = second_ferrologd(dir.path(), &["--log-level", filter]);
         let out = format!(
             "{}{}",
             String::from_utf8_lossy(&second.stdout),

@@ -65,8 +65,8 @@ impl FreeSpaceProbe for Statvfs {
 /// The latest sample, shared by the sampler thread and every produce.
 #[derive(Debug)]
 pub struct FreeSpace {
-    /// The data directory and the probe that measures it, kept for
-    /// [`FreeSpace::volume`].
+    /// The data directory and the probe that measures it, for the sampler
+    /// and for [`FreeSpace::volume`].
     dir: PathBuf,
     probe: Arc<dyn FreeSpaceProbe>,
     floor_bytes: u64,
@@ -84,8 +84,8 @@ impl FreeSpace {
         probe: Arc<dyn FreeSpaceProbe>,
     ) -> Arc<FreeSpace> {
         let space = Arc::new(FreeSpace {
-            dir: dir.clone(),
-            probe: Arc::clone(&probe),
+            dir,
+            probe,
             floor_bytes,
             free_bytes: AtomicU64::new(u64::MAX),
             below_floor: AtomicBool::new(false),
@@ -93,13 +93,11 @@ impl FreeSpace {
         if floor_bytes == 0 {
             return space;
         }
-        space.sample(&dir, probe.as_ref());
+        space.sample();
         let weak = Arc::downgrade(&space);
         let spawned = std::thread::Builder::new()
             .name("ferrolog-free-space".into())
-            .spawn(move || {
-                sample_until_dropped(&weak, &dir, probe.as_ref(), Duration::from_millis(check_ms))
-            });
+            .spawn(move || sample_until_dropped(&weak, Duration::from_millis(check_ms)));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the free-space sampler; the floor is checked only at start-up");
         }
@@ -126,8 +124,9 @@ impl FreeSpace {
         self.probe.volume(&self.dir)
     }
 
-    fn sample(&self, dir: &Path, probe: &dyn FreeSpaceProbe) {
-        match probe.free_bytes(dir) {
+    fn sample(&self) {
+        let dir = &self.dir;
+        match self.probe.free_bytes(dir) {
             Ok(free) => {
                 self.free_bytes.store(free, Ordering::Release);
                 let below = free < self.floor_bytes;
@@ -149,16 +148,11 @@ impl FreeSpace {
     }
 }
 
-fn sample_until_dropped(
-    space: &Weak<FreeSpace>,
-    dir: &Path,
-    probe: &dyn FreeSpaceProbe,
-    every: Duration,
-) {
+fn sample_until_dropped(space: &Weak<FreeSpace>, every: Duration) {
     loop {
         std::thread::sleep(every);
         let Some(space) = space.upgrade() else { return };
-        space.sample(dir, probe);
+        space.sample();
     }
 }
 

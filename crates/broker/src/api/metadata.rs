@@ -50,7 +50,7 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
             .topics
             .all()
             .iter()
-            .map(|t| describe(broker, t).with_topic_authorized_operations(topic_ops))
+            .map(|t| describe(broker, t, topic_ops))
             .collect(),
     };
     let node = MetadataResponseBroker::default()
@@ -85,7 +85,7 @@ fn by_name(
         return error(ResponseError::InvalidTopicException);
     }
     match broker.topics.get_or_auto_create(&name, allow_auto_create) {
-        Ok(Some(topic)) => describe(broker, &topic).with_topic_authorized_operations(operations),
+        Ok(Some(topic)) => describe(broker, &topic, operations),
         Ok(None) => error(ResponseError::UnknownTopicOrPartition),
         Err(e) => {
             tracing::warn!(topic = %name.as_str(), error = %errors::message(&e), "auto-create failed");
@@ -105,15 +105,16 @@ fn invalid(name: Option<TopicName>, id: Uuid) -> MetadataResponseTopic {
 /// answers it without operations.
 fn by_id(broker: &Broker, id: Uuid, operations: i32) -> MetadataResponseTopic {
     match broker.topics.get_by_id(id) {
-        Some(topic) => describe(broker, &topic).with_topic_authorized_operations(operations),
+        Some(topic) => describe(broker, &topic, operations),
         None => MetadataResponseTopic::default()
             .with_topic_id(id)
             .with_error_code(ResponseError::UnknownTopicId.code()),
     }
 }
 
-/// The metadata of one topic: every partition led by this node.
-pub fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
+/// The metadata of one topic: every partition led by this node, and the
+/// operations a client may perform on it (`NOT_REQUESTED` if not asked).
+pub fn describe(broker: &Broker, topic: &Topic, operations: i32) -> MetadataResponseTopic {
     let node = BrokerId(broker.node_id());
     let partitions = topic
         .partitions
@@ -136,4 +137,5 @@ pub fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
         .with_partitions(partitions)
+        .with_topic_authorized_operations(operations)
 }

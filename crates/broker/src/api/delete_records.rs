@@ -1,7 +1,6 @@
 //! DeleteRecords: move a partition's log start offset forward (-1 = to the
 //! high watermark).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -41,18 +40,10 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteReco
 
 /// One entry per partition, where it first appears, with the last offset given for it.
 fn last_of_each(wanted: Vec<DeleteRecordsPartition>) -> Vec<DeleteRecordsPartition> {
-    let mut kept: Vec<DeleteRecordsPartition> = Vec::with_capacity(wanted.len());
-    let mut position: HashMap<i32, usize> = HashMap::with_capacity(wanted.len());
-    for partition in wanted {
-        match position.get(&partition.partition_index) {
-            Some(&at) => kept[at].offset = partition.offset,
-            None => {
-                position.insert(partition.partition_index, kept.len());
-                kept.push(partition);
-            }
-        }
-    }
-    kept
+    merge_by_key(wanted.into_iter().map(|p| (p.partition_index, vec![p])))
+        .into_iter()
+        .filter_map(|(_, mut entries)| entries.pop())
+        .collect()
 }
 
 fn delete_before(topic: &Topic, wanted: &DeleteRecordsPartition) -> DeleteRecordsPartitionResult {

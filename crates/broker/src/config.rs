@@ -149,6 +149,16 @@ pub enum ConfigError {
     Invalid { key: String, detail: String },
 }
 
+impl ConfigError {
+    /// The value of `key` cannot be used, for the reason `detail` gives.
+    pub fn invalid(key: &str, detail: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 impl BrokerConfig {
     /// Reads a TOML file; missing keys keep their defaults.
     pub fn from_file(path: &std::path::Path) -> Result<BrokerConfig, ConfigError> {
@@ -165,12 +175,7 @@ impl BrokerConfig {
     /// Checks the values serde cannot check, so a bad file fails at start-up
     /// rather than at the first topic creation.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, detail: String| {
-            Err(ConfigError::Invalid {
-                key: key.into(),
-                detail,
-            })
-        };
+        let invalid = |key: &str, detail: String| Err(ConfigError::invalid(key, detail));
         if self.node_id < 0 {
             // Clients read a negative leader id as "no leader" (Kafka: node.id >= 0).
             return invalid("node_id", "must be at least 0".into());
@@ -192,13 +197,11 @@ impl BrokerConfig {
             );
         }
         self.groups.validate()?;
-        if self.max_in_flight_per_connection == 0 {
-            return Err(ConfigError::Invalid {
-                key: "max_in_flight_per_connection".into(),
-                detail: "must be at least 1".into(),
-            });
-        }
         let at_least_one = [
+            (
+                "max_in_flight_per_connection",
+                self.max_in_flight_per_connection as u64,
+            ),
             ("connections_max", self.connections_max as u64),
             ("connections_per_ip_max", self.connections_per_ip_max as u64),
             ("connection_idle_ms_max", self.connection_idle_ms_max),
@@ -218,17 +221,11 @@ impl BrokerConfig {
             ),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
-            return Err(ConfigError::Invalid {
-                key: (*key).into(),
-                detail: "must be at least 1".into(),
-            });
+            return invalid(key, "must be at least 1".into());
         }
         crate::topics::check_broker_defaults(self)
             .and_then(|()| crate::topics::TopicConfig::default().to_log_config(self))
-            .map_err(|e| ConfigError::Invalid {
-                key: "log".into(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| ConfigError::invalid("log", e.to_string()))?;
         Ok(())
     }
 }

@@ -35,12 +35,8 @@ impl Default for GroupSettings {
 impl GroupSettings {
     /// Refuses what serde cannot: values that would quietly break every group.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, detail: &str| {
-            Err(ConfigError::Invalid {
-                key: format!("groups.{key}"),
-                detail: detail.into(),
-            })
-        };
+        let invalid =
+            |key: &str, detail: &str| Err(ConfigError::invalid(&format!("groups.{key}"), detail));
         if self.offsets_retention_minutes < 1 {
             // 0 or less would expire every empty group's committed offsets at
             // the next expiry pass (Kafka: offsets.retention.minutes >= 1).

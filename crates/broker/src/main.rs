@@ -78,20 +78,18 @@ fn log_filter(spec: &str) -> Result<EnvFilter, String> {
     if spec.trim().is_empty() {
         return Err("the filter is empty".into());
     }
-    let bare_non_level = spec
+    // Bare words (no `TARGET=`, no `[span]`) must each be a level.
+    let bare: Vec<&str> = spec
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty() && !d.contains(['=', '[']))
-        .find(|d| d.parse::<LevelFilter>().is_err());
-    if let Some(word) = bare_non_level {
+        .collect();
+    if let Some(word) = bare.iter().find(|d| d.parse::<LevelFilter>().is_err()) {
         return Err(format!(
             "{word:?} is not a level (trace, debug, info, warn, error, off); name a target as TARGET=LEVEL"
         ));
     }
-    let names_a_level = spec
-        .split(',')
-        .any(|d| d.trim().parse::<LevelFilter>().is_ok());
-    let spec = if names_a_level {
+    let spec = if !bare.is_empty() {
         spec.to_owned()
     } else {
         format!("{DEFAULT_LOG_LEVEL},{spec}")

@@ -22,8 +22,7 @@ pub struct PartitionSizes {
     pub bytes: BTreeMap<(String, i32), u64>,
     /// Log directories that answered with an error instead of their
     /// partitions: a Kafka broker answers KAFKA_STORAGE_ERROR for a directory
-    /// it took offline, and ferrologd for its data directory while a
-    /// partition in it is failed.
+    /// it took offline (ferrologd leaves a failed partition out instead).
     pub failed_dirs: Vec<FailedLogDir>,
 }
 

@@ -60,6 +60,32 @@ impl FromStr for Durability {
     }
 }
 
+/// Log compaction (`cleanup.policy=compact`): sealed segments are rewritten
+/// keeping only the last record of each key. Offsets never change: every
+/// batch header is kept, with fewer (or no) records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compaction {
+    /// A tombstone (a record with a null value) is removed once its
+    /// timestamp is older than this (Kafka's `delete.retention.ms`).
+    pub delete_retention_ms: i64,
+    /// Clean once the bytes not yet cleaned reach this share of the sealed
+    /// segments' bytes, in thousandths (Kafka's `min.cleanable.dirty.ratio` × 1000).
+    pub min_dirty_per_mille: u32,
+    /// A segment whose newest record is younger than this is not cleaned
+    /// (Kafka's `min.compaction.lag.ms`).
+    pub min_lag_ms: i64,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Compaction {
+            delete_retention_ms: DAY_MS,
+            min_dirty_per_mille: 500,
+            min_lag_ms: 0,
+        }
+    }
+}
+
 /// Settings of one partition's log. All fields are public; `Default` gives
 /// Kafka-like values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +110,9 @@ pub struct LogConfig {
     /// appends to the file for tens to hundreds of ms (docs/PERFORMANCE.md).
     /// A hint only: durability is still decided by fsync alone.
     pub writeback_bytes: u64,
+    /// Compact the log (`cleanup.policy` includes `compact`); None = never.
+    /// Retention by time and size still applies where set (`compact,delete`).
+    pub compaction: Option<Compaction>,
 }
 
 impl Default for LogConfig {
@@ -97,6 +126,7 @@ impl Default for LogConfig {
             max_batch_bytes: 1_048_588,
             durability: Durability::default(),
             writeback_bytes: 1 << 20,
+            compaction: None,
         }
     }
 }

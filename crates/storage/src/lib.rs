@@ -42,7 +42,7 @@ mod segment;
 pub mod store;
 mod sync_util;
 
-pub use config::{Durability, LogConfig};
+pub use config::{Compaction, Durability, LogConfig};
 pub use error::{BatchError, IoOp, StorageError};
 pub use id::PartitionId;
 pub use partition::{AppendInfo, Partition, ReadResult, RetentionReport, TimestampOffset};

@@ -33,6 +33,9 @@ pub struct StoreOptions {
     pub checkpoint_interval_ms: u64,
     /// How often retention runs; None = only when `apply_retention` is called.
     pub retention_check_interval_ms: Option<u64>,
+    /// How often the cleaner thread looks for partitions to compact
+    /// (Kafka's `log.cleaner.backoff.ms`); None = only when `compact` is called.
+    pub cleaner_check_interval_ms: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -43,6 +46,7 @@ impl Default for StoreOptions {
             flush_check_interval_ms: 50,
             checkpoint_interval_ms: 5_000,
             retention_check_interval_ms: Some(300_000),
+            cleaner_check_interval_ms: Some(15_000),
         }
     }
 }

@@ -1,5 +1,11 @@
 //! DeleteGroups (v0–2): delete empty groups and their committed offsets (tombstones, fsynced).
+//!
+//! A group named twice is answered twice, both times with the first entry's
+//! result: Kafka's coordinator checks every entry against the groups as they
+//! were before the request (its deletions apply once the request's records
+//! are written), so the second entry finds the group the first deleted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -17,8 +23,16 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Outcome<Del
         let groups = broker.groups.clone();
         let ids: Vec<String> = names.iter().map(|n| owned(n)).collect();
         let results = tokio::task::spawn_blocking(move || {
+            let mut answered = HashMap::new();
             ids.iter()
-                .map(|id| check_stored_group_id(id).and_then(|()| groups.delete_group(id)))
+                .map(|id| {
+                    answered
+                        .entry(id.as_str())
+                        .or_insert_with(|| {
+                            check_stored_group_id(id).and_then(|()| groups.delete_group(id))
+                        })
+                        .clone()
+                })
                 .collect::<Vec<_>>()
         })
         .await

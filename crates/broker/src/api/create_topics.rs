@@ -52,7 +52,10 @@ fn create_one(
     validate_only: bool,
     version: i16,
 ) -> CreatableTopicResult {
-    let result = CreatableTopicResult::default().with_name(topic.name.clone());
+    // A success's message is null, as Kafka answers it (the codec's default is "").
+    let result = CreatableTopicResult::default()
+        .with_name(topic.name.clone())
+        .with_error_message(None);
     if !matches!(topic.replication_factor, -1 | 1) {
         let message = format!(
             "replication factor {} on a single-node broker",

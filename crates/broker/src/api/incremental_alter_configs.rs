@@ -40,7 +40,8 @@ pub fn handle(
                 Occurrence::First | Occurrence::Again => Err(named_twice()),
             };
             match outcome {
-                Ok(()) => response,
+                // Null, as Kafka answers a success (the codec's default is "").
+                Ok(()) => response.with_error_message(None),
                 Err((code, message)) => response
                     .with_error_code(code.code())
                     .with_error_message(Some(StrBytes::from_string(message))),

@@ -48,6 +48,43 @@ async fn describe_cluster_answers_every_cluster_operation_when_asked() {
     }
 }
 
+/// Not an authorized-operations case, but DescribeCluster's other request
+/// field: this node answers as a broker endpoint only, as a Kafka broker does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_cluster_answers_the_broker_endpoint_type_only() {
+    let broker = TestBroker::start().await;
+    let mut client = RawClient::connect(broker.addr).await;
+    let mut answers = Vec::new();
+    for (version, endpoint_type) in [(0, 1), (1, 1), (1, 2), (1, 7), (2, 2)] {
+        let response: DescribeClusterResponse = client
+            .call(
+                ApiKey::DescribeCluster,
+                version,
+                &DescribeClusterRequest::default().with_endpoint_type(endpoint_type),
+            )
+            .await;
+        answers.push((
+            version,
+            endpoint_type,
+            response.error_code,
+            response.brokers.len(),
+            response.error_message.map(|m| m.to_string()),
+        ));
+    }
+    let wrong = "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER";
+    assert_eq!(
+        answers,
+        vec![
+            (0, 1, 0, 1, None),
+            (1, 1, 0, 1, None),
+            (1, 2, 114, 0, Some(wrong.to_owned())),
+            (1, 7, 115, 0, Some("Unsupported endpoint type 7".to_owned())),
+            (2, 2, 114, 0, Some(wrong.to_owned())),
+        ],
+        "(version, endpoint type, error code, brokers, message)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_answers_every_topic_and_cluster_operation_when_asked() {
     let broker = TestBroker::start().await;

@@ -239,7 +239,7 @@ pub async fn dispatch(
         }
         ApiKey::DescribeCluster => now(
             &request,
-            describe_cluster::handle(broker, decode(&request)?),
+            describe_cluster::handle(broker, decode(&request)?, version),
         ),
         ApiKey::FindCoordinator => now(
             &request,

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::RecordError;
 use super::grammar::{Spans, Walk, varint};
-use super::source::Slice;
+use super::source::{Slice, Source};
 
 /// The records of a section in memory, in order; an error ends them.
 #[derive(Clone, Debug)]
@@ -51,6 +51,7 @@ impl<'a> Records<'a> {
     #[inline]
     fn view(&self, spans: Spans) -> Record<'a> {
         Record {
+            raw: &[],
             timestamp_delta: spans.timestamp_delta,
             offset_delta: spans.offset_delta,
             key: spans.key.map(|span| self.at(span)),
@@ -65,8 +66,15 @@ impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let start = self.walk.source.position();
         let spans = self.walk.next()?;
-        Some(spans.map(|spans| self.view(spans)))
+        Some(spans.map(|spans| {
+            let raw = self.at(start..spans.headers.end);
+            Record {
+                raw,
+                ..self.view(spans)
+            }
+        }))
     }
 }
 
@@ -75,6 +83,8 @@ impl FusedIterator for Records<'_> {}
 /// One well-formed record, its fields borrowed from the section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record<'a> {
+    /// The whole record as the section holds it, its length varint included.
+    raw: &'a [u8],
     /// Relative to the batch's base timestamp.
     pub timestamp_delta: i64,
     /// Relative to the batch's base offset; never negative.
@@ -98,6 +108,14 @@ impl<'a> Record<'a> {
     /// two bytes of the record, so a list can be sized from it.
     pub fn header_count(&self) -> usize {
         self.header_count as usize
+    }
+
+    /// The record's bytes as the section holds them, from its length varint
+    /// to its last header: copied as they are, they make the same record
+    /// in another section (offset and timestamp are deltas from the batch's
+    /// base, so it must keep the same base).
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
     }
 
     /// The headers as the record holds them, after their count.

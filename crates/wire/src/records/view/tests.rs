@@ -4,7 +4,7 @@ use std::io::BufReader;
 use proptest::prelude::*;
 
 use super::super::grammar::{Varint, Walk, varint};
-use super::super::source::{Slice, Stream};
+use super::super::source::{Slice, Source, Stream};
 use super::super::tests::{body, bytes, framed, section, varint as put_varint};
 use super::super::{RecordError, check_all};
 use super::*;
@@ -54,6 +54,30 @@ fn records_are_viewed_in_place() {
         assert!(key.is_empty() || s.as_ptr_range().contains(&key.as_ptr()));
     }
     assert_eq!(Records::new(&[]).next(), None);
+}
+
+#[test]
+fn raw_records_concatenate_back_to_the_section() {
+    let s = section(5);
+    let records: Vec<Record<'_>> = Records::new(&s).map(Result::unwrap).collect();
+    let joined: Vec<u8> = records
+        .iter()
+        .flat_map(|r| r.raw().iter().copied())
+        .collect();
+    assert_eq!(joined, s);
+    // Each starts with its length varint and holds exactly that many bytes after it.
+    let mut one = Slice::new(records[2].raw());
+    let len = varint(&mut one).unwrap();
+    assert_eq!(one.position() + len as u64, records[2].raw().len() as u64);
+    // A section of some of the records is read back as those records.
+    let kept: Vec<u8> = [&records[1], &records[3]]
+        .iter()
+        .flat_map(|r| r.raw().iter().copied())
+        .collect();
+    let again: Vec<Record<'_>> = Records::new(&kept).map(Result::unwrap).collect();
+    assert_eq!(again.len(), 2);
+    assert_eq!((again[0].offset_delta, again[1].offset_delta), (1, 3));
+    assert_eq!(again[1].key, records[3].key);
 }
 
 #[test]

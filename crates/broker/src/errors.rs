@@ -32,6 +32,7 @@ pub fn storage_error(error: &StorageError) -> ResponseError {
         StorageError::PartitionFailed { .. }
         | StorageError::Io { .. }
         | StorageError::Corruption { .. }
+        | StorageError::Compaction { .. }
         | StorageError::Closed => ResponseError::KafkaStorageError,
     }
 }

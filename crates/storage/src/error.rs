@@ -117,6 +117,13 @@ pub enum StorageError {
     InvalidPartitionId(PartitionId),
     #[error("store or partition is closed")]
     Closed,
+    #[error("cannot compact the batch at byte {position} of {}: {source}", path.display())]
+    Compaction {
+        path: PathBuf,
+        position: u64,
+        #[source]
+        source: crate::format::compact::CompactError,
+    },
 }
 
 impl StorageError {

@@ -1,7 +1,8 @@
 //! Walks a segment's `.log` file batch by batch through the I/O seam.
 //!
 //! Two modes: `Verify` reads every batch whole and checks it with
-//! [`format::batch::next_batch`] (recovery, inspect); `Frame` reads only the
+//! [`format::batch::next_stored_batch`] (recovery, inspect: a compacted
+//! batch may hold fewer records than its offsets span); `Frame` reads only the
 //! 61-byte headers and checks length and magic (lookups over bytes that were
 //! verified when they were appended or recovered).
 use crate::error::BatchError;
@@ -144,7 +145,7 @@ impl Scanner {
         }
         if self.mode == ScanMode::Verify {
             let whole = self.fill(size)?;
-            match batch::next_batch(whole) {
+            match batch::next_stored_batch(whole) {
                 Ok(BatchStep::Batch { .. }) => {}
                 Ok(BatchStep::NeedMore { needed }) => return Ok(torn(needed as u64)),
                 Err(e) => {

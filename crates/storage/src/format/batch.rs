@@ -146,10 +146,50 @@ pub fn next_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
     if header.records_count < 1
         || i64::from(header.last_offset_delta) != i64::from(header.records_count) - 1
     {
-        return Err(BatchError::RecordCountMismatch {
-            records_count: header.records_count,
-            last_offset_delta: header.last_offset_delta,
+        return Err(count_mismatch(&header));
+    }
+    Ok(BatchStep::Batch { header, size })
+}
+
+fn count_mismatch(header: &BatchHeader) -> BatchError {
+    BatchError::RecordCountMismatch {
+        records_count: header.records_count,
+        last_offset_delta: header.last_offset_delta,
+    }
+}
+
+/// Whether a stored batch's record count fits its offsets: compaction
+/// (`format::compact`) removes records but keeps `last_offset_delta`, so a
+/// stored batch holds from 0 up to `last_offset_delta + 1` records. Only a
+/// produced batch must hold exactly that many ([`next_batch`]).
+pub fn stored_count_ok(header: &BatchHeader) -> bool {
+    header.records_count >= 0
+        && header.last_offset_delta >= 0
+        && i64::from(header.records_count) <= i64::from(header.last_offset_delta) + 1
+}
+
+/// [`next_batch`] for a batch read back from a segment (recovery's scan,
+/// `inspect`): the same checks, except that the record count may be below
+/// `last_offset_delta + 1` (a compacted batch, [`stored_count_ok`]).
+pub fn next_stored_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(BatchStep::NeedMore { needed: HEADER_LEN });
+    }
+    let header = BatchHeader::parse(buf)?;
+    check_frame(&header)?;
+    let size = header.size();
+    let Some(batch) = buf.get(..size) else {
+        return Ok(BatchStep::NeedMore { needed: size });
+    };
+    let actual = compute_crc(batch);
+    if actual != header.crc {
+        return Err(BatchError::CrcMismatch {
+            expected: header.crc,
+            actual,
         });
+    }
+    if !stored_count_ok(&header) {
+        return Err(count_mismatch(&header));
     }
     Ok(BatchStep::Batch { header, size })
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod builder;
 mod bytes_be;
 pub mod checkpoint;
+pub mod compact;
 pub mod names;
 pub mod offset_index;
 pub mod time_index;

@@ -3,7 +3,9 @@
 //! Segment files are named by their base offset, 20 decimal digits zero-padded
 //! (so lexical order is offset order): `00000000000000001234.log`,
 //! `.index`, `.timeindex`. `partition.checkpoint` holds the partition's
-//! checkpoint; `*.tmp` files are unfinished atomic writes. A partition
+//! checkpoint; `*.tmp` files are unfinished atomic writes. Compaction writes
+//! a segment's cleaned log as `<base>.log.cleaned` and renames it to
+//! `<base>.log.swap` once it is fsynced (FORMAT.md §6). A partition
 //! directory being deleted is first renamed to `<name>.delete`.
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,11 @@ pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 pub const CHECKPOINT_FILE: &str = "partition.checkpoint";
 pub const TMP_SUFFIX: &str = "tmp";
 pub const DELETE_DIR_SUFFIX: &str = ".delete";
+/// After `<base>.log.`: a cleaned log being written (deleted at open).
+pub const CLEANED_SUFFIX: &str = "cleaned";
+/// After `<base>.log.`: a cleaned log, fsynced, that replaces `<base>.log`
+/// (an open finishes the swap).
+pub const SWAP_SUFFIX: &str = "swap";
 
 /// The longest file name Linux file systems take (`NAME_MAX`).
 const NAME_MAX_BYTES: usize = 255;
@@ -82,6 +89,47 @@ pub fn parse_segment_file_name(name: &str) -> Option<(i64, FileKind)> {
     Some((base, kind))
 }
 
+/// Which of compaction's files a name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CleanerFile {
+    /// `<base>.log.cleaned`
+    Cleaned,
+    /// `<base>.log.swap`
+    Swap,
+}
+
+impl CleanerFile {
+    fn suffix(self) -> &'static str {
+        match self {
+            CleanerFile::Cleaned => CLEANED_SUFFIX,
+            CleanerFile::Swap => SWAP_SUFFIX,
+        }
+    }
+}
+
+/// `<20-digit base offset>.log.cleaned` or `.log.swap`.
+pub fn cleaner_path(dir: &Path, base_offset: i64, kind: CleanerFile) -> PathBuf {
+    dir.join(format!(
+        "{}.{}",
+        segment_file_name(base_offset, FileKind::Log),
+        kind.suffix()
+    ))
+}
+
+/// Parses a name made by [`cleaner_path`] into its base offset and kind.
+pub fn parse_cleaner_file_name(name: &str) -> Option<(i64, CleanerFile)> {
+    let (log, suffix) = name.rsplit_once('.')?;
+    let kind = match suffix {
+        CLEANED_SUFFIX => CleanerFile::Cleaned,
+        SWAP_SUFFIX => CleanerFile::Swap,
+        _ => return None,
+    };
+    match parse_segment_file_name(log)? {
+        (base, FileKind::Log) => Some((base, kind)),
+        _ => None,
+    }
+}
+
 /// Base offset and kind of a segment file given by its path.
 pub fn parse_segment_path(path: &Path) -> Option<(i64, FileKind)> {
     parse_segment_file_name(path.file_name()?.to_str()?)
@@ -105,5 +153,27 @@ mod tests {
         );
         assert_eq!(parse_segment_file_name("1234.log"), None);
         assert_eq!(parse_segment_file_name("99999999999999999999.log"), None);
+    }
+
+    #[test]
+    fn cleaner_names_round_trip_and_are_not_segment_files() {
+        for kind in [CleanerFile::Cleaned, CleanerFile::Swap] {
+            let path = cleaner_path(Path::new("/d"), 4711, kind);
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert_eq!(parse_cleaner_file_name(name), Some((4711, kind)));
+            assert_eq!(parse_segment_file_name(name), None);
+        }
+        assert_eq!(
+            cleaner_path(Path::new("/d"), 7, CleanerFile::Swap),
+            Path::new("/d/00000000000000000007.log.swap")
+        );
+        assert_eq!(
+            parse_cleaner_file_name("00000000000000000007.index.swap"),
+            None
+        );
+        assert_eq!(
+            parse_cleaner_file_name("00000000000000000007.log.tmp"),
+            None
+        );
     }
 }

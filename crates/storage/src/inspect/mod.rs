@@ -34,7 +34,8 @@ pub struct BatchInfo {
     pub header: BatchHeader,
     /// The stored CRC-32C matches the bytes.
     pub crc_ok: bool,
-    /// `last_offset_delta == records_count - 1`.
+    /// `0 <= records_count <= last_offset_delta + 1`: equal as produced,
+    /// fewer once compaction removed records (`format::batch::stored_count_ok`).
     pub count_ok: bool,
     /// The whole batch bytes, if asked for with [`SegmentBatches::with_bytes`].
     pub bytes: Option<Bytes>,
@@ -133,8 +134,7 @@ impl SegmentBatches {
                     .batch_bytes(position, size)
                     .ctx(&self.path, IoOp::Read)?;
                 let crc_ok = batch::compute_crc(bytes) == header.crc;
-                let count_ok = header.records_count >= 1
-                    && i64::from(header.last_offset_delta) == i64::from(header.records_count) - 1;
+                let count_ok = batch::stored_count_ok(&header);
                 let bytes = self.with_bytes.then(|| Bytes::copy_from_slice(bytes));
                 let expected_base_offset = self
                     .next_offset

@@ -3,8 +3,9 @@
 //! file it writes, of recovery, and of what each durability policy can lose.
 //!
 //! A [`Store`] owns one data directory (exclusively, through a lock file) and
-//! two threads: background (interval fsyncs, checkpoints, retention) and
-//! writeback (starts writeback of newly appended pages, a hint). Each
+//! three threads: background (interval fsyncs, checkpoints, retention),
+//! writeback (starts writeback of newly appended pages, a hint) and cleaner
+//! (compaction of partitions configured for it). Each
 //! [`Partition`] has its own writer lock: `append` validates batches outside
 //! it, then assigns offsets and issues one vectored `write` under it; `sync_to`
 //! group-commits fsyncs; `read` picks the segment under the lock and does the
@@ -23,8 +24,10 @@
 //!   `format::builder` encodes simple batches for tests, benches and tools.
 //! - `scan`: walks a segment file batch by batch through the I/O seam.
 //! - `segment`: one `.log` + `.index` + `.timeindex` triple and its bookkeeping.
-//! - [`partition`]: append, read, lookups, group-committed sync, retention, recovery.
-//! - [`store`]: a whole data directory, the background flush thread and the writeback thread.
+//! - [`partition`]: append, read, lookups, group-committed sync, retention,
+//!   compaction (`partition/compaction.rs`, its batch filter in `format::compact`), recovery.
+//! - [`store`]: a whole data directory, the background flush thread, the writeback thread
+//!   and the cleaner thread (compaction).
 //! - [`inspect`]: offline dump and verification used by `ferrolog inspect`.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
 // Tests may unwrap and index: a panic there is a test failure, which is the point.
@@ -45,5 +48,7 @@ mod sync_util;
 pub use config::{Compaction, Durability, LogConfig};
 pub use error::{BatchError, IoOp, StorageError};
 pub use id::PartitionId;
-pub use partition::{AppendInfo, Partition, ReadResult, RetentionReport, TimestampOffset};
+pub use partition::{
+    AppendInfo, CompactionReport, Partition, ReadResult, RetentionReport, TimestampOffset,
+};
 pub use store::{Store, StoreOptions};

@@ -8,6 +8,10 @@
 //!   progress becomes the leader, the others wait for its result.
 //! - `checkpoint` (std Mutex): serialises checkpoint rewrites (they share a temp file name).
 //!
+//! `compacting` (std Mutex) is taken before all of them and held for a whole
+//! compaction pass, which takes the others only briefly (never `state` while
+//! it reads or writes a segment, except for a segment's swap).
+//!
 //! No lock is shared with another partition.
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -23,12 +27,14 @@ use crate::store::writeback;
 use crate::sync_util::{lock, read, write};
 
 mod append;
+mod compaction;
 mod open;
 mod read;
 mod retention;
 mod sync;
 mod timestamp;
 
+pub use compaction::{CompactionReport, KEY_MAP_BYTES_MAX};
 pub(crate) use open::first_scanned;
 pub use open::{RecoveryReport, TruncatedTail};
 pub use retention::RetentionReport;
@@ -113,6 +119,13 @@ pub struct Partition {
     writeback_queued: AtomicBool,
     /// Set by `Store::delete_partition`: this object is no longer any topic's.
     deleted: AtomicBool,
+    /// Held for a whole compaction pass, so passes (the cleaner thread's and
+    /// a caller's) never overlap. A std Mutex: nothing async waits on it.
+    compacting: Mutex<()>,
+    /// Segments ending at or below this offset were cleaned by this process
+    /// (in memory only: after a restart every segment counts as dirty once,
+    /// and a pass over a clean log rewrites nothing).
+    cleaned_up_to: AtomicI64,
 }
 
 impl std::fmt::Debug for Partition {

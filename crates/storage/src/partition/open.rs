@@ -370,6 +370,9 @@ impl Partition {
         id: PartitionId,
         config: LogConfig,
     ) -> Result<Partition, StorageError> {
+        // Before anything reads the segments: a compaction's swap in
+        // progress is finished (or its uncommitted file deleted).
+        super::compaction::finish_interrupted_swaps(fs.as_ref(), &dir)?;
         let mut bases = list_segments(fs.as_ref(), &dir)?;
         let checkpoint = read_checkpoint(fs.as_ref(), &dir)?;
         let first_base = bases.first().copied().unwrap_or(0);
@@ -534,6 +537,8 @@ impl Partition {
             writeback: OnceLock::new(),
             writeback_queued: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
+            compacting: Mutex::new(()),
+            cleaned_up_to: AtomicI64::new(i64::MIN),
         }
     }
 }

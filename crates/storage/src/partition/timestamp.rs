@@ -245,6 +245,10 @@ fn record_at_or_after(
         timestamp_ms: header.max_timestamp,
         offset: header.base_offset.max(min_offset),
     };
+    if header.records_count == 0 {
+        // Compaction removed every record: no record here to answer with.
+        return None;
+    }
     if header.is_log_append_time() {
         return Some(whole_batch);
     }

@@ -131,6 +131,32 @@ impl Segment {
         })
     }
 
+    /// The bookkeeping of a segment whose log compaction writes under
+    /// another name (`<base>.log.cleaned`): no file is opened or created.
+    /// The caller books each batch written with `record_batch`, sets
+    /// `size_bytes`, and writes the indexes (`write_indexes`, which replaces
+    /// whatever the files held) once the log is in place.
+    pub(crate) fn rewritten(dir: &Path, base_offset: i64) -> Segment {
+        Segment {
+            base_offset,
+            log: None,
+            log_path: segment_path(dir, base_offset, FileKind::Log),
+            size_bytes: 0,
+            writeback_started_bytes: 0,
+            next_offset: base_offset,
+            offset_index: IndexFile::new(),
+            time_index: IndexFile::new(),
+            bytes_since_index: 0,
+            max_timestamp: None,
+            created_ms: 0,
+            mapped: None,
+            map_failed: false,
+            map_growing_failed: false,
+            last_read: 0,
+            index_disagrees: Arc::default(),
+        }
+    }
+
     /// Dates the segment from its file's birth time where the file system
     /// keeps one: an existing active segment is as old as its file, not as
     /// this process, so roll by age survives a restart.

@@ -1,6 +1,7 @@
 //! A whole data directory: one sub-directory per partition, opened and
 //! recovered together, plus the background thread that runs interval fsyncs,
-//! checkpoints and retention, and the writeback thread.
+//! checkpoints and retention, the writeback thread and the cleaner thread
+//! (compaction).
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use crate::partition::Partition;
 use crate::sync_util::{lock, read, write};
 
 mod background;
+mod cleaner;
 pub(crate) mod writeback;
 
 /// How a store is opened.
@@ -84,6 +86,8 @@ pub struct Store {
     shared: Arc<Shared>,
     background: Mutex<Option<JoinHandle<()>>>,
     writeback: Mutex<Option<JoinHandle<()>>>,
+    /// None when `cleaner_check_interval_ms` is None.
+    cleaner: Mutex<Option<JoinHandle<()>>>,
     /// Held until the store is closed or dropped.
     dir_lock: Mutex<Option<crate::io::LockGuard>>,
 }
@@ -184,10 +188,22 @@ impl Store {
             .name("ferrolog-storage-bg".to_owned())
             .spawn(move || background::run(&thread_shared))
             .map_err(|e| StorageError::io(data_dir, IoOp::Open, e))?;
+        let cleaner = match shared.options.cleaner_check_interval_ms {
+            Some(interval_ms) => {
+                let thread_shared = Arc::clone(&shared);
+                let handle = std::thread::Builder::new()
+                    .name("ferrolog-cleaner".to_owned())
+                    .spawn(move || cleaner::run(&thread_shared, interval_ms))
+                    .map_err(|e| StorageError::io(data_dir, IoOp::Open, e))?;
+                Some(handle)
+            }
+            None => None,
+        };
         Ok(Store {
             shared,
             background: Mutex::new(Some(handle)),
             writeback: Mutex::new(Some(writeback_handle)),
+            cleaner: Mutex::new(cleaner),
             dir_lock: Mutex::new(Some(dir_lock)),
         })
     }
@@ -324,7 +340,7 @@ impl Store {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Stops the background thread, flushes every partition and writes their
+    /// Stops the background and cleaner threads, flushes every partition and writes their
     /// clean-shutdown markers. Idempotent; returns the first error.
     pub fn close(&self) -> Result<(), StorageError> {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
@@ -349,6 +365,12 @@ impl Store {
             && handle.join().is_err()
         {
             tracing::error!("storage background thread panicked");
+        }
+        // Woken by the same signal; a pass in progress finishes its partition first.
+        if let Some(handle) = lock(&self.cleaner).take()
+            && handle.join().is_err()
+        {
+            tracing::error!("storage cleaner thread panicked");
         }
         // The thread ends at `Stop` (queued hints are dropped: only hints).
         // A failed send means it has already ended.

@@ -1,0 +1,498 @@
+//! Log compaction (`cleanup.policy=compact`): one cleaning pass rewrites the
+//! sealed segments that lose records, keeping the last record of each key.
+//!
+//! A pass, under the partition's `compacting` lock (one pass at a time):
+//! 1. The cleanable range: the sealed segments from the first on, while each
+//!    ends at or below the checkpoint's recovery point (so crash recovery,
+//!    which scans from the segment holding that point, never meets a
+//!    rewritten segment) and, with `min_lag_ms`, is old enough.
+//! 2. A map from each key to the offset of its last record in the range
+//!    (exact keys: a hash collision would delete a live record), bounded by
+//!    [`KEY_MAP_BYTES_MAX`]; the range ends at the last segment that fit.
+//! 3. Each segment of the range is filtered batch by batch
+//!    (`format::compact`): a record goes if its key has a later record, or
+//!    if it is the last of its key, a tombstone, and older than
+//!    `delete_retention_ms`. Records without a key and control batches stay.
+//!    Only a segment that loses something is written, to `<base>.log.cleaned`,
+//!    then swapped in (`swap`).
+//!
+//! Reading and writing run without the writer lock: sealed segments never
+//! change, and are read through the same views fetches use. Only the swap
+//! takes it.
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Partition;
+use super::read::Target;
+use crate::config::Compaction;
+use crate::error::{IoContext, IoOp, StorageError};
+use crate::format::batch::BatchHeader;
+use crate::format::compact::{self, Filtered, RecordInfo};
+use crate::format::names::{CleanerFile, cleaner_path};
+use crate::io::{File, FileSystem, OpenMode};
+use crate::scan::{ScanItem, ScanMode, Scanner};
+use crate::segment::{LogBytes, Segment, SegmentView};
+use crate::sync_util::lock;
+
+mod swap;
+
+pub(super) use swap::finish_interrupted_swaps;
+
+/// The most memory the key map of one pass may take, counting each key's
+/// bytes plus [`KEY_ENTRY_OVERHEAD_BYTES`]: about a million 1 KiB keys, or
+/// a dozen segments of small records. A pass whose range holds more keys
+/// cleans the prefix of segments that fit; the next pass goes on from there.
+pub const KEY_MAP_BYTES_MAX: usize = 64 << 20;
+/// What one entry of the key map costs besides its key: the `Vec` header,
+/// the offset and the hash table's slot and spare capacity.
+const KEY_ENTRY_OVERHEAD_BYTES: usize = 64;
+/// Unchanged batches are gathered up to this many bytes per `append`.
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
+
+/// What one compaction pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Segments in the cleaned range (rewritten or found clean).
+    pub segments_cleaned: usize,
+    /// Segments that lost records and were replaced.
+    pub segments_rewritten: usize,
+    /// Bytes of the rewritten segments before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Records removed, tombstones among them counted again in `tombstones_removed`.
+    pub records_removed: u64,
+    pub tombstones_removed: u64,
+    /// The log below this offset is clean (the end of the cleaned range).
+    pub cleaned_up_to: i64,
+}
+
+/// A sealed segment of the cleanable range, as the pass planned it.
+#[derive(Clone, Copy, Debug)]
+struct Planned {
+    base_offset: i64,
+    next_offset: i64,
+}
+
+/// Key → offset of the key's last record in the range.
+#[derive(Debug, Default)]
+struct KeyMap {
+    last: HashMap<Vec<u8>, i64>,
+    bytes: usize,
+}
+
+impl KeyMap {
+    fn insert(&mut self, key: &[u8], offset: i64) {
+        if let Some(last) = self.last.get_mut(key) {
+            *last = (*last).max(offset);
+            return;
+        }
+        self.bytes = self
+            .bytes
+            .saturating_add(key.len() + KEY_ENTRY_OVERHEAD_BYTES);
+        self.last.insert(key.to_vec(), offset);
+    }
+
+    /// Rule 3 of the design: a keyed record goes if a later record has its
+    /// key, or if it is the key's last, a tombstone, and older than `cutoff_ms`.
+    fn keeps(&self, record: &RecordInfo<'_>, tombstone_cutoff_ms: i64) -> bool {
+        let Some(key) = record.key else {
+            return true;
+        };
+        let superseded = self.last.get(key).is_some_and(|&last| last > record.offset);
+        let expired = record.is_tombstone && record.timestamp_ms < tombstone_cutoff_ms;
+        !superseded && !expired
+    }
+}
+
+/// One segment's cleaned log, written to `<base>.log.cleaned` from the first
+/// batch that changes on (the bytes before it are copied from the old log).
+struct CleanedLog<'a> {
+    fs: &'a dyn FileSystem,
+    view: &'a SegmentView,
+    path: std::path::PathBuf,
+    file: Option<Arc<dyn File>>,
+    pending: Vec<u8>,
+    /// The new segment's bookkeeping (indexes, max timestamp, next offset).
+    segment: Segment,
+    /// Bytes of the cleaned log so far.
+    position: u64,
+    index_interval_bytes: u32,
+}
+
+impl CleanedLog<'_> {
+    /// Books a batch at the current position and writes it (or, while
+    /// nothing changed yet, notes that the old log's bytes serve).
+    fn push(
+        &mut self,
+        header: &BatchHeader,
+        old_position: u64,
+        bytes: &[u8],
+        changed: bool,
+    ) -> Result<(), StorageError> {
+        if changed && self.file.is_none() {
+            self.start(old_position)?;
+        }
+        if self.file.is_some() {
+            self.pending.extend_from_slice(bytes);
+            if self.pending.len() >= WRITE_CHUNK_BYTES {
+                self.flush()?;
+            }
+        }
+        let size = bytes.len() as u64;
+        self.segment
+            .record_batch(header, self.position, size, self.index_interval_bytes);
+        self.position += size;
+        Ok(())
+    }
+
+    /// Creates the file and copies the old log's first `len` bytes, which
+    /// no filter changed.
+    fn start(&mut self, len: u64) -> Result<(), StorageError> {
+        if self.fs.exists(&self.path) {
+            self.fs
+                .remove_file(&self.path)
+                .ctx(&self.path, IoOp::Remove)?;
+        }
+        let file = self
+            .fs
+            .open(&self.path, OpenMode::ReadAppend)
+            .ctx(&self.path, IoOp::Open)?;
+        let file = self.file.insert(file);
+        let mut at = 0u64;
+        let mut buf = Vec::new();
+        while at < len {
+            let chunk = (len - at).min(WRITE_CHUNK_BYTES as u64);
+            let (from, to) = (usize_of(at), usize_of(at + chunk));
+            match &self.view.bytes {
+                LogBytes::Mapped(map) => {
+                    let bytes = map.get(from..to).ok_or_else(|| {
+                        self.view
+                            .corruption(at, "log shorter than its batches".to_owned())
+                    })?;
+                    file.append(bytes).ctx(&self.path, IoOp::Write)?;
+                }
+                LogBytes::File(log) => {
+                    buf.resize(to - from, 0);
+                    crate::io::read_exact_at(log.as_ref(), &mut buf, at)
+                        .ctx(&self.view.log_path, IoOp::Read)?;
+                    file.append(&buf).ctx(&self.path, IoOp::Write)?;
+                }
+            }
+            at += chunk;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StorageError> {
+        if let Some(file) = &self.file
+            && !self.pending.is_empty()
+        {
+            file.append(&self.pending).ctx(&self.path, IoOp::Write)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and fsyncs: the new segment, or None if no
+    /// batch changed (nothing was written).
+    fn finish(mut self) -> Result<Option<Segment>, StorageError> {
+        self.flush()?;
+        let Some(file) = self.file.take() else {
+            return Ok(None);
+        };
+        file.sync_data().ctx(&self.path, IoOp::Sync)?;
+        self.segment.size_bytes = self.position;
+        self.segment.writeback_started_bytes = self.position;
+        Ok(Some(self.segment))
+    }
+}
+
+fn usize_of(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Calls `each` with every batch of a sealed segment's view: (position,
+/// header, whole batch bytes). Damage is corruption: the bytes were checked
+/// when they were appended or recovered.
+fn for_each_batch(
+    view: &SegmentView,
+    mut each: impl FnMut(u64, &BatchHeader, &[u8]) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    match &view.bytes {
+        LogBytes::Mapped(_) => {
+            for batch in view.mapped_batches(0).into_iter().flatten() {
+                let (position, header, bytes) = batch?;
+                each(position, &header, bytes)?;
+            }
+        }
+        LogBytes::File(log) => {
+            let mut scan = Scanner::new(Arc::clone(log), ScanMode::Frame, 0, view.size_bytes);
+            loop {
+                match scan.next_item().ctx(&view.log_path, IoOp::Read)? {
+                    ScanItem::Batch {
+                        header,
+                        position,
+                        size,
+                    } => {
+                        let bytes = scan
+                            .batch_bytes(position, size)
+                            .ctx(&view.log_path, IoOp::Read)?;
+                        each(position, &header, bytes)?;
+                    }
+                    ScanItem::End => break,
+                    ScanItem::Damage { position, damage } => {
+                        return Err(view.corruption(position, damage.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compaction_error(
+    view: &SegmentView,
+    position: u64,
+) -> impl Fn(compact::CompactError) -> StorageError + '_ {
+    move |source| StorageError::Compaction {
+        path: view.log_path.clone(),
+        position,
+        source,
+    }
+}
+
+/// Removes a file if it exists, logging (not returning) a failure: for
+/// clean-up after an error that is already being returned.
+fn remove_quietly(fs: &dyn FileSystem, path: &Path) {
+    if fs.exists(path)
+        && let Err(e) = fs.remove_file(path)
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove compaction's leftover file; the next open does");
+    }
+}
+
+impl Partition {
+    /// One cleaning pass (see the module's documentation); a no-op report
+    /// when the config has no compaction or the partition is failed. Only a
+    /// failure while a rewritten segment replaces its old files fails the
+    /// partition; any earlier one leaves the log as it was.
+    pub fn compact(&self, now_ms: i64) -> Result<CompactionReport, StorageError> {
+        let Some(compaction) = self.config().compaction else {
+            return Ok(CompactionReport::default());
+        };
+        if self.is_failed() || self.is_deleted() {
+            return Ok(CompactionReport::default());
+        }
+        let _pass = lock(&self.compacting);
+        let planned = self.cleanable_range(now_ms, &compaction);
+        let (keys, planned) = self.key_map(planned)?;
+        let mut report = CompactionReport {
+            segments_cleaned: planned.len(),
+            ..CompactionReport::default()
+        };
+        let cutoff_ms = now_ms.saturating_sub(compaction.delete_retention_ms);
+        for segment in &planned {
+            self.clean_segment(segment, &keys, cutoff_ms, &mut report)?;
+        }
+        if let Some(last) = planned.last() {
+            self.cleaned_up_to
+                .fetch_max(last.next_offset, Ordering::AcqRel);
+        }
+        report.cleaned_up_to = self.cleaned_up_to.load(Ordering::Acquire);
+        Ok(report)
+    }
+
+    /// Of the sealed segments' bytes, the share (in thousandths) not cleaned
+    /// since this partition was opened: the cleaner's trigger. 0 when there
+    /// is no sealed segment.
+    pub fn dirty_per_mille(&self) -> u32 {
+        let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
+        let state = lock(&self.state);
+        let sealed = state.segments.len().saturating_sub(1);
+        let (mut total, mut dirty) = (0u64, 0u64);
+        for segment in state.segments.iter().take(sealed) {
+            total += segment.size_bytes;
+            if segment.next_offset > clean_below {
+                dirty += segment.size_bytes;
+            }
+        }
+        if total == 0 {
+            return 0;
+        }
+        u32::try_from(u128::from(dirty) * 1000 / u128::from(total)).unwrap_or(1000)
+    }
+
+    /// The sealed segments a pass may clean (rule 1 of the module docs).
+    fn cleanable_range(&self, now_ms: i64, compaction: &Compaction) -> Vec<Planned> {
+        // Crash recovery trusts segments below the checkpoint's recovery
+        // point, not the in-memory one: a segment above it is scanned with
+        // every check, and must be as appended.
+        let recovery_point = lock(&self.checkpoint).recovery_point;
+        let lag_cutoff_ms = now_ms.saturating_sub(compaction.min_lag_ms.max(0));
+        let state = lock(&self.state);
+        let sealed = state.segments.len().saturating_sub(1);
+        state
+            .segments
+            .iter()
+            .take(sealed)
+            .take_while(|s| s.next_offset <= recovery_point)
+            .take_while(|s| {
+                compaction.min_lag_ms <= 0
+                    || s.max_timestamp
+                        .is_none_or(|m| m.timestamp_ms <= lag_cutoff_ms)
+            })
+            .map(|s| Planned {
+                base_offset: s.base_offset,
+                next_offset: s.next_offset,
+            })
+            .collect()
+    }
+
+    /// A view of the sealed segment at `base_offset`, taken as a fetch
+    /// takes one (mapped, idle mappings retired); None if it is gone
+    /// (retention or DeleteRecords removed it).
+    fn sealed_view(&self, base_offset: i64) -> Result<Option<SegmentView>, StorageError> {
+        let mut state = lock(&self.state);
+        let Ok(at) = state
+            .segments
+            .binary_search_by_key(&base_offset, |s| s.base_offset)
+        else {
+            return Ok(None);
+        };
+        if at + 1 >= state.segments.len() {
+            return Ok(None);
+        }
+        let plan = self.plan_in(&mut state, at, Target::Offset(base_offset))?;
+        Ok(plan.map(|p| p.view.clone()))
+    }
+
+    /// The key map over `planned`, and the planned segments it covers: those
+    /// up to the last that fit [`KEY_MAP_BYTES_MAX`] (none if the first does
+    /// not), less any removed meanwhile. Keys of a segment that did not fit
+    /// stay in the map: their offsets name records that follow the range in
+    /// the log, which supersede earlier ones just as well.
+    fn key_map(&self, planned: Vec<Planned>) -> Result<(KeyMap, Vec<Planned>), StorageError> {
+        let mut keys = KeyMap::default();
+        let mut covered = Vec::with_capacity(planned.len());
+        for segment in planned {
+            let Some(view) = self.sealed_view(segment.base_offset)? else {
+                continue;
+            };
+            for_each_batch(&view, |position, header, bytes| {
+                compact::for_each_record(header, bytes, |record| {
+                    if let Some(key) = record.key {
+                        keys.insert(key, record.offset);
+                    }
+                })
+                .map_err(compaction_error(&view, position))
+            })?;
+            if keys.bytes > KEY_MAP_BYTES_MAX {
+                tracing::warn!(partition = %self.id, segment = %view.log_path.display(),
+                    key_map_bytes = keys.bytes, limit = KEY_MAP_BYTES_MAX,
+                    "compaction's key map is full; this pass cleans only the segments before this one");
+                break;
+            }
+            covered.push(segment);
+        }
+        Ok((keys, covered))
+    }
+
+    /// Filters one segment and, if it lost records, swaps the cleaned log in.
+    fn clean_segment(
+        &self,
+        planned: &Planned,
+        keys: &KeyMap,
+        tombstone_cutoff_ms: i64,
+        report: &mut CompactionReport,
+    ) -> Result<(), StorageError> {
+        let Some(view) = self.sealed_view(planned.base_offset)? else {
+            return Ok(());
+        };
+        let cleaned_path = cleaner_path(&self.dir, planned.base_offset, CleanerFile::Cleaned);
+        let (mut removed, mut tombstones) = (0u64, 0u64);
+        let written = self
+            .write_cleaned(&view, &cleaned_path, keys, tombstone_cutoff_ms, |r, t| {
+                removed += u64::from(r);
+                tombstones += u64::from(t);
+            })
+            .and_then(|segment| match segment {
+                Some(s) if s.next_offset != planned.next_offset => Err(view.corruption(
+                    s.size_bytes,
+                    format!(
+                        "the cleaned log ends at offset {} but the segment at {}",
+                        s.next_offset, planned.next_offset
+                    ),
+                )),
+                other => Ok(other),
+            });
+        let segment = match written {
+            Ok(Some(segment)) => segment,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                // Nothing but the cleaned file changed: the log is as it was.
+                remove_quietly(self.fs.as_ref(), &cleaned_path);
+                return Err(e);
+            }
+        };
+        let (before, after) = (view.size_bytes, segment.size_bytes);
+        drop(view);
+        if self.swap(segment)? {
+            report.segments_rewritten += 1;
+            report.bytes_before += before;
+            report.bytes_after += after;
+            report.records_removed += removed;
+            report.tombstones_removed += tombstones;
+            tracing::debug!(partition = %self.id, base_offset = planned.base_offset,
+                bytes_before = before, bytes_after = after, records_removed = removed,
+                "compacted segment");
+        }
+        Ok(())
+    }
+
+    /// Writes the cleaned log of `view` to `path` (only if some batch
+    /// changes) and fsyncs it; `removed(records, tombstones)` is told what
+    /// each changed batch lost.
+    fn write_cleaned(
+        &self,
+        view: &SegmentView,
+        path: &Path,
+        keys: &KeyMap,
+        tombstone_cutoff_ms: i64,
+        mut removed: impl FnMut(u32, u32),
+    ) -> Result<Option<Segment>, StorageError> {
+        let base_offset =
+            crate::format::names::parse_segment_path(&view.log_path).map_or(0, |(base, _)| base);
+        let mut out = CleanedLog {
+            fs: self.fs.as_ref(),
+            view,
+            path: path.to_owned(),
+            file: None,
+            pending: Vec::new(),
+            segment: Segment::rewritten(&self.dir, base_offset),
+            position: 0,
+            index_interval_bytes: self.config().index_interval_bytes,
+        };
+        for_each_batch(view, |position, header, bytes| {
+            let filtered =
+                compact::filter_batch(header, bytes, |r| keys.keeps(r, tombstone_cutoff_ms))
+                    .map_err(compaction_error(view, position))?;
+            match filtered {
+                Filtered::Unchanged => out.push(header, position, bytes, false),
+                Filtered::Rewritten {
+                    batch,
+                    records_removed,
+                    tombstones_removed,
+                } => {
+                    removed(records_removed, tombstones_removed);
+                    out.push(header, position, &batch, true)
+                }
+            }
+        })?;
+        out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

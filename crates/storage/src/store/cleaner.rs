@@ -1,0 +1,56 @@
+//! The store's cleaner thread: every `cleaner_check_interval_ms`, compacts
+//! each open partition configured for compaction whose dirty share
+//! (`Partition::dirty_per_mille`) reached its `min_dirty_per_mille`.
+//!
+//! Its own thread, not the background one: a pass reads and rewrites whole
+//! segments, and must never hold up the interval fsyncs of other partitions.
+use std::time::Duration;
+
+use super::{Shared, open_partitions};
+use crate::sync_util::{lock, now_ms, wait_timeout};
+
+pub(super) fn run(shared: &Shared, interval_ms: u64) {
+    let tick = Duration::from_millis(interval_ms.max(1));
+    loop {
+        {
+            let stop = lock(&shared.stop);
+            if *stop {
+                return;
+            }
+            let stop = wait_timeout(&shared.stop_signal, stop, tick);
+            if *stop {
+                return;
+            }
+        }
+        for partition in open_partitions(shared) {
+            if *lock(&shared.stop) {
+                return;
+            }
+            if partition.is_failed() || partition.is_deleted() {
+                continue;
+            }
+            let Some(compaction) = partition.config().compaction else {
+                continue;
+            };
+            let dirty = partition.dirty_per_mille();
+            if dirty == 0 || dirty < compaction.min_dirty_per_mille {
+                continue;
+            }
+            match partition.compact(now_ms()) {
+                Ok(report) => tracing::info!(
+                    partition = %partition.id(), dirty_per_mille = dirty,
+                    segments_cleaned = report.segments_cleaned,
+                    segments_rewritten = report.segments_rewritten,
+                    bytes_before = report.bytes_before, bytes_after = report.bytes_after,
+                    records_removed = report.records_removed,
+                    tombstones_removed = report.tombstones_removed,
+                    cleaned_up_to = report.cleaned_up_to,
+                    "compaction pass done"
+                ),
+                Err(e) => {
+                    tracing::error!(partition = %partition.id(), error = %e, "compaction pass failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,651 @@
+//! Log compaction: the records kept against a model, crash images of every
+//! step of a segment's swap, compaction racing appends and retention, the
+//! store's cleaner thread, and `inspect` on compacted segments.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ferrolog_storage::format::batch::{BatchStep, LENGTH_AT, next_stored_batch, records_section};
+use ferrolog_storage::format::builder::{SimpleRecord, encode_batch, set_attributes};
+use ferrolog_storage::io::{Fault, FileSystem, MemFileSystem};
+use ferrolog_storage::{Compaction, LogConfig, Partition, Store, StoreOptions};
+use ferrolog_wire::compression::{self, Codec};
+use ferrolog_wire::records::Records;
+use proptest::prelude::*;
+
+use common::{cases, id, mem_options, small_segments};
+
+const NOW_MS: i64 = 10_000_000;
+const DELETE_RETENTION_MS: i64 = 1_000_000;
+const CODECS: [Codec; 5] = [
+    Codec::None,
+    Codec::Gzip,
+    Codec::Snappy,
+    Codec::Lz4,
+    Codec::Zstd,
+];
+
+/// One produced record: key, value, timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Rec {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    ts: i64,
+}
+
+/// A record read back: its offset and fields.
+type Stored = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// `records` as one batch compressed with `codec`.
+fn keyed_batch(records: &[Rec], codec: Codec) -> Vec<u8> {
+    let simple: Vec<SimpleRecord<'_>> = records
+        .iter()
+        .map(|r| SimpleRecord {
+            timestamp_ms: r.ts,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+        })
+        .collect();
+    let plain = encode_batch(&simple);
+    if codec == Codec::None {
+        return plain;
+    }
+    let section = compression::compress(codec, records_section(&plain)).unwrap();
+    let mut out = plain[..61].to_vec();
+    out.extend_from_slice(&section);
+    let length = (out.len() - 12) as i32;
+    out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
+    let id = CODECS.iter().position(|&c| c == codec).unwrap() as i16;
+    set_attributes(&mut out, id);
+    out
+}
+
+fn compacted(segment_bytes_max: u64) -> LogConfig {
+    LogConfig {
+        compaction: Some(Compaction {
+            delete_retention_ms: DELETE_RETENTION_MS,
+            min_dirty_per_mille: 0,
+            min_lag_ms: 0,
+        }),
+        ..small_segments(segment_bytes_max)
+    }
+}
+
+fn options(fs: &MemFileSystem) -> StoreOptions {
+    StoreOptions {
+        cleaner_check_interval_ms: None,
+        retention_check_interval_ms: None,
+        ..mem_options(fs)
+    }
+}
+
+fn open(fs: &MemFileSystem) -> Store {
+    Store::open(Path::new("/data"), options(fs)).unwrap()
+}
+
+/// The partition `c-0` of a store opened again, given its config back (an
+/// open gives partitions the store's default config; the broker sets theirs).
+fn reopened(store: &Store) -> Arc<Partition> {
+    let p = store.partition(&id("c", 0)).unwrap();
+    p.set_config(compacted(600));
+    p
+}
+
+/// fsyncs everything and records the recovery point in the checkpoint, which
+/// bounds what compaction may clean.
+fn settle(p: &Partition) {
+    p.flush().unwrap();
+    p.checkpoint_if_advanced().unwrap();
+}
+
+/// Every record of the partition, after checking that the batch headers
+/// cover every offset from the log start to the high watermark.
+fn read_all(p: &Partition) -> Vec<Stored> {
+    let (start, end) = (p.log_start_offset(), p.high_watermark());
+    let mut out = Vec::new();
+    let mut next = start;
+    let mut first = true;
+    while next < end {
+        let bytes = p.read(next, 1 << 20).unwrap().records;
+        let mut rest = &bytes[..];
+        assert!(!rest.is_empty(), "no batch at offset {next}");
+        while !rest.is_empty() {
+            let BatchStep::Batch { header, size } = next_stored_batch(rest).unwrap() else {
+                panic!("torn batch in a read");
+            };
+            let batch = &rest[..size];
+            rest = &rest[size..];
+            if first {
+                assert!(header.base_offset <= next && next <= header.last_offset());
+                first = false;
+            } else {
+                assert_eq!(header.base_offset, next, "offsets not covered by headers");
+            }
+            next = header.last_offset() + 1;
+            let codec = Codec::from_attributes(header.attributes).unwrap();
+            let plain = if header.records_count == 0 {
+                Vec::new()
+            } else {
+                compression::decompress(codec, records_section(batch), 1 << 24).unwrap()
+            };
+            let mut count = 0;
+            for record in Records::new(&plain) {
+                let record = record.unwrap();
+                let offset = header.base_offset + record.offset_delta;
+                assert!(offset <= header.last_offset());
+                if offset >= start {
+                    out.push((
+                        offset,
+                        record.key.map(<[u8]>::to_vec),
+                        record.value.map(<[u8]>::to_vec),
+                    ));
+                }
+                count += 1;
+            }
+            assert_eq!(count, header.records_count);
+        }
+    }
+    assert_eq!(next, end);
+    out
+}
+
+/// What compaction must leave of `appended` (record i at offset i) when the
+/// cleaned range ends at `end`.
+fn model(appended: &[Rec], end: i64) -> Vec<Stored> {
+    let mut last: HashMap<&[u8], i64> = HashMap::new();
+    for (offset, r) in (0i64..).zip(appended).take_while(|(o, _)| *o < end) {
+        if let Some(k) = &r.key {
+            last.insert(k, offset);
+        }
+    }
+    (0i64..)
+        .zip(appended)
+        .filter(|(offset, r)| {
+            let Some(k) = &r.key else { return true };
+            if *offset >= end {
+                return true;
+            }
+            let newest = last[k.as_slice()] == *offset;
+            let expired = r.value.is_none() && r.ts < NOW_MS - DELETE_RETENTION_MS;
+            newest && !expired
+        })
+        .map(|(o, r)| (o, r.key.clone(), r.value.clone()))
+        .collect()
+}
+
+fn as_stored(appended: &[Rec]) -> Vec<Stored> {
+    (0i64..)
+        .zip(appended)
+        .map(|(o, r)| (o, r.key.clone(), r.value.clone()))
+        .collect()
+}
+
+fn leftovers(fs: &MemFileSystem, dir: &Path) -> Vec<PathBuf> {
+    fs.read_dir(dir)
+        .unwrap()
+        .into_iter()
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".cleaned") || name.ends_with(".swap")
+        })
+        .collect()
+}
+
+fn record_strategy() -> impl Strategy<Value = Rec> {
+    (0u8..20, 0u8..8, 0u8..10, any::<bool>(), 0i64..50).prop_map(|(k, v, t, old, dt)| Rec {
+        key: (k != 0).then(|| format!("k{}", k % 7).into_bytes()),
+        value: (v != 0).then(|| format!("value {v} {}", "x".repeat(usize::from(t))).into_bytes()),
+        ts: if old { 1_000 + dt } else { NOW_MS - 100 + dt },
+    })
+}
+
+/// Appends: each a list of batches, each (codec index, records).
+fn appends_strategy() -> impl Strategy<Value = Vec<Vec<(usize, Vec<Rec>)>>> {
+    let batch = (0usize..5, prop::collection::vec(record_strategy(), 1..6));
+    prop::collection::vec(prop::collection::vec(batch, 1..4), 1..25)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(48)))]
+
+    #[test]
+    fn compaction_keeps_exactly_the_model(appends in appends_strategy(), segment_bytes in 200u64..1200) {
+        let fs = MemFileSystem::new();
+        let store = open(&fs);
+        let p = store.create_partition(id("c", 0), compacted(segment_bytes)).unwrap();
+        let mut appended = Vec::new();
+        for append in &appends {
+            let mut input = Vec::new();
+            for (codec, records) in append {
+                input.extend_from_slice(&keyed_batch(records, CODECS[*codec]));
+                appended.extend(records.iter().cloned());
+            }
+            p.append(&input).unwrap();
+        }
+        settle(&p);
+        let (start, end) = (p.log_start_offset(), p.high_watermark());
+        let before = read_all(&p);
+        prop_assert_eq!(&before, &as_stored(&appended));
+        let report = p.compact(NOW_MS).unwrap();
+        let expected = model(&appended, report.cleaned_up_to.max(0));
+        if p.segment_count() > 1 {
+            prop_assert!(report.cleaned_up_to > 0, "{:?}", report);
+        }
+        prop_assert_eq!(report.records_removed as usize, appended.len() - expected.len());
+        prop_assert_eq!(read_all(&p), expected.clone());
+        prop_assert_eq!((p.log_start_offset(), p.high_watermark()), (start, end));
+        prop_assert_eq!(p.size_bytes(), fs.read_dir(p.dir()).unwrap().iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "log"))
+            .map(|f| fs.contents(f).unwrap().len() as u64).sum::<u64>());
+        prop_assert!(leftovers(&fs, p.dir()).is_empty());
+        // A second pass over the clean log writes nothing.
+        let again = p.compact(NOW_MS).unwrap();
+        prop_assert_eq!(again.segments_rewritten, 0, "{:?}", again);
+        let dir = p.dir().to_owned();
+        drop(p);
+        store.close().unwrap();
+        let report = ferrolog_storage::inspect::verify_partition(&fs, &dir).unwrap();
+        prop_assert!(report.is_ok(), "{:?}", report.problems);
+        // Reopened: the same records, and still nothing to rewrite.
+        let store = open(&fs);
+        let p = reopened(&store);
+        prop_assert_eq!(read_all(&p), expected);
+        prop_assert_eq!((p.log_start_offset(), p.high_watermark()), (start, end));
+        prop_assert_eq!(p.compact(NOW_MS).unwrap().segments_rewritten, 0);
+        store.close().unwrap();
+    }
+}
+
+/// Keys k0..k9 written `rounds` times each, values "r<round>", one batch per
+/// round and key group, in small segments.
+fn overwritten(p: &Partition, rounds: usize) -> Vec<Rec> {
+    let mut appended = Vec::new();
+    for round in 0..rounds {
+        let records: Vec<Rec> = (0..10)
+            .map(|k| Rec {
+                key: Some(format!("k{k}").into_bytes()),
+                value: Some(format!("r{round}").into_bytes()),
+                ts: NOW_MS - 10,
+            })
+            .collect();
+        p.append(&keyed_batch(&records, CODECS[round % 5])).unwrap();
+        appended.extend(records);
+    }
+    appended
+}
+
+#[test]
+fn a_segment_that_loses_records_keeps_empty_batches_and_inspect_accepts_it() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store.create_partition(id("c", 0), compacted(600)).unwrap();
+    let appended = overwritten(&p, 12);
+    settle(&p);
+    let report = p.compact(NOW_MS).unwrap();
+    assert!(
+        report.segments_rewritten > 0 && report.bytes_after < report.bytes_before,
+        "{report:?}"
+    );
+    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to));
+    let dir = p.dir().to_owned();
+    // Some batch lost every record, another only some (the first sealed
+    // segment's batches are all superseded by later rounds).
+    let first_log = fs.contents(&dir.join(format!("{:020}.log", 0))).unwrap();
+    let BatchStep::Batch { header, .. } = next_stored_batch(&first_log).unwrap() else {
+        panic!()
+    };
+    assert_eq!((header.records_count, header.last_offset_delta), (0, 9));
+    drop(p);
+    store.close().unwrap();
+    let verdict = ferrolog_storage::inspect::verify_partition(&fs, &dir).unwrap();
+    assert!(verdict.is_ok(), "{:?}", verdict.problems);
+}
+
+/// A crash image: its name, and the first segment's files to set, each
+/// (suffix, bytes, or None to delete).
+type Image = (&'static str, Vec<(&'static str, Option<Vec<u8>>)>);
+
+/// The images of one segment's swap a crash can leave.
+fn crash_images(old_log: &[u8], new_log: &[u8], old_index: &[u8]) -> Vec<Image> {
+    let half = new_log[..new_log.len() / 2].to_vec();
+    vec![
+        ("torn .cleaned", vec![(".log.cleaned", Some(half.clone()))]),
+        (
+            "whole .cleaned",
+            vec![(".log.cleaned", Some(new_log.to_vec()))],
+        ),
+        (
+            "committed .swap",
+            vec![(".log.swap", Some(new_log.to_vec()))],
+        ),
+        (
+            ".swap, offset index removed",
+            vec![(".log.swap", Some(new_log.to_vec())), (".index", None)],
+        ),
+        (
+            ".swap, both indexes removed",
+            vec![
+                (".log.swap", Some(new_log.to_vec())),
+                (".index", None),
+                (".timeindex", None),
+            ],
+        ),
+        (
+            "swapped, no index",
+            vec![
+                (".log", Some(new_log.to_vec())),
+                (".index", None),
+                (".timeindex", None),
+            ],
+        ),
+        (
+            "swapped, index torn",
+            vec![
+                (".log", Some(new_log.to_vec())),
+                (".index", Some(old_index[..old_index.len().min(8)].to_vec())),
+                (".timeindex", None),
+            ],
+        ),
+        (
+            "swapped and indexed",
+            vec![(".log", Some(new_log.to_vec()))],
+        ),
+        ("not started", vec![(".log", Some(old_log.to_vec()))]),
+    ]
+}
+
+#[test]
+fn a_crash_at_any_step_of_the_swap_reads_the_old_or_the_cleaned_segment() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store.create_partition(id("c", 0), compacted(600)).unwrap();
+    overwritten(&p, 12);
+    settle(&p);
+    let dir = p.dir().to_owned();
+    let old = read_all(&p);
+    drop(p);
+    store.close().unwrap();
+    let pristine = fs.crash();
+    // The cleaned content, from a copy.
+    let cleaned_fs = pristine.crash();
+    let store = open(&cleaned_fs);
+    let p = reopened(&store);
+    assert!(p.compact(NOW_MS).unwrap().segments_rewritten > 0);
+    let cleaned = read_all(&p);
+    drop(p);
+    store.close().unwrap();
+    let seg =
+        |fs: &MemFileSystem, suffix: &str| fs.contents(&dir.join(format!("{:020}{suffix}", 0)));
+    let (old_log, new_log) = (
+        seg(&pristine, ".log").unwrap(),
+        seg(&cleaned_fs, ".log").unwrap(),
+    );
+    assert_ne!(old_log, new_log);
+    let first_segment_end = {
+        let mut at = 0;
+        let mut end = 0;
+        while at < new_log.len() {
+            let BatchStep::Batch { header, size } = next_stored_batch(&new_log[at..]).unwrap()
+            else {
+                panic!()
+            };
+            end = header.last_offset() + 1;
+            at += size;
+        }
+        end
+    };
+    // Old content with only the first segment cleaned.
+    let mut first_cleaned: Vec<Stored> = cleaned
+        .iter()
+        .filter(|r| r.0 < first_segment_end)
+        .cloned()
+        .collect();
+    first_cleaned.extend(old.iter().filter(|r| r.0 >= first_segment_end).cloned());
+    let old_index = seg(&pristine, ".index").unwrap();
+    for (name, files) in crash_images(&old_log, &new_log, &old_index) {
+        let image = pristine.crash();
+        for (suffix, bytes) in files {
+            let path = dir.join(format!("{:020}{suffix}", 0));
+            match bytes {
+                Some(b) => image.set_contents(&path, b),
+                None => {
+                    if image.exists(&path) {
+                        image.remove_file(&path).unwrap();
+                    }
+                }
+            }
+        }
+        let store = open(&image);
+        assert!(
+            store.failed_partitions().is_empty(),
+            "{name}: {:?}",
+            store.failed_partitions()
+        );
+        let p = reopened(&store);
+        let read = read_all(&p);
+        assert!(
+            read == old || read == first_cleaned,
+            "{name}: a mix or a loss: {read:?}"
+        );
+        assert!(
+            leftovers(&image, &dir).is_empty(),
+            "{name}: {:?}",
+            leftovers(&image, &dir)
+        );
+        // And the rest of the pass completes from there.
+        p.compact(NOW_MS).unwrap();
+        assert_eq!(read_all(&p), cleaned, "{name}");
+        drop(p);
+        store.close().unwrap();
+        let verdict = ferrolog_storage::inspect::verify_partition(&image, &dir).unwrap();
+        assert!(verdict.is_ok(), "{name}: {:?}", verdict.problems);
+    }
+}
+
+#[test]
+fn a_failed_write_before_the_commit_point_leaves_the_partition_writable() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store.create_partition(id("c", 0), compacted(600)).unwrap();
+    let appended = overwritten(&p, 12);
+    settle(&p);
+    for fault in [
+        Fault::FailWrite {
+            path_contains: ".cleaned".into(),
+        },
+        Fault::FailSync {
+            path_contains: ".cleaned".into(),
+        },
+    ] {
+        fs.inject(fault);
+        assert!(p.compact(NOW_MS).is_err());
+        assert!(!p.is_failed());
+        assert!(leftovers(&fs, p.dir()).is_empty());
+        assert_eq!(read_all(&p), as_stored(&appended));
+    }
+    let report = p.compact(NOW_MS).unwrap();
+    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to));
+    p.append(&common::batch("after", 2, NOW_MS)).unwrap();
+}
+
+#[test]
+fn a_failed_index_write_after_the_commit_point_fails_the_partition_and_reopen_finishes() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store.create_partition(id("c", 0), compacted(600)).unwrap();
+    let appended = overwritten(&p, 12);
+    settle(&p);
+    fs.inject(Fault::FailWrite {
+        path_contains: ".timeindex".into(),
+    });
+    assert!(p.compact(NOW_MS).is_err());
+    assert!(p.is_failed());
+    // Reads still work, from the swapped segment.
+    let cleaned_prefix = read_all(&p);
+    assert!(cleaned_prefix.len() < appended.len());
+    drop(p);
+    drop(store);
+    let image = fs.crash();
+    let store = open(&image);
+    let p = reopened(&store);
+    assert!(!p.is_failed());
+    assert_eq!(read_all(&p), cleaned_prefix);
+    let report = p.compact(NOW_MS).unwrap();
+    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to));
+}
+
+#[test]
+fn compaction_racing_appends_retention_and_delete_records_loses_and_duplicates_nothing() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store
+        .create_partition(
+            id("c", 0),
+            LogConfig {
+                retention_bytes: Some(20_000),
+                ..compacted(700)
+            },
+        )
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let p = Arc::clone(&p);
+        std::thread::spawn(move || {
+            let mut offset = 0i64;
+            for _ in 0..400 {
+                let records: Vec<Rec> = (0..5)
+                    .map(|i| Rec {
+                        key: Some(format!("k{}", (offset + i) % 37).into_bytes()),
+                        value: Some((offset + i).to_string().into_bytes()),
+                        ts: NOW_MS - 10,
+                    })
+                    .collect();
+                let info = p
+                    .append(&keyed_batch(&records, CODECS[(offset as usize / 5) % 5]))
+                    .unwrap();
+                assert_eq!(info.base_offset, offset);
+                offset += 5;
+            }
+            offset
+        })
+    };
+    let cleaner = {
+        let (p, stop) = (Arc::clone(&p), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut passes = 0;
+            while !stop.load(Ordering::Acquire) {
+                settle(&p);
+                p.compact(NOW_MS).unwrap();
+                p.apply_retention(NOW_MS).unwrap();
+                if passes % 7 == 3 {
+                    let to = p.log_start_offset() + 3;
+                    p.delete_records_before(to.min(p.high_watermark())).unwrap();
+                }
+                passes += 1;
+            }
+            passes
+        })
+    };
+    let end = writer.join().unwrap();
+    stop.store(true, Ordering::Release);
+    assert!(cleaner.join().unwrap() > 0);
+    settle(&p);
+    p.compact(NOW_MS).unwrap();
+    assert_eq!(p.high_watermark(), end);
+    let read = read_all(&p);
+    // Every record is the one appended at its offset, none twice.
+    assert!(read.windows(2).all(|w| w[0].0 < w[1].0));
+    for (offset, key, value) in &read {
+        assert_eq!(value.as_deref(), Some(offset.to_string().as_bytes()));
+        assert_eq!(key.as_deref(), Some(format!("k{}", offset % 37).as_bytes()));
+    }
+    // Every key's last record is there, and nothing before it in a cleaned segment.
+    let start = p.log_start_offset();
+    for k in 0..37 {
+        let last = (0..end).rev().find(|o| o % 37 == k).unwrap();
+        if last >= start {
+            assert!(
+                read.iter().any(|r| r.0 == last),
+                "lost the last record of k{k} at {last}"
+            );
+        }
+    }
+    assert!(!p.is_failed());
+    assert!(leftovers(&fs, p.dir()).is_empty());
+}
+
+#[test]
+fn the_cleaner_thread_compacts_compacted_partitions_and_leaves_the_others_alone() {
+    let fs = MemFileSystem::new();
+    let store = Store::open(
+        Path::new("/data"),
+        StoreOptions {
+            cleaner_check_interval_ms: Some(10),
+            checkpoint_interval_ms: 10,
+            ..options(&fs)
+        },
+    )
+    .unwrap();
+    let kept = store
+        .create_partition(id("plain", 0), small_segments(600))
+        .unwrap();
+    let cleaned = store
+        .create_partition(
+            id("c", 0),
+            LogConfig {
+                compaction: Some(Compaction {
+                    min_dirty_per_mille: 500,
+                    ..Compaction::default()
+                }),
+                ..small_segments(600)
+            },
+        )
+        .unwrap();
+    let kept_records = overwritten(&kept, 12);
+    let appended = overwritten(&cleaned, 12);
+    kept.flush().unwrap();
+    cleaned.flush().unwrap();
+    let (kept_bytes, cleaned_bytes) = (kept.size_bytes(), cleaned.size_bytes());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cleaned.size_bytes() >= cleaned_bytes {
+        assert!(
+            Instant::now() < deadline,
+            "the cleaner did not compact within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Whole passes only: wait until a pass leaves nothing dirty.
+    while cleaned.dirty_per_mille() > 0 {
+        assert!(Instant::now() < deadline, "the cleaner left dirty segments");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = cleaned.compact(NOW_MS).unwrap();
+    assert_eq!(report.segments_rewritten, 0);
+    let read = read_all(&cleaned);
+    assert!(read.len() < appended.len());
+    assert_eq!(read, model(&appended, report.cleaned_up_to));
+    assert_eq!(kept.size_bytes(), kept_bytes);
+    assert_eq!(read_all(&kept), as_stored(&kept_records));
+    store.close().unwrap();
+}
+
+#[test]
+fn no_compaction_config_is_a_no_op() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store
+        .create_partition(id("plain", 0), small_segments(600))
+        .unwrap();
+    let appended = overwritten(&p, 12);
+    settle(&p);
+    assert_eq!(
+        p.compact(NOW_MS).unwrap(),
+        ferrolog_storage::CompactionReport::default()
+    );
+    assert_eq!(read_all(&p), as_stored(&appended));
+}

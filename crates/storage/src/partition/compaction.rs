@@ -6,13 +6,20 @@
 //!    ends at or below the checkpoint's recovery point (so crash recovery,
 //!    which scans from the segment holding that point, never meets a
 //!    rewritten segment) and, with `min_lag_ms`, is old enough.
-//! 2. A map from each key to the offset of its last record in the range
-//!    (exact keys: a hash collision would delete a live record), bounded by
-//!    [`KEY_MAP_BYTES_MAX`]; the range ends at the last segment that fit.
-//! 3. Each segment of the range is filtered batch by batch
-//!    (`format::compact`): a record goes if its key has a later record, or
-//!    if it is the last of its key, a tombstone, and older than
-//!    `delete_retention_ms`. Records without a key and control batches stay.
+//! 2. A map from each key to the offset of its last record, over the dirty
+//!    part of the range: the records from `cleaned_up_to` (where the last
+//!    pass ended) on (exact keys: a hash collision would delete a live
+//!    record). It is bounded by [`KEY_MAP_BYTES_MAX`]: the map, and this
+//!    pass, end after the batch that filled it (at least one batch), and the
+//!    next pass goes on from there, so a log of any number of keys is
+//!    cleaned in as many passes as it takes.
+//! 3. Each segment from the first to the one where the map ends is filtered
+//!    batch by batch (`format::compact`): a record the map covers (below its
+//!    end) goes if its key has a later record, or if it is the last of its
+//!    key, a tombstone, and older than `delete_retention_ms`. Records the
+//!    map does not cover, records without a key and control batches stay.
+//!    Below `cleaned_up_to` each key has one record at most (earlier passes
+//!    saw to that), so a key the map lacks has its last record there.
 //!    Only a segment that loses something is written, to `<base>.log.cleaned`,
 //!    then swapped in (`swap`).
 //!
@@ -41,9 +48,9 @@ mod swap;
 pub(super) use swap::finish_interrupted_swaps;
 
 /// The most memory the key map of one pass may take, counting each key's
-/// bytes plus [`KEY_ENTRY_OVERHEAD_BYTES`]: about a million 1 KiB keys, or
-/// a dozen segments of small records. A pass whose range holds more keys
-/// cleans the prefix of segments that fit; the next pass goes on from there.
+/// bytes plus [`KEY_ENTRY_OVERHEAD_BYTES`]: about 60,000 1 KiB keys, or
+/// 800,000 keys of 20 bytes. A pass whose dirty records hold more keys ends
+/// where the map filled; the next pass goes on from there.
 pub const KEY_MAP_BYTES_MAX: usize = 64 << 20;
 /// What one entry of the key map costs besides its key: the `Vec` header,
 /// the offset and the hash table's slot and spare capacity.
@@ -75,11 +82,24 @@ struct Planned {
     next_offset: i64,
 }
 
-/// Key → offset of the key's last record in the range.
-#[derive(Debug, Default)]
+/// Key → offset of the key's last record among the records the map covers:
+/// those from the pass's start (`cleaned_up_to`) up to `end`.
+#[derive(Debug)]
 struct KeyMap {
     last: HashMap<Vec<u8>, i64>,
     bytes: usize,
+    /// Records at and after this offset are not covered: they stay.
+    end: i64,
+}
+
+impl Default for KeyMap {
+    fn default() -> Self {
+        KeyMap {
+            last: HashMap::new(),
+            bytes: 0,
+            end: i64::MAX,
+        }
+    }
 }
 
 impl KeyMap {
@@ -100,6 +120,11 @@ impl KeyMap {
         let Some(key) = record.key else {
             return true;
         };
+        // A tombstone past the map's end may delete a key the map saw
+        // earlier: removing it would bring the earlier value back.
+        if record.offset >= self.end {
+            return true;
+        }
         let superseded = self.last.get(key).is_some_and(|&last| last > record.offset);
         let expired = record.is_tombstone && record.timestamp_ms < tombstone_cutoff_ms;
         !superseded && !expired
@@ -279,6 +304,16 @@ impl Partition {
     /// failure while a rewritten segment replaces its old files fails the
     /// partition; any earlier one leaves the log as it was.
     pub fn compact(&self, now_ms: i64) -> Result<CompactionReport, StorageError> {
+        self.compact_with_key_map_limit(now_ms, KEY_MAP_BYTES_MAX)
+    }
+
+    /// `compact` with the key map bounded by `key_map_bytes_max` instead of
+    /// [`KEY_MAP_BYTES_MAX`] (tests use a small one to make passes end early).
+    pub fn compact_with_key_map_limit(
+        &self,
+        now_ms: i64,
+        key_map_bytes_max: usize,
+    ) -> Result<CompactionReport, StorageError> {
         let Some(compaction) = self.config().compaction else {
             return Ok(CompactionReport::default());
         };
@@ -287,18 +322,15 @@ impl Partition {
         }
         let _pass = lock(&self.compacting);
         let planned = self.cleanable_range(now_ms, &compaction);
-        let (keys, planned) = self.key_map(planned)?;
-        let mut report = CompactionReport {
-            segments_cleaned: planned.len(),
-            ..CompactionReport::default()
-        };
-        let cutoff_ms = now_ms.saturating_sub(compaction.delete_retention_ms);
-        for segment in &planned {
-            self.clean_segment(segment, &keys, cutoff_ms, &mut report)?;
-        }
-        if let Some(last) = planned.last() {
-            self.cleaned_up_to
-                .fetch_max(last.next_offset, Ordering::AcqRel);
+        let from = self.cleaned_up_to.load(Ordering::Acquire);
+        let mut report = CompactionReport::default();
+        if let Some(keys) = self.key_map(&planned, from, key_map_bytes_max)? {
+            let cutoff_ms = now_ms.saturating_sub(compaction.delete_retention_ms);
+            for segment in planned.iter().filter(|s| s.base_offset < keys.end) {
+                report.segments_cleaned += 1;
+                self.clean_segment(segment, &keys, cutoff_ms, &mut report)?;
+            }
+            self.cleaned_up_to.fetch_max(keys.end, Ordering::AcqRel);
         }
         report.cleaned_up_to = self.cleaned_up_to.load(Ordering::Acquire);
         Ok(report)
@@ -368,35 +400,43 @@ impl Partition {
         Ok(plan.map(|p| p.view.clone()))
     }
 
-    /// The key map over `planned`, and the planned segments it covers: those
-    /// up to the last that fit [`KEY_MAP_BYTES_MAX`] (none if the first does
-    /// not), less any removed meanwhile. Keys of a segment that did not fit
-    /// stay in the map: their offsets name records that follow the range in
-    /// the log, which supersede earlier ones just as well.
-    fn key_map(&self, planned: Vec<Planned>) -> Result<(KeyMap, Vec<Planned>), StorageError> {
+    /// The key map over the records of `planned` from offset `from` on,
+    /// ending after the batch that takes it past `limit` bytes (rule 2 of
+    /// the module docs). None if there is no such record: nothing is dirty.
+    fn key_map(
+        &self,
+        planned: &[Planned],
+        from: i64,
+        limit: usize,
+    ) -> Result<Option<KeyMap>, StorageError> {
         let mut keys = KeyMap::default();
-        let mut covered = Vec::with_capacity(planned.len());
-        for segment in planned {
+        let mut end = None;
+        for segment in planned.iter().filter(|s| s.next_offset > from) {
             let Some(view) = self.sealed_view(segment.base_offset)? else {
                 continue;
             };
+            let mut full = false;
             for_each_batch(&view, |position, header, bytes| {
+                if full || header.last_offset() < from {
+                    return Ok(());
+                }
                 compact::for_each_record(header, bytes, |record| {
-                    if let Some(key) = record.key {
+                    if let Some(key) = record.key.filter(|_| record.offset >= from) {
                         keys.insert(key, record.offset);
                     }
                 })
-                .map_err(compaction_error(&view, position))
+                .map_err(compaction_error(&view, position))?;
+                end = Some(header.last_offset().saturating_add(1));
+                full = keys.bytes > limit;
+                Ok(())
             })?;
-            if keys.bytes > KEY_MAP_BYTES_MAX {
-                tracing::warn!(partition = %self.id, segment = %view.log_path.display(),
-                    key_map_bytes = keys.bytes, limit = KEY_MAP_BYTES_MAX,
-                    "compaction's key map is full; this pass cleans only the segments before this one");
+            if full {
+                tracing::info!(partition = %self.id, key_map_bytes = keys.bytes, limit,
+                    "compaction's key map is full; this pass ends here and the next goes on");
                 break;
             }
-            covered.push(segment);
         }
-        Ok((keys, covered))
+        Ok(end.map(|end| KeyMap { end, ..keys }))
     }
 
     /// Filters one segment and, if it lost records, swaps the cleaned log in.

@@ -38,3 +38,14 @@ fn superseded_records_and_old_last_tombstones_go_keyless_records_stay() {
     // No key: kept whatever it is.
     assert!(keys.keeps(&record(3, None, true, 0), cutoff));
 }
+
+#[test]
+fn records_past_the_maps_end_stay_whatever_they_are() {
+    let mut keys = KeyMap::default();
+    keys.insert(b"a", 5);
+    keys.end = 6;
+    // An old tombstone of a key the map saw earlier: removing it would bring
+    // the value at offset 5 back.
+    assert!(keys.keeps(&record(8, Some(b"a"), true, 0), 100));
+    assert!(!keys.keeps(&record(4, Some(b"a"), false, 500), 100));
+}

@@ -82,6 +82,10 @@ pub struct LogDefaults {
     /// (`log.retention.check.interval.ms`): a segment past `retention.ms`
     /// stays on disk until the next look.
     pub retention_check_interval_ms: u64,
+    /// How often the cleaner looks for compacted topics' partitions to
+    /// clean (`log.cleaner.backoff.ms`): a partition whose dirty share
+    /// reaches `min.cleanable.dirty.ratio` is compacted at the next look.
+    pub cleaner_check_interval_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -124,6 +128,7 @@ impl Default for LogDefaults {
             durability: log.durability.to_string(),
             writeback_bytes: log.writeback_bytes,
             retention_check_interval_ms: 300_000,
+            cleaner_check_interval_ms: 15_000,
         }
     }
 }
@@ -219,6 +224,10 @@ impl BrokerConfig {
                 "log.retention_check_interval_ms",
                 self.log.retention_check_interval_ms,
             ),
+            (
+                "log.cleaner_check_interval_ms",
+                self.log.cleaner_check_interval_ms,
+            ),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return invalid(key, "must be at least 1".into());
@@ -256,6 +265,7 @@ mod tests {
             durability = "always"
             writeback_bytes = 0
             retention_check_interval_ms = 1000
+            cleaner_check_interval_ms = 200
             [groups]
         "#;
         let config: BrokerConfig = toml::from_str(text).expect("parses");
@@ -270,6 +280,7 @@ mod tests {
         );
         assert_eq!(config.log.durability, "always");
         assert_eq!(config.log.retention_check_interval_ms, 1000);
+        assert_eq!(config.log.cleaner_check_interval_ms, 200);
         // The writeback hint reaches every topic's log config; 0 turns it off.
         let log = crate::topics::TopicConfig::default()
             .to_log_config(&config)
@@ -278,6 +289,7 @@ mod tests {
         let empty: BrokerConfig = toml::from_str("").expect("an empty file is the defaults");
         assert_eq!(empty.listen, "127.0.0.1:9092");
         assert_eq!(empty.log.writeback_bytes, 1 << 20);
+        assert_eq!(empty.log.cleaner_check_interval_ms, 15_000);
     }
 
     #[test]
@@ -335,6 +347,10 @@ mod tests {
             ("max_request_bytes = 65535", "max_request_bytes"),
             ("default_partitions = 10001", "default_partitions"),
             ("node_id = -3", "node_id"),
+            (
+                "[log]\ncleaner_check_interval_ms = 0",
+                "log.cleaner_check_interval_ms",
+            ),
         ] {
             let config: BrokerConfig = toml::from_str(toml).expect("parses");
             match config.validate() {
@@ -349,6 +365,7 @@ mod tests {
             "max_request_bytes = 65536",
             "default_partitions = 10000",
             "node_id = 0",
+            "[log]\ncleaner_check_interval_ms = 1",
         ] {
             let config: BrokerConfig = toml::from_str(toml).expect("parses");
             assert!(config.validate().is_ok(), "{toml}");

@@ -136,9 +136,9 @@ mod tests {
         let e = TopicError::Config(TopicConfigError::UnknownKey("x".into()));
         assert_eq!(topic_error(&e), ResponseError::InvalidConfig);
         let e = TopicError::Config(TopicConfigError::Unsupported {
-            key: "cleanup.policy".into(),
-            value: "compact".into(),
-            why: "no log compaction yet",
+            key: "compression.type".into(),
+            value: "zstd".into(),
+            why: "batches are stored as the producer compressed them",
         });
         assert_eq!(topic_error(&e), ResponseError::PolicyViolation);
     }

@@ -250,6 +250,7 @@ fn open_store(config: &BrokerConfig, options: StoreOptions) -> Result<Opened, Se
     let options = StoreOptions {
         default_config,
         retention_check_interval_ms: Some(config.log.retention_check_interval_ms),
+        cleaner_check_interval_ms: Some(config.log.cleaner_check_interval_ms),
         ..options
     };
     let store = Store::open(&config.data_dir, options).map_err(|source| ServerError::Store {

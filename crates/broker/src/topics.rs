@@ -24,7 +24,9 @@ use uuid::Uuid;
 use crate::config::BrokerConfig;
 
 mod topic_config;
-pub use topic_config::{ConfigEntry, TopicConfig, TopicConfigError, check_broker_defaults};
+pub use topic_config::{
+    CleanupPolicy, ConfigEntry, TopicConfig, TopicConfigError, check_broker_defaults,
+};
 
 /// File name of the registry inside the data directory.
 pub const REGISTRY_FILE: &str = "topics.json";

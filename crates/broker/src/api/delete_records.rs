@@ -1,5 +1,6 @@
 //! DeleteRecords: move a partition's log start offset forward (-1 = to the
-//! high watermark).
+//! high watermark). Refused on a topic whose `cleanup.policy` does not list
+//! `delete` (compact only), as Kafka refuses it.
 
 use std::sync::Arc;
 
@@ -54,6 +55,13 @@ fn delete_before(topic: &Topic, wanted: &DeleteRecordsPartition) -> DeleteRecord
     let Ok(partition) = &handle.state else {
         return error(index, ResponseError::KafkaStorageError);
     };
+    if !topic.config.cleanup_policy().delete {
+        // Kafka's Partition.deleteRecordsOnLeader checks the policy before
+        // the offset: "Records of partition t-0 can not be deleted due to the
+        // configured policy" (the response has no message field to carry it).
+        tracing::debug!(partition = ?handle.id, "DeleteRecords refused: cleanup.policy has no delete");
+        return error(index, ResponseError::PolicyViolation);
+    }
     let high_watermark = partition.high_watermark();
     let offset = if wanted.offset == -1 {
         high_watermark

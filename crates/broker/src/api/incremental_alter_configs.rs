@@ -17,6 +17,8 @@ use crate::topics::TopicError;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -72,7 +74,7 @@ fn alter(
     super::alter_configs::check_keys(resource.configs.iter().map(|c| {
         (
             c.name.as_str(),
-            c.config_operation != OP_SET || c.value.is_some(),
+            c.config_operation == OP_DELETE || c.value.is_some(),
         )
     }))?;
     let mut config = topic.config.clone();
@@ -81,6 +83,10 @@ fn alter(
         let changed = match (entry.config_operation, &entry.value) {
             (OP_SET, Some(value)) => config.set(key, value),
             (OP_DELETE, _) => config.remove(key),
+            // On a list-typed key only (`cleanup.policy`, the throttled
+            // replica lists); on any other, INVALID_CONFIG, as Kafka answers.
+            (OP_APPEND, Some(value)) => config.change_list(key, value, false),
+            (OP_SUBTRACT, Some(value)) => config.change_list(key, value, true),
             (op, _) => {
                 return Err((
                     ResponseError::InvalidRequest,

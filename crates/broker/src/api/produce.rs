@@ -10,7 +10,9 @@ use ferrolog_wire::compression::Codec;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::produce_request::TopicProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{Outcome, produce_v0};
@@ -18,6 +20,8 @@ use crate::broker::Broker;
 use crate::errors;
 use crate::producer::AppendError;
 use crate::topics::{PartitionHandle, Topic, validate_topic_name};
+
+mod keys;
 
 /// An append that must be fsynced before acks=-1 is answered.
 struct PendingSync {
@@ -237,6 +241,13 @@ async fn produce_partition(
             None,
         );
     }
+    if topic.config.cleanup_policy().compact
+        && let Some(keyless) = keys::first_keyless(&records)
+    {
+        // Checked where Kafka's LogValidator checks it: in the append, after
+        // the replica count. Only compacted topics walk their records here.
+        return (keyless_refused(&topic.name, index, &keyless), None);
+    }
     let (records, log_append_time) = if topic.config.log_append_time() {
         match stamp_append_time(&records) {
             Ok(stamped) => stamped,
@@ -402,6 +413,25 @@ async fn wait_for_syncs(mut response: ProduceResponse, syncs: Vec<PendingSync>) 
         }
     }
     response
+}
+
+/// INVALID_RECORD for records without a key on a compacted topic, with
+/// Kafka's message and one record error per keyless record (both carried
+/// from Produce v8; older versions get the code alone, as from Kafka 4.0).
+fn keyless_refused(topic: &str, index: i32, keyless: &keys::Keyless) -> PartitionProduceResponse {
+    let record = keys::record_message(topic, index);
+    let record_errors = keyless
+        .indexes
+        .iter()
+        .map(|&batch_index| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(batch_index)
+                .with_batch_index_error_message(Some(record.clone().into()))
+        })
+        .collect();
+    let message = keys::refusal_message(keyless, topic, index);
+    tracing::debug!(topic, partition = index, message, "produce refused");
+    refused(index, ResponseError::InvalidRecord, message).with_record_errors(record_errors)
 }
 
 /// An error response that says why, for clients that log the message.

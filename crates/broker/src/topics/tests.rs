@@ -90,10 +90,21 @@ fn topic_configs_are_validated_and_translated() {
         rejected("ferrolog.durability", "sometimes"),
         Err(TopicConfigError::InvalidValue { .. })
     ));
-    assert!(matches!(
-        rejected("cleanup.policy", "compact"),
-        Err(TopicConfigError::Unsupported { .. })
-    ));
+    for bad in [
+        "",
+        "compacted",
+        "compact;delete",
+        "Compact",
+        "compact,,delete",
+    ] {
+        assert!(
+            matches!(
+                rejected("cleanup.policy", bad),
+                Err(TopicConfigError::InvalidValue { .. })
+            ),
+            "{bad:?}"
+        );
+    }
     assert!(matches!(
         rejected("no.such.key", "1"),
         Err(TopicConfigError::UnknownKey(_))
@@ -187,6 +198,146 @@ fn kafka_topic_configs_are_accepted_described_or_refused_with_a_reason() {
         );
         assert!(error.to_string().contains(": "), "says why: {error}");
     }
+}
+
+/// Kafka's LogConfig: `compact` turns the cleaner on with the three
+/// compaction keys, and retention deletes only where the policy lists `delete`.
+#[test]
+fn cleanup_policy_maps_to_compaction_and_retention() {
+    let broker = BrokerConfig::default();
+    let plain = TopicConfig::default();
+    let log = plain.to_log_config(&broker).expect("translates");
+    assert_eq!(log.compaction, None);
+    assert_eq!(log.retention_ms, Some(604_800_000));
+    assert_eq!(
+        plain.cleanup_policy(),
+        CleanupPolicy {
+            compact: false,
+            delete: true
+        }
+    );
+
+    let compact = config(&[("cleanup.policy", "compact"), ("retention.bytes", "5000")]);
+    let log = compact.to_log_config(&broker).expect("translates");
+    assert_eq!(
+        log.compaction,
+        Some(ferrolog_storage::Compaction::default())
+    );
+    assert_eq!(
+        ferrolog_storage::Compaction::default(),
+        ferrolog_storage::Compaction {
+            delete_retention_ms: 86_400_000,
+            min_dirty_per_mille: 500,
+            min_lag_ms: 0
+        },
+        "Kafka's defaults"
+    );
+    assert_eq!(
+        (log.retention_ms, log.retention_bytes),
+        (None, None),
+        "compact alone: no retention"
+    );
+    assert!(!compact.cleanup_policy().delete);
+
+    for both in ["compact,delete", "delete,compact", " delete , compact "] {
+        let c = config(&[
+            ("cleanup.policy", both),
+            ("retention.ms", "1000"),
+            ("delete.retention.ms", "10"),
+            ("min.cleanable.dirty.ratio", "0.0105"),
+            ("min.compaction.lag.ms", "20"),
+        ]);
+        let log = c.to_log_config(&broker).expect("translates");
+        assert_eq!(
+            log.compaction,
+            Some(ferrolog_storage::Compaction {
+                delete_retention_ms: 10,
+                min_dirty_per_mille: 11,
+                min_lag_ms: 20
+            }),
+            "{both}"
+        );
+        assert_eq!(
+            log.retention_ms,
+            Some(1000),
+            "{both}: retention still applies"
+        );
+        assert_eq!(
+            c.cleanup_policy(),
+            CleanupPolicy {
+                compact: true,
+                delete: true
+            }
+        );
+    }
+    // The compaction keys alone change nothing on a delete-only topic.
+    let log = config(&[("delete.retention.ms", "10")])
+        .to_log_config(&broker)
+        .expect("translates");
+    assert_eq!(log.compaction, None);
+
+    // Set, then deleted: the cached policy follows.
+    let mut c = TopicConfig::default();
+    c.set("cleanup.policy", "compact").expect("valid");
+    assert!(c.cleanup_policy().compact);
+    c.remove("cleanup.policy").expect("known");
+    assert!(!c.cleanup_policy().compact);
+}
+
+/// IncrementalAlterConfigs' APPEND and SUBTRACT, as Kafka's
+/// ConfigAdminManager applies them: list-typed keys only, from the default
+/// when the topic sets nothing.
+#[test]
+fn list_keys_take_append_and_subtract() {
+    let mut c = TopicConfig::default();
+    c.change_list("cleanup.policy", "compact", false)
+        .expect("appends");
+    assert_eq!(
+        c.overrides().get("cleanup.policy").map(String::as_str),
+        Some("delete,compact")
+    );
+    c.change_list("cleanup.policy", "compact", false)
+        .expect("no duplicate");
+    assert_eq!(
+        c.overrides().get("cleanup.policy").map(String::as_str),
+        Some("delete,compact")
+    );
+    c.change_list("cleanup.policy", "delete", true)
+        .expect("subtracts");
+    assert_eq!(
+        c.cleanup_policy(),
+        CleanupPolicy {
+            compact: true,
+            delete: false
+        }
+    );
+    assert!(
+        matches!(
+            c.change_list("cleanup.policy", "compact", true),
+            Err(TopicConfigError::InvalidValue { .. })
+        ),
+        "an empty policy is refused"
+    );
+    assert!(
+        matches!(
+            c.change_list("cleanup.policy", "shred", false),
+            Err(TopicConfigError::InvalidValue { .. })
+        ),
+        "appended words are validated"
+    );
+    assert!(
+        c.cleanup_policy().compact,
+        "a refused change changes nothing"
+    );
+    c.change_list("leader.replication.throttled.replicas", "0:1", false)
+        .expect("a list key");
+    let error = c
+        .change_list("retention.ms", "5", false)
+        .expect_err("not a list");
+    assert_eq!(
+        error.to_string(),
+        "Config value append is not allowed for config key: retention.ms"
+    );
 }
 
 #[test]

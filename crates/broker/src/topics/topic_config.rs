@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferrolog_storage::{Durability, LogConfig};
+use ferrolog_storage::{Compaction, Durability, LogConfig};
 
 use crate::config::BrokerConfig;
 
@@ -21,6 +21,12 @@ pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 pub const FLUSH_MESSAGES: &str = "flush.messages";
 pub const FLUSH_MS: &str = "flush.ms";
 pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
+pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+/// The two words `cleanup.policy` lists (Kafka's `ValidList.in`).
+const COMPACT: &str = "compact";
+const DELETE: &str = "delete";
 const LOG_APPEND_TIME: &str = "LogAppendTime";
 
 /// How a value is checked (Kafka's `ConfigDef` types and validators).
@@ -36,6 +42,10 @@ enum Kind {
     Ratio,
     /// One of these strings, exactly.
     OneOf(&'static [&'static str]),
+    /// A comma-separated list of these words, at least one (Kafka's `LIST`
+    /// type with `ValidList.in`: the words are trimmed, each must be one of
+    /// these exactly).
+    ListOf(&'static [&'static str]),
     /// A replica list for throttling: empty, `*`, or `partition:broker,...`.
     ReplicaList,
     /// Any string (kept only to be described back).
@@ -106,18 +116,18 @@ const fn only(
 /// topic configs (`LogConfig`) and Ferrolog's own. The ones the engine or the
 /// broker act on are translated in `apply` and `to_log_config`; the others are
 /// accepted and described as set, with nothing to act on in a single node
-/// without replication, compaction or tiered storage (replica throttles,
-/// unclean election, compaction tuning, compression levels used only when a
+/// without replication or tiered storage (replica throttles, unclean
+/// election, `max.compaction.lag.ms`, compression levels used only when a
 /// broker re-compresses, index sizing, file deletion delay, preallocation).
 /// Values that would need what Ferrolog does not do are refused (`Served::Only`).
 #[rustfmt::skip]
 const SPECS: &[Spec] = &[
-    only(CLEANUP_POLICY, Kind::OneOf(&["delete", "compact", "compact,delete", "delete,compact"]), &["delete"], "delete", "no log compaction yet"),
+    spec(CLEANUP_POLICY, Kind::ListOf(&[COMPACT, DELETE]), DefaultValue::Fixed(DELETE)),
     spec("compression.gzip.level", Kind::Number { min: -1, max: 9 }, DefaultValue::Fixed("-1")),
     spec("compression.lz4.level", Kind::Number { min: 1, max: 17 }, DefaultValue::Fixed("9")),
     only("compression.type", Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), &["producer"], "producer", "batches are stored as the producer compressed them, never re-compressed"),
     spec("compression.zstd.level", Kind::Number { min: -131072, max: 22 }, DefaultValue::Fixed("3")),
-    spec("delete.retention.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("86400000")),
+    spec(DELETE_RETENTION_MS, Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("86400000")),
     spec(DURABILITY, Kind::Durability, DefaultValue::Broker),
     spec("file.delete.delay.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("60000")),
     spec(FLUSH_MESSAGES, Kind::Number { min: 1, max: I64 }, DefaultValue::Fixed(LONG_MAX)),
@@ -135,8 +145,8 @@ const SPECS: &[Spec] = &[
     only("message.timestamp.before.max.ms", Kind::Number { min: 0, max: I64 }, &[LONG_MAX], LONG_MAX, NO_TIMESTAMP_CHECKS),
     only("message.timestamp.difference.max.ms", Kind::Number { min: 0, max: I64 }, &[LONG_MAX], LONG_MAX, NO_TIMESTAMP_CHECKS),
     spec(MESSAGE_TIMESTAMP_TYPE, Kind::OneOf(&["CreateTime", LOG_APPEND_TIME]), DefaultValue::Fixed("CreateTime")),
-    spec("min.cleanable.dirty.ratio", Kind::Ratio, DefaultValue::Fixed("0.5")),
-    spec("min.compaction.lag.ms", Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("0")),
+    spec(MIN_CLEANABLE_DIRTY_RATIO, Kind::Ratio, DefaultValue::Fixed("0.5")),
+    spec(MIN_COMPACTION_LAG_MS, Kind::Number { min: 0, max: I64 }, DefaultValue::Fixed("0")),
     spec(MIN_INSYNC_REPLICAS, Kind::Number { min: 1, max: I32 }, DefaultValue::Fixed("1")),
     spec("preallocate", Kind::Bool, DefaultValue::Fixed("false")),
     spec("remote.log.copy.disable", Kind::Bool, DefaultValue::Fixed("false")),
@@ -168,6 +178,8 @@ pub enum TopicConfigError {
         value: String,
         reason: String,
     },
+    #[error("Config value {op} is not allowed for config key: {key}")]
+    NotAList { key: String, op: &'static str },
     #[error("{key}={value} is not supported by this broker: {why}")]
     Unsupported {
         key: String,
@@ -180,6 +192,38 @@ pub enum TopicConfigError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TopicConfig {
     overrides: BTreeMap<String, String>,
+    /// `cleanup.policy`, parsed once when the configs change: the produce
+    /// path asks for it on every append.
+    policy: CleanupPolicy,
+}
+
+/// What `cleanup.policy` lists: Kafka's `LogConfig.compact` and `.delete`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// The log is compacted: keyless records are refused.
+    pub compact: bool,
+    /// Retention by time and size applies, and DeleteRecords is allowed.
+    pub delete: bool,
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        CleanupPolicy {
+            compact: false,
+            delete: true,
+        }
+    }
+}
+
+impl CleanupPolicy {
+    /// The policy a validated `cleanup.policy` value lists.
+    fn parse(value: &str) -> CleanupPolicy {
+        let has = |word: &str| value.split(',').any(|w| w.trim() == word);
+        CleanupPolicy {
+            compact: has(COMPACT),
+            delete: has(DELETE),
+        }
+    }
 }
 
 /// One effective config value, for DescribeConfigs.
@@ -197,7 +241,23 @@ impl TopicConfig {
         for (key, value) in &map {
             validate(key, value)?;
         }
-        Ok(TopicConfig { overrides: map })
+        let mut config = TopicConfig {
+            overrides: map,
+            policy: CleanupPolicy::default(),
+        };
+        config.policy = config.parsed_policy();
+        Ok(config)
+    }
+
+    /// The topic's `cleanup.policy`.
+    pub fn cleanup_policy(&self) -> CleanupPolicy {
+        self.policy
+    }
+
+    fn parsed_policy(&self) -> CleanupPolicy {
+        self.overrides
+            .get(CLEANUP_POLICY)
+            .map_or_else(CleanupPolicy::default, |v| CleanupPolicy::parse(v))
     }
 
     /// The explicitly set entries.
@@ -209,7 +269,52 @@ impl TopicConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), TopicConfigError> {
         validate(key, value)?;
         self.overrides.insert(key.to_string(), value.to_string());
+        self.policy = self.parsed_policy();
         Ok(())
+    }
+
+    /// Kafka's APPEND (`subtract` false) or SUBTRACT on a list-typed key:
+    /// the words of `value` added to the current list (set or default) where
+    /// missing, or taken out of it (ConfigAdminManager.prepareIncrementalConfigs).
+    pub fn change_list(
+        &mut self,
+        key: &str,
+        value: &str,
+        subtract: bool,
+    ) -> Result<(), TopicConfigError> {
+        let spec = spec_of(key).ok_or_else(|| TopicConfigError::UnknownKey(key.to_string()))?;
+        if !matches!(spec.kind, Kind::ListOf(_) | Kind::ReplicaList) {
+            let op = if subtract { "subtract" } else { "append" };
+            return Err(TopicConfigError::NotAList {
+                key: key.to_string(),
+                op,
+            });
+        }
+        let current = match self.overrides.get(key) {
+            Some(value) => value.clone(),
+            None => match spec.default {
+                DefaultValue::Fixed(value) => value.to_string(),
+                DefaultValue::Broker => String::new(),
+            },
+        };
+        let words = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty())
+                .collect()
+        };
+        let mut list = words(&current);
+        let given = words(value);
+        if subtract {
+            list.retain(|w| !given.contains(w));
+        } else {
+            for word in given {
+                if !list.contains(&word) {
+                    list.push(word);
+                }
+            }
+        }
+        self.set(key, &list.join(","))
     }
 
     /// Returns one key to the broker default.
@@ -218,6 +323,7 @@ impl TopicConfig {
             return Err(TopicConfigError::UnknownKey(key.to_string()));
         }
         self.overrides.remove(key);
+        self.policy = self.parsed_policy();
         Ok(())
     }
 
@@ -236,6 +342,15 @@ impl TopicConfig {
         for (key, value) in &self.overrides {
             apply(&mut log, key, value)?;
         }
+        // As Kafka's LogConfig: the cleaner works on a log whose policy lists
+        // `compact`, and retention deletes only where it lists `delete`.
+        if self.policy.compact {
+            log.compaction = Some(self.compaction()?);
+        }
+        if !self.policy.delete {
+            log.retention_ms = None;
+            log.retention_bytes = None;
+        }
         // Kafka's flush settings can only make a topic more durable than
         // ferrolog.durability says: an fsync at least every flush.ms, and,
         // since the engine counts no records between fsyncs, an fsync on
@@ -251,6 +366,26 @@ impl TopicConfig {
             log.durability = Durability::Always;
         }
         Ok(log)
+    }
+
+    /// The cleaner's settings from `delete.retention.ms`,
+    /// `min.cleanable.dirty.ratio` and `min.compaction.lag.ms` (each validated
+    /// when set), or Kafka's defaults.
+    fn compaction(&self) -> Result<Compaction, TopicConfigError> {
+        let defaults = Compaction::default();
+        let ratio = match self.overrides.get(MIN_CLEANABLE_DIRTY_RATIO) {
+            Some(value) => dirty_per_mille(value)?,
+            None => defaults.min_dirty_per_mille,
+        };
+        Ok(Compaction {
+            delete_retention_ms: self
+                .number(DELETE_RETENTION_MS)
+                .unwrap_or(defaults.delete_retention_ms),
+            min_dirty_per_mille: ratio,
+            min_lag_ms: self
+                .number(MIN_COMPACTION_LAG_MS)
+                .unwrap_or(defaults.min_lag_ms),
+        })
     }
 
     /// The fewest in-sync replicas an acks=all produce needs; this node is
@@ -402,6 +537,14 @@ fn check(spec: &Spec, value: &str) -> Result<Option<i64>, TopicConfigError> {
                 return Err(invalid(format!("expected one of {}", allowed.join(", "))));
             }
         }
+        Kind::ListOf(allowed) => {
+            if !trimmed.split(',').all(|w| allowed.contains(&w.trim())) {
+                return Err(invalid(format!(
+                    "expected a comma-separated list of {}",
+                    allowed.join(", ")
+                )));
+            }
+        }
         Kind::ReplicaList => {
             let valid = trimmed.is_empty()
                 || trimmed == "*"
@@ -440,6 +583,17 @@ fn parse_durability(key: &str, value: &str) -> Result<Durability, TopicConfigErr
             "expected always, interval:<ms> or never".to_string(),
         )
     })
+}
+
+/// `min.cleanable.dirty.ratio` (a double in 0..=1) in thousandths, rounded.
+fn dirty_per_mille(value: &str) -> Result<u32, TopicConfigError> {
+    let ratio: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid_value(MIN_CLEANABLE_DIRTY_RATIO, value, "not a number".into()))?;
+    let per_mille = (ratio.clamp(0.0, 1.0) * 1000.0).round();
+    // A whole number in 0..=1000 after the clamp and round: the cast is exact.
+    Ok(per_mille as u32)
 }
 
 /// Kafka's -1 ("no limit") as `None`.

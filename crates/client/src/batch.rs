@@ -220,6 +220,11 @@ fn decode_batch(
         )
     })?;
     let count = field(&batch, RECORDS_COUNT_AT).map_or(0, i32::from_be_bytes);
+    if count == 0 && batch.len() == HEADER_LEN {
+        // A batch log compaction emptied: its header stays to keep its
+        // offsets, its codec bits may too, but there is nothing to inflate.
+        return Ok(());
+    }
     let base_offset = batch_base_offset(&batch);
     let base_timestamp = field(&batch, BASE_TIMESTAMP_AT).map_or(-1, i64::from_be_bytes);
     // A log-append-time batch's records all carry the broker's time, its max timestamp.

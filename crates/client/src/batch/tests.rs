@@ -380,3 +380,74 @@ mod round_trip {
         }
     }
 }
+
+/// A batch as log compaction leaves it: the header of the batch that held
+/// offsets `base..=base + last_offset_delta`, keeping only `kept` (their
+/// offset deltas and records), possibly none, with `attributes` as stored.
+fn compacted_batch(
+    base: i64,
+    last_offset_delta: i32,
+    kept: &[(i64, ProducerRecord)],
+    attributes: i16,
+) -> Vec<u8> {
+    let mut section = BytesMut::new();
+    for (delta, r) in kept {
+        record::encode(&mut section, r, *delta, 1_000).expect("encode");
+    }
+    let mut batch = BytesMut::with_capacity(HEADER_LEN + section.len());
+    batch.resize(HEADER_LEN, 0);
+    batch.put_slice(&section);
+    let header = BatchHeader {
+        length: i32::try_from(batch.len() - LOG_OVERHEAD).expect("small"),
+        attributes,
+        last_offset_delta,
+        base_timestamp: 1_000,
+        max_timestamp: 1_000,
+        stamp: ProducerStamp::NONE,
+        count: i32::try_from(kept.len()).expect("small"),
+    };
+    header.write(&mut batch);
+    let mut batch = batch.to_vec();
+    batch[..8].copy_from_slice(&base.to_be_bytes()); // outside the CRC
+    batch
+}
+
+/// Log compaction keeps every batch header: a batch with no records left,
+/// or with fewer than `last_offset_delta + 1`, must move the reader past its
+/// last offset, never leave it fetching the same batch again.
+#[test]
+fn compacted_batches_advance_the_position_past_their_last_offset() {
+    // Offsets 0..=4: nothing left, stored uncompressed, and 5..=9 the same
+    // with the gzip bit still set and no bytes to inflate.
+    let empty = compacted_batch(0, 4, &[], 0);
+    let empty_gzip = compacted_batch(5, 4, &[], Compression::Gzip as i16);
+    // Offsets 10..=14: only 11 and 14 kept.
+    let partial = compacted_batch(
+        10,
+        4,
+        &[
+            (1, rec("a", "last a", &[], 1_000)),
+            (4, rec("b", "last b", &[], 1_000)),
+        ],
+        0,
+    );
+    let bytes = [empty.clone(), empty_gzip.clone(), partial.clone()].concat();
+    let decoded = decode_fetched(Bytes::from(bytes.clone()), 0).expect("decode");
+    let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [11, 14]);
+    assert_eq!(decoded.next_offset, Some(15));
+    assert_eq!(decoded.records[1].value.as_deref(), Some(&b"last b"[..]));
+    // A fetch that returns only the empty batches still moves on.
+    for (batch, next) in [(&empty, 5), (&empty_gzip, 10)] {
+        let decoded = decode_fetched(Bytes::from(batch.clone()), next - 5).expect("decode");
+        assert!(decoded.records.is_empty());
+        assert_eq!(decoded.next_offset, Some(next));
+    }
+    // From inside the partial batch: the records at or after the offset.
+    let decoded = decode_fetched(Bytes::from(partial), 12).expect("decode");
+    assert_eq!(decoded.records.len(), 1);
+    assert_eq!(decoded.next_offset, Some(15));
+    // The load generator's count covers offsets, from the same headers.
+    let counted = count_fetched(&bytes, 0).expect("count");
+    assert_eq!(counted.next_offset, Some(15));
+}

@@ -321,12 +321,31 @@ fn partition_table(partitions: &[serde_json::Value], show_size: bool) -> String 
     table(&header, &rows)
 }
 
+/// Configs the text of `topic describe` also shows, at their defaults too,
+/// when the topic is compacted (`cleanup.policy` lists `compact`): they
+/// decide when its cleaner runs and how long tombstones stay.
+const COMPACTION_SHAPING: [&str; 3] = [
+    "delete.retention.ms",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+];
+
 /// Kafka describes every topic config; the table keeps the ones set on the
 /// topic and the ones that shape its log, and JSON has them all.
 fn config_table(configs: &[ConfigEntry]) -> String {
+    let compacted = configs.iter().any(|c| {
+        c.name == "cleanup.policy"
+            && c.value
+                .as_deref()
+                .is_some_and(|v| v.split(',').any(|w| w.trim() == "compact"))
+    });
     let shown: Vec<_> = configs
         .iter()
-        .filter(|c| !c.is_default || LOG_SHAPING.contains(&c.name.as_str()))
+        .filter(|c| {
+            !c.is_default
+                || LOG_SHAPING.contains(&c.name.as_str())
+                || (compacted && COMPACTION_SHAPING.contains(&c.name.as_str()))
+        })
         .collect();
     if shown.is_empty() {
         return String::new();

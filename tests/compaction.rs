@@ -1,0 +1,609 @@
+//! Compacted topics (`cleanup.policy=compact`) end to end: keyed records
+//! with updates and tombstones produced by librdkafka (each codec) and kcat,
+//! the store's cleaner (run every 200 ms, from the broker's TOML) compacting
+//! the sealed segments, then every reader — librdkafka, kcat, kafka-python
+//! and ferrolog-client — seeing exactly the last record of each key at its
+//! original offset and reaching the end of the partition. Also the broker's
+//! side of the policy: keyless records refused, DeleteRecords refused on a
+//! compact-only topic, the policy changed at runtime and kept over restarts.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TIMEOUT, TestBroker};
+use ferrolog_broker::BrokerConfig;
+use ferrolog_client::admin::ConfigChange;
+use ferrolog_client::{Client, ClientConfig};
+use kafka_protocol::ResponseError;
+use rand::{RngCore, SeedableRng};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// How long compaction may take to show; the cleaner looks every 200 ms.
+const COMPACTION_WAIT: Duration = Duration::from_secs(60);
+/// Keys updated over and over, then given a last value or a tombstone.
+const KEYS: usize = 50;
+const ROUNDS: usize = 40;
+/// Distinct keys produced after the last updates, enough (about 1.2 MiB of
+/// incompressible values) to roll the 1 MiB segment that holds the updates,
+/// since the cleaner never touches the active segment.
+const FILLER: usize = 1200;
+const VALUE_PAD: usize = 1000;
+
+/// A record as the tests compare them: offset, key, value (None: tombstone).
+type Kept = (i64, Vec<u8>, Option<Vec<u8>>);
+
+/// A broker whose cleaner looks every 200 ms, set through the TOML file as
+/// an operator would set it.
+async fn start() -> TestBroker {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrologd.toml");
+    std::fs::write(&path, "[log]\ncleaner_check_interval_ms = 200\n").unwrap();
+    let parsed = BrokerConfig::from_file(&path).unwrap();
+    parsed.validate().unwrap();
+    assert_eq!(parsed.log.cleaner_check_interval_ms, 200);
+    TestBroker::start_with(|c| c.log = parsed.log).await
+}
+
+async fn client(broker: &TestBroker) -> Client {
+    Client::connect(ClientConfig::new(broker.bootstrap()))
+        .await
+        .unwrap()
+}
+
+/// The configs of a compacted test topic: the smallest segments Kafka
+/// allows (so a few MiB roll several), cleaned as soon as anything is dirty.
+fn compacted(policy: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("cleanup.policy", policy),
+        ("segment.bytes", "1048576"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ]
+}
+
+/// The records to produce, in order: `ROUNDS` updates of each key, then its
+/// last value (every fifth key: a tombstone), then `FILLER` distinct keys.
+/// Values carry random bytes so that no codec shrinks them below a segment.
+fn workload(seed: u64) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut value = |label: String| {
+        let mut v = label.into_bytes();
+        let mut pad = vec![0u8; VALUE_PAD];
+        rng.fill_bytes(&mut pad);
+        v.extend_from_slice(&pad);
+        v
+    };
+    let mut out = Vec::new();
+    for round in 0..ROUNDS {
+        for k in 0..KEYS {
+            out.push((
+                format!("key-{k}").into_bytes(),
+                Some(value(format!("r{round}:"))),
+            ));
+        }
+    }
+    for k in 0..KEYS {
+        let last = (k % 5 != 0).then(|| value("last:".into()));
+        out.push((format!("key-{k}").into_bytes(), last));
+    }
+    for f in 0..FILLER {
+        out.push((
+            format!("filler-{f}").into_bytes(),
+            Some(value("fill:".into())),
+        ));
+    }
+    out
+}
+
+/// What a reader of the compacted log must see: the last record of each key
+/// at the offset it was given, tombstones included (delete.retention.ms is
+/// a day, so none is old enough to go), in offset order.
+fn last_of_each_key(produced: &[Kept]) -> Vec<Kept> {
+    let mut last: BTreeMap<&[u8], &Kept> = BTreeMap::new();
+    for record in produced {
+        last.insert(&record.1, record);
+    }
+    let mut kept: Vec<Kept> = last.into_values().cloned().collect();
+    kept.sort_by_key(|r| r.0);
+    kept
+}
+
+/// Produces `records` to partition 0 with librdkafka compressing with `codec`;
+/// returns each with the offset it was given.
+async fn produce_rdkafka(
+    broker: &TestBroker,
+    topic: &str,
+    codec: &str,
+    records: &[(Vec<u8>, Option<Vec<u8>>)],
+) -> Vec<Kept> {
+    let producer = broker.producer(&[
+        ("compression.codec", codec),
+        ("linger.ms", "20"),
+        ("enable.idempotence", "true"),
+    ]);
+    let mut pending = Vec::with_capacity(records.len());
+    for (key, value) in records {
+        let mut record = FutureRecord::<Vec<u8>, Vec<u8>>::to(topic)
+            .partition(0)
+            .key(key);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        let delivery = producer
+            .send_result(record)
+            .map_err(|(e, _)| e)
+            .expect("queued");
+        pending.push(delivery);
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for ((key, value), delivery) in records.iter().zip(pending) {
+        let delivered = tokio::time::timeout(TIMEOUT, delivery)
+            .await
+            .expect("delivered in time")
+            .expect("not cancelled")
+            .map_err(|(e, _)| e)
+            .expect("acknowledged");
+        out.push((delivered.offset, key.clone(), value.clone()));
+    }
+    out
+}
+
+/// Partition 0 of `topic` read from its start to its end with ferrolog-client.
+async fn read_all(client: &Client, topic: &str) -> Vec<Kept> {
+    client
+        .read_records(topic, 0, 0, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.offset,
+                r.key.unwrap().to_vec(),
+                r.value.map(|v| v.to_vec()),
+            )
+        })
+        .collect()
+}
+
+/// Waits until partition 0 of `topic`, read from the start, holds exactly
+/// `want`: the cleaner has compacted everything sealed. Never a fixed sleep.
+async fn wait_for_compaction(client: &Client, topic: &str, want: &[Kept]) {
+    let deadline = Instant::now() + COMPACTION_WAIT;
+    loop {
+        let got = read_all(client, topic).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: not compacted after {COMPACTION_WAIT:?}: read {} records, want {}",
+            got.len(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Partition 0 of `topic` from the beginning with a librdkafka consumer,
+/// until it reports the partition's end (`enable.partition.eof`).
+async fn consume_rdkafka(broker: &TestBroker, topic: &str) -> Vec<Kept> {
+    let consumer: StreamConsumer = broker.consumer(&[("enable.partition.eof", "true")]);
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&list).unwrap();
+    let mut got = Vec::new();
+    loop {
+        let next = tokio::time::timeout(TIMEOUT, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{topic}: no end of partition after {} records", got.len()));
+        match next {
+            Ok(m) => got.push((
+                m.offset(),
+                m.key().unwrap().to_vec(),
+                m.payload().map(<[u8]>::to_vec),
+            )),
+            Err(KafkaError::PartitionEOF(0)) => return got,
+            Err(e) => panic!("{topic}: {e}"),
+        }
+    }
+}
+
+/// Runs kcat with `args` and `input` on stdin, killed after `TIMEOUT`.
+/// Without `cargo test`'s LD_LIBRARY_PATH, so it loads its own librdkafka.
+async fn kcat(broker: &TestBroker, args: &[&str], input: Vec<u8>) -> std::process::Output {
+    let mut all = vec!["-b".to_string(), broker.bootstrap()];
+    all.extend(args.iter().map(ToString::to_string));
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("kcat")
+            .env_remove("LD_LIBRARY_PATH")
+            .args(&all)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kcat is installed (tools/test installs it)");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > TIMEOUT {
+                child.kill().ok();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        writer.join().unwrap().ok();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            started.elapsed() <= TIMEOUT,
+            "kcat {all:?} did not finish: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    })
+    .await
+    .unwrap()
+}
+
+/// Partition 0 of `topic` from the beginning with kcat (`-e`: exit at the
+/// end), as `offset key value-length` lines (-1 for a tombstone).
+async fn consume_kcat(broker: &TestBroker, topic: &str) -> Vec<String> {
+    let args = [
+        "-C",
+        "-t",
+        topic,
+        "-p",
+        "0",
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        "%o %k %S\n",
+    ];
+    let out = kcat(broker, &args, Vec::new()).await;
+    assert!(
+        out.status.success(),
+        "kcat -C: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The lines `consume_kcat` must print for `records`.
+fn kcat_lines(records: &[Kept]) -> Vec<String> {
+    records
+        .iter()
+        .map(|(offset, key, value)| {
+            let len = value
+                .as_ref()
+                .map_or(-1, |v| i64::try_from(v.len()).unwrap());
+            format!("{offset} {} {len}", String::from_utf8_lossy(key))
+        })
+        .collect()
+}
+
+/// The log's bytes on disk, from DescribeLogDirs.
+async fn size_of(client: &Client, topic: &str) -> u64 {
+    let meta = client.refresh_topic(topic).await.unwrap();
+    let sizes = client.partition_sizes(&[meta]).await.unwrap();
+    sizes.bytes.get(&(topic.to_owned(), 0)).copied().unwrap()
+}
+
+/// librdkafka produces updates and tombstones with each codec; after the
+/// cleaner ran, librdkafka, kcat and ferrolog-client read exactly the last
+/// record of each key at its original offset and reach the partition's end,
+/// and a restart serves the same records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_topics_keep_the_last_record_of_each_key_for_every_reader() {
+    let broker = start().await;
+    let client = client(&broker).await;
+    let mut expected = BTreeMap::new();
+    for (seed, codec) in ["none", "gzip", "snappy", "lz4", "zstd"]
+        .into_iter()
+        .enumerate()
+    {
+        let topic = format!("compacted-{codec}");
+        common::create_topic(&broker, &topic, 1, &compacted("compact")).await;
+        let produced = produce_rdkafka(&broker, &topic, codec, &workload(seed as u64)).await;
+        let before = size_of(&client, &topic).await;
+        let want = last_of_each_key(&produced);
+        assert_eq!(want.len(), KEYS + FILLER);
+        wait_for_compaction(&client, &topic, &want).await;
+        let after = size_of(&client, &topic).await;
+        assert!(
+            after < before,
+            "{topic}: {before} bytes before compaction, {after} after"
+        );
+        assert_eq!(
+            consume_rdkafka(&broker, &topic).await,
+            want,
+            "{topic}: librdkafka"
+        );
+        assert_eq!(
+            consume_kcat(&broker, &topic).await,
+            kcat_lines(&want),
+            "{topic}: kcat"
+        );
+        expected.insert(topic, want);
+    }
+    let broker = broker.restart().await;
+    let client = self::client(&broker).await;
+    for (topic, want) in &expected {
+        assert_eq!(
+            &read_all(&client, topic).await,
+            want,
+            "{topic} after a restart"
+        );
+        assert_eq!(
+            &consume_rdkafka(&broker, topic).await,
+            want,
+            "{topic} after a restart"
+        );
+    }
+}
+
+/// kcat produces keyed lines and tombstones (`-Z`: an empty value is sent as
+/// null), snappy-compressed; kcat, librdkafka and kafka-python (`tools/kafka_python_compacted.py`)
+/// read the compacted log to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcat_produced_updates_and_tombstones_are_compacted_for_every_reader() {
+    let broker = start().await;
+    let client = client(&broker).await;
+    let topic = "compacted-kcat";
+    common::create_topic(&broker, topic, 1, &compacted("compact,delete")).await;
+    // Printable values (kcat reads lines): the label, then the random bytes
+    // as letters, which snappy hardly shrinks, so the filler still rolls.
+    let mut lines = Vec::new();
+    let mut produced = Vec::new();
+    for (key, value) in workload(9) {
+        let value = value.map(|v| {
+            let colon = v.iter().position(|&b| b == b':').unwrap();
+            let text: String = v[colon + 1..]
+                .iter()
+                .map(|b| char::from(b'a' + b % 26))
+                .collect();
+            format!("{}_{text}", String::from_utf8_lossy(&v[..colon])).into_bytes()
+        });
+        lines.extend_from_slice(&key);
+        lines.push(b'\t');
+        lines.extend_from_slice(value.as_deref().unwrap_or_default());
+        lines.push(b'\n');
+        produced.push((key, value));
+    }
+    let out = kcat(
+        &broker,
+        &[
+            "-P", "-t", topic, "-p", "0", "-K", "\t", "-Z", "-z", "snappy",
+        ],
+        lines,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // kcat sends in order to one partition: offsets are the line numbers.
+    let produced: Vec<Kept> = (0..)
+        .zip(produced)
+        .map(|(offset, (k, v))| (offset, k, v))
+        .collect();
+    let stored = read_all(&client, topic).await;
+    assert_eq!(
+        stored.len(),
+        produced.len(),
+        "every line stored before the cleaner ran"
+    );
+    let want = last_of_each_key(&produced);
+    wait_for_compaction(&client, topic, &want).await;
+    assert_eq!(
+        consume_kcat(&broker, topic).await,
+        kcat_lines(&want),
+        "kcat"
+    );
+    assert_eq!(consume_rdkafka(&broker, topic).await, want, "librdkafka");
+    let run = common::run_client_script(
+        &broker,
+        "python3",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/kafka_python_compacted.py"
+        ),
+        Duration::from_secs(60),
+        (
+            "No module named 'kafka'",
+            "kafka-python is not installed: run tools/test, or pip install kafka-python==2.2.15",
+        ),
+    )
+    .await;
+    let read: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("record "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(read, kcat_lines(&want), "kafka-python:\n{}", run.stderr);
+    let end = want.last().unwrap().0 + 1;
+    assert!(
+        run.stdout.contains(&format!("end reached at {end}")),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A record without a key is refused on a compacted topic as Kafka refuses
+/// it (INVALID_RECORD, "Compacted topic cannot accept message without key"),
+/// compressed or not, and nothing of its batch is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_records_are_refused_on_a_compacted_topic() {
+    let broker = start().await;
+    common::create_topic(&broker, "keyed-only", 1, &compacted("compact")).await;
+    common::create_topic(&broker, "anything", 1, &[]).await;
+    for codec in ["none", "zstd"] {
+        let producer: FutureProducer = broker.producer(&[
+            ("compression.codec", codec),
+            ("message.timeout.ms", "10000"),
+        ]);
+        let keyless = producer
+            .send(
+                FutureRecord::<(), _>::to("keyed-only")
+                    .partition(0)
+                    .payload("no key"),
+                TIMEOUT,
+            )
+            .await;
+        match keyless {
+            Err((KafkaError::MessageProduction(code), _)) => {
+                assert_eq!(code, RDKafkaErrorCode::InvalidRecord, "{codec}")
+            }
+            other => panic!("{codec}: a keyless record was not refused: {other:?}"),
+        }
+        let keyed = producer
+            .send(
+                FutureRecord::to("keyed-only")
+                    .partition(0)
+                    .key("k")
+                    .payload("v"),
+                TIMEOUT,
+            )
+            .await;
+        assert!(keyed.is_ok(), "{codec}: {keyed:?}");
+        let elsewhere = producer
+            .send(
+                FutureRecord::<(), _>::to("anything")
+                    .partition(0)
+                    .payload("no key"),
+                TIMEOUT,
+            )
+            .await;
+        assert!(
+            elsewhere.is_ok(),
+            "{codec}: a plain topic takes keyless records"
+        );
+    }
+    let client = client(&broker).await;
+    let stored = read_all(&client, "keyed-only").await;
+    assert_eq!(stored.len(), 2, "only the keyed records: {stored:?}");
+}
+
+/// DeleteRecords is refused (POLICY_VIOLATION) where the policy is compact
+/// alone, as Kafka's Partition.deleteRecordsOnLeader refuses it, and allowed
+/// with `compact,delete`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_needs_the_delete_policy() {
+    let broker = start().await;
+    let client = client(&broker).await;
+    for (topic, policy) in [("only-compact", "compact"), ("both", "compact,delete")] {
+        common::create_topic(&broker, topic, 1, &compacted(policy)).await;
+        let records = workload(3)
+            .into_iter()
+            .take(10)
+            .map(|(k, v)| ferrolog_client::batch::ProducerRecord {
+                key: Some(k.into()),
+                value: v.map(Into::into),
+                ..Default::default()
+            })
+            .collect::<Vec<_>>();
+        client
+            .send_records(
+                topic,
+                0,
+                &records,
+                kafka_protocol::records::Compression::None,
+                ferrolog_client::produce::Acks::All,
+            )
+            .await
+            .unwrap();
+    }
+    let refused = client
+        .delete_records("only-compact", &[(0, 5)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused[..], [(0, Err(code))] if code.0 == ResponseError::PolicyViolation),
+        "{refused:?}"
+    );
+    let ranges = client.offset_range("only-compact").await.unwrap();
+    assert_eq!(ranges, [(0, 0, 10)], "nothing deleted");
+    let allowed = client.delete_records("both", &[(0, 5)]).await.unwrap();
+    assert!(matches!(&allowed[..], [(0, Ok(5))]), "{allowed:?}");
+}
+
+/// A topic made compacted at runtime by IncrementalAlterConfigs: its running
+/// partition refuses keyless records and DeleteRecords at once, the cleaner
+/// compacts it, and all of that holds after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_changed_at_runtime_acts_at_once_and_survives_a_restart() {
+    let broker = start().await;
+    let client = client(&broker).await;
+    let topic = "turned";
+    let configs = [
+        ("segment.bytes", "1048576"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ];
+    common::create_topic(&broker, topic, 1, &configs).await;
+    let produced = produce_rdkafka(&broker, topic, "none", &workload(11)).await;
+    // Delete-only: nothing is compacted however long the cleaner runs.
+    assert_eq!(read_all(&client, topic).await.len(), produced.len());
+    let set = [ConfigChange::Set {
+        name: "cleanup.policy".into(),
+        value: "compact".into(),
+    }];
+    client.alter_topic_configs(topic, &set).await.unwrap();
+    let want = last_of_each_key(&produced);
+    wait_for_compaction(&client, topic, &want).await;
+    let refused = client.delete_records(topic, &[(0, 1)]).await.unwrap();
+    assert!(
+        matches!(&refused[..], [(0, Err(code))] if code.0 == ResponseError::PolicyViolation),
+        "{refused:?}"
+    );
+
+    let broker = broker.restart().await;
+    let client = self::client(&broker).await;
+    let configs = client.describe_topic_configs(topic).await.unwrap();
+    let policy = configs.iter().find(|c| c.name == "cleanup.policy").unwrap();
+    assert_eq!(policy.value.as_deref(), Some("compact"));
+    assert!(!policy.is_default);
+    assert_eq!(
+        read_all(&client, topic).await,
+        want,
+        "served the same after a restart"
+    );
+    let producer = broker.producer(&[]);
+    let keyless = producer
+        .send(
+            FutureRecord::<(), _>::to(topic)
+                .partition(0)
+                .payload("no key"),
+            TIMEOUT,
+        )
+        .await;
+    assert!(
+        matches!(
+            keyless,
+            Err((
+                KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord),
+                _
+            ))
+        ),
+        "{keyless:?}"
+    );
+    let refused = client.delete_records(topic, &[(0, 1)]).await.unwrap();
+    assert!(
+        matches!(&refused[..], [(0, Err(code))] if code.0 == ResponseError::PolicyViolation),
+        "after a restart: {refused:?}"
+    );
+}

@@ -22,7 +22,7 @@ use ferrolog_client::{Client, ClientConfig};
 use kafka_protocol::ResponseError;
 use rand::{RngCore, SeedableRng};
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -193,28 +193,50 @@ async fn wait_for_compaction(client: &Client, topic: &str, want: &[Kept]) {
 }
 
 /// Partition 0 of `topic` from the beginning with a librdkafka consumer,
-/// until it reports the partition's end (`enable.partition.eof`).
-async fn consume_rdkafka(broker: &TestBroker, topic: &str) -> Vec<Kept> {
-    let consumer: StreamConsumer = broker.consumer(&[("enable.partition.eof", "true")]);
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, 0, Offset::Beginning)
+/// until it reports the partition's end (`enable.partition.eof`), or why
+/// not. The consumer lives on a thread of its own: a librdkafka that stalls
+/// (it stalls on some compacted batches) also hangs in its destructor, and
+/// the test must end with a failure rather than hang with it.
+async fn consume_rdkafka(broker: &TestBroker, topic: &str) -> Result<Vec<Kept>, String> {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", "compaction-tests")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
         .unwrap();
-    consumer.assign(&list).unwrap();
-    let mut got = Vec::new();
-    loop {
-        let next = tokio::time::timeout(TIMEOUT, consumer.recv())
-            .await
-            .unwrap_or_else(|_| panic!("{topic}: no end of partition after {} records", got.len()));
-        match next {
-            Ok(m) => got.push((
-                m.offset(),
-                m.key().unwrap().to_vec(),
-                m.payload().map(<[u8]>::to_vec),
-            )),
-            Err(KafkaError::PartitionEOF(0)) => return got,
-            Err(e) => panic!("{topic}: {e}"),
+    let topic = topic.to_owned();
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&list).unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        let mut got = Vec::new();
+        let outcome = loop {
+            if Instant::now() > deadline {
+                break Err(format!("no end of partition after {} records", got.len()));
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Ok(m)) => got.push((
+                    m.offset(),
+                    m.key().unwrap().to_vec(),
+                    m.payload().map(<[u8]>::to_vec),
+                )),
+                Some(Err(KafkaError::PartitionEOF(0))) => break Ok(std::mem::take(&mut got)),
+                Some(Err(e)) => break Err(format!("after {} records: {e}", got.len())),
+            }
+        };
+        let stalled = outcome.is_err();
+        done.send(outcome).ok();
+        if stalled {
+            // Its destructor would wait for what stalled it.
+            std::mem::forget(consumer);
         }
-    }
+    });
+    result.await.unwrap()
 }
 
 /// Runs kcat with `args` and `input` on stdin, killed after `TIMEOUT`.
@@ -256,7 +278,7 @@ async fn kcat(broker: &TestBroker, args: &[&str], input: Vec<u8>) -> std::proces
 
 /// Partition 0 of `topic` from the beginning with kcat (`-e`: exit at the
 /// end), as `offset key value-length` lines (-1 for a tombstone).
-async fn consume_kcat(broker: &TestBroker, topic: &str) -> Vec<String> {
+async fn consume_kcat(broker: &TestBroker, topic: &str) -> Result<Vec<String>, String> {
     let args = [
         "-C",
         "-t",
@@ -271,15 +293,65 @@ async fn consume_kcat(broker: &TestBroker, topic: &str) -> Vec<String> {
         "%o %k %S\n",
     ];
     let out = kcat(broker, &args, Vec::new()).await;
-    assert!(
-        out.status.success(),
-        "kcat -C: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
-        .collect()
+        .collect())
+}
+
+/// `tools/kafka_python_compacted.py` reading `compacted-kcat` to its end:
+/// its `record` lines (as `consume_kcat` prints them), or why not.
+async fn consume_kafka_python(broker: &TestBroker, end: i64) -> Result<Vec<String>, String> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tools/kafka_python_compacted.py"
+    );
+    let bootstrap = broker.bootstrap();
+    let out = tokio::task::spawn_blocking(move || {
+        // The script bounds itself (30 s); `timeout` is the backstop.
+        Command::new("timeout")
+            .args(["60", "python3", script, &bootstrap])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'kafka'"),
+        "kafka-python is not installed: run tools/test, or pip install kafka-python==2.2.15"
+    );
+    if !out.status.success() || !stdout.contains(&format!("end reached at {end}")) {
+        return Err(format!("{stderr}{}", stdout.lines().last().unwrap_or("")));
+    }
+    Ok(stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("record "))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// What a reader got against what it should have, as a line for the
+/// failures a test collects (so one run tells every reader's story).
+fn judge<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    got: Result<T, String>,
+    want: &T,
+    failures: &mut Vec<String>,
+) {
+    match got {
+        Ok(got) if &got == want => eprintln!("{what}: read exactly the compacted log"),
+        Ok(got) => {
+            let text = format!("{got:?}");
+            let shown = text.get(..300).unwrap_or(&text);
+            failures.push(format!("{what}: read something else: {shown}…"));
+        }
+        Err(e) => failures.push(format!("{what}: {}", e.trim())),
+    }
 }
 
 /// The lines `consume_kcat` must print for `records`.
@@ -311,6 +383,7 @@ async fn compacted_topics_keep_the_last_record_of_each_key_for_every_reader() {
     let broker = start().await;
     let client = client(&broker).await;
     let mut expected = BTreeMap::new();
+    let mut failures = Vec::new();
     for (seed, codec) in ["none", "gzip", "snappy", "lz4", "zstd"]
         .into_iter()
         .enumerate()
@@ -318,6 +391,7 @@ async fn compacted_topics_keep_the_last_record_of_each_key_for_every_reader() {
         let topic = format!("compacted-{codec}");
         common::create_topic(&broker, &topic, 1, &compacted("compact")).await;
         let produced = produce_rdkafka(&broker, &topic, codec, &workload(seed as u64)).await;
+        eprintln!("{topic}: produced {}", produced.len());
         let before = size_of(&client, &topic).await;
         let want = last_of_each_key(&produced);
         assert_eq!(want.len(), KEYS + FILLER);
@@ -327,16 +401,11 @@ async fn compacted_topics_keep_the_last_record_of_each_key_for_every_reader() {
             after < before,
             "{topic}: {before} bytes before compaction, {after} after"
         );
-        assert_eq!(
-            consume_rdkafka(&broker, &topic).await,
-            want,
-            "{topic}: librdkafka"
-        );
-        assert_eq!(
-            consume_kcat(&broker, &topic).await,
-            kcat_lines(&want),
-            "{topic}: kcat"
-        );
+        let reader = |name: &str| format!("{topic}: {name}");
+        let rdkafka = consume_rdkafka(&broker, &topic).await;
+        judge(&reader("librdkafka"), rdkafka, &want, &mut failures);
+        let kcat = consume_kcat(&broker, &topic).await;
+        judge(&reader("kcat"), kcat, &kcat_lines(&want), &mut failures);
         expected.insert(topic, want);
     }
     let broker = broker.restart().await;
@@ -347,12 +416,15 @@ async fn compacted_topics_keep_the_last_record_of_each_key_for_every_reader() {
             want,
             "{topic} after a restart"
         );
-        assert_eq!(
-            &consume_rdkafka(&broker, topic).await,
+        let rdkafka = consume_rdkafka(&broker, topic).await;
+        judge(
+            &format!("{topic} after a restart: librdkafka"),
+            rdkafka,
             want,
-            "{topic} after a restart"
+            &mut failures,
         );
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// kcat produces keyed lines and tombstones (`-Z`: an empty value is sent as
@@ -409,39 +481,23 @@ async fn kcat_produced_updates_and_tombstones_are_compacted_for_every_reader() {
     );
     let want = last_of_each_key(&produced);
     wait_for_compaction(&client, topic, &want).await;
-    assert_eq!(
+    let mut failures = Vec::new();
+    judge(
+        "kcat",
         consume_kcat(&broker, topic).await,
-        kcat_lines(&want),
-        "kcat"
+        &kcat_lines(&want),
+        &mut failures,
     );
-    assert_eq!(consume_rdkafka(&broker, topic).await, want, "librdkafka");
-    let run = common::run_client_script(
-        &broker,
-        "python3",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tools/kafka_python_compacted.py"
-        ),
-        Duration::from_secs(60),
-        (
-            "No module named 'kafka'",
-            "kafka-python is not installed: run tools/test, or pip install kafka-python==2.2.15",
-        ),
-    )
-    .await;
-    let read: Vec<String> = run
-        .stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("record "))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(read, kcat_lines(&want), "kafka-python:\n{}", run.stderr);
+    judge(
+        "librdkafka",
+        consume_rdkafka(&broker, topic).await,
+        &want,
+        &mut failures,
+    );
     let end = want.last().unwrap().0 + 1;
-    assert!(
-        run.stdout.contains(&format!("end reached at {end}")),
-        "{}",
-        run.stdout
-    );
+    let python = consume_kafka_python(&broker, end).await;
+    judge("kafka-python", python, &kcat_lines(&want), &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// A record without a key is refused on a compacted topic as Kafka refuses

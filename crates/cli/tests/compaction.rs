@@ -1,0 +1,125 @@
+//! A compacted topic driven by the `ferrolog` CLI alone: created with
+//! `--config cleanup.policy=compact`, fed keyed updates, compacted by the
+//! broker's cleaner (every 200 ms here), then consumed from the beginning:
+//! the last value of each key at its original offset, to the end. The
+//! broker's refusals (a line without a key, delete-records on compact alone)
+//! reach the user as one-line errors.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestBroker, consume, fails, ok, produce};
+
+const KEYS: usize = 40;
+const ROUNDS: usize = 30;
+/// Distinct keys after the updates: about 1.2 MiB, enough to roll the 1 MiB
+/// segment holding them (the cleaner never touches the active segment).
+const FILLER: usize = 1200;
+
+/// Letters from a fixed-seed xorshift, so the values do not compress.
+fn letters(state: &mut u64, n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            char::from(b'a' + (*state % 26) as u8)
+        })
+        .collect()
+}
+
+#[test]
+fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
+    let broker = TestBroker::start_with(|c| c.log.cleaner_check_interval_ms = 200);
+    let topic = "cli-compacted";
+    ok(broker.ferrolog().args([
+        "topic",
+        "create",
+        topic,
+        "--config",
+        "cleanup.policy=compact",
+        "--config",
+        "segment.bytes=1048576",
+        "--config",
+        "min.cleanable.dirty.ratio=0.01",
+    ]));
+    let described = ok(broker.ferrolog().args(["topic", "describe", topic]));
+    for shown in [
+        "cleanup.policy",
+        "compact",
+        "delete.retention.ms",
+        "86400000",
+        "min.cleanable.dirty.ratio",
+        "0.01",
+        "min.compaction.lag.ms",
+    ] {
+        assert!(described.contains(shown), "{shown}: {described}");
+    }
+
+    let mut seed = 0x2545_f491_4f6c_dd1d;
+    let mut lines = Vec::new();
+    for round in 0..ROUNDS {
+        for k in 0..KEYS {
+            lines.push(format!("key-{k}:r{round}-{}", letters(&mut seed, 1000)));
+        }
+    }
+    for f in 0..FILLER {
+        lines.push(format!("filler-{f}:{}", letters(&mut seed, 1000)));
+    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    produce(
+        &broker,
+        topic,
+        &["--key-separator", ":", "--partition", "0"],
+        &refs,
+    );
+    // The last line of each key, at its line number (one partition, in order).
+    let mut last = std::collections::BTreeMap::new();
+    for (offset, line) in lines.iter().enumerate() {
+        let (key, _) = line.split_once(':').unwrap();
+        last.insert(key, (offset, line.as_str()));
+    }
+    let mut want: Vec<(usize, &str)> = last.into_values().collect();
+    want.sort_unstable();
+    let want: Vec<String> = want
+        .into_iter()
+        .map(|(offset, line)| format!("{offset} {line}"))
+        .collect();
+    assert_eq!(want.len(), KEYS + FILLER);
+
+    // Until the cleaner has run; each read ends at the partition's end.
+    let read = || consume(&broker, topic, &["--format", "{offset} {key}:{value}"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = read();
+    while got != want {
+        assert!(
+            Instant::now() < deadline,
+            "not compacted after 60 s: {} records read, {} wanted",
+            got.len(),
+            want.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        got = read();
+    }
+
+    let keyless = fails(produce_cmd(&broker, topic).write_stdin("no key here\n"));
+    assert!(
+        keyless.contains("Compacted topic cannot accept message without key"),
+        "{keyless}"
+    );
+    let refused =
+        fails(
+            broker
+                .ferrolog()
+                .args(["topic", "delete-records", topic, "--before", "5"]),
+        );
+    assert!(refused.to_lowercase().contains("policy"), "{refused}");
+    assert_eq!(read(), want, "the refusals changed nothing");
+}
+
+fn produce_cmd(broker: &TestBroker, topic: &str) -> assert_cmd::Command {
+    let mut cmd = broker.ferrolog();
+    cmd.args(["produce", topic, "--partition", "0"]);
+    cmd
+}

@@ -315,7 +315,7 @@ async fn consume_kafka_python(broker: &TestBroker, end: i64) -> Result<Vec<Strin
     let out = tokio::task::spawn_blocking(move || {
         // The script bounds itself (30 s); `timeout` is the backstop.
         Command::new("timeout")
-            .args(["60", "python3", script, &bootstrap])
+            .args(["60", "python3", "-u", script, &bootstrap])
             .output()
             .unwrap()
     })
@@ -328,7 +328,12 @@ async fn consume_kafka_python(broker: &TestBroker, end: i64) -> Result<Vec<Strin
         "kafka-python is not installed: run tools/test, or pip install kafka-python==2.2.15"
     );
     if !out.status.success() || !stdout.contains(&format!("end reached at {end}")) {
-        return Err(format!("{stderr}{}", stdout.lines().last().unwrap_or("")));
+        let records = stdout.lines().filter(|l| l.starts_with("record ")).count();
+        let last = stdout.lines().last().unwrap_or("");
+        return Err(format!(
+            "exit {:?} after {records} records (last line {last:?}) {stderr}",
+            out.status.code()
+        ));
     }
     Ok(stdout
         .lines()
@@ -403,6 +408,12 @@ async fn compacted_topics_keep_the_last_record_of_each_key_for_every_reader() {
             after < before,
             "{topic}: {before} bytes before compaction, {after} after"
         );
+        let stored = common::stored_batches(&broker, &topic);
+        let emptied = stored.iter().filter(|&&(_, records)| records == 0).count();
+        eprintln!(
+            "{topic}: {} batches stored, {emptied} emptied by compaction",
+            stored.len()
+        );
         let reader = |name: &str| format!("{topic}: {name}");
         let rdkafka = consume_rdkafka(&broker, &topic).await;
         judge(&reader("librdkafka"), rdkafka, &want, &mut failures);
@@ -430,7 +441,8 @@ async fn compacted_topics_keep_the_last_record_of_each_key_for_every_reader() {
 }
 
 /// kcat produces keyed lines and tombstones (`-Z`: an empty value is sent as
-/// null), snappy-compressed; kcat, librdkafka and kafka-python (`tools/kafka_python_compacted.py`)
+/// null), lz4-compressed (gzip and snappy hit the known gap the first test
+/// shows); kcat, librdkafka and kafka-python (`tools/kafka_python_compacted.py`)
 /// read the compacted log to its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_produced_updates_and_tombstones_are_compacted_for_every_reader() {
@@ -439,7 +451,7 @@ async fn kcat_produced_updates_and_tombstones_are_compacted_for_every_reader() {
     let topic = "compacted-kcat";
     common::create_topic(&broker, topic, 1, &compacted("compact,delete")).await;
     // Printable values (kcat reads lines): the label, then the random bytes
-    // as letters, which snappy hardly shrinks, so the filler still rolls.
+    // as letters, which lz4 hardly shrinks, so the filler still rolls.
     let mut lines = Vec::new();
     let mut produced = Vec::new();
     for (key, value) in workload(9) {
@@ -459,9 +471,7 @@ async fn kcat_produced_updates_and_tombstones_are_compacted_for_every_reader() {
     }
     let out = kcat(
         &broker,
-        &[
-            "-P", "-t", topic, "-p", "0", "-K", "\t", "-Z", "-z", "snappy",
-        ],
+        &["-P", "-t", topic, "-p", "0", "-K", "\t", "-Z", "-z", "lz4"],
         lines,
     )
     .await;

@@ -77,7 +77,7 @@ fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
     // The last line of each key, at its line number (one partition, in order).
     let mut last = std::collections::BTreeMap::new();
     for (offset, line) in lines.iter().enumerate() {
-        let (key, _) = line.split_once(':').unwrap();
+        let (key, _) = line.split_once(':').expect("every line has a key");
         last.insert(key, (offset, line.as_str()));
     }
     let mut want: Vec<(usize, &str)> = last.into_values().collect();

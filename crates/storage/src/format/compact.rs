@@ -9,7 +9,9 @@
 //! (offset and timestamp are deltas from the unchanged bases) are copied
 //! verbatim. A compressed batch's kept records are compressed again with its
 //! codec; a batch that keeps every record is not rewritten at all, and one
-//! that keeps none is the bare 61-byte header with `records_count` 0.
+//! that keeps none is the bare 61-byte header with `records_count` 0 and no
+//! codec in its attributes (Kafka's empty batch: clients cannot inflate zero
+//! bytes).
 //!
 //! ```text
 //! rewritten = { header[0..61) with batch_length, crc, records_count replaced | codec(kept record bytes…) }
@@ -20,8 +22,8 @@ use ferrolog_wire::compression::{self, Codec, CompressError};
 use ferrolog_wire::records::{DECOMPRESSED_BYTES_MAX, Records};
 
 use super::batch::{
-    BatchHeader, HEADER_LEN, LENGTH_AT, LOG_OVERHEAD, RECORDS_COUNT_AT, put, records_section,
-    reseal,
+    ATTRIBUTES_AT, BatchHeader, COMPRESSION_MASK, HEADER_LEN, LENGTH_AT, LOG_OVERHEAD,
+    RECORDS_COUNT_AT, put, records_section, reseal,
 };
 
 /// One record of a batch, as compaction decides on it.
@@ -167,6 +169,13 @@ pub fn filter_batch(
     let length = i32::try_from(out.len() - LOG_OVERHEAD).unwrap_or(i32::MAX);
     put(&mut out, LENGTH_AT, &length.to_be_bytes());
     put(&mut out, RECORDS_COUNT_AT, &kept_count.to_be_bytes());
+    if kept_count == 0 {
+        // An empty batch is written uncompressed, as Kafka writes it: a codec
+        // flag over zero bytes is no valid stream, and librdkafka (stalls on
+        // gzip, fails snappy and lz4) and kafka-python (hangs) cannot read it.
+        let plain = header.attributes & !COMPRESSION_MASK;
+        put(&mut out, ATTRIBUTES_AT, &plain.to_be_bytes());
+    }
     reseal(&mut out);
     Ok(Filtered::Rewritten {
         batch: out,

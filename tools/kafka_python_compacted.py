@@ -16,19 +16,31 @@ bootstrap = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9092"
 topic = "compacted-kcat"
 part = TopicPartition(topic, 0)
 
-consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+# Starts at the log start through auto_offset_reset, not seek_to_beginning:
+# kafka-python 2.2.15's position() spins without network I/O while a
+# requested reset is pending, so position() right after a seek never returns.
+consumer = KafkaConsumer(
+    bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+)
 consumer.assign([part])
-consumer.seek_to_beginning(part)
 end = consumer.end_offsets([part])[part]
 
+
+def position():
+    return consumer.position(part, timeout_ms=1000)
+
+
 deadline = time.time() + 30
-while consumer.position(part) < end:
-    if time.time() > deadline:
-        print(f"stuck at {consumer.position(part)} of {end}", file=sys.stderr)
-        sys.exit(1)
+while True:
     for records in consumer.poll(timeout_ms=500).values():
         for r in records:
             length = -1 if r.value is None else len(r.value)
             print(f"record {r.offset} {r.key.decode()} {length}")
-print(f"end reached at {consumer.position(part)}")
+    at = position()
+    if at is not None and at >= end:
+        break
+    if time.time() > deadline:
+        print(f"stuck at {at} of {end}", file=sys.stderr)
+        sys.exit(1)
+print(f"end reached at {position()}")
 consumer.close()

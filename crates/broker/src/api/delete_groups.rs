@@ -26,12 +26,9 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> Outcome<Del
             let mut answered = HashMap::new();
             ids.iter()
                 .map(|id| {
-                    answered
-                        .entry(id.as_str())
-                        .or_insert_with(|| {
-                            check_stored_group_id(id).and_then(|()| groups.delete_group(id))
-                        })
-                        .clone()
+                    *answered.entry(id.as_str()).or_insert_with(|| {
+                        check_stored_group_id(id).and_then(|()| groups.delete_group(id))
+                    })
                 })
                 .collect::<Vec<_>>()
         })

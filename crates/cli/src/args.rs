@@ -48,7 +48,7 @@ pub enum Output {
 pub enum Command {
     /// Produce records read one per line from stdin or a file
     #[command(
-        after_help = "Examples:\n  printf 'k1:hello\\nk2:world\\n' | ferrolog produce orders --key-separator :\n  ferrolog produce orders --file events.txt --header source=import --acks all --compression zstd"
+        after_help = "Examples:\n  printf 'k1:hello\\nk2:world\\n' | ferrolog produce orders --key-separator :\n  printf 'k1:NULL\\n' | ferrolog produce profiles --key-separator : --null-marker NULL   # delete k1\n  ferrolog produce orders --file events.txt --header source=import --acks all --compression zstd"
     )]
     Produce(ProduceArgs),
     /// Consume records and print them as they arrive
@@ -113,6 +113,10 @@ pub struct ProduceArgs {
     /// Use this key for every record
     #[arg(long, short = 'k', conflicts_with = "key_separator")]
     pub key: Option<String>,
+    /// Send a value that is exactly MARKER as null: a tombstone, which deletes
+    /// its key from a compacted topic (Kafka's console producer `null.marker`)
+    #[arg(long, value_name = "MARKER")]
+    pub null_marker: Option<String>,
     /// Add a header to every record (repeatable)
     #[arg(long = "header", short = 'H', value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub headers: Vec<(String, String)>,

@@ -64,6 +64,9 @@ fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
             lines.push(format!("key-{k}:r{round}-{}", letters(&mut seed, 1000)));
         }
     }
+    // key-0 deleted: a tombstone, kept (delete.retention.ms is a day). The
+    // filler after it rolls it into a sealed segment, which the cleaner cleans.
+    lines.push("key-0:GONE".to_owned());
     for f in 0..FILLER {
         lines.push(format!("filler-{f}:{}", letters(&mut seed, 1000)));
     }
@@ -71,7 +74,14 @@ fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
     produce(
         &broker,
         topic,
-        &["--key-separator", ":", "--partition", "0"],
+        &[
+            "--key-separator",
+            ":",
+            "--partition",
+            "0",
+            "--null-marker",
+            "GONE",
+        ],
         &refs,
     );
     // The last line of each key, at its line number (one partition, in order).
@@ -82,9 +92,10 @@ fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
     }
     let mut want: Vec<(usize, &str)> = last.into_values().collect();
     want.sort_unstable();
+    // A null value prints as nothing.
     let want: Vec<String> = want
         .into_iter()
-        .map(|(offset, line)| format!("{offset} {line}"))
+        .map(|(offset, line)| format!("{offset} {}", line.replace("GONE", "")))
         .collect();
     assert_eq!(want.len(), KEYS + FILLER);
 
@@ -116,6 +127,16 @@ fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
         );
     assert!(refused.to_lowercase().contains("policy"), "{refused}");
     assert_eq!(read(), want, "the refusals changed nothing");
+    // The tombstone is a null value, not an empty one.
+    let json = consume(&broker, topic, &["--output", "json"]);
+    let tombstone = json
+        .iter()
+        .find(|line| line.contains(r#""key":"key-0""#))
+        .expect("key-0's tombstone");
+    assert!(
+        tombstone.contains(r#""key":"key-0""#) && tombstone.contains(r#""value":null"#),
+        "{tombstone}"
+    );
 }
 
 fn produce_cmd(broker: &TestBroker, topic: &str) -> assert_cmd::Command {

@@ -230,9 +230,13 @@ fn to_record(args: &ProduceArgs, raw: &[u8]) -> ProducerRecord {
         .iter()
         .map(|(k, v)| (k.clone(), Some(Bytes::copy_from_slice(v.as_bytes()))))
         .collect();
+    let tombstone = args
+        .null_marker
+        .as_ref()
+        .is_some_and(|marker| marker.as_bytes() == value);
     ProducerRecord {
         key,
-        value: Some(Bytes::copy_from_slice(value)),
+        value: (!tombstone).then(|| Bytes::copy_from_slice(value)),
         headers,
         timestamp_ms: super::now_ms(),
     }

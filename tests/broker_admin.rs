@@ -71,15 +71,22 @@ async fn create_topics_refuses_what_kafka_refuses() {
     )
     .await;
     assert_eq!(bad_config, Err(RDKafkaErrorCode::InvalidConfig));
+    // Compacted topics are served; a policy Kafka does not know is not.
     let compacted = create(
         &broker,
         NewTopic::new("k", 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
     )
     .await;
-    assert_eq!(compacted, Err(RDKafkaErrorCode::PolicyViolation));
+    assert_eq!(compacted, Ok("k".to_owned()));
+    let bad_policy = create(
+        &broker,
+        NewTopic::new("shred", 1, TopicReplication::Fixed(1)).set("cleanup.policy", "shred"),
+    )
+    .await;
+    assert_eq!(bad_policy, Err(RDKafkaErrorCode::InvalidConfig));
     assert_eq!(
         topics(&broker),
-        vec![("fine".to_string(), 3)],
+        vec![("fine".to_string(), 3), ("k".to_string(), 1)],
         "refused topics were not created"
     );
 }

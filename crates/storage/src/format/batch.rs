@@ -127,6 +127,18 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 /// for more bytes, or the reason it is invalid. Checks length, magic, CRC and
 /// that `last_offset_delta == records_count - 1`.
 pub fn next_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
+    next_checked(buf, |header| {
+        header.records_count >= 1
+            && i64::from(header.last_offset_delta) == i64::from(header.records_count) - 1
+    })
+}
+
+/// The frame and CRC checks both readers share, then `count_ok` on the
+/// header's record count.
+fn next_checked(
+    buf: &[u8],
+    count_ok: impl Fn(&BatchHeader) -> bool,
+) -> Result<BatchStep, BatchError> {
     if buf.len() < HEADER_LEN {
         return Ok(BatchStep::NeedMore { needed: HEADER_LEN });
     }
@@ -143,9 +155,7 @@ pub fn next_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
             actual,
         });
     }
-    if header.records_count < 1
-        || i64::from(header.last_offset_delta) != i64::from(header.records_count) - 1
-    {
+    if !count_ok(&header) {
         return Err(count_mismatch(&header));
     }
     Ok(BatchStep::Batch { header, size })
@@ -172,26 +182,7 @@ pub fn stored_count_ok(header: &BatchHeader) -> bool {
 /// `inspect`): the same checks, except that the record count may be below
 /// `last_offset_delta + 1` (a compacted batch, [`stored_count_ok`]).
 pub fn next_stored_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
-    if buf.len() < HEADER_LEN {
-        return Ok(BatchStep::NeedMore { needed: HEADER_LEN });
-    }
-    let header = BatchHeader::parse(buf)?;
-    check_frame(&header)?;
-    let size = header.size();
-    let Some(batch) = buf.get(..size) else {
-        return Ok(BatchStep::NeedMore { needed: size });
-    };
-    let actual = compute_crc(batch);
-    if actual != header.crc {
-        return Err(BatchError::CrcMismatch {
-            expected: header.crc,
-            actual,
-        });
-    }
-    if !stored_count_ok(&header) {
-        return Err(count_mismatch(&header));
-    }
-    Ok(BatchStep::Batch { header, size })
+    next_checked(buf, stored_count_ok)
 }
 
 /// Checks that the records section of `batch` (whole, its header already

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Shared, open_partitions};
 use crate::config::Durability;
-use crate::sync_util::{lock, now_ms, wait_timeout};
+use crate::sync_util::now_ms;
 
 pub(super) fn run(shared: &Shared) {
     let tick = Duration::from_millis(shared.options.flush_check_interval_ms.max(1));
@@ -17,15 +17,8 @@ pub(super) fn run(shared: &Shared) {
         .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
     let (mut last_checkpoint_ms, mut last_retention_ms) = (now_ms(), now_ms());
     loop {
-        {
-            let stop = lock(&shared.stop);
-            if *stop {
-                return;
-            }
-            let stop = wait_timeout(&shared.stop_signal, stop, tick);
-            if *stop {
-                return;
-            }
+        if super::wait_or_stop(shared, tick) {
+            return;
         }
         let now = now_ms();
         let partitions = open_partitions(shared);

@@ -7,20 +7,13 @@
 use std::time::Duration;
 
 use super::{Shared, open_partitions};
-use crate::sync_util::{lock, now_ms, wait_timeout};
+use crate::sync_util::{lock, now_ms};
 
 pub(super) fn run(shared: &Shared, interval_ms: u64) {
     let tick = Duration::from_millis(interval_ms.max(1));
     loop {
-        {
-            let stop = lock(&shared.stop);
-            if *stop {
-                return;
-            }
-            let stop = wait_timeout(&shared.stop_signal, stop, tick);
-            if *stop {
-                return;
-            }
+        if super::wait_or_stop(shared, tick) {
+            return;
         }
         for partition in open_partitions(shared) {
             if *lock(&shared.stop) {

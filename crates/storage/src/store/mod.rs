@@ -390,6 +390,16 @@ impl Store {
     }
 }
 
+/// Waits `tick` for the stop signal: true if the store is stopping (the
+/// background and cleaner threads then return).
+fn wait_or_stop(shared: &Shared, tick: std::time::Duration) -> bool {
+    let stop = lock(&shared.stop);
+    if *stop {
+        return true;
+    }
+    *crate::sync_util::wait_timeout(&shared.stop_signal, stop, tick)
+}
+
 fn open_partitions(shared: &Shared) -> Vec<Arc<Partition>> {
     read(&shared.partitions)
         .values()

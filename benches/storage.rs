@@ -1,5 +1,5 @@
 //! Storage hot paths: the append's batch checks, append under each durability policy, sequential read,
-//! offset and timestamp lookup latency — plus, in a real `cargo bench` run,
+//! offset and timestamp lookup latency, a compaction pass — plus, in a real `cargo bench` run,
 //! the append-vs-`dd` bandwidth comparison the storage issue sets as target.
 //!
 //! `cargo bench --bench storage` runs everything (set FERROLOG_BENCH_DD_MB to
@@ -16,9 +16,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use ferrolog_storage::format::builder::{SimpleRecord, encode_batch};
-use ferrolog_storage::{Durability, LogConfig, Partition, PartitionId, Store, StoreOptions};
+use ferrolog_storage::{
+    Compaction, Durability, LogConfig, Partition, PartitionId, Store, StoreOptions,
+};
 
 const MIB: u64 = 1 << 20;
 
@@ -287,6 +289,78 @@ fn bench_validate(c: &mut Criterion) {
     group.finish();
 }
 
+/// A compacted partition of `total_bytes` in 8 MiB segments: 1 KiB records
+/// in batches of 100, keyed over `distinct_keys` keys in turn, fsynced and
+/// checkpointed so that every sealed segment is cleanable.
+fn compactable(dir: &Path, total_bytes: u64, distinct_keys: usize) -> (Store, Arc<Partition>) {
+    let (store, partition) = open_partition(dir, Durability::Never, 8 * MIB);
+    partition.set_config(LogConfig {
+        retention_bytes: None,
+        compaction: Some(Compaction {
+            min_dirty_per_mille: 0,
+            ..Compaction::default()
+        }),
+        ..partition.config()
+    });
+    let value = vec![0x5a_u8; 1024];
+    let mut written = 0u64;
+    let mut n = 0usize;
+    while written < total_bytes {
+        let keys: Vec<String> = (n..n + 100)
+            .map(|i| format!("key-{}", i % distinct_keys))
+            .collect();
+        n += 100;
+        let records: Vec<SimpleRecord<'_>> = keys
+            .iter()
+            .map(|k| SimpleRecord {
+                timestamp_ms: 1_000_000,
+                key: Some(k.as_bytes()),
+                value: Some(&value),
+            })
+            .collect();
+        let input = encode_batch(&records);
+        written += input.len() as u64;
+        partition.append(&input).unwrap();
+    }
+    partition.flush().unwrap();
+    partition.checkpoint_if_advanced().unwrap();
+    (store, partition)
+}
+
+/// One compaction pass over every sealed segment: where 90% of the records
+/// are superseded (most segments rewritten), and where every key is
+/// distinct (the pass reads and maps everything and rewrites nothing, as the
+/// first pass after a restart does over an already clean log).
+fn bench_compact(c: &mut Criterion) {
+    let total = if benchmarking() { 128 * MIB } else { 2 * MIB };
+    let records = (total / 1100) as usize;
+    let mut group = c.benchmark_group("compact");
+    group
+        .measurement_time(Duration::from_secs(10))
+        .sample_size(10);
+    group.throughput(Throughput::Bytes(total));
+    for (name, distinct) in [
+        ("90pct_superseded", records / 10),
+        ("all_live", records * 2),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let (store, partition) = compactable(dir.path(), total, distinct.max(1));
+                    (dir, store, partition)
+                },
+                |(dir, store, partition)| {
+                    black_box(partition.compact(i64::MAX / 2).unwrap());
+                    (dir, store, partition)
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     dd_comparison();
     let mut c = Criterion::default().configure_from_args();
@@ -294,5 +368,6 @@ fn main() {
     bench_append(&mut c);
     bench_read(&mut c);
     bench_lookup(&mut c);
+    bench_compact(&mut c);
     c.final_summary();
 }

@@ -513,6 +513,68 @@ async fn kcat_produced_updates_and_tombstones_are_compacted_for_every_reader() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Tombstones go once `delete.retention.ms` has passed since their
+/// timestamps, at the next pass (new writes trigger it); the keys they
+/// deleted stay deleted, after a restart too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_go_after_delete_retention_and_their_keys_stay_deleted() {
+    let broker = start().await;
+    let client = client(&broker).await;
+    let topic = "tombstones";
+    let mut configs = compacted("compact");
+    configs.push(("delete.retention.ms", "1000"));
+    common::create_topic(&broker, topic, 1, &configs).await;
+    let mut produced = produce_rdkafka(&broker, topic, "none", &workload(21)).await;
+    // A retention period past the tombstones' timestamps, then more writes,
+    // enough to roll a segment, so that a pass runs after it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..FILLER)
+        .map(|f| {
+            (
+                format!("later-{f}").into_bytes(),
+                Some(vec![b'x'; VALUE_PAD]),
+            )
+        })
+        .collect();
+    produced.extend(produce_rdkafka(&broker, topic, "none", &later).await);
+    let with_tombstones = last_of_each_key(&produced);
+    let want: Vec<Kept> = with_tombstones
+        .iter()
+        .filter(|r| r.2.is_some())
+        .cloned()
+        .collect();
+    assert_eq!(
+        with_tombstones.len() - want.len(),
+        KEYS / 5,
+        "tombstones produced"
+    );
+    wait_for_compaction(&client, topic, &want).await;
+    let broker = broker.restart().await;
+    let client = self::client(&broker).await;
+    assert_eq!(read_all(&client, topic).await, want, "after a restart");
+}
+
+/// `min.compaction.lag.ms` holds back segments younger than it: a topic with
+/// an hour's lag is left whole while a topic without one, written at the
+/// same time, is compacted by the same passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_compaction_lag_holds_young_segments_back() {
+    let broker = start().await;
+    let client = client(&broker).await;
+    let mut lagged_configs = compacted("compact");
+    lagged_configs.push(("min.compaction.lag.ms", "3600000"));
+    common::create_topic(&broker, "lagged", 1, &lagged_configs).await;
+    common::create_topic(&broker, "unlagged", 1, &compacted("compact")).await;
+    let records = workload(22);
+    let lagged = produce_rdkafka(&broker, "lagged", "none", &records).await;
+    let unlagged = produce_rdkafka(&broker, "unlagged", "none", &records).await;
+    wait_for_compaction(&client, "unlagged", &last_of_each_key(&unlagged)).await;
+    // A few more passes (every 200 ms) over both.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let whole: Vec<Kept> = lagged;
+    assert_eq!(read_all(&client, "lagged").await, whole);
+}
+
 /// A record without a key is refused on a compacted topic as Kafka refuses
 /// it (INVALID_RECORD, "Compacted topic cannot accept message without key"),
 /// compressed or not, and nothing of its batch is stored.

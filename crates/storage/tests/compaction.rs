@@ -667,3 +667,27 @@ fn no_compaction_config_is_a_no_op() {
     );
     assert_eq!(read_all(&p), as_stored(&appended));
 }
+
+/// A timestamp lookup goes on past every segment compaction emptied (each
+/// keeps its max timestamp, so each still looks like a match) to the first
+/// record that is left.
+#[test]
+fn a_timestamp_lookup_passes_over_the_segments_compaction_emptied() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store.create_partition(id("c", 0), compacted(600)).unwrap();
+    let appended = overwritten(&p, 24);
+    settle(&p);
+    let report = p.compact(NOW_MS).unwrap();
+    let kept = read_all(&p);
+    assert_eq!(kept, model(&appended, report.cleaned_up_to));
+    let first = kept.first().unwrap().0;
+    // Several whole segments lie before the first record left.
+    assert!(
+        p.segment_count() >= 4 && first >= 60,
+        "{report:?}, first {first}"
+    );
+    let found = p.offset_for_timestamp(0).unwrap();
+    assert_eq!(found.map(|f| f.offset), Some(first));
+    store.close().unwrap();
+}

@@ -25,11 +25,13 @@ impl Partition {
         timestamp_ms: i64,
     ) -> Result<Option<TimestampOffset>, StorageError> {
         let log_start = self.log_start_offset();
-        // The first qualifying segment nearly always holds the answer; the
-        // second is needed only when its matches all lie below the log start.
-        // Each is planned (its indexes mapped) only when it is searched.
+        // The first qualifying segment nearly always holds the answer. A later
+        // one is needed when its matches all lie below the log start, or were
+        // removed by compaction (an emptied segment keeps its max timestamp,
+        // so it still qualifies): go on until one answers. Each is planned
+        // (its indexes mapped) only when it is searched.
         let mut after = None;
-        for _ in 0..2 {
+        loop {
             let Some(plan) = self.plan_timestamp(timestamp_ms, log_start, after)? else {
                 break;
             };

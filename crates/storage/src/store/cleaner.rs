@@ -30,6 +30,13 @@ pub(super) fn run(shared: &Shared, interval_ms: u64) {
                 continue;
             }
             match partition.compact(now_ms()) {
+                // A pass that changed nothing (a lag holds segments back, or
+                // nothing was cleanable yet) is not news for an operator.
+                Ok(report) if report.segments_rewritten == 0 => tracing::debug!(
+                    partition = %partition.id(), dirty_per_mille = dirty,
+                    segments_cleaned = report.segments_cleaned,
+                    "compaction pass changed nothing"
+                ),
                 Ok(report) => tracing::info!(
                     partition = %partition.id(), dirty_per_mille = dirty,
                     segments_cleaned = report.segments_cleaned,

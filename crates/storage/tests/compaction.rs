@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ferrolog_storage::format::batch::{BatchStep, LENGTH_AT, next_stored_batch, records_section};
-use ferrolog_storage::format::builder::{SimpleRecord, encode_batch, set_attributes};
+use ferrolog_storage::format::batch::{BatchStep, next_stored_batch, records_section};
+use ferrolog_storage::format::builder::{SimpleRecord, compress_batch, encode_batch};
 use ferrolog_storage::io::{Fault, FileSystem, MemFileSystem};
 use ferrolog_storage::{Compaction, LogConfig, Partition, Store, StoreOptions};
 use ferrolog_wire::compression::{self, Codec};
@@ -51,18 +51,7 @@ fn keyed_batch(records: &[Rec], codec: Codec) -> Vec<u8> {
             value: r.value.as_deref(),
         })
         .collect();
-    let plain = encode_batch(&simple);
-    if codec == Codec::None {
-        return plain;
-    }
-    let section = compression::compress(codec, records_section(&plain)).unwrap();
-    let mut out = plain[..61].to_vec();
-    out.extend_from_slice(&section);
-    let length = (out.len() - 12) as i32;
-    out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
-    let id = CODECS.iter().position(|&c| c == codec).unwrap() as i16;
-    set_attributes(&mut out, id);
-    out
+    compress_batch(&encode_batch(&simple), codec).unwrap()
 }
 
 fn compacted(segment_bytes_max: u64) -> LogConfig {

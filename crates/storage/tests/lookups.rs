@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use common::*;
 use ferrolog_storage::format::batch::set_base_offset;
-use ferrolog_storage::format::builder::{SimpleRecord, encode_batch, set_attributes};
+use ferrolog_storage::format::builder::{
+    SimpleRecord, compress_batch, encode_batch, set_attributes,
+};
 use ferrolog_storage::io::MemFileSystem;
 use ferrolog_storage::{BatchError, Durability, LogConfig, StorageError, TimestampOffset};
+use ferrolog_wire::compression::Codec;
 
 fn records_at(timestamps: &[i64]) -> Vec<u8> {
     let records: Vec<SimpleRecord<'_>> = timestamps
@@ -80,8 +83,9 @@ fn timestamp_lookup_finds_the_exact_record_in_uncompressed_batches() {
     }
 }
 
-/// `batch` with its records section compressed by `compress` and its
-/// attributes naming `codec`, as a producer would send it.
+/// `batch` with its records section replaced by `compress`'s output and its
+/// attributes naming `codec`: a damaged batch, where `compress_batch` makes a
+/// sound one.
 fn compressed(batch: &[u8], codec: i16, compress: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     const HEADER: usize = 61;
     let mut out = batch[..HEADER].to_vec();
@@ -90,13 +94,6 @@ fn compressed(batch: &[u8], codec: i16, compress: impl Fn(&[u8]) -> Vec<u8>) -> 
     out[8..12].copy_from_slice(&length.to_be_bytes());
     set_attributes(&mut out, codec);
     out
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
 }
 
 /// Kafka walks the records of a compressed batch for both lookups; so does
@@ -108,13 +105,12 @@ fn compressed_batches_answer_with_the_exact_record() {
     let p = store
         .create_partition(id("t", 0), small_segments(250))
         .unwrap();
-    p.append(&compressed(&records_at(&[10, 20, 40, 30]), 1, gzip))
+    p.append(&compress_batch(&records_at(&[10, 20, 40, 30]), Codec::Gzip).unwrap())
         .unwrap(); // offsets 0..=3
     for _ in 0..4 {
         p.append(&records_at(&[35, 36])).unwrap(); // 4..=11
     }
-    let zstd = |data: &[u8]| zstd::encode_all(data, 1).unwrap();
-    p.append(&compressed(&records_at(&[50, 70, 60, 70]), 4, zstd))
+    p.append(&compress_batch(&records_at(&[50, 70, 60, 70]), Codec::Zstd).unwrap())
         .unwrap(); // 12..=15
     assert!(p.segment_count() > 1);
 

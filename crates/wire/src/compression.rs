@@ -36,6 +36,17 @@ impl Codec {
             _ => None,
         }
     }
+
+    /// The codec's id, as a batch's attributes name it (their low three bits).
+    pub fn id(self) -> i16 {
+        match self {
+            Codec::None => 0,
+            Codec::Gzip => 1,
+            Codec::Snappy => 2,
+            Codec::Lz4 => 3,
+            Codec::Zstd => 4,
+        }
+    }
 }
 
 /// Why a records section could not be decompressed.

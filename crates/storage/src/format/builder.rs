@@ -1,5 +1,8 @@
-//! Encodes uncompressed v2 batches. The engine never builds batches (clients
-//! do); this exists for tests, benches and tools that need valid input.
+//! Encodes v2 batches, uncompressed or compressed as a producer sends them.
+//! The engine never builds batches (clients do); this exists for tests,
+//! benches and tools that need valid input.
+use ferrolog_wire::compression::{self, Codec, CompressError};
+
 use super::batch::{ATTRIBUTES_AT, HEADER_LEN, LENGTH_AT, LOG_OVERHEAD, MAGIC_V2, put, reseal};
 
 /// One record to encode.
@@ -100,6 +103,18 @@ fn encode_into<'a, T>(
         put(batch, LENGTH_AT, &length.to_be_bytes());
         reseal(batch);
     }
+}
+
+/// The single uncompressed batch `batch` (from [`encode_batch`]) with its
+/// records section compressed by `codec` and its attributes naming it.
+pub fn compress_batch(batch: &[u8], codec: Codec) -> Result<Vec<u8>, CompressError> {
+    let (header, section) = batch.split_at(HEADER_LEN.min(batch.len()));
+    let mut out = header.to_vec();
+    out.extend(compression::compress(codec, section)?);
+    let length = i32::try_from(out.len().saturating_sub(LOG_OVERHEAD)).unwrap_or(i32::MAX);
+    put(&mut out, LENGTH_AT, &length.to_be_bytes());
+    set_attributes(&mut out, codec.id());
+    Ok(out)
 }
 
 /// Rewrites the attributes of the single batch in `batch` and fixes its CRC

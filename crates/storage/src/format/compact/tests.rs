@@ -4,7 +4,7 @@ use crate::format::batch::{
     ATTRIBUTES_AT, BASE_OFFSET_AT, CONTROL_FLAG, LOG_APPEND_TIME_FLAG, next_stored_batch,
     set_base_offset,
 };
-use crate::format::builder::{SimpleRecord, encode_batch};
+use crate::format::builder::{SimpleRecord, compress_batch, encode_batch};
 
 const CODECS: [(Codec, i16); 5] = [
     (Codec::None, 0),
@@ -15,7 +15,8 @@ const CODECS: [(Codec, i16); 5] = [
 ];
 
 /// Five records at base offset 100, keys k0..k4 (k2 null), values with the
-/// fourth one null, timestamps 1000 + 10 i, compressed with `codec`.
+/// fourth one null, timestamps 1000 + 10 i, compressed with `codec`, with
+/// attributes `id`.
 fn batch(codec: Codec, id: i16) -> Vec<u8> {
     let keys: [Option<&[u8]>; 5] = [Some(b"k0"), Some(b"k1"), None, Some(b"k3"), Some(b"k4")];
     let records: Vec<SimpleRecord<'_>> = (0..5)
@@ -25,12 +26,8 @@ fn batch(codec: Codec, id: i16) -> Vec<u8> {
             value: (i != 3).then_some(&b"some value, some value"[..]),
         })
         .collect();
-    let plain = encode_batch(&records);
-    let section = compression::compress(codec, records_section(&plain)).unwrap();
-    let mut out = plain[..HEADER_LEN].to_vec();
-    out.extend_from_slice(&section);
-    let length = (out.len() - LOG_OVERHEAD) as i32;
-    put(&mut out, LENGTH_AT, &length.to_be_bytes());
+    let mut out = compress_batch(&encode_batch(&records), codec).unwrap();
+    // The codec's id with any other attribute bits the test asks for.
     put(&mut out, ATTRIBUTES_AT, &id.to_be_bytes());
     set_base_offset(&mut out, 100);
     reseal(&mut out);

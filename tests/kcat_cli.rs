@@ -3,41 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-use common::TestBroker;
-
-/// Runs kcat with `args`, feeding `input` on stdin; bounded by kcat's own
-/// timeouts (`-e` exits at the end of the partition).
-async fn kcat(broker: &TestBroker, args: &[&str], input: &str) -> Output {
-    let bootstrap = broker.bootstrap();
-    let mut all = vec!["-b".to_string(), bootstrap];
-    all.extend(args.iter().map(ToString::to_string));
-    let input = input.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("kcat")
-            // `cargo test` puts the build's bundled librdkafka (rdkafka-sys)
-            // on LD_LIBRARY_PATH, which the system kcat would load instead of
-            // its own: these tests are about the librdkafka kcat ships with.
-            .env_remove("LD_LIBRARY_PATH")
-            .args(&all)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kcat is installed (tools/test installs it)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
-}
+use common::{TestBroker, kcat};
 
 /// Each codec is stored as kcat compressed it. librdkafka before 2.11.1
 /// (Debian's kcat has 2.0.2) enables gzip, snappy and lz4 only when the
@@ -55,7 +21,7 @@ async fn kcat_produces_and_consumes_with_every_codec() {
         let produced = kcat(
             &broker,
             &["-P", "-t", &topic, "-z", codec, "-K", ":"],
-            &lines,
+            lines.as_str(),
         )
         .await;
         assert!(

@@ -391,3 +391,51 @@ pub fn connect(broker: &TestBroker) -> std::net::TcpStream {
         .unwrap();
     stream
 }
+
+/// Runs kcat with `args` and `input` on stdin, killed after `TIMEOUT` (a
+/// failure then, whatever its status). Without `cargo test`'s
+/// LD_LIBRARY_PATH, which points at the build's bundled librdkafka
+/// (rdkafka-sys): kcat loads the librdkafka it ships with.
+pub async fn kcat(
+    broker: &TestBroker,
+    args: &[&str],
+    input: impl Into<Vec<u8>>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let input = input.into();
+    let mut all = vec!["-b".to_string(), broker.bootstrap()];
+    all.extend(args.iter().map(ToString::to_string));
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("kcat")
+            .env_remove("LD_LIBRARY_PATH")
+            .args(&all)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kcat is installed (tools/test installs it)");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > TIMEOUT {
+                child.kill().ok();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        writer.join().unwrap().ok();
+        let mut output = child.wait_with_output().unwrap();
+        if started.elapsed() > TIMEOUT {
+            // Killed: a failure, whatever kcat's own status says.
+            output.status = std::process::ExitStatus::from_raw(9);
+            let note = format!("\nkcat did not finish within {TIMEOUT:?} and was killed");
+            output.stderr.extend_from_slice(note.as_bytes());
+        }
+        output
+    })
+    .await
+    .unwrap()
+}

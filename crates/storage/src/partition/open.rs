@@ -59,17 +59,20 @@ pub struct TruncatedTail {
     pub reason: String,
 }
 
-/// Segment base offsets found in a directory, after clean-up.
-fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<i64>, StorageError> {
+/// Segment base offsets among the files `listed` in a partition directory, after clean-up.
+/// A listing taken before interrupted swaps were finished serves: finishing
+/// one renames a `.swap` over a `.log` that is listed already, and removes
+/// index files whose log stays.
+fn list_segments(fs: &dyn FileSystem, listed: &[PathBuf]) -> Result<Vec<i64>, StorageError> {
     let mut logs = BTreeSet::new();
     let mut indexes = Vec::new();
-    for path in fs.read_dir(dir).ctx(dir, IoOp::ReadDir)? {
+    for path in listed {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
         if name.ends_with(&format!(".{TMP_SUFFIX}")) {
             // An atomic write that never finished: the old file is still in place.
-            fs.remove_file(&path).ctx(&path, IoOp::Remove)?;
+            fs.remove_file(path).ctx(path, IoOp::Remove)?;
             continue;
         }
         match names::parse_segment_file_name(name) {
@@ -82,7 +85,7 @@ fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<i64>, StorageErr
     }
     for (base, path) in indexes {
         if !logs.contains(&base) {
-            fs.remove_file(&path).ctx(&path, IoOp::Remove)?;
+            fs.remove_file(path).ctx(path, IoOp::Remove)?;
         }
     }
     Ok(logs.into_iter().collect())
@@ -372,8 +375,10 @@ impl Partition {
     ) -> Result<Partition, StorageError> {
         // Before anything reads the segments: a compaction's swap in
         // progress is finished (or its uncommitted file deleted).
-        super::compaction::finish_interrupted_swaps(fs.as_ref(), &dir)?;
-        let mut bases = list_segments(fs.as_ref(), &dir)?;
+        // One listing serves both.
+        let listed = fs.read_dir(&dir).ctx(&dir, IoOp::ReadDir)?;
+        super::compaction::finish_interrupted_swaps(fs.as_ref(), &dir, &listed)?;
+        let mut bases = list_segments(fs.as_ref(), &listed)?;
         let checkpoint = read_checkpoint(fs.as_ref(), &dir)?;
         let first_base = bases.first().copied().unwrap_or(0);
         let log_start = checkpoint.map_or(first_base, |c| c.log_start_offset.max(first_base));

@@ -16,7 +16,7 @@
 //! At open, [`finish_interrupted_swaps`] deletes every `*.log.cleaned` and
 //! finishes every `*.log.swap` before the segments are listed; the swapped
 //! segment then has no index files, so the open rebuilds them from its log.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::remove_quietly;
 use crate::error::{IoContext, IoOp, StorageError};
@@ -111,9 +111,10 @@ fn remove_indexes(fs: &dyn FileSystem, dir: &Path, base: i64) -> Result<(), Stor
 pub(in crate::partition) fn finish_interrupted_swaps(
     fs: &dyn FileSystem,
     dir: &Path,
+    listed: &[PathBuf],
 ) -> Result<(), StorageError> {
     let mut changed = false;
-    for path in fs.read_dir(dir).ctx(dir, IoOp::ReadDir)? {
+    for path in listed {
         let Some((base, kind)) = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -124,11 +125,11 @@ pub(in crate::partition) fn finish_interrupted_swaps(
         changed = true;
         let log = segment_path(dir, base, FileKind::Log);
         if kind == CleanerFile::Cleaned || !fs.exists(&log) {
-            fs.remove_file(&path).ctx(&path, IoOp::Remove)?;
+            fs.remove_file(path).ctx(path, IoOp::Remove)?;
             continue;
         }
         remove_indexes(fs, dir, base)?;
-        fs.rename(&path, &log).ctx(&path, IoOp::Rename)?;
+        fs.rename(path, &log).ctx(path, IoOp::Rename)?;
         tracing::info!(segment = %log.display(),
             "finished a compaction's interrupted swap; the segment's indexes are rebuilt from its log");
     }

@@ -123,16 +123,31 @@ async fn produce_rdkafka(
     codec: &str,
     records: &[(Vec<u8>, Option<Vec<u8>>)],
 ) -> Vec<Kept> {
+    produce_rdkafka_at(broker, topic, codec, records, None).await
+}
+
+/// `produce_rdkafka`, record i stamped `first_ms + i` if `first_ms` is given
+/// (an event time the producer chose), else with the time it was sent.
+async fn produce_rdkafka_at(
+    broker: &TestBroker,
+    topic: &str,
+    codec: &str,
+    records: &[(Vec<u8>, Option<Vec<u8>>)],
+    first_ms: Option<i64>,
+) -> Vec<Kept> {
     let producer = broker.producer(&[
         ("compression.codec", codec),
         ("linger.ms", "20"),
         ("enable.idempotence", "true"),
     ]);
     let mut pending = Vec::with_capacity(records.len());
-    for (key, value) in records {
+    for ((key, value), i) in records.iter().zip(0i64..) {
         let mut record = FutureRecord::<Vec<u8>, Vec<u8>>::to(topic)
             .partition(0)
             .key(key);
+        if let Some(first_ms) = first_ms {
+            record = record.timestamp(first_ms + i);
+        }
         if let Some(value) = value {
             record = record.payload(value);
         }
@@ -197,6 +212,15 @@ async fn wait_for_compaction(client: &Client, topic: &str, want: &[Kept]) {
 /// (it stalled on emptied gzip batches that kept their codec) also hangs in its destructor, and
 /// the test must end with a failure rather than hang with it.
 async fn consume_rdkafka(broker: &TestBroker, topic: &str) -> Result<Vec<Kept>, String> {
+    let timed = consume_rdkafka_timed(broker, topic).await?;
+    Ok(timed.into_iter().map(|(kept, _)| kept).collect())
+}
+
+/// `consume_rdkafka`, each record with the timestamp librdkafka gives it.
+async fn consume_rdkafka_timed(
+    broker: &TestBroker,
+    topic: &str,
+) -> Result<Vec<(Kept, Option<i64>)>, String> {
     let consumer: BaseConsumer = broker
         .client_config()
         .set("group.id", "compaction-tests")
@@ -220,9 +244,12 @@ async fn consume_rdkafka(broker: &TestBroker, topic: &str) -> Result<Vec<Kept>, 
             match consumer.poll(Duration::from_millis(200)) {
                 None => {}
                 Some(Ok(m)) => got.push((
-                    m.offset(),
-                    m.key().unwrap().to_vec(),
-                    m.payload().map(<[u8]>::to_vec),
+                    (
+                        m.offset(),
+                        m.key().unwrap().to_vec(),
+                        m.payload().map(<[u8]>::to_vec),
+                    ),
+                    m.timestamp().to_millis(),
                 )),
                 Some(Err(KafkaError::PartitionEOF(0))) => break Ok(std::mem::take(&mut got)),
                 Some(Err(e)) => break Err(format!("after {} records: {e}", got.len())),
@@ -473,9 +500,93 @@ async fn kcat_produced_updates_and_tombstones_are_compacted_for_every_reader() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Tombstones go once `delete.retention.ms` has passed since their
-/// timestamps, at the next pass (new writes trigger it); the keys they
-/// deleted stay deleted, after a restart too.
+/// Tombstones stamped with an old event time (2001, as a producer replaying
+/// history would send them) outlive the pass that removes the values they
+/// delete: `delete.retention.ms` (a day here) runs from that pass, whose
+/// time the batch now holds as its delete horizon (KIP-534), not from the
+/// tombstone's timestamp. Every reader still sees each record at the time
+/// it was produced with, though its batch's base timestamp changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_event_time_tombstones_outlive_the_first_pass_and_keep_their_timestamps() {
+    const EVENT_TIME_MS: i64 = 1_000_000_000_000;
+    let broker = start().await;
+    let client = client(&broker).await;
+    let topic = "event-time";
+    common::create_topic(&broker, topic, 1, &compacted("compact")).await;
+    let records = workload(31);
+    let produced = produce_rdkafka_at(&broker, topic, "lz4", &records, Some(EVENT_TIME_MS)).await;
+    let stamped_at = |offset: i64| EVENT_TIME_MS + offset;
+    assert!(
+        produced.iter().zip(0..).all(|(r, i)| r.0 == i),
+        "offsets 0, 1, 2, …"
+    );
+    let want = last_of_each_key(&produced);
+    assert_eq!(
+        want.iter().filter(|r| r.2.is_none()).count(),
+        KEYS / 5,
+        "tombstones"
+    );
+    // With the tombstones: before KIP-534's horizon, the first pass took them.
+    wait_for_compaction(&client, topic, &want).await;
+    let mut failures = Vec::new();
+    let read = client.read_records(topic, 0, 0, 1_000_000).await.unwrap();
+    let times: Vec<(i64, i64)> = read.iter().map(|r| (r.offset, r.timestamp_ms)).collect();
+    let want_times: Vec<(i64, i64)> = want.iter().map(|r| (r.0, stamped_at(r.0))).collect();
+    if times != want_times {
+        failures.push(format!(
+            "ferrolog-client timestamps: {:?}…",
+            &times[..5.min(times.len())]
+        ));
+    }
+    match consume_rdkafka_timed(&broker, topic).await {
+        Ok(timed) => {
+            let (kept, times): (Vec<Kept>, Vec<Option<i64>>) = timed.into_iter().unzip();
+            let want_times: Vec<Option<i64>> = want.iter().map(|r| Some(stamped_at(r.0))).collect();
+            judge("librdkafka", Ok(kept), &want, &mut failures);
+            judge(
+                "librdkafka timestamps",
+                Ok(times),
+                &want_times,
+                &mut failures,
+            );
+        }
+        Err(e) => failures.push(format!("librdkafka: {e}")),
+    }
+    let args = [
+        "-C",
+        "-t",
+        topic,
+        "-p",
+        "0",
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        "%o %T %S\n",
+    ];
+    let out = kcat(&broker, &args, Vec::new()).await;
+    let kcat_want: Vec<String> = want
+        .iter()
+        .map(|(offset, _, value)| {
+            let len = value
+                .as_ref()
+                .map_or(-1, |v| i64::try_from(v.len()).unwrap());
+            format!("{offset} {} {len}", stamped_at(*offset))
+        })
+        .collect();
+    let kcat_got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    judge("kcat", Ok(kcat_got), &kcat_want, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Tombstones go once `delete.retention.ms` has passed since the pass that
+/// first kept them (their delete horizon), at the next pass, which runs
+/// then even with nothing new to clean; the keys they deleted stay
+/// deleted, after a restart too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tombstones_go_after_delete_retention_and_their_keys_stay_deleted() {
     let broker = start().await;

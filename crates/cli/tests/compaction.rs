@@ -137,6 +137,56 @@ fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
         tombstone.contains(r#""key":"key-0""#) && tombstone.contains(r#""value":null"#),
         "{tombstone}"
     );
+    // Offline, the tombstone's batch shows the delete horizon the cleaner
+    // gave it (a day, delete.retention.ms, after the pass), and the
+    // tombstone keeps the time it was produced at.
+    let horizon_batch = stamped_batches(&broker, topic)
+        .into_iter()
+        .find(|b| {
+            b["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["key"] == "key-0"))
+        })
+        .expect("key-0's batch has a delete horizon");
+    let horizon = horizon_batch["delete_horizon"].as_i64().expect("a horizon");
+    assert!(
+        horizon_batch["first_timestamp"].is_null(),
+        "{horizon_batch}"
+    );
+    let record = horizon_batch["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["key"] == "key-0"))
+        .expect("the tombstone");
+    let produced_at = record["timestamp"].as_i64().expect("a timestamp");
+    let day = 86_400_000;
+    assert!(
+        produced_at <= horizon - day && produced_at > horizon - day - 600_000,
+        "produced at {produced_at}, horizon {horizon}: {record}"
+    );
+}
+
+/// The batches of the topic's partition 0 that carry a delete horizon, from
+/// `ferrolog inspect --records --output json` of each segment.
+fn stamped_batches(broker: &TestBroker, topic: &str) -> Vec<serde_json::Value> {
+    let dir = broker.data_dir().join(format!("{topic}-0"));
+    let mut logs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the partition directory")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    let mut out = Vec::new();
+    for log in logs {
+        let json = ok(common::ferrolog_offline()
+            .args(["inspect", "--records", "--output", "json"])
+            .arg(&log));
+        out.extend(
+            json.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+                .filter(|b| b["delete_horizon"].is_i64()),
+        );
+    }
+    out
 }
 
 fn produce_cmd(broker: &TestBroker, topic: &str) -> assert_cmd::Command {

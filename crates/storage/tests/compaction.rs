@@ -144,8 +144,9 @@ fn read_all(p: &Partition) -> Vec<Stored> {
 }
 
 /// What compaction must leave of `appended` (record i at offset i) when the
-/// cleaned range ends at `end`.
-fn model(appended: &[Rec], end: i64) -> Vec<Stored> {
+/// cleaned range ends at `end`; with `horizon_passed`, a pass ran after the
+/// delete horizon the first passes gave the tombstones they kept.
+fn model(appended: &[Rec], end: i64, horizon_passed: bool) -> Vec<Stored> {
     let mut last: HashMap<&[u8], i64> = HashMap::new();
     for (offset, r) in (0i64..).zip(appended).take_while(|(o, _)| *o < end) {
         if let Some(k) = &r.key {
@@ -160,7 +161,8 @@ fn model(appended: &[Rec], end: i64) -> Vec<Stored> {
                 return true;
             }
             let newest = last[k.as_slice()] == *offset;
-            let expired = r.value.is_none() && r.ts < NOW_MS - DELETE_RETENTION_MS;
+            // A tombstone's own timestamp does not count, however old.
+            let expired = r.value.is_none() && horizon_passed;
             newest && !expired
         })
         .map(|(o, r)| (o, r.key.clone(), r.value.clone()))
@@ -239,11 +241,25 @@ proptest! {
             prop_assert!(next.cleaned_up_to > report.cleaned_up_to, "{:?} then {:?}", report, next);
             report = next;
         }
-        let expected = model(&appended, report.cleaned_up_to.max(0));
+        let cleaned_up_to = report.cleaned_up_to.max(0);
+        let kept = model(&appended, cleaned_up_to, false);
         if p.segment_count() > 1 {
             prop_assert!(report.cleaned_up_to > 0, "{:?}", report);
         }
-        prop_assert_eq!(removed as usize, appended.len() - expected.len());
+        prop_assert_eq!(removed as usize, appended.len() - kept.len());
+        prop_assert_eq!(read_all(&p), kept.clone());
+        // Every tombstone the passes kept has its horizon now + retention;
+        // a pass just before it removes nothing, one at it removes them,
+        // with nothing dirty.
+        let horizon = NOW_MS + DELETE_RETENTION_MS;
+        let covered_tombstones = kept.iter().any(|r| r.0 < cleaned_up_to && r.1.is_some() && r.2.is_none());
+        prop_assert_eq!(p.tombstones_due_ms(), if covered_tombstones { horizon } else { i64::MAX });
+        prop_assert_eq!(p.compact(horizon - 1).unwrap().segments_rewritten, 0);
+        let expected = model(&appended, cleaned_up_to, true);
+        let expiry = p.compact(horizon).unwrap();
+        prop_assert_eq!(expiry.tombstones_removed as usize, kept.len() - expected.len(), "{:?}", expiry);
+        prop_assert_eq!(expiry.records_removed, expiry.tombstones_removed);
+        prop_assert_eq!(p.tombstones_due_ms(), i64::MAX);
         prop_assert_eq!(read_all(&p), expected.clone());
         prop_assert_eq!((p.log_start_offset(), p.high_watermark()), (start, end));
         prop_assert_eq!(p.size_bytes(), fs.read_dir(p.dir()).unwrap().iter()
@@ -251,7 +267,7 @@ proptest! {
             .map(|f| fs.contents(f).unwrap().len() as u64).sum::<u64>());
         prop_assert!(leftovers(&fs, p.dir()).is_empty());
         // A second pass over the clean log writes nothing.
-        let again = p.compact(NOW_MS).unwrap();
+        let again = p.compact(horizon).unwrap();
         prop_assert_eq!(again.segments_rewritten, 0, "{:?}", again);
         let dir = p.dir().to_owned();
         drop(p);
@@ -263,7 +279,7 @@ proptest! {
         let p = reopened(&store);
         prop_assert_eq!(read_all(&p), expected);
         prop_assert_eq!((p.log_start_offset(), p.high_watermark()), (start, end));
-        prop_assert_eq!(p.compact(NOW_MS).unwrap().segments_rewritten, 0);
+        prop_assert_eq!(p.compact(horizon).unwrap().segments_rewritten, 0);
         store.close().unwrap();
     }
 }
@@ -298,7 +314,7 @@ fn a_segment_that_loses_records_keeps_empty_batches_and_inspect_accepts_it() {
         report.segments_rewritten > 0 && report.bytes_after < report.bytes_before,
         "{report:?}"
     );
-    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to));
+    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to, false));
     let dir = p.dir().to_owned();
     // Some batch lost every record, another only some (the first sealed
     // segment's batches are all superseded by later rounds).
@@ -476,7 +492,7 @@ fn a_failed_write_before_the_commit_point_leaves_the_partition_writable() {
         assert_eq!(read_all(&p), as_stored(&appended));
     }
     let report = p.compact(NOW_MS).unwrap();
-    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to));
+    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to, false));
     p.append(&common::batch("after", 2, NOW_MS)).unwrap();
 }
 
@@ -503,7 +519,7 @@ fn a_failed_index_write_after_the_commit_point_fails_the_partition_and_reopen_fi
     assert!(!p.is_failed());
     assert_eq!(read_all(&p), cleaned_prefix);
     let report = p.compact(NOW_MS).unwrap();
-    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to));
+    assert_eq!(read_all(&p), model(&appended, report.cleaned_up_to, false));
 }
 
 #[test]
@@ -635,9 +651,85 @@ fn the_cleaner_thread_compacts_compacted_partitions_and_leaves_the_others_alone(
     assert_eq!(report.segments_rewritten, 0);
     let read = read_all(&cleaned);
     assert!(read.len() < appended.len());
-    assert_eq!(read, model(&appended, report.cleaned_up_to));
+    assert_eq!(read, model(&appended, report.cleaned_up_to, false));
     assert_eq!(kept.size_bytes(), kept_bytes);
     assert_eq!(read_all(&kept), as_stored(&kept_records));
+    store.close().unwrap();
+}
+
+/// KIP-534's delete horizon, through the cleaner thread: a tombstone stamped
+/// in 1970 is kept by the pass that removes the value it deletes (its
+/// retention runs from that pass, not from its timestamp), and goes once
+/// `delete_retention_ms` has passed, though nothing is written after it.
+#[test]
+fn a_tombstone_stamped_long_ago_outlives_its_first_pass_then_goes_with_no_new_writes() {
+    let fs = MemFileSystem::new();
+    let store = Store::open(
+        Path::new("/data"),
+        StoreOptions {
+            cleaner_check_interval_ms: Some(10),
+            checkpoint_interval_ms: 10,
+            ..options(&fs)
+        },
+    )
+    .unwrap();
+    let config = LogConfig {
+        compaction: Some(Compaction {
+            delete_retention_ms: 1_000,
+            ..Compaction::default()
+        }),
+        ..small_segments(600)
+    };
+    let p = store.create_partition(id("c", 0), config).unwrap();
+    let rec = |key: &str, value: Option<&str>| Rec {
+        key: Some(key.as_bytes().to_vec()),
+        value: value.map(|v| v.as_bytes().to_vec()),
+        ts: 1,
+    };
+    p.append(&keyed_batch(
+        &[rec("gone", Some("v1")), rec("stays", Some("v1"))],
+        Codec::None,
+    ))
+    .unwrap();
+    p.append(&keyed_batch(&[rec("gone", None)], Codec::Lz4))
+        .unwrap();
+    // Other keys, to roll the tombstone's segment and seal it.
+    for i in 0..12 {
+        let key = format!("filler-{i}");
+        p.append(&keyed_batch(
+            &[rec(&key, Some(&"x".repeat(100)))],
+            Codec::None,
+        ))
+        .unwrap();
+    }
+    p.flush().unwrap();
+    assert!(p.segment_count() > 2);
+    let offsets = |p: &Partition| read_all(p).into_iter().map(|r| r.0).collect::<Vec<i64>>();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first_pass = loop {
+        let read = offsets(&p);
+        if !read.contains(&0) {
+            break read;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cleaner did not compact within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        first_pass.starts_with(&[1, 2]),
+        "the tombstone went with the value it deletes: {first_pass:?}"
+    );
+    while offsets(&p).contains(&2) {
+        assert!(
+            Instant::now() < deadline,
+            "the tombstone outlived its delete horizon by far"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(offsets(&p)[0], 1);
+    assert_eq!(p.tombstones_due_ms(), i64::MAX);
     store.close().unwrap();
 }
 
@@ -669,7 +761,7 @@ fn a_timestamp_lookup_passes_over_the_segments_compaction_emptied() {
     settle(&p);
     let report = p.compact(NOW_MS).unwrap();
     let kept = read_all(&p);
-    assert_eq!(kept, model(&appended, report.cleaned_up_to));
+    assert_eq!(kept, model(&appended, report.cleaned_up_to, false));
     let first = kept.first().unwrap().0;
     // Several whole segments lie before the first record left.
     assert!(

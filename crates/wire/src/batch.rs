@@ -44,6 +44,11 @@ pub const LOG_APPEND_TIME_FLAG: i16 = 0x8;
 pub const TRANSACTIONAL_FLAG: i16 = 0x10;
 /// Attribute bit 5: a control batch (transaction markers), not user records.
 pub const CONTROL_FLAG: i16 = 0x20;
+/// Attribute bit 6 (KIP-534): `base_timestamp` holds the batch's delete
+/// horizon, the time after which compaction may remove its tombstones, not
+/// its first record's timestamp. Record timestamps stay `base_timestamp` +
+/// delta, so a reader needs nothing new to read them.
+pub const DELETE_HORIZON_FLAG: i16 = 0x40;
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,7 @@ mod source;
 mod view;
 
 use grammar::Walk;
+pub use grammar::put_varint;
 use source::{Source, Stream};
 pub use view::{Headers, Record, Records};
 

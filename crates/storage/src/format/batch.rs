@@ -9,9 +9,9 @@ use super::bytes_be::{i16_at, i32_at, i64_at, u32_at};
 use crate::error::BatchError;
 pub use ferrolog_wire::batch::{
     ATTRIBUTES_AT, BASE_OFFSET_AT, BASE_SEQUENCE_AT, BASE_TIMESTAMP_AT, COMPRESSION_MASK,
-    CONTROL_FLAG, CRC_AT, HEADER_LEN, LAST_OFFSET_DELTA_AT, LEADER_EPOCH_AT, LENGTH_AT,
-    LOG_APPEND_TIME_FLAG, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT, MIN_LENGTH,
-    PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORDS_COUNT_AT, TRANSACTIONAL_FLAG,
+    CONTROL_FLAG, CRC_AT, DELETE_HORIZON_FLAG, HEADER_LEN, LAST_OFFSET_DELTA_AT, LEADER_EPOCH_AT,
+    LENGTH_AT, LOG_APPEND_TIME_FLAG, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT,
+    MIN_LENGTH, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORDS_COUNT_AT, TRANSACTIONAL_FLAG,
 };
 use ferrolog_wire::compression::Codec;
 use ferrolog_wire::records;
@@ -100,6 +100,12 @@ impl BatchHeader {
 
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// The time from which compaction may remove the batch's tombstones, if
+    /// a pass set it (KIP-534: `base_timestamp` holds it then).
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_FLAG != 0).then_some(self.base_timestamp)
     }
 }
 

@@ -2,6 +2,7 @@
 //! The engine never builds batches (clients do); this exists for tests,
 //! benches and tools that need valid input.
 use ferrolog_wire::compression::{self, Codec, CompressError};
+use ferrolog_wire::records::put_varint;
 
 use super::batch::{ATTRIBUTES_AT, HEADER_LEN, LENGTH_AT, LOG_OVERHEAD, MAGIC_V2, put, reseal};
 
@@ -11,15 +12,6 @@ pub struct SimpleRecord<'a> {
     pub timestamp_ms: i64,
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
-}
-
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-    while raw >= 0x80 {
-        out.push((raw as u8 & 0x7f) | 0x80);
-        raw >>= 7;
-    }
-    out.push(raw as u8);
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {

@@ -13,17 +13,27 @@
 //! codec in its attributes (Kafka's empty batch: clients cannot inflate zero
 //! bytes).
 //!
+//! The one exception is the delete horizon (KIP-534): a batch that keeps a
+//! tombstone and has none yet is given the caller's, as Kafka gives it. Its
+//! `base_timestamp` becomes the horizon, attribute bit 6 says so, and each
+//! kept record's timestamp delta is rewritten against the new base (so
+//! every record's timestamp, base + delta, is what it was). A tombstone's
+//! retention then runs from the pass that first kept it, not from its own
+//! timestamp, which a producer chose and may have set in the past.
+//!
 //! ```text
-//! rewritten = { header[0..61) with batch_length, crc, records_count replaced | codec(kept record bytes…) }
+//! rewritten = { header[0..61) with batch_length, crc, records_count replaced
+//!               (and base_timestamp, attributes bit 6 when a horizon is set)
+//!             | codec(kept record bytes…) }
 //! ```
 use std::borrow::Cow;
 
 use ferrolog_wire::compression::{self, Codec, CompressError};
-use ferrolog_wire::records::{DECOMPRESSED_BYTES_MAX, Records};
+use ferrolog_wire::records::{DECOMPRESSED_BYTES_MAX, Record, Records};
 
 use super::batch::{
-    ATTRIBUTES_AT, BatchHeader, COMPRESSION_MASK, HEADER_LEN, LENGTH_AT, LOG_OVERHEAD,
-    RECORDS_COUNT_AT, put, records_section, reseal,
+    ATTRIBUTES_AT, BASE_TIMESTAMP_AT, BatchHeader, COMPRESSION_MASK, DELETE_HORIZON_FLAG,
+    HEADER_LEN, LENGTH_AT, LOG_OVERHEAD, RECORDS_COUNT_AT, put, records_section, reseal,
 };
 
 /// One record of a batch, as compaction decides on it.
@@ -37,19 +47,26 @@ pub struct RecordInfo<'a> {
     /// The record's timestamp: base timestamp + delta, or the batch's max
     /// timestamp in a log-append-time batch.
     pub timestamp_ms: i64,
+    /// The batch's delete horizon, if a pass gave it one: its tombstones
+    /// may go from then on.
+    pub delete_horizon_ms: Option<i64>,
 }
 
 /// What [`filter_batch`] made of a batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Filtered {
-    /// Every record is kept (or the batch is a control batch): copy it as it is.
-    Unchanged,
-    Rewritten {
-        /// The whole new batch.
-        batch: Vec<u8>,
-        records_removed: u32,
-        tombstones_removed: u32,
-    },
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filtered {
+    /// The whole new batch; None when the batch stays as it is (every record
+    /// kept and no horizon to set, or a control batch).
+    pub rewritten: Option<Vec<u8>>,
+    pub records_removed: u32,
+    /// Of the records removed, the tombstones.
+    pub tombstones_removed: u32,
+    /// Tombstones (keyed records with a null value) the batch still holds.
+    pub tombstones_kept: u32,
+    /// The batch's delete horizon after filtering (its own or the one set).
+    pub delete_horizon_ms: Option<i64>,
+    /// The horizon was set by this filter.
+    pub horizon_set: bool,
 }
 
 /// Why a stored batch could not be filtered. Stored batches were walked
@@ -90,11 +107,11 @@ fn plain_records<'a>(
 }
 
 /// Walks the records of `plain`, calling `each` with the record's info and
-/// its stored bytes.
+/// the record itself.
 fn walk<'a>(
     header: &BatchHeader,
     plain: &'a [u8],
-    mut each: impl FnMut(RecordInfo<'a>, &'a [u8]),
+    mut each: impl FnMut(RecordInfo<'a>, Record<'a>),
 ) -> Result<(), CompactError> {
     for record in Records::new(plain) {
         let record = record.map_err(|e| CompactError::Records {
@@ -111,8 +128,9 @@ fn walk<'a>(
             key: record.key,
             is_tombstone: record.value.is_none(),
             timestamp_ms,
+            delete_horizon_ms: header.delete_horizon_ms(),
         };
-        each(info, record.raw());
+        each(info, record);
     }
     Ok(())
 }
@@ -131,34 +149,62 @@ pub fn for_each_record(
     walk(header, &plain, |info, _| each(info))
 }
 
-/// The whole batch `batch` with only the records `keep` returns true for.
-/// Control batches are kept whole without asking `keep`.
+/// The whole batch `batch` with only the records `keep` returns true for,
+/// and, if it keeps a tombstone and has no delete horizon, `new_horizon_ms`
+/// as its horizon (None sets none). Control batches are kept whole without
+/// asking `keep`.
 pub fn filter_batch(
     header: &BatchHeader,
     batch: &[u8],
+    new_horizon_ms: Option<i64>,
     mut keep: impl FnMut(&RecordInfo<'_>) -> bool,
 ) -> Result<Filtered, CompactError> {
+    let mut filtered = Filtered {
+        delete_horizon_ms: header.delete_horizon_ms(),
+        ..Filtered::default()
+    };
     if header.is_control() {
-        return Ok(Filtered::Unchanged);
+        return Ok(filtered);
     }
     let (codec, plain) = plain_records(header, batch)?;
-    let (mut kept, mut kept_count, mut removed, mut tombstones) = (Vec::new(), 0i32, 0u32, 0u32);
-    walk(header, &plain, |info, raw| {
+    let mut kept = Vec::new();
+    walk(header, &plain, |info, record| {
         if keep(&info) {
-            kept.extend_from_slice(raw);
-            kept_count += 1;
+            kept.push(record);
+            // A keyless record is kept whatever its value: only a keyed
+            // tombstone ever goes, so only one needs a horizon.
+            filtered.tombstones_kept += u32::from(info.is_tombstone && info.key.is_some());
         } else {
-            removed += 1;
-            tombstones += u32::from(info.is_tombstone);
+            filtered.records_removed += 1;
+            filtered.tombstones_removed += u32::from(info.is_tombstone);
         }
     })?;
-    if removed == 0 {
-        return Ok(Filtered::Unchanged);
+    if filtered.delete_horizon_ms.is_none() && filtered.tombstones_kept > 0 {
+        filtered.delete_horizon_ms = new_horizon_ms;
+        filtered.horizon_set = new_horizon_ms.is_some();
     }
+    if filtered.records_removed == 0 && !filtered.horizon_set {
+        return Ok(filtered);
+    }
+    let mut records = Vec::new();
+    for record in &kept {
+        match filtered.delete_horizon_ms.filter(|_| filtered.horizon_set) {
+            // base + delta stays the record's timestamp over the new base.
+            Some(horizon) => record.write_with_timestamp_delta(
+                header
+                    .base_timestamp
+                    .wrapping_add(record.timestamp_delta)
+                    .wrapping_sub(horizon),
+                &mut records,
+            ),
+            None => records.extend_from_slice(record.raw()),
+        }
+    }
+    let kept_count = i32::try_from(kept.len()).unwrap_or(i32::MAX);
     let section = match codec {
         _ if kept_count == 0 => Vec::new(),
-        Codec::None => kept,
-        _ => compression::compress(codec, &kept).map_err(|source| CompactError::Compress {
+        Codec::None => records,
+        _ => compression::compress(codec, &records).map_err(|source| CompactError::Compress {
             base_offset: header.base_offset,
             source,
         })?,
@@ -169,19 +215,21 @@ pub fn filter_batch(
     let length = i32::try_from(out.len() - LOG_OVERHEAD).unwrap_or(i32::MAX);
     put(&mut out, LENGTH_AT, &length.to_be_bytes());
     put(&mut out, RECORDS_COUNT_AT, &kept_count.to_be_bytes());
+    let mut attributes = header.attributes;
     if kept_count == 0 {
         // An empty batch is written uncompressed, as Kafka writes it: a codec
         // flag over zero bytes is no valid stream, and librdkafka (stalls on
         // gzip, fails snappy and lz4) and kafka-python (hangs) cannot read it.
-        let plain = header.attributes & !COMPRESSION_MASK;
-        put(&mut out, ATTRIBUTES_AT, &plain.to_be_bytes());
+        attributes &= !COMPRESSION_MASK;
     }
+    if let Some(horizon) = filtered.delete_horizon_ms.filter(|_| filtered.horizon_set) {
+        attributes |= DELETE_HORIZON_FLAG;
+        put(&mut out, BASE_TIMESTAMP_AT, &horizon.to_be_bytes());
+    }
+    put(&mut out, ATTRIBUTES_AT, &attributes.to_be_bytes());
     reseal(&mut out);
-    Ok(Filtered::Rewritten {
-        batch: out,
-        records_removed: removed,
-        tombstones_removed: tombstones,
-    })
+    filtered.rewritten = Some(out);
+    Ok(filtered)
 }
 
 #[cfg(test)]

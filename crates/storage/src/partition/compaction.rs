@@ -16,12 +16,22 @@
 //! 3. Each segment from the first to the one where the map ends is filtered
 //!    batch by batch (`format::compact`): a record the map covers (below its
 //!    end) goes if its key has a later record, or if it is the last of its
-//!    key, a tombstone, and older than `delete_retention_ms`. Records the
-//!    map does not cover, records without a key and control batches stay.
-//!    Below `cleaned_up_to` each key has one record at most (earlier passes
-//!    saw to that), so a key the map lacks has its last record there.
-//!    Only a segment that loses something is written, to `<base>.log.cleaned`,
-//!    then swapped in (`swap`).
+//!    key and a tombstone whose batch's delete horizon has passed. Records
+//!    the map does not cover, records without a key and control batches
+//!    stay. Below `cleaned_up_to` each key has one record at most (earlier
+//!    passes saw to that), so a key the map lacks has its last record there.
+//!    Only a segment that changes is written, to `<base>.log.cleaned`, then
+//!    swapped in (`swap`).
+//!
+//! Tombstones go as in Kafka since KIP-534: a covered batch that keeps a
+//! tombstone and has no delete horizon is given one, the pass's time plus
+//! `delete_retention_ms`, and its tombstones go at the first pass after it.
+//! Their own timestamps do not count: a producer stamps those, possibly
+//! far in the past, and a reader replaying the topic needs the tombstone
+//! for `delete_retention_ms` from when the cleaner first kept it. The
+//! earliest horizon left is kept (`tombstones_due_ms`); once it has passed,
+//! a pass runs even when nothing is dirty, with an empty key map over the
+//! clean part of the log.
 //!
 //! Reading and writing run without the writer lock: sealed segments never
 //! change, and are read through the same views fetches use. Only the swap
@@ -71,6 +81,10 @@ pub struct CompactionReport {
     /// Records removed, tombstones among them counted again in `tombstones_removed`.
     pub records_removed: u64,
     pub tombstones_removed: u64,
+    /// Batches given a delete horizon for the tombstones they keep.
+    pub horizons_set: u64,
+    /// The earliest delete horizon of the tombstones the cleaned range keeps.
+    pub tombstones_due_ms: Option<i64>,
     /// The log below this offset is clean (the end of the cleaned range).
     pub cleaned_up_to: i64,
 }
@@ -115,8 +129,9 @@ impl KeyMap {
     }
 
     /// Rule 3 of the design: a keyed record goes if a later record has its
-    /// key, or if it is the key's last, a tombstone, and older than `cutoff_ms`.
-    fn keeps(&self, record: &RecordInfo<'_>, tombstone_cutoff_ms: i64) -> bool {
+    /// key, or if it is the key's last and a tombstone whose batch's delete
+    /// horizon is at or before `now_ms` (Kafka keeps it while `now < horizon`).
+    fn keeps(&self, record: &RecordInfo<'_>, now_ms: i64) -> bool {
         let Some(key) = record.key else {
             return true;
         };
@@ -126,8 +141,44 @@ impl KeyMap {
             return true;
         }
         let superseded = self.last.get(key).is_some_and(|&last| last > record.offset);
-        let expired = record.is_tombstone && record.timestamp_ms < tombstone_cutoff_ms;
+        let expired = record.is_tombstone && record.delete_horizon_ms.is_some_and(|h| h <= now_ms);
         !superseded && !expired
+    }
+}
+
+/// What a pass applies to each batch it filters.
+struct Pass<'a> {
+    keys: &'a KeyMap,
+    now_ms: i64,
+    /// The delete horizon given to covered batches that keep a tombstone.
+    horizon_ms: i64,
+}
+
+/// What the batches of one segment lost and kept.
+#[derive(Debug, Default)]
+struct Tally {
+    records_removed: u64,
+    tombstones_removed: u64,
+    horizons_set: u64,
+    /// The earliest delete horizon of a batch still holding a tombstone.
+    due_ms: Option<i64>,
+}
+
+impl Tally {
+    fn add(&mut self, filtered: &Filtered) {
+        self.records_removed += u64::from(filtered.records_removed);
+        self.tombstones_removed += u64::from(filtered.tombstones_removed);
+        self.horizons_set += u64::from(filtered.horizon_set);
+        if filtered.tombstones_kept > 0 {
+            self.due_ms = earliest(self.due_ms, filtered.delete_horizon_ms);
+        }
+    }
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -324,16 +375,41 @@ impl Partition {
         let planned = self.cleanable_range(now_ms, &compaction);
         let from = self.cleaned_up_to.load(Ordering::Acquire);
         let mut report = CompactionReport::default();
-        if let Some(keys) = self.key_map(&planned, from, key_map_bytes_max)? {
-            let cutoff_ms = now_ms.saturating_sub(compaction.delete_retention_ms);
+        let keys = match self.key_map(&planned, from, key_map_bytes_max)? {
+            Some(keys) => Some(keys),
+            // Nothing dirty, but tombstones are due: the clean part alone,
+            // where each key's one record is its last.
+            None if from > i64::MIN && self.tombstones_due_ms() <= now_ms => Some(KeyMap {
+                end: from,
+                ..KeyMap::default()
+            }),
+            None => None,
+        };
+        if let Some(keys) = keys {
+            let pass = Pass {
+                keys: &keys,
+                now_ms,
+                horizon_ms: now_ms.saturating_add(compaction.delete_retention_ms.max(0)),
+            };
             for segment in planned.iter().filter(|s| s.base_offset < keys.end) {
                 report.segments_cleaned += 1;
-                self.clean_segment(segment, &keys, cutoff_ms, &mut report)?;
+                self.clean_segment(segment, &pass, &mut report)?;
             }
             self.cleaned_up_to.fetch_max(keys.end, Ordering::AcqRel);
+            // The pass saw every segment of the cleaned range.
+            self.tombstones_due_ms.store(
+                report.tombstones_due_ms.unwrap_or(i64::MAX),
+                Ordering::Release,
+            );
         }
         report.cleaned_up_to = self.cleaned_up_to.load(Ordering::Acquire);
         Ok(report)
+    }
+
+    /// When the earliest tombstone the last pass kept may go (i64::MAX if
+    /// none): a pass is due then even if nothing is dirty.
+    pub fn tombstones_due_ms(&self) -> i64 {
+        self.tombstones_due_ms.load(Ordering::Acquire)
     }
 
     /// Of the sealed segments' bytes, the share (in thousandths) not cleaned
@@ -443,20 +519,16 @@ impl Partition {
     fn clean_segment(
         &self,
         planned: &Planned,
-        keys: &KeyMap,
-        tombstone_cutoff_ms: i64,
+        pass: &Pass<'_>,
         report: &mut CompactionReport,
     ) -> Result<(), StorageError> {
         let Some(view) = self.sealed_view(planned.base_offset)? else {
             return Ok(());
         };
         let cleaned_path = cleaner_path(&self.dir, planned.base_offset, CleanerFile::Cleaned);
-        let (mut removed, mut tombstones) = (0u64, 0u64);
+        let mut tally = Tally::default();
         let written = self
-            .write_cleaned(&view, &cleaned_path, keys, tombstone_cutoff_ms, |r, t| {
-                removed += u64::from(r);
-                tombstones += u64::from(t);
-            })
+            .write_cleaned(&view, &cleaned_path, pass, |f| tally.add(f))
             .and_then(|segment| match segment {
                 Some(s) if s.next_offset != planned.next_offset => Err(view.corruption(
                     s.size_bytes,
@@ -469,7 +541,10 @@ impl Partition {
             });
         let segment = match written {
             Ok(Some(segment)) => segment,
-            Ok(None) => return Ok(()),
+            Ok(None) => {
+                report.tombstones_due_ms = earliest(report.tombstones_due_ms, tally.due_ms);
+                return Ok(());
+            }
             Err(e) => {
                 // Nothing but the cleaned file changed: the log is as it was.
                 remove_quietly(self.fs.as_ref(), &cleaned_path);
@@ -482,25 +557,25 @@ impl Partition {
             report.segments_rewritten += 1;
             report.bytes_before += before;
             report.bytes_after += after;
-            report.records_removed += removed;
-            report.tombstones_removed += tombstones;
+            report.records_removed += tally.records_removed;
+            report.tombstones_removed += tally.tombstones_removed;
+            report.horizons_set += tally.horizons_set;
+            report.tombstones_due_ms = earliest(report.tombstones_due_ms, tally.due_ms);
             tracing::debug!(partition = %self.id, base_offset = planned.base_offset,
-                bytes_before = before, bytes_after = after, records_removed = removed,
-                "compacted segment");
+                bytes_before = before, bytes_after = after,
+                records_removed = tally.records_removed, "compacted segment");
         }
         Ok(())
     }
 
     /// Writes the cleaned log of `view` to `path` (only if some batch
-    /// changes) and fsyncs it; `removed(records, tombstones)` is told what
-    /// each changed batch lost.
+    /// changes) and fsyncs it; `filtered` is told what became of each batch.
     fn write_cleaned(
         &self,
         view: &SegmentView,
         path: &Path,
-        keys: &KeyMap,
-        tombstone_cutoff_ms: i64,
-        mut removed: impl FnMut(u32, u32),
+        pass: &Pass<'_>,
+        mut filtered: impl FnMut(&Filtered),
     ) -> Result<Option<Segment>, StorageError> {
         let base_offset =
             crate::format::names::parse_segment_path(&view.log_path).map_or(0, |(base, _)| base);
@@ -515,19 +590,18 @@ impl Partition {
             index_interval_bytes: self.config().index_interval_bytes,
         };
         for_each_batch(view, |position, header, bytes| {
-            let filtered =
-                compact::filter_batch(header, bytes, |r| keys.keeps(r, tombstone_cutoff_ms))
-                    .map_err(compaction_error(view, position))?;
-            match filtered {
-                Filtered::Unchanged => out.push(header, position, bytes, false),
-                Filtered::Rewritten {
-                    batch,
-                    records_removed,
-                    tombstones_removed,
-                } => {
-                    removed(records_removed, tombstones_removed);
-                    out.push(header, position, &batch, true)
-                }
+            // Only a batch the map covers has had its key's earlier records
+            // removed, so only its tombstones may start their retention.
+            let covered = header.last_offset() < pass.keys.end;
+            let horizon_ms = covered.then_some(pass.horizon_ms);
+            let result = compact::filter_batch(header, bytes, horizon_ms, |r| {
+                pass.keys.keeps(r, pass.now_ms)
+            })
+            .map_err(compaction_error(view, position))?;
+            filtered(&result);
+            match &result.rewritten {
+                None => out.push(header, position, bytes, false),
+                Some(batch) => out.push(header, position, batch, true),
             }
         })?;
         out.finish()

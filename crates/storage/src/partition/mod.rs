@@ -126,6 +126,10 @@ pub struct Partition {
     /// (in memory only: after a restart every segment counts as dirty once,
     /// and a pass over a clean log rewrites nothing).
     cleaned_up_to: AtomicI64,
+    /// The earliest delete horizon among the tombstones the last pass kept
+    /// (i64::MAX: none): from then on a pass has work even if nothing is
+    /// dirty.
+    tombstones_due_ms: AtomicI64,
 }
 
 impl std::fmt::Debug for Partition {

@@ -544,6 +544,7 @@ impl Partition {
             deleted: AtomicBool::new(false),
             compacting: Mutex::new(()),
             cleaned_up_to: AtomicI64::new(i64::MIN),
+            tombstones_due_ms: AtomicI64::new(i64::MAX),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The store's cleaner thread: every `cleaner_check_interval_ms`, compacts
 //! each open partition configured for compaction whose dirty share
-//! (`Partition::dirty_per_mille`) reached its `min_dirty_per_mille`.
+//! (`Partition::dirty_per_mille`) reached its `min_dirty_per_mille`, or
+//! whose earliest kept tombstone has reached its delete horizon (so that a
+//! topic no one writes to still loses its expired tombstones).
 //!
 //! Its own thread, not the background one: a pass reads and rewrites whole
 //! segments, and must never hold up the interval fsyncs of other partitions.
@@ -26,10 +28,12 @@ pub(super) fn run(shared: &Shared, interval_ms: u64) {
                 continue;
             };
             let dirty = partition.dirty_per_mille();
-            if dirty == 0 || dirty < compaction.min_dirty_per_mille {
+            let now = now_ms();
+            let tombstones_due = partition.tombstones_due_ms() <= now;
+            if !tombstones_due && (dirty == 0 || dirty < compaction.min_dirty_per_mille) {
                 continue;
             }
-            match partition.compact(now_ms()) {
+            match partition.compact(now) {
                 // A pass that changed nothing (a lag holds segments back, or
                 // nothing was cleanable yet) is not news for an operator.
                 Ok(report) if report.segments_rewritten == 0 => tracing::debug!(
@@ -44,6 +48,7 @@ pub(super) fn run(shared: &Shared, interval_ms: u64) {
                     bytes_before = report.bytes_before, bytes_after = report.bytes_after,
                     records_removed = report.records_removed,
                     tombstones_removed = report.tombstones_removed,
+                    horizons_set = report.horizons_set,
                     cleaned_up_to = report.cleaned_up_to,
                     "compaction pass done"
                 ),

@@ -216,6 +216,16 @@ pub(super) enum Varint {
     TooLong,
 }
 
+/// Appends `value` as a zig-zag varint (a varlong: up to 10 bytes).
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    while raw >= 0x80 {
+        out.push((raw as u8 & 0x7f) | 0x80);
+        raw >>= 7;
+    }
+    out.push(raw as u8);
+}
+
 /// A zig-zag varint of up to 10 bytes (a varlong; varints are its 5-byte subset).
 #[inline(always)]
 pub(super) fn varint(source: &mut impl Source) -> Result<i64, Varint> {

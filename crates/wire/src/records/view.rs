@@ -7,7 +7,7 @@ use std::iter::FusedIterator;
 use std::ops::Range;
 
 use super::RecordError;
-use super::grammar::{Spans, Walk, varint};
+use super::grammar::{Spans, Walk, put_varint, varint};
 use super::source::{Slice, Source};
 
 /// The records of a section in memory, in order; an error ends them.
@@ -116,6 +116,29 @@ impl<'a> Record<'a> {
     /// base, so it must keep the same base).
     pub fn raw(&self) -> &'a [u8] {
         self.raw
+    }
+
+    /// Appends the record to `out` with `timestamp_delta` in place of its
+    /// own, every other byte as it is: the same record in a batch whose base
+    /// timestamp moved (compaction's delete horizon). Its length prefix is
+    /// written again, since the delta's varint may change size.
+    pub fn write_with_timestamp_delta(&self, timestamp_delta: i64, out: &mut Vec<u8>) {
+        // The walk checked these bytes: the prefix, attributes and delta are there.
+        let mut fields = Slice::new(self.raw);
+        let _length = varint(&mut fields);
+        let attributes = fields.byte().unwrap_or(0);
+        let _old_delta = varint(&mut fields);
+        let rest = self
+            .raw
+            .get(usize::try_from(fields.position()).unwrap_or(usize::MAX)..)
+            .unwrap_or_default();
+        let mut delta = Vec::with_capacity(10);
+        put_varint(&mut delta, timestamp_delta);
+        let body = 1 + delta.len() + rest.len();
+        put_varint(out, i64::try_from(body).unwrap_or(i64::MAX));
+        out.push(attributes);
+        out.extend_from_slice(&delta);
+        out.extend_from_slice(rest);
     }
 
     /// The headers as the record holds them, after their count.

@@ -106,6 +106,11 @@ fn print_batch(
 ) -> anyhow::Result<()> {
     let h = &b.header;
     let crc = if b.crc_ok { "ok" } else { "BAD" };
+    // With a delete horizon (KIP-534), the base timestamp field holds it,
+    // not the first record's timestamp.
+    let horizon = h.delete_horizon_ms();
+    let first_timestamp = h.base_timestamp;
+    let first_timestamp = horizon.is_none().then_some(first_timestamp);
     let records = if with_records {
         Some(batch_records(b))
     } else {
@@ -115,7 +120,8 @@ fn print_batch(
         Output::Json => {
             let mut v = json!({
                 "position": b.position, "size": b.size, "base_offset": b.base_offset(), "last_offset": b.last_offset(),
-                "record_count": h.records_count, "first_timestamp": h.base_timestamp, "max_timestamp": h.max_timestamp,
+                "record_count": h.records_count, "first_timestamp": first_timestamp, "max_timestamp": h.max_timestamp,
+                "delete_horizon": horizon,
                 "producer_id": h.producer_id, "producer_epoch": h.producer_epoch, "base_sequence": h.base_sequence,
                 "compression": codec_name(b.compression()), "crc_ok": b.crc_ok, "count_ok": b.count_ok,
                 "expected_base_offset": b.expected_base_offset, "offset_ok": b.offset_problem().is_none(),
@@ -132,13 +138,13 @@ fn print_batch(
         Output::Text => {
             writeln!(
                 out,
-                "{:>10} {:>8} {:>12} {:>12} {:>6} {:<24} {:<24} {:>8} {:>5} {:>8} {:<6} {crc}{}",
+                "{:>10} {:>8} {:>12} {:>12} {:>6} {:<24} {:<24} {:>8} {:>5} {:>8} {:<6} {crc}{}{}",
                 b.position,
                 b.size,
                 b.base_offset(),
                 b.last_offset(),
                 h.records_count,
-                format_ms(h.base_timestamp),
+                first_timestamp.map_or_else(|| "-".to_owned(), format_ms),
                 format_ms(h.max_timestamp),
                 h.producer_id,
                 h.producer_epoch,
@@ -149,6 +155,7 @@ fn print_batch(
                 } else {
                     " (record count does not match last offset delta)"
                 },
+                horizon.map_or_else(String::new, |h| format!(" delete horizon {}", format_ms(h))),
             )?;
             match records {
                 Some(Ok(Value::Array(list))) => {

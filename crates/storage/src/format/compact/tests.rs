@@ -1,8 +1,8 @@
 use super::*;
 use crate::format::batch::BatchStep;
 use crate::format::batch::{
-    ATTRIBUTES_AT, BASE_OFFSET_AT, CONTROL_FLAG, LOG_APPEND_TIME_FLAG, next_stored_batch,
-    set_base_offset,
+    ATTRIBUTES_AT, BASE_OFFSET_AT, CONTROL_FLAG, DELETE_HORIZON_FLAG, LOG_APPEND_TIME_FLAG,
+    next_stored_batch, set_base_offset,
 };
 use crate::format::builder::{SimpleRecord, compress_batch, encode_batch};
 
@@ -77,16 +77,15 @@ fn a_filtered_batch_keeps_its_header_and_the_kept_records_bytes() {
     for (codec, id) in CODECS {
         let original = batch(codec, id);
         let before = header(&original);
-        let filtered = filter_batch(&before, &original, |r| r.offset % 2 == 0).unwrap();
-        let Filtered::Rewritten {
-            batch: rewritten,
-            records_removed,
-            tombstones_removed,
-        } = filtered
-        else {
+        let filtered = filter_batch(&before, &original, None, |r| r.offset % 2 == 0).unwrap();
+        let Some(rewritten) = filtered.rewritten else {
             panic!("{codec:?}: nothing removed");
         };
-        assert_eq!((records_removed, tombstones_removed), (2, 1), "{codec:?}");
+        assert_eq!(
+            (filtered.records_removed, filtered.tombstones_removed),
+            (2, 1),
+            "{codec:?}"
+        );
         let after = header(&rewritten);
         assert_eq!(after.records_count, 3);
         assert_eq!(
@@ -124,19 +123,18 @@ fn keeping_all_changes_nothing_and_keeping_none_leaves_the_bare_header() {
     for (codec, id) in CODECS {
         let original = batch(codec, id);
         let h = header(&original);
+        let all = filter_batch(&h, &original, None, |_| true).unwrap();
         assert_eq!(
-            filter_batch(&h, &original, |_| true).unwrap(),
-            Filtered::Unchanged
+            (all.rewritten, all.tombstones_kept, all.delete_horizon_ms),
+            (None, 1, None),
+            "{codec:?}"
         );
-        let Filtered::Rewritten {
-            batch: empty,
-            records_removed,
-            ..
-        } = filter_batch(&h, &original, |_| false).unwrap()
-        else {
+        let none = filter_batch(&h, &original, Some(9), |_| false).unwrap();
+        let Some(empty) = none.rewritten else {
             panic!("nothing removed");
         };
-        assert_eq!(records_removed, 5);
+        assert_eq!(none.records_removed, 5);
+        assert!(!none.horizon_set, "no tombstone kept, no horizon");
         assert_eq!(empty.len(), HEADER_LEN);
         let e = header(&empty);
         // Uncompressed, as Kafka writes an empty batch; its other attribute bits stay.
@@ -157,8 +155,8 @@ fn control_batches_are_kept_whole_and_show_no_records() {
     let h = header(&control);
     assert!(h.is_control());
     assert_eq!(
-        filter_batch(&h, &control, |_| false).unwrap(),
-        Filtered::Unchanged
+        filter_batch(&h, &control, Some(9), |_| false).unwrap(),
+        Filtered::default()
     );
     assert!(infos(&control).is_empty());
 }
@@ -183,10 +181,80 @@ fn damaged_compressed_records_are_an_error_not_a_guess() {
     reseal(&mut b);
     let h = header(&b);
     assert!(matches!(
-        filter_batch(&h, &b, |_| true),
+        filter_batch(&h, &b, None, |_| true),
         Err(CompactError::Records {
             base_offset: 100,
             ..
         })
     ));
+}
+
+/// A batch keeping a tombstone is given the horizon (KIP-534's layout: base
+/// timestamp and attribute bit 6), every record keeps its timestamp, key and
+/// value, and a batch that has a horizon keeps its own.
+#[test]
+fn a_kept_tombstone_gives_its_batch_a_delete_horizon_and_every_timestamp_stays() {
+    const HORIZON: i64 = 5_000_000_000_000;
+    for (codec, id) in CODECS {
+        let original = batch(codec, id);
+        let before = header(&original);
+        assert_eq!(before.delete_horizon_ms(), None);
+        // Record 0 goes; the tombstone (record 3) stays.
+        let filtered =
+            filter_batch(&before, &original, Some(HORIZON), |r| r.offset != 100).unwrap();
+        assert!(filtered.horizon_set, "{codec:?}");
+        assert_eq!(
+            (
+                filtered.delete_horizon_ms,
+                filtered.tombstones_kept,
+                filtered.records_removed
+            ),
+            (Some(HORIZON), 1, 1)
+        );
+        let stamped = filtered.rewritten.unwrap();
+        let after = header(&stamped);
+        assert_eq!(after.delete_horizon_ms(), Some(HORIZON), "{codec:?}");
+        assert_eq!(after.base_timestamp, HORIZON);
+        assert_eq!(after.attributes, before.attributes | DELETE_HORIZON_FLAG);
+        assert_eq!(
+            (
+                after.max_timestamp,
+                after.last_offset_delta,
+                after.records_count
+            ),
+            (before.max_timestamp, before.last_offset_delta, 4)
+        );
+        assert_eq!(compute_crc(&stamped), after.crc);
+        let mut want = infos(&original);
+        want.remove(0);
+        assert_eq!(
+            infos(&stamped),
+            want,
+            "{codec:?}: timestamps over the new base"
+        );
+        // Keys, values and headers are the records' own.
+        let (_, plain) = plain_records(&after, &stamped).unwrap();
+        let values: Vec<Option<Vec<u8>>> = Records::new(&plain)
+            .map(|r| r.unwrap().value.map(<[u8]>::to_vec))
+            .collect();
+        assert_eq!(values.iter().filter(|v| v.is_none()).count(), 1);
+        // Filtered again with another horizon: its own stays, nothing changes.
+        let again = filter_batch(&after, &stamped, Some(HORIZON + 1), |_| true).unwrap();
+        assert_eq!(
+            (again.rewritten, again.delete_horizon_ms, again.horizon_set),
+            (None, Some(HORIZON), false)
+        );
+        let seen: Vec<Option<i64>> = {
+            let mut v = Vec::new();
+            for_each_record(&after, &stamped, |r| v.push(r.delete_horizon_ms)).unwrap();
+            v
+        };
+        assert_eq!(seen, [Some(HORIZON); 4]);
+        // A record removed later keeps the horizon and the other deltas.
+        let later = filter_batch(&after, &stamped, Some(1), |r| r.offset != 101).unwrap();
+        let later = later.rewritten.unwrap();
+        assert_eq!(header(&later).delete_horizon_ms(), Some(HORIZON));
+        want.remove(0);
+        assert_eq!(infos(&later), want, "{codec:?}");
+    }
 }

@@ -84,6 +84,16 @@ async fn create_topics_refuses_what_kafka_refuses() {
     )
     .await;
     assert_eq!(bad_policy, Err(RDKafkaErrorCode::InvalidConfig));
+    // Each lag valid alone, refused together as Kafka refuses them.
+    let lags = create(
+        &broker,
+        NewTopic::new("lags", 1, TopicReplication::Fixed(1))
+            .set("cleanup.policy", "compact")
+            .set("min.compaction.lag.ms", "5000")
+            .set("max.compaction.lag.ms", "4000"),
+    )
+    .await;
+    assert_eq!(lags, Err(RDKafkaErrorCode::InvalidConfig));
     assert_eq!(
         topics(&broker),
         vec![("fine".to_string(), 3), ("k".to_string(), 1)],

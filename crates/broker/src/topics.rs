@@ -404,6 +404,7 @@ impl TopicRegistry {
     ) -> Result<Arc<Topic>, TopicError> {
         validate_topic_name(name)?;
         check_partition_count(partitions)?;
+        config.check_combination()?;
         config.to_log_config(&self.broker_config)?;
         let _admin = self.admin.lock().unwrap_or_else(lock_err);
         if self.get(name).is_some() {
@@ -569,6 +570,7 @@ impl TopicRegistry {
         config: TopicConfig,
         validate_only: bool,
     ) -> Result<(), TopicError> {
+        config.check_combination()?;
         let log_config = config.to_log_config(&self.broker_config)?;
         let _admin = self.admin.lock().unwrap_or_else(lock_err);
         let topic = self

@@ -53,6 +53,7 @@ fn the_cli_creates_feeds_and_reads_a_compacted_topic() {
         "min.cleanable.dirty.ratio",
         "0.01",
         "min.compaction.lag.ms",
+        "max.compaction.lag.ms",
     ] {
         assert!(described.contains(shown), "{shown}: {described}");
     }

@@ -65,8 +65,9 @@ impl FromStr for Durability {
 /// batch header is kept, with fewer (or no) records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compaction {
-    /// A tombstone (a record with a null value) is removed once its
-    /// timestamp is older than this (Kafka's `delete.retention.ms`).
+    /// A tombstone (a record with a null value) is removed this long after
+    /// the pass that first kept it (Kafka's `delete.retention.ms`, counted
+    /// from the batch's delete horizon as since KIP-534).
     pub delete_retention_ms: i64,
     /// Clean once the bytes not yet cleaned reach this share of the sealed
     /// segments' bytes, in thousandths (Kafka's `min.cleanable.dirty.ratio` × 1000).
@@ -74,6 +75,10 @@ pub struct Compaction {
     /// A segment whose newest record is younger than this is not cleaned
     /// (Kafka's `min.compaction.lag.ms`).
     pub min_lag_ms: i64,
+    /// A sealed segment not cleaned this long after it was created is
+    /// cleaned at the cleaner's next check, whatever the dirty share
+    /// (Kafka's `max.compaction.lag.ms`; i64::MAX: never forced).
+    pub max_lag_ms: i64,
 }
 
 impl Default for Compaction {
@@ -82,6 +87,7 @@ impl Default for Compaction {
             delete_retention_ms: DAY_MS,
             min_dirty_per_mille: 500,
             min_lag_ms: 0,
+            max_lag_ms: i64::MAX,
         }
     }
 }

@@ -60,6 +60,7 @@ fn compacted(segment_bytes_max: u64) -> LogConfig {
             delete_retention_ms: DELETE_RETENTION_MS,
             min_dirty_per_mille: 0,
             min_lag_ms: 0,
+            max_lag_ms: i64::MAX,
         }),
         ..small_segments(segment_bytes_max)
     }
@@ -730,6 +731,80 @@ fn a_tombstone_stamped_long_ago_outlives_its_first_pass_then_goes_with_no_new_wr
     }
     assert_eq!(offsets(&p)[0], 1);
     assert_eq!(p.tombstones_due_ms(), i64::MAX);
+    store.close().unwrap();
+}
+
+/// `max_lag_ms` (Kafka's `max.compaction.lag.ms`) has the cleaner clean a
+/// segment that has waited that long, though the dirty share stays under
+/// `min_dirty_per_mille`; a partition without it waits for the share.
+#[test]
+fn the_cleaner_cleans_a_segment_past_the_max_lag_whatever_the_dirty_share() {
+    let fs = MemFileSystem::new();
+    let store = Store::open(
+        Path::new("/data"),
+        StoreOptions {
+            cleaner_check_interval_ms: Some(10),
+            checkpoint_interval_ms: 10,
+            ..options(&fs)
+        },
+    )
+    .unwrap();
+    // Only a log entirely dirty (a first pass) reaches the share.
+    let config = |max_lag_ms| LogConfig {
+        compaction: Some(Compaction {
+            min_dirty_per_mille: 1000,
+            max_lag_ms,
+            ..Compaction::default()
+        }),
+        ..small_segments(600)
+    };
+    let lagged = store
+        .create_partition(id("lagged", 0), config(300))
+        .unwrap();
+    let waiting = store
+        .create_partition(id("waiting", 0), config(i64::MAX))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut appended = HashMap::new();
+    for p in [&lagged, &waiting] {
+        appended.insert(p.dir().to_owned(), overwritten(p, 12));
+        p.flush().unwrap();
+    }
+    for p in [&lagged, &waiting] {
+        while p.dirty_per_mille() > 0 {
+            assert!(Instant::now() < deadline, "no first pass within 20 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    // More updates: dirty again, but under the share.
+    for p in [&lagged, &waiting] {
+        appended
+            .get_mut(p.dir())
+            .unwrap()
+            .extend(overwritten(p, 12));
+        p.flush().unwrap();
+    }
+    let waiting_before = read_all(&waiting);
+    assert!(waiting.dirty_per_mille() > 0 && waiting.dirty_per_mille() < 1000);
+    while lagged.dirty_per_mille() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a segment past max_lag_ms was not cleaned within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = lagged.compact(NOW_MS).unwrap();
+    assert_eq!(report.segments_rewritten, 0);
+    let lagged_appended = &appended[lagged.dir()];
+    assert_eq!(
+        read_all(&lagged),
+        model(lagged_appended, report.cleaned_up_to, false)
+    );
+    assert!(
+        waiting.dirty_per_mille() > 0,
+        "cleaned without reaching the share"
+    );
+    assert_eq!(read_all(&waiting), waiting_before);
     store.close().unwrap();
 }
 

@@ -228,7 +228,8 @@ fn cleanup_policy_maps_to_compaction_and_retention() {
         ferrolog_storage::Compaction {
             delete_retention_ms: 86_400_000,
             min_dirty_per_mille: 500,
-            min_lag_ms: 0
+            min_lag_ms: 0,
+            max_lag_ms: i64::MAX,
         },
         "Kafka's defaults"
     );
@@ -246,6 +247,7 @@ fn cleanup_policy_maps_to_compaction_and_retention() {
             ("delete.retention.ms", "10"),
             ("min.cleanable.dirty.ratio", "0.0105"),
             ("min.compaction.lag.ms", "20"),
+            ("max.compaction.lag.ms", "30000"),
         ]);
         let log = c.to_log_config(&broker).expect("translates");
         assert_eq!(
@@ -253,9 +255,14 @@ fn cleanup_policy_maps_to_compaction_and_retention() {
             Some(ferrolog_storage::Compaction {
                 delete_retention_ms: 10,
                 min_dirty_per_mille: 11,
-                min_lag_ms: 20
+                min_lag_ms: 20,
+                max_lag_ms: 30_000,
             }),
             "{both}"
+        );
+        assert_eq!(
+            log.segment_ms_max, 30_000,
+            "{both}: the active segment rolls by the max lag (Kafka's maxSegmentMs)"
         );
         assert_eq!(
             log.retention_ms,
@@ -398,6 +405,28 @@ fn registry_changes_are_refused_with_their_reason() {
         .create("v", 1, TopicConfig::default(), true)
         .expect("valid");
     assert!(registry.get("v").is_none());
+    // A min lag above the max lag, at creation or by a change, as Kafka
+    // refuses it (INVALID_CONFIG, its message).
+    let conflicting = config(&[
+        ("cleanup.policy", "compact"),
+        ("min.compaction.lag.ms", "5000"),
+        ("max.compaction.lag.ms", "4000"),
+    ]);
+    let refused = registry.create("w", 1, conflicting.clone(), false);
+    match refused {
+        Err(TopicError::Config(e)) => assert_eq!(
+            e.to_string(),
+            "conflict topic config setting min.compaction.lag.ms (5000) > max.compaction.lag.ms (4000)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        registry.set_config("t", conflicting, false),
+        Err(TopicError::Config(TopicConfigError::Conflict(_)))
+    ));
+    registry
+        .set_config("t", config(&[("max.compaction.lag.ms", "5000")]), false)
+        .expect("a max lag alone");
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
 pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
 pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
 /// The two words `cleanup.policy` lists (Kafka's `ValidList.in`).
 const COMPACT: &str = "compact";
 const DELETE: &str = "delete";
@@ -117,7 +118,7 @@ const fn only(
 /// broker act on are translated in `apply` and `to_log_config`; the others are
 /// accepted and described as set, with nothing to act on in a single node
 /// without replication or tiered storage (replica throttles, unclean
-/// election, `max.compaction.lag.ms`, compression levels used only when a
+/// election, compression levels used only when a
 /// broker re-compresses, index sizing, file deletion delay, preallocation).
 /// Values that would need what Ferrolog does not do are refused (`Served::Only`).
 #[rustfmt::skip]
@@ -137,7 +138,7 @@ const SPECS: &[Spec] = &[
     spec("leader.replication.throttled.replicas", Kind::ReplicaList, DefaultValue::Fixed("")),
     spec("local.retention.bytes", Kind::Number { min: -2, max: I64 }, DefaultValue::Fixed("-2")),
     spec("local.retention.ms", Kind::Number { min: -2, max: I64 }, DefaultValue::Fixed("-2")),
-    spec("max.compaction.lag.ms", Kind::Number { min: 1, max: I64 }, DefaultValue::Fixed(LONG_MAX)),
+    spec(MAX_COMPACTION_LAG_MS, Kind::Number { min: 1, max: I64 }, DefaultValue::Fixed(LONG_MAX)),
     spec(MAX_MESSAGE_BYTES, Kind::Number { min: 0, max: U32 }, DefaultValue::Broker),
     spec("message.downconversion.enable", Kind::Bool, DefaultValue::Fixed("true")),
     spec("message.format.version", Kind::Text, DefaultValue::Fixed("3.0-IV1")),
@@ -186,6 +187,9 @@ pub enum TopicConfigError {
         value: String,
         why: &'static str,
     },
+    /// Values valid one by one that Kafka refuses together.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// The configs a topic sets explicitly; everything else is the broker default.
@@ -344,8 +348,11 @@ impl TopicConfig {
         }
         // As Kafka's LogConfig: the cleaner works on a log whose policy lists
         // `compact`, and retention deletes only where it lists `delete`.
-        if self.policy.compact {
-            log.compaction = Some(self.compaction()?);
+        if let Some(compaction) = self.policy.compact.then(|| self.compaction()).transpose()? {
+            // As Kafka's LogConfig.maxSegmentMs: the active segment rolls by
+            // the max lag too, since the cleaner never cleans it.
+            log.segment_ms_max = log.segment_ms_max.min(compaction.max_lag_ms);
+            log.compaction = Some(compaction);
         }
         if !self.policy.delete {
             log.retention_ms = None;
@@ -369,8 +376,8 @@ impl TopicConfig {
     }
 
     /// The cleaner's settings from `delete.retention.ms`,
-    /// `min.cleanable.dirty.ratio` and `min.compaction.lag.ms` (each validated
-    /// when set), or Kafka's defaults.
+    /// `min.cleanable.dirty.ratio`, `min.compaction.lag.ms` and
+    /// `max.compaction.lag.ms` (each validated when set), or Kafka's defaults.
     fn compaction(&self) -> Result<Compaction, TopicConfigError> {
         let defaults = Compaction::default();
         let ratio = match self.overrides.get(MIN_CLEANABLE_DIRTY_RATIO) {
@@ -385,7 +392,25 @@ impl TopicConfig {
             min_lag_ms: self
                 .number(MIN_COMPACTION_LAG_MS)
                 .unwrap_or(defaults.min_lag_ms),
+            max_lag_ms: self
+                .number(MAX_COMPACTION_LAG_MS)
+                .unwrap_or(defaults.max_lag_ms),
         })
+    }
+
+    /// What no one key shows, checked when a topic is created or its configs
+    /// change (not when a stored topic loads, so an older broker's topic
+    /// still opens): Kafka refuses a `min.compaction.lag.ms` above
+    /// `max.compaction.lag.ms`, with its message (`LogConfig.validateValues`).
+    pub fn check_combination(&self) -> Result<(), TopicConfigError> {
+        let min = self.number(MIN_COMPACTION_LAG_MS).unwrap_or(0);
+        let max = self.number(MAX_COMPACTION_LAG_MS).unwrap_or(i64::MAX);
+        if min > max {
+            return Err(TopicConfigError::Conflict(format!(
+                "conflict topic config setting {MIN_COMPACTION_LAG_MS} ({min}) > {MAX_COMPACTION_LAG_MS} ({max})"
+            )));
+        }
+        Ok(())
     }
 
     /// The fewest in-sync replicas an acks=all produce needs; this node is

@@ -324,10 +324,11 @@ fn partition_table(partitions: &[serde_json::Value], show_size: bool) -> String 
 /// Configs the text of `topic describe` also shows, at their defaults too,
 /// when the topic is compacted (`cleanup.policy` lists `compact`): they
 /// decide when its cleaner runs and how long tombstones stay.
-const COMPACTION_SHAPING: [&str; 3] = [
+const COMPACTION_SHAPING: [&str; 4] = [
     "delete.retention.ms",
     "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
 ];
 
 /// Kafka describes every topic config; the table keeps the ones set on the

@@ -412,6 +412,21 @@ impl Partition {
         self.tombstones_due_ms.load(Ordering::Acquire)
     }
 
+    /// When the oldest sealed segment not yet cleaned was created (its first
+    /// record arrived then or later); None if every sealed segment is clean.
+    /// `max_lag_ms` is counted from here.
+    pub fn dirty_since_ms(&self) -> Option<i64> {
+        let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
+        let state = lock(&self.state);
+        let sealed = state.segments.len().saturating_sub(1);
+        state
+            .segments
+            .iter()
+            .take(sealed)
+            .find(|s| s.next_offset > clean_below)
+            .map(|s| s.created_ms)
+    }
+
     /// Of the sealed segments' bytes, the share (in thousandths) not cleaned
     /// since this partition was opened: the cleaner's trigger. 0 when there
     /// is no sealed segment.

@@ -1,8 +1,9 @@
 //! The store's cleaner thread: every `cleaner_check_interval_ms`, compacts
 //! each open partition configured for compaction whose dirty share
 //! (`Partition::dirty_per_mille`) reached its `min_dirty_per_mille`, or
-//! whose earliest kept tombstone has reached its delete horizon (so that a
-//! topic no one writes to still loses its expired tombstones).
+//! whose oldest dirty segment is older than its `max_lag_ms`, or whose
+//! earliest kept tombstone has reached its delete horizon (so that a topic
+//! no one writes to still loses its expired tombstones).
 //!
 //! Its own thread, not the background one: a pass reads and rewrites whole
 //! segments, and must never hold up the interval fsyncs of other partitions.
@@ -30,7 +31,12 @@ pub(super) fn run(shared: &Shared, interval_ms: u64) {
             let dirty = partition.dirty_per_mille();
             let now = now_ms();
             let tombstones_due = partition.tombstones_due_ms() <= now;
-            if !tombstones_due && (dirty == 0 || dirty < compaction.min_dirty_per_mille) {
+            let overdue = compaction.max_lag_ms < i64::MAX
+                && partition
+                    .dirty_since_ms()
+                    .is_some_and(|since| since <= now.saturating_sub(compaction.max_lag_ms));
+            let dirty_enough = dirty > 0 && dirty >= compaction.min_dirty_per_mille;
+            if !(dirty_enough || overdue || tombstones_due) {
                 continue;
             }
             match partition.compact(now) {

@@ -59,7 +59,8 @@ fn delete_before(topic: &Topic, wanted: &DeleteRecordsPartition) -> DeleteRecord
         // Kafka's Partition.deleteRecordsOnLeader checks the policy before
         // the offset: "Records of partition t-0 can not be deleted due to the
         // configured policy" (the response has no message field to carry it).
-        tracing::debug!(partition = ?handle.id, "DeleteRecords refused: cleanup.policy has no delete");
+        tracing::info!(partition = ?handle.id,
+            "DeleteRecords refused: records of this partition can not be deleted due to the configured policy (cleanup.policy has no delete)");
         return error(index, ResponseError::PolicyViolation);
     }
     let high_watermark = partition.high_watermark();

@@ -373,6 +373,17 @@ fn config_table(configs: &[ConfigEntry]) -> String {
     text
 }
 
+/// Why the broker refused, where the code alone does not say it (the
+/// DeleteRecords response has no message field).
+fn delete_records_reason(code: &ferrolog_client::KafkaCode) -> &'static str {
+    match code.0 {
+        ferrolog_client::ResponseError::PolicyViolation => {
+            " (the topic's cleanup.policy does not list delete: a compacted topic loses records by compaction only)"
+        }
+        _ => "",
+    }
+}
+
 async fn delete_records(
     global: &Global,
     client: &Client,
@@ -393,7 +404,11 @@ async fn delete_records(
     let results = client.delete_records(name, &asked).await?;
     let failed: Vec<String> = results
         .iter()
-        .filter_map(|(p, r)| r.as_ref().err().map(|code| format!("{name}-{p}: {code}")))
+        .filter_map(|(p, r)| {
+            r.as_ref()
+                .err()
+                .map(|code| format!("{name}-{p}: {code}{}", delete_records_reason(code)))
+        })
         .collect();
     let json = json!({"topic": name, "partitions": results.iter().map(|(p, r)| match r {
         Ok(start) => json!({"partition": p, "log_start": start}),

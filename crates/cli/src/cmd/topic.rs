@@ -239,6 +239,19 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
     let ranges = client.offset_range_each(name).await?;
     let configs = client.describe_topic_configs(name).await?;
     let sizes = sizes_if_served(client, std::slice::from_ref(&meta)).await?;
+    // Compaction removes records without moving offsets, so on a compacted
+    // topic end minus start bounds the count rather than giving it.
+    let compacted = configs.iter().any(|c| {
+        c.name == "cleanup.policy"
+            && c.value
+                .as_deref()
+                .is_some_and(|v| v.split(',').any(|p| p.trim() == "compact"))
+    });
+    let records_key = if compacted {
+        "records_at_most"
+    } else {
+        "records"
+    };
     let size = |partition: i32| {
         sizes
             .as_ref()
@@ -253,7 +266,7 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
                 Some(Ok((start, end))) => {
                     row["start_offset"] = json!(start);
                     row["end_offset"] = json!(end);
-                    row["records"] = json!(end - start);
+                    row[records_key] = json!(end - start);
                 }
                 Some(Err(code)) => row["error"] = json!(code.to_string()),
                 None => row["error"] = json!("no answer"),
@@ -275,15 +288,16 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
             meta.topic_id,
             count(meta.partitions.len(), "partition")
         );
-        text.push_str(&partition_table(&partitions, sizes.is_some()));
+        text.push_str(&partition_table(&partitions, sizes.is_some(), compacted));
         text.push_str(&config_table(&configs));
         text
     })
 }
 
 /// The partitions of `topic describe` (their JSON rows) as a text table;
-/// SIZE only when the broker gave sizes.
-fn partition_table(partitions: &[serde_json::Value], show_size: bool) -> String {
+/// SIZE only when the broker gave sizes. On a compacted topic RECORDS is a
+/// bound, shown as `≤N`.
+fn partition_table(partitions: &[serde_json::Value], show_size: bool, compacted: bool) -> String {
     let rows: Vec<Vec<String>> = partitions
         .iter()
         .map(|p| {
@@ -291,16 +305,14 @@ fn partition_table(partitions: &[serde_json::Value], show_size: bool) -> String 
                 serde_json::Value::Null => "-".to_owned(),
                 v => v.to_string(),
             };
-            let mut row: Vec<String> = [
-                "partition",
-                "leader",
-                "start_offset",
-                "end_offset",
-                "records",
-            ]
-            .iter()
-            .map(|k| cell(k))
-            .collect();
+            let mut row: Vec<String> = ["partition", "leader", "start_offset", "end_offset"]
+                .iter()
+                .map(|k| cell(k))
+                .collect();
+            row.push(match p["records_at_most"].as_i64() {
+                Some(n) if compacted => format!("≤{n}"),
+                _ => cell("records"),
+            });
             if show_size {
                 let bytes = p["size_bytes"].as_u64();
                 row.push(bytes.map_or_else(|| "-".to_owned(), human_bytes));

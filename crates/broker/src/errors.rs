@@ -25,6 +25,7 @@ pub fn storage_error(error: &StorageError) -> ResponseError {
             _ => ResponseError::CorruptMessage,
         },
         StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::KeylessRecords { .. } => ResponseError::InvalidRecord,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
         StorageError::PartitionExists { .. } => ResponseError::TopicAlreadyExists,

@@ -119,6 +119,12 @@ pub struct LogConfig {
     /// Compact the log (`cleanup.policy` includes `compact`); None = never.
     /// Retention by time and size still applies where set (`compact,delete`).
     pub compaction: Option<Compaction>,
+    /// Refuse an append holding a record without a key
+    /// ([`StorageError::KeylessRecords`](crate::StorageError::KeylessRecords)):
+    /// Kafka's rule for a compacted topic, checked in the walk every append
+    /// makes of its records, so a compressed batch is decompressed once. A
+    /// log may still hold keyless records written before the rule applied.
+    pub require_keys: bool,
 }
 
 impl Default for LogConfig {
@@ -133,6 +139,7 @@ impl Default for LogConfig {
             durability: Durability::default(),
             writeback_bytes: 1 << 20,
             compaction: None,
+            require_keys: false,
         }
     }
 }

@@ -95,6 +95,14 @@ pub enum StorageError {
     },
     #[error("record batch of {size} bytes exceeds the limit of {max} bytes")]
     BatchTooLarge { size: usize, max: u32 },
+    /// The log requires keys (`LogConfig::require_keys`) and the batch at
+    /// `position` holds records without one.
+    #[error("the record batch at input byte {position} holds {} records without a key", indexes.len())]
+    KeylessRecords {
+        position: usize,
+        /// Each keyless record's index in its batch (Kafka's `batchIndex`).
+        indexes: Vec<i32>,
+    },
     #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
     OffsetOutOfRange {
         offset: i64,

@@ -808,6 +808,62 @@ fn the_cleaner_cleans_a_segment_past_the_max_lag_whatever_the_dirty_share() {
     store.close().unwrap();
 }
 
+/// `require_keys` (a compacted topic's produce rule): an append holding a
+/// record without a key is refused whole, naming each keyless record's
+/// index in the first batch that has any, in every codec; keyed appends and
+/// logs without the rule take anything.
+#[test]
+fn an_append_with_keyless_records_is_refused_where_keys_are_required() {
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let p = store
+        .create_partition(
+            id("c", 0),
+            LogConfig {
+                require_keys: true,
+                ..compacted(600)
+            },
+        )
+        .unwrap();
+    let rec = |key: Option<&str>, value: Option<&str>| Rec {
+        key: key.map(|k| k.as_bytes().to_vec()),
+        value: value.map(|v| v.as_bytes().to_vec()),
+        ts: NOW_MS,
+    };
+    for codec in CODECS {
+        let keyed = keyed_batch(&[rec(Some("a"), Some("1")), rec(Some("b"), None)], codec);
+        let mixed = keyed_batch(
+            &[
+                rec(Some("a"), Some("1")),
+                rec(None, Some("2")),
+                rec(Some("c"), Some("3")),
+                rec(None, None),
+            ],
+            codec,
+        );
+        let mut two = keyed.clone();
+        two.extend_from_slice(&mixed);
+        let end = p.high_watermark();
+        match p.append(&two) {
+            Err(ferrolog_storage::StorageError::KeylessRecords { position, indexes }) => {
+                assert_eq!((position, indexes), (keyed.len(), vec![1, 3]), "{codec:?}");
+            }
+            other => panic!("{codec:?}: {other:?}"),
+        }
+        assert_eq!(
+            p.high_watermark(),
+            end,
+            "{codec:?}: nothing of the append stored"
+        );
+        p.append(&keyed).unwrap();
+    }
+    // Without the rule (a log made compacted later may hold such records).
+    p.set_config(compacted(600));
+    let keyless = keyed_batch(&[rec(None, Some("x"))], Codec::Zstd);
+    p.append(&keyless).unwrap();
+    store.close().unwrap();
+}
+
 #[test]
 fn no_compaction_config_is_a_no_op() {
     let fs = MemFileSystem::new();

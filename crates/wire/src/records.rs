@@ -31,8 +31,8 @@ mod grammar;
 mod source;
 mod view;
 
-use grammar::Walk;
 pub use grammar::put_varint;
+use grammar::{Spans, Walk};
 use source::{Source, Stream};
 pub use view::{Headers, Record, Records};
 
@@ -75,23 +75,52 @@ impl From<DecompressError> for RecordError {
 /// compressed with `codec`) holds exactly `count` well-formed records whose
 /// offset deltas run 0, 1, 2, …
 pub fn check(codec: Codec, section: &[u8], count: i32) -> Result<(), RecordError> {
-    check_within(codec, section, count, DECOMPRESSED_BYTES_MAX)
+    check_within(codec, section, count, DECOMPRESSED_BYTES_MAX, |_, _| {})
 }
 
-/// [`check`] with the decompressed size capped at `limit` bytes.
-fn check_within(codec: Codec, section: &[u8], count: i32, limit: usize) -> Result<(), RecordError> {
+/// [`check`], also listing the records without a key by their index in the
+/// batch: a compacted log refuses them (Kafka's `LogValidator.validateKey`),
+/// and one walk serves both checks, so a compressed batch is decompressed
+/// once. Empty when every record has a key.
+pub fn check_keyed(codec: Codec, section: &[u8], count: i32) -> Result<Vec<i32>, RecordError> {
+    let mut keyless = Vec::new();
+    check_within(
+        codec,
+        section,
+        count,
+        DECOMPRESSED_BYTES_MAX,
+        |index, spans| {
+            if spans.key.is_none() {
+                keyless.push(i32::try_from(index).unwrap_or(i32::MAX));
+            }
+        },
+    )?;
+    Ok(keyless)
+}
+
+/// [`check`] with the decompressed size capped at `limit` bytes, calling
+/// `each` with every well-formed record and its index.
+fn check_within(
+    codec: Codec,
+    section: &[u8],
+    count: i32,
+    limit: usize,
+    each: impl FnMut(u32, &Spans),
+) -> Result<(), RecordError> {
     match codec {
-        Codec::None => first_error(Walk::in_memory(section, Some(count))),
-        Codec::Gzip => walk_stream(flate2::bufread::GzDecoder::new(section), count, limit),
+        Codec::None => first_error(Walk::in_memory(section, Some(count)), each),
+        Codec::Gzip => walk_stream(flate2::bufread::GzDecoder::new(section), count, limit, each),
         Codec::Zstd => walk_stream(
             zstd::stream::read::Decoder::with_buffer(section).map_err(corrupt(codec))?,
             count,
             limit,
+            each,
         ),
         Codec::Lz4 => walk_stream(
             lz4::Decoder::new(section).map_err(corrupt(codec))?,
             count,
             limit,
+            each,
         ),
         Codec::Snappy => {
             // Snappy's blocks are decompressed whole, but a block cannot
@@ -99,7 +128,7 @@ fn check_within(codec: Codec, section: &[u8], count: i32, limit: usize) -> Resul
             // 3-byte tag), so this bound costs a legitimate batch nothing.
             let limit = section.len().saturating_mul(22).min(limit);
             let records = compression::decompress(codec, section, limit)?;
-            first_error(Walk::in_memory(&records, Some(count)))
+            first_error(Walk::in_memory(&records, Some(count)), each)
         }
     }
 }
@@ -108,14 +137,18 @@ fn check_within(codec: Codec, section: &[u8], count: i32, limit: usize) -> Resul
 /// however many: for a reader that has only the records, not their header.
 /// Offset deltas may have gaps, as in a batch a Kafka broker compacted.
 pub fn check_all(section: &[u8]) -> Result<(), RecordError> {
-    first_error(Walk::in_memory(section, None))
+    first_error(Walk::in_memory(section, None), |_, _| {})
 }
 
-/// Runs a walk to its end: Ok if every record was well formed. The checks
-/// walk as [`Records`] does, without making views nobody reads.
-fn first_error<T>(walk: impl Iterator<Item = Result<T, RecordError>>) -> Result<(), RecordError> {
-    for record in walk {
-        record?;
+/// Runs a walk to its end, calling `each` with every record and its index:
+/// Ok if every record was well formed. The checks walk as [`Records`] does,
+/// without making views nobody reads.
+fn first_error(
+    walk: impl Iterator<Item = Result<Spans, RecordError>>,
+    mut each: impl FnMut(u32, &Spans),
+) -> Result<(), RecordError> {
+    for (record, index) in walk.zip(0u32..) {
+        each(index, &record?);
     }
     Ok(())
 }
@@ -129,10 +162,15 @@ fn corrupt(codec: Codec) -> impl Fn(std::io::Error) -> RecordError {
     }
 }
 
-fn walk_stream(decoder: impl std::io::Read, count: i32, limit: usize) -> Result<(), RecordError> {
+fn walk_stream(
+    decoder: impl std::io::Read,
+    count: i32,
+    limit: usize,
+    each: impl FnMut(u32, &Spans),
+) -> Result<(), RecordError> {
     let limited = std::io::Read::take(decoder, limit as u64 + 1);
     let mut walk = Walk::new(Stream::new(BufReader::new(limited)), Some(count));
-    let result = first_error(walk.by_ref());
+    let result = first_error(walk.by_ref(), each);
     // A decompressor's own failure explains a cut-short record better than the cut does.
     if let Some(e) = walk.source.error() {
         return Err(RecordError::Decompress(e));

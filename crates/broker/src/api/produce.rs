@@ -241,13 +241,6 @@ async fn produce_partition(
             None,
         );
     }
-    if topic.config.cleanup_policy().compact
-        && let Some(keyless) = keys::first_keyless(&records)
-    {
-        // Checked where Kafka's LogValidator checks it: in the append, after
-        // the replica count. Only compacted topics walk their records here.
-        return (keyless_refused(&topic.name, index, &keyless), None);
-    }
     let (records, log_append_time) = if topic.config.log_append_time() {
         match stamp_append_time(&records) {
             Ok(stamped) => stamped,
@@ -268,6 +261,11 @@ async fn produce_partition(
                 .with_log_start_offset(info.log_start_offset);
             let sync = (acks == -1).then_some((partition, info.last_offset));
             (response, sync)
+        }
+        // Keys are checked where Kafka's LogValidator checks them: in the
+        // append, after the replica count, in the engine's walk of the records.
+        Err(AppendError::Storage(StorageError::KeylessRecords { indexes, .. })) => {
+            (keyless_refused(&topic.name, index, &indexes), None)
         }
         Err(e) => {
             tracing::debug!(partition = ?handle.id, error = %errors::message(&e), "produce refused");
@@ -418,10 +416,9 @@ async fn wait_for_syncs(mut response: ProduceResponse, syncs: Vec<PendingSync>) 
 /// INVALID_RECORD for records without a key on a compacted topic, with
 /// Kafka's message and one record error per keyless record (both carried
 /// from Produce v8; older versions get the code alone, as from Kafka 4.0).
-fn keyless_refused(topic: &str, index: i32, keyless: &keys::Keyless) -> PartitionProduceResponse {
+fn keyless_refused(topic: &str, index: i32, keyless: &[i32]) -> PartitionProduceResponse {
     let record = keys::record_message(topic, index);
     let record_errors = keyless
-        .indexes
         .iter()
         .map(|&batch_index| {
             BatchIndexAndErrorMessage::default()

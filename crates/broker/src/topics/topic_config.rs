@@ -354,6 +354,9 @@ impl TopicConfig {
             log.segment_ms_max = log.segment_ms_max.min(compaction.max_lag_ms);
             log.compaction = Some(compaction);
         }
+        // Kafka's LogValidator.validateKey: a compacted topic takes keyed
+        // records only (the engine checks them in its walk of each append).
+        log.require_keys = self.policy.compact;
         if !self.policy.delete {
             log.retention_ms = None;
             log.retention_bytes = None;

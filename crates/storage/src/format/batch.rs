@@ -196,12 +196,29 @@ pub fn next_stored_batch(buf: &[u8]) -> Result<BatchStep, BatchError> {
 /// well formed: what a reader relies on and the CRC cannot promise, since a
 /// client computes it over whatever it sends.
 pub fn check_records(header: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
-    let codec =
-        Codec::from_attributes(header.attributes).ok_or(BatchError::UnknownCompression {
-            id: header.attributes & COMPRESSION_MASK,
-        })?;
-    records::check(codec, records_section(batch), header.records_count)?;
+    records::check(
+        codec_of(header)?,
+        records_section(batch),
+        header.records_count,
+    )?;
     Ok(())
+}
+
+/// [`check_records`], also returning the index of each record without a
+/// key (empty if every record has one), from the same walk.
+pub fn check_keyed_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<i32>, BatchError> {
+    let keyless = records::check_keyed(
+        codec_of(header)?,
+        records_section(batch),
+        header.records_count,
+    )?;
+    Ok(keyless)
+}
+
+fn codec_of(header: &BatchHeader) -> Result<Codec, BatchError> {
+    Codec::from_attributes(header.attributes).ok_or(BatchError::UnknownCompression {
+        id: header.attributes & COMPRESSION_MASK,
+    })
 }
 
 /// Like [`next_batch`] but treats "need more" as a truncation error: for

@@ -102,8 +102,10 @@ fn batch_parts<'a>(
 }
 
 /// Checks every batch of `input` (framing, magic, CRC, record count, size,
-/// and every record inside) before anything is written.
-fn validate(input: &[u8], max_batch_bytes: u32) -> Result<Validated, StorageError> {
+/// every record inside, and with `require_keys` that each has a key) before
+/// anything is written.
+fn validate(input: &[u8], config: &LogConfig) -> Result<Validated, StorageError> {
+    let max_batch_bytes = config.max_batch_bytes;
     if input.is_empty() {
         return Err(StorageError::InvalidBatch {
             position: 0,
@@ -123,12 +125,25 @@ fn validate(input: &[u8], max_batch_bytes: u32) -> Result<Validated, StorageErro
                 max: max_batch_bytes,
             });
         }
+        let mut keyless = Vec::new();
         let (header, size) = batch::whole_batch(rest)
             .and_then(|(header, size)| {
-                batch::check_records(&header, rest.get(..size).unwrap_or_default())?;
+                let whole = rest.get(..size).unwrap_or_default();
+                if config.require_keys && !header.is_control() {
+                    keyless = batch::check_keyed_records(&header, whole)?;
+                } else {
+                    batch::check_records(&header, whole)?;
+                }
                 Ok((header, size))
             })
             .map_err(|source| StorageError::InvalidBatch { position, source })?;
+        if !keyless.is_empty() {
+            // As Kafka: the request fails at the first batch with record errors.
+            return Err(StorageError::KeylessRecords {
+                position,
+                indexes: keyless,
+            });
+        }
         records += i64::from(header.records_count);
         max_timestamp = max_timestamp.max(header.max_timestamp);
         batches.push((header, size));
@@ -161,7 +176,7 @@ impl Partition {
     /// concurrent appends share one fsync instead of queueing for one each.
     pub fn append_unsynced(&self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
         let config = self.config();
-        let validated = validate(batches, config.max_batch_bytes)?;
+        let validated = validate(batches, &config)?;
         let (info, writeback_due) = {
             let mut state = crate::sync_util::lock(&self.state);
             self.check_writable(&state)?;
@@ -377,13 +392,17 @@ mod tests {
             key: None,
             value: Some(&value),
         }]);
-        let err = validate(&batch, 1000).unwrap_err();
+        let max = |max_batch_bytes| LogConfig {
+            max_batch_bytes,
+            ..LogConfig::default()
+        };
+        let err = validate(&batch, &max(1000)).unwrap_err();
         assert!(matches!(err, StorageError::BatchTooLarge { max: 1000, .. }));
         assert!(matches!(
-            validate(&batch[..100], 1000),
+            validate(&batch[..100], &max(1000)),
             Err(StorageError::BatchTooLarge { .. })
         ));
-        assert!(validate(&batch, 4000).is_ok());
+        assert!(validate(&batch, &max(4000)).is_ok());
     }
 
     #[test]
@@ -404,7 +423,7 @@ mod tests {
             })
             .collect();
         let input = batches.concat();
-        let validated = validate(&input, 1 << 20).unwrap();
+        let validated = validate(&input, &LogConfig::default()).unwrap();
         let mut fields = Vec::new();
         assert_eq!(patched_base_offsets(&validated, 40, &mut fields), 46);
         let parts = batch_parts(&input, &validated, &fields).unwrap();
@@ -419,7 +438,7 @@ mod tests {
         }
         assert_eq!(written, expected);
         assert_ne!(written, input, "the offsets were really patched");
-        for ((header, _), offset) in validate(&written, 1 << 20)
+        for ((header, _), offset) in validate(&written, &LogConfig::default())
             .unwrap()
             .batches
             .iter()
@@ -440,12 +459,12 @@ mod tests {
         input.extend_from_slice(&one);
         let last = input.len() - 1;
         input[last] ^= 1;
-        let err = validate(&input, 1 << 20).unwrap_err();
+        let err = validate(&input, &LogConfig::default()).unwrap_err();
         assert!(
             matches!(err, StorageError::InvalidBatch { position, .. } if position == one.len())
         );
         assert!(matches!(
-            validate(&[], 100),
+            validate(&[], &LogConfig::default()),
             Err(StorageError::InvalidBatch { .. })
         ));
     }

@@ -268,6 +268,15 @@ async fn consume_rdkafka_timed(
 /// Partition 0 of `topic` from the beginning with kcat (`-e`: exit at the
 /// end), as `offset key value-length` lines (-1 for a tombstone).
 async fn consume_kcat(broker: &TestBroker, topic: &str) -> Result<Vec<String>, String> {
+    consume_kcat_as(broker, topic, "%o %k %S\n").await
+}
+
+/// `consume_kcat` with the line format `format` (kcat's `-f`).
+async fn consume_kcat_as(
+    broker: &TestBroker,
+    topic: &str,
+    format: &str,
+) -> Result<Vec<String>, String> {
     let args = [
         "-C",
         "-t",
@@ -279,7 +288,7 @@ async fn consume_kcat(broker: &TestBroker, topic: &str) -> Result<Vec<String>, S
         "-e",
         "-q",
         "-f",
-        "%o %k %S\n",
+        format,
     ];
     let out = kcat(broker, &args, Vec::new()).await;
     if !out.status.success() {
@@ -552,20 +561,6 @@ async fn old_event_time_tombstones_outlive_the_first_pass_and_keep_their_timesta
         }
         Err(e) => failures.push(format!("librdkafka: {e}")),
     }
-    let args = [
-        "-C",
-        "-t",
-        topic,
-        "-p",
-        "0",
-        "-o",
-        "beginning",
-        "-e",
-        "-q",
-        "-f",
-        "%o %T %S\n",
-    ];
-    let out = kcat(&broker, &args, Vec::new()).await;
     let kcat_want: Vec<String> = want
         .iter()
         .map(|(offset, _, value)| {
@@ -575,11 +570,8 @@ async fn old_event_time_tombstones_outlive_the_first_pass_and_keep_their_timesta
             format!("{offset} {} {len}", stamped_at(*offset))
         })
         .collect();
-    let kcat_got: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    judge("kcat", Ok(kcat_got), &kcat_want, &mut failures);
+    let kcat_got = consume_kcat_as(&broker, topic, "%o %T %S\n").await;
+    judge("kcat", kcat_got, &kcat_want, &mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -78,6 +78,17 @@ fn open(fs: &MemFileSystem) -> Store {
     Store::open(Path::new("/data"), options(fs)).unwrap()
 }
 
+/// A store whose cleaner thread looks every 10 ms, and whose checkpoint
+/// (which bounds what the cleaner may clean) follows every 10 ms.
+fn open_with_cleaner(fs: &MemFileSystem) -> Store {
+    let options = StoreOptions {
+        cleaner_check_interval_ms: Some(10),
+        checkpoint_interval_ms: 10,
+        ..options(fs)
+    };
+    Store::open(Path::new("/data"), options).unwrap()
+}
+
 /// The partition `c-0` of a store opened again, given its config back (an
 /// open gives partitions the store's default config; the broker sets theirs).
 fn reopened(store: &Store) -> Arc<Partition> {
@@ -606,15 +617,7 @@ fn compaction_racing_appends_retention_and_delete_records_loses_and_duplicates_n
 #[test]
 fn the_cleaner_thread_compacts_compacted_partitions_and_leaves_the_others_alone() {
     let fs = MemFileSystem::new();
-    let store = Store::open(
-        Path::new("/data"),
-        StoreOptions {
-            cleaner_check_interval_ms: Some(10),
-            checkpoint_interval_ms: 10,
-            ..options(&fs)
-        },
-    )
-    .unwrap();
+    let store = open_with_cleaner(&fs);
     let kept = store
         .create_partition(id("plain", 0), small_segments(600))
         .unwrap();
@@ -665,15 +668,7 @@ fn the_cleaner_thread_compacts_compacted_partitions_and_leaves_the_others_alone(
 #[test]
 fn a_tombstone_stamped_long_ago_outlives_its_first_pass_then_goes_with_no_new_writes() {
     let fs = MemFileSystem::new();
-    let store = Store::open(
-        Path::new("/data"),
-        StoreOptions {
-            cleaner_check_interval_ms: Some(10),
-            checkpoint_interval_ms: 10,
-            ..options(&fs)
-        },
-    )
-    .unwrap();
+    let store = open_with_cleaner(&fs);
     let config = LogConfig {
         compaction: Some(Compaction {
             delete_retention_ms: 1_000,
@@ -740,15 +735,7 @@ fn a_tombstone_stamped_long_ago_outlives_its_first_pass_then_goes_with_no_new_wr
 #[test]
 fn the_cleaner_cleans_a_segment_past_the_max_lag_whatever_the_dirty_share() {
     let fs = MemFileSystem::new();
-    let store = Store::open(
-        Path::new("/data"),
-        StoreOptions {
-            cleaner_check_interval_ms: Some(10),
-            checkpoint_interval_ms: 10,
-            ..options(&fs)
-        },
-    )
-    .unwrap();
+    let store = open_with_cleaner(&fs);
     // Only a log entirely dirty (a first pass) reaches the share.
     let config = |max_lag_ms| LogConfig {
         compaction: Some(Compaction {

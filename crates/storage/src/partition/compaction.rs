@@ -418,11 +418,8 @@ impl Partition {
     pub fn dirty_since_ms(&self) -> Option<i64> {
         let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
         let state = lock(&self.state);
-        let sealed = state.segments.len().saturating_sub(1);
         state
-            .segments
-            .iter()
-            .take(sealed)
+            .sealed()
             .find(|s| s.next_offset > clean_below)
             .map(|s| s.created_ms)
     }
@@ -433,9 +430,8 @@ impl Partition {
     pub fn dirty_per_mille(&self) -> u32 {
         let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
         let state = lock(&self.state);
-        let sealed = state.segments.len().saturating_sub(1);
         let (mut total, mut dirty) = (0u64, 0u64);
-        for segment in state.segments.iter().take(sealed) {
+        for segment in state.sealed() {
             total += segment.size_bytes;
             if segment.next_offset > clean_below {
                 dirty += segment.size_bytes;
@@ -455,11 +451,8 @@ impl Partition {
         let recovery_point = lock(&self.checkpoint).recovery_point;
         let lag_cutoff_ms = now_ms.saturating_sub(compaction.min_lag_ms.max(0));
         let state = lock(&self.state);
-        let sealed = state.segments.len().saturating_sub(1);
         state
-            .segments
-            .iter()
-            .take(sealed)
+            .sealed()
             .take_while(|s| s.next_offset <= recovery_point)
             .take_while(|s| {
                 compaction.min_lag_ms <= 0

@@ -82,6 +82,12 @@ impl State {
     fn active(&self) -> Option<&Segment> {
         self.segments.last()
     }
+
+    /// Every segment but the active one, oldest first.
+    fn sealed(&self) -> impl Iterator<Item = &Segment> {
+        let sealed = self.segments.len().saturating_sub(1);
+        self.segments.iter().take(sealed)
+    }
 }
 
 #[derive(Debug)]

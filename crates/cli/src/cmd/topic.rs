@@ -241,13 +241,7 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
     let sizes = sizes_if_served(client, std::slice::from_ref(&meta)).await?;
     // Compaction removes records without moving offsets, so on a compacted
     // topic end minus start bounds the count rather than giving it.
-    let compacted = configs.iter().any(|c| {
-        c.name == "cleanup.policy"
-            && c.value
-                .as_deref()
-                .is_some_and(|v| v.split(',').any(|p| p.trim() == "compact"))
-    });
-    let records_key = if compacted {
+    let records_key = if is_compacted(&configs) {
         "records_at_most"
     } else {
         "records"
@@ -288,7 +282,7 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
             meta.topic_id,
             count(meta.partitions.len(), "partition")
         );
-        text.push_str(&partition_table(&partitions, sizes.is_some(), compacted));
+        text.push_str(&partition_table(&partitions, sizes.is_some()));
         text.push_str(&config_table(&configs));
         text
     })
@@ -296,8 +290,8 @@ async fn describe(global: &Global, client: &Client, name: &str) -> anyhow::Resul
 
 /// The partitions of `topic describe` (their JSON rows) as a text table;
 /// SIZE only when the broker gave sizes. On a compacted topic RECORDS is a
-/// bound, shown as `≤N`.
-fn partition_table(partitions: &[serde_json::Value], show_size: bool, compacted: bool) -> String {
+/// bound (`records_at_most`), shown as `≤N`.
+fn partition_table(partitions: &[serde_json::Value], show_size: bool) -> String {
     let rows: Vec<Vec<String>> = partitions
         .iter()
         .map(|p| {
@@ -310,7 +304,7 @@ fn partition_table(partitions: &[serde_json::Value], show_size: bool, compacted:
                 .map(|k| cell(k))
                 .collect();
             row.push(match p["records_at_most"].as_i64() {
-                Some(n) if compacted => format!("≤{n}"),
+                Some(n) => format!("≤{n}"),
                 _ => cell("records"),
             });
             if show_size {
@@ -343,15 +337,20 @@ const COMPACTION_SHAPING: [&str; 4] = [
     "max.compaction.lag.ms",
 ];
 
-/// Kafka describes every topic config; the table keeps the ones set on the
-/// topic and the ones that shape its log, and JSON has them all.
-fn config_table(configs: &[ConfigEntry]) -> String {
-    let compacted = configs.iter().any(|c| {
+/// True when the topic's `cleanup.policy` lists `compact`.
+fn is_compacted(configs: &[ConfigEntry]) -> bool {
+    configs.iter().any(|c| {
         c.name == "cleanup.policy"
             && c.value
                 .as_deref()
                 .is_some_and(|v| v.split(',').any(|w| w.trim() == "compact"))
-    });
+    })
+}
+
+/// Kafka describes every topic config; the table keeps the ones set on the
+/// topic and the ones that shape its log, and JSON has them all.
+fn config_table(configs: &[ConfigEntry]) -> String {
+    let compacted = is_compacted(configs);
     let shown: Vec<_> = configs
         .iter()
         .filter(|c| {

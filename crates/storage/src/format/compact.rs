@@ -179,16 +179,17 @@ pub fn filter_batch(
             filtered.tombstones_removed += u32::from(info.is_tombstone);
         }
     })?;
-    if filtered.delete_horizon_ms.is_none() && filtered.tombstones_kept > 0 {
-        filtered.delete_horizon_ms = new_horizon_ms;
-        filtered.horizon_set = new_horizon_ms.is_some();
-    }
-    if filtered.records_removed == 0 && !filtered.horizon_set {
+    // The horizon this filter sets, if any.
+    let stamp = new_horizon_ms
+        .filter(|_| filtered.delete_horizon_ms.is_none() && filtered.tombstones_kept > 0);
+    filtered.horizon_set = stamp.is_some();
+    filtered.delete_horizon_ms = filtered.delete_horizon_ms.or(stamp);
+    if filtered.records_removed == 0 && stamp.is_none() {
         return Ok(filtered);
     }
     let mut records = Vec::new();
     for record in &kept {
-        match filtered.delete_horizon_ms.filter(|_| filtered.horizon_set) {
+        match stamp {
             // base + delta stays the record's timestamp over the new base.
             Some(horizon) => record.write_with_timestamp_delta(
                 header
@@ -222,7 +223,7 @@ pub fn filter_batch(
         // gzip, fails snappy and lz4) and kafka-python (hangs) cannot read it.
         attributes &= !COMPRESSION_MASK;
     }
-    if let Some(horizon) = filtered.delete_horizon_ms.filter(|_| filtered.horizon_set) {
+    if let Some(horizon) = stamp {
         attributes |= DELETE_HORIZON_FLAG;
         put(&mut out, BASE_TIMESTAMP_AT, &horizon.to_be_bytes());
     }

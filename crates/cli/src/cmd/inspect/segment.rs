@@ -109,8 +109,7 @@ fn print_batch(
     // With a delete horizon (KIP-534), the base timestamp field holds it,
     // not the first record's timestamp.
     let horizon = h.delete_horizon_ms();
-    let first_timestamp = h.base_timestamp;
-    let first_timestamp = horizon.is_none().then_some(first_timestamp);
+    let first_timestamp = horizon.is_none().then_some(h.base_timestamp);
     let records = if with_records {
         Some(batch_records(b))
     } else {

@@ -49,6 +49,6 @@ pub use config::{Compaction, Durability, LogConfig};
 pub use error::{BatchError, IoOp, StorageError};
 pub use id::PartitionId;
 pub use partition::{
-    AppendInfo, CompactionReport, Partition, ReadResult, RetentionReport, TimestampOffset,
+    AppendInfo, CompactionReport, Partition, PassDue, ReadResult, RetentionReport, TimestampOffset,
 };
 pub use store::{Store, StoreOptions};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ferrolog_storage::format::batch::{BatchStep, next_stored_batch, records_section};
 use ferrolog_storage::format::builder::{SimpleRecord, compress_batch, encode_batch};
 use ferrolog_storage::io::{Fault, FileSystem, MemFileSystem};
-use ferrolog_storage::{Compaction, LogConfig, Partition, Store, StoreOptions};
+use ferrolog_storage::{Compaction, LogConfig, Partition, PassDue, Store, StoreOptions};
 use ferrolog_wire::compression::{self, Codec};
 use ferrolog_wire::records::Records;
 use proptest::prelude::*;
@@ -792,6 +792,85 @@ fn the_cleaner_cleans_a_segment_past_the_max_lag_whatever_the_dirty_share() {
         "cleaned without reaching the share"
     );
     assert_eq!(read_all(&waiting), waiting_before);
+    store.close().unwrap();
+}
+
+/// The wall clock in ms, as the store stamps a segment's creation.
+fn wall_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since_epoch.as_millis()).unwrap()
+}
+
+/// `pass_due`, the cleaner's trigger, counts only what a pass may clean:
+/// dirty segments that `min_lag_ms` or the recovery point hold back neither
+/// make the dirty share nor the max lag, since a pass would change nothing
+/// (and would run again on every check until they are released).
+#[test]
+fn a_pass_is_due_only_for_dirty_segments_a_pass_may_clean() {
+    const HOUR_MS: i64 = 3_600_000;
+    let fs = MemFileSystem::new();
+    let store = open(&fs);
+    let config = |min_dirty_per_mille| LogConfig {
+        compaction: Some(Compaction {
+            min_dirty_per_mille,
+            min_lag_ms: 1_000,
+            max_lag_ms: 60_000,
+            ..Compaction::default()
+        }),
+        ..small_segments(600)
+    };
+    let append = |p: &Partition, ts: i64| {
+        for round in 0..12 {
+            let records: Vec<Rec> = (0..10)
+                .map(|k| Rec {
+                    key: Some(format!("k{k}").into_bytes()),
+                    value: Some(format!("r{round}").into_bytes()),
+                    ts,
+                })
+                .collect();
+            p.append(&keyed_batch(&records, Codec::None)).unwrap();
+        }
+    };
+
+    // Stamped an hour ahead: min_lag_ms holds every segment back past max_lag_ms.
+    let ahead = store.create_partition(id("ahead", 0), config(500)).unwrap();
+    let start = wall_ms();
+    append(&ahead, start + HOUR_MS);
+    ahead.flush().unwrap();
+    let released = start + HOUR_MS + 1_000;
+    assert_eq!(ahead.pass_due(released), None, "above the recovery point");
+    ahead.checkpoint_if_advanced().unwrap();
+    assert_eq!(
+        ahead.pass_due(wall_ms() + 120_000),
+        None,
+        "all dirty and past max_lag_ms, but min_lag_ms holds every segment back"
+    );
+    assert_eq!(ahead.pass_due(released), Some(PassDue::DirtyShare(1000)));
+    assert!(ahead.compact(released).unwrap().segments_rewritten > 0);
+    assert_eq!(ahead.pass_due(released), None, "all clean");
+
+    // Stamped now: dirty again after a pass, under the share, then past the max lag.
+    let now = store.create_partition(id("now", 0), config(1000)).unwrap();
+    append(&now, start);
+    settle(&now);
+    assert!(now.compact(start + 1_000).unwrap().segments_rewritten > 0);
+    append(&now, start);
+    settle(&now);
+    let created = wall_ms();
+    assert_eq!(
+        now.pass_due(start + 30_000),
+        None,
+        "under the share and the max lag"
+    );
+    now.set_config(config(0));
+    let Some(PassDue::DirtyShare(share)) = now.pass_due(start + 30_000) else {
+        panic!("no dirty share");
+    };
+    assert!(share > 0 && share < 1000, "share {share}");
+    now.set_config(config(1000));
+    assert_eq!(now.pass_due(created + 60_000), Some(PassDue::MaxLag));
     store.close().unwrap();
 }
 

@@ -41,8 +41,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::Partition;
 use super::read::Target;
+use super::{Partition, State};
 use crate::config::Compaction;
 use crate::error::{IoContext, IoOp, StorageError};
 use crate::format::batch::BatchHeader;
@@ -87,6 +87,18 @@ pub struct CompactionReport {
     pub tombstones_due_ms: Option<i64>,
     /// The log below this offset is clean (the end of the cleaned range).
     pub cleaned_up_to: i64,
+}
+
+/// Why a pass is due (`Partition::pass_due`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassDue {
+    /// The cleanable dirty bytes reached `min_dirty_per_mille` of the
+    /// cleanable bytes (Kafka's cleanable ratio); the share is held.
+    DirtyShare(u32),
+    /// The oldest cleanable dirty segment has waited `max_lag_ms`.
+    MaxLag,
+    /// A kept tombstone has reached its delete horizon.
+    Tombstones,
 }
 
 /// A sealed segment of the cleanable range, as the pass planned it.
@@ -349,6 +361,29 @@ fn remove_quietly(fs: &dyn FileSystem, path: &Path) {
     }
 }
 
+/// The cleanable range (rule 1 of the module docs) of a partition whose
+/// checkpoint's recovery point is `recovery_point`.
+fn cleanable<'a>(
+    state: &'a State,
+    recovery_point: i64,
+    now_ms: i64,
+    compaction: &Compaction,
+) -> impl Iterator<Item = &'a Segment> {
+    // Crash recovery trusts segments below the checkpoint's recovery point,
+    // not the in-memory one: a segment above it is scanned with every
+    // check, and must be as appended.
+    let lag_cutoff_ms = now_ms.saturating_sub(compaction.min_lag_ms.max(0));
+    let held_by_lag = compaction.min_lag_ms > 0;
+    state
+        .sealed()
+        .take_while(move |s| s.next_offset <= recovery_point)
+        .take_while(move |s| {
+            !held_by_lag
+                || s.max_timestamp
+                    .is_none_or(|m| m.timestamp_ms <= lag_cutoff_ms)
+        })
+}
+
 impl Partition {
     /// One cleaning pass (see the module's documentation); a no-op report
     /// when the config has no compaction or the partition is failed. Only a
@@ -412,18 +447,6 @@ impl Partition {
         self.tombstones_due_ms.load(Ordering::Acquire)
     }
 
-    /// When the oldest sealed segment not yet cleaned was created (its first
-    /// record arrived then or later); None if every sealed segment is clean.
-    /// `max_lag_ms` is counted from here.
-    pub fn dirty_since_ms(&self) -> Option<i64> {
-        let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
-        let state = lock(&self.state);
-        state
-            .sealed()
-            .find(|s| s.next_offset > clean_below)
-            .map(|s| s.created_ms)
-    }
-
     /// Of the sealed segments' bytes, the share (in thousandths) not cleaned
     /// since this partition was opened: the cleaner's trigger. 0 when there
     /// is no sealed segment.
@@ -443,22 +466,46 @@ impl Partition {
         u32::try_from(u128::from(dirty) * 1000 / u128::from(total)).unwrap_or(1000)
     }
 
+    /// Why the cleaner should run a pass at `now_ms`, if it should; None
+    /// without compaction. As in Kafka, the dirty share and the max lag
+    /// count only what a pass may clean now: dirty segments that
+    /// `min_lag_ms` or the recovery point hold back would only make passes
+    /// that change nothing, on every check until they are released.
+    pub fn pass_due(&self, now_ms: i64) -> Option<PassDue> {
+        let compaction = self.config().compaction?;
+        if self.tombstones_due_ms() <= now_ms {
+            return Some(PassDue::Tombstones);
+        }
+        let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
+        let recovery_point = lock(&self.checkpoint).recovery_point;
+        let state = lock(&self.state);
+        let (mut clean, mut dirty, mut dirty_since_ms) = (0u64, 0u64, None);
+        for segment in cleanable(&state, recovery_point, now_ms, &compaction) {
+            if segment.next_offset <= clean_below {
+                clean += segment.size_bytes;
+            } else {
+                dirty += segment.size_bytes;
+                dirty_since_ms.get_or_insert(segment.created_ms);
+            }
+        }
+        if dirty == 0 {
+            return None;
+        }
+        let per_mille =
+            u32::try_from(u128::from(dirty) * 1000 / u128::from(clean + dirty)).unwrap_or(1000);
+        if per_mille >= compaction.min_dirty_per_mille {
+            return Some(PassDue::DirtyShare(per_mille));
+        }
+        let overdue_before = now_ms.saturating_sub(compaction.max_lag_ms);
+        (compaction.max_lag_ms < i64::MAX && dirty_since_ms.is_some_and(|t| t <= overdue_before))
+            .then_some(PassDue::MaxLag)
+    }
+
     /// The sealed segments a pass may clean (rule 1 of the module docs).
     fn cleanable_range(&self, now_ms: i64, compaction: &Compaction) -> Vec<Planned> {
-        // Crash recovery trusts segments below the checkpoint's recovery
-        // point, not the in-memory one: a segment above it is scanned with
-        // every check, and must be as appended.
         let recovery_point = lock(&self.checkpoint).recovery_point;
-        let lag_cutoff_ms = now_ms.saturating_sub(compaction.min_lag_ms.max(0));
         let state = lock(&self.state);
-        state
-            .sealed()
-            .take_while(|s| s.next_offset <= recovery_point)
-            .take_while(|s| {
-                compaction.min_lag_ms <= 0
-                    || s.max_timestamp
-                        .is_none_or(|m| m.timestamp_ms <= lag_cutoff_ms)
-            })
+        cleanable(&state, recovery_point, now_ms, compaction)
             .map(|s| Planned {
                 base_offset: s.base_offset,
                 next_offset: s.next_offset,

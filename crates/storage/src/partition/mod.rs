@@ -34,7 +34,7 @@ mod retention;
 mod sync;
 mod timestamp;
 
-pub use compaction::{CompactionReport, KEY_MAP_BYTES_MAX};
+pub use compaction::{CompactionReport, KEY_MAP_BYTES_MAX, PassDue};
 pub(crate) use open::first_scanned;
 pub use open::{RecoveryReport, TruncatedTail};
 pub use retention::RetentionReport;

@@ -69,14 +69,15 @@ pub struct Compaction {
     /// the pass that first kept it (Kafka's `delete.retention.ms`, counted
     /// from the batch's delete horizon as since KIP-534).
     pub delete_retention_ms: i64,
-    /// Clean once the bytes not yet cleaned reach this share of the sealed
-    /// segments' bytes, in thousandths (Kafka's `min.cleanable.dirty.ratio` × 1000).
+    /// Clean once, of the segments a pass may clean now, the bytes not yet
+    /// cleaned reach this share, in thousandths (Kafka's
+    /// `min.cleanable.dirty.ratio` × 1000; `Partition::pass_due`).
     pub min_dirty_per_mille: u32,
     /// A segment whose newest record is younger than this is not cleaned
     /// (Kafka's `min.compaction.lag.ms`).
     pub min_lag_ms: i64,
-    /// A sealed segment not cleaned this long after it was created is
-    /// cleaned at the cleaner's next check, whatever the dirty share
+    /// A sealed segment not cleaned this long after its first batch's
+    /// timestamp is cleaned at the cleaner's next check, whatever the dirty share
     /// (Kafka's `max.compaction.lag.ms`; i64::MAX: never forced).
     pub max_lag_ms: i64,
 }

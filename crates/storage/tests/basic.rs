@@ -606,32 +606,57 @@ fn one_append_of_more_batches_than_one_writev_takes_is_stored_whole_on_a_real_fi
     }
 }
 
-/// Roll by age counts from when the segment file was created, not from when
-/// this process opened it: a broker restarted more often than `segment.ms`
-/// still rolls (and so can delete by retention).
+/// Roll by age (`segment.ms`) counts as Kafka counts it (KIP-33): from the
+/// first batch's timestamp to the arriving batch's, not from when the
+/// segment file was created (a topic idle for longer than `segment.ms`
+/// does not roll at its second record) nor from when this process opened
+/// it (a broker restarted more often than `segment.ms` still rolls, and so
+/// can delete by retention).
 #[test]
-fn a_restart_does_not_reset_the_age_of_the_active_segment() {
-    let dir = tempfile::tempdir().unwrap();
+fn segment_age_counts_from_the_first_batch_timestamp_across_restarts() {
+    const FIRST: i64 = 1_700_000_000_000;
+    let fs = MemFileSystem::new();
     let aged = LogConfig {
         segment_ms_max: 1_000,
-        ..config(Durability::Never)
+        ..small_segments(1 << 20)
     };
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = mem_store(&fs);
     let p = store.create_partition(id("age", 0), aged.clone()).unwrap();
-    p.append(&batch("a", 1, 1)).unwrap();
-    drop(p);
-    store.close().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1_200));
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let p = store.partition(&id("age", 0)).unwrap();
-    p.set_config(aged);
-    assert_eq!(p.segment_count(), 1);
-    p.append(&batch("b", 1, 2)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    p.append(&batch("a", 1, FIRST)).unwrap();
+    p.append(&batch("b", 1, FIRST + 999)).unwrap();
+    p.append(&batch("early", 1, FIRST - 60_000)).unwrap();
+    assert_eq!(
+        p.segment_count(),
+        1,
+        "rolled by the file's age or by a batch within segment.ms of the first"
+    );
+    p.append(&batch("c", 1, FIRST + 1_000)).unwrap();
     assert_eq!(
         p.segment_count(),
         2,
-        "the segment created 1.2 s ago rolled at the first append after the restart"
+        "no roll at segment.ms after the first batch"
     );
+    // Enough batches for index entries: the next open loads the segment
+    // from its last entry on, and reads the first batch's timestamp apart.
+    for i in 0..40 {
+        p.append(&batch("d", 1, FIRST + 1_000 + i)).unwrap();
+    }
+    drop(p);
+    store.close().unwrap();
+    for (ts, segments) in [(FIRST + 1_999, 2), (FIRST + 2_000, 3)] {
+        let store = mem_store(&fs);
+        let p = store.partition(&id("age", 0)).unwrap();
+        p.set_config(aged.clone());
+        p.append(&batch("e", 1, ts)).unwrap();
+        assert_eq!(
+            p.segment_count(),
+            segments,
+            "after a restart, a batch at {ts}"
+        );
+        drop(p);
+        store.close().unwrap();
+    }
 }
 
 /// Recovery work follows the unflushed tail, not the size of the log: an

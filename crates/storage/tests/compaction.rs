@@ -806,7 +806,8 @@ fn wall_ms() -> i64 {
 /// `pass_due`, the cleaner's trigger, counts only what a pass may clean:
 /// dirty segments that `min_lag_ms` or the recovery point hold back neither
 /// make the dirty share nor the max lag, since a pass would change nothing
-/// (and would run again on every check until they are released).
+/// (and would run again on every check until they are released). The max
+/// lag counts from the first batch's timestamp, as in Kafka.
 #[test]
 fn a_pass_is_due_only_for_dirty_segments_a_pass_may_clean() {
     const HOUR_MS: i64 = 3_600_000;
@@ -819,6 +820,9 @@ fn a_pass_is_due_only_for_dirty_segments_a_pass_may_clean() {
             max_lag_ms: 60_000,
             ..Compaction::default()
         }),
+        // As the broker sets it for a compacted topic: the active segment
+        // rolls at the max lag.
+        segment_ms_max: 60_000,
         ..small_segments(600)
     };
     let append = |p: &Partition, ts: i64| {
@@ -851,26 +855,30 @@ fn a_pass_is_due_only_for_dirty_segments_a_pass_may_clean() {
     assert!(ahead.compact(released).unwrap().segments_rewritten > 0);
     assert_eq!(ahead.pass_due(released), None, "all clean");
 
-    // Stamped now: dirty again after a pass, under the share, then past the max lag.
-    let now = store.create_partition(id("now", 0), config(1000)).unwrap();
-    append(&now, start);
-    settle(&now);
-    assert!(now.compact(start + 1_000).unwrap().segments_rewritten > 0);
-    append(&now, start);
-    settle(&now);
-    let created = wall_ms();
+    // Dirty again after a pass, under the share, then past the max lag,
+    // counted (as in Kafka) from the first batch's timestamp, minutes
+    // before the segments were created.
+    let late = store.create_partition(id("late", 0), config(1000)).unwrap();
+    let first = start - 240_000;
+    append(&late, first);
+    settle(&late);
+    assert!(late.compact(start).unwrap().segments_rewritten > 0);
+    // Rolls the active segment (its records are past segment_ms_max by
+    // timestamps), which is dirty and waits from `first`.
+    append(&late, start);
+    settle(&late);
     assert_eq!(
-        now.pass_due(start + 30_000),
+        late.pass_due(first + 59_000),
         None,
         "under the share and the max lag"
     );
-    now.set_config(config(0));
-    let Some(PassDue::DirtyShare(share)) = now.pass_due(start + 30_000) else {
+    late.set_config(config(0));
+    let Some(PassDue::DirtyShare(share)) = late.pass_due(first + 59_000) else {
         panic!("no dirty share");
     };
     assert!(share > 0 && share < 1000, "share {share}");
-    now.set_config(config(1000));
-    assert_eq!(now.pass_due(created + 60_000), Some(PassDue::MaxLag));
+    late.set_config(config(1000));
+    assert_eq!(late.pass_due(first + 60_000), Some(PassDue::MaxLag));
     store.close().unwrap();
 }
 

@@ -79,12 +79,13 @@ fn setup(synced: usize, unsynced: usize) -> Setup {
     for i in 0..6 {
         p.append(&batch("sealed", 2, i)).unwrap();
     }
-    // Force a fresh active segment, so the damaged file holds only the batches below.
+    // Force a fresh active segment, so the damaged file holds only the
+    // batches below: stamped no earlier than the active segment's first.
     p.set_config(LogConfig {
         segment_ms_max: 0,
         ..small_segments(1 << 20)
     });
-    p.append(&batch("first", 2, 0)).unwrap();
+    p.append(&batch("first", 2, 100)).unwrap();
     p.set_config(small_segments(1 << 20));
     for i in 1..synced + unsynced {
         if i == synced {

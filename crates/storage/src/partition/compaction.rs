@@ -5,7 +5,8 @@
 //! 1. The cleanable range: the sealed segments from the first on, while each
 //!    ends at or below the checkpoint's recovery point (so crash recovery,
 //!    which scans from the segment holding that point, never meets a
-//!    rewritten segment) and, with `min_lag_ms`, is old enough.
+//!    rewritten segment) and, with `min_lag_ms`, is old enough (its
+//!    records' max timestamp at least that long ago).
 //! 2. A map from each key to the offset of its last record, over the dirty
 //!    part of the range: the records from `cleaned_up_to` (where the last
 //!    pass ended) on (exact keys: a hash collision would delete a live
@@ -361,11 +362,11 @@ fn remove_quietly(fs: &dyn FileSystem, path: &Path) {
     }
 }
 
-/// The cleanable range (rule 1 of the module docs) of a partition whose
-/// checkpoint's recovery point is `recovery_point`.
+/// The cleanable range (rule 1 of the module docs) of a partition within
+/// `bounds`.
 fn cleanable<'a>(
     state: &'a State,
-    recovery_point: i64,
+    bounds: Bounds,
     now_ms: i64,
     compaction: &Compaction,
 ) -> impl Iterator<Item = &'a Segment> {
@@ -376,12 +377,21 @@ fn cleanable<'a>(
     let held_by_lag = compaction.min_lag_ms > 0;
     state
         .sealed()
-        .take_while(move |s| s.next_offset <= recovery_point)
+        .take_while(move |s| s.next_offset <= bounds.recovery_point)
         .take_while(move |s| {
             !held_by_lag
                 || s.max_timestamp
                     .is_none_or(|m| m.timestamp_ms <= lag_cutoff_ms)
         })
+}
+
+/// What the cleanable range is measured against.
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    /// The checkpoint's recovery point: the range ends at or below it.
+    recovery_point: i64,
+    /// `cleaned_up_to`: the log below it is clean.
+    clean_below: i64,
 }
 
 impl Partition {
@@ -476,16 +486,17 @@ impl Partition {
         if self.tombstones_due_ms() <= now_ms {
             return Some(PassDue::Tombstones);
         }
-        let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
-        let recovery_point = lock(&self.checkpoint).recovery_point;
+        let bounds = self.cleanable_bounds();
         let state = lock(&self.state);
         let (mut clean, mut dirty, mut dirty_since_ms) = (0u64, 0u64, None);
-        for segment in cleanable(&state, recovery_point, now_ms, &compaction) {
-            if segment.next_offset <= clean_below {
+        for segment in cleanable(&state, bounds, now_ms, &compaction) {
+            if segment.next_offset <= bounds.clean_below {
                 clean += segment.size_bytes;
             } else {
                 dirty += segment.size_bytes;
-                dirty_since_ms.get_or_insert(segment.created_ms);
+                // Not the first's: timestamps need not grow with offsets.
+                let since = segment.waiting_since_ms();
+                dirty_since_ms = Some(dirty_since_ms.map_or(since, |t: i64| t.min(since)));
             }
         }
         if dirty == 0 {
@@ -501,11 +512,18 @@ impl Partition {
             .then_some(PassDue::MaxLag)
     }
 
+    fn cleanable_bounds(&self) -> Bounds {
+        Bounds {
+            recovery_point: lock(&self.checkpoint).recovery_point,
+            clean_below: self.cleaned_up_to.load(Ordering::Acquire),
+        }
+    }
+
     /// The sealed segments a pass may clean (rule 1 of the module docs).
     fn cleanable_range(&self, now_ms: i64, compaction: &Compaction) -> Vec<Planned> {
-        let recovery_point = lock(&self.checkpoint).recovery_point;
+        let bounds = self.cleanable_bounds();
         let state = lock(&self.state);
-        cleanable(&state, recovery_point, now_ms, compaction)
+        cleanable(&state, bounds, now_ms, compaction)
             .map(|s| Planned {
                 base_offset: s.base_offset,
                 next_offset: s.next_offset,

@@ -149,6 +149,9 @@ fn load_trusted(
         let detail = format!("{reason}, below the recovery point");
         return Err(corruption(&segment.log_path, position, detail));
     }
+    if start > 0 {
+        segment.read_first_batch_timestamp(fs)?;
+    }
     // A missing or short index file is sane but incomplete: the walk above
     // rebuilt the rest in memory; keep it, or every later open walks again.
     // The final time entry too: once the segment is sealed the file is

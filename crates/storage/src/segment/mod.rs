@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 
 use crate::error::{IoContext, IoOp, StorageError};
-use crate::format::batch::BatchHeader;
+use crate::format::batch::{BatchHeader, HEADER_LEN};
 use crate::format::names::{FileKind, segment_path};
 use crate::format::{OffsetIndexEntry, TimeIndexEntry, offset_index, time_index};
-use crate::io::{File, FileSystem, OpenMode};
+use crate::io::{File, FileSystem, OpenMode, read_exact_at};
 use crate::partition::TimestampOffset;
 
 mod check;
@@ -68,9 +68,17 @@ pub(crate) struct Segment {
     /// Kept as a plain value (retention, ListOffsets latest, metadata), so
     /// nothing but a lookup ever needs the index files of a sealed segment.
     pub(crate) max_timestamp: Option<TimestampOffset>,
-    /// Wall-clock time the segment was created, for roll by age: for the
-    /// active segment at open, its file's birth time (`date_from_file`);
-    /// otherwise when this process created or opened it.
+    /// The first batch's max timestamp (Kafka's "rolling-based timestamp"),
+    /// if it has one (not -1): the segment's age, for roll by `segment.ms`
+    /// and for `max.compaction.lag.ms`, counts from here, as in Kafka
+    /// (KIP-33), so a segment created long before its first record is not
+    /// old. Booked with the batch at position 0, or read at open
+    /// (`read_first_batch_timestamp`).
+    pub(crate) first_batch_timestamp: Option<i64>,
+    /// Wall-clock time the segment was created, its age where it has no
+    /// `first_batch_timestamp`: for the active segment at open, its file's
+    /// birth time (`date_from_file`); otherwise when this process created or
+    /// opened it.
     pub(crate) created_ms: i64,
     /// The log mapped read-only, once first read.
     mapped: Option<LogMap>,
@@ -122,6 +130,7 @@ impl Segment {
             time_index: IndexFile::new(),
             bytes_since_index: 0,
             max_timestamp: None,
+            first_batch_timestamp: None,
             created_ms: now_ms,
             mapped: None,
             map_failed: false,
@@ -148,6 +157,7 @@ impl Segment {
             time_index: IndexFile::new(),
             bytes_since_index: 0,
             max_timestamp: None,
+            first_batch_timestamp: None,
             created_ms: 0,
             mapped: None,
             map_failed: false,
@@ -164,6 +174,42 @@ impl Segment {
         if let Some(created) = fs.created_ms(&self.log_path).filter(|&c| c <= now_ms) {
             self.created_ms = created;
         }
+    }
+
+    /// Reads the first batch's max timestamp from the log (a segment loaded
+    /// without a walk from its start books none); stays None for a log
+    /// shorter than a batch header.
+    pub(crate) fn read_first_batch_timestamp(
+        &mut self,
+        fs: &dyn FileSystem,
+    ) -> Result<(), StorageError> {
+        if self.size_bytes < HEADER_LEN as u64 {
+            return Ok(());
+        }
+        let mut header = [0u8; HEADER_LEN];
+        let log = self.log_file(fs)?;
+        read_exact_at(log.as_ref(), &mut header, 0).ctx(&self.log_path, IoOp::Read)?;
+        self.first_batch_timestamp = BatchHeader::parse(&header)
+            .ok()
+            .and_then(|h| timestamp_if_any(h.max_timestamp));
+        Ok(())
+    }
+
+    /// How old the segment is for roll by `segment.ms` when a batch whose
+    /// max timestamp is `batch_max_timestamp` arrives at `now_ms`: as Kafka
+    /// counts it, the time between the first batch's timestamp and this
+    /// one's; from the file's creation, on the wall clock, without one.
+    pub(crate) fn age_for_roll_ms(&self, batch_max_timestamp: i64, now_ms: i64) -> i64 {
+        match self.first_batch_timestamp {
+            Some(first) => batch_max_timestamp.saturating_sub(first),
+            None => now_ms.saturating_sub(self.created_ms),
+        }
+    }
+
+    /// Since when the segment counts as waiting for `max.compaction.lag.ms`:
+    /// its first batch's timestamp (as Kafka counts it), else its creation.
+    pub(crate) fn waiting_since_ms(&self) -> i64 {
+        self.first_batch_timestamp.unwrap_or(self.created_ms)
     }
 
     /// The log's file, opened read-only again if the segment had closed it
@@ -309,6 +355,9 @@ impl Segment {
         size: u64,
         index_interval_bytes: u32,
     ) {
+        if position == 0 {
+            self.first_batch_timestamp = timestamp_if_any(header.max_timestamp);
+        }
         if self
             .max_timestamp
             .is_none_or(|m| header.max_timestamp > m.timestamp_ms)
@@ -523,6 +572,7 @@ impl Segment {
         self.time_index = IndexFile::new();
         self.bytes_since_index = 0;
         self.max_timestamp = None;
+        self.first_batch_timestamp = None;
         self.next_offset = self.base_offset;
     }
 
@@ -536,6 +586,12 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// A batch's timestamp as a segment's age counts it: -1 (Kafka's
+/// NO_TIMESTAMP) and any other negative value are none.
+fn timestamp_if_any(timestamp_ms: i64) -> Option<i64> {
+    (timestamp_ms >= 0).then_some(timestamp_ms)
 }
 
 #[cfg(test)]

@@ -412,6 +412,12 @@ pub struct PerfProduceArgs {
     /// Compression of record batches
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
+    /// Give records the keys key-0 .. key-(N-1) in turn, starting again in
+    /// each batch (a batch is sent over and over, so at most --batch-size
+    /// distinct keys); without it records have no key. A compacted topic
+    /// refuses records without a key
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keys: Option<u64>,
     /// Send at this many records/s in all, across the connections, instead
     /// of as fast as possible (open loop: latency counts from each request's
     /// scheduled send time, so a stall is not hidden by the requests it

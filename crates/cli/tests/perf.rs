@@ -161,6 +161,49 @@ fn perf_produce_writes_exactly_the_records_asked_with_a_shorter_last_batch() {
     }
 }
 
+/// `--keys N` gives records the keys key-0 .. key-(N-1) in turn, so perf
+/// produce can load a compacted topic (which refuses keyless records).
+#[test]
+fn perf_produce_with_keys_loads_a_compacted_topic() {
+    let broker = TestBroker::start();
+    ok(broker.ferrolog().args([
+        "topic",
+        "create",
+        "table",
+        "--partitions",
+        "1",
+        "--config",
+        "cleanup.policy=compact",
+    ]));
+    let v = perf_produce_json(
+        &broker,
+        "table",
+        &["--records", "30", "--batch-size", "10", "--keys", "4"],
+    );
+    assert_eq!(v["records"], 30, "{v}");
+    assert_eq!(end_offsets_sum(&broker, "table"), 30);
+    let out = ok(broker.ferrolog().args([
+        "consume",
+        "table",
+        "--from",
+        "beginning",
+        "--max-messages",
+        "10",
+        "--format",
+        "{key}",
+    ]));
+    let keys: Vec<&str> = out.lines().collect();
+    let want: Vec<String> = (0..10).map(|i| format!("key-{}", i % 4)).collect();
+    assert_eq!(keys, want);
+
+    let refused = broker
+        .ferrolog()
+        .args(["perf", "produce", "table", "--records", "10"])
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success(), "keyless records were taken");
+}
+
 #[test]
 fn perf_produce_at_a_rate_keeps_to_the_rate_and_stops_at_the_duration() {
     let broker = TestBroker::start();

@@ -141,8 +141,10 @@ impl Payload {
         let value = Bytes::from(vec![b'x'; args.record_size]);
         let timestamp_ms = super::now_ms();
         let batch: Vec<ProducerRecord> = (0..records)
-            .map(|_| ProducerRecord {
-                key: None,
+            .map(|i| ProducerRecord {
+                key: args
+                    .keys
+                    .map(|keys| Bytes::from(format!("key-{}", i % keys))),
                 value: Some(value.clone()),
                 headers: vec![],
                 timestamp_ms,

@@ -458,8 +458,9 @@ impl Partition {
     }
 
     /// Of the sealed segments' bytes, the share (in thousandths) not cleaned
-    /// since this partition was opened: the cleaner's trigger. 0 when there
-    /// is no sealed segment.
+    /// since this partition was opened, whether or not a pass may clean it
+    /// yet (the cleaner's trigger is `pass_due`). 0 when there is no sealed
+    /// segment.
     pub fn dirty_per_mille(&self) -> u32 {
         let clean_below = self.cleaned_up_to.load(Ordering::Acquire);
         let state = lock(&self.state);

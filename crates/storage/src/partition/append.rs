@@ -265,19 +265,7 @@ impl Partition {
         config: &LogConfig,
     ) -> Result<AppendInfo, StorageError> {
         let base_offset = self.high_watermark();
-        let max_timestamp = validated
-            .batches
-            .iter()
-            .map(|(header, _)| header.max_timestamp)
-            .max()
-            .unwrap_or(-1);
-        self.maybe_roll(
-            state,
-            input.len() as u64,
-            validated.records,
-            max_timestamp,
-            config,
-        )?;
+        self.maybe_roll(state, input.len() as u64, validated, config)?;
         let State {
             segments,
             base_offset_fields,
@@ -330,15 +318,15 @@ impl Partition {
         })
     }
 
-    /// Seals the active segment and starts a new one if the append would
-    /// overflow it (size, u32 positions/relative offsets) or it is too old
-    /// for batches up to `max_timestamp` (`Segment::age_for_roll_ms`).
+    /// Seals the active segment and starts a new one if the append of
+    /// `bytes` holding `validated` would overflow it (size, u32
+    /// positions/relative offsets) or it is too old for the batches' max
+    /// timestamp (`Segment::age_for_roll_ms`).
     fn maybe_roll(
         &self,
         state: &mut State,
         bytes: u64,
-        records: i64,
-        max_timestamp: i64,
+        validated: &Validated,
         config: &LogConfig,
     ) -> Result<(), StorageError> {
         let now = now_ms();
@@ -349,8 +337,10 @@ impl Partition {
             return Ok(());
         }
         let too_big = active.size_bytes + bytes > config.segment_bytes_effective();
-        let too_old = active.age_for_roll_ms(max_timestamp, now) >= config.segment_ms_max;
-        let offsets_overflow = active.relative(active.next_offset + records).is_none();
+        let too_old = active.age_for_roll_ms(validated.max_timestamp, now) >= config.segment_ms_max;
+        let offsets_overflow = active
+            .relative(active.next_offset + validated.records)
+            .is_none();
         if !(too_big || too_old || offsets_overflow) {
             return Ok(());
         }

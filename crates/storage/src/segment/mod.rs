@@ -120,23 +120,13 @@ impl Segment {
             }
         }
         Ok(Segment {
-            base_offset,
             log: Some(log),
             log_path,
             size_bytes,
             writeback_started_bytes: size_bytes,
-            next_offset: base_offset,
-            offset_index: IndexFile::new(),
-            time_index: IndexFile::new(),
-            bytes_since_index: 0,
-            max_timestamp: None,
-            first_batch_timestamp: None,
             created_ms: now_ms,
-            mapped: None,
-            map_failed: false,
-            map_growing_failed: false,
-            last_read: 0,
-            index_disagrees: Arc::default(),
+            // The rest is a new segment's bookkeeping, as for a rewrite.
+            ..Segment::rewritten(dir, base_offset)
         })
     }
 

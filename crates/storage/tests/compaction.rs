@@ -22,13 +22,6 @@ use common::{cases, id, mem_options, small_segments};
 
 const NOW_MS: i64 = 10_000_000;
 const DELETE_RETENTION_MS: i64 = 1_000_000;
-const CODECS: [Codec; 5] = [
-    Codec::None,
-    Codec::Gzip,
-    Codec::Snappy,
-    Codec::Lz4,
-    Codec::Zstd,
-];
 
 /// One produced record: key, value, timestamp.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,7 +222,7 @@ proptest! {
         for append in &appends {
             let mut input = Vec::new();
             for (codec, records) in append {
-                input.extend_from_slice(&keyed_batch(records, CODECS[*codec]));
+                input.extend_from_slice(&keyed_batch(records, Codec::ALL[*codec]));
                 appended.extend(records.iter().cloned());
             }
             p.append(&input).unwrap();
@@ -299,16 +292,22 @@ proptest! {
 /// Keys k0..k9 written `rounds` times each, values "r<round>", one batch per
 /// round and key group, in small segments.
 fn overwritten(p: &Partition, rounds: usize) -> Vec<Rec> {
+    overwritten_at(p, rounds, NOW_MS - 10)
+}
+
+/// `overwritten`, every record stamped `ts`.
+fn overwritten_at(p: &Partition, rounds: usize, ts: i64) -> Vec<Rec> {
     let mut appended = Vec::new();
     for round in 0..rounds {
         let records: Vec<Rec> = (0..10)
             .map(|k| Rec {
                 key: Some(format!("k{k}").into_bytes()),
                 value: Some(format!("r{round}").into_bytes()),
-                ts: NOW_MS - 10,
+                ts,
             })
             .collect();
-        p.append(&keyed_batch(&records, CODECS[round % 5])).unwrap();
+        p.append(&keyed_batch(&records, Codec::ALL[round % 5]))
+            .unwrap();
         appended.extend(records);
     }
     appended
@@ -561,7 +560,10 @@ fn compaction_racing_appends_retention_and_delete_records_loses_and_duplicates_n
                     })
                     .collect();
                 let info = p
-                    .append(&keyed_batch(&records, CODECS[(offset as usize / 5) % 5]))
+                    .append(&keyed_batch(
+                        &records,
+                        Codec::ALL[(offset as usize / 5) % 5],
+                    ))
                     .unwrap();
                 assert_eq!(info.base_offset, offset);
                 offset += 5;
@@ -825,23 +827,11 @@ fn a_pass_is_due_only_for_dirty_segments_a_pass_may_clean() {
         segment_ms_max: 60_000,
         ..small_segments(600)
     };
-    let append = |p: &Partition, ts: i64| {
-        for round in 0..12 {
-            let records: Vec<Rec> = (0..10)
-                .map(|k| Rec {
-                    key: Some(format!("k{k}").into_bytes()),
-                    value: Some(format!("r{round}").into_bytes()),
-                    ts,
-                })
-                .collect();
-            p.append(&keyed_batch(&records, Codec::None)).unwrap();
-        }
-    };
 
     // Stamped an hour ahead: min_lag_ms holds every segment back past max_lag_ms.
     let ahead = store.create_partition(id("ahead", 0), config(500)).unwrap();
     let start = wall_ms();
-    append(&ahead, start + HOUR_MS);
+    overwritten_at(&ahead, 12, start + HOUR_MS);
     ahead.flush().unwrap();
     let released = start + HOUR_MS + 1_000;
     assert_eq!(ahead.pass_due(released), None, "above the recovery point");
@@ -860,12 +850,12 @@ fn a_pass_is_due_only_for_dirty_segments_a_pass_may_clean() {
     // before the segments were created.
     let late = store.create_partition(id("late", 0), config(1000)).unwrap();
     let first = start - 240_000;
-    append(&late, first);
+    overwritten_at(&late, 12, first);
     settle(&late);
     assert!(late.compact(start).unwrap().segments_rewritten > 0);
     // Rolls the active segment (its records are past segment_ms_max by
     // timestamps), which is dirty and waits from `first`.
-    append(&late, start);
+    overwritten_at(&late, 12, start);
     settle(&late);
     assert_eq!(
         late.pass_due(first + 59_000),
@@ -904,7 +894,7 @@ fn an_append_with_keyless_records_is_refused_where_keys_are_required() {
         value: value.map(|v| v.as_bytes().to_vec()),
         ts: NOW_MS,
     };
-    for codec in CODECS {
+    for codec in Codec::ALL {
         let keyed = keyed_batch(&[rec(Some("a"), Some("1")), rec(Some("b"), None)], codec);
         let mixed = keyed_batch(
             &[

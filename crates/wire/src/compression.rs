@@ -25,6 +25,15 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Every codec, in id order.
+    pub const ALL: [Codec; 5] = [
+        Codec::None,
+        Codec::Gzip,
+        Codec::Snappy,
+        Codec::Lz4,
+        Codec::Zstd,
+    ];
+
     /// The codec named by a batch's attributes, or `None` for the unused ids 5–7.
     pub fn from_attributes(attributes: i16) -> Option<Codec> {
         match attributes & crate::batch::COMPRESSION_MASK {
@@ -251,18 +260,10 @@ pub(crate) mod tests {
         }
     }
 
-    const CODECS: [Codec; 5] = [
-        Codec::None,
-        Codec::Gzip,
-        Codec::Snappy,
-        Codec::Lz4,
-        Codec::Zstd,
-    ];
-
     #[test]
     fn every_codec_round_trips_and_respects_the_ceiling() {
         let data = vec![b'z'; 100_000];
-        for codec in CODECS {
+        for codec in Codec::ALL {
             let input = compressed(codec, &data);
             assert_eq!(
                 decompress(codec, &input, 100_000).unwrap(),
@@ -283,7 +284,7 @@ pub(crate) mod tests {
         for i in 0..5_000u32 {
             data.extend_from_slice(format!("record {} of the batch;", i % 50).as_bytes());
         }
-        for codec in CODECS {
+        for codec in Codec::ALL {
             for input in [&data[..], b"", b"x"] {
                 let packed = compress(codec, input).unwrap();
                 if codec != Codec::None && input.len() == data.len() {

@@ -231,10 +231,16 @@ def stop_process(proc, crash=False):
 
 # ---------------------------------------------------------------- one cell each
 
-def beside_limit(broker, acks, produce):
-    """Runs `produce()` right after a short measurement of the disk limit the cell is held to
-    (tools/bench_limits.py: the disk's pace moves within a run) and records it in the cell."""
-    near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks))
+def mib_of(records, size):
+    """The MiB of record values a cell writes: what its beside measurement writes too."""
+    return records * size / 2**20
+
+
+def beside_limit(broker, acks, mib, produce):
+    """Runs `produce()` right after a measurement of the disk limit the cell is held to,
+    writing the cell's `mib` MiB (tools/bench_limits.py: the disk's pace moves within a run,
+    and the page cache's cost depends on the memory it fills), and records it in the cell."""
+    near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks), mib)
     r = produce()
     r["limit_near_mb_s"] = near
     return r
@@ -340,9 +346,10 @@ def run_matrix(root, workdir, prof, limits, retries):
                     for producers in [1] if latency_only else PRODUCERS:
                         n += 1
                         topic = f"p{n}-{size}b-{partitions}p-acks{acks}-{producers}w"
+                        records = small if size <= 100 else large
                         r = on_fresh_topic(broker, retries, topic, partitions, lambda: beside_limit(
-                            broker, acks, lambda: perf_produce(
-                                broker, topic, size, acks, producers, small if size <= 100 else large)))
+                            broker, acks, mib_of(records, size), lambda: perf_produce(
+                                broker, topic, size, acks, producers, records)))
                         runs.append(cell("produce", "ferrolog", size, partitions, acks, producers, r))
                         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
                         if acks == "1" and producers == 1 and not latency_only:
@@ -375,8 +382,9 @@ def one_in_flight(broker, records, retries):
     out = []
     for mode, acks, batch in ONE_IN_FLIGHT:
         topic = f"one-in-flight-acks{acks}-{batch}"
-        r = on_fresh_topic(broker, retries, topic, 1, lambda: beside_limit(broker, acks, lambda: perf_produce(
-            broker, topic, 1024, acks, 1, records, in_flight=1, batch=batch)))
+        r = on_fresh_topic(broker, retries, topic, 1, lambda: beside_limit(
+            broker, acks, mib_of(records, 1024), lambda: perf_produce(
+                broker, topic, 1024, acks, 1, records, in_flight=1, batch=batch)))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, p99 {r['p99_ms']:.2f} ms")
         broker.delete_topic(topic)
         out.append(cell(mode, "ferrolog", 1024, 1, acks, 1, r))
@@ -396,8 +404,9 @@ def latency_at_half_peak(broker, runs, records, retries):
             def measure():
                 # acks=all's target is the 4 KiB fsync p99 + 1 ms: take it beside each run too.
                 fsync_p99 = bench_limits.near_fsync_p99(broker.workdir) if acks == "all" else None
-                r = beside_limit(broker, acks, lambda: perf_produce(broker, topic, 1024, acks, 1,
-                                                                    max(records // 2, 1000), rate=rate))
+                half = max(records // 2, 1000)
+                r = beside_limit(broker, acks, mib_of(half, 1024),
+                                 lambda: perf_produce(broker, topic, 1024, acks, 1, half, rate=rate))
                 return dict(r, fsync_4k_p99_near_ms=fsync_p99)
 
             r = on_fresh_topic(broker, retries, topic, 1, measure)
@@ -429,7 +438,7 @@ def rdkafka_cells(root, broker, small, large, retries):
         records = small if size <= 100 else large
 
         def produce_consume():
-            near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks))
+            near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks), mib_of(records, size))
             steal = StealMeter()
             found = rdkafka_perf(perf_exe, broker, topic, size, partitions, acks, records)
             # Over the produce and the consume: one process runs both.
@@ -462,7 +471,8 @@ def rdkafka_cells(root, broker, small, large, retries):
             r["steal_pct"] = steal.share()
             return r
 
-        r = on_fresh_topic(broker, retries, topic, partitions, lambda: beside_limit(broker, acks, produce_c))
+        r = on_fresh_topic(broker, retries, topic, partitions,
+                           lambda: beside_limit(broker, acks, mib_of(small if size <= 100 else large, size), produce_c))
         out.append(cell("produce", "librdkafka-c", size, partitions, acks, 1, r))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, client {r['client_cores']:.2f} cores")
         broker.delete_topic(topic)

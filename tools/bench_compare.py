@@ -53,6 +53,9 @@ LIMITS = [
     ("buffered sequential write, MB/s", lambda l: l["dd_buffered"]["mb_s"]),
     ("fsync'd write 64 KiB, MB/s", lambda l: l["fsync_write_64k"]["mb_s"]),
     ("fsync'd write 1 MiB, MB/s", lambda l: l["fsync_write_1M"]["mb_s"]),
+    ("fsync'd write 1 MiB O_DIRECT, MB/s", lambda l: l["fsync_write_1M_direct"]["mb_s"]),
+    ("page-cache fill, free memory, MB/s", lambda l: l["page_cache_fill"]["first_mb_s"]),
+    ("page-cache fill, just freed, MB/s", lambda l: l["page_cache_fill"]["recycled_mb_s"]),
     ("fsync 4 KiB p99, ms", lambda l: l["fsync_latency_4k"]["p99_ms"]),
     ("loopback TCP, MB/s", lambda l: l["loopback_tcp"]["mb_s"]),
 ]

@@ -6,7 +6,9 @@ Every stage removes its files before the next starts (dd and fio their test file
 matrix cell its topic, the peer its stream, the start-up stage its topic), so the work
 directory's peak is the largest single stage, not the sum:
   limits    the dd file or one fio file;
-  matrix    one cell's records (the 1 KiB cells or the 100 B ones), on Ferrolog's disk;
+  matrix    one cell's records (the 1 KiB cells or the 100 B ones), on Ferrolog's disk, or
+            the disk-limit measurement taken beside a cell, which writes as many bytes
+            and is deleted before the cell starts;
   peer      the same records on Iggy's disk;
   start-up  the start-up data set (1 GB quick, 10 GB full).
 

@@ -7,8 +7,22 @@ fsync'd write bandwidth at 64 KiB and 1 MiB, fsync latency at 4 KiB (fio), loopb
 A cloud disk changes pace within minutes: in one quick profile the fsync'd 1 MiB limit was
 1002 MB/s at the start and 437-472 MB/s twenty minutes later. A cell compared only with the
 limit from the start of the run then reads as 80% of a limit it actually matched. So the
-disk-bound cells also take a short measurement of their own limit right before they run
+disk-bound cells also take a measurement of their own limit right before they run
 (`near`), and the table shows the cell against both.
+
+Some of that drift was never the disk. A virtual machine whose balloon device reports free
+pages to its host (Firecracker's, and other virtio-balloon set-ups with free page reporting)
+gives memory back to the host a few seconds after the guest frees it, and the guest's next
+touch of that memory faults on the host. A buffered write pays that for every page-cache page
+it fills, and it is not small: on the machine of docs/PERFORMANCE.md's twenty-fifth session, 1 GiB
+written into memory freed long ago ran at 540-570 MB/s, and the same write right after a
+1 GiB file was deleted at 4.3 GB/s. A limit measured into freshly freed memory (fio's file
+right after dd's was deleted) and a cell writing into memory the host took back are not the
+same measurement. So a measurement beside a cell writes as many bytes as the cell, into
+memory just freed (`recycle_memory` first), and the cell then writes into the memory that
+measurement just freed: both meet the page cache in the state of a machine whose memory is
+in use, which a broker that has run for a while is. The limits stage shows both states
+(`page_cache_fill`), and the disk's own pace without the page cache (O_DIRECT) for scale.
 """
 
 import json
@@ -20,11 +34,12 @@ import subprocess
 import sys
 import time
 
-# Sizes of the short measurements taken beside a cell: long enough to reach the disk's
-# steady pace (dd's fdatasync covers all of its file), short enough to add ~1 s a cell.
-NEAR_DD_MIB = 512
-NEAR_FSYNC_MIB = 256
+# Size of a measurement beside a cell when the cell does not say how much it writes.
+NEAR_MIB = 512
 NEAR_FSYNC_LATENCY_S = 2
+# The page-cache fill probe of the limits stage: one file of this size into whatever memory
+# the guest has free, then another right after the first is deleted.
+FILL_PROBE_MIB = 1024
 
 # The limit each kind of produce cell is held to, by the key of the full measurement.
 DD = "dd"
@@ -76,6 +91,36 @@ def limit_dd(workdir, mib):
             "mb_s": int(m.group(1)) / float(m.group(2)) / 1e6}
 
 
+def recycle_memory(workdir, mib):
+    """Writes `mib` MiB through the page cache and deletes the file before writeback: the
+    next `mib` MiB a writer puts in the page cache go to memory the guest has just touched
+    (see the module's docstring). No fsync, so the disk sees almost none of it."""
+    path = os.path.join(workdir, "recycle.bin")
+    try:
+        run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}"], timeout=600)
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def limit_page_cache_fill(workdir, mib):
+    """Page-cache fill rate (no fsync) into the memory the guest has free, then into memory
+    freed a moment before. Far apart, they say this machine charges for memory its host took
+    back, and by how much."""
+    def fill(name):
+        path = os.path.join(workdir, name)
+        try:
+            started = time.monotonic()
+            run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}"], timeout=600)
+            return mib * 2**20 / (time.monotonic() - started) / 1e6
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
+
+    first = fill("fill-first.bin")
+    return {"mib": mib, "first_mb_s": first, "recycled_mb_s": fill("fill-recycled.bin")}
+
+
 def fio_json(workdir, name, extra, timeout):
     path = os.path.join(workdir, f"fio-{name}.bin")
     try:
@@ -88,10 +133,12 @@ def fio_json(workdir, name, extra, timeout):
     return json.loads(out)["jobs"][0]
 
 
-def limit_fsync_bw(workdir, bs, mib):
+def limit_fsync_bw(workdir, bs, mib, direct=False):
     # fsync after every write: the best a writer that must be durable per write can do.
-    job = fio_json(workdir, f"fsync-bw-{bs}", [f"--bs={bs}", f"--size={mib}M", "--fsync=1"], timeout=900)
-    return {"block": bs, "mb_s": job["write"]["bw_bytes"] / 1e6}
+    # O_DIRECT leaves the page cache out: the disk's own pace, for scale.
+    extra = [f"--bs={bs}", f"--size={mib}M", "--fsync=1"] + (["--direct=1"] if direct else [])
+    job = fio_json(workdir, f"fsync-bw-{bs}{'-direct' if direct else ''}", extra, timeout=900)
+    return {"block": bs, "mib": mib, "direct": direct, "mb_s": job["write"]["bw_bytes"] / 1e6}
 
 
 def limit_fsync_latency(workdir, seconds):
@@ -120,11 +167,16 @@ def limit_loopback(seconds):
 def measure_limits(workdir, prof):
     ensure_tools(["fio", "iperf3"])
     limits = {}
+    # First, while the memory the guest has free is most likely memory its host took back.
+    log(f"dd: page-cache fill of {FILL_PROBE_MIB} MiB into free memory, then into memory just freed")
+    limits["page_cache_fill"] = limit_page_cache_fill(workdir, FILL_PROBE_MIB)
     log(f"dd: {prof['dd_mib']} MiB, bs=1M, conv=fdatasync")
     limits["dd_buffered"] = limit_dd(workdir, prof["dd_mib"])
     for bs in ["64k", "1M"]:
         log(f"fio: fsync'd sequential writes, bs={bs}")
         limits[f"fsync_write_{bs}"] = limit_fsync_bw(workdir, bs, prof["fio_mib"] if bs == "1M" else prof["fio_mib"] // 4)
+    log("fio: fsync'd sequential writes, bs=1M, O_DIRECT")
+    limits["fsync_write_1M_direct"] = limit_fsync_bw(workdir, "1M", prof["fio_mib"], direct=True)
     log("fio: fsync latency at 4 KiB")
     limits["fsync_latency_4k"] = limit_fsync_latency(workdir, prof["fsync_lat_s"])
     log("iperf3: loopback TCP")
@@ -137,6 +189,12 @@ def print_limits(limits):
     print(f"  buffered sequential write (dd 1M, fdatasync) {limits['dd_buffered']['mb_s']:9.1f} MB/s")
     print(f"  fsync'd write, 64 KiB                        {limits['fsync_write_64k']['mb_s']:9.1f} MB/s")
     print(f"  fsync'd write, 1 MiB                         {limits['fsync_write_1M']['mb_s']:9.1f} MB/s")
+    if "fsync_write_1M_direct" in limits:
+        print(f"  fsync'd write, 1 MiB, O_DIRECT (no page cache){limits['fsync_write_1M_direct']['mb_s']:8.1f} MB/s")
+    fill = limits.get("page_cache_fill")
+    if fill:
+        print(f"  page-cache fill, no fsync: into free memory {fill['first_mb_s']:.0f} MB/s,"
+              f" into memory just freed {fill['recycled_mb_s']:.0f} MB/s")
     lat = limits["fsync_latency_4k"]
     print(f"  fsync latency, 4 KiB  p50 {lat['p50_ms']:.3f} ms  p99 {lat['p99_ms']:.3f} ms  p99.9 {lat['p99_9_ms']:.3f} ms")
     print(f"  loopback TCP (iperf3)                        {limits['loopback_tcp']['mb_s']:9.1f} MB/s")
@@ -152,14 +210,17 @@ def kind_of(mode, acks):
     return LOOPBACK
 
 
-def near(workdir, kind):
-    """A short measurement of a disk limit, taken right before a cell that is held to it;
-    None for loopback, whose pace the disk does not move."""
+def near(workdir, kind, mib=NEAR_MIB):
+    """A measurement of a disk limit right before a cell that is held to it, writing as many
+    MiB as the cell (`mib`) into memory just freed, as the cell will; None for loopback,
+    whose pace the disk does not move."""
+    if kind not in (DD, FSYNC_1M):
+        return None
+    mib = max(int(mib), 64)
+    recycle_memory(workdir, mib)
     if kind == DD:
-        return limit_dd(workdir, NEAR_DD_MIB)["mb_s"]
-    if kind == FSYNC_1M:
-        return limit_fsync_bw(workdir, "1M", NEAR_FSYNC_MIB)["mb_s"]
-    return None
+        return limit_dd(workdir, mib)["mb_s"]
+    return limit_fsync_bw(workdir, "1M", mib)["mb_s"]
 
 
 def near_fsync_p99(workdir):

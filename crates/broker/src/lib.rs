@@ -6,6 +6,7 @@
 //! - `limits`     — connection counts and in-flight byte budgets.
 //! - `disk`       — the free-space floor below which produce is refused.
 //! - `open_files` — raises the process's open-file limit at start-up.
+//! - `freed_memory` — keeps freed request buffers in malloc's heaps for the next request.
 //! - `connection` — one client: frames in, responses out in request order.
 //! - `frame`      — length-prefixed framing and request header decoding (pure).
 //! - `outbound`   — a connection's pending output: encoded bytes and shared record bytes, written with writev.
@@ -28,6 +29,7 @@ pub mod connection;
 pub mod disk;
 pub mod errors;
 pub mod frame;
+pub mod freed_memory;
 pub mod group;
 pub mod limits;
 pub mod open_files;

@@ -114,6 +114,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(advertised) = args.advertised_listener {
         config.advertised_listener = Some(advertised);
     }
+    if !ferrolog_broker::freed_memory::keep_for_reuse() {
+        tracing::debug!("malloc not tuned: freed request buffers go back to the kernel");
+    }
     match ferrolog_broker::open_files::raise_to_hard_limit() {
         Ok(Some(raised)) => {
             tracing::info!(

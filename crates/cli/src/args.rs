@@ -70,7 +70,7 @@ pub enum Command {
     Group(GroupCommand),
     /// Dump and verify a stopped broker's files (offline, no broker needed)
     #[command(
-        after_help = "Examples:\n  ferrolog inspect data/orders-0/00000000000000000000.log --records\n  ferrolog inspect data/orders-0/00000000000000000000.index\n  ferrolog inspect data            # verify every partition; non-zero exit on damage\n\nRecords in JSON (--records --output json) have the fields of `consume --output json`:\nbytes that are not UTF-8 come as key_base64 / value_base64; text output shows them as base64:..."
+        after_help = "Examples:\n  ferrolog inspect data/orders-0/00000000000000000000.log --records\n  ferrolog inspect data/orders-0/00000000000000000000.index\n  ferrolog inspect data            # verify every partition; non-zero exit on damage\n\nRecords in JSON (--records --output json) have the fields of `consume --output json`:\nbytes that are not UTF-8 come as key_base64 / value_base64; text output shows them as base64:...\n\nDELETE_HORIZON (a segment's batches): when compaction may drop the batch's tombstones (KIP-534),\n`never` for delete.retention.ms = Long.MAX, `-` if none. The horizon is stored in base_timestamp,\nso FIRST_TIMESTAMP is `-` (null in JSON): the first record's time is horizon + its delta (--records).\nJSON keeps ms numbers: delete_horizon 9223372036854775807 is never, null is none."
     )]
     Inspect(InspectArgs),
     /// Load generators printing throughput and latency percentiles

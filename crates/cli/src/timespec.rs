@@ -122,18 +122,31 @@ fn millis(t: SystemTime) -> Result<i64, String> {
 /// write (before 1970, after 9999: any client can send one, and a damaged segment can hold
 /// one) prints as its number.
 pub fn format_ms(ms: i64) -> String {
-    use std::fmt::Write;
-    let Ok(unsigned) = u64::try_from(ms) else {
-        return ms.to_string();
-    };
-    let Some(time) = UNIX_EPOCH.checked_add(Duration::from_millis(unsigned)) else {
-        return ms.to_string();
-    };
-    let mut out = String::new();
-    match write!(out, "{}", humantime::format_rfc3339_millis(time)) {
-        Ok(()) => out,
-        Err(_) => ms.to_string(),
+    rfc3339_ms(ms).unwrap_or_else(|| ms.to_string())
+}
+
+/// A delete horizon (KIP-534) as text: RFC 3339 as [`format_ms`] writes it,
+/// or `never` for one later than any date it can write. The cleaner sets
+/// now + delete.retention.ms, saturating, so Long.MAX gives i64::MAX; no
+/// clock reaches that or any horizon after 9999. One before 1970 (only a
+/// damaged or foreign segment has it) has passed, so it keeps its number
+/// rather than read as never.
+pub fn format_horizon_ms(ms: i64) -> String {
+    match rfc3339_ms(ms) {
+        Some(text) => text,
+        None if ms >= 0 => "never".to_owned(),
+        None => ms.to_string(),
     }
+}
+
+/// RFC 3339 with milliseconds (UTC), or None for a time it cannot write.
+fn rfc3339_ms(ms: i64) -> Option<String> {
+    use std::fmt::Write;
+    let time = UNIX_EPOCH.checked_add(Duration::from_millis(u64::try_from(ms).ok()?))?;
+    let mut out = String::new();
+    // Past year 9999 humantime's Display fails; `to_string` would panic on it.
+    write!(out, "{}", humantime::format_rfc3339_millis(time)).ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
@@ -260,5 +273,13 @@ mod tests {
         // Past year 9999 humantime's Display fails; `to_string` used to panic on it.
         assert_eq!(format_ms(300_000_000_000_000), "300000000000000");
         assert_eq!(format_ms(i64::MAX), i64::MAX.to_string());
+    }
+
+    #[test]
+    fn horizons_past_any_date_are_never() {
+        assert_eq!(format_horizon_ms(1500), "1970-01-01T00:00:01.500Z");
+        assert_eq!(format_horizon_ms(i64::MAX), "never");
+        assert_eq!(format_horizon_ms(300_000_000_000_000), "never");
+        assert_eq!(format_horizon_ms(-5), "-5");
     }
 }

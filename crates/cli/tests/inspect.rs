@@ -323,3 +323,87 @@ fn inspect_offers_and_takes_no_broker_address() {
         .arg("inspect")
         .arg(&log));
 }
+
+/// A one-record batch at `base_offset` keeping a keyed tombstone, given the
+/// delete horizon `horizon_ms` by the storage crate's own compaction filter
+/// (None: left unstamped), as the cleaner would have written it.
+fn tombstone_batch(base_offset: i64, horizon_ms: Option<i64>) -> Vec<u8> {
+    use ferrolog_storage::format::batch::{BatchHeader, set_base_offset};
+    use ferrolog_storage::format::compact::filter_batch;
+    let record = RawRecord {
+        key: Some(b"gone"),
+        value: None,
+        headers: &[],
+    };
+    let mut batch = foreign_batch(&[record], 1_000);
+    set_base_offset(&mut batch, base_offset);
+    let header = BatchHeader::parse(&batch).expect("a header");
+    let filtered = filter_batch(&header, &batch, horizon_ms, |_| true).expect("filtered");
+    filtered.rewritten.unwrap_or(batch)
+}
+
+/// The text cell of `row` under the header column that starts with `name`:
+/// from where that header starts to the next run of spaces.
+fn cell<'a>(header: &str, row: &'a str, name: &str) -> &'a str {
+    let at = header
+        .find(name)
+        .unwrap_or_else(|| panic!("no {name} in {header:?}"));
+    let rest = row.get(at..).unwrap_or_default();
+    rest.split(' ').next().unwrap_or_default()
+}
+
+/// A stamped batch's horizon has a column of its own, aligned under its
+/// header: `never` for delete.retention.ms = Long.MAX (the horizon
+/// saturates at i64::MAX), RFC 3339 otherwise, `-` for a batch without one;
+/// FIRST_TIMESTAMP is `-` where base_timestamp holds the horizon. JSON keeps
+/// the numbers, and the help says what the column is.
+#[test]
+fn delete_horizons_have_their_own_column_and_long_max_is_never() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("00000000000000000000.log");
+    let mut bytes = tombstone_batch(0, Some(i64::MAX));
+    bytes.extend(tombstone_batch(1, Some(1_700_000_000_000)));
+    bytes.extend(tombstone_batch(2, None));
+    std::fs::write(&log, bytes).expect("write");
+
+    let text = ok(ferrolog_offline().arg("inspect").arg(&log));
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines[1];
+    let rows = &lines[2..5];
+    assert!(header.trim_end().ends_with("CRC"), "{text}");
+    for (row, horizon, first) in [
+        (rows[0], "never", "-"),
+        (rows[1], "2023-11-14T22:13:20.000Z", "-"),
+        (rows[2], "-", "1970-01-01T00:00:01.000Z"),
+    ] {
+        assert_eq!(cell(header, row, "DELETE_HORIZON"), horizon, "{text}");
+        assert_eq!(cell(header, row, "FIRST_TIMESTAMP"), first, "{text}");
+        assert_eq!(cell(header, row, "CRC"), "ok", "{text}");
+        assert!(!row.contains(&i64::MAX.to_string()), "{text}");
+    }
+    assert!(text.contains("3 batches, 3 records, all CRCs ok"), "{text}");
+
+    let json = ok(ferrolog_offline()
+        .args(["inspect", "--records", "--output", "json"])
+        .arg(&log));
+    let batches: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .filter(|v: &serde_json::Value| v.get("base_offset").is_some())
+        .collect();
+    assert_eq!(batches[0]["delete_horizon"], i64::MAX, "{json}");
+    assert!(batches[0]["first_timestamp"].is_null(), "{json}");
+    // The record's time is the horizon + its rebased delta, as produced.
+    assert_eq!(batches[0]["records"][0]["timestamp"], 1_000, "{json}");
+    assert_eq!(
+        batches[1]["delete_horizon"], 1_700_000_000_000_i64,
+        "{json}"
+    );
+    assert!(batches[2]["delete_horizon"].is_null(), "{json}");
+    assert_eq!(batches[2]["first_timestamp"], 1_000, "{json}");
+
+    let help = ok(ferrolog_offline().args(["inspect", "--help"]));
+    for words in ["DELETE_HORIZON", "never", "FIRST_TIMESTAMP"] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::codec_name;
 use crate::args::{Global, Output};
 use crate::output::{count, json_record};
-use crate::timespec::format_ms;
+use crate::timespec::{format_horizon_ms, format_ms};
 
 /// Prints every batch; returns whether the segment is free of damage.
 pub fn dump(
@@ -27,21 +27,7 @@ pub fn dump(
     let (mut batches, mut records, mut bad) = (0u64, 0u64, 0u64);
     if global.output == Output::Text {
         writeln!(out, "segment {}", path.display())?;
-        writeln!(
-            out,
-            "{:>10} {:>8} {:>12} {:>12} {:>6} {:<24} {:<24} {:>8} {:>5} {:>8} {:<6} CRC",
-            "POSITION",
-            "SIZE",
-            "BASE",
-            "LAST",
-            "COUNT",
-            "FIRST_TIMESTAMP",
-            "MAX_TIMESTAMP",
-            "PID",
-            "EPOCH",
-            "SEQ",
-            "CODEC"
-        )?;
+        writeln!(out, "{}", table_line(COLUMNS.map(|(name, ..)| name)))?;
     }
     for entry in inspect::segment_batches(fs, path)?.with_bytes(with_records) {
         match entry? {
@@ -98,6 +84,79 @@ pub fn dump(
     Ok(ok)
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// The text table's columns, one list for the header and every row so that
+/// they stay aligned. 24 fits an RFC 3339 time with milliseconds. CRC is
+/// last and unpadded: notes on the batch follow it.
+const COLUMNS: [(&str, usize, Align); 13] = [
+    ("POSITION", 10, Align::Right),
+    ("SIZE", 8, Align::Right),
+    ("BASE", 12, Align::Right),
+    ("LAST", 12, Align::Right),
+    ("COUNT", 6, Align::Right),
+    ("FIRST_TIMESTAMP", 24, Align::Left),
+    ("MAX_TIMESTAMP", 24, Align::Left),
+    ("DELETE_HORIZON", 24, Align::Left),
+    ("PID", 8, Align::Right),
+    ("EPOCH", 5, Align::Right),
+    ("SEQ", 8, Align::Right),
+    ("CODEC", 6, Align::Left),
+    ("CRC", 0, Align::Left),
+];
+
+/// One line of the text table: each cell padded to its column's width.
+fn table_line<S: AsRef<str>>(cells: [S; COLUMNS.len()]) -> String {
+    let mut line = String::new();
+    for (cell, (_, width, align)) in cells.iter().zip(COLUMNS) {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        let cell = cell.as_ref();
+        line.push_str(&match align {
+            Align::Left => format!("{cell:<width$}"),
+            Align::Right => format!("{cell:>width$}"),
+        });
+    }
+    line
+}
+
+/// A batch's row of the text table. `-` marks a field the batch does not
+/// have: a first timestamp where base_timestamp holds the horizon, a
+/// horizon where compaction set none.
+fn text_row(b: &BatchInfo, first_timestamp: Option<i64>, horizon: Option<i64>) -> String {
+    let h = &b.header;
+    let absent = || "-".to_owned();
+    table_line([
+        b.position.to_string(),
+        b.size.to_string(),
+        b.base_offset().to_string(),
+        b.last_offset().to_string(),
+        h.records_count.to_string(),
+        first_timestamp.map_or_else(absent, format_ms),
+        format_ms(h.max_timestamp),
+        horizon.map_or_else(absent, format_horizon_ms),
+        h.producer_id.to_string(),
+        h.producer_epoch.to_string(),
+        h.base_sequence.to_string(),
+        codec_name(b.compression()).to_owned(),
+        if b.crc_ok { "ok" } else { "BAD" }.to_owned(),
+    ])
+}
+
+/// What follows a row whose record count does not fit its offsets.
+fn count_note(b: &BatchInfo) -> &'static str {
+    if b.count_ok {
+        ""
+    } else {
+        " (record count does not match last offset delta)"
+    }
+}
+
 fn print_batch(
     mode: Output,
     out: &mut impl Write,
@@ -105,9 +164,9 @@ fn print_batch(
     with_records: bool,
 ) -> anyhow::Result<()> {
     let h = &b.header;
-    let crc = if b.crc_ok { "ok" } else { "BAD" };
     // With a delete horizon (KIP-534), the base timestamp field holds it,
-    // not the first record's timestamp.
+    // not the first record's timestamp. JSON keeps the horizon a number
+    // (i64::MAX where the text says never) so that scripts compare it as is.
     let horizon = h.delete_horizon_ms();
     let first_timestamp = horizon.is_none().then_some(h.base_timestamp);
     let records = if with_records {
@@ -137,24 +196,9 @@ fn print_batch(
         Output::Text => {
             writeln!(
                 out,
-                "{:>10} {:>8} {:>12} {:>12} {:>6} {:<24} {:<24} {:>8} {:>5} {:>8} {:<6} {crc}{}{}",
-                b.position,
-                b.size,
-                b.base_offset(),
-                b.last_offset(),
-                h.records_count,
-                first_timestamp.map_or_else(|| "-".to_owned(), format_ms),
-                format_ms(h.max_timestamp),
-                h.producer_id,
-                h.producer_epoch,
-                h.base_sequence,
-                codec_name(b.compression()),
-                if b.count_ok {
-                    ""
-                } else {
-                    " (record count does not match last offset delta)"
-                },
-                horizon.map_or_else(String::new, |h| format!(" delete horizon {}", format_ms(h))),
+                "{}{}",
+                text_row(b, first_timestamp, horizon),
+                count_note(b)
             )?;
             match records {
                 Some(Ok(Value::Array(list))) => {

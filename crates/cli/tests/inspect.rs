@@ -45,6 +45,20 @@ fn find_partition_dir(root: &Path, name: &str) -> PathBuf {
     panic!("no {name} under {}", root.display());
 }
 
+/// `inspect --records --output json` of a segment: its output, and the
+/// lines that are batches.
+fn json_batches(log: &Path) -> (String, Vec<serde_json::Value>) {
+    let json = ok(ferrolog_offline()
+        .args(["inspect", "--records", "--output", "json"])
+        .arg(log));
+    let batches = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .filter(|v: &serde_json::Value| v.get("base_offset").is_some())
+        .collect();
+    (json, batches)
+}
+
 #[test]
 fn segment_dump_lists_every_batch_and_decodes_records() {
     let (_broker, part) = broker_written_partition();
@@ -58,14 +72,7 @@ fn segment_dump_lists_every_batch_and_decodes_records() {
     for i in 0..3 {
         assert!(text.contains(&format!("value \"value-{i}-2\"")), "{text}");
     }
-    let json = ok(ferrolog_offline()
-        .args(["inspect", "--records", "--output", "json"])
-        .arg(&log));
-    let batches: Vec<serde_json::Value> = json
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .filter(|v: &serde_json::Value| v.get("base_offset").is_some())
-        .collect();
+    let (_, batches) = json_batches(&log);
     assert_eq!(batches.len(), 3);
     assert_eq!(batches[1]["base_offset"], 3);
     assert_eq!(batches[1]["compression"], "gzip");
@@ -383,14 +390,7 @@ fn delete_horizons_have_their_own_column_and_long_max_is_never() {
     }
     assert!(text.contains("3 batches, 3 records, all CRCs ok"), "{text}");
 
-    let json = ok(ferrolog_offline()
-        .args(["inspect", "--records", "--output", "json"])
-        .arg(&log));
-    let batches: Vec<serde_json::Value> = json
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .filter(|v: &serde_json::Value| v.get("base_offset").is_some())
-        .collect();
+    let (json, batches) = json_batches(&log);
     assert_eq!(batches[0]["delete_horizon"], i64::MAX, "{json}");
     assert!(batches[0]["first_timestamp"].is_null(), "{json}");
     // The record's time is the horizon + its rebased delta, as produced.

@@ -304,6 +304,20 @@ pub struct ScriptRun {
     pub stderr: String,
 }
 
+/// Waits for `child` to exit, killing it once it has run past `limit`; true
+/// if it was killed.
+fn wait_or_kill(child: &mut std::process::Child, limit: Duration) -> bool {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().ok();
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 /// Runs `program script <bootstrap>` (a client written in another language,
 /// from `tools/`), killed after `limit` if it has not exited by then.
 /// `missing` names what the run's stderr says when the client library is not
@@ -325,14 +339,7 @@ pub async fn run_client_script(
         let mut child = command
             .spawn()
             .expect("the script's interpreter is installed");
-        let started = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if started.elapsed() > limit {
-                child.kill().ok();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_or_kill(&mut child, limit);
         child.wait_with_output().unwrap()
     })
     .await
@@ -418,17 +425,10 @@ pub async fn kcat(
             .expect("kcat is installed (tools/test installs it)");
         let mut stdin = child.stdin.take().unwrap();
         let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let started = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if started.elapsed() > TIMEOUT {
-                child.kill().ok();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let killed = wait_or_kill(&mut child, TIMEOUT);
         writer.join().unwrap().ok();
         let mut output = child.wait_with_output().unwrap();
-        if started.elapsed() > TIMEOUT {
+        if killed {
             // Killed: a failure, whatever kcat's own status says.
             output.status = std::process::ExitStatus::from_raw(9);
             let note = format!("\nkcat did not finish within {TIMEOUT:?} and was killed");

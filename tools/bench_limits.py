@@ -91,34 +91,32 @@ def limit_dd(workdir, mib):
             "mb_s": int(m.group(1)) / float(m.group(2)) / 1e6}
 
 
-def recycle_memory(workdir, mib):
-    """Writes `mib` MiB through the page cache and deletes the file before writeback: the
-    next `mib` MiB a writer puts in the page cache go to memory the guest has just touched
-    (see the module's docstring). No fsync, so the disk sees almost none of it."""
-    path = os.path.join(workdir, "recycle.bin")
+def fill_page_cache(workdir, name, mib):
+    """Writes `mib` MiB through the page cache, no fsync, and deletes the file before
+    writeback, so the disk sees almost none of it; returns the write's MB/s. The next `mib`
+    MiB a writer puts in the page cache go to the memory this freed (module docstring)."""
+    path = os.path.join(workdir, name)
     try:
+        started = time.monotonic()
         run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}"], timeout=600)
+        return mib * 2**20 / (time.monotonic() - started) / 1e6
     finally:
         if os.path.exists(path):
             os.remove(path)
+
+
+def recycle_memory(workdir, mib):
+    """Leaves `mib` MiB of just-freed memory for the next writer (see `fill_page_cache`)."""
+    fill_page_cache(workdir, "recycle.bin", mib)
 
 
 def limit_page_cache_fill(workdir, mib):
     """Page-cache fill rate (no fsync) into the memory the guest has free, then into memory
     freed a moment before. Far apart, they say this machine charges for memory its host took
     back, and by how much."""
-    def fill(name):
-        path = os.path.join(workdir, name)
-        try:
-            started = time.monotonic()
-            run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}"], timeout=600)
-            return mib * 2**20 / (time.monotonic() - started) / 1e6
-        finally:
-            if os.path.exists(path):
-                os.remove(path)
-
-    first = fill("fill-first.bin")
-    return {"mib": mib, "first_mb_s": first, "recycled_mb_s": fill("fill-recycled.bin")}
+    first = fill_page_cache(workdir, "fill-first.bin", mib)
+    return {"mib": mib, "first_mb_s": first,
+            "recycled_mb_s": fill_page_cache(workdir, "fill-recycled.bin", mib)}
 
 
 def fio_json(workdir, name, extra, timeout):

@@ -46,6 +46,7 @@ import subprocess
 import tempfile
 import time
 
+import bench_disk
 import bench_limits
 import bench_rdkafka_c
 import bench_rdkafka_stats
@@ -256,6 +257,7 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_fl
     if rate:
         cmd += ["--rate", str(int(rate / producers))]
     started, cpu, steal = time.time(), broker.cpu_s(), StealMeter()
+    flushes = bench_disk.FlushMeter(broker.workdir)
     procs = [subprocess.Popen([broker.cli, "-b", broker.addr, "--output", "json", *cmd],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(producers)]
@@ -275,6 +277,9 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_fl
            "broker_cpu_s_per_gb": (broker.cpu_s() - cpu) / (total_bytes / 1e9),
            "records_s": total_records / wall, "mb_s": total_bytes / 1e6 / wall,
            "p50_ms": worst("p50"), "p99_ms": worst("p99"), "p99_9_ms": worst("p99_9")}
+    if acks == "all" and flushes.count():
+        out["device_flushes"] = flushes.count()
+        out["kib_per_flush"] = total_bytes / 1024 / out["device_flushes"]
     if all("round_trip_ms" in o for o in outs):
         out["round_trip_p50_ms"] = worst("p50", "round_trip_ms")
         out["round_trip_p99_ms"] = worst("p99", "round_trip_ms")
@@ -599,6 +604,19 @@ def print_steal_footer(runs):
               " and --compare gives them no verdict: run again when the host is quieter")
 
 
+def print_group_commits(runs):
+    """A line for the ferrolog acks=all cells: the disk's cache flushes (about one per group
+    commit) and the record bytes each covered, against the bytes a cell keeps in flight."""
+    cells = [f"{r['size']} B {r['partitions']}p {r['producers']}w"
+             + (" half-peak" if r["mode"] == "produce@half-peak" else "")
+             + (f" 1 in flight ({r['records_per_request']} a request)" if r["mode"].startswith(ONE_IN_FLIGHT_MODE) else "")
+             + f" {r['kib_per_flush']:.0f}"
+             for r in runs if r.get("kib_per_flush") and r["client"] == "ferrolog"]
+    if cells:
+        print("  acks=all group commits: KiB of records per disk cache flush (one per fsync; each producer"
+              f" keeps {IN_FLIGHT} requests in flight): " + ", ".join(cells))
+
+
 def print_table(runs, limits):
     print("\nBroker (produce: payload bytes; ferrolog consume: fetched batch bytes, ~1% over the values at 1 KiB; latency = produce request round trip, or at half peak from each request's"
           " scheduled send time; for librdkafka, the round trip in its own statistics, from the request's last byte"
@@ -629,6 +647,7 @@ def print_table(runs, limits):
         print(f"  librdkafka's own CPU while producing, in cores (of {os.cpu_count()}, shared with the broker): "
               + ", ".join(busy))
     print_steal_footer(runs)
+    print_group_commits(runs)
     deep = [f"{r['client']} {r['size']} B {r['partitions']}p acks={r['acks']} {r['in_flight_mean']:.1f}"
             for r in runs if r.get("in_flight_mean") is not None]
     if deep:

@@ -2,7 +2,8 @@
 //! verdicts follow a cell that moved against the rest of its run, not a host
 //! that got faster as a whole, and bad files get one line and exit 2. The
 //! table of a run counts the cells that ran under more steal than a verdict
-//! allows.
+//! allows, and gives the KiB each acks=all cell's disk cache flushes covered
+//! (bench_disk.FlushMeter, tested here on the disk under `target/`).
 #![allow(clippy::unwrap_used)]
 use std::path::Path;
 use std::process::Output;
@@ -327,4 +328,71 @@ fn the_table_counts_the_cells_and_half_peak_runs_measured_again() {
         vec![cell("produce", 1, "1", 900.0, 1.0, 1.0)],
     ));
     assert!(!plain.contains("measured again:"), "{plain}");
+}
+
+#[test]
+fn the_table_gives_the_kib_each_acks_all_flush_covered() {
+    let mut all = cell("produce", 1, "all", 700.0, 0.0, 1.0);
+    all["device_flushes"] = json!(4193);
+    all["kib_per_flush"] = json!(477.4);
+    let mut one_mb = cell("produce 1 in flight 1MB", 1, "all", 600.0, 0.0, 1.0);
+    one_mb["records_per_request"] = json!(1000);
+    one_mb["kib_per_flush"] = json!(998.2);
+    let printed = table(&results(
+        "a",
+        1000.0,
+        vec![all, one_mb, cell("produce", 1, "1", 900.0, 0.0, 1.0)],
+    ));
+    let line = printed
+        .lines()
+        .find(|l| l.contains("KiB of records per disk cache flush"))
+        .unwrap_or_else(|| panic!("no group-commit line in:\n{printed}"));
+    assert!(
+        line.ends_with(": 1024 B 1p 1w 477, 1024 B 1p 1w 1 in flight (1000 a request) 998"),
+        "{line}"
+    );
+    // Without a flush count (acks=1 cells, or a kernel that keeps none), no line.
+    let plain = table(&results(
+        "a",
+        1000.0,
+        vec![cell("produce", 1, "all", 900.0, 0.0, 1.0)],
+    ));
+    assert!(!plain.contains("per disk cache flush"), "{plain}");
+}
+
+/// `bench_disk.FlushMeter` on the disk under `target/`: it counts the flush
+/// an fdatasync ends in where the kernel keeps the count (the 16th field of
+/// the device's stat file), and is None where it does not.
+#[test]
+fn the_flush_meter_counts_an_fdatasync_where_the_kernel_keeps_the_count() {
+    let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).unwrap();
+    let script = "import os, bench_disk\n\
+                  d = sys.argv[1]\n\
+                  st = os.stat(d).st_dev\n\
+                  print(f'/sys/dev/block/{os.major(st)}:{os.minor(st)}/stat')\n\
+                  m = bench_disk.FlushMeter(d)\n\
+                  with open(os.path.join(d, 'f'), 'wb') as f:\n\
+                  \x20   f.write(b'x' * 4096)\n\
+                  \x20   f.flush()\n\
+                  \x20   os.fdatasync(f.fileno())\n\
+                  print(m.count())\n\
+                  print(bench_disk.device_flushes('/proc'))";
+    let out = python(script, &[dir.path().to_str().unwrap()], "");
+    let lines: Vec<&str> = out.lines().collect();
+    let [stat_path, counted, proc_flushes] = lines[..] else {
+        panic!("unexpected output: {out}");
+    };
+    // /proc has no block device behind it.
+    assert_eq!(proc_flushes, "None");
+    let kept = std::fs::read_to_string(stat_path)
+        .map(|s| s.split_whitespace().count() > 15)
+        .unwrap_or(false);
+    if kept {
+        let n: u64 = counted
+            .parse()
+            .unwrap_or_else(|_| panic!("no count: {out}"));
+        assert!(n >= 1, "an fdatasync and no flush counted: {out}");
+    } else {
+        assert_eq!(counted, "None", "{out}");
+    }
 }

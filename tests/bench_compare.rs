@@ -3,7 +3,7 @@
 //! that got faster as a whole, and bad files get one line and exit 2. The
 //! table of a run counts the cells that ran under more steal than a verdict
 //! allows, and gives the KiB each acks=all cell's disk cache flushes covered
-//! (bench_disk.FlushMeter, tested here on the disk under `target/`).
+//! (bench_flushes.FlushMeter, tested here on the disk under `target/`).
 #![allow(clippy::unwrap_used)]
 use std::path::Path;
 use std::process::Output;
@@ -360,23 +360,23 @@ fn the_table_gives_the_kib_each_acks_all_flush_covered() {
     assert!(!plain.contains("per disk cache flush"), "{plain}");
 }
 
-/// `bench_disk.FlushMeter` on the disk under `target/`: it counts the flush
+/// `bench_flushes.FlushMeter` on the disk under `target/`: it counts the flush
 /// an fdatasync ends in where the kernel keeps the count (the 16th field of
 /// the device's stat file), and is None where it does not.
 #[test]
 fn the_flush_meter_counts_an_fdatasync_where_the_kernel_keeps_the_count() {
     let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).unwrap();
-    let script = "import os, bench_disk\n\
+    let script = "import os, bench_flushes\n\
                   d = sys.argv[1]\n\
                   st = os.stat(d).st_dev\n\
                   print(f'/sys/dev/block/{os.major(st)}:{os.minor(st)}/stat')\n\
-                  m = bench_disk.FlushMeter(d)\n\
+                  m = bench_flushes.FlushMeter(d)\n\
                   with open(os.path.join(d, 'f'), 'wb') as f:\n\
                   \x20   f.write(b'x' * 4096)\n\
                   \x20   f.flush()\n\
                   \x20   os.fdatasync(f.fileno())\n\
                   print(m.count())\n\
-                  print(bench_disk.device_flushes('/proc'))";
+                  print(bench_flushes.device_flushes('/proc'))";
     let out = python(script, &[dir.path().to_str().unwrap()], "");
     let lines: Vec<&str> = out.lines().collect();
     let [stat_path, counted, proc_flushes] = lines[..] else {

@@ -46,7 +46,7 @@ import subprocess
 import tempfile
 import time
 
-import bench_disk
+import bench_flushes
 import bench_limits
 import bench_rdkafka_c
 import bench_rdkafka_stats
@@ -257,7 +257,7 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_fl
     if rate:
         cmd += ["--rate", str(int(rate / producers))]
     started, cpu, steal = time.time(), broker.cpu_s(), StealMeter()
-    flushes = bench_disk.FlushMeter(broker.workdir)
+    flushes = bench_flushes.FlushMeter(broker.workdir)
     procs = [subprocess.Popen([broker.cli, "-b", broker.addr, "--output", "json", *cmd],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(producers)]
@@ -277,9 +277,10 @@ def perf_produce(broker, topic, size, acks, producers, records, rate=None, in_fl
            "broker_cpu_s_per_gb": (broker.cpu_s() - cpu) / (total_bytes / 1e9),
            "records_s": total_records / wall, "mb_s": total_bytes / 1e6 / wall,
            "p50_ms": worst("p50"), "p99_ms": worst("p99"), "p99_9_ms": worst("p99_9")}
-    if acks == "all" and flushes.count():
-        out["device_flushes"] = flushes.count()
-        out["kib_per_flush"] = total_bytes / 1024 / out["device_flushes"]
+    flushed = flushes.count()
+    if acks == "all" and flushed:
+        out["device_flushes"] = flushed
+        out["kib_per_flush"] = total_bytes / 1024 / flushed
     if all("round_trip_ms" in o for o in outs):
         out["round_trip_p50_ms"] = worst("p50", "round_trip_ms")
         out["round_trip_p99_ms"] = worst("p99", "round_trip_ms")

@@ -232,6 +232,12 @@ def stop_process(proc, crash=False):
 
 # ---------------------------------------------------------------- one cell each
 
+def records_for(size, small, large):
+    """The records a cell of `size`-byte records writes: the profile's count for 100 B cells
+    (`small`) or for 1 KiB ones (`large`)."""
+    return small if size <= 100 else large
+
+
 def mib_of(records, size):
     """The MiB of record values a cell writes: what its beside measurement writes too."""
     return records * size / 2**20
@@ -352,7 +358,7 @@ def run_matrix(root, workdir, prof, limits, retries):
                     for producers in [1] if latency_only else PRODUCERS:
                         n += 1
                         topic = f"p{n}-{size}b-{partitions}p-acks{acks}-{producers}w"
-                        records = small if size <= 100 else large
+                        records = records_for(size, small, large)
                         r = on_fresh_topic(broker, retries, topic, partitions, lambda: beside_limit(
                             broker, acks, mib_of(records, size), lambda: perf_produce(
                                 broker, topic, size, acks, producers, records)))
@@ -441,7 +447,7 @@ def rdkafka_cells(root, broker, small, large, retries):
         return out
     for size, partitions, acks in cells:
         topic = f"rdkafka-{size}b-{partitions}p-acks{acks}"
-        records = small if size <= 100 else large
+        records = records_for(size, small, large)
 
         def produce_consume():
             near = bench_limits.near(broker.workdir, bench_limits.kind_of("produce", acks), mib_of(records, size))
@@ -467,18 +473,19 @@ def rdkafka_cells(root, broker, small, large, retries):
     exe = bench_rdkafka_c.build(root, log)
     for size, partitions, acks in cells if exe else []:
         topic = f"rdkafka-c-{size}b-{partitions}p-acks{acks}"
+        records = records_for(size, small, large)
 
         def produce_c():
             # Steal over the produce alone, as the other cells count it, not over the
             # disk-limit measurement beside_limit takes first.
             steal = StealMeter()
             r = bench_rdkafka_c.produce(exe, broker.addr, topic, size, partitions, acks,
-                                        small if size <= 100 else large, RUN_TIMEOUT_S)
+                                        records, RUN_TIMEOUT_S)
             r["steal_pct"] = steal.share()
             return r
 
         r = on_fresh_topic(broker, retries, topic, partitions,
-                           lambda: beside_limit(broker, acks, mib_of(small if size <= 100 else large, size), produce_c))
+                           lambda: beside_limit(broker, acks, mib_of(records, size), produce_c))
         out.append(cell("produce", "librdkafka-c", size, partitions, acks, 1, r))
         log(f"{topic}: {r['records_s']:.0f} records/s, {r['mb_s']:.1f} MB/s, client {r['client_cores']:.2f} cores")
         broker.delete_topic(topic)

@@ -96,4 +96,3 @@ class Watch:
         self._thread.join()
         self.peak = max(self.peak, allocated_bytes(self.path))
         return self.peak
-
